@@ -1,0 +1,70 @@
+"""Demo master data: two regions, a store in each, a small catalogue, users with fresh secrets.
+
+Passwords and PINs are generated on every run and handed back to the caller (the demo prints
+them and keeps them in a file only its user can read); none is written in the repository.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.orm import Session
+
+from kassa.central import masterdata as md
+
+# sku, name, VAT basis points, price in kopecks, unit, barcodes
+CATALOGUE = [
+    ("1001", "Milk 3.2% 1 l", 1000, 8990, "pcs", ("4600000010010",)),
+    ("1002", "Rye bread 500 g", 1000, 5490, "pcs", ("4600000010027",)),
+    ("1003", "Butter 82% 180 g", 1000, 21990, "pcs", ("4600000010034",)),
+    ("1004", "Eggs C1, 10 pcs", 1000, 11990, "pcs", ("4600000010041",)),
+    ("1005", "Buckwheat 900 g", 1000, 9990, "pcs", ("4600000010058",)),
+    ("2001", "Apples Golden, kg", 1000, 15990, "kg", ("2100000020016",)),
+    ("2002", "Bananas, kg", 1000, 13490, "kg", ("2100000020023",)),
+    ("3001", "Coffee beans 1 kg", 2000, 149000, "pcs", ("4600000030018",)),
+    ("3002", "Black tea 100 bags", 2000, 34990, "pcs", ("4600000030025",)),
+    ("4001", "Dish soap 500 ml", 2000, 12990, "pcs", ("4600000040017",)),
+    ("4002", "Paper towels, 2 rolls", 2000, 15990, "pcs", ("4600000040024",)),
+    ("5001", "Chocolate 90 g", 2000, 9990, "pcs", ("4600000050016", "4600000050023")),
+]
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def new_pin() -> str:
+    return f"{secrets.randbelow(10**4):04d}"
+
+
+def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> dict:
+    """Create the demo chain; returns credentials and node enrolment codes."""
+    msk = md.create_region(session, "MSK", "Moscow")
+    spb = md.create_region(session, "SPB", "Saint Petersburg")
+    stores = [md.create_store(session, "S001", "Tverskaya 7", msk),
+              md.create_store(session, "S002", "Nevsky 28", spb)]
+    for sku, name, vat, price, unit, barcodes in CATALOGUE:
+        md.create_product(session, sku, name, vat, price, unit, barcodes)
+    for n, name in enumerate(["Anna Petrova", "Ivan Sidorov", "Olga Smirnova"], start=1):
+        md.create_customer(session, name, card_number=f"{7770000000000000 + n}")
+
+    users = {}
+    for username, role, kwargs in [
+        ("admin", "admin", {}),
+        ("office", "central_office", {}),
+        ("rm-msk", "regional_manager", {"region": msk}),
+        ("rm-spb", "regional_manager", {"region": spb}),
+        ("sm-s001", "store_manager", {"store": stores[0]}),
+        ("sm-s002", "store_manager", {"store": stores[1]}),
+        ("cashier-s001", "cashier", {"store": stores[0]}),
+        ("cashier-s002", "cashier", {"store": stores[1]}),
+    ]:
+        password = new_secret() if role != "cashier" else None
+        pin = new_pin() if role in ("cashier", "store_manager") else None
+        md.create_user(session, username, role, password=password, pin=pin, **kwargs)
+        users[username] = {"role": role, "password": password, "pin": pin}
+
+    nodes = {node_id: {"store": stores[i % len(stores)].code,
+                       "enroll_code": md.add_node(session, node_id, stores[i % len(stores)])}
+             for i, node_id in enumerate(node_ids)}
+    return {"users": users, "nodes": nodes}

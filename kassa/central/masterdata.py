@@ -1,0 +1,145 @@
+"""Master data central owns: one function per change, each also writing the change feed.
+
+Callers pass a session inside their transaction (``Database.transaction()``); a failure
+anywhere rolls back the row and its feed entry together.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kassa.central.feed import record_change
+from kassa.central.models import ROLES, Customer, Node, Price, Product, ProductBarcode, Region, Store, User
+from kassa.common.db import utcnow
+from kassa.common.errors import Conflict, Invalid, NotFound, Unauthorized
+from kassa.common.passwords import hash_secret, verify_secret
+from kassa.common.signing import load_public_key
+
+ENROLL_CODE_TTL = timedelta(days=7)
+
+
+def create_region(session: Session, code: str, name: str) -> Region:
+    region = Region(code=code, name=name)
+    session.add(region)
+    session.flush()
+    return region
+
+
+def create_store(session: Session, code: str, name: str, region: Region) -> Store:
+    store = Store(code=code, name=name, region_id=region.id)
+    session.add(store)
+    session.flush()
+    record_change(session, "store", store.id,
+                  {"id": store.id, "code": code, "name": name, "region_code": region.code})
+    return store
+
+
+def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, price_minor: int,
+                   unit: str = "pcs", barcodes: tuple[str, ...] = ()) -> Product:
+    if unit not in ("pcs", "kg"):
+        raise Invalid(f"Unknown unit {unit!r}.", code="bad_unit")
+    if session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
+        raise Conflict(f"SKU {sku} exists already.", code="duplicate_sku")
+    product = Product(sku=sku, name=name, vat_rate_bp=vat_rate_bp, unit=unit, active=True,
+                      barcodes=[ProductBarcode(barcode=b) for b in barcodes])
+    session.add(product)
+    session.flush()
+    record_change(session, "product", product.id, _product_doc(product))
+    set_price(session, product, price_minor)
+    return product
+
+
+def _product_doc(p: Product) -> dict:
+    return {"id": p.id, "sku": p.sku, "name": p.name, "vat_rate_bp": p.vat_rate_bp,
+            "unit": p.unit, "active": p.active, "barcodes": [b.barcode for b in p.barcodes]}
+
+
+def set_price(session: Session, product: Product, amount_minor: int,
+              store: Store | None = None) -> Price:
+    if amount_minor < 0:
+        raise Invalid("A price cannot be negative.", code="bad_price")
+    store_id = store.id if store else None
+    price = session.scalars(select(Price).where(
+        Price.product_id == product.id,
+        Price.store_id.is_(None) if store_id is None else Price.store_id == store_id)).first()
+    if price is None:
+        price = Price(product_id=product.id, store_id=store_id, amount_minor=amount_minor)
+        session.add(price)
+    price.amount_minor = amount_minor
+    session.flush()
+    record_change(session, "price", price.id, {"id": price.id, "product_id": product.id,
+                                               "store_id": store_id,
+                                               "amount_minor": amount_minor})
+    return price
+
+
+def create_user(session: Session, username: str, role: str, *, password: str | None = None,
+                pin: str | None = None, full_name: str = "", region: Region | None = None,
+                store: Store | None = None) -> User:
+    if role not in ROLES:
+        raise Invalid(f"Unknown role {role!r}.", code="bad_role")
+    if role == "regional_manager" and region is None:
+        raise Invalid("A regional manager needs a region.", code="bad_role")
+    if role in ("cashier", "store_manager") and store is None:
+        raise Invalid(f"A {role} needs a store.", code="bad_role")
+    user = User(username=username, role=role, full_name=full_name,
+                password_hash=hash_secret(password) if password else None,
+                pin_hash=hash_secret(pin) if pin else None,
+                region_id=region.id if region else None, store_id=store.id if store else None)
+    session.add(user)
+    session.flush()
+    if role in ("cashier", "store_manager"):
+        # Tills need these users (PIN sign-in works offline); office users never reach a node.
+        record_change(session, "user", user.id, {
+            "id": user.id, "username": username, "full_name": full_name, "role": role,
+            "store_id": user.store_id, "pin_hash": user.pin_hash, "active": True})
+    return user
+
+
+def create_customer(session: Session, name: str, card_number: str | None = None,
+                    phone: str | None = None, email: str | None = None) -> Customer:
+    customer = Customer(name=name, card_number=card_number, phone=phone, email=email)
+    session.add(customer)
+    session.flush()
+    record_change(session, "customer", customer.id,
+                  {"id": str(customer.id), "name": name, "card_number": card_number})
+    return customer
+
+
+def add_node(session: Session, node_id: str, store: Store) -> str:
+    """Register a node and return its one-time enrolment code (only its hash is kept)."""
+    if session.get(Node, node_id) is not None:
+        raise Conflict(f"Node {node_id} exists already.", code="duplicate_node")
+    code = secrets.token_urlsafe(18)
+    session.add(Node(id=node_id, store_id=store.id, enroll_code_hash=hash_secret(code),
+                     enroll_expires_at=utcnow() + ENROLL_CODE_TTL, high_water=0, active=True))
+    session.flush()
+    return code
+
+
+def enroll_node(session: Session, node_id: str, code: str, public_key_pem: str) -> Node:
+    """Trade a one-time code for a registered public key; the code cannot be used again."""
+    node = session.get(Node, node_id, with_for_update=True)
+    if (node is None or node.enroll_code_hash is None or node.enroll_expires_at < utcnow()
+            or not verify_secret(node.enroll_code_hash, code)):
+        raise Unauthorized("Unknown node or invalid enrolment code.", code="enrollment_refused")
+    try:
+        load_public_key(public_key_pem)
+    except ValueError as err:
+        raise Invalid(f"Public key refused: {err}", code="bad_public_key")
+    node.public_key_pem = public_key_pem
+    node.enroll_code_hash = None
+    node.enroll_expires_at = None
+    node.enrolled_at = utcnow()
+    return node
+
+
+def store_by_code(session: Session, code: str) -> Store:
+    store = session.scalars(select(Store).where(Store.code == code)).first()
+    if store is None:
+        raise NotFound(f"No store {code}.", code="store_not_found")
+    return store

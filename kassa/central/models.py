@@ -1,0 +1,181 @@
+"""Central's tables: master data it owns and the facts nodes send up.
+
+Central is master for regions, stores, nodes, users, products, prices and customers' profiles;
+each change to those is also written to ``change_feed`` for nodes to pull. Sales arrive from
+nodes as outbox events; ``received_events`` is the permanent record that makes applying them
+exactly-once (primary key ``(node_id, seq)``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, Uuid)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kassa.common.db import CentralBase as Base
+from kassa.common.db import JSONDoc, UTCDateTime, utcnow
+
+ROLES = ("cashier", "store_manager", "central_office", "regional_manager", "admin")
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Store(Base):
+    __tablename__ = "stores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    region: Mapped[Region] = relationship()
+
+
+class Node(Base):
+    """A POS node: enrolled once with a one-time code, then known by its public key."""
+
+    __tablename__ = "nodes"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    public_key_pem: Mapped[str | None] = mapped_column(Text)
+    enroll_code_hash: Mapped[str | None] = mapped_column(String(200))
+    enroll_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Highest outbox seq applied from this node; moved only together with the applied events.
+    high_water: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    store: Mapped[Store] = relationship()
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)  # basis points: 2000 = 20 %
+    unit: Mapped[str] = mapped_column(String(8), default="pcs")  # pcs | kg
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    barcodes: Mapped[list["ProductBarcode"]] = relationship(
+        back_populates="product", cascade="all, delete-orphan")
+
+
+class ProductBarcode(Base):
+    __tablename__ = "product_barcodes"
+    barcode: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    product: Mapped[Product] = relationship(back_populates="barcodes")
+
+
+class Price(Base):
+    """Shelf price, VAT included. ``store_id`` NULL is the chain-wide price."""
+
+    __tablename__ = "prices"
+    __table_args__ = (UniqueConstraint("product_id", "store_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(200))
+    card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
+    home_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Sale(Base):
+    """A completed sale as the node reported it; ``sold_at`` is the node's clock (informative)."""
+
+    __tablename__ = "sales"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"))
+    sold_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[list["SaleLine"]] = relationship(
+        back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
+    payments: Mapped[list["Payment"]] = relationship(
+        back_populates="sale", cascade="all, delete-orphan")
+
+
+class SaleLine(Base):
+    __tablename__ = "sale_lines"
+    __table_args__ = (UniqueConstraint("sale_id", "line_no"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    sale: Mapped[Sale] = relationship(back_populates="lines")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # cash | card
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # applied to the sale
+    tendered_minor: Mapped[int | None] = mapped_column(BigInteger)  # cash handed over
+    reference: Mapped[str | None] = mapped_column(String(64))
+    sale: Mapped[Sale] = relationship(back_populates="payments")
+
+
+class ReceivedEvent(Base):
+    """Every outbox event applied, forever: the exactly-once guarantee is this primary key."""
+
+    __tablename__ = "received_events"
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChangeFeedEntry(Base):
+    """One change to master data; ``version`` orders them, ``deleted`` marks a tombstone."""
+
+    __tablename__ = "change_feed"
+    __table_args__ = (Index("ix_change_feed_entity", "entity", "entity_key"),)
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                         primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_key: Mapped[str] = mapped_column(String(128))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict | None] = mapped_column(JSONDoc)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

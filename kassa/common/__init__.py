@@ -1,0 +1,1 @@
+"""Only what both apps truly share: database set-up, configuration, signing, money, errors."""

@@ -1,0 +1,73 @@
+"""A supervisor for child processes: one owner starts them, and the same owner stops them all.
+
+Children run in their own session, so a terminal's Ctrl-C reaches only the owner, which then
+stops the children in reverse order of starting: SIGTERM, a grace period, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+
+class ProcessFailed(RuntimeError):
+    pass
+
+
+class Supervisor:
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None
+              ) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        log.close()
+        self.children.append((name, proc))
+        return proc
+
+    def wait_http(self, name: str, url: str, deadline_s: float = 30.0) -> None:
+        """Wait until ``url`` answers 200, the child dies, or the deadline passes."""
+        proc = dict(self.children)[name]
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                raise ProcessFailed(f"{name} exited with {proc.returncode}; see "
+                                    f"{self.log_dir / (name + '.log')}")
+            try:
+                if requests.get(url, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise ProcessFailed(f"{name} did not answer at {url} within {deadline_s:.0f} s")
+
+    def wait_any(self) -> tuple[str, int]:
+        """Block until one child exits; returns its name and exit code."""
+        while True:
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    return name, proc.returncode
+            time.sleep(0.5)
+
+    def stop_all(self, grace_s: float = 10.0) -> None:
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        end = time.monotonic() + grace_s
+        for _name, proc in reversed(self.children):
+            try:
+                proc.wait(max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.children.clear()

@@ -1,0 +1,117 @@
+"""The web side of errors: every 4xx/5xx from either app is ``{"error": code, "message": text}``
+(plus ``details`` for validation errors); no HTML error page ever reaches an API client.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+import marshmallow as ma
+from flask import Flask, jsonify
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from kassa.common.errors import KassaError
+
+log = logging.getLogger(__name__)
+
+
+# HTTP status -> stable code, for errors raised by Flask/werkzeug itself.
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+class ErrorSchema(ma.Schema):
+    error = ma.fields.String(metadata={"description": "stable machine-readable code"})
+    message = ma.fields.String(metadata={"description": "a sentence for people"})
+    details = ma.fields.Dict(metadata={"description": "per-field validation messages"})
+
+
+class KassaApi(Api):
+    """flask-smorest's Api answering errors in kassa's shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        status = error.code or 500
+        code = _STATUS_CODES.get(status, "http_error")
+        message = error.description or error.name
+        data = getattr(error, "data", None) or {}
+        body = {"error": code, "message": message}
+        messages = data.get("errors") or data.get("messages")
+        if messages:
+            # webargs nests messages by location ("json", "query"); flatten one level.
+            if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in (
+                    "json", "query", "form", "headers", "files", "path"):
+                messages = next(iter(messages.values()))
+            body["details"] = messages
+            body["message"] = data.get("message") or "The request did not pass validation."
+            if "_schema" in messages and isinstance(messages["_schema"], list):
+                if any("Invalid input type" in m or "JSON" in m for m in messages["_schema"]):
+                    body["error"] = "invalid_json"
+        elif "message" in data:
+            body["message"] = data["message"]
+        return jsonify(body), status, data.get("headers", {})
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(KassaError)
+    def _kassa_error(err: KassaError):
+        return jsonify(err.to_dict()), err.status
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        if isinstance(err, HTTPException):
+            return app.extensions["kassa_api"].handle_http_exception(err)
+        log.exception("unhandled error")
+        return app.extensions["kassa_api"].handle_http_exception(InternalServerError())
+
+
+MAX_INFLATED_BODY = 64 * 1024 * 1024
+
+
+def make_api(app: Flask, title: str) -> KassaApi:
+    """flask-smorest with OpenAPI at /api/openapi.json and kassa's error shape."""
+    app.config.setdefault("API_TITLE", title)
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api = KassaApi(app)
+    app.extensions["kassa_api"] = api
+    register_error_handlers(app)
+    _accept_gzip_bodies(app)
+    return api
+
+
+def _accept_gzip_bodies(app: Flask) -> None:
+    """Inflate ``Content-Encoding: gzip`` bodies before parsing; keep the raw bytes for signing."""
+
+    @app.before_request
+    def _inflate():
+        from flask import g, request
+
+        raw = request.get_data(cache=True)
+        g.raw_body = raw
+        if request.headers.get("Content-Encoding", "").lower() == "gzip":
+            inflater = zlib.decompressobj(wbits=31)
+            try:
+                body = inflater.decompress(raw, MAX_INFLATED_BODY)
+            except zlib.error:
+                raise KassaError("The body is not valid gzip.", code="bad_encoding", status=400)
+            if inflater.unconsumed_tail:
+                raise KassaError("The inflated body is too large.", code="payload_too_large",
+                                 status=413)
+            request._cached_data = body  # what get_json() and webargs will read

@@ -1,0 +1,148 @@
+"""A POS node's local SQLite tables: its replica of central's master data and the facts it makes.
+
+Replica tables (stores, users, products, barcodes, prices, customers) are written only by the
+change-feed apply step and keep central's ids. Facts (sales, lines, payments) are written by the
+till's service functions together with their ``outbox_events`` row, in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kassa.common.db import JSONDoc, UTCDateTime, utcnow
+from kassa.common.db import NodeBase as Base
+
+
+class NodeIdentity(Base):
+    """This node: who it is, where central is, its signing key and its sync cursors (one row)."""
+
+    __tablename__ = "node_identity"
+    node_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[int] = mapped_column(Integer)
+    central_url: Mapped[str] = mapped_column(String(300))
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    feed_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sync_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Store(Base):
+    __tablename__ = "stores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(32))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(32))
+    store_id: Mapped[int | None] = mapped_column(Integer)
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(8), default="pcs")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProductBarcode(Base):
+    __tablename__ = "product_barcodes"
+    barcode: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"),
+                                            index=True)
+
+
+class Price(Base):
+    """Central's price rows that concern this node: chain-wide (store_id NULL) or its store."""
+
+    __tablename__ = "prices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(Integer, index=True)
+    store_id: Mapped[int | None] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
+
+
+class Counter(Base):
+    """Gap-free counters (receipt numbers); incremented inside the fact's own transaction."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Sale(Base):
+    __tablename__ = "sales"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
+    sold_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    change_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    lines: Mapped[list["SaleLine"]] = relationship(
+        back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
+    payments: Mapped[list["Payment"]] = relationship(
+        back_populates="sale", cascade="all, delete-orphan")
+
+
+class SaleLine(Base):
+    __tablename__ = "sale_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    sale: Mapped[Sale] = relationship(back_populates="lines")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    tendered_minor: Mapped[int | None] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(64))
+    sale: Mapped[Sale] = relationship(back_populates="payments")
+
+
+class OutboxEvent(Base):
+    """A fact waiting for central: ``seq`` is gap-free and increasing; kept until acknowledged."""
+
+    __tablename__ = "outbox_events"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                     primary_key=True, autoincrement=False)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSONDoc)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -1,0 +1,45 @@
+"""Setting up a new node: migrate its database, make its key, enrol it with central."""
+
+from __future__ import annotations
+
+import requests
+from sqlalchemy import select
+
+from kassa.common.db import Database
+from kassa.common.errors import Conflict, KassaError
+from kassa.common.migrate import upgrade
+from kassa.common.signing import generate_private_key_pem, public_key_pem
+from kassa.pos_node.models import NodeIdentity
+
+
+def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
+              timeout: float = 10.0) -> NodeIdentity:
+    """Idempotent for the schema; refuses to re-enrol a database that already has an identity."""
+    upgrade("node", db_url)
+    db = Database(db_url)
+    try:
+        with db.transaction() as session:
+            existing = session.scalars(select(NodeIdentity)).first()
+            if existing is not None:
+                raise Conflict(f"This database already belongs to node {existing.node_id}.",
+                               code="already_initialized")
+        key = generate_private_key_pem()
+        try:
+            resp = requests.post(central_url.rstrip("/") + "/api/v1/nodes/enroll", json={
+                "node_id": node_id, "code": enroll_code,
+                "public_key_pem": public_key_pem(key)}, timeout=timeout)
+        except requests.RequestException as err:
+            raise KassaError(f"Central at {central_url} is unreachable: {err}",
+                             code="central_unreachable", status=503) from err
+        body = resp.json() if resp.headers.get("Content-Type", "").startswith(
+            "application/json") else {}
+        if resp.status_code != 200:
+            raise KassaError(body.get("message", f"enrolment failed: HTTP {resp.status_code}"),
+                             code=body.get("error", "enrollment_failed"), status=resp.status_code)
+        with db.transaction() as session:
+            node = NodeIdentity(node_id=node_id, store_id=body["store_id"],
+                                central_url=central_url, private_key_pem=key, feed_cursor=0)
+            session.add(node)
+        return node
+    finally:
+        db.dispose()

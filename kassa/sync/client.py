@@ -1,0 +1,157 @@
+"""The node's side of sync: signed HTTP to central, the push step and the pull step.
+
+Push sends pending outbox events in seq order, gzip-compressed, and marks them acknowledged
+only after central answers with its high-water mark; a lost answer means the same events go
+again and central skips them. On ``seq_gap`` the node resends from central's mark + 1. Pull
+applies change-feed pages, each page and the cursor in one local transaction. Neither step
+holds a database transaction open while waiting on the network.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import select, update
+
+from kassa.common.db import Database, utcnow
+from kassa.common.signing import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, sign_request
+from kassa.pos_node.models import NodeIdentity, OutboxEvent
+from kassa.sync import outbox, replica
+from kassa.sync.protocol import EventSchema
+
+
+class SyncError(Exception):
+    """Central refused or could not be reached; ``code`` is central's error code if it gave one."""
+
+    def __init__(self, message: str, code: str = "unreachable", details: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.details = details or {}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    pushed: int
+    high_water: int
+    pulled: int
+    feed_cursor: int
+
+
+class CentralClient:
+    """Signed JSON requests from one node to central."""
+
+    def __init__(self, central_url: str, node_id: str, private_key_pem: str,
+                 timeout: float = 10.0, session: requests.Session | None = None):
+        self.base = central_url.rstrip("/")
+        self.node_id = node_id
+        self.key = private_key_pem
+        self.timeout = timeout
+        self.http = session or requests.Session()
+
+    def request(self, method: str, path: str, body: dict | None = None,
+                params: dict | None = None) -> dict:
+        prepared = requests.Request(method, self.base + path, params=params).prepare()
+        raw = b""
+        headers = {HEADER_NODE: self.node_id, "Accept": "application/json"}
+        if body is not None:
+            raw = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
+            headers.update({"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        split = urlsplit(prepared.url)
+        path_qs = split.path + (f"?{split.query}" if split.query else "")
+        stamp = int(time.time())
+        headers[HEADER_TIME] = str(stamp)
+        headers[HEADER_SIGNATURE] = sign_request(self.key, method, path_qs, stamp, raw)
+        try:
+            resp = self.http.request(method, prepared.url, data=raw or None, headers=headers,
+                                     timeout=self.timeout)
+        except requests.RequestException as err:
+            raise SyncError(f"central unreachable: {err.__class__.__name__}") from err
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = {}
+        if resp.status_code >= 400:
+            raise SyncError(doc.get("message", f"HTTP {resp.status_code}"),
+                            code=doc.get("error", "http_error"), details=doc.get("details"))
+        return doc
+
+
+def _identity(db: Database) -> NodeIdentity:
+    with db.transaction() as session:
+        node = session.scalars(select(NodeIdentity)).first()
+        if node is None:
+            raise SyncError("node not initialized: run `kassa pos init`", code="not_initialized")
+        return node
+
+
+def client_for(db: Database, timeout: float = 10.0) -> CentralClient:
+    node = _identity(db)
+    return CentralClient(node.central_url, node.node_id, node.private_key_pem, timeout)
+
+
+def push(db: Database, client: CentralClient, batch_size: int = 200) -> tuple[int, int]:
+    """Push until the outbox is drained; returns ``(events acknowledged, high_water)``."""
+    schema = EventSchema()
+    total, high_water, resend_from = 0, 0, None
+    while True:
+        with db.transaction() as session:
+            if resend_from is not None:
+                # Central lost events it had acknowledged? Never expected; resend from its mark.
+                session.execute(update(OutboxEvent).where(OutboxEvent.seq >= resend_from)
+                                .values(acked_at=None))
+            events = [schema.dump(e) for e in outbox.pending(session, batch_size)]
+        resend_from = None
+        if not events:
+            return total, high_water
+        try:
+            answer = client.request("POST", "/api/v1/sync/push",
+                                    {"node_id": client.node_id, "events": events})
+        except SyncError as err:
+            if err.code == "seq_gap" and "high_water" in err.details:
+                resend_from = err.details["high_water"] + 1
+                if resend_from > events[0]["seq"]:
+                    raise  # central is ahead of what we hold: needs an operator
+                continue
+            raise
+        high_water = answer["high_water"]
+        with db.transaction() as session:
+            total += outbox.acknowledge(session, high_water)
+            session.execute(update(NodeIdentity).values(last_push_at=utcnow(),
+                                                        last_sync_error=None))
+        if high_water < events[-1]["seq"]:
+            raise SyncError(f"central acknowledged only up to {high_water}", code="partial_ack")
+
+
+def pull(db: Database, client: CentralClient, page_size: int = 500) -> int:
+    """Pull change-feed pages until caught up; returns how many changes were applied."""
+    total = 0
+    while True:
+        since = _identity(db).feed_cursor
+        page = client.request("GET", "/api/v1/sync/changes",
+                              params={"since": since, "limit": page_size})
+        with db.transaction() as session:
+            node = session.scalars(select(NodeIdentity)).one()
+            if node.feed_cursor != since:
+                continue  # another pull moved the cursor meanwhile; fetch again from there
+            total += replica.apply_page(session, node, page["changes"], page["next_since"])
+            node.last_pull_at = utcnow()
+        if not page["more"]:
+            return total
+
+
+def sync_now(db: Database, timeout: float = 10.0, batch_size: int = 200) -> SyncResult:
+    """Pull master data, then push facts; records the error on the node if either fails."""
+    client = client_for(db, timeout)
+    try:
+        pulled = pull(db, client)
+        pushed, high_water = push(db, client, batch_size)
+    except SyncError as err:
+        with db.transaction() as session:
+            session.execute(update(NodeIdentity).values(last_sync_error=f"{err.code}: {err}"))
+        raise
+    return SyncResult(pushed, high_water, pulled, _identity(db).feed_cursor)

@@ -1,0 +1,72 @@
+"""Applying a page of central's change feed to a node's replica tables.
+
+The page and the cursor move in one transaction: a crash half-way leaves the old cursor and
+the old rows, and the next pull applies the same page again (every apply is an upsert or a
+delete by key, so applying twice is the same as once).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from kassa.pos_node.models import Customer, NodeIdentity, Price, Product, ProductBarcode, Store, User
+
+
+def _upsert(session: Session, model, data: dict, fields: tuple[str, ...]) -> None:
+    session.merge(model(**{f: data[f] for f in fields if f in data}))
+
+
+def _product(session: Session, key: str, data: dict | None) -> None:
+    pid = int(key)
+    session.execute(delete(ProductBarcode).where(ProductBarcode.product_id == pid))
+    if data is None:
+        session.execute(delete(Product).where(Product.id == pid))
+        return
+    _upsert(session, Product, data, ("id", "sku", "name", "vat_rate_bp", "unit", "active"))
+    session.flush()
+    for code in data.get("barcodes", []):
+        session.merge(ProductBarcode(barcode=code, product_id=pid))
+
+
+def _simple(model, fields: tuple[str, ...], key_type=int):
+    def apply(session: Session, key: str, data: dict | None) -> None:
+        if data is None:
+            obj = session.get(model, key_type(key))
+            if obj is not None:
+                session.delete(obj)
+            return
+        _upsert(session, model, data, fields)
+    return apply
+
+
+def _customer(session: Session, key: str, data: dict | None) -> None:
+    if data is not None:
+        data = {**data, "id": uuid.UUID(data["id"])}
+    _simple(Customer, ("id", "name", "card_number"), uuid.UUID)(session, key, data)
+
+
+APPLIERS = {
+    "product": _product,
+    "price": _simple(Price, ("id", "product_id", "store_id", "amount_minor")),
+    "store": _simple(Store, ("id", "code", "name", "region_code")),
+    "user": _simple(User, ("id", "username", "full_name", "role", "store_id", "pin_hash",
+                           "active")),
+    "customer": _customer,
+}
+
+
+def apply_page(session: Session, node: NodeIdentity, changes: list[dict], next_since: int) -> int:
+    """Apply changes in version order and move the cursor; returns how many were applied."""
+    applied = 0
+    for change in sorted(changes, key=lambda c: c["version"]):
+        applier = APPLIERS.get(change["entity"])
+        if applier is None:
+            continue  # an entity this node version does not replicate
+        applier(session, change["key"], None if change["deleted"] else change["data"])
+        session.flush()
+        applied += 1
+    node.feed_cursor = max(node.feed_cursor, next_since)
+    return applied

@@ -27,6 +27,16 @@ def _pos_app():
     return create_app()
 
 
+class AppGroup(FlaskGroup):
+    """Flask's CLI group for one of our apps, without the options that pick another app."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("add_version_option", False)
+        kwargs.setdefault("load_dotenv", False)
+        super().__init__(*args, **kwargs)
+        self.params = [p for p in self.params if p.name not in ("env_file", "app", "debug")]
+
+
 def _fail(err: Exception) -> None:
     code = getattr(err, "code", "error")
     click.echo(f"error [{code}]: {err}", err=True)
@@ -40,8 +50,8 @@ def main() -> None:
     pass
 
 
-@main.group(cls=FlaskGroup, create_app=_central_app, add_version_option=False,
-            load_dotenv=False, help="Central: authorization, master data, reports.")
+@main.group(cls=AppGroup, create_app=_central_app,
+            help="Central: authorization, master data, reports.")
 def central() -> None:
     pass
 
@@ -116,7 +126,7 @@ def central_add_node(node_id: str, store_code: str) -> None:
         db.dispose()
 
 
-@main.group(cls=FlaskGroup, create_app=_pos_app, add_version_option=False, load_dotenv=False,
+@main.group(cls=AppGroup, create_app=_pos_app,
             help="POS node: the till, its local replica and its sync.")
 def pos() -> None:
     pass

@@ -56,11 +56,11 @@ class KassaApi(Api):
             if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in (
                     "json", "query", "form", "headers", "files", "path"):
                 messages = next(iter(messages.values()))
-            body["details"] = messages
-            body["message"] = data.get("message") or "The request did not pass validation."
-            if "_schema" in messages and isinstance(messages["_schema"], list):
-                if any("Invalid input type" in m or "JSON" in m for m in messages["_schema"]):
-                    body["error"] = "invalid_json"
+            if isinstance(messages, list) and any("JSON" in str(m) for m in messages):
+                body = {"error": "invalid_json", "message": "The body is not valid JSON."}
+            else:
+                body["details"] = messages
+                body["message"] = data.get("message") or "The request did not pass validation."
         elif "message" in data:
             body["message"] = data["message"]
         return jsonify(body), status, data.get("headers", {})
@@ -105,6 +105,9 @@ def _accept_gzip_bodies(app: Flask) -> None:
 
         raw = request.get_data(cache=True)
         g.raw_body = raw
+        if raw and request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+            raise KassaError("Send the body as application/json.",
+                             code="unsupported_media_type", status=415)
         if request.headers.get("Content-Encoding", "").lower() == "gzip":
             inflater = zlib.decompressobj(wbits=31)
             try:

@@ -1,0 +1,28 @@
+# The two commands: `make demo` and `make test`. Both bootstrap the machine first.
+VENV := .venv
+PYTEST := $(VENV)/bin/python -m pytest
+# Two workers on this 2-core machine; e2e tests start their own processes.
+PYTEST_ARGS ?= -n 2 -q
+
+.PHONY: demo test soak bootstrap bench clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap
+	$(VENV)/bin/kassa demo
+
+test: bootstrap
+	@scripts/ensure-postgres.sh
+	$(PYTEST) $(PYTEST_ARGS)
+
+soak: bootstrap
+	@scripts/ensure-postgres.sh
+	KASSA_SOAK=full $(PYTEST) $(PYTEST_ARGS) -m soak
+
+bench: bootstrap
+	@scripts/ensure-postgres.sh
+	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

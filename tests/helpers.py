@@ -1,0 +1,44 @@
+"""Small helpers the tests share: signed requests through a Flask test client, node set-up."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+from sqlalchemy import func, select
+
+from kassa.common.db import Database
+from kassa.common.signing import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, sign_request
+from kassa.pos_node.models import NodeIdentity
+
+
+def signed(client, method: str, path: str, node_id: str, key_pem: str, body: dict | None = None,
+           *, stamp: int | None = None, compress: bool = True, tamper: bool = False):
+    raw = b""
+    headers = {HEADER_NODE: node_id}
+    if body is not None:
+        raw = json.dumps(body, default=str).encode()
+        if compress:
+            raw = gzip.compress(raw)
+            headers["Content-Encoding"] = "gzip"
+        headers["Content-Type"] = "application/json"
+    stamp = int(time.time()) if stamp is None else stamp
+    headers[HEADER_TIME] = str(stamp)
+    headers[HEADER_SIGNATURE] = sign_request(key_pem, method, path, stamp, raw)
+    if tamper:
+        raw = gzip.compress(json.dumps({**body, "tampered": True}).encode()) if compress else \
+            raw + b" "
+    return client.open(path, method=method, data=raw, headers=headers)
+
+
+def count(db: Database, model) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def install_identity(db: Database, node_id: str, store_id: int, key_pem: str,
+                     central_url: str = "http://127.0.0.1:9") -> None:
+    with db.transaction() as session:
+        session.add(NodeIdentity(node_id=node_id, store_id=store_id, central_url=central_url,
+                                 private_key_pem=key_pem, feed_cursor=0))

@@ -1,0 +1,92 @@
+"""Integration fixtures: central apps on both engines, node apps on SQLite, demo master data."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from kassa.central import create_app as create_central
+from kassa.central import feed
+from kassa.central.demo_data import seed
+from kassa.central.masterdata import enroll_node
+from kassa.common.config import CentralConfig, NodeConfig
+from kassa.common.db import Database
+from kassa.common.migrate import upgrade
+from kassa.common.signing import generate_private_key_pem, public_key_pem
+from kassa.pos_node import create_app as create_node
+from kassa.pos_node.models import NodeIdentity
+from kassa.sync import replica
+from tests.helpers import install_identity
+
+
+@pytest.fixture
+def central_db(central_db_url):
+    db = Database(central_db_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def seeded(demo_secrets):
+    """The demo chain's secrets: central_db already holds two regions and stores, products,
+    users and nodes pos-1 and pos-2 (see tests/conftest.py)."""
+    return demo_secrets
+
+
+@pytest.fixture
+def central_app(central_db_url, central_db):
+    app = create_central(CentralConfig(db_url=central_db_url, clock_skew_seconds=300))
+    yield app
+    app.extensions["kassa_db"].dispose()
+
+
+@pytest.fixture
+def node_key():
+    return generate_private_key_pem()
+
+
+@pytest.fixture
+def enrolled(central_db, seeded, node_key):
+    """pos-1 enrolled at central with ``node_key``; returns (node_id, key_pem)."""
+    with central_db.transaction() as session:
+        enroll_node(session, "pos-1", seeded["nodes"]["pos-1"]["enroll_code"],
+                    public_key_pem(node_key))
+    return "pos-1", node_key
+
+
+@pytest.fixture(scope="session")
+def demo_feed(tmp_path_factory):
+    """Central's change feed after the demo seed, computed once per session (SQLite central)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('feed') / 'central.sqlite'}"
+    upgrade("central", url)
+    db = Database(url)
+    with db.transaction() as session:
+        seed(session)
+        page = feed.page(session, 0, 1000)
+    db.dispose()
+    assert not page["more"]
+    return page
+
+
+@pytest.fixture
+def node_db(node_db_url):
+    db = Database(node_db_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def stocked_node(node_db, demo_feed, node_key):
+    """A node for store 1 (S001) whose replica holds the demo master data."""
+    install_identity(node_db, "pos-1", 1, node_key)
+    with node_db.transaction() as session:
+        node = session.scalars(select(NodeIdentity)).one()
+        replica.apply_page(session, node, demo_feed["changes"], demo_feed["next_since"])
+    return node_db
+
+
+@pytest.fixture
+def node_app(node_db_url, stocked_node):
+    app = create_node(NodeConfig(db_url=node_db_url, push_batch_size=200, http_timeout=5))
+    yield app
+    app.extensions["kassa_db"].dispose()

@@ -1,0 +1,34 @@
+"""The Alembic chains and the models describe the same schema, on every engine we run on."""
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+import kassa.central.models  # noqa: F401
+import kassa.pos_node.models  # noqa: F401
+from kassa.common.db import CentralBase, Database, NodeBase
+from kassa.common.migrate import alembic_config, upgrade
+
+
+def _diff(url, metadata):
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            return compare_metadata(ctx, metadata)
+    finally:
+        db.dispose()
+
+
+def test_central_models_match_migrations(central_db_url):
+    assert _diff(central_db_url, CentralBase.metadata) == []
+
+
+def test_node_models_match_migrations(node_db_url):
+    assert _diff(node_db_url, NodeBase.metadata) == []
+
+
+def test_central_chain_goes_down_to_base_and_back_up(central_db_url):
+    command.downgrade(alembic_config("central", central_db_url), "base")
+    upgrade("central", central_db_url)
+    assert _diff(central_db_url, CentralBase.metadata) == []

@@ -32,9 +32,13 @@ stamp=".venv/.kassa-installed"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing kassa and its dependencies into .venv"
-  # (pip's notes about missing local mirror folders on some machines are noise; keep real errors)
-  quiet() { "$@" 2> >(grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2); }
-  quiet .venv/bin/python -m pip install -q --upgrade pip
-  quiet .venv/bin/python -m pip install -q -e '.[dev]'
+  mkdir -p var
+  # pip's chatter (build warnings, local-mirror notes) goes to a log, shown only on failure.
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e '.[dev]'; } > var/pip-install.log 2>&1; then
+    cat var/pip-install.log >&2
+    echo "bootstrap: pip install failed (log above, also in var/pip-install.log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

@@ -34,7 +34,7 @@ def node_signed(view):
         try:
             stamp = int(request.headers.get(HEADER_TIME, ""))
         except ValueError:
-            raise Unauthorized("The request is not signed.", code="unsigned_request")
+            raise Unauthorized("The request is not signed.", code="unsigned_request") from None
         if not node_id or not signature:
             raise Unauthorized("The request is not signed.", code="unsigned_request")
         with _db().transaction() as session:

@@ -13,7 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kassa.central.feed import record_change
-from kassa.central.models import ROLES, Customer, Node, Price, Product, ProductBarcode, Region, Store, User
+from kassa.central.models import (
+    ROLES,
+    Customer,
+    Node,
+    Price,
+    Product,
+    ProductBarcode,
+    Region,
+    Store,
+    User,
+)
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound, Unauthorized
 from kassa.common.passwords import hash_secret, verify_secret
@@ -130,7 +140,7 @@ def enroll_node(session: Session, node_id: str, code: str, public_key_pem: str) 
     try:
         load_public_key(public_key_pem)
     except ValueError as err:
-        raise Invalid(f"Public key refused: {err}", code="bad_public_key")
+        raise Invalid(f"Public key refused: {err}", code="bad_public_key") from err
     node.public_key_pem = public_key_pem
     node.enroll_code_hash = None
     node.enroll_expires_at = None

@@ -73,7 +73,7 @@ def sales_by_store(session, user: User, date_from: date | None, date_to: date | 
             .outerjoin(Sale, and_(*joined)))
     stmt = scope_stores(stmt, user).group_by(Store.id, Store.code, Store.name, Region.code)
     return [dict(zip(("store_id", "store_code", "store_name", "region_code", "sales_count",
-                      "total_minor", "vat_minor"), row))
+                      "total_minor", "vat_minor"), row, strict=True))
             for row in session.execute(stmt.order_by(Store.code))]
 
 

@@ -10,8 +10,12 @@ from kassa.central import feed
 from kassa.central.auth import node_signed
 from kassa.common.errors import Forbidden
 from kassa.sync.apply import apply_batch
-from kassa.sync.protocol import (ChangesPageSchema, ChangesQuerySchema, PushRequestSchema,
-                                 PushResponseSchema)
+from kassa.sync.protocol import (
+    ChangesPageSchema,
+    ChangesQuerySchema,
+    PushRequestSchema,
+    PushResponseSchema,
+)
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync",
                description="Replication between POS nodes and central")

@@ -8,10 +8,9 @@ must be gap-free (outbox seq, receipt numbers) rely on that serialization.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
-
-from datetime import datetime, timezone
 
 from sqlalchemy import JSON, DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB

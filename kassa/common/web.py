@@ -113,7 +113,8 @@ def _accept_gzip_bodies(app: Flask) -> None:
             try:
                 body = inflater.decompress(raw, MAX_INFLATED_BODY)
             except zlib.error:
-                raise KassaError("The body is not valid gzip.", code="bad_encoding", status=400)
+                raise KassaError("The body is not valid gzip.", code="bad_encoding",
+                                 status=400) from None
             if inflater.unconsumed_tail:
                 raise KassaError("The inflated body is too large.", code="payload_too_large",
                                  status=413)

@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from kassa.common.errors import KassaError, NotFound
 from kassa.pos_node import cart
-from kassa.pos_node.models import NodeIdentity, Payment, Price, Product, ProductBarcode, Sale, SaleLine
+from kassa.pos_node.models import (
+    NodeIdentity,
+    Payment,
+    Price,
+    Product,
+    ProductBarcode,
+    Sale,
+    SaleLine,
+)
 from kassa.sync.outbox import append_event, next_counter
 
 

@@ -12,7 +12,15 @@ import uuid
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from kassa.pos_node.models import Customer, NodeIdentity, Price, Product, ProductBarcode, Store, User
+from kassa.pos_node.models import (
+    Customer,
+    NodeIdentity,
+    Price,
+    Product,
+    ProductBarcode,
+    Store,
+    User,
+)
 
 
 def _upsert(session: Session, model, data: dict, fields: tuple[str, ...]) -> None:

@@ -90,3 +90,18 @@ def node_app(node_db_url, stocked_node):
     app = create_node(NodeConfig(db_url=node_db_url, push_batch_size=200, http_timeout=5))
     yield app
     app.extensions["kassa_db"].dispose()
+
+
+@pytest.fixture
+def live_central(central_app):
+    """Central served over real loopback HTTP from a thread (for the node's sync client)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, central_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)

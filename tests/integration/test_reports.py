@@ -25,7 +25,8 @@ def with_sales(central_app, central_db, enrolled):
 
 
 def as_user(client, seeded, username, query=""):
-    return client.get(REPORT + query, headers=basic(username, seeded["users"][username]["password"]))
+    password = seeded["users"][username]["password"]
+    return client.get(REPORT + query, headers=basic(username, password))
 
 
 def test_central_office_sees_every_store(with_sales, seeded):

@@ -4,8 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kassa.common.money import (format_minor, line_amount, quantity_to_milli, round_half_up,
-                                vat_included)
+from kassa.common.money import (
+    format_minor,
+    line_amount,
+    quantity_to_milli,
+    round_half_up,
+    vat_included,
+)
 
 
 @pytest.mark.parametrize("num, den, expected", [

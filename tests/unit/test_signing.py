@@ -1,5 +1,9 @@
-from kassa.common.signing import (generate_private_key_pem, public_key_pem, sign_request,
-                                  verify_request)
+from kassa.common.signing import (
+    generate_private_key_pem,
+    public_key_pem,
+    sign_request,
+    verify_request,
+)
 
 KEY = generate_private_key_pem()
 PUB = public_key_pem(KEY)

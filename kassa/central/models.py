@@ -128,6 +128,11 @@ class Sale(Base):
     customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"))
     sold_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(12), default="completed")  # | post_voided
+    shift_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[list["SaleLine"]] = relationship(
@@ -147,6 +152,9 @@ class SaleLine(Base):
     name: Mapped[str] = mapped_column(String(200))
     quantity_milli: Mapped[int] = mapped_column(BigInteger)
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    promotion_id: Mapped[int | None] = mapped_column(Integer)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
@@ -162,6 +170,103 @@ class Payment(Base):
     tendered_minor: Mapped[int | None] = mapped_column(BigInteger)  # cash handed over
     reference: Mapped[str | None] = mapped_column(String(64))
     sale: Mapped[Sale] = relationship(back_populates="payments")
+
+
+class Shift(Base):
+    """A till shift as its node reported it (opened, then closed with its cash count)."""
+
+    __tablename__ = "shifts"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opening_float_minor: Mapped[int] = mapped_column(BigInteger)
+    expected_cash_minor: Mapped[int | None] = mapped_column(BigInteger)
+    counted_cash_minor: Mapped[int | None] = mapped_column(BigInteger)
+    cash_in_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    cash_out_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Return(Base):
+    __tablename__ = "returns"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    return_no: Mapped[str] = mapped_column(String(64), unique=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    original_sale_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    original_receipt_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    shift_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    override_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    returned_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    return_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("returns.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    original_line_no: Mapped[int | None] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    return_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("returns.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    """Who allowed what, and why: manager overrides at tills, voids, later central decisions."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    node_id: Mapped[str | None] = mapped_column(ForeignKey("nodes.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    on_behalf_of_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(200))
+    reference_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
+
+
+class Promotion(Base):
+    __tablename__ = "promotions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # percent | amount | n_for_m
+    product_ids: Mapped[list] = mapped_column(JSONDoc)
+    percent_bp: Mapped[int] = mapped_column(Integer, default=0)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    m: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoleLimit(Base):
+    """What a role may do at the till alone: above these, a manager override."""
+
+    __tablename__ = "role_limits"
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    max_discount_bp: Mapped[int] = mapped_column(Integer)
+    max_refund_minor: Mapped[int] = mapped_column(BigInteger)
 
 
 class ReceivedEvent(Base):

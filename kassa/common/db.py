@@ -12,19 +12,33 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import JSON, DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 5000
 
 
+# Every constraint gets a predictable name, so migrations can drop or alter it on SQLite too.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class CentralBase(DeclarativeBase):
     """Declarative base for central's tables (one metadata, one Alembic chain)."""
+
+    metadata = MetaData(naming_convention=NAMING)
 
 
 class NodeBase(DeclarativeBase):
     """Declarative base for a POS node's tables (its own metadata and Alembic chain)."""
+
+    metadata = MetaData(naming_convention=NAMING)
 
 
 def make_engine(url: str) -> Engine:

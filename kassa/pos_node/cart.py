@@ -1,18 +1,25 @@
-"""Sale arithmetic, pure: line amounts, the VAT breakdown and settling payments with change.
+"""Sale arithmetic, pure: promotions, discounts, line amounts, VAT and settling payments.
 
-No database or web import: the till's service layer prices items from the replica, then hands
-plain values here. Prices include VAT (as on a Russian shelf label); amounts are minor units.
+No database or web import: the till's service layer reads items, promotions and limits from
+the replica and hands plain values here. Prices include VAT (as on a Russian shelf label);
+amounts are integer minor units, quantities integer thousandths.
+
+Order of discounts on a line: the best promotion for the product, then the cashier's line
+discount on what is left, then the line's share of the receipt discount. The receipt discount
+is split over lines in proportion to their amounts, remainders to the largest, so the lines
+always add up to the total to the kopeck.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kassa.common.errors import KassaError
-from kassa.common.money import MILLI, line_amount, vat_included
+from kassa.common.money import MILLI, line_amount, round_half_up, vat_included
 
-PAYMENT_METHODS = ("cash", "card")
+PAYMENT_METHODS = ("cash", "card", "points")
+FULL_BP = 10000
 
 
 @dataclass(frozen=True)
@@ -28,13 +35,149 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """An active promotion: ``percent`` (percent_bp off), ``amount`` (amount_minor off per
+    unit), or ``n_for_m`` (every n pieces, pay for m)."""
+
+    id: int
+    kind: str
+    product_ids: frozenset[int]
+    percent_bp: int = 0
+    amount_minor: int = 0
+    n: int = 0
+    m: int = 0
+
+    def discount(self, item: Item, qty_milli: int, gross: int) -> int:
+        if item.product_id not in self.product_ids:
+            return 0
+        if self.kind == "percent":
+            off = round_half_up(gross * self.percent_bp, FULL_BP)
+        elif self.kind == "amount":
+            off = round_half_up(self.amount_minor * qty_milli, MILLI)
+        elif self.kind == "n_for_m" and item.unit != "kg" and self.n > self.m >= 0:
+            free_units = (qty_milli // MILLI // self.n) * (self.n - self.m)
+            off = free_units * item.unit_price_minor
+        else:
+            off = 0
+        return max(0, min(off, gross))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cart line as the cashier built it."""
+
+    item: Item
+    quantity_milli: int
+    line_discount_bp: int = 0
+
+
+@dataclass(frozen=True)
 class Line:
     line_no: int
     item: Item
     quantity_milli: int
-    amount_minor: int
+    gross_minor: int  # unit price × quantity
+    promotion_id: int | None
+    promo_discount_minor: int
+    line_discount_bp: int
+    manual_discount_minor: int  # line discount + share of the receipt discount
+    amount_minor: int  # what the customer pays for the line
     vat_minor: int
 
+    @property
+    def discount_minor(self) -> int:
+        return self.gross_minor - self.amount_minor
+
+
+@dataclass(frozen=True)
+class PricedSale:
+    lines: tuple[Line, ...]
+    total_minor: int
+    vat_by_rate: dict[int, int]  # rate_bp -> VAT contained in that rate's lines
+    receipt_discount_bp: int = 0
+    receipt_discount_minor: int = 0
+
+    @property
+    def vat_minor(self) -> int:
+        return sum(self.vat_by_rate.values())
+
+    @property
+    def gross_minor(self) -> int:
+        return sum(ln.gross_minor for ln in self.lines)
+
+    @property
+    def discount_minor(self) -> int:
+        return self.gross_minor - self.total_minor
+
+
+def check_quantity(item: Item, qty: int, line_no: int) -> None:
+    if qty <= 0:
+        raise KassaError(f"Line {line_no}: quantity must be positive.", code="bad_quantity",
+                         status=422)
+    if item.unit != "kg" and qty % MILLI:
+        raise KassaError(f"Line {line_no}: {item.name} is sold by the piece, not by weight.",
+                         code="bad_quantity", status=422)
+
+
+def _check_bp(bp: int, what: str) -> None:
+    if not 0 <= bp <= FULL_BP:
+        raise KassaError(f"{what} must be between 0 and 100 %.", code="bad_discount", status=422)
+
+
+def price(entries: list[Entry], promotions: list[Promotion] = (),
+          receipt_discount_bp: int = 0, *, allow_empty: bool = False) -> PricedSale:
+    """Price a cart. Refuses an empty cart unless ``allow_empty`` (an open cart may be)."""
+    if not entries and not allow_empty:
+        raise KassaError("A sale needs at least one line.", code="empty_sale", status=422)
+    _check_bp(receipt_discount_bp, "A receipt discount")
+    staged = []
+    for n, e in enumerate(entries, start=1):
+        check_quantity(e.item, e.quantity_milli, n)
+        _check_bp(e.line_discount_bp, "A line discount")
+        gross = line_amount(e.item.unit_price_minor, e.quantity_milli)
+        best, promo_off = None, 0
+        for promo in promotions:
+            off = promo.discount(e.item, e.quantity_milli, gross)
+            if off > promo_off:
+                best, promo_off = promo, off
+        after_promo = gross - promo_off
+        line_off = round_half_up(after_promo * e.line_discount_bp, FULL_BP)
+        staged.append((n, e, gross, best, promo_off, line_off, after_promo - line_off))
+    subtotal = sum(s[6] for s in staged)
+    receipt_off = round_half_up(subtotal * receipt_discount_bp, FULL_BP)
+    shares = split_proportionally(receipt_off, [s[6] for s in staged])
+    lines = []
+    gross_by_rate: dict[int, int] = defaultdict(int)
+    for (n, e, gross, best, promo_off, line_off, net), share in zip(staged, shares, strict=True):
+        amount = net - share
+        lines.append(Line(n, e.item, e.quantity_milli, gross, best.id if best else None,
+                          promo_off, e.line_discount_bp, line_off + share, amount,
+                          vat_included(amount, e.item.vat_rate_bp)))
+        gross_by_rate[e.item.vat_rate_bp] += amount
+    vat = {rate: vat_included(total, rate) for rate, total in sorted(gross_by_rate.items())}
+    return PricedSale(tuple(lines), sum(gross_by_rate.values()), vat, receipt_discount_bp,
+                      receipt_off)
+
+
+def price_lines(entries: list[tuple[Item, int]]) -> PricedSale:
+    """Price plain ``(item, quantity_milli)`` pairs with no promotion or discount."""
+    return price([Entry(item, qty) for item, qty in entries])
+
+
+def split_proportionally(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` in proportion to ``weights``; largest remainders get the odd units."""
+    whole = sum(weights)
+    if total == 0 or whole == 0:
+        return [0] * len(weights)
+    base = [total * w // whole for w in weights]
+    rest = total - sum(base)
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[:rest]:
+        base[i] += 1
+    return base
+
+
+# --- payments --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Tender:
@@ -52,52 +195,24 @@ class AppliedPayment:
 
 
 @dataclass(frozen=True)
-class PricedSale:
-    lines: tuple[Line, ...]
-    total_minor: int
-    vat_by_rate: dict[int, int]  # rate_bp -> VAT contained in that rate's lines
-
-    @property
-    def vat_minor(self) -> int:
-        return sum(self.vat_by_rate.values())
-
-
-@dataclass(frozen=True)
 class Settlement:
     payments: tuple[AppliedPayment, ...]
     change_minor: int
-
-
-def price_lines(entries: list[tuple[Item, int]]) -> PricedSale:
-    """Price ``(item, quantity_milli)`` pairs; refuses empty sales and impossible quantities."""
-    if not entries:
-        raise KassaError("A sale needs at least one line.", code="empty_sale", status=422)
-    lines = []
-    gross_by_rate: dict[int, int] = defaultdict(int)
-    for n, (item, qty) in enumerate(entries, start=1):
-        if qty <= 0:
-            raise KassaError(f"Line {n}: quantity must be positive.", code="bad_quantity",
-                             status=422)
-        if item.unit != "kg" and qty % MILLI:
-            raise KassaError(f"Line {n}: {item.name} is sold by the piece, not by weight.",
-                             code="bad_quantity", status=422)
-        amount = line_amount(item.unit_price_minor, qty)
-        lines.append(Line(n, item, qty, amount, vat_included(amount, item.vat_rate_bp)))
-        gross_by_rate[item.vat_rate_bp] += amount
-    vat = {rate: vat_included(gross, rate) for rate, gross in sorted(gross_by_rate.items())}
-    return PricedSale(tuple(lines), sum(gross_by_rate.values()), vat)
 
 
 def settle(total_minor: int, tenders: list[Tender]) -> Settlement:
     """Apply tenders to the total. Non-cash may not exceed what is due; change comes from cash."""
     if not tenders:
         raise KassaError("A sale needs a payment.", code="payment_missing", status=422)
-    non_cash = sum(t.amount_minor for t in tenders if t.method != "cash")
-    cash = sum(t.amount_minor for t in tenders if t.method == "cash")
+    if any(t.method not in PAYMENT_METHODS for t in tenders):
+        raise KassaError("Unknown payment method.", code="bad_payment", status=422)
     if any(t.amount_minor <= 0 for t in tenders):
         raise KassaError("Payment amounts must be positive.", code="bad_payment", status=422)
+    non_cash = sum(t.amount_minor for t in tenders if t.method != "cash")
+    cash = sum(t.amount_minor for t in tenders if t.method == "cash")
     if non_cash > total_minor:
-        raise KassaError("Card payments exceed the amount due.", code="overpayment", status=422)
+        raise KassaError("Card and points payments exceed the amount due.",
+                         code="overpayment", status=422)
     if non_cash + cash < total_minor:
         raise KassaError(f"Payments fall short of the total by {total_minor - non_cash - cash}.",
                          code="payment_short", status=422)
@@ -109,8 +224,40 @@ def settle(total_minor: int, tenders: list[Tender]) -> Settlement:
             # All cash tenders together cover cash_due; any change is taken from them in order.
             take = min(t.amount_minor, cash_due)
             cash_due -= take
-            applied.append(AppliedPayment("cash", take, t.amount_minor, None))
+            if take:
+                applied.append(AppliedPayment("cash", take, t.amount_minor, None))
         else:
             applied.append(AppliedPayment(t.method, t.amount_minor, None, t.reference))
-    return Settlement(tuple(p for p in applied if p.amount_minor > 0 or p.method != "cash"),
-                      change)
+    return Settlement(tuple(applied), change)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Refund:
+    method: str
+    amount_minor: int
+    reference: str | None = None
+
+
+@dataclass
+class PaidBy:
+    """What a sale was paid with, less what earlier returns already refunded, per method."""
+
+    remaining: dict[str, int] = field(default_factory=dict)
+    references: dict[str, str | None] = field(default_factory=dict)
+
+
+def allocate_refund(amount_minor: int, paid: PaidBy) -> tuple[Refund, ...]:
+    """Refund by the original payment types: card and points first (back where they came
+    from, up to what each still holds), then cash. Never more than was paid in all."""
+    if amount_minor > sum(paid.remaining.values()):
+        raise KassaError("The refund exceeds what the sale was paid.", code="refund_exceeds_paid",
+                         status=422)
+    refunds, left = [], amount_minor
+    for method in ("card", "points", "cash"):
+        take = min(left, paid.remaining.get(method, 0))
+        if take > 0:
+            refunds.append(Refund(method, take, paid.references.get(method)))
+            left -= take
+    return tuple(refunds)

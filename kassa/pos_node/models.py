@@ -29,6 +29,9 @@ class NodeIdentity(Base):
     last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sync_error: Mapped[str | None] = mapped_column(Text)
+    last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Signs the till's session cookies; made at init, never leaves the node.
+    session_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -93,15 +96,52 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class Shift(Base):
+    """A cashier's shift at this till: opened with a float, closed with a counted amount."""
+
+    __tablename__ = "shifts"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    cashier_id: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opening_float_minor: Mapped[int] = mapped_column(BigInteger)
+    expected_cash_minor: Mapped[int | None] = mapped_column(BigInteger)
+    counted_cash_minor: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(8), default="open", index=True)  # open | closed
+
+
+class CashMovement(Base):
+    __tablename__ = "cash_movements"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    shift_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shifts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # in | out
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Sale(Base):
+    """A cart while ``open``; then ``completed`` (with a receipt number), ``voided`` (an open
+    cart abandoned) or ``post_voided`` (a completed sale cancelled within its shift)."""
+
     __tablename__ = "sales"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
-    sold_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    receipt_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    shift_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("shifts.id"), index=True)
+    cashier_id: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    total_minor: Mapped[int] = mapped_column(BigInteger)
-    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    receipt_discount_bp: Mapped[int] = mapped_column(Integer, default=0)
+    gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    vat_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     change_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    void_reason: Mapped[str | None] = mapped_column(String(200))
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
     payments: Mapped[list["Payment"]] = relationship(
@@ -117,7 +157,12 @@ class SaleLine(Base):
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    unit: Mapped[str] = mapped_column(String(8), default="pcs")
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    promotion_id: Mapped[int | None] = mapped_column(Integer)
+    line_discount_bp: Mapped[int] = mapped_column(Integer, default=0)
+    discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
@@ -133,6 +178,101 @@ class Payment(Base):
     tendered_minor: Mapped[int | None] = mapped_column(BigInteger)
     reference: Mapped[str | None] = mapped_column(String(64))
     sale: Mapped[Sale] = relationship(back_populates="payments")
+
+
+class Return(Base):
+    """Goods coming back: against a receipt (ours or another node's) or blind (override)."""
+
+    __tablename__ = "returns"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    return_no: Mapped[str] = mapped_column(String(64), unique=True)
+    original_sale_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    original_receipt_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    shift_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shifts.id"), index=True)
+    cashier_id: Mapped[int] = mapped_column(Integer)
+    override_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lines: Mapped[list["ReturnLine"]] = relationship(
+        back_populates="ret", cascade="all, delete-orphan", order_by="ReturnLine.line_no")
+    refunds: Mapped[list["Refund"]] = relationship(
+        back_populates="ret", cascade="all, delete-orphan")
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    return_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("returns.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    original_line_no: Mapped[int | None] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    ret: Mapped[Return] = relationship(back_populates="lines")
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    return_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("returns.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(64))
+    ret: Mapped[Return] = relationship(back_populates="refunds")
+
+
+class Override(Base):
+    """A store manager's PIN at the till, allowing what the cashier may not do alone."""
+
+    __tablename__ = "overrides"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    manager_id: Mapped[int] = mapped_column(Integer)
+    cashier_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Promotion(Base):
+    """Central's promotions (replica): percent, amount per unit, or n-for-m on products."""
+
+    __tablename__ = "promotions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    product_ids: Mapped[list] = mapped_column(JSONDoc)
+    percent_bp: Mapped[int] = mapped_column(Integer, default=0)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    m: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoleLimit(Base):
+    """Central's per-role limits (replica): above them a manager override is needed."""
+
+    __tablename__ = "role_limits"
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    max_discount_bp: Mapped[int] = mapped_column(Integer)
+    max_refund_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class PinFailure(Base):
+    """Failed PIN attempts per user at this till, for lockout."""
+
+    __tablename__ = "pin_failures"
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxEvent(Base):

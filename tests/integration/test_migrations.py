@@ -7,14 +7,15 @@ from alembic.migration import MigrationContext
 import kassa.central.models  # noqa: F401
 import kassa.pos_node.models  # noqa: F401
 from kassa.common.db import CentralBase, Database, NodeBase
-from kassa.common.migrate import alembic_config, upgrade
+from kassa.common.migrate import alembic_config, include_name, upgrade
 
 
 def _diff(url, metadata):
     db = Database(url)
     try:
         with db.engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                         "include_name": include_name})
             return compare_metadata(ctx, metadata)
     finally:
         db.dispose()
@@ -32,3 +33,26 @@ def test_central_chain_goes_down_to_base_and_back_up(central_db_url):
     command.downgrade(alembic_config("central", central_db_url), "base")
     upgrade("central", central_db_url)
     assert _diff(central_db_url, CentralBase.metadata) == []
+
+
+def test_node_chain_goes_down_to_base_and_back_up(node_db_url):
+    command.downgrade(alembic_config("node", node_db_url), "base")
+    upgrade("node", node_db_url)
+    assert _diff(node_db_url, NodeBase.metadata) == []
+
+
+def test_node_name_search_index_follows_the_products_table(node_db_url):
+    from sqlalchemy import text
+    db = Database(node_db_url)
+    try:
+        with db.transaction() as s:
+            s.execute(text("INSERT INTO products (id, sku, name, vat_rate_bp, unit, active) "
+                           "VALUES (1, 'A1', 'Chocolate milk', 1000, 'pcs', 1)"))
+            s.execute(text("UPDATE products SET name = 'Oat drink' WHERE id = 1"))
+        with db.transaction() as s:
+            hits = lambda q: s.execute(text(  # noqa: E731
+                "SELECT rowid FROM products_fts WHERE products_fts MATCH :q"), {"q": q}).all()
+            assert hits('"choc"*') == []
+            assert hits('"oat"*') == [(1,)]
+    finally:
+        db.dispose()

@@ -59,7 +59,7 @@ def run_demo(port: int) -> None:
                         {"KASSA_NODE_DB": node_db})
             procs.wait_http(node_id, url + "/health")
             node_urls[node_id] = (url, node_db, node_db_handle)
-        _first_sale(*node_urls["pos-1"])
+        _first_sale(*node_urls["pos-1"], secrets_doc["users"]["cashier-s001"]["pin"])
         _banner(central_url, node_urls, secrets_doc, creds)
         name, code = procs.wait_any()
         click.echo(f"{name} exited with {code}; stopping the demo", err=True)
@@ -74,8 +74,14 @@ def _interrupt(*_args) -> None:
     raise KeyboardInterrupt
 
 
-def _first_sale(url: str, _db_url: str, node_db: Database) -> None:
-    sale = requests.post(url + "/api/v1/sales", json={
+def _first_sale(url: str, _db_url: str, node_db: Database, pin: str) -> None:
+    """Sign in as cashier-s001, open a shift with a 5,000.00 float, sell, push."""
+    till = requests.Session()
+    till.post(url + "/api/v1/session", json={"username": "cashier-s001", "pin": pin},
+              timeout=10).raise_for_status()
+    till.post(url + "/api/v1/shifts/current", json={"opening_float": 500000},
+              timeout=10).raise_for_status()
+    sale = till.post(url + "/api/v1/sales", json={
         "lines": [{"sku": "1001", "quantity": 2}, {"barcode": "2100000020016",
                                                    "quantity": "0.750"}],
         "payments": [{"method": "cash", "amount": 50000}]}, timeout=10)
@@ -87,6 +93,10 @@ def _banner(central_url: str, nodes: dict, doc: dict, creds) -> None:
     users = doc["users"]
     lines = [
         "", "kassa demo is up. Ctrl-C stops everything.", "",
+        f"  till pos-1     {nodes['pos-1'][0]}/   sign in: cashier-s001 / PIN "
+        f"{users['cashier-s001']['pin']}  (manager sm-s001 / PIN {users['sm-s001']['pin']})",
+        f"  till pos-2     {nodes['pos-2'][0]}/   sign in: cashier-s002 / PIN "
+        f"{users['cashier-s002']['pin']}  (manager sm-s002 / PIN {users['sm-s002']['pin']})",
         f"  central        {central_url}/health",
         f"    OpenAPI      {central_url}/api/openapi.json",
         f"    report       {central_url}/api/v1/reports/sales-by-store "

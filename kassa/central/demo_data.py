@@ -43,8 +43,14 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
     spb = md.create_region(session, "SPB", "Saint Petersburg")
     stores = [md.create_store(session, "S001", "Tverskaya 7", msk),
               md.create_store(session, "S002", "Nevsky 28", spb)]
-    for sku, name, vat, price, unit, barcodes in CATALOGUE:
-        md.create_product(session, sku, name, vat, price, unit, barcodes)
+    products = {sku: md.create_product(session, sku, name, vat, price, unit, barcodes)
+                for sku, name, vat, price, unit, barcodes in CATALOGUE}
+    md.create_promotion(session, "Chocolate: 3 for 2", "n_for_m", [products["5001"]], n=3, m=2)
+    md.create_promotion(session, "Tea 15 % off", "percent", [products["3002"]], percent_bp=1500)
+    md.create_promotion(session, "Bananas 20 roubles off a kilo", "amount", [products["2002"]],
+                        amount_minor=2000)
+    md.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
+    md.set_role_limit(session, "store_manager", 5000, 10000000)
     for n, name in enumerate(["Anna Petrova", "Ivan Sidorov", "Olga Smirnova"], start=1):
         md.create_customer(session, name, card_number=f"{7770000000000000 + n}")
 

@@ -20,7 +20,9 @@ from kassa.central.models import (
     Price,
     Product,
     ProductBarcode,
+    Promotion,
     Region,
+    RoleLimit,
     Store,
     User,
 )
@@ -108,6 +110,45 @@ def create_user(session: Session, username: str, role: str, *, password: str | N
             "id": user.id, "username": username, "full_name": full_name, "role": role,
             "store_id": user.store_id, "pin_hash": user.pin_hash, "active": True})
     return user
+
+
+def set_role_limit(session: Session, role: str, max_discount_bp: int,
+                   max_refund_minor: int) -> RoleLimit:
+    if role not in ROLES:
+        raise Invalid(f"Unknown role {role!r}.", code="bad_role")
+    if not 0 <= max_discount_bp <= 10000 or max_refund_minor < 0:
+        raise Invalid("Limits must be a 0-100 % discount and a non-negative refund.",
+                      code="bad_limit")
+    limit = session.get(RoleLimit, role) or RoleLimit(role=role)
+    limit.max_discount_bp, limit.max_refund_minor = max_discount_bp, max_refund_minor
+    session.add(limit)
+    session.flush()
+    record_change(session, "role_limit", role, {"role": role, "max_discount_bp": max_discount_bp,
+                                                "max_refund_minor": max_refund_minor})
+    return limit
+
+
+PROMOTION_KINDS = ("percent", "amount", "n_for_m")
+
+
+def create_promotion(session: Session, name: str, kind: str, products: list[Product], *,
+                     percent_bp: int = 0, amount_minor: int = 0, n: int = 0, m: int = 0,
+                     starts_at=None, ends_at=None) -> Promotion:
+    if kind not in PROMOTION_KINDS:
+        raise Invalid(f"Unknown promotion kind {kind!r}.", code="bad_promotion")
+    if kind == "n_for_m" and not n > m >= 0:
+        raise Invalid("An n-for-m promotion needs n > m.", code="bad_promotion")
+    promo = Promotion(name=name, kind=kind, product_ids=[p.id for p in products],
+                      percent_bp=percent_bp, amount_minor=amount_minor, n=n, m=m,
+                      starts_at=starts_at, ends_at=ends_at, active=True)
+    session.add(promo)
+    session.flush()
+    record_change(session, "promotion", promo.id, {
+        "id": promo.id, "name": name, "kind": kind, "product_ids": promo.product_ids,
+        "percent_bp": percent_bp, "amount_minor": amount_minor, "n": n, "m": m,
+        "starts_at": starts_at.isoformat() if starts_at else None,
+        "ends_at": ends_at.isoformat() if ends_at else None, "active": True})
+    return promo
 
 
 def create_customer(session: Session, name: str, card_number: str | None = None,

@@ -6,7 +6,7 @@ from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from kassa.central import feed
+from kassa.central import feed, returns_view
 from kassa.central.auth import node_signed
 from kassa.common.errors import Forbidden
 from kassa.sync.apply import apply_batch
@@ -46,3 +46,14 @@ class Changes(MethodView):
         """A page of the change feed after version ``since``."""
         with current_app.extensions["kassa_db"].transaction() as session:
             return feed.page(session, args["since"], args["limit"])
+
+
+@bp.route("/sales/<string:receipt_no>")
+class SaleForReturn(MethodView):
+    decorators = [node_signed]
+
+    def get(self, receipt_no):
+        """A sale by receipt number, with what returns took back so far (for a return at
+        another till of the same store chain)."""
+        with current_app.extensions["kassa_db"].transaction() as session:
+            return returns_view.sale_for_return(session, receipt_no)

@@ -43,6 +43,7 @@ class NodeConfig:
     db_url: str
     push_batch_size: int
     http_timeout: float
+    sync_interval: float = 30.0
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -51,4 +52,5 @@ class NodeConfig:
             db_url=normalize_db_url(os.environ.get("KASSA_NODE_DB", str(default))),
             push_batch_size=int(os.environ.get("KASSA_PUSH_BATCH", "200")),
             http_timeout=float(os.environ.get("KASSA_HTTP_TIMEOUT", "10")),
+            sync_interval=float(os.environ.get("KASSA_SYNC_INTERVAL", "30")),
         )

@@ -83,9 +83,22 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """Commit on success, roll back everything on any exception."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """Commit on success, roll back everything on any exception.
+
+        An exception may carry ``commit_anyway = True`` when what was written before it is
+        bookkeeping of the refusal itself (a failed-PIN count), never part of an action.
+        """
+        with self.sessions() as session:
+            session.begin()
+            try:
+                yield session
+            except BaseException as exc:
+                if getattr(exc, "commit_anyway", False):
+                    session.commit()
+                else:
+                    session.rollback()
+                raise
+            session.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

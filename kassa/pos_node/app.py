@@ -1,13 +1,17 @@
-"""The POS node's Flask app factory: local database, sale API, status, OpenAPI."""
+"""The POS node's Flask app factory: local database, till API, cashier UI, receipts."""
 
 from __future__ import annotations
+
+import secrets
+from datetime import timedelta
 
 from flask import Flask, jsonify
 from sqlalchemy import func, select
 
 from kassa.common.config import NodeConfig
-from kassa.common.db import Database
+from kassa.common.db import Database, utcnow
 from kassa.common.web import make_api
+from kassa.pos_node.models import NodeIdentity, OutboxEvent
 
 
 def create_app(config: NodeConfig | None = None) -> Flask:
@@ -15,12 +19,18 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     app = Flask("kassa.pos_node")
     app.config["KASSA"] = config
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.config.update(SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_NAME="kassa_till",
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=14))
     db = Database(config.db_url)
     app.extensions["kassa_db"] = db
+    app.secret_key = _session_secret(db)
 
     api = make_api(app, "kassa POS node")
-    from kassa.pos_node import sales_api
+    from kassa.pos_node import sales_api, till_api, ui
+    api.register_blueprint(till_api.bp)
     api.register_blueprint(sales_api.bp)
+    app.register_blueprint(ui.bp)
 
     @app.get("/health")
     def health():
@@ -28,18 +38,42 @@ def create_app(config: NodeConfig | None = None) -> Flask:
 
     @app.get("/api/v1/status")
     def status():
-        from kassa.pos_node.models import NodeIdentity, OutboxEvent
-        with db.transaction() as session:
-            node = session.scalars(select(NodeIdentity)).first()
-            unsent = session.scalar(select(func.count()).select_from(OutboxEvent)
-                                    .where(OutboxEvent.acked_at.is_(None)))
-        if node is None:
-            return jsonify(initialized=False, pending_events=unsent)
-        return jsonify(initialized=True, node_id=node.node_id, store_id=node.store_id,
-                       central_url=node.central_url, feed_cursor=node.feed_cursor,
-                       pending_events=unsent,
-                       last_push_at=node.last_push_at and node.last_push_at.isoformat(),
-                       last_pull_at=node.last_pull_at and node.last_pull_at.isoformat(),
-                       last_sync_error=node.last_sync_error)
+        return jsonify(node_status(db, config.sync_interval))
 
     return app
+
+
+def _session_secret(db: Database) -> str:
+    """The node's cookie secret, made once and kept in its database (survives restarts)."""
+    try:
+        with db.transaction() as session:
+            node = session.scalars(select(NodeIdentity)).first()
+            if node is None:
+                return secrets.token_hex(32)  # not enrolled: nobody can sign in anyway
+            if not node.session_secret:
+                node.session_secret = secrets.token_hex(32)
+            return node.session_secret
+    except Exception:  # noqa: BLE001 - a database not migrated yet: the app says so per request
+        return secrets.token_hex(32)
+
+
+def node_status(db: Database, sync_interval: float) -> dict:
+    """What the till's badge shows: online or not, and how many events wait to go up."""
+    with db.transaction() as session:
+        node = session.scalars(select(NodeIdentity)).first()
+        unsent = session.scalar(select(func.count()).select_from(OutboxEvent)
+                                .where(OutboxEvent.acked_at.is_(None)))
+    if node is None:
+        return {"initialized": False, "online": False, "pending_events": unsent}
+    fresh = timedelta(seconds=max(60.0, 3 * sync_interval))
+    online = (node.last_contact_at is not None and node.last_sync_error is None
+              and utcnow() - node.last_contact_at < fresh)
+    return {
+        "initialized": True, "node_id": node.node_id, "store_id": node.store_id,
+        "central_url": node.central_url, "feed_cursor": node.feed_cursor,
+        "pending_events": unsent, "online": online,
+        "last_contact_at": node.last_contact_at and node.last_contact_at.isoformat(),
+        "last_push_at": node.last_push_at and node.last_push_at.isoformat(),
+        "last_pull_at": node.last_pull_at and node.last_pull_at.isoformat(),
+        "last_sync_error": node.last_sync_error,
+    }

@@ -1,7 +1,9 @@
-"""Completing a sale at the till: one service function, one local transaction.
+"""Selling at the till: the cart, checkout, voids and post-voids, each one local transaction.
 
-The sale, its lines, its payments, its receipt number and its outbox event are written
-together or not at all; nothing here touches the network.
+The open cart is a ``Sale`` in status ``open`` with its lines, so a till that restarts finds
+the customer's basket where it was. Prices are frozen when an item is scanned; promotions
+and discounts are re-applied by ``cart.price`` (pure) after every change. Completing writes
+the receipt number, the payments and the outbox event together; nothing waits on the network.
 """
 
 from __future__ import annotations
@@ -9,20 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from kassa.common.errors import KassaError, NotFound
-from kassa.pos_node import cart
-from kassa.pos_node.models import (
-    NodeIdentity,
-    Payment,
-    Price,
-    Product,
-    ProductBarcode,
-    Sale,
-    SaleLine,
-)
+from kassa.common.db import utcnow
+from kassa.common.errors import Conflict, KassaError, NotFound
+from kassa.pos_node import cart, catalog, shifts, staff
+from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, User
 from kassa.sync.outbox import append_event, next_counter
 
 
@@ -31,6 +26,7 @@ class LineRequest:
     quantity_milli: int
     sku: str | None = None
     barcode: str | None = None
+    product_id: int | None = None
 
 
 class NodeNotInitialized(KassaError):
@@ -45,65 +41,216 @@ def identity(session: Session) -> NodeIdentity:
     return node
 
 
-def find_item(session: Session, store_id: int, req: LineRequest, line_no: int) -> cart.Item:
-    if req.barcode is not None:
-        product = session.scalars(
-            select(Product).join(ProductBarcode, ProductBarcode.product_id == Product.id)
-            .where(ProductBarcode.barcode == req.barcode)).first()
-        what = f"barcode {req.barcode}"
-    else:
-        product = session.scalars(select(Product).where(Product.sku == req.sku)).first()
-        what = f"SKU {req.sku}"
-    if product is None or not product.active:
-        raise KassaError(f"Line {line_no}: no product with {what}.", code="unknown_product",
-                         status=422)
-    # A store's own price wins over the chain-wide one (store_id NULL sorts last here).
-    price = session.scalars(
-        select(Price).where(Price.product_id == product.id,
-                            or_(Price.store_id == store_id, Price.store_id.is_(None)))
-        .order_by(Price.store_id.is_(None))).first()
-    if price is None:
-        raise KassaError(f"Line {line_no}: {product.name} has no price at this store.",
-                         code="no_price", status=422)
-    return cart.Item(product.id, product.sku, product.name, product.unit, product.vat_rate_bp,
-                     price.amount_minor)
+# --- the open cart -----------------------------------------------------------------------------
+
+def open_cart(session: Session) -> Sale | None:
+    return session.scalars(select(Sale).where(Sale.status == "open")
+                           .options(selectinload(Sale.lines))).first()
 
 
-def complete_sale(session: Session, lines: list[LineRequest], tenders: list[cart.Tender],
-                  customer_id: UUID | None = None) -> Sale:
+def _cart_or_new(session: Session, user: User) -> Sale:
+    sale = open_cart(session)
+    if sale is None:
+        shift = shifts.require_open(session)
+        sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow())
+        session.add(sale)
+        session.flush()
+    return sale
+
+
+def _cart(session: Session) -> Sale:
+    sale = open_cart(session)
+    if sale is None:
+        raise NotFound("There is no sale in progress.", code="no_open_sale")
+    return sale
+
+
+def _line(sale: Sale, line_no: int) -> SaleLine:
+    for line in sale.lines:
+        if line.line_no == line_no:
+            return line
+    raise NotFound(f"The sale has no line {line_no}.", code="no_such_line")
+
+
+def _entry(line: SaleLine) -> cart.Entry:
+    item = cart.Item(line.product_id, line.sku, line.name, line.unit, line.vat_rate_bp,
+                     line.unit_price_minor)
+    return cart.Entry(item, line.quantity_milli, line.line_discount_bp)
+
+
+def reprice(session: Session, sale: Sale, *, allow_empty: bool = True) -> cart.PricedSale:
+    """Apply promotions and discounts to the stored lines and write the amounts back."""
+    for n, line in enumerate(sorted(sale.lines, key=lambda ln: ln.line_no), start=1):
+        line.line_no = n
+    priced = cart.price([_entry(ln) for ln in sorted(sale.lines, key=lambda ln: ln.line_no)],
+                        catalog.active_promotions(session), sale.receipt_discount_bp,
+                        allow_empty=allow_empty)
+    for line, p in zip(sorted(sale.lines, key=lambda ln: ln.line_no), priced.lines, strict=True):
+        line.gross_minor, line.promotion_id = p.gross_minor, p.promotion_id
+        line.discount_minor, line.amount_minor = p.discount_minor, p.amount_minor
+        line.vat_minor = p.vat_minor
+    sale.gross_minor, sale.discount_minor = priced.gross_minor, priced.discount_minor
+    sale.total_minor, sale.vat_minor = priced.total_minor, priced.vat_minor
+    return priced
+
+
+def add_item(session: Session, user: User, req: LineRequest) -> Sale:
     node = identity(session)
-    priced = cart.price_lines(
-        [(find_item(session, node.store_id, req, n), req.quantity_milli)
-         for n, req in enumerate(lines, start=1)])
-    settlement = cart.settle(priced.total_minor, tenders)
-    receipt_no = f"{node.node_id}-{next_counter(session, 'receipt'):08d}"
-    sale = Sale(receipt_no=receipt_no, customer_id=customer_id, total_minor=priced.total_minor,
-                vat_minor=priced.vat_minor, change_minor=settlement.change_minor)
-    sale.lines = [
-        SaleLine(line_no=ln.line_no, product_id=ln.item.product_id, sku=ln.item.sku,
-                 name=ln.item.name, quantity_milli=ln.quantity_milli,
-                 unit_price_minor=ln.item.unit_price_minor, amount_minor=ln.amount_minor,
-                 vat_rate_bp=ln.item.vat_rate_bp, vat_minor=ln.vat_minor)
-        for ln in priced.lines]
-    sale.payments = [
-        Payment(method=p.method, amount_minor=p.amount_minor, tendered_minor=p.tendered_minor,
-                reference=p.reference)
-        for p in settlement.payments]
+    item = catalog.find(session, node.store_id, barcode=req.barcode, sku=req.sku,
+                        product_id=req.product_id)
+    sale = _cart_or_new(session, user)
+    cart.check_quantity(item, req.quantity_milli, len(sale.lines) + 1)
+    same = [ln for ln in sale.lines if ln.product_id == item.product_id and ln.unit != "kg"
+            and ln.unit_price_minor == item.unit_price_minor and not ln.line_discount_bp]
+    if same and item.unit != "kg":
+        same[0].quantity_milli += req.quantity_milli  # scanning again counts up
+    else:
+        sale.lines.append(SaleLine(
+            line_no=len(sale.lines) + 1, product_id=item.product_id, sku=item.sku,
+            name=item.name, unit=item.unit, quantity_milli=req.quantity_milli,
+            unit_price_minor=item.unit_price_minor, line_discount_bp=0, amount_minor=0,
+            vat_rate_bp=item.vat_rate_bp, vat_minor=0))
+    reprice(session, sale)
+    return sale
+
+
+def _check_discount(session: Session, user: User, bp: int, subject: str,
+                    override: staff.OverrideRequest | None) -> None:
+    limit = staff.limits(session, user.role).max_discount_bp
+    staff.authorize(session, identity(session).store_id, user, "discount", subject, bp > limit,
+                    f"A discount of {bp / 100:g} % is over the {limit / 100:g} % limit.",
+                    override)
+
+
+def update_line(session: Session, user: User, line_no: int, *, quantity_milli: int | None = None,
+                discount_bp: int | None = None,
+                override: staff.OverrideRequest | None = None) -> Sale:
+    sale = _cart(session)
+    line = _line(sale, line_no)
+    if quantity_milli is not None:
+        cart.check_quantity(_entry(line).item, quantity_milli, line_no)
+        line.quantity_milli = quantity_milli
+    if discount_bp is not None and discount_bp != line.line_discount_bp:
+        _check_discount(session, user, discount_bp, f"line {line_no} {line.sku}", override)
+        line.line_discount_bp = discount_bp
+    reprice(session, sale)
+    return sale
+
+
+def remove_line(session: Session, user: User, line_no: int) -> Sale:
+    sale = _cart(session)
+    sale.lines.remove(_line(sale, line_no))
+    session.flush()
+    reprice(session, sale)
+    return sale
+
+
+def set_receipt_discount(session: Session, user: User, bp: int,
+                         override: staff.OverrideRequest | None = None) -> Sale:
+    sale = _cart(session)
+    if bp != sale.receipt_discount_bp:
+        _check_discount(session, user, bp, "receipt discount", override)
+        sale.receipt_discount_bp = bp
+    reprice(session, sale)
+    return sale
+
+
+def void_cart(session: Session, user: User, reason: str) -> Sale:
+    """Abandon the sale in progress; the void is reported so central can watch for abuse."""
+    sale = _cart(session)
+    sale.status, sale.void_reason = "voided", (reason.strip() or "no reason given")[:200]
+    append_event(session, "sale.voided", {
+        "sale_id": sale.id, "shift_id": sale.shift_id, "cashier_id": user.id,
+        "reason": sale.void_reason, "lines": len(sale.lines), "total_minor": sale.total_minor,
+        "at": utcnow()})
+    return sale
+
+
+# --- completing --------------------------------------------------------------------------------
+
+def checkout(session: Session, user: User, tenders: list[cart.Tender],
+             customer_id: UUID | None = None) -> Sale:
+    sale = _cart(session)
+    return _complete(session, sale, user, tenders, customer_id)
+
+
+def quick_sale(session: Session, user: User, lines: list[LineRequest],
+               tenders: list[cart.Tender], customer_id: UUID | None = None) -> Sale:
+    """A whole sale in one call (integrations, self-checkout): lines, payment, done."""
+    if open_cart(session) is not None:
+        raise Conflict("A sale is in progress at this till.", code="sale_in_progress")
+    if not lines:
+        raise KassaError("A sale needs at least one line.", code="empty_sale", status=422)
+    node = identity(session)
+    shift = shifts.require_open(session)
+    sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow())
+    for n, req in enumerate(lines, start=1):
+        try:
+            item = catalog.find(session, node.store_id, barcode=req.barcode, sku=req.sku,
+                                product_id=req.product_id)
+        except KassaError as err:
+            err.message = f"Line {n}: {err.message}"
+            raise
+        cart.check_quantity(item, req.quantity_milli, n)
+        sale.lines.append(SaleLine(
+            line_no=n, product_id=item.product_id, sku=item.sku, name=item.name, unit=item.unit,
+            quantity_milli=req.quantity_milli, unit_price_minor=item.unit_price_minor,
+            line_discount_bp=0, amount_minor=0, vat_rate_bp=item.vat_rate_bp, vat_minor=0))
     session.add(sale)
+    return _complete(session, sale, user, tenders, customer_id)
+
+
+def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tender],
+              customer_id: UUID | None) -> Sale:
+    node = identity(session)
+    shifts.require_open(session)
+    reprice(session, sale, allow_empty=False)
+    if any(t.method == "points" for t in tenders):
+        # Points need the customer's card and the loyalty ledger: the loyalty issue adds them.
+        raise KassaError("Paying with points needs a loyalty card at this till.",
+                         code="points_unavailable", status=422)
+    settlement = cart.settle(sale.total_minor, tenders)
+    sale.receipt_no = f"{node.node_id}-{next_counter(session, 'receipt'):08d}"
+    sale.status, sale.sold_at, sale.cashier_id = "completed", utcnow(), user.id
+    sale.customer_id = customer_id
+    sale.change_minor = settlement.change_minor
+    sale.payments = [Payment(method=p.method, amount_minor=p.amount_minor,
+                             tendered_minor=p.tendered_minor, reference=p.reference)
+                     for p in settlement.payments]
     session.flush()
     append_event(session, "sale.completed", sale_document(sale, node.store_id),
                  occurred_at=sale.sold_at)
     return sale
 
 
+def post_void(session: Session, user: User, sale_id: UUID, reason: str,
+              override: staff.OverrideRequest | None) -> Sale:
+    """Cancel a completed sale of the current shift (the customer got their money back)."""
+    sale = get_sale(session, sale_id)
+    shift = shifts.require_open(session)
+    if sale.status != "completed" or sale.shift_id != shift.id:
+        raise Conflict("Only a completed sale of the open shift can be post-voided; "
+                       "later, take it back as a return.", code="not_post_voidable")
+    granted = staff.authorize(session, identity(session).store_id, user, "post_void",
+                              sale.receipt_no, True, "Post-voiding a sale.", override)
+    sale.status, sale.void_reason = "post_voided", reason.strip()[:200] or override.reason
+    append_event(session, "sale.post_voided", {
+        "sale_id": sale.id, "receipt_no": sale.receipt_no, "override_id": granted.id,
+        "reason": sale.void_reason, "at": utcnow()})
+    return sale
+
+
 def sale_document(sale: Sale, store_id: int) -> dict:
     return {
         "sale_id": sale.id, "receipt_no": sale.receipt_no, "store_id": store_id,
+        "shift_id": sale.shift_id, "cashier_id": sale.cashier_id,
         "sold_at": sale.sold_at, "customer_id": sale.customer_id,
+        "gross_minor": sale.gross_minor, "discount_minor": sale.discount_minor,
         "total_minor": sale.total_minor, "vat_minor": sale.vat_minor,
         "lines": [{c: getattr(ln, c) for c in (
             "line_no", "product_id", "sku", "name", "quantity_milli", "unit_price_minor",
-            "amount_minor", "vat_rate_bp", "vat_minor")} for ln in sale.lines],
+            "gross_minor", "discount_minor", "promotion_id", "amount_minor", "vat_rate_bp",
+            "vat_minor")} for ln in sale.lines],
         "payments": [{c: getattr(p, c) for c in ("method", "amount_minor", "tendered_minor",
                                                  "reference")} for p in sale.payments],
     }
@@ -115,3 +262,9 @@ def get_sale(session: Session, sale_id: UUID) -> Sale:
     if sale is None:
         raise NotFound("No such sale on this node.", code="sale_not_found")
     return sale
+
+
+def sale_by_receipt(session: Session, receipt_no: str) -> Sale | None:
+    return session.scalars(select(Sale).where(Sale.receipt_no == receipt_no)
+                           .options(selectinload(Sale.lines),
+                                    selectinload(Sale.payments))).first()

@@ -1,102 +1,150 @@
-"""The till's sale endpoints: parse with marshmallow, call one service function, serialize."""
+"""Completing, reading and post-voiding sales; returns, at the till's API."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-import marshmallow as ma
-from flask import current_app
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import fields, validate
 
+from kassa.common.errors import KassaError, NotFound
 from kassa.common.money import quantity_to_milli
-from kassa.pos_node import cart
-from kassa.pos_node.sales import LineRequest, complete_sale, get_sale
+from kassa.pos_node import cart, returns, sales
+from kassa.pos_node.auth import db, till_user
+from kassa.pos_node.schemas import (
+    BlindReturnInSchema,
+    CheckoutSchema,
+    PostVoidSchema,
+    ReceiptQuerySchema,
+    ReturnInSchema,
+    ReturnOutSchema,
+    SaleInSchema,
+    SaleOutSchema,
+)
+from kassa.pos_node.till_api import override_of
+from kassa.sync.client import SyncError, client_for
 
-bp = Blueprint("sales", __name__, url_prefix="/api/v1/sales", description="Selling at the till")
-
-MAX_QUANTITY = Decimal("100000")
-
-
-class LineInSchema(ma.Schema):
-    sku = fields.String(validate=validate.Length(min=1, max=64))
-    barcode = fields.String(validate=validate.Length(min=1, max=32))
-    quantity = fields.Decimal(required=True, validate=validate.Range(
-        min=0, min_inclusive=False, max=MAX_QUANTITY))
-
-    @ma.validates_schema
-    def _one_key(self, data, **_kwargs):
-        if ("sku" in data) == ("barcode" in data):
-            raise ma.ValidationError("Give exactly one of 'sku' or 'barcode'.", "_schema")
-        q = data.get("quantity")
-        if q is not None and q.is_finite() and (q * 1000) != (q * 1000).to_integral_value():
-            raise ma.ValidationError("At most three decimals.", "quantity")
+bp = Blueprint("sales", __name__, url_prefix="/api/v1", description="Selling and returns")
 
 
-class TenderInSchema(ma.Schema):
-    method = fields.String(required=True, validate=validate.OneOf(cart.PAYMENT_METHODS))
-    amount = fields.Integer(required=True, strict=True,
-                            validate=validate.Range(min=1, max=10**12),
-                            metadata={"description": "minor units (kopecks)"})
-    reference = fields.String(validate=validate.Length(max=64))
+def tenders(body: dict) -> list[cart.Tender]:
+    return [cart.Tender(t["method"], t["amount"], t.get("reference")) for t in body["payments"]]
 
 
-class SaleInSchema(ma.Schema):
-    lines = fields.List(fields.Nested(LineInSchema), required=True,
-                        validate=validate.Length(min=1, max=500))
-    payments = fields.List(fields.Nested(TenderInSchema), required=True,
-                           validate=validate.Length(min=1, max=10))
-    customer_id = fields.UUID(allow_none=True, load_default=None)
+def line_request(body: dict) -> sales.LineRequest:
+    return sales.LineRequest(quantity_to_milli(body["quantity"]), body.get("sku"),
+                             body.get("barcode"), body.get("product_id"))
 
 
-class LineOutSchema(ma.Schema):
-    line_no = fields.Integer()
-    sku = fields.String()
-    name = fields.String()
-    quantity = fields.Function(lambda ln: str(Decimal(ln.quantity_milli) / 1000))
-    unit_price_minor = fields.Integer()
-    amount_minor = fields.Integer()
-    vat_rate_bp = fields.Integer()
-    vat_minor = fields.Integer()
+@bp.route("/cart/checkout")
+class Checkout(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(CheckoutSchema)
+    @bp.response(201, SaleOutSchema)
+    def post(self, body):
+        """Take payment for the sale in progress and complete it."""
+        with db().transaction() as s:
+            return sales.checkout(s, g.user, tenders(body), body["customer_id"])
 
 
-class PaymentOutSchema(ma.Schema):
-    method = fields.String()
-    amount_minor = fields.Integer()
-    tendered_minor = fields.Integer(allow_none=True)
-    reference = fields.String(allow_none=True)
-
-
-class SaleOutSchema(ma.Schema):
-    id = fields.UUID()
-    receipt_no = fields.String()
-    sold_at = fields.AwareDateTime()
-    total_minor = fields.Integer()
-    vat_minor = fields.Integer()
-    change_minor = fields.Integer()
-    lines = fields.List(fields.Nested(LineOutSchema))
-    payments = fields.List(fields.Nested(PaymentOutSchema))
-
-
-@bp.route("")
+@bp.route("/sales")
 class Sales(MethodView):
+    decorators = [till_user]
+
     @bp.arguments(SaleInSchema)
     @bp.response(201, SaleOutSchema)
     def post(self, body):
-        """Complete a sale: price the lines from the local replica, take payment, queue it up."""
-        lines = [LineRequest(quantity_to_milli(ln["quantity"]), ln.get("sku"), ln.get("barcode"))
-                 for ln in body["lines"]]
-        tenders = [cart.Tender(t["method"], t["amount"], t.get("reference"))
-                   for t in body["payments"]]
-        with current_app.extensions["kassa_db"].transaction() as session:
-            return complete_sale(session, lines, tenders, body["customer_id"])
+        """A whole sale in one request: lines priced from the local replica, then payment."""
+        with db().transaction() as s:
+            return sales.quick_sale(s, g.user, [line_request(ln) for ln in body["lines"]],
+                                    tenders(body), body["customer_id"])
 
 
-@bp.route("/<uuid:sale_id>")
+@bp.route("/sales/<uuid:sale_id>")
 class SaleById(MethodView):
+    decorators = [till_user]
+
     @bp.response(200, SaleOutSchema)
     def get(self, sale_id):
-        """A sale made at this node."""
-        with current_app.extensions["kassa_db"].transaction() as session:
-            return get_sale(session, sale_id)
+        """A sale made at this till."""
+        with db().transaction() as s:
+            return sales.get_sale(s, sale_id)
+
+
+@bp.route("/sales/<uuid:sale_id>/post-void")
+class PostVoid(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(PostVoidSchema)
+    @bp.response(200, SaleOutSchema)
+    def post(self, body, sale_id):
+        """Cancel a completed sale of the open shift (a manager's PIN is required)."""
+        with db().transaction() as s:
+            return sales.post_void(s, g.user, sale_id, body["reason"], override_of(body))
+
+
+def find_original(receipt_no: str) -> returns.OriginalSale:
+    """The sale behind a receipt: ours from the local database, another till's from central."""
+    with db().transaction() as s:
+        node = sales.identity(s)
+        if returns.is_local_receipt(node.node_id, receipt_no):
+            original = returns.local_original(s, receipt_no)
+            if original is None:
+                raise NotFound(f"No sale with receipt {receipt_no} at this till.",
+                               code="receipt_not_found")
+            return original
+    try:
+        doc = client_for(db(), timeout=5).request("GET", f"/api/v1/sync/sales/{receipt_no}")
+    except SyncError as err:
+        if err.code == "sale_not_found":
+            raise NotFound(f"Central has no sale with receipt {receipt_no}.",
+                           code="receipt_not_found") from err
+        raise KassaError(
+            f"Receipt {receipt_no} is from another till, and central cannot be reached "
+            f"to check it ({err.code}). Try again when the till is online.",
+            code="central_unreachable", status=503) from err
+    original = returns.original_from_central(doc)
+    with db().transaction() as s:
+        returns.add_unsent_returns(s, original, set(doc.get("return_ids", [])))
+    return original
+
+
+@bp.route("/returns/lookup")
+class ReturnLookup(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(ReceiptQuerySchema, location="query")
+    def get(self, args):
+        """What can still be returned from a receipt, line by line."""
+        return returns.OriginalSale.to_dict(find_original(args["receipt"]))
+
+
+@bp.route("/returns")
+class Returns(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(ReturnInSchema)
+    @bp.response(201, ReturnOutSchema)
+    def post(self, body):
+        """Return lines of a receipt (partly or whole); refunds by the original payments."""
+        original = find_original(body["receipt_no"])
+        wanted = [(ln["line_no"], quantity_to_milli(ln["quantity"])) for ln in body["lines"]]
+        with db().transaction() as s:
+            if returns.is_local_receipt(sales.identity(s).node_id, body["receipt_no"]):
+                original = returns.local_original(s, body["receipt_no"])  # re-read under lock
+            return returns.return_against_receipt(s, g.user, original, wanted, body["reason"],
+                                                  override_of(body))
+
+
+@bp.route("/returns/blind")
+class BlindReturns(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(BlindReturnInSchema)
+    @bp.response(201, ReturnOutSchema)
+    def post(self, body):
+        """Take goods back without a receipt (a manager's PIN is required)."""
+        items = [({k: ln[k] for k in ("sku", "barcode", "product_id") if k in ln},
+                  quantity_to_milli(ln["quantity"])) for ln in body["lines"]]
+        with db().transaction() as s:
+            return returns.blind_return(s, g.user, items, body["reason"], override_of(body))

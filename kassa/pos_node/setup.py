@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import requests
 from sqlalchemy import select
 
@@ -38,7 +40,8 @@ def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
                              code=body.get("error", "enrollment_failed"), status=resp.status_code)
         with db.transaction() as session:
             node = NodeIdentity(node_id=node_id, store_id=body["store_id"],
-                                central_url=central_url, private_key_pem=key, feed_cursor=0)
+                                central_url=central_url, private_key_pem=key, feed_cursor=0,
+                                session_secret=secrets.token_hex(32))
             session.add(node)
         return node
     finally:

@@ -122,6 +122,7 @@ def push(db: Database, client: CentralClient, batch_size: int = 200) -> tuple[in
         with db.transaction() as session:
             total += outbox.acknowledge(session, high_water)
             session.execute(update(NodeIdentity).values(last_push_at=utcnow(),
+                                                        last_contact_at=utcnow(),
                                                         last_sync_error=None))
         if high_water < events[-1]["seq"]:
             raise SyncError(f"central acknowledged only up to {high_water}", code="partial_ack")
@@ -139,7 +140,8 @@ def pull(db: Database, client: CentralClient, page_size: int = 500) -> int:
             if node.feed_cursor != since:
                 continue  # another pull moved the cursor meanwhile; fetch again from there
             total += replica.apply_page(session, node, page["changes"], page["next_since"])
-            node.last_pull_at = utcnow()
+            node.last_pull_at = node.last_contact_at = utcnow()
+            node.last_sync_error = None
         if not page["more"]:
             return total
 

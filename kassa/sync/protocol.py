@@ -53,40 +53,150 @@ class ChangesPageSchema(ma.Schema):
 
 
 # --- event payloads --------------------------------------------------------------------------
+# Fields added after version 1 of a kind carry ``load_default`` so older nodes' events load.
+
+def _int(**kw):
+    return fields.Integer(strict=True, **kw)
+
 
 class SaleLinePayload(ma.Schema):
-    line_no = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    product_id = fields.Integer(required=True, strict=True)
+    line_no = _int(required=True, validate=validate.Range(min=1))
+    product_id = _int(required=True)
     sku = fields.String(required=True)
     name = fields.String(required=True)
-    quantity_milli = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    unit_price_minor = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    amount_minor = fields.Integer(required=True, strict=True)
-    vat_rate_bp = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    vat_minor = fields.Integer(required=True, strict=True)
+    quantity_milli = _int(required=True, validate=validate.Range(min=1))
+    unit_price_minor = _int(required=True, validate=validate.Range(min=0))
+    gross_minor = _int(load_default=None, allow_none=True)
+    discount_minor = _int(load_default=0)
+    promotion_id = _int(load_default=None, allow_none=True)
+    amount_minor = _int(required=True)
+    vat_rate_bp = _int(required=True, validate=validate.Range(min=0))
+    vat_minor = _int(required=True)
 
 
 class PaymentPayload(ma.Schema):
-    method = fields.String(required=True, validate=validate.OneOf(["cash", "card"]))
-    amount_minor = fields.Integer(required=True, strict=True)
-    tendered_minor = fields.Integer(strict=True, allow_none=True, load_default=None)
+    method = fields.String(required=True, validate=validate.OneOf(["cash", "card", "points"]))
+    amount_minor = _int(required=True)
+    tendered_minor = _int(allow_none=True, load_default=None)
     reference = fields.String(allow_none=True, load_default=None)
 
 
 class SaleCompletedPayload(ma.Schema):
     sale_id = fields.UUID(required=True)
     receipt_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    store_id = fields.Integer(required=True, strict=True)
+    store_id = _int(required=True)
+    shift_id = fields.UUID(load_default=None, allow_none=True)
+    cashier_id = _int(load_default=None, allow_none=True)
     sold_at = fields.AwareDateTime(required=True)
     customer_id = fields.UUID(allow_none=True, load_default=None)
-    total_minor = fields.Integer(required=True, strict=True)
-    vat_minor = fields.Integer(required=True, strict=True)
+    gross_minor = _int(load_default=None, allow_none=True)
+    discount_minor = _int(load_default=0)
+    total_minor = _int(required=True)
+    vat_minor = _int(required=True)
     lines = fields.List(fields.Nested(SaleLinePayload), required=True,
                         validate=validate.Length(min=1))
     payments = fields.List(fields.Nested(PaymentPayload), required=True,
                            validate=validate.Length(min=1))
 
 
+class SaleVoidedPayload(ma.Schema):
+    sale_id = fields.UUID(required=True)
+    shift_id = fields.UUID(allow_none=True, load_default=None)
+    cashier_id = _int(required=True)
+    reason = fields.String(required=True)
+    lines = _int(required=True)
+    total_minor = _int(required=True)
+    at = fields.AwareDateTime(required=True)
+
+
+class SalePostVoidedPayload(ma.Schema):
+    sale_id = fields.UUID(required=True)
+    receipt_no = fields.String(required=True)
+    override_id = fields.UUID(required=True)
+    reason = fields.String(required=True)
+    at = fields.AwareDateTime(required=True)
+
+
+class ReturnLinePayload(ma.Schema):
+    line_no = _int(required=True, validate=validate.Range(min=1))
+    original_line_no = _int(allow_none=True, load_default=None)
+    product_id = _int(required=True)
+    sku = fields.String(required=True)
+    name = fields.String(required=True)
+    quantity_milli = _int(required=True, validate=validate.Range(min=1))
+    amount_minor = _int(required=True, validate=validate.Range(min=0))
+    vat_rate_bp = _int(required=True)
+    vat_minor = _int(required=True)
+
+
+class RefundPayload(ma.Schema):
+    method = fields.String(required=True, validate=validate.OneOf(["cash", "card", "points"]))
+    amount_minor = _int(required=True, validate=validate.Range(min=0))
+    reference = fields.String(allow_none=True, load_default=None)
+
+
+class ReturnCompletedPayload(ma.Schema):
+    return_id = fields.UUID(required=True)
+    return_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    original_sale_id = fields.UUID(allow_none=True, load_default=None)
+    original_receipt_no = fields.String(allow_none=True, load_default=None)
+    shift_id = fields.UUID(required=True)
+    cashier_id = _int(required=True)
+    override_id = fields.UUID(allow_none=True, load_default=None)
+    reason = fields.String(load_default="")
+    returned_at = fields.AwareDateTime(required=True)
+    total_minor = _int(required=True)
+    vat_minor = _int(required=True)
+    lines = fields.List(fields.Nested(ReturnLinePayload), required=True,
+                        validate=validate.Length(min=1))
+    refunds = fields.List(fields.Nested(RefundPayload), required=True)
+
+
+class ShiftOpenedPayload(ma.Schema):
+    shift_id = fields.UUID(required=True)
+    number = _int(required=True)
+    cashier_id = _int(required=True)
+    opened_at = fields.AwareDateTime(required=True)
+    opening_float_minor = _int(required=True)
+
+
+class ShiftClosedPayload(ma.Schema):
+    shift_id = fields.UUID(required=True)
+    closed_at = fields.AwareDateTime(required=True)
+    closed_by = _int(required=True)
+    expected_cash_minor = _int(required=True)
+    counted_cash_minor = _int(required=True)
+    cash_in_minor = _int(required=True)
+    cash_out_minor = _int(required=True)
+
+
+class CashMovedPayload(ma.Schema):
+    movement_id = fields.UUID(required=True)
+    shift_id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["in", "out"]))
+    amount_minor = _int(required=True)
+    reason = fields.String(required=True)
+    user_id = _int(required=True)
+    at = fields.AwareDateTime(required=True)
+
+
+class OverrideGrantedPayload(ma.Schema):
+    override_id = fields.UUID(required=True)
+    manager_id = _int(required=True)
+    cashier_id = _int(allow_none=True, load_default=None)
+    action = fields.String(required=True)
+    subject = fields.String(required=True)
+    reason = fields.String(required=True)
+    at = fields.AwareDateTime(required=True)
+
+
 EVENT_PAYLOADS: dict[str, type[ma.Schema]] = {
     "sale.completed": SaleCompletedPayload,
+    "sale.voided": SaleVoidedPayload,
+    "sale.post_voided": SalePostVoidedPayload,
+    "return.completed": ReturnCompletedPayload,
+    "shift.opened": ShiftOpenedPayload,
+    "shift.closed": ShiftClosedPayload,
+    "cash.moved": CashMovedPayload,
+    "override.granted": OverrideGrantedPayload,
 }

@@ -8,6 +8,7 @@ delete by key, so applying twice is the same as once).
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -18,6 +19,8 @@ from kassa.pos_node.models import (
     Price,
     Product,
     ProductBarcode,
+    Promotion,
+    RoleLimit,
     Store,
     User,
 )
@@ -56,7 +59,17 @@ def _customer(session: Session, key: str, data: dict | None) -> None:
     _simple(Customer, ("id", "name", "card_number"), uuid.UUID)(session, key, data)
 
 
+def _promotion(session: Session, key: str, data: dict | None) -> None:
+    if data is not None:
+        data = {**data, **{k: datetime.fromisoformat(data[k]) if data.get(k) else None
+                           for k in ("starts_at", "ends_at")}}
+    _simple(Promotion, ("id", "name", "kind", "product_ids", "percent_bp", "amount_minor", "n",
+                        "m", "starts_at", "ends_at", "active"))(session, key, data)
+
+
 APPLIERS = {
+    "promotion": _promotion,
+    "role_limit": _simple(RoleLimit, ("role", "max_discount_bp", "max_refund_minor"), str),
     "product": _product,
     "price": _simple(Price, ("id", "product_id", "store_id", "amount_minor")),
     "store": _simple(Store, ("id", "code", "name", "region_code")),

@@ -63,19 +63,29 @@ def test_a_sale_travels_from_the_till_to_the_report_exactly_once(
     supervisor.start("pos-1", KASSA + ["pos", "serve", "--port", str(nport)], node_env)
     supervisor.wait_http("pos-1", node + "/health")
 
-    bad = requests.post(node + "/api/v1/sales", json={**SALE, "lines": [{"sku": "1001",
-                                                                         "quantity": -2}]},
-                        timeout=10)
+    till = requests.Session()
+    assert till.post(node + "/api/v1/sales", json=SALE, timeout=10).json()["error"] == \
+        "signed_out"
+    signin = till.post(node + "/api/v1/session", timeout=10, json={
+        "username": "cashier-s001", "pin": secrets["users"]["cashier-s001"]["pin"]})
+    assert signin.status_code == 200, signin.text
+    assert till.post(node + "/api/v1/sales", json=SALE, timeout=10).json()["error"] == \
+        "shift_closed"
+    assert till.post(node + "/api/v1/shifts/current", json={"opening_float": 0},
+                     timeout=10).status_code == 201
+    bad = till.post(node + "/api/v1/sales", json={**SALE, "lines": [{"sku": "1001",
+                                                                      "quantity": -2}]},
+                    timeout=10)
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
-    sale = requests.post(node + "/api/v1/sales", json=SALE, timeout=10)
+    sale = till.post(node + "/api/v1/sales", json=SALE, timeout=10)
     assert sale.status_code == 201, sale.text
     assert sale.json()["total_minor"] == TOTAL
     assert sale.json()["change_minor"] == 30000 - TOTAL
-    assert requests.get(node + "/api/v1/status", timeout=5).json()["pending_events"] == 1
+    assert requests.get(node + "/api/v1/status", timeout=5).json()["pending_events"] == 2
 
     assert report(central, office_pw)["S001"]["sales_count"] == 0  # not pushed yet
     out = run_kassa("pos", "sync-now", env=node_env).stdout
-    assert "pushed 1 events (central holds up to 1)" in out
+    assert "pushed 2 events (central holds up to 2)" in out
     first = report(central, office_pw)["S001"]
     assert (first["sales_count"], first["total_minor"]) == (1, TOTAL)
 
@@ -83,16 +93,16 @@ def test_a_sale_travels_from_the_till_to_the_report_exactly_once(
     # pushes it again. Central must recognise it and store nothing twice.
     with sqlite3.connect(node_file) as conn:
         conn.execute("UPDATE outbox_events SET acked_at = NULL")
-    assert requests.get(node + "/api/v1/status", timeout=5).json()["pending_events"] == 1
+    assert requests.get(node + "/api/v1/status", timeout=5).json()["pending_events"] == 2
     out = run_kassa("pos", "sync-now", env=node_env).stdout
-    assert "pushed 1 events (central holds up to 1)" in out
+    assert "pushed 2 events (central holds up to 2)" in out
     again = report(central, office_pw)["S001"]
     assert (again["sales_count"], again["total_minor"]) == (1, TOTAL)
     assert requests.get(node + "/api/v1/status", timeout=5).json()["pending_events"] == 0
 
-    # A second sale goes up as seq 2 and lands beside the first.
-    assert requests.post(node + "/api/v1/sales", json=SALE, timeout=10).status_code == 201
-    assert "central holds up to 2" in run_kassa("pos", "sync-now", env=node_env).stdout
+    # A second sale goes up as seq 3 and lands beside the first.
+    assert till.post(node + "/api/v1/sales", json=SALE, timeout=10).status_code == 201
+    assert "central holds up to 3" in run_kassa("pos", "sync-now", env=node_env).stdout
     assert report(central, office_pw)["S001"]["sales_count"] == 2
 
 

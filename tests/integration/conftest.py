@@ -61,11 +61,11 @@ def demo_feed(tmp_path_factory):
     upgrade("central", url)
     db = Database(url)
     with db.transaction() as session:
-        seed(session)
+        secrets = seed(session)
         page = feed.page(session, 0, 1000)
     db.dispose()
     assert not page["more"]
-    return page
+    return {**page, "secrets": secrets}
 
 
 @pytest.fixture
@@ -90,6 +90,24 @@ def node_app(node_db_url, stocked_node):
     app = create_node(NodeConfig(db_url=node_db_url, push_batch_size=200, http_timeout=5))
     yield app
     app.extensions["kassa_db"].dispose()
+
+
+@pytest.fixture
+def pins(demo_feed):
+    """PINs of the demo chain's till users (cashier-s001, sm-s001, ...)."""
+    return {u: v["pin"] for u, v in demo_feed["secrets"]["users"].items() if v["pin"]}
+
+
+@pytest.fixture
+def till(node_app, pins):
+    """A test client signed in as cashier-s001 with a shift open (float 1,000.00)."""
+    client = node_app.test_client()
+    resp = client.post("/api/v1/session", json={"username": "cashier-s001",
+                                                 "pin": pins["cashier-s001"]})
+    assert resp.status_code == 200, resp.json
+    resp = client.post("/api/v1/shifts/current", json={"opening_float": 100000})
+    assert resp.status_code == 201, resp.json
+    return client
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ from kassa.central.models import Node, ReceivedEvent
 from kassa.central.models import Payment as CentralPayment
 from kassa.central.models import Sale as CentralSale
 from kassa.central.models import SaleLine as CentralLine
+from kassa.pos_node import shifts
 from kassa.pos_node.cart import Tender
-from kassa.pos_node.models import NodeIdentity, OutboxEvent, Product
-from kassa.pos_node.sales import LineRequest, complete_sale
+from kassa.pos_node.models import NodeIdentity, OutboxEvent, Product, User
+from kassa.pos_node.sales import LineRequest, quick_sale
 from kassa.sync.client import SyncError, sync_now
 from tests.helpers import count, install_identity
 
@@ -22,9 +23,13 @@ def node(node_db, live_central, enrolled):
 
 
 def sell(db, n=1):
+    """``n`` sales by cashier-s001 through the till's service layer (opening a shift once)."""
     for _ in range(n):
         with db.transaction() as session:
-            complete_sale(session, [LineRequest(1000, sku="1001")], [Tender("cash", 10000)])
+            cashier = session.query(User).filter_by(username="cashier-s001").one()
+            if shifts.current(session) is None:
+                shifts.open_shift(session, cashier, 0)
+            quick_sale(session, cashier, [LineRequest(1000, sku="1001")], [Tender("cash", 10000)])
 
 
 def test_first_sync_fills_the_replica_then_pushes_sales(node, central_db):
@@ -33,9 +38,9 @@ def test_first_sync_fills_the_replica_then_pushes_sales(node, central_db):
     assert count(node, Product) == 12
     sell(node, 3)
     result = sync_now(node)
-    assert (result.pushed, result.high_water) == (3, 3)
+    assert (result.pushed, result.high_water) == (4, 4)  # the shift opened, three sales
     assert count(central_db, CentralSale) == 3
-    assert count(node, OutboxEvent) == 3  # kept, marked acknowledged
+    assert count(node, OutboxEvent) == 4  # kept, marked acknowledged
     with node.transaction() as session:
         assert all(e.acked_at is not None for e in session.query(OutboxEvent))
 
@@ -47,16 +52,16 @@ def test_a_node_resends_what_central_lost(node, central_db):
     sell(node, 3)
     sync_now(node)
     with central_db.transaction() as session:
-        lost = session.query(ReceivedEvent).filter(ReceivedEvent.seq == 3).one()
+        lost = session.query(ReceivedEvent).filter(ReceivedEvent.seq == 4).one()
         sale = session.query(CentralSale).order_by(CentralSale.receipt_no.desc()).first()
         session.execute(delete(CentralLine).where(CentralLine.sale_id == sale.id))
         session.execute(delete(CentralPayment).where(CentralPayment.sale_id == sale.id))
         session.delete(sale)
         session.delete(lost)
-        session.execute(update(Node).where(Node.id == "pos-1").values(high_water=2))
+        session.execute(update(Node).where(Node.id == "pos-1").values(high_water=3))
     sell(node, 1)
     result = sync_now(node)
-    assert result.high_water == 4
+    assert result.high_water == 5
     assert count(central_db, CentralSale) == 4
 
 
@@ -71,5 +76,5 @@ def test_a_refused_push_keeps_events_and_records_the_error(node, central_db):
     with node.transaction() as session:
         identity = session.query(NodeIdentity).one()
         assert identity.last_sync_error.startswith("unknown_node")
-        assert session.query(OutboxEvent).filter(OutboxEvent.acked_at.is_(None)).count() == 1
+        assert session.query(OutboxEvent).filter(OutboxEvent.acked_at.is_(None)).count() == 2
     assert count(central_db, CentralSale) == 0

@@ -4,10 +4,11 @@ Revision ID: 0001
 Revises: (none)
 Create Date: 2026-11-26 23:42:20.746925
 """
-from alembic import op
 import sqlalchemy as sa
-import kassa.common.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import kassa.common.db
 
 revision = '0001'
 down_revision = None

@@ -1,0 +1,233 @@
+"""Returns at the till: against a receipt (partial quantities, never more than was sold,
+counting earlier returns) or blind (a manager's override). Refunds go back by the original
+payment types (``cart.allocate_refund``); a refund over the role's limit needs a manager.
+
+A receipt from this till is looked up locally. A receipt from another till is looked up at
+central by the caller (outside any transaction) and handed in as an ``OriginalSale``; when
+central cannot be reached the return is refused with a clear reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kassa.common.db import utcnow
+from kassa.common.errors import KassaError
+from kassa.common.money import round_half_up, vat_included
+from kassa.pos_node import cart, catalog, shifts, staff
+from kassa.pos_node.models import Refund, Return, ReturnLine, Sale, User
+from kassa.pos_node.sales import identity, sale_by_receipt
+from kassa.sync.outbox import append_event, next_counter
+
+
+@dataclass
+class OriginalLine:
+    line_no: int
+    product_id: int
+    sku: str
+    name: str
+    quantity_milli: int
+    amount_minor: int
+    vat_rate_bp: int
+    returned_milli: int = 0
+    returned_minor: int = 0
+
+    @property
+    def returnable_milli(self) -> int:
+        return self.quantity_milli - self.returned_milli
+
+
+@dataclass
+class OriginalSale:
+    sale_id: UUID
+    receipt_no: str
+    lines: list[OriginalLine]
+    paid: cart.PaidBy = field(default_factory=cart.PaidBy)
+
+    def to_dict(self) -> dict:
+        return {"sale_id": self.sale_id, "receipt_no": self.receipt_no,
+                "lines": [{**ln.__dict__, "returnable_milli": ln.returnable_milli}
+                          for ln in self.lines]}
+
+
+class ReturnRefused(KassaError):
+    status = 422
+    code = "return_exceeds_sold"
+
+
+def local_original(session: Session, receipt_no: str) -> OriginalSale | None:
+    """The sale behind a receipt of this till, with what earlier returns took back."""
+    sale = sale_by_receipt(session, receipt_no)
+    if sale is None:
+        return None
+    if sale.status != "completed":
+        raise KassaError(f"Receipt {receipt_no} was voided; there is nothing to return.",
+                         code="sale_voided", status=409)
+    returned = {n: (q, a) for n, q, a in session.execute(
+        select(ReturnLine.original_line_no, func.sum(ReturnLine.quantity_milli),
+               func.sum(ReturnLine.amount_minor)).join(Return)
+        .where(Return.original_sale_id == sale.id).group_by(ReturnLine.original_line_no))}
+    refunded = dict(session.execute(
+        select(Refund.method, func.sum(Refund.amount_minor)).join(Return)
+        .where(Return.original_sale_id == sale.id).group_by(Refund.method)).all())
+    paid = cart.PaidBy()
+    for p in sale.payments:
+        paid.remaining[p.method] = paid.remaining.get(p.method, 0) + p.amount_minor
+        paid.references.setdefault(p.method, p.reference)
+    for method, amount in refunded.items():
+        paid.remaining[method] = paid.remaining.get(method, 0) - amount
+    return OriginalSale(sale.id, receipt_no, [
+        OriginalLine(ln.line_no, ln.product_id, ln.sku, ln.name, ln.quantity_milli,
+                     ln.amount_minor, ln.vat_rate_bp, *returned.get(ln.line_no, (0, 0)))
+        for ln in sale.lines], paid)
+
+
+def original_from_central(doc: dict) -> OriginalSale:
+    """Build an ``OriginalSale`` from central's answer for another till's receipt."""
+    paid = cart.PaidBy()
+    for p in doc["payments"]:
+        paid.remaining[p["method"]] = paid.remaining.get(p["method"], 0) + p["amount_minor"] \
+            - p.get("refunded_minor", 0)
+        paid.references.setdefault(p["method"], p.get("reference"))
+    return OriginalSale(UUID(str(doc["sale_id"])), doc["receipt_no"], [
+        OriginalLine(ln["line_no"], ln["product_id"], ln["sku"], ln["name"],
+                     ln["quantity_milli"], ln["amount_minor"], ln["vat_rate_bp"],
+                     ln.get("returned_milli", 0), ln.get("returned_minor", 0))
+        for ln in doc["lines"]], paid)
+
+
+def add_unsent_returns(session: Session, original: OriginalSale, known_ids: set[str]) -> None:
+    """Count this till's own returns of a remote sale that central has not received yet."""
+    mine = session.scalars(select(Return).where(Return.original_sale_id == original.sale_id))
+    by_no = {ln.line_no: ln for ln in original.lines}
+    for ret in mine:
+        if str(ret.id) in known_ids:
+            continue
+        for ln in ret.lines:
+            if ln.original_line_no in by_no:
+                by_no[ln.original_line_no].returned_milli += ln.quantity_milli
+                by_no[ln.original_line_no].returned_minor += ln.amount_minor
+        for r in ret.refunds:
+            original.paid.remaining[r.method] = original.paid.remaining.get(r.method, 0) \
+                - r.amount_minor
+
+
+def _line_refund(line: OriginalLine, qty: int) -> int:
+    """What the customer paid for ``qty`` of the line; the last unit takes what is left, so
+    the refunds of a line never add up to more than was paid for it."""
+    if qty == line.returnable_milli:
+        return line.amount_minor - line.returned_minor
+    return round_half_up(line.amount_minor * qty, line.quantity_milli)
+
+
+def return_against_receipt(session: Session, user: User, original: OriginalSale,
+                           wanted: list[tuple[int, int]], reason: str,
+                           override: staff.OverrideRequest | None = None) -> Return:
+    """``wanted`` is ``[(original line_no, quantity_milli)]``."""
+    if not wanted:
+        raise KassaError("Choose at least one line to return.", code="empty_return", status=422)
+    by_no = {ln.line_no: ln for ln in original.lines}
+    lines = []
+    for n, (line_no, qty) in enumerate(wanted, start=1):
+        line = by_no.get(line_no)
+        if line is None:
+            raise KassaError(f"Receipt {original.receipt_no} has no line {line_no}.",
+                             code="no_such_line", status=422)
+        if qty <= 0:
+            raise KassaError("Return quantities must be positive.", code="bad_quantity",
+                             status=422)
+        if qty > line.returnable_milli:
+            raise ReturnRefused(
+                f"Line {line_no} ({line.name}): {qty / 1000:g} asked, "
+                f"{line.returnable_milli / 1000:g} left to return of "
+                f"{line.quantity_milli / 1000:g} sold.")
+        amount = _line_refund(line, qty)
+        line.returned_milli += qty  # a line listed twice counts both times
+        line.returned_minor += amount
+        lines.append(ReturnLine(line_no=n, original_line_no=line_no, product_id=line.product_id,
+                                sku=line.sku, name=line.name, quantity_milli=qty,
+                                amount_minor=amount, vat_rate_bp=line.vat_rate_bp,
+                                vat_minor=vat_included(amount, line.vat_rate_bp)))
+    total = sum(ln.amount_minor for ln in lines)
+    refunds = cart.allocate_refund(total, original.paid)
+    return _record(session, user, lines, refunds, reason, override, original)
+
+
+def blind_return(session: Session, user: User, items: list[tuple[dict, int]], reason: str,
+                 override: staff.OverrideRequest | None) -> Return:
+    """Goods back without a receipt, at today's price, refunded in cash; always a manager's
+    decision. ``items`` is ``[(lookup kwargs for catalog.find, quantity_milli)]``."""
+    store_id = identity(session).store_id
+    lines = []
+    for n, (lookup, qty) in enumerate(items, start=1):
+        item = catalog.find(session, store_id, **lookup)
+        cart.check_quantity(item, qty, n)
+        amount = round_half_up(item.unit_price_minor * qty, 1000)
+        lines.append(ReturnLine(line_no=n, original_line_no=None, product_id=item.product_id,
+                                sku=item.sku, name=item.name, quantity_milli=qty,
+                                amount_minor=amount, vat_rate_bp=item.vat_rate_bp,
+                                vat_minor=vat_included(amount, item.vat_rate_bp)))
+    if not lines:
+        raise KassaError("Choose at least one item to return.", code="empty_return", status=422)
+    total = sum(ln.amount_minor for ln in lines)
+    return _record(session, user, lines, (cart.Refund("cash", total),), reason, override, None,
+                   blind=True)
+
+
+def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reason: str,
+            override: staff.OverrideRequest | None, original: OriginalSale | None,
+            blind: bool = False) -> Return:
+    node = identity(session)
+    shift = shifts.require_open(session)
+    total = sum(ln.amount_minor for ln in lines)
+    cash_out = sum(r.amount_minor for r in refunds if r.method == "cash")
+    if cash_out > shifts.report(session, shift)["expected_cash_minor"]:
+        raise KassaError("The drawer does not hold enough cash for this refund.",
+                         code="not_enough_cash", status=422)
+    limit = staff.limits(session, user.role).max_refund_minor
+    subject = original.receipt_no if original else "blind return"
+    granted = staff.authorize(
+        session, node.store_id, user, "blind_return" if blind else "refund", subject,
+        blind or total > limit,
+        "A return without a receipt." if blind else
+        f"A refund of {total / 100:.2f} is over the {limit / 100:.2f} limit.", override)
+    ret = Return(return_no=f"{node.node_id}-R{next_counter(session, 'return'):08d}",
+                 original_sale_id=original.sale_id if original else None,
+                 original_receipt_no=original.receipt_no if original else None,
+                 shift_id=shift.id, cashier_id=user.id,
+                 override_id=granted.id if granted else None,
+                 reason=(reason or "").strip()[:200], total_minor=total,
+                 vat_minor=sum(ln.vat_minor for ln in lines), created_at=utcnow(), lines=lines,
+                 refunds=[Refund(method=r.method, amount_minor=r.amount_minor,
+                                 reference=r.reference) for r in refunds])
+    session.add(ret)
+    session.flush()
+    append_event(session, "return.completed", return_document(ret))
+    return ret
+
+
+def return_document(ret: Return) -> dict:
+    return {
+        "return_id": ret.id, "return_no": ret.return_no,
+        "original_sale_id": ret.original_sale_id, "original_receipt_no": ret.original_receipt_no,
+        "shift_id": ret.shift_id, "cashier_id": ret.cashier_id, "override_id": ret.override_id,
+        "reason": ret.reason, "returned_at": ret.created_at, "total_minor": ret.total_minor,
+        "vat_minor": ret.vat_minor,
+        "lines": [{c: getattr(ln, c) for c in (
+            "line_no", "original_line_no", "product_id", "sku", "name", "quantity_milli",
+            "amount_minor", "vat_rate_bp", "vat_minor")} for ln in ret.lines],
+        "refunds": [{c: getattr(r, c) for c in ("method", "amount_minor", "reference")}
+                    for r in ret.refunds],
+    }
+
+
+def is_local_receipt(node_id: str, receipt_no: str) -> bool:
+    return receipt_no.startswith(f"{node_id}-")
+
+
+def sale_exists(session: Session, sale_id: UUID) -> bool:
+    return session.get(Sale, sale_id) is not None

@@ -1,0 +1,227 @@
+"""marshmallow schemas of the till's API: what comes in, what goes out."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from kassa.pos_node import cart
+
+MAX_QUANTITY = Decimal("100000")
+MAX_AMOUNT = 10**12
+
+
+def _three_decimals(value: Decimal) -> None:
+    if value.is_finite() and (value * 1000) != (value * 1000).to_integral_value():
+        raise ma.ValidationError("At most three decimals.")
+
+
+def _two_decimals(value: Decimal) -> None:
+    if value.is_finite() and (value * 100) != (value * 100).to_integral_value():
+        raise ma.ValidationError("At most two decimals.")
+
+
+def Quantity(**kw):  # noqa: N802 - a field factory reads like a field class
+    return fields.Decimal(validate=[validate.Range(min=0, min_inclusive=False, max=MAX_QUANTITY),
+                                    _three_decimals], **kw)
+
+
+def Amount(minimum: int = 0, **kw):  # noqa: N802
+    return fields.Integer(strict=True, validate=validate.Range(min=minimum, max=MAX_AMOUNT),
+                          metadata={"description": "minor units (kopecks)"}, **kw)
+
+
+def Percent(**kw):  # noqa: N802
+    return fields.Decimal(validate=[validate.Range(min=0, max=100), _two_decimals], **kw)
+
+
+class OverrideSchema(ma.Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    pin = fields.String(required=True, validate=validate.Length(min=4, max=12))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class SignInSchema(ma.Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    pin = fields.String(required=True, validate=validate.Length(min=1, max=12))
+
+
+class UserOutSchema(ma.Schema):
+    id = fields.Integer()
+    username = fields.String()
+    full_name = fields.String()
+    role = fields.String()
+
+
+class OpenShiftSchema(ma.Schema):
+    opening_float = Amount(required=True)
+
+
+class CashMoveSchema(ma.Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(["in", "out"]))
+    amount = Amount(1, required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class CloseShiftSchema(ma.Schema):
+    counted_cash = Amount(required=True)
+
+
+class LookupSchema(ma.Schema):
+    """One of barcode, SKU/PLU or product id."""
+
+    sku = fields.String(validate=validate.Length(min=1, max=64))
+    barcode = fields.String(validate=validate.Length(min=1, max=32))
+    product_id = fields.Integer(strict=True, validate=validate.Range(min=1))
+
+    @ma.validates_schema
+    def _one_key(self, data, **_kwargs):
+        if sum(k in data for k in ("sku", "barcode", "product_id")) != 1:
+            raise ma.ValidationError("Give exactly one of 'sku', 'barcode' or 'product_id'.",
+                                     "_schema")
+
+
+class LineInSchema(LookupSchema):
+    quantity = Quantity(required=True)
+
+
+class LineUpdateSchema(ma.Schema):
+    quantity = Quantity()
+    discount_percent = Percent()
+    override = fields.Nested(OverrideSchema)
+
+
+class ReceiptDiscountSchema(ma.Schema):
+    discount_percent = Percent(required=True)
+    override = fields.Nested(OverrideSchema)
+
+
+class VoidSchema(ma.Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class PostVoidSchema(VoidSchema):
+    override = fields.Nested(OverrideSchema, required=True)
+
+
+class TenderInSchema(ma.Schema):
+    method = fields.String(required=True, validate=validate.OneOf(cart.PAYMENT_METHODS))
+    amount = Amount(1, required=True)
+    reference = fields.String(validate=validate.Length(max=64))
+
+
+class CheckoutSchema(ma.Schema):
+    payments = fields.List(fields.Nested(TenderInSchema), required=True,
+                           validate=validate.Length(min=1, max=10))
+    customer_id = fields.UUID(allow_none=True, load_default=None)
+
+
+class SaleInSchema(CheckoutSchema):
+    lines = fields.List(fields.Nested(LineInSchema), required=True,
+                        validate=validate.Length(min=1, max=500))
+
+
+class ReturnLineInSchema(ma.Schema):
+    line_no = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    quantity = Quantity(required=True)
+
+
+class ReturnInSchema(ma.Schema):
+    receipt_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    lines = fields.List(fields.Nested(ReturnLineInSchema), required=True,
+                        validate=validate.Length(min=1, max=500))
+    reason = fields.String(load_default="", validate=validate.Length(max=200))
+    override = fields.Nested(OverrideSchema)
+
+
+class BlindReturnInSchema(ma.Schema):
+    lines = fields.List(fields.Nested(LineInSchema), required=True,
+                        validate=validate.Length(min=1, max=100))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    override = fields.Nested(OverrideSchema, required=True)
+
+
+class SearchQuerySchema(ma.Schema):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ReceiptQuerySchema(ma.Schema):
+    receipt = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+# --- out ---------------------------------------------------------------------------------------
+
+def _qty(obj) -> str:
+    return format(Decimal(obj.quantity_milli) / 1000, "f").rstrip("0").rstrip(".") or "0"
+
+
+class LineOutSchema(ma.Schema):
+    line_no = fields.Integer()
+    product_id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    unit = fields.String()
+    quantity = fields.Function(_qty)
+    unit_price_minor = fields.Integer()
+    gross_minor = fields.Integer()
+    promotion_id = fields.Integer(allow_none=True)
+    line_discount_bp = fields.Integer()
+    discount_minor = fields.Integer()
+    amount_minor = fields.Integer()
+    vat_rate_bp = fields.Integer()
+    vat_minor = fields.Integer()
+
+
+class PaymentOutSchema(ma.Schema):
+    method = fields.String()
+    amount_minor = fields.Integer()
+    tendered_minor = fields.Integer(allow_none=True)
+    reference = fields.String(allow_none=True)
+
+
+class SaleOutSchema(ma.Schema):
+    id = fields.UUID()
+    status = fields.String()
+    receipt_no = fields.String(allow_none=True)
+    started_at = fields.AwareDateTime()
+    sold_at = fields.AwareDateTime(allow_none=True)
+    receipt_discount_bp = fields.Integer()
+    gross_minor = fields.Integer()
+    discount_minor = fields.Integer()
+    total_minor = fields.Integer()
+    vat_minor = fields.Integer()
+    change_minor = fields.Integer()
+    lines = fields.List(fields.Nested(LineOutSchema))
+    payments = fields.List(fields.Nested(PaymentOutSchema))
+
+
+class ReturnLineOutSchema(ma.Schema):
+    line_no = fields.Integer()
+    original_line_no = fields.Integer(allow_none=True)
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Function(_qty)
+    amount_minor = fields.Integer()
+    vat_rate_bp = fields.Integer()
+    vat_minor = fields.Integer()
+
+
+class RefundOutSchema(ma.Schema):
+    method = fields.String()
+    amount_minor = fields.Integer()
+    reference = fields.String(allow_none=True)
+
+
+class ReturnOutSchema(ma.Schema):
+    id = fields.UUID()
+    return_no = fields.String()
+    original_receipt_no = fields.String(allow_none=True)
+    reason = fields.String()
+    total_minor = fields.Integer()
+    vat_minor = fields.Integer()
+    created_at = fields.AwareDateTime()
+    lines = fields.List(fields.Nested(ReturnLineOutSchema))
+    refunds = fields.List(fields.Nested(RefundOutSchema))

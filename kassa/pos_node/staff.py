@@ -1,0 +1,113 @@
+"""People at the till: PIN sign-in with lockout, per-role limits, and manager overrides.
+
+Users, their PIN hashes and the role limits come down from central's feed, so all of this
+works offline. An override is recorded with who, what and why, and goes up to central's
+audit log through the outbox in the same transaction as the action it allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kassa.common.db import utcnow
+from kassa.common.errors import Forbidden, KassaError, Unauthorized
+from kassa.common.passwords import verify_secret
+from kassa.pos_node.models import Override, PinFailure, RoleLimit, User
+from kassa.sync.outbox import append_event
+
+MAX_PIN_FAILURES = 5
+LOCKOUT = timedelta(minutes=5)
+TILL_ROLES = ("cashier", "store_manager")
+# Used only until central's limits have arrived: nothing is allowed without a manager.
+NO_LIMITS = RoleLimit(role="", max_discount_bp=0, max_refund_minor=0)
+
+
+@dataclass(frozen=True)
+class OverrideRequest:
+    username: str
+    pin: str
+    reason: str
+
+
+class OverrideRequired(KassaError):
+    status = 403
+    code = "override_required"
+
+
+def _check_pin(session: Session, user: User | None, pin: str) -> bool:
+    """Verify a PIN, counting failures; a user locked out stays out until the time passes."""
+    if user is None:
+        return False
+    failure = session.get(PinFailure, user.id)
+    now = utcnow()
+    if failure is not None and failure.locked_until and failure.locked_until > now:
+        raise Unauthorized(f"{user.full_name or user.username} is locked out after "
+                           f"{MAX_PIN_FAILURES} wrong PINs; try again later.", code="pin_locked")
+    if verify_secret(user.pin_hash, pin):
+        if failure is not None:
+            session.delete(failure)
+        return True
+    if failure is None:
+        failure = PinFailure(user_id=user.id, failures=0)
+        session.add(failure)
+    failure.failures += 1
+    if failure.failures >= MAX_PIN_FAILURES:
+        failure.locked_until, failure.failures = now + LOCKOUT, 0
+    return False
+
+
+def sign_in(session: Session, store_id: int, username: str, pin: str) -> User:
+    user = session.scalars(select(User).where(User.username == username)).first()
+    ok = _check_pin(session, user, pin)
+    if not ok or not user.active or user.role not in TILL_ROLES or user.store_id != store_id:
+        # Commit the failure count even though we refuse: the caller's transaction is ours.
+        session.flush()
+        raise _Refused("User name or PIN is wrong, or this user may not use this till.",
+                       code="bad_pin")
+    return user
+
+
+class _Refused(Unauthorized):
+    """A refusal whose bookkeeping (failed-PIN counts) must still be committed."""
+
+    commit_anyway = True
+
+
+def limits(session: Session, role: str) -> RoleLimit:
+    return session.get(RoleLimit, role) or NO_LIMITS
+
+
+def authorize(session: Session, store_id: int, cashier: User, action: str, subject: str,
+              needed: bool, detail: str, override: OverrideRequest | None) -> Override | None:
+    """Return None when the cashier may act alone; else the recorded manager override.
+
+    Raises ``override_required`` when one is needed and none was given, ``bad_override``
+    when the PIN or the manager is wrong.
+    """
+    if not needed:
+        return None
+    if override is None:
+        raise OverrideRequired(f"{detail} A store manager must approve.",
+                               details={"action": action})
+    if not override.reason.strip():
+        raise KassaError("An override needs a reason.", code="override_reason_missing",
+                         status=422)
+    manager = session.scalars(select(User).where(User.username == override.username)).first()
+    if not _check_pin(session, manager, override.pin):
+        session.flush()
+        raise _Refused("Manager PIN is wrong.", code="bad_override")
+    if manager.role != "store_manager" or manager.store_id != store_id or not manager.active:
+        raise Forbidden(f"{manager.username} is not a manager of this store.",
+                        code="bad_override")
+    record = Override(manager_id=manager.id, cashier_id=cashier.id, action=action,
+                      subject=subject[:200], reason=override.reason.strip()[:200])
+    session.add(record)
+    session.flush()
+    append_event(session, "override.granted", {
+        "override_id": record.id, "manager_id": manager.id, "cashier_id": cashier.id,
+        "action": action, "subject": record.subject, "reason": record.reason, "at": record.at})
+    return record

@@ -1,0 +1,195 @@
+"""The till's API for people at it: sign-in, shifts, the cart, product search.
+
+Handlers parse with marshmallow, call one service function inside one transaction and
+return what it produced; the rules live in the service modules.
+"""
+
+from __future__ import annotations
+
+from flask import g, session
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from kassa.common.money import quantity_to_milli
+from kassa.pos_node import catalog, sales, shifts, staff
+from kassa.pos_node.auth import db, till_user
+from kassa.pos_node.schemas import (
+    CashMoveSchema,
+    CloseShiftSchema,
+    LineInSchema,
+    LineUpdateSchema,
+    OpenShiftSchema,
+    ReceiptDiscountSchema,
+    SaleOutSchema,
+    SearchQuerySchema,
+    SignInSchema,
+    UserOutSchema,
+    VoidSchema,
+)
+
+bp = Blueprint("till", __name__, url_prefix="/api/v1", description="Working at the till")
+
+
+def override_of(body: dict) -> staff.OverrideRequest | None:
+    o = body.get("override")
+    return staff.OverrideRequest(o["username"], o["pin"], o["reason"]) if o else None
+
+
+def bp_from_percent(value) -> int:
+    return int(value * 100)
+
+
+@bp.route("/session")
+class Session(MethodView):
+    @bp.arguments(SignInSchema)
+    @bp.response(200, UserOutSchema)
+    def post(self, body):
+        """Sign in at this till with user name and PIN."""
+        with db().transaction() as s:
+            user = staff.sign_in(s, sales.identity(s).store_id, body["username"], body["pin"])
+        session.clear()
+        session["uid"] = user.id
+        return user
+
+    @till_user
+    @bp.response(200, UserOutSchema)
+    def get(self):
+        """Who is signed in."""
+        return g.user
+
+    @bp.response(204)
+    def delete(self):
+        """Sign out."""
+        session.clear()
+
+
+@bp.route("/shifts/current")
+class CurrentShift(MethodView):
+    decorators = [till_user]
+
+    def get(self):
+        """The open shift's X report (totals so far), or 404 when none is open."""
+        with db().transaction() as s:
+            return shifts.report(s, shifts.require_open(s))
+
+    @bp.arguments(OpenShiftSchema)
+    @bp.response(201)
+    def post(self, body):
+        """Open a shift with a cash float."""
+        with db().transaction() as s:
+            shift = shifts.open_shift(s, g.user, body["opening_float"])
+            return shifts.report(s, shift)
+
+
+@bp.route("/shifts/current/cash")
+class Cash(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(CashMoveSchema)
+    @bp.response(201)
+    def post(self, body):
+        """Put cash in or take it out of the drawer."""
+        with db().transaction() as s:
+            shifts.move_cash(s, g.user, body["kind"], body["amount"], body["reason"])
+            return shifts.report(s, shifts.require_open(s))
+
+
+@bp.route("/shifts/current/close")
+class CloseShift(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(CloseShiftSchema)
+    @bp.response(200)
+    def post(self, body):
+        """Close the shift with the counted cash; answers the Z report."""
+        with db().transaction() as s:
+            return shifts.close_shift(s, g.user, body["counted_cash"])
+
+
+@bp.route("/cart")
+class Cart(MethodView):
+    decorators = [till_user]
+
+    @bp.response(200, SaleOutSchema)
+    def get(self):
+        """The sale in progress, or an empty one."""
+        with db().transaction() as s:
+            return sales.open_cart(s) or {"status": "empty", "lines": [], "payments": [],
+                                          "gross_minor": 0, "discount_minor": 0,
+                                          "total_minor": 0, "vat_minor": 0,
+                                          "receipt_discount_bp": 0, "change_minor": 0}
+
+
+@bp.route("/cart/lines")
+class CartLines(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(LineInSchema)
+    @bp.response(201, SaleOutSchema)
+    def post(self, body):
+        """Add an item by barcode, SKU/PLU or product id (scanning again counts up)."""
+        req = sales.LineRequest(quantity_to_milli(body["quantity"]), body.get("sku"),
+                                body.get("barcode"), body.get("product_id"))
+        with db().transaction() as s:
+            return sales.add_item(s, g.user, req)
+
+
+@bp.route("/cart/lines/<int:line_no>")
+class CartLine(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(LineUpdateSchema)
+    @bp.response(200, SaleOutSchema)
+    def patch(self, body, line_no):
+        """Change a line's quantity or discount (over the limit: a manager override)."""
+        with db().transaction() as s:
+            return sales.update_line(
+                s, g.user, line_no,
+                quantity_milli=quantity_to_milli(body["quantity"]) if "quantity" in body
+                else None,
+                discount_bp=bp_from_percent(body["discount_percent"])
+                if "discount_percent" in body else None,
+                override=override_of(body))
+
+    @bp.response(200, SaleOutSchema)
+    def delete(self, line_no):
+        """Remove a line."""
+        with db().transaction() as s:
+            return sales.remove_line(s, g.user, line_no)
+
+
+@bp.route("/cart/discount")
+class CartDiscount(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(ReceiptDiscountSchema)
+    @bp.response(200, SaleOutSchema)
+    def put(self, body):
+        """Set a discount on the whole receipt."""
+        with db().transaction() as s:
+            return sales.set_receipt_discount(s, g.user, bp_from_percent(body["discount_percent"]),
+                                              override_of(body))
+
+
+@bp.route("/cart/void")
+class CartVoid(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(VoidSchema)
+    @bp.response(200, SaleOutSchema)
+    def post(self, body):
+        """Void the sale in progress."""
+        with db().transaction() as s:
+            return sales.void_cart(s, g.user, body["reason"])
+
+
+@bp.route("/products")
+class Products(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(SearchQuerySchema, location="query")
+    def get(self, args):
+        """Search products by name or SKU (every word a prefix)."""
+        with db().transaction() as s:
+            return {"products": catalog.search(s, sales.identity(s).store_id, args["q"],
+                                               args["limit"])}

@@ -1,0 +1,67 @@
+"""The cashier's screens: one server-rendered page per state (sign-in, open shift, sell) with
+a little JavaScript that talks to the till's JSON API; receipts as HTML and PDF."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, render_template, session
+
+from kassa.common.errors import Unauthorized
+from kassa.pos_node import receipts, sales, shifts
+from kassa.pos_node.app import node_status
+from kassa.pos_node.auth import db
+from kassa.pos_node.models import Store, User
+from kassa.pos_node.schemas import SaleOutSchema
+
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/till")
+
+
+def _signed_in_user(s) -> User | None:
+    uid = session.get("uid")
+    user = s.get(User, uid) if uid is not None else None
+    return user if user is not None and user.active else None
+
+
+@bp.get("/")
+def till():
+    """The till: sign-in, then open a shift, then sell."""
+    with db().transaction() as s:
+        node = sales.identity(s)
+        store = s.get(Store, node.store_id)
+        user = _signed_in_user(s)
+        shift = shifts.current(s)
+        cart = sales.open_cart(s) if user else None
+        page = {
+            "store": store.name if store else f"Store {node.store_id}",
+            "node_id": node.node_id, "user": user, "shift": shift,
+            "cart": SaleOutSchema().dump(cart) if cart else None,
+            "status": node_status(db(), current_app.config["KASSA"].sync_interval),
+        }
+    if user is None:
+        return render_template("signin.html", **page)
+    if shift is None:
+        return render_template("open_shift.html", **page)
+    return render_template("till.html", **page)
+
+
+def _receipt(receipt_no: str) -> receipts.ReceiptView:
+    with db().transaction() as s:
+        if _signed_in_user(s) is None:
+            raise Unauthorized("Sign in with your PIN first.", code="signed_out")
+        view = receipts.load(s, receipt_no)
+        view.sale.lines, view.sale.payments  # noqa: B018 - loaded while the session is open
+        return view
+
+
+@bp.get("/receipts/<receipt_no>")
+def receipt_html(receipt_no: str):
+    view = _receipt(receipt_no)
+    return render_template("receipt.html", r=view, money=receipts.money, qty=receipts.qty,
+                           methods=receipts.METHOD_NAMES)
+
+
+@bp.get("/receipts/<receipt_no>.pdf")
+def receipt_pdf(receipt_no: str):
+    view = _receipt(receipt_no)
+    return Response(receipts.pdf(view), mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="receipt-{receipt_no}.pdf"'})

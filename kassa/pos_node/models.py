@@ -142,10 +142,12 @@ class Sale(Base):
     vat_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     change_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     void_reason: Mapped[str | None] = mapped_column(String(200))
+    # Loaded with the sale: a sale is always shown or sent whole.
     lines: Mapped[list["SaleLine"]] = relationship(
-        back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
+        back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no",
+        lazy="selectin")
     payments: Mapped[list["Payment"]] = relationship(
-        back_populates="sale", cascade="all, delete-orphan")
+        back_populates="sale", cascade="all, delete-orphan", lazy="selectin")
 
 
 class SaleLine(Base):
@@ -196,9 +198,10 @@ class Return(Base):
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lines: Mapped[list["ReturnLine"]] = relationship(
-        back_populates="ret", cascade="all, delete-orphan", order_by="ReturnLine.line_no")
+        back_populates="ret", cascade="all, delete-orphan", order_by="ReturnLine.line_no",
+        lazy="selectin")
     refunds: Mapped[list["Refund"]] = relationship(
-        back_populates="ret", cascade="all, delete-orphan")
+        back_populates="ret", cascade="all, delete-orphan", lazy="selectin")
 
 
 class ReturnLine(Base):

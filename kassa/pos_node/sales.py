@@ -52,7 +52,8 @@ def _cart_or_new(session: Session, user: User) -> Sale:
     sale = open_cart(session)
     if sale is None:
         shift = shifts.require_open(session)
-        sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow())
+        sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow(),
+                    lines=[], payments=[])
         session.add(sale)
         session.flush()
     return sale
@@ -161,7 +162,7 @@ def void_cart(session: Session, user: User, reason: str) -> Sale:
     sale.status, sale.void_reason = "voided", (reason.strip() or "no reason given")[:200]
     append_event(session, "sale.voided", {
         "sale_id": sale.id, "shift_id": sale.shift_id, "cashier_id": user.id,
-        "reason": sale.void_reason, "lines": len(sale.lines), "total_minor": sale.total_minor,
+        "reason": sale.void_reason, "line_count": len(sale.lines), "total_minor": sale.total_minor,
         "at": utcnow()})
     return sale
 
@@ -183,7 +184,8 @@ def quick_sale(session: Session, user: User, lines: list[LineRequest],
         raise KassaError("A sale needs at least one line.", code="empty_sale", status=422)
     node = identity(session)
     shift = shifts.require_open(session)
-    sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow())
+    sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow(),
+                lines=[], payments=[])
     for n, req in enumerate(lines, start=1):
         try:
             item = catalog.find(session, node.store_id, barcode=req.barcode, sku=req.sku,

@@ -67,8 +67,8 @@ class Known:
 
     @classmethod
     def load(cls, session: Session, payloads: list[dict]) -> "Known":
-        products = {ln["product_id"] for p in payloads for ln in p.get("lines") or []
-                    if isinstance(ln, dict)}
+        products = {ln["product_id"] for p in payloads
+                    if isinstance(p.get("lines"), list) for ln in p["lines"]}
         users = {p[k] for p in payloads for k in ("cashier_id", "manager_id", "user_id",
                                                    "closed_by") if p.get(k) is not None}
         return cls(
@@ -166,7 +166,7 @@ def _sale_voided(session: Session, node: Node, p: dict, buffer: RowBuffer) -> No
     buffer.add(AuditEntry.__table__, {
         "at": p["at"], "node_id": node.id, "action": "void", "actor_id": p["cashier_id"],
         "on_behalf_of_id": None, "reference_id": p["sale_id"], "reason": p["reason"][:200],
-        "subject": f"open sale, {p['lines']} lines, {p['total_minor'] / 100:.2f}"})
+        "subject": f"open sale, {p['line_count']} lines, {p['total_minor'] / 100:.2f}"})
 
 
 def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:

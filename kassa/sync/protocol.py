@@ -104,7 +104,7 @@ class SaleVoidedPayload(ma.Schema):
     shift_id = fields.UUID(allow_none=True, load_default=None)
     cashier_id = _int(required=True)
     reason = fields.String(required=True)
-    lines = _int(required=True)
+    line_count = _int(required=True)
     total_minor = _int(required=True)
     at = fields.AwareDateTime(required=True)
 

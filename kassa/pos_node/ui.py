@@ -25,6 +25,7 @@ def _signed_in_user(s) -> User | None:
 @bp.get("/")
 def till():
     """The till: sign-in, then open a shift, then sell."""
+    status = node_status(db(), current_app.config["KASSA"].sync_interval)
     with db().transaction() as s:
         node = sales.identity(s)
         store = s.get(Store, node.store_id)
@@ -35,7 +36,7 @@ def till():
             "store": store.name if store else f"Store {node.store_id}",
             "node_id": node.node_id, "user": user, "shift": shift,
             "cart": SaleOutSchema().dump(cart) if cart else None,
-            "status": node_status(db(), current_app.config["KASSA"].sync_interval),
+            "status": status,
         }
     if user is None:
         return render_template("signin.html", **page)

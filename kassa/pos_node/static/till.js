@@ -134,7 +134,8 @@ function render(sale) {
       <td class="num">${esc(l.quantity)}${l.unit === "kg" ? " kg" : ""}</td>
       <td class="num">${money(l.unit_price_minor)}</td>
       <td class="num">${l.discount_minor ? money(-l.discount_minor) : ""}${l.line_discount_bp ? ` (${l.line_discount_bp / 100}%)` : ""}</td>
-      <td class="num">${money(l.amount_minor)}</td></tr>`).join("");
+      <td class="num">${money(l.amount_minor)}</td></tr>`).join("")
+    || `<tr class="empty"><td colspan="6">Scan the first item, key its PLU, or type a name and press F3.</td></tr>`;
   const t = cart || {gross_minor: 0, discount_minor: 0, vat_minor: 0, total_minor: 0};
   $("#t-gross").textContent = money(t.gross_minor);
   $("#t-discount").textContent = t.discount_minor ? money(-t.discount_minor) : "0.00";
@@ -152,20 +153,30 @@ function parseScan(text) {
   return {search: text, quantity};
 }
 
-async function onScan(ev) {
+// Scans are queued and handled in order: a scanner types the next code while the previous
+// one is still on its way to the server, so the field is emptied at once, not after the answer.
+let scanQueue = Promise.resolve();
+
+function onScan(ev) {
   ev.preventDefault();
   const scan = $("#scan");
   const text = scan.value.trim();
-  if (!$("#search-results").hidden && results.length) { await pickResult(); return; }
+  if (!$("#search-results").hidden && results.length) { pickResult(); return; }
   if (!text) return;
+  scan.value = "";
+  scanQueue = scanQueue.then(() => handleScan(text)).catch((e) => say(e.message));
+}
+
+async function handleScan(text) {
   const item = parseScan(text);
   if (item.search !== undefined) { await search(text); return; }
-  try { render(await api("POST", "/api/v1/cart/lines", item)); scan.value = ""; }
-  catch (e) { say(e.message); scan.select(); }
+  try { render(await api("POST", "/api/v1/cart/lines", item)); }
+  catch (e) { say(`${text}: ${e.message}`); }
 }
 
 async function search(text) {
   const q = text || $("#scan").value.trim();
+  $("#scan").value = q;
   if (!q) { say("Type part of a name, then F3."); return; }
   try {
     results = (await api("GET", "/api/v1/products?q=" + encodeURIComponent(q))).products;
@@ -193,7 +204,8 @@ async function pickResult() {
       (f) => { const v = f.q.value.trim().replace(",", "."); if (!/^\d+(\.\d{1,3})?$/.test(v) || Number(v) <= 0) throw new Error("Enter a weight like 0.750"); return v; });
     if (!quantity) return;
   }
-  try { render(await api("POST", "/api/v1/cart/lines", {product_id: r.product_id, quantity})); $("#scan").value = ""; }
+  $("#scan").value = "";
+  try { render(await api("POST", "/api/v1/cart/lines", {product_id: r.product_id, quantity})); }
   catch (e) { say(e.message); }
   focusScan();
 }
@@ -317,9 +329,13 @@ async function shiftMenu() {
   let report;
   try { report = await api("GET", "/api/v1/shifts/current"); } catch (e) { say(e.message); return; }
   const choice = await ask(`Shift ${report.number}: X report`, reportHtml(report) + `
-    <label>Next <select name="next"><option value="">Back to selling</option><option value="in">Cash in</option>
-    <option value="out">Cash out</option><option value="close">Close shift (Z report)</option></select></label>`,
-    (f) => f.next.value, "Go");
+    <p class="hint">Next: <kbd>1</kbd> cash in · <kbd>2</kbd> cash out · <kbd>3</kbd> close the shift (Z report) · nothing: back to selling</p>
+    <label>Next <input name="next" id="shift-next" maxlength="1" inputmode="numeric" autocomplete="off"></label>`,
+    (f) => {
+      const v = f.next.value.trim();
+      if (!["", "1", "2", "3"].includes(v)) throw new Error("Type 1, 2 or 3, or leave it empty.");
+      return {"": "", "1": "in", "2": "out", "3": "close"}[v];
+    }, "Go");
   if (choice === "in" || choice === "out") {
     const done = await ask(choice === "in" ? "Cash in" : "Cash out", `<label>Amount <input name="a" inputmode="decimal" required></label>
       <label>Reason <input name="r" required></label>`,
@@ -360,8 +376,13 @@ function onKey(ev) {
   const action = KEYS[ev.key];
   if (action && !(ev.key === "Delete" && $("#scan") && $("#scan").value)) {
     ev.preventDefault();
-    Promise.resolve(action()).catch((e) => say(e.message)).finally(focusScan);
+    runAfterScans(action);
   }
+}
+
+// A function key acts on the cart as it will be once the scans typed before it are in.
+function runAfterScans(action) {
+  scanQueue = scanQueue.then(action).catch((e) => say(e.message)).finally(focusScan);
 }
 
 async function pollStatus() {
@@ -378,7 +399,7 @@ function init() {
   bindSimpleForms();
   document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () => {
     const action = KEYS[b.dataset.key];
-    if (action) Promise.resolve(action()).catch((e) => say(e.message)).finally(focusScan);
+    if (action) runAfterScans(action);
   }));
   if ($("#scan")) {
     render(JSON.parse($("#initial-cart").textContent));

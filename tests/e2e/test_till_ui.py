@@ -1,0 +1,195 @@
+"""The cashier's UI in a real headless Chromium against a real node and central: selling,
+an override, a return and closing the shift, with the keyboard (and scanner) alone.
+
+Screenshots go to the test's temporary folder; with KASSA_SCREENSHOTS=DIR they are also
+saved to DIR (``docs/screenshots`` holds the ones we looked at).
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from kassa.common.processes import Supervisor
+from tests.e2e.conftest import KASSA, free_port, run_kassa
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Central (SQLite) and node pos-1, seeded, enrolled and synced, as real processes."""
+    root = tmp_path_factory.mktemp("ui-stack")
+    central_env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite")}
+    node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0"}
+    run_kassa("central", "init-db", env=central_env)
+    secrets = json.loads(run_kassa("central", "seed-demo", env=central_env).stdout)
+    sup = Supervisor(root / "logs")
+    cport, nport = free_port(), free_port()
+    central, node = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{nport}"
+    try:
+        sup.start("central", KASSA + ["central", "serve", "--port", str(cport)], central_env)
+        sup.wait_http("central", central + "/health")
+        run_kassa("pos", "init", "--node-id", "pos-1", "--central-url", central,
+                  "--enroll-code", secrets["nodes"]["pos-1"]["enroll_code"], env=node_env)
+        run_kassa("pos", "sync-now", env=node_env)
+        sup.start("pos-1", KASSA + ["pos", "serve", "--port", str(nport)], node_env)
+        sup.wait_http("pos-1", node + "/health")
+        yield {"node": node, "users": secrets["users"], "node_env": node_env}
+    finally:
+        sup.stop_all()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    pg = context.new_page()
+    shots = [tmp_path]
+    if os.environ.get("KASSA_SCREENSHOTS"):
+        shots.append(Path(os.environ["KASSA_SCREENSHOTS"]))
+
+    def shot(name: str) -> None:
+        for folder in shots:
+            folder.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(folder / f"{name}.png"))
+    def shot_of(other, name: str) -> None:
+        for folder in shots:
+            other.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    pg.shot = shot
+    pg.shot_of = shot_of
+    yield pg
+    context.close()
+
+
+def sign_in_and_open_shift(page, stack, float_text="1000.00"):
+    page.goto(stack["node"] + "/")
+    expect(page.locator("h1")).to_have_text("Sign in")
+    page.shot("01-sign-in")
+    page.keyboard.type("cashier-s001")
+    page.keyboard.press("Tab")
+    page.keyboard.type(stack["users"]["cashier-s001"]["pin"])
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Open a shift")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(float_text)
+    page.keyboard.press("Enter")
+    expect(page.locator("#scan")).to_be_focused()
+
+
+def scan(page, code):
+    """A barcode scanner is a keyboard: it types the code and Enter."""
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+
+
+def test_sell_override_return_and_close_a_shift_with_the_keyboard(page, stack):
+    sign_in_and_open_shift(page, stack)
+    scan(page, "4600000010010")                        # milk
+    scan(page, "4600000010010")                        # milk again: counts up to 2
+    scan(page, "0.750*2001")                           # apples by weight, PLU 2001
+    expect(page.locator("#cart tbody tr[data-line]")).to_have_count(2)
+    page.keyboard.type("black tea")                    # name search
+    page.keyboard.press("F3")
+    expect(page.locator("#search-results li")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(page.locator("#cart tbody tr[data-line]")).to_have_count(3)
+    expect(page.locator("#scan")).to_be_focused()
+    # 2 x 89.90 + 119.93 + (349.90 - 15 %: 297.41) = 597.14
+    expect(page.locator("#t-total")).to_have_text("597.14")
+
+    page.keyboard.press("F6")                          # 20 % on the receipt: over the limit
+    page.keyboard.type("20")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_have_text("Manager approval")
+    page.keyboard.type("sm-s001")
+    page.keyboard.press("Tab")
+    page.keyboard.type(stack["users"]["sm-s001"]["pin"])
+    page.keyboard.press("Tab")
+    page.keyboard.type("loyal customer")
+    page.shot("03-manager-override")
+    page.keyboard.press("Enter")
+    expect(page.locator("#t-total")).to_have_text("477.71")
+    page.shot("02-cart")
+
+    page.keyboard.press("F9")
+    expect(page.locator("#dialog-title")).to_have_text("Payment: 477.71")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("500")
+    page.shot("04-payment")
+    page.keyboard.press("Enter")
+    expect(page.locator("#last-change")).to_have_text("22.29")
+    receipt = page.locator("#last-receipt").inner_text()
+    assert re.fullmatch(r"pos-1-\d{8}", receipt)
+    expect(page.locator("#t-total")).to_have_text("0.00")
+    page.shot("05-paid")
+    receipt_page = page.context.new_page()
+    receipt_page.goto(f"{stack['node']}/receipts/{receipt}")
+    expect(receipt_page.locator("body")).to_contain_text("TOTAL")
+    expect(receipt_page.locator(".total")).to_contain_text("477.71")
+    page.shot_of(receipt_page, "10-receipt")
+    receipt_page.close()
+
+    page.keyboard.press("F7")                          # return one milk from that receipt
+    page.keyboard.type(receipt)
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_have_text(f"Return from {receipt}")
+    page.locator("input[data-line='1']").fill("1")
+    page.shot("06-return")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("refund cash 71.92")
+
+    page.keyboard.press("F11")                         # X report, then close the shift
+    expect(page.locator("#dialog-title")).to_contain_text("X report")
+    expect(page.locator("#expected-cash b")).to_have_text("1405.79")  # 1000 + 477.71 - 71.92
+    page.shot("07-x-report")
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_have_text("Close shift")
+    page.keyboard.type("1400.00")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_contain_text("Z report")
+    expect(page.locator("#difference b")).to_have_text("-5.79")
+    page.shot("08-z-report")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Open a shift")
+
+
+def test_refusals_are_shown_and_the_focus_returns_to_the_scan_field(page, stack):
+    sign_in_and_open_shift(page, stack, "0")
+    scan(page, "9999999999999")
+    expect(page.locator("#message")).to_contain_text("No product with barcode 9999999999999")
+    expect(page.locator("#scan")).to_be_focused()
+    page.keyboard.press("F9")
+    expect(page.locator("#message")).to_contain_text("Nothing to pay for")
+    scan(page, "1001")
+    page.keyboard.press("F10")
+    expect(page.locator("#dialog-title")).to_have_text("Void this sale?")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("Sale voided")
+    expect(page.locator("#badge")).to_contain_text("to sync")
+    page.shot("09-refusal")
+    page.keyboard.press("F11")
+    expect(page.locator("#dialog-title")).to_contain_text("X report")
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_have_text("Close shift")
+    page.keyboard.type("0")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_contain_text("Z report")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Open a shift")

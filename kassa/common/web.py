@@ -10,6 +10,7 @@ import zlib
 import marshmallow as ma
 from flask import Flask, jsonify
 from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from kassa.common.errors import KassaError
@@ -66,10 +67,42 @@ class KassaApi(Api):
         return jsonify(body), status, data.get("headers", {})
 
 
+# Storage failures a till meets in real life, by what SQLite or the driver says.
+_STORAGE_FAILURES = [
+    ("disk is full", "storage_full",
+     "The disk is full: nothing was saved. Free space on this till, then try again."),
+    ("readonly", "storage_read_only",
+     "The database cannot be written (read-only): nothing was saved. Call support."),
+    ("read-only", "storage_read_only",
+     "The database cannot be written (read-only): nothing was saved. Call support."),
+    ("database is locked", "storage_busy",
+     "The database is busy: nothing was saved. Try again in a moment."),
+    ("disk i/o error", "storage_io_error",
+     "The disk reported an error: nothing was saved. Call support."),
+]
+
+
+def storage_failure(err: Exception) -> KassaError | None:
+    text = str(getattr(err, "orig", err)).lower()
+    for needle, code, message in _STORAGE_FAILURES:
+        if needle in text:
+            return KassaError(message, code=code, status=503)
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(KassaError)
     def _kassa_error(err: KassaError):
         return jsonify(err.to_dict()), err.status
+
+    @app.errorhandler(OperationalError)
+    def _storage(err: OperationalError):
+        refusal = storage_failure(err)
+        if refusal is None:
+            log.exception("database error")
+            return app.extensions["kassa_api"].handle_http_exception(InternalServerError())
+        log.error("storage failure: %s", err.orig)
+        return jsonify(refusal.to_dict()), refusal.status
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

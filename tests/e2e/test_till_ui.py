@@ -5,7 +5,6 @@ Screenshots go to the test's temporary folder; with KASSA_SCREENSHOTS=DIR they a
 saved to DIR (``docs/screenshots`` holds the ones we looked at).
 """
 
-import json
 import os
 import re
 from pathlib import Path
@@ -13,38 +12,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from kassa.common.processes import Supervisor
-from tests.e2e.conftest import KASSA, free_port, run_kassa
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """Central (SQLite) and node pos-1, seeded, enrolled and synced, as real processes."""
-    root = tmp_path_factory.mktemp("ui-stack")
-    central_env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite")}
-    node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0"}
-    run_kassa("central", "init-db", env=central_env)
-    secrets = json.loads(run_kassa("central", "seed-demo", env=central_env).stdout)
-    sup = Supervisor(root / "logs")
-    cport, nport = free_port(), free_port()
-    central, node = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{nport}"
-    try:
-        sup.start("central", KASSA + ["central", "serve", "--port", str(cport)], central_env)
-        sup.wait_http("central", central + "/health")
-        run_kassa("pos", "init", "--node-id", "pos-1", "--central-url", central,
-                  "--enroll-code", secrets["nodes"]["pos-1"]["enroll_code"], env=node_env)
-        run_kassa("pos", "sync-now", env=node_env)
-        sup.start("pos-1", KASSA + ["pos", "serve", "--port", str(nport)], node_env)
-        sup.wait_http("pos-1", node + "/health")
-        yield {"node": node, "users": secrets["users"], "node_env": node_env}
-    finally:
-        sup.stop_all()
 
 
 @pytest.fixture(scope="module")

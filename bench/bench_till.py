@@ -253,7 +253,20 @@ def timed(op, items) -> list[float]:
     return out
 
 
+BASELINES = {
+    "a": "barcode -> product join and price query",
+    "b": "[a] + open-cart query, line count, line insert, sale totals update",
+    "c": "the same FTS5 query, then product and price query per hit (as catalog.search)",
+    "d": "writing the same rows: 2 counters, sale, 5 lines, payment, outbox event (JSON)",
+    "e": "5 barcode/price lookups + [d], one transaction",
+}
+
+
 class Table:
+    """Rows of figures; ``raw`` is the baseline measured in this run, keyed into BASELINES."""
+
+    FMT = "{:<36} {:>5} {:>11} {:>10} {:<5} {:>10} {:>8} {:>3}"
+
     def __init__(self):
         self.rows: list[tuple] = []
 
@@ -261,33 +274,34 @@ class Table:
         self.rows.append((title,))
 
     def latency(self, label: str, n: int, samples: list[float], raw: list[float] | None,
-                raw_label: str = "", target_p50: float | None = None,
+                key: str = "", target_p50: float | None = None,
                 target_p99: float | None = None) -> None:
         for q, target in ((50, target_p50), (99, target_p99)):
             mine = pct(samples, q)
             base = pct(raw, q) if raw else None
-            self.rows.append((f"{label} p{q}", n, f"{mine:8.2f} ms",
+            self.rows.append((f"{label} p{q}", n, f"{mine:.2f} ms",
                               f"<= {target:g} ms" if target else "",
                               ("ok" if mine <= target else "OVER") if target else "",
-                              f"{base:8.3f} ms" if base is not None else "",
-                              f"{mine / base:6.1f}x" if base else "", raw_label))
+                              f"{base:.3f} ms" if base is not None else "",
+                              f"{mine / base:.1f}x" if base else "", f"[{key}]" if key else ""))
 
-    def rate(self, label: str, n: int, per_s: float, raw_per_s: float | None = None,
-             raw_label: str = "", target: float | None = None) -> None:
-        self.rows.append((label, n, f"{per_s:8.0f} /s", f">= {target:g} /s" if target else "",
-                          ("ok" if per_s >= target else "UNDER") if target else "",
-                          f"{raw_per_s:8.0f} /s" if raw_per_s else "",
-                          f"{raw_per_s / per_s:6.1f}x" if raw_per_s else "", raw_label))
+    def rate(self, label: str, n: int, per_s: float, raw_per_s: float, key: str,
+             target: float) -> None:
+        self.rows.append((label, n, f"{per_s:.0f} /s", f">= {target:g} /s",
+                          "ok" if per_s >= target else "UNDER", f"{raw_per_s:.0f} /s",
+                          f"{raw_per_s / per_s:.1f}x", f"[{key}]"))
 
     def print(self) -> None:
-        head = ("figure", "n", "kassa", "target", "", "raw sqlite3", "kassa/raw", "")
-        fmt = "{:<44} {:>6} {:>12} {:>12} {:<4} {:>12} {:>9}  {}"
-        print(fmt.format(*head))
+        print(self.FMT.format("figure", "n", "kassa", "target", "", "raw sqlite3", "kassa/raw",
+                              ""))
         for row in self.rows:
-            if len(row) == 1:
-                print(f"-- {row[0]}")
-            else:
-                print(fmt.format(*row))
+            print(f"-- {row[0]}" if len(row) == 1 else self.FMT.format(*row))
+        print("raw sqlite3 baselines, same database file, each operation in its own "
+              "BEGIN IMMEDIATE..COMMIT:")
+        for key, text in BASELINES.items():
+            print(f"  [{key}] {text}")
+        print("kassa/raw: kassa's time over the raw time (for rates: raw rate over kassa's). "
+              "Targets are the issue's;\nnothing is asserted.")
 
 
 # --- 1. the service layer, in process ----------------------------------------------------------
@@ -352,8 +366,7 @@ def bench_lookups(db: Database, conn: sqlite3.Connection, user: User, rep: Repli
     timed(raw_find, warm)
     kassa = timed(find, scans)
     raw = timed(raw_find, scans)
-    table.latency("barcode lookup  catalog.find", len(scans), kassa, raw,
-                  "join + price query", target_p99=2)
+    table.latency("barcode lookup  catalog.find", len(scans), kassa, raw, "a", target_p99=2)
 
     # Adding lines: the cart grows to VOID_EVERY lines, then is voided (not timed).
     adds = [rng.choice(rep.barcodes) for _ in range(args.lookups)]
@@ -401,8 +414,8 @@ def bench_lookups(db: Database, conn: sqlite3.Connection, user: User, rep: Repli
         if k % VOID_EVERY == 0:
             conn.execute(raw_void)
     conn.execute(raw_void)
-    table.latency("add line        sales.add_item", len(adds), kassa, raw[100:],
-                  f"lookups + cart + line insert (carts of 1..{VOID_EVERY})", target_p99=2)
+    table.latency("add line        sales.add_item", len(adds), kassa, raw[100:], "b",
+                  target_p99=2)
 
     queries = [search_query(rng, rng.choice(rep.names)) for _ in range(args.searches + 50)]
 
@@ -423,8 +436,8 @@ def bench_lookups(db: Database, conn: sqlite3.Connection, user: User, rep: Repli
     timed(raw_search, queries[:50])
     kassa = timed(search, queries[50:])
     raw = timed(raw_search, queries[50:])
-    table.latency("name search     catalog.search", args.searches, kassa, raw,
-                  "FTS5 query + product & price per hit", target_p99=20)
+    table.latency("name search     catalog.search", args.searches, kassa, raw, "c",
+                  target_p99=20)
 
 
 # --- 2. checkout -------------------------------------------------------------------------------
@@ -600,6 +613,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="kassa-bench-till-"))
     table = Table()
+    began = time.perf_counter()
     try:
         rep = build_replica(root, args.products, args.customers, args.promotions, rng)
         size_mb = rep.path.stat().st_size / 2**20
@@ -615,8 +629,7 @@ def main(argv: list[str] | None = None) -> None:
             with db.transaction() as s:
                 user = s.scalars(select(User).where(User.username == CASHIER)).one()
                 shifts.open_shift(s, user, 500_000)
-            table.section("1. service layer in process (Database.transaction() per call) vs "
-                          "raw sqlite3 (BEGIN IMMEDIATE..COMMIT per call)")
+            table.section("1. service layer, in process, one Database.transaction() per call")
             bench_lookups(db, conn, user, rep, args, rng, table)
             co = bench_checkout_in_process(db, conn, user, rep, args, rng)
             with db.transaction() as s:
@@ -626,19 +639,17 @@ def main(argv: list[str] | None = None) -> None:
             db.dispose()
 
         web = bench_http(rep, root, args, rng)
-        table.section("2. checkout: 5 scanned lines, 1 cash payment, outbox event; HTTP "
-                      "against `kassa pos serve` (gunicorn, 1 process, 4 threads)")
-        table.latency("checkout HTTP   POST /api/v1/sales", args.checkouts, web["latency"],
-                      co["writes"], "same rows written, one transaction",
-                      target_p50=10, target_p99=30)
-        table.latency("checkout service sales.quick_sale", args.checkouts, co["quick"],
-                      co["full"], "5 lookups + same rows, one transaction")
-        table.latency("HTTP floor      GET /health", args.checkouts, web["health"], None)
-        table.rate("sustained HTTP, 1 client (sequential)", args.checkouts, web["sequential"],
-                   co["writes_rate"], "same rows written, sequential", target=150)
-        table.rate(f"sustained HTTP, {args.threads} client threads", args.checkouts,
-                   web["threaded"], co["full_rate"], "5 lookups + same rows, sequential",
-                   target=150)
+        table.section("2. checkout: 5 scanned lines, 1 cash payment, outbox event; HTTP to "
+                      "`kassa pos serve` (1 process)")
+        table.latency("checkout HTTP POST /api/v1/sales", args.checkouts, web["latency"],
+                      co["writes"], "d", target_p50=10, target_p99=30)
+        table.latency("checkout in process quick_sale", args.checkouts, co["quick"],
+                      co["full"], "e")
+        table.latency("HTTP floor: GET /health", args.checkouts, web["health"], None)
+        table.rate("checkouts/s HTTP, 1 client", args.checkouts, web["sequential"],
+                   co["writes_rate"], "d", 150)
+        table.rate(f"checkouts/s HTTP, {args.threads} client threads", args.checkouts,
+                   web["threaded"], co["full_rate"], "e", 150)
         conn = sqlite3.connect(str(rep.path))
         try:
             sold, events, top = conn.execute(
@@ -650,8 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         table.print()
         print(f"\nchecked: {sold:,} completed sales on the node; outbox seq 1..{top:,} with "
               f"{events:,} events ({'gap-free' if top == events else 'GAPS'})")
-        print("targets are the issue's; nothing is asserted. kassa/raw: how many times the "
-              "raw sqlite3 figure kassa takes (for rates: raw rate / kassa rate).")
+        print(f"whole run {time.perf_counter() - began:.0f} s")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

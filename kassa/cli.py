@@ -27,6 +27,21 @@ def _pos_app():
     return create_app()
 
 
+def _serving_pos_app():
+    """The till as served: the app plus its background sync, stopped when the worker exits."""
+    import atexit
+
+    from kassa.sync.scheduler import SyncScheduler
+    app = _pos_app()
+    config = app.config["KASSA"]
+    if config.sync_interval > 0:
+        scheduler = SyncScheduler(app.extensions["kassa_db"], config.sync_interval,
+                                  config.http_timeout, config.push_batch_size)
+        scheduler.start()
+        atexit.register(scheduler.stop)
+    return app
+
+
 class AppGroup(FlaskGroup):
     """Flask's CLI group for one of our apps, without the options that pick another app."""
 
@@ -139,7 +154,7 @@ def pos() -> None:
 def pos_serve(host: str, port: int, threads: int) -> None:
     """Serve the till until Ctrl-C (one process: the node's SQLite has one writer)."""
     from kassa.common.serve import serve
-    serve(_pos_app, host, port, 1, threads, "kassa-pos")
+    serve(_serving_pos_app, host, port, 1, threads, "kassa-pos")
 
 
 @pos.command("init")

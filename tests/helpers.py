@@ -42,3 +42,15 @@ def install_identity(db: Database, node_id: str, store_id: int, key_pem: str,
     with db.transaction() as session:
         session.add(NodeIdentity(node_id=node_id, store_id=store_id, central_url=central_url,
                                  private_key_pem=key_pem, feed_cursor=0))
+
+
+def wait_until(predicate, timeout: float = 20.0, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes; returns its last value."""
+    import threading
+    end = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        pause.wait(step)
+    return bool(predicate())

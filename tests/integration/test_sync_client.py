@@ -12,7 +12,7 @@ from kassa.pos_node.cart import Tender
 from kassa.pos_node.models import NodeIdentity, OutboxEvent, Product, User
 from kassa.pos_node.sales import LineRequest, quick_sale
 from kassa.sync.client import SyncError, sync_now
-from tests.helpers import count, install_identity
+from tests.helpers import count, install_identity, wait_until
 
 
 @pytest.fixture
@@ -78,3 +78,20 @@ def test_a_refused_push_keeps_events_and_records_the_error(node, central_db):
         assert identity.last_sync_error.startswith("unknown_node")
         assert session.query(OutboxEvent).filter(OutboxEvent.acked_at.is_(None)).count() == 2
     assert count(central_db, CentralSale) == 0
+
+
+def test_the_background_sync_pushes_by_itself_and_stops_when_told(node, central_db):
+    import threading
+
+    from kassa.sync.scheduler import SyncScheduler
+
+    scheduler = SyncScheduler(node, interval_s=0.2, timeout_s=5, batch_size=50)
+    scheduler.start()
+    try:
+        assert wait_until(lambda: count(node, Product) == 12), "the first run pulled nothing"
+        sell(node, 2)
+        assert wait_until(lambda: count(central_db, CentralSale) == 2)
+    finally:
+        scheduler.stop()
+    assert not scheduler.running
+    assert not any(t.name.startswith("APScheduler") for t in threading.enumerate())

@@ -253,6 +253,20 @@ def timed(op, items) -> list[float]:
     return out
 
 
+def timed_pair(op, raw_op, items, raw_items=None) -> tuple[list[float], list[float]]:
+    """Both ops, alternating item by item, so drift and noisy neighbours hit them alike."""
+    out, raw_out = [], []
+    for item, raw_item_ in zip(items, raw_items or items, strict=True):
+        t0 = time.perf_counter()
+        op(item)
+        t1 = time.perf_counter()
+        raw_op(raw_item_)
+        t2 = time.perf_counter()
+        out.append(t1 - t0)
+        raw_out.append(t2 - t1)
+    return out, raw_out
+
+
 BASELINES = {
     "a": "barcode -> product join and price query",
     "b": "[a] + open-cart query, line count, line insert, sale totals update",
@@ -362,10 +376,8 @@ def bench_lookups(db: Database, conn: sqlite3.Connection, user: User, rep: Repli
     def raw_find(barcode):
         in_txn(conn, lambda: raw_item(conn, barcode))
 
-    timed(find, warm)
-    timed(raw_find, warm)
-    kassa = timed(find, scans)
-    raw = timed(raw_find, scans)
+    timed_pair(find, raw_find, warm)
+    kassa, raw = timed_pair(find, raw_find, scans)
     table.latency("barcode lookup  catalog.find", len(scans), kassa, raw, "a", target_p99=2)
 
     # Adding lines: the cart grows to VOID_EVERY lines, then is voided (not timed).
@@ -432,10 +444,8 @@ def bench_lookups(db: Database, conn: sqlite3.Connection, user: User, rep: Repli
                 conn.execute(PRICE_SQL, (pid, STORE_ID)).fetchone()
         in_txn(conn, op)
 
-    timed(search, queries[:50])
-    timed(raw_search, queries[:50])
-    kassa = timed(search, queries[50:])
-    raw = timed(raw_search, queries[50:])
+    timed_pair(search, raw_search, queries[:50])
+    kassa, raw = timed_pair(search, raw_search, queries[50:])
     table.latency("name search     catalog.search", args.searches, kassa, raw, "c",
                   target_p99=20)
 
@@ -492,20 +502,31 @@ def bench_checkout_in_process(db: Database, conn: sqlite3.Connection, user: User
             sales.quick_sale(s, user, [sales.LineRequest(1000, barcode=b) for b in barcodes],
                              tender)
 
-    timed(quick, bodies[:50])
-    kassa = timed(quick, bodies[50:])
-
     shift_id = conn.execute("SELECT id FROM shifts WHERE status = 'open'").fetchone()[0]
-    bodies = checkout_bodies(rep, args.checkouts + 50, rng)
-    resolved = [[raw_item(conn, b) for b in body] for body in bodies]
-    timed(lambda items: raw_checkout(conn, items, shift_id, user.id), resolved[:50])
-    t0 = time.perf_counter()
-    writes = timed(lambda items: raw_checkout(conn, items, shift_id, user.id), resolved[50:])
-    writes_rate = args.checkouts / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    full = timed(lambda body: raw_checkout(conn, [], shift_id, user.id, lookup=body),
-                 bodies[50:])
-    full_rate = args.checkouts / (time.perf_counter() - t0)
+    raw_bodies = checkout_bodies(rep, args.checkouts + 50, rng)
+    resolved = [[raw_item(conn, b) for b in body] for body in raw_bodies]
+
+    def raw_write(items):
+        raw_checkout(conn, items, shift_id, user.id)
+
+    def raw_full(barcodes):
+        raw_checkout(conn, [], shift_id, user.id, lookup=barcodes)
+
+    # kassa, raw writes and raw lookups + writes take turns, sale by sale (50 to warm up).
+    kassa, writes, full = [], [], []
+    for body, items, raw_body in zip(bodies, resolved, raw_bodies, strict=True):
+        t0 = time.perf_counter()
+        quick(body)
+        t1 = time.perf_counter()
+        raw_write(items)
+        t2 = time.perf_counter()
+        raw_full(raw_body)
+        t3 = time.perf_counter()
+        kassa.append(t1 - t0)
+        writes.append(t2 - t1)
+        full.append(t3 - t2)
+    kassa, writes, full = kassa[50:], writes[50:], full[50:]
+    writes_rate, full_rate = len(writes) / sum(writes), len(full) / sum(full)
     return {"quick": kassa, "writes": writes, "writes_rate": writes_rate, "full": full,
             "full_rate": full_rate}
 

@@ -103,7 +103,7 @@ class VoidSchema(ma.Schema):
 
 
 class PostVoidSchema(VoidSchema):
-    override = fields.Nested(OverrideSchema, required=True)
+    override = fields.Nested(OverrideSchema)  # always needed: without it, 403 with the reason
 
 
 class TenderInSchema(ma.Schema):
@@ -140,7 +140,7 @@ class BlindReturnInSchema(ma.Schema):
     lines = fields.List(fields.Nested(LineInSchema), required=True,
                         validate=validate.Length(min=1, max=100))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    override = fields.Nested(OverrideSchema, required=True)
+    override = fields.Nested(OverrideSchema)  # always needed: without it, 403 with the reason
 
 
 class SearchQuerySchema(ma.Schema):

@@ -33,6 +33,9 @@ class OverrideRequest:
     reason: str
 
 
+REFUSAL_CODES = {"discount": "discount_over_limit", "refund": "refund_over_limit"}
+
+
 class OverrideRequired(KassaError):
     status = 403
     code = "override_required"
@@ -85,14 +88,16 @@ def authorize(session: Session, store_id: int, cashier: User, action: str, subje
               needed: bool, detail: str, override: OverrideRequest | None) -> Override | None:
     """Return None when the cashier may act alone; else the recorded manager override.
 
-    Raises ``override_required`` when one is needed and none was given, ``bad_override``
+    Raises ``discount_over_limit``, ``refund_over_limit`` or ``override_required`` (with
+    ``details.override_required``) when one is needed and none was given, ``bad_override``
     when the PIN or the manager is wrong.
     """
     if not needed:
         return None
     if override is None:
         raise OverrideRequired(f"{detail} A store manager must approve.",
-                               details={"action": action})
+                               code=REFUSAL_CODES.get(action, "override_required"),
+                               details={"action": action, "override_required": True})
     if not override.reason.strip():
         raise KassaError("An override needs a reason.", code="override_reason_missing",
                          status=422)

@@ -68,7 +68,7 @@ def test_a_refund_over_the_cashiers_limit_needs_a_manager(till, pins):
     # cashier limit 3,000.00: coffee x 3 = 4,470.00
     sale = sell(till, [{"method": "card", "amount": 447000}], sku="3001", quantity=3)
     refused = give_back(till, sale["receipt_no"], [{"line_no": 1, "quantity": 3}])
-    assert refused.status_code == 403 and refused.json["error"] == "override_required"
+    assert refused.status_code == 403 and refused.json["error"] == "refund_over_limit"
     ok = give_back(till, sale["receipt_no"], [{"line_no": 1, "quantity": 3}],
                    override=manager(pins, "customer complaint"))
     assert ok.status_code == 201 and ok.json["refunds"][0]["method"] == "card"
@@ -76,7 +76,8 @@ def test_a_refund_over_the_cashiers_limit_needs_a_manager(till, pins):
 
 def test_blind_returns_always_need_a_manager_and_refund_cash(till, stocked_node, pins):
     body = {"lines": [{"sku": "1001", "quantity": 1}], "reason": "no receipt"}
-    assert till.post("/api/v1/returns/blind", json=body).status_code == 422  # override missing
+    refused = till.post("/api/v1/returns/blind", json=body)
+    assert refused.status_code == 403 and refused.json["error"] == "override_required"
     resp = till.post("/api/v1/returns/blind", json={**body, "override": manager(pins)})
     assert resp.status_code == 201, resp.json
     assert resp.json["original_receipt_no"] is None

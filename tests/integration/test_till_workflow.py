@@ -163,7 +163,8 @@ def test_discounts_within_the_limit_need_no_manager(till, stocked_node):
 def test_a_discount_over_the_limit_needs_a_managers_pin(till, stocked_node, pins):
     add(till, sku="3001")
     refused = till.patch("/api/v1/cart/lines/1", json={"discount_percent": 30})
-    assert refused.status_code == 403 and refused.json["error"] == "override_required"
+    assert refused.status_code == 403 and refused.json["error"] == "discount_over_limit"
+    assert refused.json["details"] == {"action": "discount", "override_required": True}
     assert till.get("/api/v1/cart").json["total_minor"] == 149000
     bad = till.patch("/api/v1/cart/lines/1", json={
         "discount_percent": 30, "override": {**manager(pins), "pin": "9999"
@@ -222,7 +223,8 @@ def test_a_post_void_needs_a_manager_and_the_same_shift(till, stocked_node, pins
     sale = till.post("/api/v1/cart/checkout",
                      json={"payments": [{"method": "cash", "amount": 8990}]}).json
     path = f"/api/v1/sales/{sale['id']}/post-void"
-    assert till.post(path, json={"reason": "x"}).status_code == 422  # override is required
+    refused = till.post(path, json={"reason": "x"})
+    assert refused.status_code == 403 and refused.json["error"] == "override_required"
     done = till.post(path, json={"reason": "wrong item", "override": manager(pins)})
     assert done.status_code == 200 and done.json["status"] == "post_voided"
     again = till.post(path, json={"reason": "again", "override": manager(pins)})

@@ -90,7 +90,7 @@ function askOverride(why) {
 async function withOverride(method, path, body = {}) {
   try { return await api(method, path, body); }
   catch (e) {
-    if (e.code !== "override_required") throw e;
+    if (!(e.details && e.details.override_required)) throw e;
     const override = await askOverride(e.message);
     if (!override) throw new ApiError("Cancelled: " + e.message, "cancelled");
     return api(method, path, {...body, override});

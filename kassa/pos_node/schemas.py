@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from kassa.pos_node import cart
 
-MAX_QUANTITY = Decimal("100000")
+MAX_QUANTITY = 100000
 MAX_AMOUNT = 10**12
 
 
@@ -23,9 +23,23 @@ def _two_decimals(value: Decimal) -> None:
         raise ma.ValidationError("At most two decimals.")
 
 
+def _between(low, high, low_inclusive=True):
+    """A range check apispec does not render (it would print a Decimal bound as a string);
+    the OpenAPI bounds are given as metadata instead."""
+    def check(value: Decimal) -> None:
+        if not value.is_finite() or value > high or value < low or (
+                value == low and not low_inclusive):
+            raise ma.ValidationError(
+                f"Must be {'more than' if not low_inclusive else 'at least'} {low} "
+                f"and at most {high}.")
+    return check
+
+
 def Quantity(**kw):  # noqa: N802 - a field factory reads like a field class
-    return fields.Decimal(validate=[validate.Range(min=0, min_inclusive=False, max=MAX_QUANTITY),
-                                    _three_decimals], **kw)
+    return fields.Decimal(validate=[_between(0, MAX_QUANTITY, low_inclusive=False),
+                                    _three_decimals],
+                          metadata={"minimum": 0, "exclusiveMinimum": True,
+                                    "maximum": MAX_QUANTITY}, **kw)
 
 
 def Amount(minimum: int = 0, **kw):  # noqa: N802
@@ -34,7 +48,8 @@ def Amount(minimum: int = 0, **kw):  # noqa: N802
 
 
 def Percent(**kw):  # noqa: N802
-    return fields.Decimal(validate=[validate.Range(min=0, max=100), _two_decimals], **kw)
+    return fields.Decimal(validate=[_between(0, 100), _two_decimals],
+                          metadata={"minimum": 0, "maximum": 100}, **kw)
 
 
 class OverrideSchema(ma.Schema):
@@ -128,8 +143,12 @@ class ReturnLineInSchema(ma.Schema):
     quantity = Quantity(required=True)
 
 
+RECEIPT_NO = validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}-\d{8}$",
+                             error="That is not a receipt number (till-00000123).")
+
+
 class ReturnInSchema(ma.Schema):
-    receipt_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    receipt_no = fields.String(required=True, validate=RECEIPT_NO)
     lines = fields.List(fields.Nested(ReturnLineInSchema), required=True,
                         validate=validate.Length(min=1, max=500))
     reason = fields.String(load_default="", validate=validate.Length(max=200))
@@ -149,7 +168,7 @@ class SearchQuerySchema(ma.Schema):
 
 
 class ReceiptQuerySchema(ma.Schema):
-    receipt = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    receipt = fields.String(required=True, validate=RECEIPT_NO)
 
 
 # --- out ---------------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def test_a_sale_travels_from_the_till_to_the_report_exactly_once(
         central_url_db, tmp_path, supervisor):
     central_env = {"KASSA_CENTRAL_DB": central_url_db}
     node_file = tmp_path / "pos-1.sqlite"
-    node_env = {"KASSA_NODE_DB": str(node_file)}
+    # No background sync: this test pushes by hand to see each step.
+    node_env = {"KASSA_NODE_DB": str(node_file), "KASSA_SYNC_INTERVAL": "0"}
     run_kassa("central", "init-db", env=central_env)
     secrets = json.loads(run_kassa("central", "seed-demo", env=central_env).stdout)
     office_pw = secrets["users"]["office"]["password"]
@@ -108,7 +109,7 @@ def test_a_sale_travels_from_the_till_to_the_report_exactly_once(
 
 def test_sync_now_says_clearly_when_central_is_down(tmp_path, central_url_db, supervisor):
     central_env = {"KASSA_CENTRAL_DB": central_url_db}
-    node_env = {"KASSA_NODE_DB": str(tmp_path / "pos-2.sqlite")}
+    node_env = {"KASSA_NODE_DB": str(tmp_path / "pos-2.sqlite"), "KASSA_SYNC_INTERVAL": "0"}
     run_kassa("central", "init-db", env=central_env)
     secrets = json.loads(run_kassa("central", "seed-demo", env=central_env).stdout)
     cport = free_port()

@@ -27,7 +27,7 @@ def fuzz_every_operation(app, **call_kwargs) -> list[str]:
         def run(case):
             response = case.call(**call_kwargs)
             if response.status_code == 500:  # 503 "central unreachable" is an answer
-                failures.append(f"{operation.label}: {response.status_code} for "
+                failures.append(f"{case.operation.label}: {response.status_code} for "
                                 f"{case.path_parameters} {case.query} {case.body!r}"[:500])
         run()
     return failures

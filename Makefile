@@ -1,8 +1,9 @@
 # The two commands: `make demo` and `make test`. Both bootstrap the machine first.
 VENV := .venv
 PYTEST := $(VENV)/bin/python -m pytest
-# Two workers on this 2-core machine; e2e tests start their own processes.
-PYTEST_ARGS ?= -n 2 -q
+# Two workers on this 2-core machine; a test file stays on one worker, so the processes an
+# e2e module starts for its tests are started once.
+PYTEST_ARGS ?= -n 2 --dist loadfile -q
 
 .PHONY: demo test soak bootstrap bench clean
 

@@ -56,6 +56,7 @@ def stack(tmp_path_factory):
         sup.start("pos-1", KASSA + ["pos", "serve", "--port", str(nport)], node_env)
         sup.wait_http("pos-1", node + "/health")
         yield {"node": node, "central": central, "users": secrets["users"],
+               "central_db": central_env["KASSA_CENTRAL_DB"],
                "node_env": node_env, "supervisor": sup, "node_port": nport}
     finally:
         sup.stop_all()

@@ -48,19 +48,27 @@ def page(browser, tmp_path):
     context.close()
 
 
+def ready(page):
+    """The page's script is in: keys typed from now on are handled, not lost."""
+    expect(page.locator("body[data-ready]")).to_have_count(1)
+
+
 def sign_in_and_open_shift(page, stack, float_text="1000.00"):
     page.goto(stack["node"] + "/")
     expect(page.locator("h1")).to_have_text("Sign in")
+    ready(page)
     page.shot("01-sign-in")
     page.keyboard.type("cashier-s001")
     page.keyboard.press("Tab")
     page.keyboard.type(stack["users"]["cashier-s001"]["pin"])
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text("Open a shift")
+    ready(page)
     page.keyboard.press("Control+A")
     page.keyboard.type(float_text)
     page.keyboard.press("Enter")
     expect(page.locator("#scan")).to_be_focused()
+    ready(page)
 
 
 def scan(page, code):

@@ -61,7 +61,7 @@ function ask(title, html, onOk, okLabel = "OK") {
     const form = $("#dialog-form");
     const finish = (value) => {
       form.onsubmit = null; $("#dialog-cancel").onclick = null; dialog.oncancel = null;
-      dialog.close(); resolve(value); setTimeout(focusScan, 0);
+      dialog.close(); focusScan(); resolve(value);
     };
     form.onsubmit = async (ev) => {
       ev.preventDefault();
@@ -101,19 +101,19 @@ async function withOverride(method, path, body = {}) {
 
 function bindSimpleForms() {
   const signin = $("#signin");
-  if (signin) signin.onsubmit = async (ev) => {
+  if (signin) signin.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try { await api("POST", "/api/v1/session", {username: signin.username.value.trim(), pin: signin.pin.value}); location.reload(); }
     catch (e) { say(e.message); signin.pin.value = ""; signin.pin.focus(); }
-  };
+  });
   const open = $("#open-shift");
-  if (open) open.onsubmit = async (ev) => {
+  if (open) open.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const amount = toMinor(open.opening_float.value);
     if (amount === null) { say("Enter the float as an amount, e.g. 5000.00"); return; }
     try { await api("POST", "/api/v1/shifts/current", {opening_float: amount}); location.reload(); }
     catch (e) { say(e.message); }
-  };
+  });
 }
 
 // --- the sale screen ------------------------------------------------------------------------------
@@ -414,6 +414,7 @@ function init() {
   }
   document.addEventListener("keydown", onKey);
   setInterval(pollStatus, 5000);
+  document.body.dataset.ready = "1";
 }
 
 init();

@@ -66,7 +66,9 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (Database.read) take no write lock; everything else takes it up front.
+        read_only = conn.get_execution_options().get("kassa_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -76,6 +78,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.engine.execution_options(kassa_read_only=True),
+                                          expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -99,6 +103,14 @@ class Database:
                     session.rollback()
                 raise
             session.commit()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work: on SQLite a deferred transaction that never blocks the
+        writer. Closing the session ends the transaction without committing anything; the
+        objects read stay usable (detached, not expired)."""
+        with self.read_sessions() as session:
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
@@ -20,68 +20,114 @@ class UnknownProduct(KassaError):
     code = "unknown_product"
 
 
-def item_for(session: Session, store_id: int, product: Product) -> cart.Item:
-    # A store's own price wins over the chain-wide one (store_id NULL sorts last here).
-    price = session.scalars(
-        select(Price).where(Price.product_id == product.id,
-                            or_(Price.store_id == store_id, Price.store_id.is_(None)))
-        .order_by(Price.store_id.is_(None))).first()
+# The lookups a scan runs, built once: product and the price that applies at the store (its
+# own row wins over the chain-wide one), in one query.
+_PRICE = (select(Price.amount_minor)
+          .where(Price.product_id == Product.id,
+                 or_(Price.store_id == bindparam("store"), Price.store_id.is_(None)))
+          .order_by(Price.store_id.is_(None)).limit(1).scalar_subquery())
+_BY_BARCODE = (select(Product, _PRICE).join(ProductBarcode, ProductBarcode.product_id == Product.id)
+               .where(ProductBarcode.barcode == bindparam("key")))
+_BY_SKU = select(Product, _PRICE).where(Product.sku == bindparam("key"))
+_BY_ID = select(Product, _PRICE).where(Product.id == bindparam("key"))
+
+
+def _item(product: Product, price: int | None) -> cart.Item:
     if price is None:
         raise KassaError(f"{product.name} has no price at this store.", code="no_price",
                          status=422)
     return cart.Item(product.id, product.sku, product.name, product.unit, product.vat_rate_bp,
-                     price.amount_minor)
+                     price)
 
 
 def find(session: Session, store_id: int, *, barcode: str | None = None,
          sku: str | None = None, product_id: int | None = None) -> cart.Item:
     """The sellable item for a scanned barcode, a keyed SKU/PLU or a picked product id."""
     if barcode is not None:
-        product = session.scalars(
-            select(Product).join(ProductBarcode, ProductBarcode.product_id == Product.id)
-            .where(ProductBarcode.barcode == barcode)).first()
-        what, code = f"barcode {barcode}", "unknown_barcode"
+        query, key, what, code = _BY_BARCODE, barcode, f"barcode {barcode}", "unknown_barcode"
     elif sku is not None:
-        product = session.scalars(select(Product).where(Product.sku == sku)).first()
-        what, code = f"SKU {sku}", "unknown_product"
+        query, key, what, code = _BY_SKU, sku, f"SKU {sku}", "unknown_product"
     else:
-        product = session.get(Product, product_id)
-        what, code = f"id {product_id}", "unknown_product"
-    if product is None or not product.active:
+        query, key, what, code = _BY_ID, product_id, f"id {product_id}", "unknown_product"
+    row = session.execute(query, {"key": key, "store": store_id}).first()
+    if row is None or not row[0].active:
         raise UnknownProduct(f"No product with {what}.", code=code)
-    return item_for(session, store_id, product)
+    return _item(row[0], row[1])
+
+
+_MANY = {
+    "barcode": (select(ProductBarcode.barcode, Product, _PRICE)
+                .join(Product, ProductBarcode.product_id == Product.id)
+                .where(ProductBarcode.barcode.in_(bindparam("keys", expanding=True)))),
+    "sku": (select(Product.sku, Product, _PRICE)
+            .where(Product.sku.in_(bindparam("keys", expanding=True)))),
+    "product_id": (select(Product.id, Product, _PRICE)
+                   .where(Product.id.in_(bindparam("keys", expanding=True)))),
+}
+
+
+def find_many(session: Session, store_id: int,
+              lookups: list[tuple[str, str | int]]) -> list[cart.Item]:
+    """``find`` for a whole basket: ``[(kind, key)]`` with kind barcode, sku or product_id,
+    one query per kind; items come back in the order asked. Refuses the first unknown one."""
+    found: dict[tuple[str, str | int], tuple[Product, int | None]] = {}
+    for kind in {k for k, _key in lookups}:
+        keys = sorted({key for k, key in lookups if k == kind}, key=str)
+        for key, product, price in session.execute(_MANY[kind], {"keys": keys,
+                                                                 "store": store_id}):
+            found[(kind, key)] = (product, price)
+    items = []
+    for n, (kind, key) in enumerate(lookups, start=1):
+        hit = found.get((kind, key))
+        if hit is None or not hit[0].active:
+            what = {"barcode": "barcode", "sku": "SKU", "product_id": "id"}[kind]
+            raise UnknownProduct(f"Line {n}: no product with {what} {key}.",
+                                 code="unknown_barcode" if kind == "barcode"
+                                 else "unknown_product")
+        items.append(_item(*hit))
+    return items
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+RANKED_PREFIX = 3  # shorter prefixes match too much to rank quickly: list them as found
 
 
 def search(session: Session, store_id: int, query: str, limit: int = 20) -> list[dict]:
-    """Name or SKU search for the till's type-ahead: every word as a prefix (FTS5)."""
+    """Name or SKU search for the till's type-ahead: every word as a prefix (FTS5), each hit
+    with its price, in one query."""
     words = _WORD.findall(query)[:6]
     if not words:
         return []
     match = " ".join(f'"{w}"*' for w in words)
+    order = "ORDER BY f.rank" if max(len(w) for w in words) >= RANKED_PREFIX else ""
     rows = session.execute(text(
-        "SELECT p.id, p.sku, p.name, p.unit FROM products_fts f JOIN products p ON p.id = f.rowid "
-        "WHERE products_fts MATCH :q AND p.active ORDER BY rank LIMIT :n"),
-        {"q": match, "n": limit}).all()
-    out = []
-    for pid, sku, name, unit in rows:
-        product = session.get(Product, pid)
-        try:
-            price = item_for(session, store_id, product).unit_price_minor
-        except KassaError:
-            continue
-        out.append({"product_id": pid, "sku": sku, "name": name, "unit": unit,
-                    "price_minor": price})
-    return out
+        "SELECT p.id, p.sku, p.name, p.unit, (SELECT pr.amount_minor FROM prices pr "
+        "  WHERE pr.product_id = p.id AND (pr.store_id = :store OR pr.store_id IS NULL) "
+        "  ORDER BY pr.store_id IS NULL LIMIT 1) AS price "
+        "FROM products_fts f JOIN products p ON p.id = f.rowid "
+        f"WHERE products_fts MATCH :q AND p.active AND price IS NOT NULL {order} LIMIT :n"),
+        {"q": match, "n": limit, "store": store_id}).all()
+    return [{"product_id": pid, "sku": sku, "name": name, "unit": unit, "price_minor": price}
+            for pid, sku, name, unit, price in rows]
 
 
-def active_promotions(session: Session, at: datetime | None = None) -> list[cart.Promotion]:
+# Promotions change only when the change feed is applied, and that moves the node's feed
+# cursor: the active set is cached per database and cursor, so a scan does not re-read them.
+_Window = tuple[datetime | None, datetime | None, cart.Promotion]
+_promotions: dict[str, tuple[int, list[_Window]]] = {}
+
+
+def active_promotions(session: Session, feed_cursor: int,
+                      at: datetime | None = None) -> list[cart.Promotion]:
+    key = str(session.get_bind().url)
+    cached = _promotions.get(key)
+    if cached is None or cached[0] != feed_cursor:
+        rows = session.scalars(select(Promotion).where(Promotion.active))
+        cached = (feed_cursor, [
+            (p.starts_at, p.ends_at, cart.Promotion(p.id, p.kind, frozenset(p.product_ids),
+                                                    p.percent_bp, p.amount_minor, p.n, p.m))
+            for p in rows])
+        _promotions[key] = cached
     at = at or utcnow()
-    rows = session.scalars(select(Promotion).where(
-        Promotion.active,
-        or_(Promotion.starts_at.is_(None), Promotion.starts_at <= at),
-        or_(Promotion.ends_at.is_(None), Promotion.ends_at > at)))
-    return [cart.Promotion(p.id, p.kind, frozenset(p.product_ids), p.percent_bp,
-                           p.amount_minor, p.n, p.m) for p in rows]
+    return [promo for starts, ends, promo in cached[1]
+            if (starts is None or starts <= at) and (ends is None or ends > at)]

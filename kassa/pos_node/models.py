@@ -151,10 +151,11 @@ class Sale(Base):
 
 
 class SaleLine(Base):
+    """Keyed by (sale, line number): a natural key, and one multi-row INSERT per sale."""
+
     __tablename__ = "sale_lines"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id"), index=True)
-    line_no: Mapped[int] = mapped_column(Integer)
+    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -206,9 +207,8 @@ class Return(Base):
 
 class ReturnLine(Base):
     __tablename__ = "return_lines"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    return_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("returns.id"), index=True)
-    line_no: Mapped[int] = mapped_column(Integer)
+    return_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("returns.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     original_line_no: Mapped[int | None] = mapped_column(Integer)
     product_id: Mapped[int] = mapped_column(Integer)
     sku: Mapped[str] = mapped_column(String(64))

@@ -8,16 +8,18 @@ the receipt number, the payments and the outbox event together; nothing waits on
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
 from kassa.pos_node import cart, catalog, shifts, staff
-from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, User
+from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
 from kassa.sync.outbox import append_event, next_counter
 
 
@@ -28,6 +30,15 @@ class LineRequest:
     barcode: str | None = None
     product_id: int | None = None
 
+    @property
+    def lookup(self) -> tuple[str, str | int]:
+        """(kind, key) for ``catalog.find_many``."""
+        if self.barcode is not None:
+            return "barcode", self.barcode
+        if self.sku is not None:
+            return "sku", self.sku
+        return "product_id", self.product_id
+
 
 class NodeNotInitialized(KassaError):
     status = 503
@@ -35,17 +46,28 @@ class NodeNotInitialized(KassaError):
 
 
 def identity(session: Session) -> NodeIdentity:
-    node = session.scalars(select(NodeIdentity)).first()
+    """This node's row, read once per unit of work."""
+    node = session.info.get("node_identity")
     if node is None:
-        raise NodeNotInitialized("This node has not been set up: run `kassa pos init` first.")
+        node = session.scalars(select(NodeIdentity)).first()
+        if node is None:
+            raise NodeNotInitialized(
+                "This node has not been set up: run `kassa pos init` first.")
+        session.info["node_identity"] = node
     return node
 
 
 # --- the open cart -----------------------------------------------------------------------------
 
+_OPEN_CART = (select(Sale).where(Sale.status == "open")
+              .options(selectinload(Sale.lines), lazyload(Sale.payments)))
+
+
 def open_cart(session: Session) -> Sale | None:
-    return session.scalars(select(Sale).where(Sale.status == "open")
-                           .options(selectinload(Sale.lines))).first()
+    sale = session.scalars(_OPEN_CART).first()
+    if sale is not None:
+        set_committed_value(sale, "payments", [])  # an open sale has none until it is paid
+    return sale
 
 
 def _cart_or_new(session: Session, user: User) -> Sale:
@@ -53,7 +75,7 @@ def _cart_or_new(session: Session, user: User) -> Sale:
     if sale is None:
         shift = shifts.require_open(session)
         sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow(),
-                    lines=[], payments=[])
+                    receipt_discount_bp=0, lines=[], payments=[])
         session.add(sale)
         session.flush()
     return sale
@@ -83,9 +105,9 @@ def reprice(session: Session, sale: Sale, *, allow_empty: bool = True) -> cart.P
     """Apply promotions and discounts to the stored lines and write the amounts back."""
     for n, line in enumerate(sorted(sale.lines, key=lambda ln: ln.line_no), start=1):
         line.line_no = n
+    promotions = catalog.active_promotions(session, identity(session).feed_cursor)
     priced = cart.price([_entry(ln) for ln in sorted(sale.lines, key=lambda ln: ln.line_no)],
-                        catalog.active_promotions(session), sale.receipt_discount_bp,
-                        allow_empty=allow_empty)
+                        promotions, sale.receipt_discount_bp, allow_empty=allow_empty)
     for line, p in zip(sorted(sale.lines, key=lambda ln: ln.line_no), priced.lines, strict=True):
         line.gross_minor, line.promotion_id = p.gross_minor, p.promotion_id
         line.discount_minor, line.amount_minor = p.discount_minor, p.amount_minor
@@ -177,35 +199,32 @@ def checkout(session: Session, user: User, tenders: list[cart.Tender],
 
 def quick_sale(session: Session, user: User, lines: list[LineRequest],
                tenders: list[cart.Tender], customer_id: UUID | None = None) -> Sale:
-    """A whole sale in one call (integrations, self-checkout): lines, payment, done."""
-    if open_cart(session) is not None:
-        raise Conflict("A sale is in progress at this till.", code="sale_in_progress")
+    """A whole sale in one call (integrations, self-checkout): lines, payment, done. It never
+    becomes the till's open cart, so a cart in progress on the screen is left alone."""
     if not lines:
         raise KassaError("A sale needs at least one line.", code="empty_sale", status=422)
     node = identity(session)
     shift = shifts.require_open(session)
-    sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow(),
-                lines=[], payments=[])
-    for n, req in enumerate(lines, start=1):
-        try:
-            item = catalog.find(session, node.store_id, barcode=req.barcode, sku=req.sku,
-                                product_id=req.product_id)
-        except KassaError as err:
-            err.message = f"Line {n}: {err.message}"
-            raise
+    # Built whole in memory and added at the end, so the sale, its lines, its payment and
+    # its outbox event go to the database in one flush.
+    sale = Sale(id=uuid.uuid4(), status="open", shift_id=shift.id, cashier_id=user.id,
+                started_at=utcnow(), receipt_discount_bp=0, lines=[], payments=[])
+    items = catalog.find_many(session, node.store_id, [req.lookup for req in lines])
+    for n, (req, item) in enumerate(zip(lines, items, strict=True), start=1):
         cart.check_quantity(item, req.quantity_milli, n)
         sale.lines.append(SaleLine(
             line_no=n, product_id=item.product_id, sku=item.sku, name=item.name, unit=item.unit,
             quantity_milli=req.quantity_milli, unit_price_minor=item.unit_price_minor,
             line_discount_bp=0, amount_minor=0, vat_rate_bp=item.vat_rate_bp, vat_minor=0))
-    session.add(sale)
     return _complete(session, sale, user, tenders, customer_id)
 
 
 def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tender],
               customer_id: UUID | None) -> Sale:
     node = identity(session)
-    shifts.require_open(session)
+    shift = session.get(Shift, sale.shift_id) if sale.shift_id else None
+    if shift is None or shift.status != "open":
+        raise shifts.ShiftClosed("The sale's shift is closed: void the sale.")
     reprice(session, sale, allow_empty=False)
     if any(t.method == "points" for t in tenders):
         # Points need the customer's card and the loyalty ledger: the loyalty issue adds them.
@@ -219,9 +238,9 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
     sale.payments = [Payment(method=p.method, amount_minor=p.amount_minor,
                              tendered_minor=p.tendered_minor, reference=p.reference)
                      for p in settlement.payments]
-    session.flush()
     append_event(session, "sale.completed", sale_document(sale, node.store_id),
                  occurred_at=sale.sold_at)
+    session.add(sale)
     return sale
 
 

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from kassa.common.errors import KassaError, NotFound
 from kassa.common.money import quantity_to_milli
 from kassa.pos_node import cart, returns, sales
-from kassa.pos_node.auth import db, till_user
+from kassa.pos_node.auth import db, till_user, work
 from kassa.pos_node.schemas import (
     BlindReturnInSchema,
     CheckoutSchema,
@@ -43,7 +43,7 @@ class Checkout(MethodView):
     @bp.response(201, SaleOutSchema)
     def post(self, body):
         """Take payment for the sale in progress and complete it."""
-        with db().transaction() as s:
+        with work() as s:
             return sales.checkout(s, g.user, tenders(body), body["customer_id"])
 
 
@@ -55,7 +55,7 @@ class Sales(MethodView):
     @bp.response(201, SaleOutSchema)
     def post(self, body):
         """A whole sale in one request: lines priced from the local replica, then payment."""
-        with db().transaction() as s:
+        with work() as s:
             return sales.quick_sale(s, g.user, [line_request(ln) for ln in body["lines"]],
                                     tenders(body), body["customer_id"])
 
@@ -67,7 +67,7 @@ class SaleById(MethodView):
     @bp.response(200, SaleOutSchema)
     def get(self, sale_id):
         """A sale made at this till."""
-        with db().transaction() as s:
+        with work(read_only=True) as s:
             return sales.get_sale(s, sale_id)
 
 
@@ -79,7 +79,7 @@ class PostVoid(MethodView):
     @bp.response(200, SaleOutSchema)
     def post(self, body, sale_id):
         """Cancel a completed sale of the open shift (a manager's PIN is required)."""
-        with db().transaction() as s:
+        with work() as s:
             return sales.post_void(s, g.user, sale_id, body["reason"], override_of(body))
 
 
@@ -129,7 +129,7 @@ class Returns(MethodView):
         """Return lines of a receipt (partly or whole); refunds by the original payments."""
         original = find_original(body["receipt_no"])
         wanted = [(ln["line_no"], quantity_to_milli(ln["quantity"])) for ln in body["lines"]]
-        with db().transaction() as s:
+        with work() as s:
             if returns.is_local_receipt(sales.identity(s).node_id, body["receipt_no"]):
                 original = returns.local_original(s, body["receipt_no"])  # re-read under lock
             return returns.return_against_receipt(s, g.user, original, wanted, body["reason"],
@@ -146,5 +146,5 @@ class BlindReturns(MethodView):
         """Take goods back without a receipt (a manager's PIN is required)."""
         items = [({k: ln[k] for k in ("sku", "barcode", "product_id") if k in ln},
                   quantity_to_milli(ln["quantity"])) for ln in body["lines"]]
-        with db().transaction() as s:
+        with work() as s:
             return returns.blind_return(s, g.user, items, body["reason"], override_of(body))

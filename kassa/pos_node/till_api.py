@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from kassa.common.money import quantity_to_milli
 from kassa.pos_node import catalog, sales, shifts, staff
-from kassa.pos_node.auth import db, till_user
+from kassa.pos_node.auth import db, till_user, work
 from kassa.pos_node.schemas import (
     CashMoveSchema,
     CloseShiftSchema,
@@ -55,7 +55,8 @@ class Session(MethodView):
     @bp.response(200, UserOutSchema)
     def get(self):
         """Who is signed in."""
-        return g.user
+        with work(read_only=True):
+            return g.user
 
     @bp.response(204)
     def delete(self):
@@ -69,14 +70,14 @@ class CurrentShift(MethodView):
 
     def get(self):
         """The open shift's X report (totals so far), or 404 when none is open."""
-        with db().transaction() as s:
+        with work(read_only=True) as s:
             return shifts.report(s, shifts.require_open(s))
 
     @bp.arguments(OpenShiftSchema)
     @bp.response(201)
     def post(self, body):
         """Open a shift with a cash float."""
-        with db().transaction() as s:
+        with work() as s:
             shift = shifts.open_shift(s, g.user, body["opening_float"])
             return shifts.report(s, shift)
 
@@ -89,7 +90,7 @@ class Cash(MethodView):
     @bp.response(201)
     def post(self, body):
         """Put cash in or take it out of the drawer."""
-        with db().transaction() as s:
+        with work() as s:
             shifts.move_cash(s, g.user, body["kind"], body["amount"], body["reason"])
             return shifts.report(s, shifts.require_open(s))
 
@@ -102,7 +103,7 @@ class CloseShift(MethodView):
     @bp.response(200)
     def post(self, body):
         """Close the shift with the counted cash; answers the Z report."""
-        with db().transaction() as s:
+        with work() as s:
             return shifts.close_shift(s, g.user, body["counted_cash"])
 
 
@@ -113,7 +114,7 @@ class Cart(MethodView):
     @bp.response(200, SaleOutSchema)
     def get(self):
         """The sale in progress, or an empty one."""
-        with db().transaction() as s:
+        with work(read_only=True) as s:
             return sales.open_cart(s) or {"status": "empty", "lines": [], "payments": [],
                                           "gross_minor": 0, "discount_minor": 0,
                                           "total_minor": 0, "vat_minor": 0,
@@ -130,7 +131,7 @@ class CartLines(MethodView):
         """Add an item by barcode, SKU/PLU or product id (scanning again counts up)."""
         req = sales.LineRequest(quantity_to_milli(body["quantity"]), body.get("sku"),
                                 body.get("barcode"), body.get("product_id"))
-        with db().transaction() as s:
+        with work() as s:
             return sales.add_item(s, g.user, req)
 
 
@@ -142,7 +143,7 @@ class CartLine(MethodView):
     @bp.response(200, SaleOutSchema)
     def patch(self, body, line_no):
         """Change a line's quantity or discount (over the limit: a manager override)."""
-        with db().transaction() as s:
+        with work() as s:
             return sales.update_line(
                 s, g.user, line_no,
                 quantity_milli=quantity_to_milli(body["quantity"]) if "quantity" in body
@@ -154,7 +155,7 @@ class CartLine(MethodView):
     @bp.response(200, SaleOutSchema)
     def delete(self, line_no):
         """Remove a line."""
-        with db().transaction() as s:
+        with work() as s:
             return sales.remove_line(s, g.user, line_no)
 
 
@@ -166,7 +167,7 @@ class CartDiscount(MethodView):
     @bp.response(200, SaleOutSchema)
     def put(self, body):
         """Set a discount on the whole receipt."""
-        with db().transaction() as s:
+        with work() as s:
             return sales.set_receipt_discount(s, g.user, bp_from_percent(body["discount_percent"]),
                                               override_of(body))
 
@@ -179,7 +180,7 @@ class CartVoid(MethodView):
     @bp.response(200, SaleOutSchema)
     def post(self, body):
         """Void the sale in progress."""
-        with db().transaction() as s:
+        with work() as s:
             return sales.void_cart(s, g.user, body["reason"])
 
 
@@ -190,6 +191,6 @@ class Products(MethodView):
     @bp.arguments(SearchQuerySchema, location="query")
     def get(self, args):
         """Search products by name or SKU (every word a prefix)."""
-        with db().transaction() as s:
+        with work(read_only=True) as s:
             return {"products": catalog.search(s, sales.identity(s).store_id, args["q"],
                                                args["limit"])}

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
@@ -19,21 +20,22 @@ from kassa.sync.protocol import EVENT_PAYLOADS
 
 
 def next_counter(session: Session, name: str) -> int:
-    """Increment and return a gap-free counter inside the caller's transaction."""
-    counter = session.get(Counter, name)
-    if counter is None:
-        counter = Counter(name=name, value=0)
-        session.add(counter)
-    counter.value += 1
-    session.flush()
-    return counter.value
+    """Increment and return a gap-free counter inside the caller's transaction (one
+    statement: an upsert that answers the new value)."""
+    return session.execute(
+        insert(Counter).values(name=name, value=1)
+        .on_conflict_do_update(index_elements=[Counter.name],
+                               set_={"value": Counter.value + 1})
+        .returning(Counter.value)).scalar_one()
+
+
+_SCHEMAS = {kind: schema() for kind, schema in EVENT_PAYLOADS.items()}
 
 
 def append_event(session: Session, kind: str, payload: dict,
                  occurred_at: datetime | None = None) -> OutboxEvent:
-    schema = EVENT_PAYLOADS[kind]()
-    # Dump through the schema so the stored payload is exactly what central will load.
-    document = schema.dump(schema.load(schema.dump(payload)))
+    # Dumped through the kind's schema: the stored payload is the JSON central will load.
+    document = _SCHEMAS[kind].dump(payload)
     event = OutboxEvent(seq=next_counter(session, "outbox_seq"), event_id=uuid.uuid4(), kind=kind,
                         payload=document, occurred_at=occurred_at or utcnow())
     session.add(event)

@@ -240,7 +240,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_refunds_return_id'), ['return_id'], unique=False)
 
     op.create_table('return_lines',
-    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('return_id', sa.Uuid(), nullable=False),
     sa.Column('line_no', sa.Integer(), nullable=False),
     sa.Column('original_line_no', sa.Integer(), nullable=True),
@@ -252,13 +251,9 @@ def upgrade() -> None:
     sa.Column('vat_rate_bp', sa.Integer(), nullable=False),
     sa.Column('vat_minor', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['return_id'], ['returns.id'], name=op.f('fk_return_lines_return_id_returns')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_return_lines'))
+    sa.PrimaryKeyConstraint('return_id', 'line_no', name=op.f('pk_return_lines'))
     )
-    with op.batch_alter_table('return_lines', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_return_lines_return_id'), ['return_id'], unique=False)
-
     op.create_table('sale_lines',
-    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sale_id', sa.Uuid(), nullable=False),
     sa.Column('line_no', sa.Integer(), nullable=False),
     sa.Column('product_id', sa.Integer(), nullable=False),
@@ -276,10 +271,8 @@ def upgrade() -> None:
     sa.Column('vat_minor', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_sale_lines_product_id_products')),
     sa.ForeignKeyConstraint(['sale_id'], ['sales.id'], name=op.f('fk_sale_lines_sale_id_sales')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_sale_lines'))
+    sa.PrimaryKeyConstraint('sale_id', 'line_no', name=op.f('pk_sale_lines'))
     )
-    with op.batch_alter_table('sale_lines', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sale_lines_sale_id'), ['sale_id'], unique=False)
     # Name search at the till: an external-content FTS5 index over products, kept in step by
     # triggers; prefixes of 2 and 3 characters are indexed for type-ahead.
     op.execute("CREATE VIRTUAL TABLE products_fts USING fts5(name, sku, content='products', "
@@ -300,13 +293,7 @@ def downgrade() -> None:
     for trigger in ("products_fts_ai", "products_fts_ad", "products_fts_au"):
         op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     op.execute("DROP TABLE IF EXISTS products_fts")
-    with op.batch_alter_table('sale_lines', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sale_lines_sale_id'))
-
     op.drop_table('sale_lines')
-    with op.batch_alter_table('return_lines', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_return_lines_return_id'))
-
     op.drop_table('return_lines')
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_refunds_return_id'))

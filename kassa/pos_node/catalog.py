@@ -26,18 +26,20 @@ _PRICE = (select(Price.amount_minor)
           .where(Price.product_id == Product.id,
                  or_(Price.store_id == bindparam("store"), Price.store_id.is_(None)))
           .order_by(Price.store_id.is_(None)).limit(1).scalar_subquery())
-_BY_BARCODE = (select(Product, _PRICE).join(ProductBarcode, ProductBarcode.product_id == Product.id)
+_COLUMNS = (Product.id, Product.sku, Product.name, Product.unit, Product.vat_rate_bp,
+            Product.active, _PRICE)
+_BY_BARCODE = (select(*_COLUMNS).join(ProductBarcode, ProductBarcode.product_id == Product.id)
                .where(ProductBarcode.barcode == bindparam("key")))
-_BY_SKU = select(Product, _PRICE).where(Product.sku == bindparam("key"))
-_BY_ID = select(Product, _PRICE).where(Product.id == bindparam("key"))
+_BY_SKU = select(*_COLUMNS).where(Product.sku == bindparam("key"))
+_BY_ID = select(*_COLUMNS).where(Product.id == bindparam("key"))
 
 
-def _item(product: Product, price: int | None) -> cart.Item:
+def _item(row) -> cart.Item:
+    """A row of ``_COLUMNS`` as a sellable item."""
+    pid, sku, name, unit, vat_rate_bp, _active, price = row
     if price is None:
-        raise KassaError(f"{product.name} has no price at this store.", code="no_price",
-                         status=422)
-    return cart.Item(product.id, product.sku, product.name, product.unit, product.vat_rate_bp,
-                     price)
+        raise KassaError(f"{name} has no price at this store.", code="no_price", status=422)
+    return cart.Item(pid, sku, name, unit, vat_rate_bp, price)
 
 
 def find(session: Session, store_id: int, *, barcode: str | None = None,
@@ -50,18 +52,18 @@ def find(session: Session, store_id: int, *, barcode: str | None = None,
     else:
         query, key, what, code = _BY_ID, product_id, f"id {product_id}", "unknown_product"
     row = session.execute(query, {"key": key, "store": store_id}).first()
-    if row is None or not row[0].active:
+    if row is None or not row.active:
         raise UnknownProduct(f"No product with {what}.", code=code)
-    return _item(row[0], row[1])
+    return _item(row)
 
 
 _MANY = {
-    "barcode": (select(ProductBarcode.barcode, Product, _PRICE)
+    "barcode": (select(ProductBarcode.barcode, *_COLUMNS)
                 .join(Product, ProductBarcode.product_id == Product.id)
                 .where(ProductBarcode.barcode.in_(bindparam("keys", expanding=True)))),
-    "sku": (select(Product.sku, Product, _PRICE)
+    "sku": (select(Product.sku, *_COLUMNS)
             .where(Product.sku.in_(bindparam("keys", expanding=True)))),
-    "product_id": (select(Product.id, Product, _PRICE)
+    "product_id": (select(Product.id, *_COLUMNS)
                    .where(Product.id.in_(bindparam("keys", expanding=True)))),
 }
 
@@ -70,21 +72,20 @@ def find_many(session: Session, store_id: int,
               lookups: list[tuple[str, str | int]]) -> list[cart.Item]:
     """``find`` for a whole basket: ``[(kind, key)]`` with kind barcode, sku or product_id,
     one query per kind; items come back in the order asked. Refuses the first unknown one."""
-    found: dict[tuple[str, str | int], tuple[Product, int | None]] = {}
+    found: dict[tuple[str, str | int], tuple] = {}
     for kind in {k for k, _key in lookups}:
         keys = sorted({key for k, key in lookups if k == kind}, key=str)
-        for key, product, price in session.execute(_MANY[kind], {"keys": keys,
-                                                                 "store": store_id}):
-            found[(kind, key)] = (product, price)
+        for key, *row in session.execute(_MANY[kind], {"keys": keys, "store": store_id}):
+            found[(kind, key)] = tuple(row)
     items = []
     for n, (kind, key) in enumerate(lookups, start=1):
         hit = found.get((kind, key))
-        if hit is None or not hit[0].active:
+        if hit is None or not hit[5]:  # unknown or no longer sold
             what = {"barcode": "barcode", "sku": "SKU", "product_id": "id"}[kind]
             raise UnknownProduct(f"Line {n}: no product with {what} {key}.",
                                  code="unknown_barcode" if kind == "barcode"
                                  else "unknown_product")
-        items.append(_item(*hit))
+        items.append(_item(hit))
     return items
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.common.db import utcnow
@@ -45,26 +46,35 @@ class NodeNotInitialized(KassaError):
     code = "node_not_initialized"
 
 
-def identity(session: Session) -> NodeIdentity:
-    """This node's row, read once per unit of work."""
-    node = session.info.get("node_identity")
+class NodeInfo(NamedTuple):
+    node_id: str
+    store_id: int
+    feed_cursor: int
+
+
+_NODE_INFO = select(NodeIdentity.node_id, NodeIdentity.store_id, NodeIdentity.feed_cursor)
+
+
+def identity(session: Session) -> NodeInfo:
+    """Who this till is (and how far its replica has read), once per unit of work."""
+    node = session.info.get("node_info")
     if node is None:
-        node = session.scalars(select(NodeIdentity)).first()
-        if node is None:
+        row = session.execute(_NODE_INFO).first()
+        if row is None:
             raise NodeNotInitialized(
                 "This node has not been set up: run `kassa pos init` first.")
-        session.info["node_identity"] = node
+        node = session.info["node_info"] = NodeInfo(*row)
     return node
 
 
 # --- the open cart -----------------------------------------------------------------------------
 
 _OPEN_CART = (select(Sale).where(Sale.status == "open")
-              .options(selectinload(Sale.lines), lazyload(Sale.payments)))
+              .options(joinedload(Sale.lines), lazyload(Sale.payments)))
 
 
 def open_cart(session: Session) -> Sale | None:
-    sale = session.scalars(_OPEN_CART).first()
+    sale = session.scalars(_OPEN_CART).unique().first()
     if sale is not None:
         set_committed_value(sale, "payments", [])  # an open sale has none until it is paid
     return sale

@@ -90,7 +90,7 @@ def find_many(session: Session, store_id: int,
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-RANKED_PREFIX = 3  # shorter prefixes match too much to rank quickly: list them as found
+RANKED_PREFIX = 4  # shorter prefixes match too much to rank quickly: list them as found
 
 
 def search(session: Session, store_id: int, query: str, limit: int = 20) -> list[dict]:

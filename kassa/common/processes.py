@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class Supervisor:
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self._pause = threading.Event()  # never set: waiting on it is the poll interval
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None
               ) -> subprocess.Popen:
@@ -48,7 +50,7 @@ class Supervisor:
                     return
             except requests.RequestException:
                 pass
-            time.sleep(0.1)
+            self._pause.wait(0.1)
         raise ProcessFailed(f"{name} did not answer at {url} within {deadline_s:.0f} s")
 
     def wait_any(self) -> tuple[str, int]:
@@ -57,7 +59,7 @@ class Supervisor:
             for name, proc in self.children:
                 if proc.poll() is not None:
                     return name, proc.returncode
-            time.sleep(0.5)
+            self._pause.wait(0.5)
 
     def stop_all(self, grace_s: float = 10.0) -> None:
         for _name, proc in reversed(self.children):

@@ -29,10 +29,6 @@ def quantity_to_milli(value: Decimal | int | str) -> int:
     return int(milli)
 
 
-def milli_to_quantity(milli: int) -> Decimal:
-    return (Decimal(milli) / MILLI).quantize(Decimal("0.001"))
-
-
 def line_amount(unit_price_minor: int, quantity_milli: int) -> int:
     """Price of a line: unit price times quantity, rounded half-up to the minor unit."""
     return round_half_up(unit_price_minor * quantity_milli, MILLI)

@@ -19,7 +19,7 @@ from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.money import round_half_up, vat_included
 from kassa.pos_node import cart, catalog, shifts, staff
-from kassa.pos_node.models import Refund, Return, ReturnLine, Sale, User
+from kassa.pos_node.models import Refund, Return, ReturnLine, User
 from kassa.pos_node.sales import identity, sale_by_receipt
 from kassa.sync.outbox import append_event, next_counter
 
@@ -228,6 +228,3 @@ def return_document(ret: Return) -> dict:
 def is_local_receipt(node_id: str, receipt_no: str) -> bool:
     return receipt_no.startswith(f"{node_id}-")
 
-
-def sale_exists(session: Session, sale_id: UUID) -> bool:
-    return session.get(Sale, sale_id) is not None

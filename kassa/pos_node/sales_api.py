@@ -85,7 +85,7 @@ class PostVoid(MethodView):
 
 def find_original(receipt_no: str) -> returns.OriginalSale:
     """The sale behind a receipt: ours from the local database, another till's from central."""
-    with db().transaction() as s:
+    with db().read() as s:
         node = sales.identity(s)
         if returns.is_local_receipt(node.node_id, receipt_no):
             original = returns.local_original(s, receipt_no)
@@ -104,7 +104,7 @@ def find_original(receipt_no: str) -> returns.OriginalSale:
             f"to check it ({err.code}). Try again when the till is online.",
             code="central_unreachable", status=503) from err
     original = returns.original_from_central(doc)
-    with db().transaction() as s:
+    with db().read() as s:
         returns.add_unsent_returns(s, original, set(doc.get("return_ids", [])))
     return original
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
@@ -18,24 +18,36 @@ from kassa.common.db import utcnow
 from kassa.pos_node.models import Counter, OutboxEvent
 from kassa.sync.protocol import EVENT_PAYLOADS
 
+_BUMP = (insert(Counter).values(name=bindparam("name"), value=1)
+         .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+         .returning(Counter.value))
+
 
 def next_counter(session: Session, name: str) -> int:
-    """Increment and return a gap-free counter inside the caller's transaction (one
-    statement: an upsert that answers the new value)."""
-    return session.execute(
-        insert(Counter).values(name=name, value=1)
-        .on_conflict_do_update(index_elements=[Counter.name],
-                               set_={"value": Counter.value + 1})
-        .returning(Counter.value)).scalar_one()
+    """Increment and return a gap-free counter inside the caller's transaction: one upsert
+    that answers the new value, sent on the session's connection (no ORM round)."""
+    return session.connection().execute(_BUMP, {"name": name}).scalar_one()
 
 
-_SCHEMAS = {kind: schema() for kind, schema in EVENT_PAYLOADS.items()}
+def jsonable(value):
+    """The JSON form of an event document: ids as strings, times as ISO 8601, as the
+    payload schemas in ``kassa.sync.protocol`` dump them (a test holds the two together)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def append_event(session: Session, kind: str, payload: dict,
                  occurred_at: datetime | None = None) -> OutboxEvent:
-    # Dumped through the kind's schema: the stored payload is the JSON central will load.
-    document = _SCHEMAS[kind].dump(payload)
+    if kind not in EVENT_PAYLOADS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    document = jsonable(payload)
     event = OutboxEvent(seq=next_counter(session, "outbox_seq"), event_id=uuid.uuid4(), kind=kind,
                         payload=document, occurred_at=occurred_at or utcnow())
     session.add(event)

@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
-from kassa.pos_node import cart, catalog, shifts, staff
+from kassa.pos_node import cart, catalog, scanning, shifts, staff
 from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
 from kassa.sync.outbox import append_event, next_counter
 
@@ -80,17 +80,6 @@ def open_cart(session: Session) -> Sale | None:
     return sale
 
 
-def _cart_or_new(session: Session, user: User) -> Sale:
-    sale = open_cart(session)
-    if sale is None:
-        shift = shifts.require_open(session)
-        sale = Sale(status="open", shift_id=shift.id, cashier_id=user.id, started_at=utcnow(),
-                    receipt_discount_bp=0, lines=[], payments=[])
-        session.add(sale)
-        session.flush()
-    return sale
-
-
 def _cart(session: Session) -> Sale:
     sale = open_cart(session)
     if sale is None:
@@ -127,24 +116,13 @@ def reprice(session: Session, sale: Sale, *, allow_empty: bool = True) -> cart.P
     return priced
 
 
-def add_item(session: Session, user: User, req: LineRequest) -> Sale:
+def add_item(session: Session, user: User, req: LineRequest) -> dict:
+    """Add a scanned, keyed or picked item to the open cart (opening one if needed); the
+    answer is the cart as the API shows it. See ``scanning`` for why this path is Core."""
     node = identity(session)
-    item = catalog.find(session, node.store_id, barcode=req.barcode, sku=req.sku,
-                        product_id=req.product_id)
-    sale = _cart_or_new(session, user)
-    cart.check_quantity(item, req.quantity_milli, len(sale.lines) + 1)
-    same = [ln for ln in sale.lines if ln.product_id == item.product_id and ln.unit != "kg"
-            and ln.unit_price_minor == item.unit_price_minor and not ln.line_discount_bp]
-    if same and item.unit != "kg":
-        same[0].quantity_milli += req.quantity_milli  # scanning again counts up
-    else:
-        sale.lines.append(SaleLine(
-            line_no=len(sale.lines) + 1, product_id=item.product_id, sku=item.sku,
-            name=item.name, unit=item.unit, quantity_milli=req.quantity_milli,
-            unit_price_minor=item.unit_price_minor, line_discount_bp=0, amount_minor=0,
-            vat_rate_bp=item.vat_rate_bp, vat_minor=0))
-    reprice(session, sale)
-    return sale
+    kind, key = req.lookup
+    return scanning.add_scanned(session, user, node.store_id, node.feed_cursor, {kind: key},
+                                req.quantity_milli)
 
 
 def _check_discount(session: Session, user: User, bp: int, subject: str,

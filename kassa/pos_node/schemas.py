@@ -174,7 +174,8 @@ class ReceiptQuerySchema(ma.Schema):
 # --- out ---------------------------------------------------------------------------------------
 
 def _qty(obj) -> str:
-    return format(Decimal(obj.quantity_milli) / 1000, "f").rstrip("0").rstrip(".") or "0"
+    milli = obj["quantity_milli"] if isinstance(obj, dict) else obj.quantity_milli
+    return format(Decimal(milli) / 1000, "f").rstrip("0").rstrip(".") or "0"
 
 
 class LineOutSchema(ma.Schema):

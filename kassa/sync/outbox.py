@@ -49,8 +49,11 @@ def append_event(session: Session, kind: str, payload: dict,
         raise ValueError(f"unknown event kind {kind!r}")
     document = jsonable(payload)
     event = OutboxEvent(seq=next_counter(session, "outbox_seq"), event_id=uuid.uuid4(), kind=kind,
-                        payload=document, occurred_at=occurred_at or utcnow())
-    session.add(event)
+                        payload=document, occurred_at=occurred_at or utcnow(), acked_at=None)
+    # Written at once on the session's connection (it never changes after this).
+    session.connection().execute(insert(OutboxEvent).values(
+        seq=event.seq, event_id=event.event_id, kind=kind, payload=document,
+        occurred_at=event.occurred_at, acked_at=None))
     return event
 
 

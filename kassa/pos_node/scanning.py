@@ -17,13 +17,14 @@ from kassa.common.db import utcnow
 from kassa.pos_node import cart, catalog, shifts
 from kassa.pos_node.models import Sale, SaleLine, User
 
-_CART = select(Sale.id, Sale.receipt_discount_bp, Sale.started_at).where(
-    Sale.status == "open").limit(1)
 _LINE_COLUMNS = ("line_no", "product_id", "sku", "name", "unit", "quantity_milli",
                  "unit_price_minor", "line_discount_bp", "gross_minor", "promotion_id",
                  "discount_minor", "amount_minor", "vat_rate_bp", "vat_minor")
-_LINES = (select(*(getattr(SaleLine, c) for c in _LINE_COLUMNS))
-          .where(SaleLine.sale_id == bindparam("sale")).order_by(SaleLine.line_no))
+# The open cart and its lines in one query (a cart without lines gives one row of NULLs).
+_CART = (select(Sale.id, Sale.receipt_discount_bp, Sale.started_at,
+                *(getattr(SaleLine, c) for c in _LINE_COLUMNS))
+         .outerjoin(SaleLine, SaleLine.sale_id == Sale.id)
+         .where(Sale.status == "open").order_by(SaleLine.line_no))
 _PRICED = ("gross_minor", "promotion_id", "discount_minor", "amount_minor", "vat_minor")
 _UPDATE_LINE = (update(SaleLine)
                 .where(SaleLine.sale_id == bindparam("b_sale"),
@@ -35,8 +36,8 @@ def add_scanned(session: Session, user: User, store_id: int, feed_cursor: int,
                 lookup: dict, quantity_milli: int) -> dict:
     item = catalog.find(session, store_id, **lookup)
     conn = session.connection()
-    row = conn.execute(_CART).first()
-    if row is None:
+    rows = conn.execute(_CART).all()
+    if not rows:
         shift = shifts.require_open(session)
         sale_id, receipt_bp, started = uuid.uuid4(), 0, utcnow()
         conn.execute(insert(Sale).values(
@@ -45,8 +46,9 @@ def add_scanned(session: Session, user: User, store_id: int, feed_cursor: int,
             total_minor=0, vat_minor=0, change_minor=0))
         lines: list[dict] = []
     else:
-        sale_id, receipt_bp, started = row
-        lines = [dict(r._mapping) for r in conn.execute(_LINES, {"sale": sale_id})]
+        sale_id, receipt_bp, started = rows[0][:3]
+        lines = [dict(zip(_LINE_COLUMNS, r[3:], strict=True)) for r in rows
+                 if r.line_no is not None]
     cart.check_quantity(item, quantity_milli, len(lines) + 1)
     before = {ln["line_no"]: (ln["quantity_milli"],) + tuple(ln[c] for c in _PRICED)
               for ln in lines}

@@ -9,11 +9,12 @@ exactly-once (primary key ``(node_id, seq)``).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -60,7 +61,54 @@ class Node(Base):
     # Highest outbox seq applied from this node; moved only together with the applied events.
     high_water: Mapped[int] = mapped_column(BigInteger, default=0)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Key rotation: the previous key still verifies until ``previous_key_until``.
+    previous_public_key_pem: Mapped[str | None] = mapped_column(Text)
+    previous_key_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the node last said about itself (``POST /api/v1/sync/status``).
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    node_seq: Mapped[int | None] = mapped_column(BigInteger)
+    queue_depth: Mapped[int | None] = mapped_column(Integer)
+    oldest_pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feed_cursor: Mapped[int | None] = mapped_column(BigInteger)
+    # The last request central refused from this (correctly signed) node, e.g. clock_skew.
+    last_refusal: Mapped[str | None] = mapped_column(String(32))
+    last_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clock_skew_seconds: Mapped[int | None] = mapped_column(Integer)
     store: Mapped[Store] = relationship()
+
+
+class NodeNonce(Base):
+    """Nonces of signed requests seen within the signature window: a replay is refused."""
+
+    __tablename__ = "node_nonces"
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class NodeDayTotal(Base):
+    """A node's own count of its sales per day, as it last reported it (for reconciliation)."""
+
+    __tablename__ = "node_day_totals"
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sales_count: Mapped[int] = mapped_column(Integer)
+    sales_minor: Mapped[int] = mapped_column(BigInteger)
+    returns_count: Mapped[int] = mapped_column(Integer)
+    returns_minor: Mapped[int] = mapped_column(BigInteger)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BusinessDay(Base):
+    """A store's business day closed at central; facts arriving for it later are flagged."""
+
+    __tablename__ = "business_days"
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    unsynced_nodes: Mapped[list] = mapped_column(JSONDoc, default=list)
 
 
 class User(Base):
@@ -135,6 +183,8 @@ class Sale(Base):
     discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
+    # Why the sale arrived late, if it did: ``shift_closed`` or ``day_closed`` at central.
+    late_reason: Mapped[str | None] = mapped_column(String(32))
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
     payments: Mapped[list["Payment"]] = relationship(
@@ -281,6 +331,34 @@ class ReceivedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class QuarantinedEvent(Base):
+    """An event central could not apply: held with its reason until an operator repairs and
+    replays it (or discards it, saying why). Its seq counts as received, so the node's queue
+    moves on; events that depend on it are held here too."""
+
+    __tablename__ = "quarantined_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict] = mapped_column(JSONDoc)
+    # Ids the event creates or names (sale, shift, return), to hold what depends on it.
+    refs: Mapped[list] = mapped_column(JSONDoc, default=list)
+    reason: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    depends_on_seq: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="held", index=True)
+    # held | replayed | discarded
+    quarantined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (UniqueConstraint("node_id", "seq"),)
+
+
 class ChangeFeedEntry(Base):
     """One change to master data; ``version`` orders them, ``deleted`` marks a tombstone."""
 
@@ -293,3 +371,6 @@ class ChangeFeedEntry(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[dict | None] = mapped_column(JSONDoc)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Which nodes get it: NULL is every node; otherwise only nodes of that store or region.
+    store_id: Mapped[int | None] = mapped_column(Integer)
+    region_id: Mapped[int | None] = mapped_column(Integer)

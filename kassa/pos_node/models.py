@@ -30,6 +30,11 @@ class NodeIdentity(Base):
     last_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sync_error: Mapped[str | None] = mapped_column(Text)
     last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Central's error code for the last failed sync (clock_skew, unknown_node, unreachable...).
+    sync_error_code: Mapped[str | None] = mapped_column(String(32))
+    clock_skew_seconds: Mapped[int | None] = mapped_column(Integer)
+    # A key being rotated in: made before central knows it, used once central accepted it.
+    pending_private_key_pem: Mapped[str | None] = mapped_column(Text)
     # Signs the till's session cookies; made at init, never leaves the node.
     session_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -86,6 +91,8 @@ class Customer(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(200))
 
 
 class Counter(Base):

@@ -36,8 +36,10 @@ def _serving_pos_app():
     config = app.config["KASSA"]
     if config.sync_interval > 0:
         scheduler = SyncScheduler(app.extensions["kassa_db"], config.sync_interval,
-                                  config.http_timeout, config.push_batch_size)
+                                  config.http_timeout, config.push_batch_size,
+                                  config.sync_backoff_max)
         scheduler.start()
+        app.extensions["kassa_sync"] = scheduler
         atexit.register(scheduler.stop)
     return app
 

@@ -9,23 +9,23 @@ import time
 from sqlalchemy import func, select
 
 from kassa.common.db import Database
-from kassa.common.signing import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, sign_request
+from kassa.common.signing import signature_headers
 from kassa.pos_node.models import NodeIdentity
 
 
 def signed(client, method: str, path: str, node_id: str, key_pem: str, body: dict | None = None,
-           *, stamp: int | None = None, compress: bool = True, tamper: bool = False):
+           *, stamp: int | None = None, compress: bool = True, tamper: bool = False,
+           nonce: str | None = None):
     raw = b""
-    headers = {HEADER_NODE: node_id}
+    headers = {}
     if body is not None:
         raw = json.dumps(body, default=str).encode()
         if compress:
             raw = gzip.compress(raw)
             headers["Content-Encoding"] = "gzip"
         headers["Content-Type"] = "application/json"
-    stamp = int(time.time()) if stamp is None else stamp
-    headers[HEADER_TIME] = str(stamp)
-    headers[HEADER_SIGNATURE] = sign_request(key_pem, method, path, stamp, raw)
+    headers.update(signature_headers(node_id, key_pem, method, path, raw, stamp=stamp,
+                                     nonce=nonce))
     if tamper:
         raw = gzip.compress(json.dumps({**body, "tampered": True}).encode()) if compress else \
             raw + b" "

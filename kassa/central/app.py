@@ -18,8 +18,8 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     app.extensions["kassa_db"] = db
 
     api = make_api(app, "kassa central")
-    from kassa.central import nodes_api, reports, sync_api
-    for blueprint in (sync_api.bp, nodes_api.bp, reports.bp):
+    from kassa.central import nodes_api, operations_api, reports, sync_api
+    for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp):
         api.register_blueprint(blueprint)
 
     @app.get("/health")

@@ -1,23 +1,34 @@
 """Who is calling central: a node (signed request) or a person (user name and password).
 
 Nodes sign every request with their enrolled key (``kassa.common.signing``); central refuses
-unknown or inactive nodes, bad signatures and times outside its window. People authenticate
-with HTTP Basic against argon2 hashes for now; web sessions and API tokens come with the
-manager UI. Roles decide what a person may read; regional scoping lives in the queries.
+unknown or revoked nodes, bad signatures, times outside its window and replayed nonces.
+People authenticate with HTTP Basic against argon2 hashes for now; web sessions and API tokens
+come with the manager UI. Roles decide what a person may read; regional scoping lives in the
+queries.
 """
 
 from __future__ import annotations
 
-import time
+import secrets
+from datetime import timedelta
 from functools import wraps
 
 from flask import current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
-from kassa.central.models import Node, User
+from kassa.central.models import Node, NodeNonce, User
+from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
 from kassa.common.passwords import verify_secret
-from kassa.common.signing import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, verify_request
+from kassa.common.signing import (
+    HEADER_NODE,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIME,
+    NONCE_FORMAT,
+    verify_request,
+)
 
 
 def _db():
@@ -25,38 +36,76 @@ def _db():
 
 
 def node_signed(view):
-    """Require a request signed by an enrolled, active node; sets ``g.node_id``."""
+    """Require a request signed by an enrolled, active node; sets ``g.node_id``.
+
+    The signature is checked before the time, so a refusal for clock skew is known to come
+    from the node itself and is recorded on its row for central's node status. The nonce is
+    stored (and the node's last contact moved) in a transaction of its own before the view
+    runs; a nonce seen before is a replayed request.
+    """
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         node_id = request.headers.get(HEADER_NODE, "")
         signature = request.headers.get(HEADER_SIGNATURE, "")
+        nonce = request.headers.get(HEADER_NONCE, "")
         try:
             stamp = int(request.headers.get(HEADER_TIME, ""))
         except ValueError:
             raise Unauthorized("The request is not signed.", code="unsigned_request") from None
-        if not node_id or not signature:
+        if not node_id or not signature or not NONCE_FORMAT.fullmatch(nonce):
             raise Unauthorized("The request is not signed.", code="unsigned_request")
-        with _db().transaction() as session:
+        with _db().read() as session:
             node = session.get(Node, node_id)
-            key = node.public_key_pem if node is not None and node.active else None
-        if key is None:
-            raise Unauthorized(f"Node {node_id!r} is unknown, inactive or not enrolled.",
+            keys = _verifying_keys(node)
+        if not keys:
+            raise Unauthorized(f"Node {node_id!r} is unknown, revoked or not enrolled.",
                                code="unknown_node")
-        skew = stamp - int(time.time())
+        path_qs = request.path + (f"?{request.query_string.decode()}"
+                                  if request.query_string else "")
+        if not any(verify_request(key, signature, request.method, path_qs, stamp, nonce,
+                                  g.raw_body) for key in keys):
+            raise Unauthorized("The request signature does not verify.", code="bad_signature")
+        now = utcnow()
+        skew = stamp - int(now.timestamp())
         window = current_app.config["KASSA"].clock_skew_seconds
         if abs(skew) > window:
+            with _db().transaction() as session:
+                session.execute(update(Node).where(Node.id == node_id).values(
+                    last_refusal="clock_skew", last_refused_at=now, clock_skew_seconds=skew))
             raise Unauthorized(
                 f"The node's clock is {skew:+d} s from central's (window {window} s).",
                 code="clock_skew", details={"skew_seconds": skew})
-        path_qs = request.path + (f"?{request.query_string.decode()}"
-                                  if request.query_string else "")
-        if not verify_request(key, signature, request.method, path_qs, stamp, g.raw_body):
-            raise Unauthorized("The request signature does not verify.", code="bad_signature")
+        _remember_nonce(node_id, nonce, now, window)
         g.node_id = node_id
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _verifying_keys(node: Node | None) -> list[str]:
+    if node is None or not node.active or node.public_key_pem is None:
+        return []
+    keys = [node.public_key_pem]
+    if node.previous_public_key_pem and node.previous_key_until and \
+            node.previous_key_until > utcnow():
+        keys.append(node.previous_public_key_pem)
+    return keys
+
+
+def _remember_nonce(node_id: str, nonce: str, now, window: int) -> None:
+    try:
+        with _db().transaction() as session:
+            session.add(NodeNonce(node_id=node_id, nonce=nonce, seen_at=now))
+            session.execute(update(Node).where(Node.id == node_id).values(
+                last_seen_at=now, clock_skew_seconds=None))
+            if secrets.randbelow(200) == 0:
+                # Older than twice the window: their times are refused anyway.
+                session.execute(delete(NodeNonce).where(
+                    NodeNonce.seen_at < now - timedelta(seconds=2 * window)))
+    except IntegrityError:
+        raise Unauthorized("This request was sent before (its nonce is used).",
+                           code="replayed_request") from None
 
 
 def current_user() -> User:

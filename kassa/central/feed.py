@@ -9,32 +9,75 @@ writes are rare next to sales, so the serialization costs nothing that matters. 
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
-from kassa.central.models import ChangeFeedEntry
+from kassa.central.models import ChangeFeedEntry, Customer, Store
 
 FEED_LOCK_ID = 0x4B415353  # "KASS"
 
 
-def record_change(session: Session, entity: str, key: object, data: dict | None) -> None:
-    """Append one change; ``data=None`` is a tombstone."""
+def record_change(session: Session, entity: str, key: object, data: dict | None, *,
+                  store_id: int | None = None, region_id: int | None = None) -> None:
+    """Append one change; ``data=None`` is a tombstone. ``store_id`` / ``region_id`` say which
+    nodes need it (``None``: every node)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FEED_LOCK_ID})
     session.add(ChangeFeedEntry(entity=entity, entity_key=str(key), deleted=data is None,
-                                payload=data))
+                                payload=data, store_id=store_id, region_id=region_id))
     session.flush()
 
 
-def page(session: Session, since: int, limit: int) -> dict:
-    rows = list(session.scalars(
-        select(ChangeFeedEntry).where(ChangeFeedEntry.version > since)
-        .order_by(ChangeFeedEntry.version).limit(limit + 1)))
+def customer_doc(c: Customer) -> dict:
+    return {"id": str(c.id), "name": c.name, "card_number": c.card_number, "phone": c.phone,
+            "email": c.email}
+
+
+def customer_scope(session: Session, c: Customer) -> dict:
+    """Customers are tagged with their home store's region; whether nodes of other regions
+    still get them is the feed rule (``KASSA_FEED_CUSTOMERS``), applied when reading."""
+    region = (session.scalar(select(Store.region_id).where(Store.id == c.home_store_id))
+              if c.home_store_id else None)
+    return {"region_id": region}
+
+
+@dataclass(frozen=True)
+class NodeScope:
+    """What one node receives: its store's entries, its region's where the rule scopes an
+    entity by region, and everything addressed to all nodes."""
+
+    store_id: int
+    region_id: int
+    region_entities: frozenset[str] = frozenset()
+
+    def clause(self):
+        return and_(
+            or_(ChangeFeedEntry.store_id.is_(None), ChangeFeedEntry.store_id == self.store_id),
+            or_(ChangeFeedEntry.region_id.is_(None),
+                ChangeFeedEntry.region_id == self.region_id,
+                ChangeFeedEntry.entity.not_in(self.region_entities)
+                if self.region_entities else true()))
+
+
+def page(session: Session, since: int, limit: int, scope: NodeScope | None = None) -> dict:
+    """Entries after ``since`` for this node. ``next_since`` moves past entries meant for other
+    nodes too, so a node whose pages are all filtered out still advances."""
+    stmt = select(ChangeFeedEntry).where(ChangeFeedEntry.version > since)
+    if scope is not None:
+        stmt = stmt.where(scope.clause())
+    rows = list(session.scalars(stmt.order_by(ChangeFeedEntry.version).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
+    if more or rows:
+        next_since = rows[-1].version
+    else:
+        # Nothing more for this node: skip to the newest version this transaction can see.
+        next_since = max(since, session.scalar(select(func.max(ChangeFeedEntry.version))) or 0)
     return {
         "changes": [{"version": r.version, "entity": r.entity, "key": r.entity_key,
                      "deleted": r.deleted, "data": r.payload} for r in rows],
-        "next_since": rows[-1].version if rows else since,
+        "next_since": next_since,
         "more": more,
     }

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.feed import record_change
+from kassa.central.feed import customer_doc, customer_scope, record_change
 from kassa.central.models import (
     ROLES,
     Customer,
@@ -85,8 +85,20 @@ def set_price(session: Session, product: Product, amount_minor: int,
     session.flush()
     record_change(session, "price", price.id, {"id": price.id, "product_id": product.id,
                                                "store_id": store_id,
-                                               "amount_minor": amount_minor})
+                                               "amount_minor": amount_minor},
+                  store_id=store_id)
     return price
+
+
+def delete_price(session: Session, price: Price) -> None:
+    """Remove a store's own price (the chain-wide price applies again there); a tombstone tells
+    that store's nodes. A chain-wide price is changed, never deleted."""
+    if price.store_id is None:
+        raise Invalid("The chain-wide price cannot be deleted; set another.",
+                      code="chain_price_required")
+    record_change(session, "price", price.id, None, store_id=price.store_id)
+    session.delete(price)
+    session.flush()
 
 
 def create_user(session: Session, username: str, role: str, *, password: str | None = None,
@@ -106,10 +118,22 @@ def create_user(session: Session, username: str, role: str, *, password: str | N
     session.flush()
     if role in ("cashier", "store_manager"):
         # Tills need these users (PIN sign-in works offline); office users never reach a node.
-        record_change(session, "user", user.id, {
-            "id": user.id, "username": username, "full_name": full_name, "role": role,
-            "store_id": user.store_id, "pin_hash": user.pin_hash, "active": True})
+        # Only the tills of the user's own store get the PIN hash.
+        record_change(session, "user", user.id, _user_doc(user), store_id=user.store_id)
     return user
+
+
+def _user_doc(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "full_name": user.full_name,
+            "role": user.role, "store_id": user.store_id, "pin_hash": user.pin_hash,
+            "active": user.active}
+
+
+def set_user_active(session: Session, user: User, active: bool) -> None:
+    user.active = active
+    session.flush()
+    if user.role in ("cashier", "store_manager"):
+        record_change(session, "user", user.id, _user_doc(user), store_id=user.store_id)
 
 
 def set_role_limit(session: Session, role: str, max_discount_bp: int,
@@ -152,12 +176,26 @@ def create_promotion(session: Session, name: str, kind: str, products: list[Prod
 
 
 def create_customer(session: Session, name: str, card_number: str | None = None,
-                    phone: str | None = None, email: str | None = None) -> Customer:
-    customer = Customer(name=name, card_number=card_number, phone=phone, email=email)
+                    phone: str | None = None, email: str | None = None,
+                    home_store: Store | None = None) -> Customer:
+    customer = Customer(name=name, card_number=card_number, phone=phone, email=email,
+                        home_store_id=home_store.id if home_store else None)
     session.add(customer)
     session.flush()
-    record_change(session, "customer", customer.id,
-                  {"id": str(customer.id), "name": name, "card_number": card_number})
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
+    return customer
+
+
+def update_customer(session: Session, customer: Customer, **fields: str | None) -> Customer:
+    """Central's own edit of a customer's contact fields (central wins over tills' edits)."""
+    for name, value in fields.items():
+        if name not in ("name", "phone", "email"):
+            raise Invalid(f"Field {name!r} cannot be edited here.", code="bad_field")
+        setattr(customer, name, value)
+    session.flush()
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
     return customer
 
 
@@ -186,7 +224,63 @@ def enroll_node(session: Session, node_id: str, code: str, public_key_pem: str) 
     node.enroll_code_hash = None
     node.enroll_expires_at = None
     node.enrolled_at = utcnow()
+    _node_changed(session, node)
     return node
+
+
+def rotate_node_key(session: Session, node_id: str, public_key_pem: str,
+                    grace_seconds: int) -> Node:
+    """Replace a node's key (the request was signed with its current key). The old key keeps
+    verifying for ``grace_seconds`` so requests in flight still pass; sending the same new key
+    again (a lost answer) changes nothing."""
+    node = session.get(Node, node_id, with_for_update=True)
+    if node.public_key_pem == public_key_pem:
+        return node
+    try:
+        load_public_key(public_key_pem)
+    except ValueError as err:
+        raise Invalid(f"Public key refused: {err}", code="bad_public_key") from err
+    node.previous_public_key_pem = node.public_key_pem
+    node.previous_key_until = utcnow() + timedelta(seconds=grace_seconds)
+    node.public_key_pem = public_key_pem
+    _node_changed(session, node)
+    return node
+
+
+def revoke_node(session: Session, node_id: str) -> Node:
+    """Stop accepting the node's requests at once (its till keeps selling offline; re-enrol it
+    with ``add-node --reenroll`` to bring it back)."""
+    node = session.get(Node, node_id, with_for_update=True)
+    if node is None:
+        raise NotFound(f"No node {node_id}.", code="node_not_found")
+    node.active = False
+    node.revoked_at = utcnow()
+    node.previous_public_key_pem = node.previous_key_until = None
+    _node_changed(session, node)
+    return node
+
+
+def reenroll_node(session: Session, node_id: str) -> str:
+    """A new one-time code for an existing node (a revoked one, or one whose disk was lost);
+    its seq history at central stays, so it resumes where central's high-water mark is."""
+    node = session.get(Node, node_id, with_for_update=True)
+    if node is None:
+        raise NotFound(f"No node {node_id}.", code="node_not_found")
+    code = secrets.token_urlsafe(18)
+    node.enroll_code_hash, node.enroll_expires_at = hash_secret(code), utcnow() + ENROLL_CODE_TTL
+    node.active, node.revoked_at = True, None
+    node.public_key_pem = node.previous_public_key_pem = node.previous_key_until = None
+    _node_changed(session, node)
+    return code
+
+
+def _node_changed(session: Session, node: Node) -> None:
+    """Node keys are master data too: every enrolment, rotation and revocation is versioned in
+    the feed (a tombstone when the node stops being trusted)."""
+    session.flush()
+    record_change(session, "node", node.id,
+                  {"id": node.id, "store_id": node.store_id, "public_key_pem": node.public_key_pem}
+                  if node.active and node.public_key_pem else None)
 
 
 def store_by_code(session: Session, code: str) -> Store:

@@ -15,8 +15,10 @@ from flask_smorest import Blueprint
 from marshmallow import fields
 from sqlalchemy import and_, func, select
 
+from kassa.central import quarantine
 from kassa.central.auth import require_role
-from kassa.central.models import Region, Sale, Store, User
+from kassa.central.models import Node, NodeDayTotal, Region, Return, Sale, Store, User
+from kassa.common.db import utc_date
 from kassa.common.errors import Invalid
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
@@ -89,3 +91,91 @@ class SalesByStore(MethodView):
             stores = sales_by_store(session, g.user, period["date_from"], period["date_to"])
         return {"date_from": period["date_from"], "date_to": period["date_to"],
                 "stores": stores}
+
+
+class ReconciliationRowSchema(ma.Schema):
+    node_id = fields.String()
+    store_code = fields.String()
+    day = fields.Date()
+    node_sales_count = fields.Integer(allow_none=True)
+    node_sales_minor = fields.Integer(allow_none=True)
+    central_sales_count = fields.Integer()
+    central_sales_minor = fields.Integer()
+    node_returns_count = fields.Integer(allow_none=True)
+    central_returns_count = fields.Integer()
+    late_sales = fields.Integer()
+    reported_at = fields.AwareDateTime(allow_none=True)
+    status = fields.String(metadata={"description": "match | mismatch | not_reported"})
+
+
+class ReconciliationSchema(ma.Schema):
+    date_from = fields.Date(data_key="from")
+    date_to = fields.Date(data_key="to")
+    rows = fields.List(fields.Nested(ReconciliationRowSchema))
+    quarantined = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+def reconciliation(session, user: User, date_from: date, date_to: date) -> list[dict]:
+    """Per node and day: the sales the node counted (its last report) next to the sales central
+    holds from it, and how many of central's arrived late (after their shift or day closed)."""
+    start, end = _day_start(date_from), _day_start(date_to + timedelta(days=1))
+    nodes = dict(session.execute(scope_stores(
+        select(Node.id, Store.code).join(Store, Store.id == Node.store_id), user)).all())
+    day = utc_date(Sale.sold_at)
+    central = {(n, d): (c, m, late) for n, d, c, m, late in session.execute(
+        select(Sale.node_id, day, func.count(), func.coalesce(func.sum(Sale.total_minor), 0),
+               func.count(Sale.late_reason))
+        .where(Sale.sold_at >= start, Sale.sold_at < end, Sale.node_id.in_(nodes))
+        .group_by(Sale.node_id, day))}
+    rday = utc_date(Return.returned_at)
+    returns = {(n, d): c for n, d, c in session.execute(
+        select(Return.node_id, rday, func.count())
+        .where(Return.returned_at >= start, Return.returned_at < end,
+               Return.node_id.in_(nodes)).group_by(Return.node_id, rday))}
+    reported = {(r.node_id, r.day): r for r in session.scalars(
+        select(NodeDayTotal).where(NodeDayTotal.day >= date_from, NodeDayTotal.day <= date_to,
+                                   NodeDayTotal.node_id.in_(nodes)))}
+    rows = []
+    for node_id, d in sorted(set(central) | set(returns) | set(reported)):
+        count, minor, late = central.get((node_id, d), (0, 0, 0))
+        mine = reported.get((node_id, d))
+        status = "not_reported" if mine is None else (
+            "match" if (mine.sales_count, mine.sales_minor, mine.returns_count)
+            == (count, minor, returns.get((node_id, d), 0)) else "mismatch")
+        rows.append({
+            "node_id": node_id, "store_code": nodes[node_id], "day": d,
+            "node_sales_count": mine.sales_count if mine else None,
+            "node_sales_minor": mine.sales_minor if mine else None,
+            "central_sales_count": count, "central_sales_minor": minor,
+            "node_returns_count": mine.returns_count if mine else None,
+            "central_returns_count": returns.get((node_id, d), 0), "late_sales": late,
+            "reported_at": mine.reported_at if mine else None, "status": status})
+    return rows
+
+
+class RequiredPeriodSchema(ma.Schema):
+    date_from = fields.Date(data_key="from", required=True)
+    date_to = fields.Date(data_key="to", required=True)
+
+    @ma.validates_schema
+    def _ordered(self, data, **_kw):
+        if data["date_to"] < data["date_from"]:
+            raise ma.ValidationError("'from' is after 'to'.", "from")
+        if (data["date_to"] - data["date_from"]).days > 92:
+            raise ma.ValidationError("At most 93 days at a time.", "to")
+
+
+@bp.route("/reconciliation")
+class Reconciliation(MethodView):
+    decorators = [require_role(*READERS)]
+
+    @bp.arguments(RequiredPeriodSchema, location="query")
+    @bp.response(200, ReconciliationSchema)
+    def get(self, period):
+        """Sales counted at each node vs at central, per node and UTC day, with late facts."""
+        with current_app.extensions["kassa_db"].read() as session:
+            rows = reconciliation(session, g.user, period["date_from"], period["date_to"])
+            held = quarantine.held_counts(session)
+        return {"date_from": period["date_from"], "date_to": period["date_to"], "rows": rows,
+                "quarantined": {r["node_id"]: held[r["node_id"]] for r in rows
+                                if r["node_id"] in held}}

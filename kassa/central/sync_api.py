@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import marshmallow as ma
 from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
-from kassa.central import feed, returns_view
+from kassa.central import feed, node_status, returns_view
 from kassa.central.auth import node_signed
+from kassa.central.masterdata import rotate_node_key
+from kassa.central.models import Node
 from kassa.common.errors import Forbidden
 from kassa.sync.apply import apply_batch
 from kassa.sync.protocol import (
     ChangesPageSchema,
     ChangesQuerySchema,
+    NodeStatusAnswerSchema,
+    NodeStatusReportSchema,
     PushRequestSchema,
     PushResponseSchema,
 )
@@ -44,8 +50,54 @@ class Changes(MethodView):
     @bp.response(200, ChangesPageSchema)
     def get(self, args):
         """A page of the change feed after version ``since``."""
+        with current_app.extensions["kassa_db"].read() as session:
+            return feed.page(session, args["since"], args["limit"], _scope(session, g.node_id))
+
+
+def _scope(session, node_id: str) -> feed.NodeScope:
+    node = session.get(Node, node_id)
+    rule = current_app.config["KASSA"].feed_customers
+    return feed.NodeScope(node.store_id, node.store.region_id,
+                          frozenset({"customer"}) if rule == "region" else frozenset())
+
+
+@bp.route("/status")
+class Status(MethodView):
+    decorators = [node_signed]
+
+    @bp.arguments(NodeStatusReportSchema)
+    @bp.response(200, NodeStatusAnswerSchema)
+    def post(self, report):
+        """The node's own account of itself: its newest seq, unsent events, feed cursor and
+        per-day sales counts (for the node status page and the reconciliation report)."""
+        if report["node_id"] != g.node_id:
+            raise Forbidden("A node may report only on itself.", code="node_mismatch")
         with current_app.extensions["kassa_db"].transaction() as session:
-            return feed.page(session, args["since"], args["limit"])
+            return node_status.record_report(session, g.node_id, report)
+
+
+class RotateKeySchema(ma.Schema):
+    public_key_pem = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class RotatedSchema(ma.Schema):
+    node_id = fields.String()
+    previous_key_valid_until = fields.AwareDateTime(allow_none=True)
+
+
+@bp.route("/rotate-key")
+class RotateKey(MethodView):
+    decorators = [node_signed]
+
+    @bp.arguments(RotateKeySchema)
+    @bp.response(200, RotatedSchema)
+    def post(self, body):
+        """Replace the calling node's key with a new public key (signed with the current one);
+        the old key keeps verifying for ``KASSA_KEY_GRACE`` seconds."""
+        grace = current_app.config["KASSA"].key_grace_seconds
+        with current_app.extensions["kassa_db"].transaction() as session:
+            node = rotate_node_key(session, g.node_id, body["public_key_pem"], grace)
+            return {"node_id": node.id, "previous_key_valid_until": node.previous_key_until}
 
 
 @bp.route("/sales/<string:receipt_no>")

@@ -28,13 +28,22 @@ def normalize_db_url(url: str) -> str:
 class CentralConfig:
     db_url: str
     clock_skew_seconds: int
+    # How long a node's previous key still verifies after it rotated to a new one.
+    key_grace_seconds: int = 3600
+    # Which customers a node replicates: the whole chain's, or its region's only.
+    feed_customers: str = "chain"
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
         default = var_dir() / "central" / "central.sqlite"
+        feed_customers = os.environ.get("KASSA_FEED_CUSTOMERS", "chain")
+        if feed_customers not in ("chain", "region"):
+            raise ValueError("KASSA_FEED_CUSTOMERS must be 'chain' or 'region'")
         return cls(
             db_url=normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default))),
             clock_skew_seconds=int(os.environ.get("KASSA_SIGNATURE_WINDOW", "300")),
+            key_grace_seconds=int(os.environ.get("KASSA_KEY_GRACE", "3600")),
+            feed_customers=feed_customers,
         )
 
 
@@ -43,7 +52,9 @@ class NodeConfig:
     db_url: str
     push_batch_size: int
     http_timeout: float
-    sync_interval: float = 30.0
+    sync_interval: float = 5.0
+    # Failed syncs back off exponentially from ``sync_interval`` up to this many seconds.
+    sync_backoff_max: float = 300.0
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -52,5 +63,6 @@ class NodeConfig:
             db_url=normalize_db_url(os.environ.get("KASSA_NODE_DB", str(default))),
             push_batch_size=int(os.environ.get("KASSA_PUSH_BATCH", "200")),
             http_timeout=float(os.environ.get("KASSA_HTTP_TIMEOUT", "10")),
-            sync_interval=float(os.environ.get("KASSA_SYNC_INTERVAL", "30")),
+            sync_interval=float(os.environ.get("KASSA_SYNC_INTERVAL", "5")),
+            sync_backoff_max=float(os.environ.get("KASSA_SYNC_BACKOFF_MAX", "300")),
         )

@@ -1,14 +1,18 @@
 """Signed node requests: each node holds its own ECDSA P-256 key; central keeps only public keys.
 
-A request carries ``X-Kassa-Node``, ``X-Kassa-Time`` (Unix seconds) and ``X-Kassa-Signature``
-(base64 DER) over a canonical string of method, path with query, time and the SHA-256 of the body
-exactly as sent. Central refuses unknown nodes, bad signatures and times outside its window.
+A request carries ``X-Kassa-Node``, ``X-Kassa-Time`` (Unix seconds), ``X-Kassa-Nonce`` (random,
+never reused) and ``X-Kassa-Signature`` (base64 DER) over a canonical string of method, path with
+query, time, nonce and the SHA-256 of the body exactly as sent. Central refuses unknown nodes,
+bad signatures, times outside its window and nonces it has seen within that window.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import secrets
+import time
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 HEADER_NODE = "X-Kassa-Node"
 HEADER_TIME = "X-Kassa-Time"
 HEADER_SIGNATURE = "X-Kassa-Signature"
+HEADER_NONCE = "X-Kassa-Nonce"
+NONCE_FORMAT = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def generate_private_key_pem() -> str:
@@ -45,23 +51,35 @@ def load_public_key(pem: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def canonical(method: str, path_qs: str, timestamp: int, body: bytes) -> bytes:
+def canonical(method: str, path_qs: str, timestamp: int, nonce: str, body: bytes) -> bytes:
     digest = hashlib.sha256(body).hexdigest()
-    return f"KASSA-REQ1\n{method.upper()}\n{path_qs}\n{timestamp}\n{digest}".encode()
+    return (f"KASSA-REQ2\n{method.upper()}\n{path_qs}\n{timestamp}\n{nonce}\n{digest}"
+            .encode())
 
 
-def sign_request(private_pem: str, method: str, path_qs: str, timestamp: int, body: bytes) -> str:
+def sign_request(private_pem: str, method: str, path_qs: str, timestamp: int, nonce: str,
+                 body: bytes) -> str:
     key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    sig = key.sign(canonical(method, path_qs, timestamp, body), ec.ECDSA(hashes.SHA256()))
+    sig = key.sign(canonical(method, path_qs, timestamp, nonce, body),
+                   ec.ECDSA(hashes.SHA256()))
     return base64.b64encode(sig).decode()
 
 
+def signature_headers(node_id: str, private_pem: str, method: str, path_qs: str, body: bytes,
+                      *, stamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
+    """The four headers that sign one request (a fresh nonce and the current time by default)."""
+    stamp = int(time.time()) if stamp is None else stamp
+    nonce = nonce or secrets.token_urlsafe(18)
+    return {HEADER_NODE: node_id, HEADER_TIME: str(stamp), HEADER_NONCE: nonce,
+            HEADER_SIGNATURE: sign_request(private_pem, method, path_qs, stamp, nonce, body)}
+
+
 def verify_request(public_pem: str, signature_b64: str, method: str, path_qs: str,
-                   timestamp: int, body: bytes) -> bool:
+                   timestamp: int, nonce: str, body: bytes) -> bool:
     try:
         sig = base64.b64decode(signature_b64, validate=True)
         load_public_key(public_pem).verify(
-            sig, canonical(method, path_qs, timestamp, body), ec.ECDSA(hashes.SHA256())
+            sig, canonical(method, path_qs, timestamp, nonce, body), ec.ECDSA(hashes.SHA256())
         )
         return True
     except (InvalidSignature, ValueError, TypeError):

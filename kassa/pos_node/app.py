@@ -68,12 +68,29 @@ def node_status(db: Database, sync_interval: float) -> dict:
     fresh = timedelta(seconds=max(60.0, 3 * sync_interval))
     online = (node.last_contact_at is not None and node.last_sync_error is None
               and utcnow() - node.last_contact_at < fresh)
+    state, label = sync_state(node, online)
     return {
         "initialized": True, "node_id": node.node_id, "store_id": node.store_id,
         "central_url": node.central_url, "feed_cursor": node.feed_cursor,
-        "pending_events": unsent, "online": online,
+        "pending_events": unsent, "online": online, "state": state, "state_label": label,
+        "clock_skew_seconds": node.clock_skew_seconds,
         "last_contact_at": node.last_contact_at and node.last_contact_at.isoformat(),
         "last_push_at": node.last_push_at and node.last_push_at.isoformat(),
         "last_pull_at": node.last_pull_at and node.last_pull_at.isoformat(),
         "last_sync_error": node.last_sync_error,
     }
+
+
+def sync_state(node: NodeIdentity, online: bool) -> tuple[str, str]:
+    """The badge: ``online``, ``offline``, or why central refuses this till (which the cashier
+    cannot fix, but the manager should call about): its clock is off, or its key is not
+    trusted. Selling goes on in every state."""
+    code = node.sync_error_code
+    if code == "clock_skew":
+        skew = node.clock_skew_seconds or 0
+        hours = abs(skew) / 3600
+        off = f"{hours:.0f} h" if hours >= 1 else f"{abs(skew)} s"
+        return "clock_skew", f"clock skew: {off} {'ahead' if skew > 0 else 'behind'}"
+    if code in ("unknown_node", "bad_signature", "replayed_request"):
+        return "refused", "refused by central"
+    return ("online", "online") if online else ("offline", "offline")

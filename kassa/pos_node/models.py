@@ -140,7 +140,7 @@ class Sale(Base):
     shift_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("shifts.id"), index=True)
     cashier_id: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sold_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     receipt_discount_bp: Mapped[int] = mapped_column(Integer, default=0)
     gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -204,7 +204,7 @@ class Return(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     total_minor: Mapped[int] = mapped_column(BigInteger)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     lines: Mapped[list["ReturnLine"]] = relationship(
         back_populates="ret", cascade="all, delete-orphan", order_by="ReturnLine.line_no",
         lazy="selectin")

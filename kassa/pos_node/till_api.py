@@ -6,12 +6,14 @@ return what it produced; the rules live in the service modules.
 
 from __future__ import annotations
 
-from flask import g, session
+import marshmallow as ma
+from flask import current_app, g, session
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
 from kassa.common.money import quantity_to_milli
-from kassa.pos_node import catalog, sales, shifts, staff
+from kassa.pos_node import catalog, customers, sales, shifts, staff
 from kassa.pos_node.auth import db, till_user, work
 from kassa.pos_node.schemas import (
     CashMoveSchema,
@@ -194,3 +196,69 @@ class Products(MethodView):
         with work(read_only=True) as s:
             return {"products": catalog.search(s, sales.identity(s).store_id, args["q"],
                                                args["limit"])}
+
+
+class CustomerQuerySchema(ma.Schema):
+    q = fields.String(required=True, validate=validate.Length(min=3, max=32))
+
+
+class CustomerOutSchema(ma.Schema):
+    id = fields.UUID()
+    name = fields.String()
+    card_number = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+
+
+class CustomerListSchema(ma.Schema):
+    customers = fields.List(fields.Nested(CustomerOutSchema))
+
+
+class CustomerEditSchema(ma.Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9 ()-]{5,32}$"))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=200))
+
+
+@bp.route("/customers")
+class Customers(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(CustomerQuerySchema, location="query")
+    @bp.response(200, CustomerListSchema)
+    def get(self, args):
+        """Find a customer by exact card or phone number."""
+        with work(read_only=True) as s:
+            return {"customers": customers.find(s, args["q"])}
+
+
+@bp.route("/customers/<uuid:customer_id>")
+class CustomerEdit(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(CustomerEditSchema)
+    @bp.response(200, CustomerOutSchema)
+    def patch(self, body, customer_id):
+        """Correct a customer's name, phone or e-mail (works offline; central decides
+        conflicting edits field by field)."""
+        with work() as s:
+            return customers.update(s, g.user, customer_id, body)
+
+
+class TriggeredSchema(ma.Schema):
+    triggered = fields.Boolean()
+
+
+@bp.route("/node/sync")
+class SyncNow(MethodView):
+    decorators = [till_user]
+
+    @bp.response(202, TriggeredSchema)
+    def post(self):
+        """Ask the background sync to run now (it answers at once; the badge shows the
+        outcome)."""
+        with work(read_only=True):
+            scheduler = current_app.extensions.get("kassa_sync")
+        if scheduler is not None:
+            scheduler.trigger()
+        return {"triggered": scheduler is not None}

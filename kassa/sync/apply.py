@@ -5,23 +5,37 @@ One batch is one transaction. The node row is locked first, so two pushes from t
 are already held and are skipped after checking they are the same events; the next new event
 must be exactly high-water + 1, else the batch is refused with ``seq_gap`` and the node resends
 from there. ``received_events`` keeps ``(node_id, seq)`` forever, as a second wall.
+
+An event central cannot apply (a payload that does not load, a reference to master data central
+does not know, a fact it already holds under another event) does not block the node's queue:
+it is quarantined with its reason (``quarantined_events``), its seq still counts as received,
+and the events after it go on, except those that depend on it (a post-void of a quarantined
+sale, the close of a quarantined shift), which are held beside it. An operator repairs and
+replays them (``kassa.central.quarantine``). A sale that arrives for a shift central already
+has closed, or for a business day closed at central, is recorded with its own time and a
+``late_reason`` for the reconciliation report.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 
 import marshmallow as ma
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kassa.central.feed import customer_doc, customer_scope, record_change
 from kassa.central.models import (
     AuditEntry,
+    BusinessDay,
+    Customer,
     Node,
     Payment,
     Product,
+    QuarantinedEvent,
     ReceivedEvent,
     Refund,
     Return,
@@ -64,6 +78,8 @@ class Known:
 
     products: set[int] = field(default_factory=set)
     users: set[int] = field(default_factory=set)
+    closed_shifts: set = field(default_factory=set)
+    closed_days: set[tuple[int, date]] = field(default_factory=set)
 
     @classmethod
     def load(cls, session: Session, payloads: list[dict]) -> "Known":
@@ -71,10 +87,26 @@ class Known:
                     if isinstance(p.get("lines"), list) for ln in p["lines"]}
         users = {p[k] for p in payloads for k in ("cashier_id", "manager_id", "user_id",
                                                    "closed_by") if p.get(k) is not None}
+        sales = [p for p in payloads if "sold_at" in p and "receipt_no" in p]
+        shifts = {p["shift_id"] for p in sales if p.get("shift_id")}
+        days = {p["sold_at"].date() for p in sales}
         return cls(
             set(session.scalars(select(Product.id).where(Product.id.in_(products))))
             if products else set(),
-            set(session.scalars(select(User.id).where(User.id.in_(users)))) if users else set())
+            set(session.scalars(select(User.id).where(User.id.in_(users)))) if users else set(),
+            set(session.scalars(select(Shift.id).where(Shift.id.in_(shifts),
+                                                       Shift.closed_at.is_not(None))))
+            if shifts else set(),
+            {(r.store_id, r.day) for r in session.execute(
+                select(BusinessDay.store_id, BusinessDay.day).where(BusinessDay.day.in_(days)))}
+            if days else set())
+
+    def late_reason(self, sale: dict) -> str | None:
+        if sale.get("shift_id") in self.closed_shifts:
+            return "shift_closed"
+        if (sale["store_id"], sale["sold_at"].date()) in self.closed_days:
+            return "day_closed"
+        return None
 
     def check(self, what: str, payload: dict) -> None:
         lines = payload.get("lines")
@@ -88,37 +120,147 @@ class Known:
 
 
 def apply_batch(session: Session, node_id: str, events: list[dict]) -> tuple[int, int]:
-    """Returns ``(high_water, applied)``; raises and rolls back everything on any refusal."""
+    """Returns ``(high_water, applied)``; refuses (and rolls back) only for seq errors.
+
+    Events that cannot be applied are quarantined and counted as received. The batch is first
+    written in one go; if the database then refuses a row (a fact held under another event),
+    the batch is written again event by event, each in a savepoint, to find and quarantine the
+    one at fault.
+    """
     node = session.get(Node, node_id, with_for_update=True)
+    fresh = _fresh_events(session, node, events)
+    if fresh:
+        try:
+            with session.begin_nested():
+                _apply_events(session, node, fresh, one_by_one=False)
+        except (IntegrityError, *BUG_ERRORS):
+            try:
+                _apply_events(session, node, fresh, one_by_one=True)
+            except IntegrityError as err:  # an event id reused under another seq
+                raise Conflict("The batch repeats an event central holds under another seq.",
+                               code="duplicate_fact") from err
+        node.high_water = fresh[-1]["seq"]
+    node.last_seen_at = utcnow()
+    return node.high_water, len(fresh)
+
+
+def _fresh_events(session: Session, node: Node, events: list[dict]) -> list[dict]:
     high_water = node.high_water
     fresh = []
     for event in sorted(events, key=lambda e: e["seq"]):
         seq = event["seq"]
         if seq <= high_water:
-            _check_same_as_held(session, node_id, event)
+            _check_same_as_held(session, node.id, event)
             continue
         if seq != high_water + 1:
             raise SeqGap(f"Central holds events up to {high_water}; got {seq}.",
                          details={"high_water": high_water, "expected": high_water + 1})
-        fresh.append((event, _load_payload(event)))
+        fresh.append(event)
         high_water = seq
+    return fresh
+
+
+def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: bool) -> None:
+    held = HeldRefs.load(session, node.id)
+    loaded = []
+    for event in fresh:
+        try:
+            loaded.append((event, _load_payload(event), None))
+        except Invalid as err:
+            loaded.append((event, None, err))
+    known = Known.load(session, [p for _e, p, _err in loaded if p is not None])
     buffer = RowBuffer()
-    known = Known.load(session, [p for _e, p in fresh])
-    for event, payload in fresh:
-        known.check(f"Event {event['seq']} ({event['kind']})", payload)
-        HANDLERS[event["kind"]](session, node, payload, buffer)
+    for event, payload, error in loaded:
         buffer.add(ReceivedEvent.__table__, {
-            "node_id": node_id, "seq": event["seq"], "event_id": event["event_id"],
+            "node_id": node.id, "seq": event["seq"], "event_id": event["event_id"],
             "kind": event["kind"], "occurred_at": event["occurred_at"], "received_at": utcnow()})
+        if error is None:
+            blocker = held.blocker(event["kind"], payload)
+            if blocker is not None:
+                error = Invalid(f"Depends on event {blocker}, which is quarantined.",
+                                code="depends_on_quarantined", details={"seq": blocker})
+        if error is None and not one_by_one:
+            error = _try_apply(session, node, event, payload, known, buffer)
+        elif error is None:
+            buffer.flush(session)
+            try:
+                with session.begin_nested():
+                    error = _try_apply(session, node, event, payload, known, buffer)
+                    if error is None:
+                        buffer.flush(session)
+            except IntegrityError:
+                buffer.rows.clear()
+                error = Invalid(f"Event {event['seq']} repeats a fact central already holds "
+                                f"under another event.", code="duplicate_fact")
+            except BUG_ERRORS as err:
+                buffer.rows.clear()
+                error = Invalid(f"Event {event['seq']} could not be applied: "
+                                f"{err.__class__.__name__}: {err}", code="apply_failed")
+        if error is not None:
+            held.add(event, payload)
+            buffer.add(QuarantinedEvent.__table__, _quarantine_row(node.id, event, error))
+    buffer.flush(session)
+
+
+def _try_apply(session, node, event, payload, known, buffer) -> Invalid | None:
+    """Run the event's handler; an ``Invalid`` it raises is the reason to quarantine it."""
     try:
-        buffer.flush(session)
-    except IntegrityError as err:
-        # e.g. a sale id or receipt number central already has under another seq
-        raise Conflict("The batch repeats a fact central already holds under another event.",
-                       code="duplicate_fact") from err
-    node.high_water = high_water
-    node.last_seen_at = utcnow()
-    return high_water, len(fresh)
+        known.check(f"Event {event['seq']} ({event['kind']})", payload)
+        HANDLERS[event["kind"]](session, node, payload, buffer, known)
+    except Invalid as err:
+        return err
+    return None
+
+
+def _quarantine_row(node_id: str, event: dict, error: Invalid) -> dict:
+    return {"node_id": node_id, "seq": event["seq"], "event_id": event["event_id"],
+            "kind": event["kind"], "occurred_at": event["occurred_at"],
+            "payload": event["payload"], "refs": _refs(event["kind"], event["payload"]),
+            "reason": error.code, "message": str(error)[:2000],
+            "depends_on_seq": (error.details or {}).get("seq")
+            if error.code == "depends_on_quarantined" else None,
+            "status": "held", "quarantined_at": utcnow(), "attempts": 0}
+
+
+# A handler failing with one of these is a bug in it (or an event it does not expect): the event
+# is quarantined with the error, not the node's whole queue stopped. Database errors are not
+# in this list: a full disk fails the batch, and the node sends it again later.
+BUG_ERRORS = (KeyError, TypeError, ValueError, AttributeError, LookupError)
+
+# What an event creates (its own ids) and what it needs to exist before it (other events' ids).
+_CREATES = {"sale.completed": ("sale_id",), "shift.opened": ("shift_id",),
+            "return.completed": ("return_id",)}
+_NEEDS = {"sale.post_voided": ("sale_id",), "return.completed": ("original_sale_id",),
+          "shift.closed": ("shift_id",), "cash.moved": ("shift_id",)}
+
+
+def _refs(kind: str, payload) -> list[str]:
+    if not isinstance(payload, dict):
+        return []
+    return [str(payload[k]) for k in _CREATES.get(kind, ()) if payload.get(k) is not None]
+
+
+class HeldRefs:
+    """Ids created by this node's quarantined events that are still held, by their seq."""
+
+    def __init__(self, refs: dict[str, int]):
+        self.refs = refs
+
+    @classmethod
+    def load(cls, session: Session, node_id: str) -> "HeldRefs":
+        rows = session.execute(select(QuarantinedEvent.seq, QuarantinedEvent.refs).where(
+            QuarantinedEvent.node_id == node_id, QuarantinedEvent.status == "held"))
+        return cls({ref: seq for seq, refs in rows for ref in refs or ()})
+
+    def add(self, event: dict, payload: dict | None) -> None:
+        for ref in _refs(event["kind"], event["payload"]):
+            self.refs[ref] = event["seq"]
+
+    def blocker(self, kind: str, payload: dict) -> int | None:
+        for key in _NEEDS.get(kind, ()):
+            if payload.get(key) is not None and str(payload[key]) in self.refs:
+                return self.refs[str(payload[key])]
+        return None
 
 
 def _check_same_as_held(session: Session, node_id: str, event: dict) -> None:
@@ -144,7 +286,8 @@ def _load_payload(event: dict) -> dict:
                       details={"seq": event["seq"], "fields": err.messages}) from err
 
 
-def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     if p["store_id"] != node.store_id:
         raise Invalid(f"Sale {p['receipt_no']} names store {p['store_id']}, "
                       f"but node {node.id} belongs to store {node.store_id}.", code="bad_event")
@@ -152,6 +295,7 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer) ->
         "id": p["sale_id"], "receipt_no": p["receipt_no"], "node_id": node.id,
         "store_id": p["store_id"], "customer_id": p["customer_id"], "sold_at": p["sold_at"],
         "received_at": utcnow(), "status": "completed", "shift_id": p["shift_id"],
+        "late_reason": known.late_reason(p),
         "cashier_id": p["cashier_id"], "gross_minor": p["gross_minor"] or p["total_minor"],
         "discount_minor": p["discount_minor"], "total_minor": p["total_minor"],
         "vat_minor": p["vat_minor"]})
@@ -162,14 +306,16 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer) ->
         buffer.add(Payment.__table__, {**pay, "sale_id": p["sale_id"]})
 
 
-def _sale_voided(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _sale_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     buffer.add(AuditEntry.__table__, {
         "at": p["at"], "node_id": node.id, "action": "void", "actor_id": p["cashier_id"],
         "on_behalf_of_id": None, "reference_id": p["sale_id"], "reason": p["reason"][:200],
         "subject": f"open sale, {p['line_count']} lines, {p['total_minor'] / 100:.2f}"})
 
 
-def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     buffer.flush(session)
     done = session.execute(update(Sale).where(Sale.id == p["sale_id"], Sale.node_id == node.id)
                            .values(status="post_voided")).rowcount
@@ -177,7 +323,8 @@ def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer) 
         raise Invalid(f"Post-void of unknown sale {p['receipt_no']}.", code="unknown_reference")
 
 
-def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     buffer.add(Return.__table__, {
         "id": p["return_id"], "return_no": p["return_no"], "node_id": node.id,
         "store_id": node.store_id, "original_sale_id": p["original_sale_id"],
@@ -191,7 +338,8 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer) 
         buffer.add(Refund.__table__, {**r, "return_id": p["return_id"]})
 
 
-def _shift_opened(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _shift_opened(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     buffer.add(Shift.__table__, {
         "id": p["shift_id"], "node_id": node.id, "number": p["number"],
         "cashier_id": p["cashier_id"], "opened_at": p["opened_at"], "closed_at": None,
@@ -207,19 +355,22 @@ def _shift_update(session: Session, node: Node, shift_id, values: dict, buffer: 
         raise Invalid(f"Unknown shift {shift_id}.", code="unknown_reference")
 
 
-def _shift_closed(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _shift_closed(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     _shift_update(session, node, p["shift_id"], {
         "closed_at": p["closed_at"], "expected_cash_minor": p["expected_cash_minor"],
         "counted_cash_minor": p["counted_cash_minor"], "cash_in_minor": p["cash_in_minor"],
         "cash_out_minor": p["cash_out_minor"]}, buffer)
 
 
-def _cash_moved(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _cash_moved(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     column = Shift.cash_in_minor if p["kind"] == "in" else Shift.cash_out_minor
     _shift_update(session, node, p["shift_id"], {column.key: column + p["amount_minor"]}, buffer)
 
 
-def _override_granted(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
+def _override_granted(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                known: Known) -> None:
     buffer.add(AuditEntry.__table__, {
         "at": p["at"], "node_id": node.id, "action": f"override:{p['action']}"[:32],
         "actor_id": p["manager_id"], "on_behalf_of_id": p["cashier_id"],
@@ -227,7 +378,34 @@ def _override_granted(session: Session, node: Node, p: dict, buffer: RowBuffer) 
         "reason": p["reason"][:200]})
 
 
+def _customer_updated(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                      known: Known) -> None:
+    """Field by field: the node's new value lands where central still has the value the node
+    started from; where central changed the field meanwhile, central's value stays and the
+    conflict is written to the audit log. Either way the feed then carries central's record."""
+    customer = session.get(Customer, p["customer_id"], with_for_update=True)
+    if customer is None:
+        raise Invalid(f"Update of unknown customer {p['customer_id']}.",
+                      code="unknown_reference")
+    buffer.flush(session)
+    for name, change in sorted(p["changes"].items()):
+        current = getattr(customer, name)
+        if current == change["was"] and (change["now"] or name != "name"):
+            setattr(customer, name, change["now"])
+        elif current != change["now"]:
+            session.add(AuditEntry(
+                at=p["at"], node_id=node.id, action="sync_conflict", actor_id=p["user_id"],
+                on_behalf_of_id=None, reference_id=None,
+                subject=f"customer {customer.id} {name}"[:200],
+                reason=f"central kept {current!r}; node set {change['was']!r} -> "
+                       f"{change['now']!r}"[:200]))
+    session.flush()
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
+
+
 HANDLERS = {
+    "customer.updated": _customer_updated,
     "sale.completed": _sale_completed,
     "sale.voided": _sale_voided,
     "sale.post_voided": _sale_post_voided,

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from kassa.common.db import Database, utcnow
-from kassa.common.signing import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, sign_request
-from kassa.pos_node.models import NodeIdentity, OutboxEvent
+from kassa.common.db import Database, utc_date, utcnow
+from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers
+from kassa.pos_node.models import Counter, NodeIdentity, OutboxEvent, Return, Sale
 from kassa.sync import outbox, replica
 from kassa.sync.protocol import EventSchema
 
@@ -57,15 +57,13 @@ class CentralClient:
                 params: dict | None = None) -> dict:
         prepared = requests.Request(method, self.base + path, params=params).prepare()
         raw = b""
-        headers = {HEADER_NODE: self.node_id, "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
         if body is not None:
             raw = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
             headers.update({"Content-Type": "application/json", "Content-Encoding": "gzip"})
         split = urlsplit(prepared.url)
         path_qs = split.path + (f"?{split.query}" if split.query else "")
-        stamp = int(time.time())
-        headers[HEADER_TIME] = str(stamp)
-        headers[HEADER_SIGNATURE] = sign_request(self.key, method, path_qs, stamp, raw)
+        headers.update(signature_headers(self.node_id, self.key, method, path_qs, raw))
         try:
             resp = self.http.request(method, prepared.url, data=raw or None, headers=headers,
                                      timeout=self.timeout)
@@ -146,14 +144,88 @@ def pull(db: Database, client: CentralClient, page_size: int = 500) -> int:
             return total
 
 
-def sync_now(db: Database, timeout: float = 10.0, batch_size: int = 200) -> SyncResult:
-    """Pull master data, then push facts; records the error on the node if either fails."""
-    client = client_for(db, timeout)
+def report_status(db: Database, client: CentralClient, days: int = 7) -> dict:
+    """Tell central how far this node is and what it counted per day (reconciliation)."""
+    with db.read() as session:
+        report = node_report(session, days)
+    return client.request("POST", "/api/v1/sync/status", {"node_id": client.node_id, **report})
+
+
+def node_report(session, days: int = 7) -> dict:
+    since = utcnow() - timedelta(days=days)
+    node = session.scalars(select(NodeIdentity)).one()
+    seq = session.scalar(select(Counter.value).where(Counter.name == "outbox_seq")) or 0
+    depth, oldest = session.execute(
+        select(func.count(), func.min(OutboxEvent.occurred_at))
+        .where(OutboxEvent.acked_at.is_(None))).one()
+    sale_day, return_day = utc_date(Sale.sold_at), utc_date(Return.created_at)
+    totals: dict = {}
+    for day, count, minor in session.execute(
+            select(sale_day, func.count(), func.coalesce(func.sum(Sale.total_minor), 0))
+            .where(Sale.sold_at >= since, Sale.status.in_(("completed", "post_voided")))
+            .group_by(sale_day)):
+        totals[day] = {"day": day.isoformat(), "sales_count": count, "sales_minor": minor,
+                       "returns_count": 0, "returns_minor": 0}
+    for day, count, minor in session.execute(
+            select(return_day, func.count(), func.coalesce(func.sum(Return.total_minor), 0))
+            .where(Return.created_at >= since).group_by(return_day)):
+        totals.setdefault(day, {"day": day.isoformat(), "sales_count": 0, "sales_minor": 0})
+        totals[day].update(returns_count=count, returns_minor=minor)
+    return {"node_seq": seq, "queue_depth": depth,
+            "oldest_pending_at": oldest.isoformat() if oldest else None,
+            "feed_cursor": node.feed_cursor, "days": [totals[d] for d in sorted(totals)]}
+
+
+def rotate_key(db: Database, timeout: float = 10.0) -> str:
+    """Replace this node's signing key: a new key is kept as pending first, central is told
+    (signed with the current key), then the node switches. Interrupted at any point, running it
+    again finishes the same rotation; returns the new public key."""
+    with db.transaction() as session:
+        node = session.scalars(select(NodeIdentity)).one()
+        if not node.pending_private_key_pem:
+            node.pending_private_key_pem = generate_private_key_pem()
+    _finish_rotation(db, timeout)
+    return public_key_pem(_identity(db).private_key_pem)
+
+
+def _finish_rotation(db: Database, timeout: float) -> None:
+    node = _identity(db)
+    pending = node.pending_private_key_pem
+    if not pending:
+        return
+    body = {"public_key_pem": public_key_pem(pending)}
     try:
-        pulled = pull(db, client)
+        client_for(db, timeout).request("POST", "/api/v1/sync/rotate-key", body)
+    except SyncError as err:
+        if err.code not in ("bad_signature", "unknown_node"):
+            raise
+        # Central took the new key earlier and the old one's grace is over: confirm with it.
+        CentralClient(node.central_url, node.node_id, pending, timeout).request(
+            "POST", "/api/v1/sync/rotate-key", body)
+    with db.transaction() as session:
+        session.execute(update(NodeIdentity).values(private_key_pem=pending,
+                                                    pending_private_key_pem=None))
+
+
+def sync_now(db: Database, timeout: float = 10.0, batch_size: int = 200) -> SyncResult:
+    """Push facts, pull master data, report status; records the error (and its code, such as
+    ``clock_skew`` with the skew) on the node if any step fails."""
+    try:
+        _finish_rotation(db, timeout)
+        client = client_for(db, timeout)
+        # Facts first: a till's own edit (a customer's phone) reaches central before the feed
+        # could bring back the value it replaced.
         pushed, high_water = push(db, client, batch_size)
+        pulled = pull(db, client)
+        report_status(db, client)
     except SyncError as err:
         with db.transaction() as session:
-            session.execute(update(NodeIdentity).values(last_sync_error=f"{err.code}: {err}"))
+            session.execute(update(NodeIdentity).values(
+                last_sync_error=f"{err.code}: {err}"[:500], sync_error_code=err.code[:32],
+                clock_skew_seconds=err.details.get("skew_seconds")
+                if err.code == "clock_skew" else None))
         raise
+    with db.transaction() as session:
+        session.execute(update(NodeIdentity).values(
+            last_sync_error=None, sync_error_code=None, clock_skew_seconds=None))
     return SyncResult(pushed, high_water, pulled, _identity(db).feed_cursor)

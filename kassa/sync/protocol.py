@@ -33,6 +33,31 @@ class PushResponseSchema(ma.Schema):
     applied = fields.Integer(required=True)
 
 
+class DayTotalsSchema(ma.Schema):
+    day = fields.Date(required=True)
+    sales_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    sales_minor = fields.Integer(required=True, strict=True)
+    returns_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    returns_minor = fields.Integer(required=True, strict=True)
+
+
+class NodeStatusReportSchema(ma.Schema):
+    """What a node says about itself after each sync: how far it is, what it counted."""
+
+    node_id = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    node_seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    queue_depth = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    oldest_pending_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    feed_cursor = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    days = fields.List(fields.Nested(DayTotalsSchema), load_default=list,
+                       validate=validate.Length(max=62))
+
+
+class NodeStatusAnswerSchema(ma.Schema):
+    high_water = fields.Integer(required=True)
+    quarantined = fields.Integer(required=True)
+
+
 class ChangesQuerySchema(ma.Schema):
     since = fields.Integer(load_default=0, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=MAX_PAGE))
@@ -190,7 +215,25 @@ class OverrideGrantedPayload(ma.Schema):
     at = fields.AwareDateTime(required=True)
 
 
+class CustomerFieldChange(ma.Schema):
+    """One field a cashier changed offline: the value the node had and the value it set."""
+
+    was = fields.String(required=True, allow_none=True, validate=validate.Length(max=200))
+    now = fields.String(required=True, allow_none=True, validate=validate.Length(max=200))
+
+
+class CustomerUpdatedPayload(ma.Schema):
+    customer_id = fields.UUID(required=True)
+    changes = fields.Dict(keys=fields.String(validate=validate.OneOf(("name", "phone",
+                                                                        "email"))),
+                          values=fields.Nested(CustomerFieldChange), required=True,
+                          validate=validate.Length(min=1))
+    user_id = _int(allow_none=True, load_default=None)
+    at = fields.AwareDateTime(required=True)
+
+
 EVENT_PAYLOADS: dict[str, type[ma.Schema]] = {
+    "customer.updated": CustomerUpdatedPayload,
     "sale.completed": SaleCompletedPayload,
     "sale.voided": SaleVoidedPayload,
     "sale.post_voided": SalePostVoidedPayload,

@@ -1,15 +1,19 @@
 """The node's background sync: an APScheduler interval job that runs ``sync_now``.
 
 One owner (the ``kassa pos serve`` process) starts it and stops it; at most one run is in
-flight; runs are spread with jitter so a chain's tills do not all call central at once.
-A failed run is recorded on the node (``last_sync_error``, shown by the till's badge) and the
-next interval tries again. (Exponential back-off and "sync now" from the till come with the
-sync issue.)
+flight; runs are spread with jitter so a chain's tills do not all call central at once. A failed
+run is recorded on the node (``last_sync_error``, shown by the till's badge) and the next runs
+back off exponentially (interval x 2^failures, capped, with jitter) so a chain of tills does not
+hammer a central that is coming back up. ``trigger()`` ("sync now" at the till) runs at once and
+forgets the back-off.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import threading
+import time
 from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,29 +24,61 @@ from kassa.sync.client import SyncError, sync_now
 log = logging.getLogger(__name__)
 
 
+def backoff_delay(failures: int, interval_s: float, max_s: float, rng=random) -> float:
+    """Seconds to wait after ``failures`` failed runs in a row: doubling from the interval up
+    to ``max_s``, then a random 50-100 % of that (so tills that failed together spread out)."""
+    if failures <= 0:
+        return 0.0
+    return min(interval_s * 2 ** failures, max_s) * rng.uniform(0.5, 1.0)
+
+
 class SyncScheduler:
-    def __init__(self, db: Database, interval_s: float, timeout_s: float, batch_size: int):
+    def __init__(self, db: Database, interval_s: float, timeout_s: float, batch_size: int,
+                 backoff_max_s: float = 300.0):
         self.db = db
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.batch_size = batch_size
+        self.backoff_max_s = backoff_max_s
+        self.failures = 0
+        self.not_before = 0.0  # time.monotonic() before which scheduled runs are skipped
+        self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(daemon=True)
 
     def start(self) -> None:
-        self.scheduler.add_job(self.run_once, "interval", seconds=self.interval_s,
+        self.scheduler.add_job(self._scheduled, "interval", seconds=self.interval_s,
                                jitter=max(1, int(self.interval_s * 0.2)), max_instances=1,
                                coalesce=True, id="sync",
                                next_run_time=datetime.now(timezone.utc))
         self.scheduler.start()
 
-    def run_once(self) -> None:
-        try:
-            result = sync_now(self.db, self.timeout_s, self.batch_size)
-            log.info("sync: pulled %d, pushed %d", result.pulled, result.pushed)
-        except SyncError as err:
-            log.warning("sync failed: %s (%s)", err, err.code)
-        except Exception:  # noqa: BLE001 - keep the schedule alive; the next run retries
-            log.exception("sync crashed")
+    def _scheduled(self) -> None:
+        if time.monotonic() < self.not_before:
+            return  # backing off after failures
+        self.run_once()
+
+    def run_once(self) -> bool:
+        """One sync; returns whether it succeeded. Never raises (the schedule must live on)."""
+        with self._lock:
+            try:
+                result = sync_now(self.db, self.timeout_s, self.batch_size)
+                log.info("sync: pulled %d, pushed %d", result.pulled, result.pushed)
+                self.failures, self.not_before = 0, 0.0
+                return True
+            except SyncError as err:
+                log.warning("sync failed: %s (%s)", err, err.code)
+            except Exception:  # noqa: BLE001 - keep the schedule alive; the next run retries
+                log.exception("sync crashed")
+            self.failures += 1
+            self.not_before = time.monotonic() + backoff_delay(
+                self.failures, self.interval_s, self.backoff_max_s)
+            return False
+
+    def trigger(self) -> None:
+        """Run as soon as possible, whatever the back-off."""
+        self.not_before = 0.0
+        if self.scheduler.running:
+            self.scheduler.modify_job("sync", next_run_time=datetime.now(timezone.utc))
 
     @property
     def running(self) -> bool:

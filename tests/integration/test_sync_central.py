@@ -6,7 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kassa.central.models import Payment, ReceivedEvent, Sale, SaleLine
+from sqlalchemy import select
+
+from kassa.central.models import Payment, QuarantinedEvent, ReceivedEvent, Sale, SaleLine
 from kassa.common.signing import generate_private_key_pem
 from tests.helpers import count, signed
 
@@ -71,15 +73,24 @@ def test_a_different_event_under_a_held_seq_is_a_conflict(central_app, central_d
     assert resp.status_code == 409 and resp.json["error"] == "seq_conflict"
 
 
-def test_the_same_sale_under_a_new_seq_is_refused_not_doubled(central_app, central_db, enrolled):
+def test_the_same_sale_under_a_new_seq_is_quarantined_not_doubled(central_app, central_db,
+                                                                  enrolled):
     client = central_app.test_client()
     first = sale_event(1)
     assert push(client, enrolled, [first]).status_code == 200
     copy = sale_event(3, receipt=1)
     copy["payload"]["sale_id"] = first["payload"]["sale_id"]
-    resp = push(client, enrolled, [sale_event(2), copy])
-    assert resp.status_code == 409 and resp.json["error"] == "duplicate_fact"
-    assert count(central_db, Sale) == 1 and count(central_db, ReceivedEvent) == 1
+    resp = push(client, enrolled, [sale_event(2), copy, sale_event(4)])
+    assert resp.status_code == 200 and resp.json == {"high_water": 4, "applied": 3}
+    assert count(central_db, Sale) == 3 and count(central_db, ReceivedEvent) == 4
+    assert held_reasons(central_db) == [(3, "duplicate_fact")]
+
+
+def held_reasons(db):
+    with db.read() as session:
+        return [(q.seq, q.reason) for q in session.scalars(
+            select(QuarantinedEvent).where(QuarantinedEvent.status == "held")
+            .order_by(QuarantinedEvent.seq))]
 
 
 @pytest.mark.parametrize("bad, code", [
@@ -88,13 +99,15 @@ def test_the_same_sale_under_a_new_seq_is_refused_not_doubled(central_app, centr
     (lambda e: e["payload"]["lines"][0].update(product_id=9999), "unknown_reference"),
     (lambda e: e.update(kind="sale.teleported"), "unknown_event_kind"),
 ])
-def test_one_bad_event_refuses_the_whole_batch(central_app, central_db, enrolled, bad, code):
-    events = [sale_event(1), sale_event(2)]
+def test_a_bad_event_is_quarantined_and_the_queue_goes_on(central_app, central_db, enrolled,
+                                                          bad, code):
+    events = [sale_event(1), sale_event(2), sale_event(3)]
     bad(events[1])
     resp = push(central_app.test_client(), enrolled, events)
-    assert resp.status_code == 422, resp.json
-    assert resp.json["error"] == code
-    assert nothing_applied(central_db)
+    assert resp.status_code == 200, resp.json
+    assert resp.json == {"high_water": 3, "applied": 3}
+    assert count(central_db, Sale) == 2 and count(central_db, ReceivedEvent) == 3
+    assert held_reasons(central_db) == [(2, code)]
 
 
 @pytest.mark.parametrize("body", [

@@ -389,8 +389,8 @@ async function pollStatus() {
   try {
     const s = await api("GET", "/api/v1/status");
     const badge = $("#badge");
-    badge.className = "badge " + (s.online ? "online" : "offline");
-    badge.firstChild.textContent = (s.online ? "online" : "offline") + " · ";
+    badge.className = "badge " + (s.state || "offline");
+    badge.firstChild.textContent = (s.state_label || "offline") + " · ";
     $("#pending").textContent = s.pending_events;
   } catch (e) { /* the badge keeps its last state */ }
 }

@@ -23,9 +23,19 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('clock_skew_seconds', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('pending_private_key_pem', sa.Text(), nullable=True))
 
+    # The node's per-day totals for central's reconciliation report read by these.
+    with op.batch_alter_table('sales', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sales_sold_at'), ['sold_at'], unique=False)
+    with op.batch_alter_table('returns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_returns_created_at'), ['created_at'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('returns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_returns_created_at'))
+    with op.batch_alter_table('sales', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sales_sold_at'))
     with op.batch_alter_table('node_identity', schema=None) as batch_op:
         batch_op.drop_column('pending_private_key_pem')
         batch_op.drop_column('clock_skew_seconds')

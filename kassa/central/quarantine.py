@@ -1,0 +1,118 @@
+"""Events central could not apply, held until an operator repairs and replays them.
+
+``kassa.sync.apply`` puts an event here with its reason instead of stopping the node's queue.
+The operator fixes the cause (adds the missing product, corrects the payload) and replays the
+event; it is then applied exactly as it would have been, under its original seq. Events held
+because they depend on another held event are replayed after it (``replay_node`` goes in seq
+order). An event may also be discarded, with a reason, which the audit log keeps: nothing
+leaves quarantine silently.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kassa.central.models import AuditEntry, Node, QuarantinedEvent
+from kassa.common.db import utcnow
+from kassa.common.errors import Conflict, Invalid, NotFound
+from kassa.sync import apply
+
+
+def held(session: Session, node_id: str | None = None, status: str = "held") -> list:
+    stmt = select(QuarantinedEvent).where(QuarantinedEvent.status == status)
+    if node_id:
+        stmt = stmt.where(QuarantinedEvent.node_id == node_id)
+    return list(session.scalars(stmt.order_by(QuarantinedEvent.node_id, QuarantinedEvent.seq)))
+
+
+def held_counts(session: Session) -> dict[str, int]:
+    return dict(session.execute(
+        select(QuarantinedEvent.node_id, func.count()).where(QuarantinedEvent.status == "held")
+        .group_by(QuarantinedEvent.node_id)).all())
+
+
+def _get_held(session: Session, event_id: int) -> QuarantinedEvent:
+    event = session.get(QuarantinedEvent, event_id) if 0 < event_id < 2**31 else None
+    if event is None:
+        raise NotFound(f"No quarantined event {event_id}.", code="quarantine_not_found")
+    if event.status != "held":
+        raise Conflict(f"Event {event_id} was {event.status} already.", code="not_held",
+                       details={"status": event.status})
+    return event
+
+
+def replay(session: Session, event_id: int, actor: str, payload: dict | None = None,
+           note: str = "") -> QuarantinedEvent:
+    """Apply a held event now (with a repaired ``payload`` if given); raises ``Invalid`` with the
+    reason, leaving it held, if it still cannot be applied."""
+    event = _get_held(session, event_id)
+    node = session.get(Node, event.node_id, with_for_update=True)
+    blocker = session.scalar(select(QuarantinedEvent.seq).where(
+        QuarantinedEvent.node_id == event.node_id, QuarantinedEvent.status == "held",
+        QuarantinedEvent.seq < event.seq,
+        QuarantinedEvent.seq == event.depends_on_seq))
+    if blocker is not None:
+        raise Conflict(f"Replay event {blocker} first: this one depends on it.",
+                       code="dependency_held", details={"seq": blocker})
+    document = {"seq": event.seq, "event_id": event.event_id, "kind": event.kind,
+                "occurred_at": event.occurred_at,
+                "payload": event.payload if payload is None else payload}
+    loaded = apply._load_payload(document)
+    buffer = apply.RowBuffer()
+    known = apply.Known.load(session, [loaded])
+    try:
+        with session.begin_nested():
+            error = apply._try_apply(session, node, document, loaded, known, buffer)
+            if error is not None:
+                raise error
+            buffer.flush(session)
+    except IntegrityError as err:
+        raise Conflict("The event repeats a fact central already holds.",
+                       code="duplicate_fact") from err
+    except apply.BUG_ERRORS as err:
+        raise Invalid(f"The event still cannot be applied: {err.__class__.__name__}: {err}",
+                      code="apply_failed") from err
+    if payload is not None:
+        event.payload = payload
+    _resolve(session, event, "replayed", actor, note)
+    return event
+
+
+def discard(session: Session, event_id: int, actor: str, reason: str) -> QuarantinedEvent:
+    """Give up on a held event, for a stated reason (kept in the audit log)."""
+    if not reason.strip():
+        raise Invalid("Say why the event is discarded.", code="reason_required")
+    event = _get_held(session, event_id)
+    _resolve(session, event, "discarded", actor, reason)
+    return event
+
+
+def _resolve(session: Session, event: QuarantinedEvent, status: str, actor: str,
+             note: str) -> None:
+    event.status, event.resolved_at = status, utcnow()
+    event.resolved_by, event.resolution_note = actor[:64], note
+    event.attempts += 1
+    session.add(AuditEntry(at=utcnow(), node_id=event.node_id, action=f"quarantine:{status}",
+                           actor_id=None, on_behalf_of_id=None, reference_id=event.event_id,
+                           subject=f"{event.kind} seq {event.seq} by {actor}"[:200],
+                           reason=(note or event.reason)[:200]))
+    session.flush()
+
+
+def replay_node(session_factory, node_id: str, actor: str) -> list[tuple[int, str]]:
+    """Replay every held event of a node in seq order, each in its own transaction; returns
+    ``(seq, outcome)`` pairs ("replayed" or the error code)."""
+    with session_factory.read() as session:
+        ids = [(e.id, e.seq) for e in held(session, node_id)]
+    outcomes = []
+    for event_id, seq in ids:
+        try:
+            with session_factory.transaction() as session:
+                replay(session, event_id, actor)
+            outcomes.append((seq, "replayed"))
+        except (Invalid, Conflict, ma.ValidationError) as err:
+            outcomes.append((seq, getattr(err, "code", "invalid")))
+    return outcomes

@@ -1,0 +1,59 @@
+"""Customers at the till: find one by card or phone, and correct their contact details.
+
+The node's customer rows are a replica of central's. A correction made at the till (offline
+too) is written to the replica at once, so the till shows it, and goes up as a
+``customer.updated`` event carrying, per field, the value the till had and the value it set.
+Central decides field by field (``docs/sync-protocol.md``): the till's value lands where central
+still had the value the till started from; otherwise central's value stays and the feed brings
+it back to the till.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from kassa.common.db import utcnow
+from kassa.common.errors import Invalid, NotFound
+from kassa.pos_node.models import Customer, User
+from kassa.sync.outbox import append_event
+
+EDITABLE = ("name", "phone", "email")
+
+
+def customer_dict(c: Customer) -> dict:
+    return {"id": c.id, "name": c.name, "card_number": c.card_number, "phone": c.phone,
+            "email": c.email}
+
+
+def find(session: Session, query: str) -> list[dict]:
+    """Exact card number or phone number (a till does not browse customers)."""
+    rows = session.scalars(select(Customer).where(
+        or_(Customer.card_number == query, Customer.phone == query)).limit(10))
+    return [customer_dict(c) for c in rows]
+
+
+def update(session: Session, user: User, customer_id: uuid.UUID, fields: dict) -> dict:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("No such customer at this till.", code="customer_not_found")
+    changes = {}
+    for name, value in fields.items():
+        if name not in EDITABLE:
+            raise Invalid(f"{name} cannot be changed at the till.", code="bad_field")
+        value = value.strip() if isinstance(value, str) else value
+        if name == "name" and not value:
+            raise Invalid("A customer needs a name.", code="name_required")
+        if getattr(customer, name) != (value or None if name != "name" else value):
+            changes[name] = {"was": getattr(customer, name),
+                             "now": value or None if name != "name" else value}
+    if not changes:
+        return customer_dict(customer)
+    for name, change in changes.items():
+        setattr(customer, name, change["now"])
+    session.flush()
+    append_event(session, "customer.updated", {
+        "customer_id": customer.id, "changes": changes, "user_id": user.id, "at": utcnow()})
+    return customer_dict(customer)

@@ -51,8 +51,10 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
                         amount_minor=2000)
     md.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
     md.set_role_limit(session, "store_manager", 5000, 10000000)
-    for n, name in enumerate(["Anna Petrova", "Ivan Sidorov", "Olga Smirnova"], start=1):
-        md.create_customer(session, name, card_number=f"{7770000000000000 + n}")
+    for n, (name, home) in enumerate([("Anna Petrova", 0), ("Ivan Sidorov", 0),
+                                      ("Olga Smirnova", 1)], start=1):
+        md.create_customer(session, name, card_number=f"{7770000000000000 + n}",
+                           phone=f"+7900000000{n}", home_store=stores[home])
 
     users = {}
     for username, role, kwargs in [

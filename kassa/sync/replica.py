@@ -53,10 +53,13 @@ def _simple(model, fields: tuple[str, ...], key_type=int):
     return apply
 
 
+_CUSTOMER = _simple(Customer, ("id", "name", "card_number", "phone", "email"), uuid.UUID)
+
+
 def _customer(session: Session, key: str, data: dict | None) -> None:
     if data is not None:
         data = {**data, "id": uuid.UUID(data["id"])}
-    _simple(Customer, ("id", "name", "card_number", "phone", "email"), uuid.UUID)(session, key, data)
+    _CUSTOMER(session, key, data)
 
 
 def _promotion(session: Session, key: str, data: dict | None) -> None:

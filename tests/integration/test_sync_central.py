@@ -5,7 +5,6 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-
 from sqlalchemy import select
 
 from kassa.central.models import Payment, QuarantinedEvent, ReceivedEvent, Sale, SaleLine

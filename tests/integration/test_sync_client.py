@@ -1,12 +1,14 @@
 """The node's sync client against central over real loopback HTTP, on both central engines."""
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
-from kassa.central.models import Node, ReceivedEvent
+from kassa.central.models import Customer as CentralCustomer
+from kassa.central.models import Node, NodeDayTotal, ReceivedEvent
 from kassa.central.models import Payment as CentralPayment
 from kassa.central.models import Sale as CentralSale
 from kassa.central.models import SaleLine as CentralLine
+from kassa.common.errors import KassaError
 from kassa.pos_node import shifts
 from kassa.pos_node.cart import Tender
 from kassa.pos_node.models import NodeIdentity, OutboxEvent, Product, User
@@ -95,3 +97,77 @@ def test_the_background_sync_pushes_by_itself_and_stops_when_told(node, central_
         scheduler.stop()
     assert not scheduler.running
     assert not any(t.name.startswith("APScheduler") for t in threading.enumerate())
+
+
+def test_a_failing_schedule_backs_off_and_sync_now_skips_the_wait(node, central_db):
+    from kassa.sync.scheduler import SyncScheduler, backoff_delay
+
+    assert [backoff_delay(n, 5, 300, rng=_Top()) for n in range(0, 8)] == \
+        [0, 10, 20, 40, 80, 160, 300, 300]
+    with central_db.transaction() as session:
+        session.execute(update(Node).where(Node.id == "pos-1").values(active=False))
+    scheduler = SyncScheduler(node, interval_s=0.1, timeout_s=5, batch_size=50,
+                              backoff_max_s=600)
+    assert scheduler.run_once() is False and scheduler.run_once() is False
+    assert scheduler.failures == 2
+    waited = scheduler.not_before
+    scheduler._scheduled()  # a scheduled run inside the back-off does nothing
+    assert scheduler.failures == 2 and scheduler.not_before == waited
+    with central_db.transaction() as session:
+        session.execute(update(Node).where(Node.id == "pos-1").values(active=True))
+    scheduler.trigger()
+    scheduler._scheduled()
+    assert scheduler.failures == 0 and count(node, Product) == 12
+
+
+class _Top:
+    """The top of the jitter range, to read the doubling off."""
+
+    def uniform(self, _low, high):
+        return high
+
+
+def test_the_node_reports_itself_and_central_can_reconcile(node, central_db):
+    sync_now(node)
+    sell(node, 2)
+    sync_now(node)
+    with central_db.read() as session:
+        row = session.get(Node, "pos-1")
+        assert (row.node_seq, row.high_water, row.queue_depth) == (3, 3, 0)
+        assert row.feed_cursor > 0
+        totals = session.scalars(select(NodeDayTotal)).all()
+    assert [(t.sales_count, t.sales_minor) for t in totals] == [(2, 2 * 8990)]
+
+
+def test_a_customer_corrected_at_the_till_reaches_central(node, central_db):
+    from kassa.pos_node import customers
+    from kassa.pos_node.models import Customer
+
+    sync_now(node)
+    with node.transaction() as session:
+        cashier = session.query(User).filter_by(username="cashier-s001").one()
+        (anna,) = customers.find(session, "7770000000000001")
+        customers.update(session, cashier, anna["id"], {"phone": "+7 912 000-11-22"})
+        with pytest.raises(KassaError):
+            customers.update(session, cashier, anna["id"], {"name": " "})
+    sync_now(node)
+    with central_db.read() as session:
+        assert session.get(CentralCustomer, anna["id"]).phone == "+7 912 000-11-22"
+    with node.read() as session:
+        assert session.get(Customer, anna["id"]).phone == "+7 912 000-11-22"
+
+
+def test_a_node_rotates_its_key_and_keeps_syncing(node, central_db):
+    from kassa.common.signing import public_key_pem
+    from kassa.sync.client import rotate_key
+
+    sync_now(node)
+    new_public = rotate_key(node)
+    with central_db.read() as session:
+        assert session.get(Node, "pos-1").public_key_pem == new_public
+    with node.read() as session:
+        identity = session.query(NodeIdentity).one()
+        assert public_key_pem(identity.private_key_pem) == new_public
+        assert identity.pending_private_key_pem is None
+    sell(node, 1)
+    assert sync_now(node).pushed == 2

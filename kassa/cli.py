@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 
 import click
 from flask.cli import FlaskGroup
@@ -58,6 +59,19 @@ def _fail(err: Exception) -> None:
     code = getattr(err, "code", "error")
     click.echo(f"error [{code}]: {err}", err=True)
     sys.exit(1)
+
+
+@contextmanager
+def _central_work():
+    """One transaction on central's database for a CLI command; a refusal exits with its code."""
+    db = Database(CentralConfig.from_env().db_url)
+    try:
+        with db.transaction() as session:
+            yield session
+    except KassaError as err:
+        _fail(err)
+    finally:
+        db.dispose()
 
 
 @click.group(help="kassa: retail CRM around the point of sale.\n\n"
@@ -116,14 +130,9 @@ def central_migrate(revision: str, message: str | None) -> None:
 def central_seed_demo(node_ids: tuple[str, ...]) -> None:
     """Load demo master data; prints JSON with fresh passwords, PINs and enrolment codes."""
     from kassa.central.demo_data import seed
-    db = Database(CentralConfig.from_env().db_url)
-    try:
-        with db.transaction() as session:
-            click.echo(json.dumps(seed(session, node_ids), indent=2))
-    except KassaError as err:
-        _fail(err)
-    finally:
-        db.dispose()
+    with _central_work() as session:
+        secrets = seed(session, node_ids)
+    click.echo(json.dumps(secrets, indent=2))
 
 
 @central.command("add-node")
@@ -132,15 +141,132 @@ def central_seed_demo(node_ids: tuple[str, ...]) -> None:
 def central_add_node(node_id: str, store_code: str) -> None:
     """Register a POS node; prints its one-time enrolment code for `kassa pos init`."""
     from kassa.central.masterdata import add_node, store_by_code
+    with _central_work() as session:
+        code = add_node(session, node_id, store_by_code(session, store_code))
+    click.echo(code)
+
+
+@central.command("nodes")
+def central_nodes() -> None:
+    """Every node's sync state: last contact, events behind, queue, skew, quarantine."""
+    from kassa.central.node_status import statuses
+    with _central_work() as session:
+        rows = statuses(session, None)
+    click.echo(f"{'node':<10} {'store':<6} {'state':<12} {'lag s':>7} {'high':>7} "
+               f"{'behind':>7} {'queue':>6} {'held':>5}")
+    for r in rows:
+        click.echo(f"{r['node_id']:<10} {r['store_code']:<6} {r['state']:<12} "
+                   f"{_dash(r['lag_seconds']):>7} {r['high_water']:>7} "
+                   f"{_dash(r['events_behind']):>7} {_dash(r['queue_depth']):>6} "
+                   f"{r['quarantined']:>5}")
+
+
+def _dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
+@central.command("revoke-node")
+@click.argument("node_id")
+def central_revoke_node(node_id: str) -> None:
+    """Stop trusting a node's key now (a lost or stolen till)."""
+    from kassa.central.masterdata import revoke_node
+    with _central_work() as session:
+        revoke_node(session, node_id)
+    click.echo(f"node {node_id} revoked")
+
+
+@central.command("reenroll-node")
+@click.argument("node_id")
+def central_reenroll_node(node_id: str) -> None:
+    """A new one-time enrolment code for an existing node (revoked, or rebuilt)."""
+    from kassa.central.masterdata import reenroll_node
+    with _central_work() as session:
+        code = reenroll_node(session, node_id)
+    click.echo(code)
+
+
+@central.command("close-day")
+@click.argument("store_code")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--force", is_flag=True, help="close even though nodes may hold the day's events")
+def central_close_day(store_code: str, day, force: bool) -> None:
+    """Close a store's business day (refused while its nodes may still hold events of it)."""
+    from kassa.central.masterdata import store_by_code
+    from kassa.central.node_status import close_day
+    with _central_work() as session:
+        closed = close_day(session, store_by_code(session, store_code), day.date(), None, force)
+    for node in closed["unsynced_nodes"]:
+        click.echo(f"warning: {node['node_id']} {node['reason']} "
+                   f"({node['events_behind']} events behind)", err=True)
+    click.echo(f"{store_code} {day.date()} closed")
+
+
+@central.group("quarantine")
+def central_quarantine() -> None:
+    """Events central could not apply: list, replay after repair, or discard."""
+
+
+@central_quarantine.command("list")
+@click.option("--node", "node_id", default=None)
+@click.option("--status", default="held", show_default=True,
+              type=click.Choice(["held", "replayed", "discarded"]))
+def quarantine_list(node_id: str | None, status: str) -> None:
+    from kassa.central import quarantine
+    with _central_work() as session:
+        for e in quarantine.held(session, node_id, status):
+            click.echo(f"{e.id:>6} {e.node_id:<10} seq {e.seq:<8} {e.kind:<18} {e.reason:<24} "
+                       f"{e.message}")
+
+
+@central_quarantine.command("show")
+@click.argument("event_id", type=int)
+def quarantine_show(event_id: int) -> None:
+    """The event's payload as JSON (edit it and pass it to `replay --payload`)."""
+    from kassa.central.models import QuarantinedEvent
+    with _central_work() as session:
+        event = session.get(QuarantinedEvent, event_id)
+        if event is None:
+            _fail(KassaError(f"No quarantined event {event_id}.", code="quarantine_not_found"))
+        click.echo(json.dumps(event.payload, indent=2, ensure_ascii=False))
+
+
+@central_quarantine.command("replay")
+@click.argument("event_id", type=int)
+@click.option("--payload", "payload_file", type=click.File("r"), default=None,
+              help="a repaired payload (JSON file); without it the event is replayed as is")
+@click.option("--note", default="", help="what was repaired")
+@click.option("--as", "actor", default="cli", show_default=True, help="who replays it")
+def quarantine_replay(event_id: int, payload_file, note: str, actor: str) -> None:
+    from kassa.central import quarantine
+    payload = json.load(payload_file) if payload_file else None
+    with _central_work() as session:
+        event = quarantine.replay(session, event_id, actor, payload, note)
+    click.echo(f"replayed {event.node_id} seq {event.seq} ({event.kind})")
+
+
+@central_quarantine.command("replay-node")
+@click.argument("node_id")
+@click.option("--as", "actor", default="cli", show_default=True)
+def quarantine_replay_node(node_id: str, actor: str) -> None:
+    """Replay every held event of a node in seq order (after fixing master data)."""
+    from kassa.central import quarantine
     db = Database(CentralConfig.from_env().db_url)
     try:
-        with db.transaction() as session:
-            code = add_node(session, node_id, store_by_code(session, store_code))
-        click.echo(code)
-    except KassaError as err:
-        _fail(err)
+        for seq, outcome in quarantine.replay_node(db, node_id, actor):
+            click.echo(f"seq {seq}: {outcome}")
     finally:
         db.dispose()
+
+
+@central_quarantine.command("discard")
+@click.argument("event_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--as", "actor", default="cli", show_default=True)
+def quarantine_discard(event_id: int, reason: str, actor: str) -> None:
+    from kassa.central import quarantine
+    with _central_work() as session:
+        event = quarantine.discard(session, event_id, actor, reason)
+    click.echo(f"discarded {event.node_id} seq {event.seq} ({event.kind})")
 
 
 @main.group(cls=AppGroup, create_app=_pos_app,
@@ -189,6 +315,21 @@ def pos_sync_now() -> None:
         db.dispose()
     click.echo(f"pulled {result.pulled} changes (cursor {result.feed_cursor}); "
                f"pushed {result.pushed} events (central holds up to {result.high_water})")
+
+
+@pos.command("rotate-key")
+def pos_rotate_key() -> None:
+    """Give this node a new signing key (central accepts the old one for KASSA_KEY_GRACE)."""
+    from kassa.sync.client import SyncError, rotate_key
+    config = NodeConfig.from_env()
+    db = Database(config.db_url)
+    try:
+        rotate_key(db, config.http_timeout)
+    except SyncError as err:
+        _fail(err)
+    finally:
+        db.dispose()
+    click.echo("key rotated")
 
 
 @main.command("demo")

@@ -61,13 +61,15 @@ def state_of(node: Node, now: datetime) -> str:
     return "online" if now - node.last_seen_at <= OFFLINE_AFTER else "offline"
 
 
-def statuses(session: Session, user: User) -> list[dict]:
+def statuses(session: Session, user: User | None) -> list[dict]:
+    """Every node ``user`` may see (``None``: all of them, for the operator's CLI)."""
     now = utcnow()
     feed_head = session.scalar(select(func.max(ChangeFeedEntry.version))) or 0
     held = quarantine.held_counts(session)
-    stmt = scope_stores(select(Node, Store.code, Region.code)
-                        .join(Store, Store.id == Node.store_id)
-                        .join(Region, Region.id == Store.region_id), user)
+    stmt = (select(Node, Store.code, Region.code).join(Store, Store.id == Node.store_id)
+            .join(Region, Region.id == Store.region_id))
+    if user is not None:
+        stmt = scope_stores(stmt, user)
     out = []
     for node, store_code, region_code in session.execute(stmt.order_by(Node.id)):
         unsent = None

@@ -3,6 +3,7 @@ late facts, replayed requests, skewed clocks, rotated and revoked keys, node sta
 reconciliation, business-day close, per-node feeds and customers edited at two ends."""
 
 import base64
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -343,3 +344,40 @@ def test_node_status_is_scoped_to_the_reader(central_app, enrolled, seeded, role
     expected = {"office": ["pos-1", "pos-2"], "admin": ["pos-1", "pos-2"],
                 "rm-spb": ["pos-2"], "sm-s001": ["pos-1"]}[role]
     assert ids == expected
+
+
+def test_operators_work_the_quarantine_from_the_cli(central_app, central_db_url, central_db,
+                                                    enrolled, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from kassa.cli import main
+
+    bad = sale_event(1, product_id=9999)
+    push(central_app.test_client(), enrolled, [bad, sale_event(2, product_id=8888)])
+    monkeypatch.setenv("KASSA_CENTRAL_DB", central_db_url)
+    run = CliRunner().invoke
+    listed = run(main, ["central", "quarantine", "list"])
+    assert listed.exit_code == 0 and listed.output.count("unknown_reference") == 2
+    ids = sorted(held(central_db)[s].id for s in (1, 2))
+    shown = run(main, ["central", "quarantine", "show", str(ids[0])])
+    payload = json.loads(shown.output)
+    payload["lines"][0]["product_id"] = 1
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(payload))
+    replayed = run(main, ["central", "quarantine", "replay", str(ids[0]), "--payload",
+                          str(fixed), "--note", "typo"])
+    assert replayed.exit_code == 0, replayed.output
+    still_bad = run(main, ["central", "quarantine", "replay", str(ids[1])])
+    assert still_bad.exit_code == 1 and "unknown_reference" in still_bad.output
+    by_node = run(main, ["central", "quarantine", "replay-node", "pos-1"])
+    assert "seq 2: unknown_reference" in by_node.output
+    discarded = run(main, ["central", "quarantine", "discard", str(ids[1]), "--reason",
+                           "no such product was ever sold"])
+    assert discarded.exit_code == 0 and held(central_db) == {}
+    nodes = run(main, ["central", "nodes"])
+    assert nodes.exit_code == 0 and "pos-1" in nodes.output and "online" in nodes.output
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+    refused = run(main, ["central", "close-day", "S001", yesterday])
+    assert refused.exit_code == 1 and "unsynced_nodes" in refused.output
+    forced = run(main, ["central", "close-day", "S001", yesterday, "--force"])
+    assert forced.exit_code == 0 and "pos-1" in forced.output

@@ -12,6 +12,11 @@ from kassa.common.db import Database
 from kassa.common.signing import signature_headers
 from kassa.pos_node.models import NodeIdentity
 
+# Headless Debian Chromium for Playwright: quiet, no sandbox (we run as root in CI).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
 
 def signed(client, method: str, path: str, node_id: str, key_pem: str, body: dict | None = None,
            *, stamp: int | None = None, compress: bool = True, tamper: bool = False,

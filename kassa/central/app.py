@@ -21,6 +21,8 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     from kassa.central import nodes_api, operations_api, reports, sync_api
     for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp):
         api.register_blueprint(blueprint)
+    from kassa.central import ui
+    app.register_blueprint(ui.bp)
 
     @app.get("/health")
     def health():

@@ -108,16 +108,22 @@ def _remember_nonce(node_id: str, nonce: str, now, window: int) -> None:
                            code="replayed_request") from None
 
 
+class SignInRequired(Unauthorized):
+    """A person's request without (valid) credentials: the challenge makes a browser ask."""
+
+    headers = {"WWW-Authenticate": 'Basic realm="kassa central", charset="UTF-8"'}
+
+
 def current_user() -> User:
     """The person behind the request, by HTTP Basic credentials; 401 otherwise."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username:
-        raise Unauthorized("Sign in with your user name and password.", code="auth_required")
+        raise SignInRequired("Sign in with your user name and password.", code="auth_required")
     with _db().transaction() as session:
         user = session.scalars(select(User).where(User.username == auth.username)).first()
     if user is None or not user.active or not verify_secret(user.password_hash,
                                                             auth.password or ""):
-        raise Unauthorized("User name or password is wrong.", code="bad_credentials")
+        raise SignInRequired("User name or password is wrong.", code="bad_credentials")
     return user
 
 

@@ -12,6 +12,7 @@ class KassaError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None  # extra response headers (a sign-in challenge)
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
                  details: dict | None = None):

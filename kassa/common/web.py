@@ -93,7 +93,7 @@ def storage_failure(err: Exception) -> KassaError | None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(KassaError)
     def _kassa_error(err: KassaError):
-        return jsonify(err.to_dict()), err.status
+        return jsonify(err.to_dict()), err.status, err.headers or {}
 
     @app.errorhandler(OperationalError)
     def _storage(err: OperationalError):

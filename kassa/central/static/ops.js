@@ -1,0 +1,154 @@
+// Central's operator pages: tables filled from the JSON API; actions post JSON.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+
+async function api(method, path, body) {
+  const resp = await fetch(path, {
+    method, credentials: "same-origin",
+    headers: body === undefined ? {} : {"Content-Type": "application/json"},
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const doc = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(doc.message || `HTTP ${resp.status}`);
+  return doc;
+}
+
+function say(text) {
+  const box = $("#message");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "–" : String(text);
+  if (cls) td.className = cls;
+  return td;
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : null;
+}
+
+function seconds(s) {
+  if (s === null || s === undefined) return null;
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
+function stateLabel(n) {
+  if (n.state === "clock_skew") {
+    const h = Math.abs(n.clock_skew_seconds) / 3600;
+    const off = h >= 1 ? `${h.toFixed(1)} h` : `${Math.abs(n.clock_skew_seconds)} s`;
+    return `clock skew ${off} ${n.clock_skew_seconds > 0 ? "ahead" : "behind"}`;
+  }
+  return n.state.replace("_", " ");
+}
+
+async function loadNodes() {
+  const {nodes} = await api("GET", "/api/v1/nodes/status");
+  const body = $("#nodes tbody");
+  body.replaceChildren(...nodes.map((n) => {
+    const tr = document.createElement("tr");
+    tr.dataset.node = n.node_id;
+    const state = cell(stateLabel(n));
+    state.replaceChildren(Object.assign(document.createElement("span"),
+      {className: `state ${n.state}`, textContent: stateLabel(n)}));
+    tr.append(cell(n.node_id), cell(n.store_code), state, cell(when(n.last_contact_at)),
+      cell(seconds(n.lag_seconds), "n"), cell(n.high_water, "n"),
+      cell(n.events_behind, n.events_behind ? "n warn" : "n"), cell(n.queue_depth, "n"),
+      cell(when(n.oldest_pending_at)),
+      cell(n.feed_cursor === null ? null : n.feed_head - n.feed_cursor, "n"),
+      cell(n.quarantined, n.quarantined ? "n warn" : "n"));
+    return tr;
+  }));
+  if (!nodes.length) body.innerHTML = "<tr><td colspan=11>No nodes in your scope.</td></tr>";
+}
+
+let current = null;
+
+async function loadHeld() {
+  const {events} = await api("GET", "/api/v1/quarantine");
+  const body = $("#held tbody");
+  body.replaceChildren(...events.map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = e.id;
+    const open = Object.assign(document.createElement("button"),
+      {textContent: "Repair…", type: "button"});
+    open.addEventListener("click", () => openRepair(e));
+    const act = document.createElement("td");
+    act.append(open);
+    tr.append(cell(e.node_id), cell(e.seq, "n"), cell(e.kind), cell(when(e.occurred_at)),
+      cell(e.reason), cell(e.message, "msg"), act);
+    return tr;
+  }));
+  if (!events.length) body.innerHTML = "<tr><td colspan=7>Nothing is held.</td></tr>";
+}
+
+function openRepair(e) {
+  current = e;
+  $("#repair-title").textContent = `${e.kind} · ${e.node_id} seq ${e.seq}`;
+  $("#repair-payload").value = JSON.stringify(e.payload, null, 2);
+  $("#repair-note").value = "";
+  $("#repair").showModal();
+  const box = $("#repair-payload");
+  box.focus();
+  box.setSelectionRange(0, 0);
+  box.scrollTop = 0;
+}
+
+async function replay(ev) {
+  ev.preventDefault();
+  let payload;
+  try {
+    payload = JSON.parse($("#repair-payload").value);
+  } catch (err) {
+    say(`The payload is not valid JSON: ${err.message}`);
+    return;
+  }
+  const changed = JSON.stringify(payload) !== JSON.stringify(current.payload);
+  try {
+    await api("POST", `/api/v1/quarantine/${current.id}/replay`,
+      {payload: changed ? payload : null, note: $("#repair-note").value});
+    $("#repair").close();
+    say(`Replayed ${current.node_id} seq ${current.seq}.`);
+    await loadHeld();
+  } catch (err) {
+    say(err.message);
+  }
+}
+
+async function discard() {
+  const reason = prompt("Why is this event discarded? (kept in the audit log)");
+  if (!reason) return;
+  try {
+    await api("POST", `/api/v1/quarantine/${current.id}/discard`, {reason});
+    $("#repair").close();
+    say(`Discarded ${current.node_id} seq ${current.seq}.`);
+    await loadHeld();
+  } catch (err) {
+    say(err.message);
+  }
+}
+
+function init() {
+  const page = document.body.dataset.page;
+  if (page === "nodes") {
+    const refresh = () => loadNodes().catch((e) => say(e.message));
+    refresh();
+    setInterval(refresh, 5000);
+  } else if (page === "quarantine") {
+    loadHeld().catch((e) => say(e.message));
+    $("#repair-form").addEventListener("submit", replay);
+    $("#repair-cancel").addEventListener("click", () => $("#repair").close());
+    $("#repair-discard").addEventListener("click", discard);
+  }
+  document.body.dataset.ready = "1";
+}
+
+init();

@@ -15,6 +15,11 @@ def var_dir() -> Path:
     return Path(os.environ.get("KASSA_VAR_DIR", "var")).resolve()
 
 
+def clock_offset_seconds() -> float:
+    """``KASSA_CLOCK_OFFSET``: seconds added to this process's wall clock (drills, tests)."""
+    return float(os.environ.get("KASSA_CLOCK_OFFSET", "0"))
+
+
 def normalize_db_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and a bare SQLite path; always use psycopg 3."""
     if url.startswith(("postgres://", "postgresql://")):

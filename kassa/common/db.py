@@ -27,6 +27,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
 
+from kassa.common import clock
+
 BUSY_TIMEOUT_MS = 5000
 WAL_AUTOCHECKPOINT_PAGES = 10000
 
@@ -174,7 +176,8 @@ class UTCDateTime(TypeDecorator):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """Now, in UTC, by kassa's clock (``kassa.common.clock``)."""
+    return clock.now()
 
 
 # JSON documents: JSONB on PostgreSQL, JSON text on SQLite.

@@ -12,11 +12,12 @@ import base64
 import hashlib
 import re
 import secrets
-import time
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from kassa.common import clock
 
 HEADER_NODE = "X-Kassa-Node"
 HEADER_TIME = "X-Kassa-Time"
@@ -68,7 +69,7 @@ def sign_request(private_pem: str, method: str, path_qs: str, timestamp: int, no
 def signature_headers(node_id: str, private_pem: str, method: str, path_qs: str, body: bytes,
                       *, stamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
     """The four headers that sign one request (a fresh nonce and the current time by default)."""
-    stamp = int(time.time()) if stamp is None else stamp
+    stamp = int(clock.timestamp()) if stamp is None else stamp
     nonce = nonce or secrets.token_urlsafe(18)
     return {HEADER_NODE: node_id, HEADER_TIME: str(stamp), HEADER_NONCE: nonce,
             HEADER_SIGNATURE: sign_request(private_pem, method, path_qs, stamp, nonce, body)}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import marshmallow as ma
 import requests
 from sqlalchemy import func, select, update
 
@@ -22,7 +23,12 @@ from kassa.common.db import Database, utc_date, utcnow
 from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers
 from kassa.pos_node.models import Counter, NodeIdentity, OutboxEvent, Return, Sale
 from kassa.sync import outbox, replica
-from kassa.sync.protocol import EventSchema
+from kassa.sync.protocol import (
+    ChangesPageSchema,
+    EventSchema,
+    NodeStatusAnswerSchema,
+    PushResponseSchema,
+)
 
 
 class SyncError(Exception):
@@ -54,7 +60,7 @@ class CentralClient:
         self.http = session or requests.Session()
 
     def request(self, method: str, path: str, body: dict | None = None,
-                params: dict | None = None) -> dict:
+                params: dict | None = None, expect: ma.Schema | None = None) -> dict:
         prepared = requests.Request(method, self.base + path, params=params).prepare()
         raw = b""
         headers = {"Accept": "application/json"}
@@ -72,11 +78,19 @@ class CentralClient:
         try:
             doc = resp.json()
         except ValueError:
-            doc = {}
+            doc = None
         if resp.status_code >= 400:
+            doc = doc if isinstance(doc, dict) else {}
             raise SyncError(doc.get("message", f"HTTP {resp.status_code}"),
                             code=doc.get("error", "http_error"), details=doc.get("details"))
-        return doc
+        if expect is None:
+            return doc if isinstance(doc, dict) else {}
+        try:
+            # A cut connection can end a body early and still look like a 200.
+            return expect.load(doc if isinstance(doc, dict) else {})
+        except ma.ValidationError as err:
+            raise SyncError(f"central's answer is incomplete or malformed: {err.messages}",
+                            code="bad_response") from None
 
 
 def _identity(db: Database) -> NodeIdentity:
@@ -108,7 +122,8 @@ def push(db: Database, client: CentralClient, batch_size: int = 200) -> tuple[in
             return total, high_water
         try:
             answer = client.request("POST", "/api/v1/sync/push",
-                                    {"node_id": client.node_id, "events": events})
+                                    {"node_id": client.node_id, "events": events},
+                                    expect=PushResponseSchema())
         except SyncError as err:
             if err.code == "seq_gap" and "high_water" in err.details:
                 resend_from = err.details["high_water"] + 1
@@ -132,7 +147,8 @@ def pull(db: Database, client: CentralClient, page_size: int = 500) -> int:
     while True:
         since = _identity(db).feed_cursor
         page = client.request("GET", "/api/v1/sync/changes",
-                              params={"since": since, "limit": page_size})
+                              params={"since": since, "limit": page_size},
+                              expect=ChangesPageSchema())
         with db.transaction() as session:
             node = session.scalars(select(NodeIdentity)).one()
             if node.feed_cursor != since:
@@ -148,7 +164,8 @@ def report_status(db: Database, client: CentralClient, days: int = 7) -> dict:
     """Tell central how far this node is and what it counted per day (reconciliation)."""
     with db.read() as session:
         report = node_report(session, days)
-    return client.request("POST", "/api/v1/sync/status", {"node_id": client.node_id, **report})
+    return client.request("POST", "/api/v1/sync/status", {"node_id": client.node_id, **report},
+                          expect=NodeStatusAnswerSchema())
 
 
 def node_report(session, days: int = 7) -> dict:

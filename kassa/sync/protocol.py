@@ -29,6 +29,9 @@ class PushRequestSchema(ma.Schema):
 
 
 class PushResponseSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # answers may grow; an older node reads what it knows
+
     high_water = fields.Integer(required=True)
     applied = fields.Integer(required=True)
 
@@ -54,6 +57,9 @@ class NodeStatusReportSchema(ma.Schema):
 
 
 class NodeStatusAnswerSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # answers may grow; an older node reads what it knows
+
     high_water = fields.Integer(required=True)
     quarantined = fields.Integer(required=True)
 
@@ -64,6 +70,9 @@ class ChangesQuerySchema(ma.Schema):
 
 
 class ChangeSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # answers may grow; an older node reads what it knows
+
     version = fields.Integer(required=True)
     entity = fields.String(required=True)
     key = fields.String(required=True)
@@ -72,6 +81,9 @@ class ChangeSchema(ma.Schema):
 
 
 class ChangesPageSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # answers may grow; an older node reads what it knows
+
     changes = fields.List(fields.Nested(ChangeSchema), required=True)
     next_since = fields.Integer(required=True)
     more = fields.Boolean(required=True)

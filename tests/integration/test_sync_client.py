@@ -171,3 +171,33 @@ def test_a_node_rotates_its_key_and_keeps_syncing(node, central_db):
         assert identity.pending_private_key_pem is None
     sell(node, 1)
     assert sync_now(node).pushed == 2
+
+
+def test_answers_cut_short_fail_the_run_and_change_nothing(node_db, live_central, enrolled,
+                                                          central_db):
+    """Through a proxy that cuts every response: each run fails cleanly (never a crash on a
+    half answer), applies nothing, and the next clean run does everything once."""
+    from urllib.parse import urlsplit
+
+    from tests.faultproxy import FaultProxy
+
+    node_id, key = enrolled
+    port = urlsplit(live_central).port
+    with FaultProxy(("127.0.0.1", port), seed=7, auto_replay=False) as proxy:
+        install_identity(node_db, node_id, 1, key, central_url=proxy.url)
+        for fault in ("truncate", "reset", "lose_reply", "drop"):
+            proxy.set_faults(**{fault: 1.0})
+            for _ in range(3):
+                with pytest.raises(SyncError) as err:
+                    sync_now(node_db, timeout=2)
+                assert err.value.code in ("unreachable", "bad_response"), err.value
+            assert count(node_db, Product) == 0
+        proxy.set_faults()
+        assert sync_now(node_db, timeout=2).pulled > 0
+        sell(node_db, 2)
+        proxy.set_faults(lose_reply=1.0)
+        with pytest.raises(SyncError):
+            sync_now(node_db, timeout=2)
+        proxy.set_faults()
+        assert sync_now(node_db, timeout=2).high_water == 3
+    assert count(central_db, CentralSale) == 2

@@ -94,7 +94,8 @@ def find_original(receipt_no: str) -> returns.OriginalSale:
                                code="receipt_not_found")
             return original
     try:
-        doc = client_for(db(), timeout=5).request("GET", f"/api/v1/sync/sales/{receipt_no}")
+        with client_for(db(), timeout=5) as client:
+            doc = client.request("GET", f"/api/v1/sync/sales/{receipt_no}")
     except SyncError as err:
         if err.code == "sale_not_found":
             raise NotFound(f"Central has no sale with receipt {receipt_no}.",

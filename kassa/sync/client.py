@@ -59,6 +59,12 @@ class CentralClient:
         self.timeout = timeout
         self.http = session or requests.Session()
 
+    def __enter__(self) -> "CentralClient":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.http.close()
+
     def request(self, method: str, path: str, body: dict | None = None,
                 params: dict | None = None, expect: ma.Schema | None = None) -> dict:
         prepared = requests.Request(method, self.base + path, params=params).prepare()
@@ -212,13 +218,14 @@ def _finish_rotation(db: Database, timeout: float) -> None:
         return
     body = {"public_key_pem": public_key_pem(pending)}
     try:
-        client_for(db, timeout).request("POST", "/api/v1/sync/rotate-key", body)
+        with client_for(db, timeout) as client:
+            client.request("POST", "/api/v1/sync/rotate-key", body)
     except SyncError as err:
         if err.code not in ("bad_signature", "unknown_node"):
             raise
         # Central took the new key earlier and the old one's grace is over: confirm with it.
-        CentralClient(node.central_url, node.node_id, pending, timeout).request(
-            "POST", "/api/v1/sync/rotate-key", body)
+        with CentralClient(node.central_url, node.node_id, pending, timeout) as client:
+            client.request("POST", "/api/v1/sync/rotate-key", body)
     with db.transaction() as session:
         session.execute(update(NodeIdentity).values(private_key_pem=pending,
                                                     pending_private_key_pem=None))
@@ -229,12 +236,12 @@ def sync_now(db: Database, timeout: float = 10.0, batch_size: int = 200) -> Sync
     ``clock_skew`` with the skew) on the node if any step fails."""
     try:
         _finish_rotation(db, timeout)
-        client = client_for(db, timeout)
-        # Facts first: a till's own edit (a customer's phone) reaches central before the feed
-        # could bring back the value it replaced.
-        pushed, high_water = push(db, client, batch_size)
-        pulled = pull(db, client)
-        report_status(db, client)
+        with client_for(db, timeout) as client:
+            # Facts first: a till's own edit (a customer's phone) reaches central before the
+            # feed could bring back the value it replaced.
+            pushed, high_water = push(db, client, batch_size)
+            pulled = pull(db, client)
+            report_status(db, client)
     except SyncError as err:
         with db.transaction() as session:
             session.execute(update(NodeIdentity).values(

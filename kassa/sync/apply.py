@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-import marshmallow as ma
+import psycopg
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -47,7 +47,7 @@ from kassa.central.models import (
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, KassaError
-from kassa.sync.protocol import EVENT_PAYLOADS
+from kassa.sync import payloads
 
 
 class SeqGap(KassaError):
@@ -67,9 +67,38 @@ class RowBuffer:
 
     def flush(self, session: Session) -> None:
         # Parents first: dict order is the order handlers first added each table.
+        copy = session.get_bind().dialect.name == "postgresql"
         for table, rows in self.rows.items():
-            session.execute(insert(table), rows)
+            if copy and table.name in _COPY_TABLES and _same_columns(rows):
+                _copy_rows(session, table, rows)
+            else:
+                session.execute(insert(table), rows)
         self.rows.clear()
+
+
+# The tables a batch of sales fills, written on PostgreSQL with COPY in the batch's transaction
+# (its executemany sends one INSERT per row: ingest ran at a quarter of raw COPY's rate).
+_COPY_TABLES = {"received_events", "sales", "sale_lines", "payments", "returns",
+                "return_lines", "refunds"}
+
+
+def _same_columns(rows: list[dict]) -> bool:
+    first = rows[0].keys()
+    return all(row.keys() == first for row in rows)
+
+
+def _copy_rows(session: Session, table: Table, rows: list[dict]) -> None:
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except psycopg.IntegrityError as err:
+        raise IntegrityError(f"COPY {table.name}", None, err) from err
+    finally:
+        cursor.close()
 
 
 @dataclass
@@ -270,20 +299,16 @@ def _check_same_as_held(session: Session, node_id: str, event: dict) -> None:
                        code="seq_conflict", details={"seq": event["seq"]})
 
 
-_SCHEMAS = {kind: schema() for kind, schema in EVENT_PAYLOADS.items()}
-
-
 def _load_payload(event: dict) -> dict:
-    schema = _SCHEMAS.get(event["kind"])
-    if schema is None or event["kind"] not in HANDLERS:
+    if event["kind"] not in payloads.EVENT_PAYLOADS or event["kind"] not in HANDLERS:
         raise Invalid(f"Event {event['seq']}: unknown kind {event['kind']!r}.",
                       code="unknown_event_kind", details={"seq": event["seq"]})
     try:
-        return schema.load(event["payload"])
-    except ma.ValidationError as err:
-        raise Invalid(f"Event {event['seq']}: payload does not match its kind.",
-                      code="bad_event",
-                      details={"seq": event["seq"], "fields": err.messages}) from err
+        return payloads.load(event["kind"], event["payload"])
+    except payloads.PayloadError as err:
+        raise Invalid(f"Event {event['seq']}: payload does not match its kind: {err}",
+                      code="bad_event", details={"seq": event["seq"], "fields": str(err)}) \
+            from err
 
 
 def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,

@@ -25,7 +25,6 @@ from kassa.pos_node.models import Counter, NodeIdentity, OutboxEvent, Return, Sa
 from kassa.sync import outbox, replica
 from kassa.sync.protocol import (
     ChangesPageSchema,
-    EventSchema,
     NodeStatusAnswerSchema,
     PushResponseSchema,
 )
@@ -114,7 +113,6 @@ def client_for(db: Database, timeout: float = 10.0) -> CentralClient:
 
 def push(db: Database, client: CentralClient, batch_size: int = 200) -> tuple[int, int]:
     """Push until the outbox is drained; returns ``(events acknowledged, high_water)``."""
-    schema = EventSchema()
     total, high_water, resend_from = 0, 0, None
     while True:
         with db.transaction() as session:
@@ -122,7 +120,7 @@ def push(db: Database, client: CentralClient, batch_size: int = 200) -> tuple[in
                 # Central lost events it had acknowledged? Never expected; resend from its mark.
                 session.execute(update(OutboxEvent).where(OutboxEvent.seq >= resend_from)
                                 .values(acked_at=None))
-            events = [schema.dump(e) for e in outbox.pending(session, batch_size)]
+            events = outbox.pending(session, batch_size)
         resend_from = None
         if not events:
             return total, high_water

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
 from kassa.pos_node.models import Counter, OutboxEvent
-from kassa.sync.protocol import EVENT_PAYLOADS
+from kassa.sync.payloads import EVENT_PAYLOADS
 
 _BUMP = (insert(Counter).values(name=bindparam("name"), value=1)
          .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
@@ -30,8 +30,8 @@ def next_counter(session: Session, name: str) -> int:
 
 
 def jsonable(value):
-    """The JSON form of an event document: ids as strings, times as ISO 8601, as the
-    payload schemas in ``kassa.sync.protocol`` dump them (a test holds the two together)."""
+    """The JSON form of an event document: ids as strings, times as ISO 8601, which the
+    payload records in ``kassa.sync.payloads`` load back (a test holds the two together)."""
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -57,10 +57,18 @@ def append_event(session: Session, kind: str, payload: dict,
     return event
 
 
-def pending(session: Session, limit: int) -> list[OutboxEvent]:
-    return list(session.scalars(
-        select(OutboxEvent).where(OutboxEvent.acked_at.is_(None))
-        .order_by(OutboxEvent.seq).limit(limit)))
+_PENDING = (select(OutboxEvent.seq, OutboxEvent.event_id, OutboxEvent.kind,
+                   OutboxEvent.occurred_at, OutboxEvent.payload)
+            .where(OutboxEvent.acked_at.is_(None)).order_by(OutboxEvent.seq)
+            .limit(bindparam("limit")))
+
+
+def pending(session: Session, limit: int) -> list[dict]:
+    """The next unacknowledged events as the push request carries them (``EventSchema``)."""
+    return [{"seq": seq, "event_id": str(event_id), "kind": kind,
+             "occurred_at": occurred_at.isoformat(), "payload": payload}
+            for seq, event_id, kind, occurred_at, payload
+            in session.execute(_PENDING, {"limit": limit})]
 
 
 def acknowledge(session: Session, high_water: int) -> int:

@@ -256,3 +256,30 @@ def test_the_cart_survives_a_restart_of_the_till(node_app, till, node_db_url):
     again.extensions["kassa_db"].dispose()
     assert count(node_app.extensions["kassa_db"], Sale) == 1
     assert count(node_app.extensions["kassa_db"], Shift) == 1
+
+
+def test_a_customers_contact_details_are_corrected_at_the_till(till, node_app):
+    found = till.get("/api/v1/customers?q=7770000000000001")
+    assert found.status_code == 200
+    (anna,) = found.json["customers"]
+    resp = till.patch(f"/api/v1/customers/{anna['id']}",
+                      json={"phone": "+7 912 000-11-22", "email": "anna@example.com"})
+    assert resp.status_code == 200 and resp.json["phone"] == "+7 912 000-11-22"
+    by_phone = till.get("/api/v1/customers", query_string={"q": "+7 912 000-11-22"})
+    assert by_phone.json["customers"][0]["id"] == anna["id"]
+    for bad in ({"email": "not an address"}, {"phone": "call me"}, {"name": ""},
+                {"card_number": "1"}):
+        assert till.patch(f"/api/v1/customers/{anna['id']}", json=bad).status_code == 422
+    assert till.patch("/api/v1/customers/00000000-0000-0000-0000-000000000000",
+                      json={"phone": "+7000000"}).json["error"] == "customer_not_found"
+    db = node_app.extensions["kassa_db"]
+    with db.read() as session:
+        from kassa.pos_node.models import OutboxEvent
+        event = session.query(OutboxEvent).filter_by(kind="customer.updated").one()
+    assert event.payload["changes"]["email"] == {"was": None, "now": "anna@example.com"}
+
+
+def test_sync_now_from_the_till_needs_a_sign_in(node_app, till):
+    assert node_app.test_client().post("/api/v1/node/sync").status_code == 401
+    resp = till.post("/api/v1/node/sync")
+    assert resp.status_code == 202 and resp.json == {"triggered": False}  # no scheduler here

@@ -414,6 +414,13 @@ function init() {
   }
   document.addEventListener("keydown", onKey);
   setInterval(pollStatus, 5000);
+  // Clicking the badge asks for a sync now (the manager checking a till after an outage).
+  $("#badge").addEventListener("click", async () => {
+    try {
+      await api("POST", "/api/v1/node/sync");
+      setTimeout(pollStatus, 1500);
+    } catch (e) { say(e.message); }
+  });
   document.body.dataset.ready = "1";
 }
 

@@ -64,9 +64,12 @@ class NodeConfig:
     @classmethod
     def from_env(cls) -> "NodeConfig":
         default = var_dir() / "pos" / "node.sqlite"
+        batch = int(os.environ.get("KASSA_PUSH_BATCH", "500"))
+        if not 1 <= batch <= 1000:
+            raise ValueError("KASSA_PUSH_BATCH must be 1-1000 (central refuses larger batches)")
         return cls(
             db_url=normalize_db_url(os.environ.get("KASSA_NODE_DB", str(default))),
-            push_batch_size=int(os.environ.get("KASSA_PUSH_BATCH", "200")),
+            push_batch_size=batch,
             http_timeout=float(os.environ.get("KASSA_HTTP_TIMEOUT", "10")),
             sync_interval=float(os.environ.get("KASSA_SYNC_INTERVAL", "5")),
             sync_backoff_max=float(os.environ.get("KASSA_SYNC_BACKOFF_MAX", "300")),

@@ -111,7 +111,7 @@ def client_for(db: Database, timeout: float = 10.0) -> CentralClient:
     return CentralClient(node.central_url, node.node_id, node.private_key_pem, timeout)
 
 
-def push(db: Database, client: CentralClient, batch_size: int = 200) -> tuple[int, int]:
+def push(db: Database, client: CentralClient, batch_size: int = 500) -> tuple[int, int]:
     """Push until the outbox is drained; returns ``(events acknowledged, high_water)``."""
     total, high_water, resend_from = 0, 0, None
     while True:
@@ -229,7 +229,7 @@ def _finish_rotation(db: Database, timeout: float) -> None:
                                                     pending_private_key_pem=None))
 
 
-def sync_now(db: Database, timeout: float = 10.0, batch_size: int = 200) -> SyncResult:
+def sync_now(db: Database, timeout: float = 10.0, batch_size: int = 500) -> SyncResult:
     """Push facts, pull master data, report status; records the error (and its code, such as
     ``clock_skew`` with the skew) on the node if any step fails."""
     try:

@@ -293,21 +293,27 @@ def pos_serve(host: str, port: int, threads: int) -> None:
 def pos_init(node_id: str, central_url: str, enroll_code: str) -> None:
     """Create this node's database, generate its key and enrol it with central."""
     from kassa.pos_node.setup import init_node
+    from kassa.sync.bootstrap import bootstrap_if_new
+    from kassa.sync.client import SyncError
     config = NodeConfig.from_env()
     try:
         init_node(config.db_url, node_id, central_url, enroll_code, config.http_timeout)
-    except KassaError as err:
+        # Master data from one consistent snapshot; the feed goes on from its version.
+        bootstrap_if_new(config.db_url, config.http_timeout)
+    except (KassaError, SyncError) as err:
         _fail(err)
     click.echo(f"node {node_id} enrolled with {central_url}; database {_safe(config.db_url)}")
 
 
 @pos.command("sync-now")
 def pos_sync_now() -> None:
-    """Pull master data and push pending sales to central once, now."""
+    """Push pending facts and pull master data once, now (a new node bootstraps first)."""
+    from kassa.sync.bootstrap import bootstrap_if_new
     from kassa.sync.client import SyncError, sync_now
     config = NodeConfig.from_env()
     db = Database(config.db_url)
     try:
+        bootstrap_if_new(config.db_url, config.http_timeout)
         result = sync_now(db, config.http_timeout, config.push_batch_size)
     except SyncError as err:
         _fail(err)

@@ -30,11 +30,6 @@ def record_change(session: Session, entity: str, key: object, data: dict | None,
     session.flush()
 
 
-def customer_doc(c: Customer) -> dict:
-    return {"id": str(c.id), "name": c.name, "card_number": c.card_number, "phone": c.phone,
-            "email": c.email}
-
-
 def customer_scope(session: Session, c: Customer) -> dict:
     """Customers are tagged with their home store's region; whether nodes of other regions
     still get them is the feed rule (``KASSA_FEED_CUSTOMERS``), applied when reading."""

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.feed import customer_doc, customer_scope, record_change
+from kassa.central.documents import (
+    customer_doc,
+    price_doc,
+    product_doc,
+    promotion_doc,
+    role_limit_doc,
+    store_doc,
+    user_doc,
+)
+from kassa.central.feed import customer_scope, record_change
 from kassa.central.models import (
     ROLES,
     Customer,
@@ -45,8 +55,8 @@ def create_store(session: Session, code: str, name: str, region: Region) -> Stor
     store = Store(code=code, name=name, region_id=region.id)
     session.add(store)
     session.flush()
-    record_change(session, "store", store.id,
-                  {"id": store.id, "code": code, "name": name, "region_code": region.code})
+    record_change(session, "store", store.id, store_doc(
+        SimpleNamespace(id=store.id, code=code, name=name, region_code=region.code)))
     return store
 
 
@@ -60,14 +70,10 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
                       barcodes=[ProductBarcode(barcode=b) for b in barcodes])
     session.add(product)
     session.flush()
-    record_change(session, "product", product.id, _product_doc(product))
+    record_change(session, "product", product.id,
+                  product_doc(product, sorted(b.barcode for b in product.barcodes)))
     set_price(session, product, price_minor)
     return product
-
-
-def _product_doc(p: Product) -> dict:
-    return {"id": p.id, "sku": p.sku, "name": p.name, "vat_rate_bp": p.vat_rate_bp,
-            "unit": p.unit, "active": p.active, "barcodes": [b.barcode for b in p.barcodes]}
 
 
 def set_price(session: Session, product: Product, amount_minor: int,
@@ -83,10 +89,7 @@ def set_price(session: Session, product: Product, amount_minor: int,
         session.add(price)
     price.amount_minor = amount_minor
     session.flush()
-    record_change(session, "price", price.id, {"id": price.id, "product_id": product.id,
-                                               "store_id": store_id,
-                                               "amount_minor": amount_minor},
-                  store_id=store_id)
+    record_change(session, "price", price.id, price_doc(price), store_id=store_id)
     return price
 
 
@@ -119,21 +122,15 @@ def create_user(session: Session, username: str, role: str, *, password: str | N
     if role in ("cashier", "store_manager"):
         # Tills need these users (PIN sign-in works offline); office users never reach a node.
         # Only the tills of the user's own store get the PIN hash.
-        record_change(session, "user", user.id, _user_doc(user), store_id=user.store_id)
+        record_change(session, "user", user.id, user_doc(user), store_id=user.store_id)
     return user
-
-
-def _user_doc(user: User) -> dict:
-    return {"id": user.id, "username": user.username, "full_name": user.full_name,
-            "role": user.role, "store_id": user.store_id, "pin_hash": user.pin_hash,
-            "active": user.active}
 
 
 def set_user_active(session: Session, user: User, active: bool) -> None:
     user.active = active
     session.flush()
     if user.role in ("cashier", "store_manager"):
-        record_change(session, "user", user.id, _user_doc(user), store_id=user.store_id)
+        record_change(session, "user", user.id, user_doc(user), store_id=user.store_id)
 
 
 def set_role_limit(session: Session, role: str, max_discount_bp: int,
@@ -147,8 +144,7 @@ def set_role_limit(session: Session, role: str, max_discount_bp: int,
     limit.max_discount_bp, limit.max_refund_minor = max_discount_bp, max_refund_minor
     session.add(limit)
     session.flush()
-    record_change(session, "role_limit", role, {"role": role, "max_discount_bp": max_discount_bp,
-                                                "max_refund_minor": max_refund_minor})
+    record_change(session, "role_limit", role, role_limit_doc(limit))
     return limit
 
 
@@ -167,11 +163,7 @@ def create_promotion(session: Session, name: str, kind: str, products: list[Prod
                       starts_at=starts_at, ends_at=ends_at, active=True)
     session.add(promo)
     session.flush()
-    record_change(session, "promotion", promo.id, {
-        "id": promo.id, "name": name, "kind": kind, "product_ids": promo.product_ids,
-        "percent_bp": percent_bp, "amount_minor": amount_minor, "n": n, "m": m,
-        "starts_at": starts_at.isoformat() if starts_at else None,
-        "ends_at": ends_at.isoformat() if ends_at else None, "active": True})
+    record_change(session, "promotion", promo.id, promotion_doc(promo))
     return promo
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import Response, current_app, g, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import feed, node_status, returns_view
+from kassa.central import feed, node_status, returns_view, snapshot
 from kassa.central.auth import node_signed
 from kassa.central.masterdata import rotate_node_key
 from kassa.central.models import Node
@@ -109,3 +109,28 @@ class SaleForReturn(MethodView):
         another till of the same store chain)."""
         with current_app.extensions["kassa_db"].transaction() as session:
             return returns_view.sale_for_return(session, receipt_no)
+
+
+class SnapshotQuerySchema(ma.Schema):
+    """No parameters: the snapshot is always of the calling node's share. Unknown ones are
+    refused (422), so a client asking for something this central cannot give learns it."""
+
+
+@bp.route("/snapshot")
+class Snapshot(MethodView):
+    decorators = [node_signed]
+
+    @bp.arguments(SnapshotQuerySchema, location="query", unknown=ma.RAISE)
+    @bp.response(200, {"type": "string", "format": "binary"}, content_type="application/gzip",
+                 description="gzip-compressed NDJSON: header line, one line per row, trailer")
+    def get(self, _args):
+        """Everything this node replicates, read in one consistent transaction, as one file
+        (``kassa.central.snapshot``); the node then pulls the feed from its ``feed_version``.
+
+        Served as ``application/gzip`` without ``Content-Encoding``: the body is the file
+        itself, byte for byte, and no HTTP client or proxy decompresses it on the way."""
+        db = current_app.extensions["kassa_db"]
+        with db.read() as session:
+            scope = _scope(session, g.node_id)
+        return Response(stream_with_context(snapshot.stream(db, scope, g.node_id)),
+                        mimetype="application/gzip")

@@ -27,7 +27,8 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kassa.central.feed import customer_doc, customer_scope, record_change
+from kassa.central.documents import customer_doc
+from kassa.central.feed import customer_scope, record_change
 from kassa.central.models import (
     AuditEntry,
     BusinessDay,

@@ -381,3 +381,45 @@ def test_operators_work_the_quarantine_from_the_cli(central_app, central_db_url,
     assert refused.exit_code == 1 and "unsynced_nodes" in refused.output
     forced = run(main, ["central", "close-day", "S001", yesterday, "--force"])
     assert forced.exit_code == 0 and "pos-1" in forced.output
+
+
+def test_deletes_travel_as_tombstones_and_reach_the_replica(central_db, seeded, node_db,
+                                                            node_key):
+    from kassa.central.feed import NodeScope, page
+    from kassa.pos_node.models import NodeIdentity
+    from kassa.pos_node.models import Price as NodePrice
+    from kassa.pos_node.models import User as NodeUser
+    from kassa.sync import replica
+    from tests.helpers import install_identity
+
+    install_identity(node_db, "pos-1", 1, node_key)
+    s001 = NodeScope(store_id=1, region_id=1)
+
+    def pull():
+        with central_db.read() as central, node_db.transaction() as session:
+            node = session.query(NodeIdentity).one()
+            changes = page(central, node.feed_cursor, 1000, s001)
+            replica.apply_page(session, node, changes["changes"], changes["next_since"])
+            return changes["changes"]
+
+    with central_db.transaction() as session:
+        s1 = md.store_by_code(session, "S001")
+        milk = session.scalars(select(md.Product).where(md.Product.sku == "1001")).one()
+        own_price = md.set_price(session, milk, 7490, store=s1)
+        own_id = own_price.id
+    pull()
+    with node_db.read() as session:
+        assert session.get(NodePrice, own_id).amount_minor == 7490
+    with central_db.transaction() as session:
+        md.delete_price(session, session.get(md.Price, own_id))
+        cashier = session.scalars(select(md.User).where(
+            md.User.username == "cashier-s001")).one()
+        md.set_user_active(session, cashier, False)
+        with pytest.raises(md.Invalid):
+            chain = session.scalars(select(md.Price).where(md.Price.store_id.is_(None))).first()
+            md.delete_price(session, chain)
+    changes = pull()
+    assert [c["deleted"] for c in changes if c["entity"] == "price"] == [True]
+    with node_db.read() as session:
+        assert session.get(NodePrice, own_id) is None
+        assert session.query(NodeUser).filter_by(username="cashier-s001").one().active is False

@@ -172,3 +172,22 @@ def test_refusals_are_shown_and_the_focus_returns_to_the_scan_field(page, stack)
     expect(page.locator("#dialog-title")).to_contain_text("Z report")
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text("Open a shift")
+
+
+def test_the_badge_names_a_clock_central_refuses(page, stack):
+    """Central refused the till for its clock: the badge says so (selling goes on)."""
+    import sqlite3
+    db = sqlite3.connect(stack["node_env"]["KASSA_NODE_DB"])
+    try:
+        with db:
+            db.execute("UPDATE node_identity SET sync_error_code = 'clock_skew', "
+                       "clock_skew_seconds = 86400, last_sync_error = 'clock_skew: +86400 s'")
+        page.goto(stack["node"] + "/")
+        expect(page.locator("#badge")).to_contain_text("clock skew: 24 h ahead")
+        expect(page.locator("#badge")).to_have_class(re.compile("clock_skew"))
+        page.shot("till-clock-skew-badge")
+    finally:
+        with db:
+            db.execute("UPDATE node_identity SET sync_error_code = NULL, "
+                       "clock_skew_seconds = NULL, last_sync_error = NULL")
+        db.close()

@@ -20,6 +20,19 @@ def round_half_up(numerator: int, denominator: int) -> int:
     return q if numerator >= 0 else -q
 
 
+def split_proportionally(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` in proportion to ``weights``; largest remainders get the odd units."""
+    whole = sum(weights)
+    if total == 0 or whole == 0:
+        return [0] * len(weights)
+    base = [total * w // whole for w in weights]
+    rest = total - sum(base)
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[:rest]:
+        base[i] += 1
+    return base
+
+
 def quantity_to_milli(value: Decimal | int | str) -> int:
     """'0.350' -> 350. Refuses more than three decimals instead of silently rounding."""
     d = Decimal(str(value))

@@ -16,7 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from kassa.common.errors import KassaError
-from kassa.common.money import MILLI, line_amount, round_half_up, vat_included
+from kassa.common.money import (
+    MILLI,
+    line_amount,
+    round_half_up,
+    split_proportionally,
+    vat_included,
+)
 
 PAYMENT_METHODS = ("cash", "card", "points")
 FULL_BP = 10000
@@ -162,19 +168,6 @@ def price(entries: list[Entry], promotions: list[Promotion] = (),
 def price_lines(entries: list[tuple[Item, int]]) -> PricedSale:
     """Price plain ``(item, quantity_milli)`` pairs with no promotion or discount."""
     return price([Entry(item, qty) for item, qty in entries])
-
-
-def split_proportionally(total: int, weights: list[int]) -> list[int]:
-    """Split ``total`` in proportion to ``weights``; largest remainders get the odd units."""
-    whole = sum(weights)
-    if total == 0 or whole == 0:
-        return [0] * len(weights)
-    base = [total * w // whole for w in weights]
-    rest = total - sum(base)
-    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
-    for i in order[:rest]:
-        base[i] += 1
-    return base
 
 
 # --- payments --------------------------------------------------------------------------------

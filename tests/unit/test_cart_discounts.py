@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kassa.common.errors import KassaError
+from kassa.common.money import split_proportionally
 from kassa.pos_node.cart import (
     Entry,
     Item,
@@ -12,7 +13,6 @@ from kassa.pos_node.cart import (
     Promotion,
     allocate_refund,
     price,
-    split_proportionally,
 )
 
 CHOC = Item(12, "5001", "Chocolate", "pcs", 2000, 9990)

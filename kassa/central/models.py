@@ -165,6 +165,54 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LoyaltyAccount(Base):
+    """A customer's points. ``balance`` caches the sum of the account's ledger entries
+    (``kassa.central.loyalty.check_balance`` proves it); ``held`` is what open redemption holds
+    reserve. A hold is granted only by a conditional update on this row, never by trusting the
+    isolation level."""
+
+    __tablename__ = "loyalty_accounts"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), unique=True)
+    tier: Mapped[str] = mapped_column(String(32), default="basic")
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    held: Mapped[int] = mapped_column(BigInteger, default=0)
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoyaltyEntry(Base):
+    """One ledger entry, forever; ``cause`` makes posting it twice impossible."""
+
+    __tablename__ = "loyalty_entries"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
+    cause: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RedemptionHold(Base):
+    """Points reserved for a sale in progress at a till: committed when the sale completes,
+    released when it is voided or the hold times out."""
+
+    __tablename__ = "redemption_holds"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="held", index=True)
+    # held | committed | released | expired
+    sale_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Sale(Base):
     """A completed sale as the node reported it; ``sold_at`` is the node's clock (informative)."""
 

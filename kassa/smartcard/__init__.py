@@ -1,6 +1,6 @@
-"""Loyalty smart cards: the PC/SC reader (pyscard), the card protocol of
-``shared/card-protocol.md`` and the virtual card for pcscd's vpcd driver.
+"""Loyalty smart cards: the card protocol of ``shared/card-protocol.md`` (``protocol``), the
+card applet the virtual card runs (``applet``), issuing cards (``issuer``), the reader's checks
+(``reader``) and the bridge to pcscd's vpcd driver (``vpcd``).
 
-Empty so far: the loyalty and cards issue (#5) fills it. (Named ``kassa.smartcard`` because
-pyscard already owns the top-level name ``smartcard``.)
+Named ``kassa.smartcard`` because pyscard already owns the top-level name ``smartcard``.
 """

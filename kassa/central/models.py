@@ -196,6 +196,33 @@ class LoyaltyEntry(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class IssuerKey(Base):
+    """A key central certifies cards with; the card's C5 names it. The private half lives in a
+    file only central reads (``KASSA_ISSUER_KEY_DIR``), never in the database."""
+
+    __tablename__ = "issuer_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Card(Base):
+    """A loyalty card of an account: issued, active, blocked (lost, stolen...) or replaced."""
+
+    __tablename__ = "cards"
+    card_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
+    issuer_key_id: Mapped[int] = mapped_column(ForeignKey("issuer_keys.id"))
+    status: Mapped[str] = mapped_column(String(12), default="issued")
+    expires_on: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    block_reason: Mapped[str | None] = mapped_column(String(32))
+    replaced_by: Mapped[str | None] = mapped_column(String(16))
+
+
 class RedemptionHold(Base):
     """Points reserved for a sale in progress at a till: committed when the sale completes,
     released when it is voided or the hold times out."""

@@ -35,8 +35,11 @@ from kassa.central.documents import (
 )
 from kassa.central.feed import NodeScope
 from kassa.central.models import (
+    Card,
     ChangeFeedEntry,
     Customer,
+    IssuerKey,
+    Node,
     Price,
     Product,
     ProductBarcode,
@@ -112,6 +115,7 @@ def rows(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     yield from _promotions(conn)
     yield from _users(conn, scope)
     yield from _customers(conn, scope)
+    yield from _card_trust(conn)
 
 
 def _batches(conn: Connection, stmt) -> Iterator[list]:
@@ -195,6 +199,25 @@ def _customers(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
                               Customer.home_store_id.in_(in_region)))
     for c in _records(conn, stmt):
         yield "customer", str(c.id), customer_doc(c)
+
+
+def _card_trust(conn: Connection) -> Iterator[Entry]:
+    """What a till needs to check cards: issuer keys, every trusted node's key (records other
+    tills wrote), and the block list; documents as ``cards`` and ``masterdata`` record them."""
+    for k in _records(conn, select(IssuerKey.id, IssuerKey.public_key_pem)
+                      .order_by(IssuerKey.id)):
+        yield "issuer_key", str(k.id), {"id": k.id, "public_key_pem": k.public_key_pem}
+    for n in _records(conn, select(Node.id, Node.store_id, Node.public_key_pem)
+                      .where(Node.active.is_(True), Node.public_key_pem.is_not(None))
+                      .order_by(Node.id)):
+        yield "node", n.id, {"id": n.id, "store_id": n.store_id,
+                             "public_key_pem": n.public_key_pem}
+    for c in _records(conn, select(Card.card_number, Card.block_reason, Card.blocked_at)
+                      .where(Card.status.in_(("blocked", "replaced")))
+                      .order_by(Card.card_number)):
+        yield "card_block", c.card_number, {"card_number": c.card_number,
+                                            "reason": c.block_reason,
+                                            "blocked_at": c.blocked_at.isoformat()}
 
 
 def _uuid_text(column, dialect: str):

@@ -95,6 +95,41 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(200))
 
 
+class BlockedCard(Base):
+    """The block list from central's feed: a card here is refused at this till."""
+
+    __tablename__ = "blocked_cards"
+    card_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IssuerKey(Base):
+    """Central's card issuer keys (public halves), by the id cards name in C5."""
+
+    __tablename__ = "issuer_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+
+
+class PeerNode(Base):
+    """Every enrolled node's public key, to check card records other tills wrote."""
+
+    __tablename__ = "peer_nodes"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[int] = mapped_column(Integer)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+
+
+class CardCounter(Base):
+    """The highest record counter this till has seen on each card: an older record shown
+    later is a replay."""
+
+    __tablename__ = "card_counters"
+    card_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    highest: Mapped[int] = mapped_column(BigInteger)
+
+
 class Counter(Base):
     """Gap-free counters (receipt numbers); incremented inside the fact's own transaction."""
 

@@ -29,8 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from kassa.common.db import Database, utcnow
 from kassa.common.signing import signature_headers
 from kassa.pos_node.models import (
+    BlockedCard,
     Customer,
+    IssuerKey,
     NodeIdentity,
+    PeerNode,
     Price,
     Product,
     ProductBarcode,
@@ -48,7 +51,8 @@ READ_BYTES = 1 << 20
 LOAD_CACHE_KIB = -131072  # PRAGMA cache_size: negative is KiB, so 128 MB
 
 # Insert order; emptied in reverse. Barcodes follow their products.
-REPLICA = (Store, RoleLimit, Product, ProductBarcode, Price, Promotion, User, Customer)
+REPLICA = (Store, RoleLimit, Product, ProductBarcode, Price, Promotion, User, Customer,
+           BlockedCard, IssuerKey, PeerNode)
 
 
 class SnapshotError(SyncError):
@@ -279,7 +283,14 @@ def _promotion(data: dict):
                       "ends_at": _instant(data["ends_at"])}
 
 
+def _card_block(data: dict):
+    yield BlockedCard, {**_row(BlockedCard, data), "blocked_at": _instant(data["blocked_at"])}
+
+
 LOADERS: dict[str, Loader] = {
+    "card_block": _card_block,
+    "issuer_key": _plain(IssuerKey),
+    "node": _plain(PeerNode),
     "store": _plain(Store),
     "role_limit": _plain(RoleLimit),
     "product": _product,

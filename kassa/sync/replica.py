@@ -14,8 +14,11 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from kassa.pos_node.models import (
+    BlockedCard,
     Customer,
+    IssuerKey,
     NodeIdentity,
+    PeerNode,
     Price,
     Product,
     ProductBarcode,
@@ -70,7 +73,16 @@ def _promotion(session: Session, key: str, data: dict | None) -> None:
                         "m", "starts_at", "ends_at", "active"))(session, key, data)
 
 
+def _card_block(session: Session, key: str, data: dict | None) -> None:
+    if data is not None:
+        data = {**data, "blocked_at": datetime.fromisoformat(data["blocked_at"])}
+    _simple(BlockedCard, ("card_number", "reason", "blocked_at"), str)(session, key, data)
+
+
 APPLIERS = {
+    "card_block": _card_block,
+    "issuer_key": _simple(IssuerKey, ("id", "public_key_pem")),
+    "node": _simple(PeerNode, ("id", "store_id", "public_key_pem"), str),
     "promotion": _promotion,
     "role_limit": _simple(RoleLimit, ("role", "max_discount_bp", "max_refund_minor"), str),
     "product": _product,

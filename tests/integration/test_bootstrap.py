@@ -25,7 +25,7 @@ from tests.helpers import count, install_identity, signed
 
 SNAPSHOT = "/api/v1/sync/snapshot"
 REPLICA = ("stores", "role_limits", "products", "product_barcodes", "prices", "promotions",
-           "users", "customers")
+           "users", "customers", "blocked_cards", "issuer_keys", "peer_nodes")
 
 
 @pytest.fixture
@@ -156,8 +156,7 @@ def test_the_snapshot_is_the_feed_replayed_for_this_node(central_app, chain, enr
     with central_db.read() as session:
         replayed = {}
         for change in feed.page(session, 0, 1000, feed.NodeScope(1, 1))["changes"]:
-            if change["entity"] != "node":  # key material, not replicated by tills
-                replayed[(change["entity"], change["key"])] = change["data"]
+            replayed[(change["entity"], change["key"])] = change["data"]
     replayed = {k: v for k, v in replayed.items() if v is not None}  # tombstones
     assert {(r["entity"], r["key"]): r["data"] for r in rows} == replayed
     prices = [r["data"] for r in rows if r["entity"] == "price"]

@@ -53,3 +53,47 @@ def test_issue_activate_block_and_replace(central_db, anna_account, tmp_path):
                   if c["entity"] == "card_block"]
     assert [b["key"] for b in blocks] == [state.card_number]  # every node gets the block
     assert blocks[0]["data"]["reason"] == "replaced"
+
+
+def test_a_till_checks_cards_with_what_the_feed_brought(central_db, anna_account, tmp_path,
+                                                        node_db, node_key, enrolled):
+    """Issue two cards at central, block one; the till's replica then accepts the first, refuses
+    the blocked one, trusts records its peers signed, and catches a replayed record."""
+    from kassa.common.signing import generate_private_key_pem
+    from kassa.pos_node import cards as till_cards
+    from kassa.pos_node.models import NodeIdentity
+    from kassa.smartcard.protocol import load_private
+    from kassa.smartcard.reader import CardError, write_record
+    from kassa.sync import replica
+    from tests.helpers import install_identity
+
+    with central_db.transaction() as session:
+        account = session.get(loyalty.LoyaltyAccount, anna_account)
+        good = cards.issue(session, account, tmp_path)
+        lost = cards.issue(session, account, tmp_path)
+        cards.block(session, lost.card_number, "lost")
+    install_identity(node_db, "pos-1", 1, node_key)
+    with central_db.read() as central, node_db.transaction() as session:
+        node = session.scalars(select(NodeIdentity)).one()
+        feed = page(central, 0, 1000, NodeScope(1, 1))
+        replica.apply_page(session, node, feed["changes"], feed["next_since"])
+    good_slot = InProcess(LoyaltyCardApplet(good))
+    with node_db.transaction() as session:
+        trust = till_cards.trust(session)
+        reading = read_card(good_slot, trust, date(2026, 11, 27))
+        assert reading.identity.card_number == good.card_number
+        with pytest.raises(CardError) as err:
+            read_card(InProcess(LoyaltyCardApplet(lost)), trust, date(2026, 11, 27))
+        assert err.value.code == "card_blocked"
+        # pos-1 (enrolled: its key came down the feed) writes records 1 and 2.
+        write_record(good_slot, good.card_number, 100, 0, 1, "pos-1", load_private(node_key), 1)
+        till_cards.saw_counter(session, good.card_number, 1)
+        write_record(good_slot, good.card_number, 150, 0, 2, "pos-1", load_private(node_key), 2)
+        till_cards.saw_counter(session, good.card_number, 2)
+        till_cards.saw_counter(session, good.card_number, 1)  # never lowered
+        assert read_card(good_slot, till_cards.trust(session), date(2026, 11, 27)).record_trusted
+        # A record signed by a key no node has is not trusted.
+        stranger = load_private(generate_private_key_pem())
+        write_record(good_slot, good.card_number, 9999, 3, 3, "pos-1", stranger, 3)
+        reading = read_card(good_slot, till_cards.trust(session), date(2026, 11, 27))
+        assert reading.record_problem == "record_tampered"

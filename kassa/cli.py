@@ -338,6 +338,75 @@ def pos_rotate_key() -> None:
     click.echo("key rotated")
 
 
+@main.group("card", help="Loyalty cards: issue and block at central; emulate a card.")
+def card() -> None:
+    pass
+
+
+def _customer_account(session, who: str):
+    from sqlalchemy import select
+
+    from kassa.central.loyalty import open_account
+    from kassa.central.models import Customer
+    customer = session.scalars(select(Customer).where(
+        (Customer.card_number == who) | (Customer.phone == who) | (Customer.email == who)
+    )).first()
+    if customer is None:
+        _fail(KassaError(f"No customer with card number, phone or e-mail {who!r}.",
+                         code="customer_not_found"))
+    return open_account(session, customer)
+
+
+def _write_card_file(state, out) -> None:
+    from pathlib import Path
+
+    from kassa.smartcard.applet import save_card
+    save_card(state, Path(out))
+
+
+@card.command("issue")
+@click.option("--customer", "who", required=True, help="the customer's card number, phone or "
+              "e-mail")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="the card file to write (the virtual card runs from it)")
+@click.option("--pin", default=None, help="4-8 digits; asked before points are spent")
+def card_issue(who: str, out: str, pin: str | None) -> None:
+    """Issue an active card to a customer (central): key pair, issuer certificate, card file."""
+    from kassa.central import cards
+    key_dir = CentralConfig.from_env().issuer_key_dir
+    with _central_work() as session:
+        state = cards.issue(session, _customer_account(session, who), key_dir, pin=pin)
+        cards.activate(session, state.card_number)
+    _write_card_file(state, out)
+    click.echo(state.card_number)
+
+
+@card.command("block")
+@click.argument("number")
+@click.option("--reason", required=True, type=click.Choice(["lost", "stolen", "damaged",
+                                                            "fraud"]))
+def card_block(number: str, reason: str) -> None:
+    """Block a card (central); every till refuses it from its next pull."""
+    from kassa.central import cards
+    with _central_work() as session:
+        cards.block(session, number, reason)
+    click.echo(f"card {number} blocked ({reason})")
+
+
+@card.command("replace")
+@click.argument("number")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+@click.option("--pin", default=None)
+def card_replace(number: str, out: str, pin: str | None) -> None:
+    """A new card for the same account; the old one is blocked everywhere."""
+    from kassa.central import cards
+    key_dir = CentralConfig.from_env().issuer_key_dir
+    with _central_work() as session:
+        state = cards.replace(session, number, key_dir, pin=pin)
+    _write_card_file(state, out)
+    click.echo(state.card_number)
+
+
 @main.command("demo")
 @click.option("--port", default=8700, show_default=True, type=int,
               help="central's port; the nodes take the next ones")

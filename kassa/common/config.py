@@ -37,6 +37,8 @@ class CentralConfig:
     key_grace_seconds: int = 3600
     # Which customers a node replicates: the whole chain's, or its region's only.
     feed_customers: str = "chain"
+    # Where the card issuer's private keys live (files, mode 0600; never in the database).
+    issuer_key_dir: Path = Path("var/central/issuer")
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
@@ -49,6 +51,8 @@ class CentralConfig:
             clock_skew_seconds=int(os.environ.get("KASSA_SIGNATURE_WINDOW", "300")),
             key_grace_seconds=int(os.environ.get("KASSA_KEY_GRACE", "3600")),
             feed_customers=feed_customers,
+            issuer_key_dir=Path(os.environ.get("KASSA_ISSUER_KEY_DIR",
+                                               str(var_dir() / "central" / "issuer"))),
         )
 
 

@@ -97,3 +97,29 @@ def test_a_till_checks_cards_with_what_the_feed_brought(central_db, anna_account
         write_record(good_slot, good.card_number, 9999, 3, 3, "pos-1", stranger, 3)
         reading = read_card(good_slot, till_cards.trust(session), date(2026, 11, 27))
         assert reading.record_problem == "record_tampered"
+
+
+def test_cards_from_the_command_line(central_db_url, central_db, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from kassa.cli import main
+    from kassa.smartcard.applet import load_card
+
+    monkeypatch.setenv("KASSA_CENTRAL_DB", central_db_url)
+    monkeypatch.setenv("KASSA_ISSUER_KEY_DIR", str(tmp_path / "issuer"))
+    run = CliRunner().invoke
+    issued = run(main, ["card", "issue", "--customer", "7770000000000002", "--out",
+                        str(tmp_path / "ivan.card"), "--pin", "1357"])
+    assert issued.exit_code == 0, issued.output
+    number = issued.output.strip()
+    state = load_card(tmp_path / "ivan.card")
+    assert state.card_number == number and state.pin == "1357"
+    assert stat.S_IMODE((tmp_path / "ivan.card").stat().st_mode) == 0o600
+    nobody = run(main, ["card", "issue", "--customer", "nobody", "--out", str(tmp_path / "x")])
+    assert nobody.exit_code == 1 and "customer_not_found" in nobody.output
+    replaced = run(main, ["card", "replace", number, "--out", str(tmp_path / "ivan2.card")])
+    assert replaced.exit_code == 0, replaced.output
+    blocked = run(main, ["card", "block", replaced.output.strip(), "--reason", "stolen"])
+    assert blocked.exit_code == 0
+    with central_db.read() as session:
+        assert {c.status for c in session.scalars(select(Card))} == {"replaced", "blocked"}

@@ -407,6 +407,31 @@ def card_replace(number: str, out: str, pin: str | None) -> None:
     click.echo(state.card_number)
 
 
+@card.command("emulate")
+@click.argument("card_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="where pcscd's vpcd "
+              "driver listens")
+@click.option("--port", default=35963, show_default=True, type=int,
+              help="35963 is the first virtual reader")
+def card_emulate(card_file: str, host: str, port: int) -> None:
+    """Be the card in CARD_FILE in pcscd's virtual reader until Ctrl-C (state saved to the
+    file atomically after every change)."""
+    import signal
+    import threading
+    from pathlib import Path
+
+    from kassa.smartcard.applet import LoyaltyCardApplet, load_card
+    from kassa.smartcard.vpcd import VirtualCard
+
+    path = Path(card_file)
+    applet = LoyaltyCardApplet(load_card(path), path)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"card {applet.state.card_number} in the virtual reader at {host}:{port}")
+    VirtualCard(applet, host=host, port=port).run(stop)
+
+
 @main.command("demo")
 @click.option("--port", default=8700, show_default=True, type=int,
               help="central's port; the nodes take the next ones")

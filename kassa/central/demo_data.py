@@ -10,7 +10,9 @@ import secrets
 
 from sqlalchemy.orm import Session
 
+from kassa.central import loyalty
 from kassa.central import masterdata as md
+from kassa.loyalty import settings
 
 # sku, name, VAT basis points, price in kopecks, unit, barcodes
 CATALOGUE = [
@@ -51,10 +53,12 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
                         amount_minor=2000)
     md.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
     md.set_role_limit(session, "store_manager", 5000, 10000000)
+    loyalty.set_rules(session, settings.DEFAULT)
     for n, (name, home) in enumerate([("Anna Petrova", 0), ("Ivan Sidorov", 0),
                                       ("Olga Smirnova", 1)], start=1):
-        md.create_customer(session, name, card_number=f"{7770000000000000 + n}",
-                           phone=f"+7900000000{n}", home_store=stores[home])
+        customer = md.create_customer(session, name, card_number=f"{7770000000000000 + n}",
+                                      phone=f"+7900000000{n}", home_store=stores[home])
+        loyalty.open_account(session, customer)
 
     users = {}
     for username, role, kwargs in [

@@ -43,3 +43,8 @@ def user_doc(u) -> dict:
 def customer_doc(c) -> dict:
     return {"id": str(c.id), "name": c.name, "card_number": c.card_number, "phone": c.phone,
             "email": c.email}
+
+
+def account_doc(a) -> dict:
+    return {"id": str(a.id), "customer_id": str(a.customer_id), "tier": a.tier,
+            "balance": a.balance}

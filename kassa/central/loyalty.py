@@ -20,15 +20,39 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry, RedemptionHold
+from kassa.central.documents import account_doc
+from kassa.central.feed import customer_scope, record_change
+from kassa.central.models import (
+    Customer,
+    LoyaltyAccount,
+    LoyaltyEntry,
+    LoyaltySettings,
+    RedemptionHold,
+)
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
-from kassa.loyalty.ledger import EntryKind, LedgerEntry
+from kassa.loyalty import settings
+from kassa.loyalty.ledger import EntryKind, LedgerEntry, LedgerError
 
 HOLD_TTL = timedelta(minutes=15)  # a sale left open longer than this loses its points hold
 
 
-def open_account(session: Session, customer: Customer, tier: str = "basic") -> LoyaltyAccount:
+def set_rules(session: Session, document: dict) -> LoyaltySettings:
+    """Replace the chain's loyalty rules (checked whole first); tills get them at their next
+    pull."""
+    try:
+        settings.parse(document)
+    except LedgerError as err:
+        raise Invalid(str(err), code=err.code) from err
+    row = session.get(LoyaltySettings, 1) or LoyaltySettings(id=1)
+    row.document, row.updated_at = document, utcnow()
+    session.add(row)
+    session.flush()
+    record_change(session, "loyalty_rules", 1, {"id": 1, "document": document})
+    return row
+
+
+def open_account(session: Session, customer: Customer, tier: str = "base") -> LoyaltyAccount:
     existing = session.scalars(select(LoyaltyAccount).where(
         LoyaltyAccount.customer_id == customer.id)).first()
     if existing is not None:
@@ -36,7 +60,16 @@ def open_account(session: Session, customer: Customer, tier: str = "basic") -> L
     account = LoyaltyAccount(customer_id=customer.id, tier=tier, balance=0, held=0)
     session.add(account)
     session.flush()
+    _account_changed(session, account.id)
     return account
+
+
+def _account_changed(session: Session, account_id: uuid.UUID) -> None:
+    """Tills replicate each account's balance and tier, scoped like its customer."""
+    account = session.get(LoyaltyAccount, account_id, populate_existing=True)
+    customer = session.get(Customer, account.customer_id)
+    record_change(session, "loyalty_account", account.id, account_doc(account),
+                  **customer_scope(session, customer))
 
 
 def post(session: Session, account_id: uuid.UUID, entry: LedgerEntry) -> bool:
@@ -55,6 +88,7 @@ def post(session: Session, account_id: uuid.UUID, entry: LedgerEntry) -> bool:
     if not moved:
         raise NotFound("No such loyalty account.", code="account_not_found")
     session.flush()
+    _account_changed(session, account_id)
     return True
 
 

@@ -174,7 +174,7 @@ class LoyaltyAccount(Base):
     __tablename__ = "loyalty_accounts"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), unique=True)
-    tier: Mapped[str] = mapped_column(String(32), default="basic")
+    tier: Mapped[str] = mapped_column(String(32), default="base")
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     held: Mapped[int] = mapped_column(BigInteger, default=0)
     review_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -194,6 +194,15 @@ class LoyaltyEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoyaltySettings(Base):
+    """The chain's loyalty rules, one document (``kassa.loyalty.settings``); one row."""
+
+    __tablename__ = "loyalty_settings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict] = mapped_column(JSONDoc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IssuerKey(Base):

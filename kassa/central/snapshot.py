@@ -25,6 +25,7 @@ import msgspec
 from sqlalchemy import Connection, String, cast, func, or_, select
 
 from kassa.central.documents import (
+    account_doc,
     customer_doc,
     price_doc,
     product_doc,
@@ -39,6 +40,8 @@ from kassa.central.models import (
     ChangeFeedEntry,
     Customer,
     IssuerKey,
+    LoyaltyAccount,
+    LoyaltySettings,
     Node,
     Price,
     Product,
@@ -116,6 +119,7 @@ def rows(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     yield from _users(conn, scope)
     yield from _customers(conn, scope)
     yield from _card_trust(conn)
+    yield from _loyalty(conn, scope)
 
 
 def _batches(conn: Connection, stmt) -> Iterator[list]:
@@ -218,6 +222,22 @@ def _card_trust(conn: Connection) -> Iterator[Entry]:
         yield "card_block", c.card_number, {"card_number": c.card_number,
                                             "reason": c.block_reason,
                                             "blocked_at": c.blocked_at.isoformat()}
+
+
+def _loyalty(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
+    """The rules document, and the accounts of the customers this node replicates."""
+    for r in _records(conn, select(LoyaltySettings.id, LoyaltySettings.document)):
+        yield "loyalty_rules", str(r.id), {"id": r.id, "document": r.document}
+    dialect = conn.dialect.name
+    stmt = select(_uuid_text(LoyaltyAccount.id, dialect).label("id"),
+                  _uuid_text(LoyaltyAccount.customer_id, dialect).label("customer_id"),
+                  LoyaltyAccount.tier, LoyaltyAccount.balance)
+    if "customer" in scope.region_entities:
+        in_region = select(Store.id).where(Store.region_id == scope.region_id)
+        stmt = stmt.join(Customer, Customer.id == LoyaltyAccount.customer_id).where(
+            or_(Customer.home_store_id.is_(None), Customer.home_store_id.in_(in_region)))
+    for a in _records(conn, stmt):
+        yield "loyalty_account", a.id, account_doc(a)
 
 
 def _uuid_text(column, dialect: str):

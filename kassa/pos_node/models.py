@@ -95,6 +95,25 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(200))
 
 
+class LoyaltyAccount(Base):
+    """Central's account balance and tier as of the last pull (the till adds its own unsynced
+    points on top)."""
+
+    __tablename__ = "loyalty_accounts"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    tier: Mapped[str] = mapped_column(String(32))
+    balance: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoyaltyRules(Base):
+    """The chain's loyalty rules document from central (one row)."""
+
+    __tablename__ = "loyalty_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict] = mapped_column(JSONDoc)
+
+
 class BlockedCard(Base):
     """The block list from central's feed: a card here is refused at this till."""
 

@@ -32,6 +32,8 @@ from kassa.pos_node.models import (
     BlockedCard,
     Customer,
     IssuerKey,
+    LoyaltyAccount,
+    LoyaltyRules,
     NodeIdentity,
     PeerNode,
     Price,
@@ -43,6 +45,7 @@ from kassa.pos_node.models import (
     User,
 )
 from kassa.sync.client import CentralClient, SyncError, client_for
+from kassa.sync.replica import canonical
 
 SNAPSHOT_PATH = "/api/v1/sync/snapshot"
 FORMAT, FORMAT_VERSION = "kassa-snapshot", 1
@@ -52,7 +55,7 @@ LOAD_CACHE_KIB = -131072  # PRAGMA cache_size: negative is KiB, so 128 MB
 
 # Insert order; emptied in reverse. Barcodes follow their products.
 REPLICA = (Store, RoleLimit, Product, ProductBarcode, Price, Promotion, User, Customer,
-           BlockedCard, IssuerKey, PeerNode)
+           BlockedCard, IssuerKey, PeerNode, LoyaltyAccount, LoyaltyRules)
 
 
 class SnapshotError(SyncError):
@@ -242,6 +245,9 @@ INSERTS = {model: insert(model) for model in REPLICA}
 # Customer ids arrive as text and are bound as text (SQLAlchemy's Uuid(as_uuid=False)): the
 # same 32 hex digits are stored as for a UUID object, without making a million of them.
 INSERTS[Customer] = insert(Customer).values(id=bindparam("id", type_=Uuid(as_uuid=False)))
+INSERTS[LoyaltyAccount] = insert(LoyaltyAccount).values(
+    id=bindparam("id", type_=Uuid(as_uuid=False)),
+    customer_id=bindparam("customer_id", type_=Uuid(as_uuid=False)))
 
 
 # Feed documents to replica rows, as kassa.sync.replica applies them: the document's fields
@@ -287,7 +293,17 @@ def _card_block(data: dict):
     yield BlockedCard, {**_row(BlockedCard, data), "blocked_at": _instant(data["blocked_at"])}
 
 
+def _loyalty_account(data: dict):
+    for field in ("id", "customer_id"):
+        if not _UUID.fullmatch(data[field]):
+            raise ValueError(f"account {field} {data[field]!r} is not a UUID")
+    yield LoyaltyAccount, _row(LoyaltyAccount, data)
+
+
 LOADERS: dict[str, Loader] = {
+    "loyalty_account": _loyalty_account,
+    "loyalty_rules": lambda data: ((LoyaltyRules, {"id": data["id"],
+                                                    "document": canonical(data["document"])}),),
     "card_block": _card_block,
     "issuer_key": _plain(IssuerKey),
     "node": _plain(PeerNode),

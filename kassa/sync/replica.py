@@ -7,6 +7,7 @@ delete by key, so applying twice is the same as once).
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
@@ -17,6 +18,8 @@ from kassa.pos_node.models import (
     BlockedCard,
     Customer,
     IssuerKey,
+    LoyaltyAccount,
+    LoyaltyRules,
     NodeIdentity,
     PeerNode,
     Price,
@@ -79,7 +82,31 @@ def _card_block(session: Session, key: str, data: dict | None) -> None:
     _simple(BlockedCard, ("card_number", "reason", "blocked_at"), str)(session, key, data)
 
 
+_ACCOUNT = _simple(LoyaltyAccount, ("id", "customer_id", "tier", "balance"), uuid.UUID)
+
+
+def _loyalty_account(session: Session, key: str, data: dict | None) -> None:
+    if data is not None:
+        data = {**data, "id": uuid.UUID(data["id"]),
+                "customer_id": uuid.UUID(data["customer_id"])}
+    _ACCOUNT(session, key, data)
+
+
+def canonical(document: dict) -> dict:
+    """Keys sorted at every level: the stored text is the same whichever way the document came
+    (PostgreSQL's JSONB reorders keys; the snapshot keeps the writer's order)."""
+    return json.loads(json.dumps(document, sort_keys=True))
+
+
+def _loyalty_rules(session: Session, key: str, data: dict | None) -> None:
+    if data is not None:
+        data = {**data, "document": canonical(data["document"])}
+    _simple(LoyaltyRules, ("id", "document"))(session, key, data)
+
+
 APPLIERS = {
+    "loyalty_account": _loyalty_account,
+    "loyalty_rules": _loyalty_rules,
     "card_block": _card_block,
     "issuer_key": _simple(IssuerKey, ("id", "public_key_pem")),
     "node": _simple(PeerNode, ("id", "store_id", "public_key_pem"), str),

@@ -25,7 +25,8 @@ from tests.helpers import count, install_identity, signed
 
 SNAPSHOT = "/api/v1/sync/snapshot"
 REPLICA = ("stores", "role_limits", "products", "product_barcodes", "prices", "promotions",
-           "users", "customers", "blocked_cards", "issuer_keys", "peer_nodes")
+           "users", "customers", "blocked_cards", "issuer_keys", "peer_nodes",
+           "loyalty_accounts", "loyalty_rules")
 
 
 @pytest.fixture

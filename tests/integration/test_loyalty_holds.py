@@ -117,3 +117,27 @@ def test_fifty_tills_racing_for_the_same_points_never_overdraw(live_central, cen
         t.join(timeout=60)
     assert sorted(outcomes) == [201] * 30 + [409] * 20
     assert balance(central_db, account) == (300, 300)
+
+
+def test_rules_and_balances_reach_the_tills(central_db, account, node_db, node_key):
+    from kassa.central.feed import NodeScope, page
+    from kassa.loyalty import settings
+    from kassa.pos_node.models import LoyaltyAccount as NodeAccount
+    from kassa.pos_node.models import LoyaltyRules, NodeIdentity
+    from kassa.sync import replica
+    from tests.helpers import install_identity
+
+    with central_db.transaction() as session:
+        with pytest.raises(loyalty.Invalid) as err:
+            loyalty.set_rules(session, {**settings.DEFAULT, "tiers": [["base", 5]]})
+        assert err.value.code == "bad_rules"
+        loyalty.set_rules(session, {**settings.DEFAULT, "offline_points_per_day": 300})
+    install_identity(node_db, "pos-1", 1, node_key)
+    with central_db.read() as central, node_db.transaction() as session:
+        node = session.scalars(select(NodeIdentity)).one()
+        feed = page(central, 0, 1000, NodeScope(1, 1))
+        replica.apply_page(session, node, feed["changes"], feed["next_since"])
+    with node_db.read() as session:
+        assert session.get(NodeAccount, account).balance == 300
+        rules = settings.parse(session.get(LoyaltyRules, 1).document)
+    assert rules.offline.points_per_day == 300 and rules.redemption.minor_per_point == 100

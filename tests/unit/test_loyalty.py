@@ -192,3 +192,15 @@ def test_tiers_rise_at_once_and_fall_only_at_the_review():
     assert next_tier(rules, "basic", spend, T0, review) == "silver"
     assert next_tier(rules, "gold", spend, T0, review) == "gold"
     assert next_tier(rules, "gold", spend, review, review) == "silver"
+
+
+def test_a_rules_document_is_checked_whole():
+    from kassa.loyalty import settings
+    rules = settings.parse(settings.DEFAULT)
+    assert rules.tiers.tier_for(5_000_000) == "gold" and rules.points_valid_days == 365
+    for broken in ({"tiers": [["base", 10]]}, {"rate_milli_by_tier": {"base": 1000}},
+                   {"minor_per_point": 0}, {"max_share_bp": 12_000}, {"surprise": 1},
+                   {"tiers": [["base", 0], ["gold", 5], ["silver", 1]]}):
+        with pytest.raises(LedgerError) as err:
+            settings.parse({**settings.DEFAULT, **broken})
+        assert err.value.code == "bad_rules"

@@ -1,0 +1,90 @@
+"""The chain's loyalty rules as one document central owns and every till replicates.
+
+Central edits the document (``kassa.central.loyalty.set_rules``); it travels in the change feed
+as the ``loyalty_rules`` entity, and both ends turn it into the rule objects of
+``kassa.loyalty.rules`` with ``parse``, which refuses a document that does not hold together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+from kassa.loyalty.ledger import LedgerError
+from kassa.loyalty.rules import (
+    EarningRules,
+    OfflineAllowance,
+    PointsPromotion,
+    RedemptionRules,
+    TierRules,
+)
+
+NonNegative = Annotated[int, Meta(ge=0)]
+Positive = Annotated[int, Meta(ge=1)]
+
+
+class PromotionDoc(Struct, forbid_unknown_fields=True):
+    starts_at: Annotated[datetime, Meta(tz=True)]
+    ends_at: Annotated[datetime, Meta(tz=True)]
+    multiplier_bp: Positive
+    product_ids: list[int] = []
+
+
+class RulesDoc(Struct, forbid_unknown_fields=True):
+    tiers: Annotated[list[tuple[str, NonNegative]], Meta(min_length=1)]
+    rate_milli_by_tier: dict[str, NonNegative]
+    minor_per_point: Positive
+    points_valid_days: Positive = 365
+    max_share_bp: Annotated[int, Meta(ge=0, le=10_000)] = 10_000
+    min_points: Positive = 1
+    max_balance: Positive | None = None
+    product_multiplier_bp: dict[int, NonNegative] = {}
+    category_multiplier_bp: dict[str, NonNegative] = {}
+    promotions: list[PromotionDoc] = []
+    offline_points_per_day: NonNegative = 0
+    offline_max_hours: NonNegative = 24
+
+
+DEFAULT = {
+    "tiers": [["base", 0], ["silver", 2_000_000], ["gold", 5_000_000], ["platinum", 15_000_000]],
+    "rate_milli_by_tier": {"base": 1000, "silver": 1500, "gold": 2000, "platinum": 3000},
+    "minor_per_point": 100, "max_share_bp": 5000, "min_points": 1, "points_valid_days": 365,
+    "offline_points_per_day": 500, "offline_max_hours": 24,
+}
+
+
+@dataclass(frozen=True)
+class LoyaltyRules:
+    earning: EarningRules
+    redemption: RedemptionRules
+    offline: OfflineAllowance
+    tiers: TierRules
+    points_valid_days: int
+
+
+def parse(document: dict) -> LoyaltyRules:
+    """The rule objects of a rules document; ``LedgerError(bad_rules)`` if it is not one."""
+    try:
+        doc = msgspec.convert(document, RulesDoc, strict=False)
+    except msgspec.ValidationError as err:
+        raise LedgerError(f"Loyalty rules refused: {err}", "bad_rules") from None
+    names = [name for name, _ in doc.tiers]
+    thresholds = [minimum for _, minimum in doc.tiers]
+    if thresholds != sorted(thresholds) or thresholds[0] != 0 or len(set(names)) != len(names):
+        raise LedgerError("Tiers must start at 0 and rise.", "bad_rules")
+    if set(names) != set(doc.rate_milli_by_tier):
+        raise LedgerError("Every tier needs an earning rate, and only tiers.", "bad_rules")
+    earning = EarningRules(
+        doc.rate_milli_by_tier, doc.product_multiplier_bp, doc.category_multiplier_bp,
+        tuple(PointsPromotion(p.starts_at, p.ends_at, p.multiplier_bp,
+                              frozenset(p.product_ids)) for p in doc.promotions),
+        doc.max_balance)
+    return LoyaltyRules(earning,
+                        RedemptionRules(doc.minor_per_point, doc.max_share_bp, doc.min_points),
+                        OfflineAllowance(doc.offline_points_per_day, doc.offline_max_hours),
+                        TierRules(tuple((name, minimum) for name, minimum in doc.tiers)),
+                        doc.points_valid_days)

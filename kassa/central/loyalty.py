@@ -28,6 +28,7 @@ from kassa.central.models import (
     LoyaltyEntry,
     LoyaltySettings,
     RedemptionHold,
+    Store,
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
@@ -180,3 +181,23 @@ def expire_holds(session: Session, now: datetime | None = None) -> int:
         reservation.status, reservation.resolved_at = "expired", now
     session.flush()
     return len(stale)
+
+
+def overdrawn(session: Session, region_id: int | None = None) -> list[dict]:
+    """Accounts below zero (offline redemptions at several tills spent the same points), with
+    the burns that took them there: the fraud report. Later earnings repay the debt."""
+    stmt = (select(LoyaltyAccount, Customer.name, Customer.home_store_id)
+            .join(Customer, Customer.id == LoyaltyAccount.customer_id)
+            .where(LoyaltyAccount.balance < 0).order_by(LoyaltyAccount.balance))
+    if region_id is not None:
+        stmt = stmt.where(Customer.home_store_id.in_(
+            select(Store.id).where(Store.region_id == region_id)))
+    out = []
+    for account, name, _store in session.execute(stmt):
+        burns = session.execute(
+            select(LoyaltyEntry.cause, LoyaltyEntry.points, LoyaltyEntry.at)
+            .where(LoyaltyEntry.account_id == account.id, LoyaltyEntry.points < 0)
+            .order_by(LoyaltyEntry.at.desc()).limit(20)).all()
+        out.append({"account_id": account.id, "customer": name, "balance": account.balance,
+                    "burns": [{"cause": c, "points": p, "at": at} for c, p, at in burns]})
+    return out

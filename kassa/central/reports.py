@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields
 from sqlalchemy import and_, func, select
 
-from kassa.central import quarantine
+from kassa.central import loyalty, quarantine
 from kassa.central.auth import require_role
 from kassa.central.models import Node, NodeDayTotal, Region, Return, Sale, Store, User
 from kassa.common.db import utc_date
@@ -179,3 +179,33 @@ class Reconciliation(MethodView):
         return {"date_from": period["date_from"], "date_to": period["date_to"], "rows": rows,
                 "quarantined": {r["node_id"]: held[r["node_id"]] for r in rows
                                 if r["node_id"] in held}}
+
+
+class OverdraftBurnSchema(ma.Schema):
+    cause = fields.String()
+    points = fields.Integer()
+    at = fields.AwareDateTime()
+
+
+class OverdraftSchema(ma.Schema):
+    account_id = fields.UUID()
+    customer = fields.String()
+    balance = fields.Integer()
+    burns = fields.List(fields.Nested(OverdraftBurnSchema))
+
+
+class OverdraftsSchema(ma.Schema):
+    accounts = fields.List(fields.Nested(OverdraftSchema))
+
+
+@bp.route("/loyalty-overdrafts")
+class LoyaltyOverdrafts(MethodView):
+    decorators = [require_role("admin", "central_office", "regional_manager")]
+
+    @bp.response(200, OverdraftsSchema)
+    def get(self):
+        """Loyalty accounts below zero and the burns that took them there (fraud report); a
+        regional manager sees the customers of their region."""
+        region = g.user.region_id if g.user.role == "regional_manager" else None
+        with current_app.extensions["kassa_db"].read() as session:
+            return {"accounts": loyalty.overdrawn(session, region)}

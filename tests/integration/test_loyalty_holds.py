@@ -141,3 +141,27 @@ def test_rules_and_balances_reach_the_tills(central_db, account, node_db, node_k
         assert session.get(NodeAccount, account).balance == 300
         rules = settings.parse(session.get(LoyaltyRules, 1).document)
     assert rules.offline.points_per_day == 300 and rules.redemption.minor_per_point == 100
+
+
+def test_an_overdrawn_account_is_in_the_fraud_report_until_earnings_repay_it(
+        central_app, central_db, account, seeded):
+    import base64
+
+    def get(user):
+        token = base64.b64encode(
+            f"{user}:{seeded['users'][user]['password']}".encode()).decode()
+        return central_app.test_client().get("/api/v1/reports/loyalty-overdrafts",
+                                             headers={"Authorization": f"Basic {token}"})
+
+    with central_db.transaction() as session:  # two tills offline spent the same points
+        loyalty.post(session, account, LedgerEntry("sale:a:burn", EntryKind.BURN, -250, NOW))
+        loyalty.post(session, account, LedgerEntry("sale:b:burn", EntryKind.BURN, -200, NOW))
+    (row,) = get("office").json["accounts"]
+    assert row["balance"] == -150 and {b["cause"] for b in row["burns"]} == {"sale:a:burn",
+                                                                             "sale:b:burn"}
+    assert len(get("rm-msk").json["accounts"]) == 1  # Anna's home store is in Moscow
+    assert get("rm-spb").json["accounts"] == []
+    assert get("sm-s001").status_code == 403
+    with central_db.transaction() as session:
+        loyalty.post(session, account, LedgerEntry("sale:c:1:earn", EntryKind.EARN, 150, NOW))
+    assert get("office").json["accounts"] == []

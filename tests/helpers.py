@@ -37,6 +37,13 @@ def signed(client, method: str, path: str, node_id: str, key_pem: str, body: dic
     return client.open(path, method=method, data=raw, headers=headers)
 
 
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    """The header a person's request to central carries (HTTP Basic)."""
+    import base64
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 def count(db: Database, model) -> int:
     with db.transaction() as session:
         return session.scalar(select(func.count()).select_from(model))

@@ -130,7 +130,7 @@ class QuarantineList(MethodView):
             return {"events": quarantine.held(session, args["node_id"], args["status"])}
 
 
-@bp.route("/quarantine/<int:event_id>/replay")
+@bp.route("/quarantine/<int(min=1, max=2147483647):event_id>/replay")
 class QuarantineReplay(MethodView):
     decorators = [require_role(*OPERATORS)]
 
@@ -143,7 +143,7 @@ class QuarantineReplay(MethodView):
                                      body["note"])
 
 
-@bp.route("/quarantine/<int:event_id>/discard")
+@bp.route("/quarantine/<int(min=1, max=2147483647):event_id>/discard")
 class QuarantineDiscard(MethodView):
     decorators = [require_role(*OPERATORS)]
 

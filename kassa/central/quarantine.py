@@ -34,7 +34,7 @@ def held_counts(session: Session) -> dict[str, int]:
 
 
 def _get_held(session: Session, event_id: int) -> QuarantinedEvent:
-    event = session.get(QuarantinedEvent, event_id) if 0 < event_id < 2**31 else None
+    event = session.get(QuarantinedEvent, event_id)
     if event is None:
         raise NotFound(f"No quarantined event {event_id}.", code="quarantine_not_found")
     if event.status != "held":

@@ -198,9 +198,7 @@ def _customers(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     stmt = select(_uuid_text(Customer.id, conn.dialect.name).label("id"), Customer.name,
                   Customer.card_number, Customer.phone, Customer.email)
     if "customer" in scope.region_entities:
-        in_region = select(Store.id).where(Store.region_id == scope.region_id)
-        stmt = stmt.where(or_(Customer.home_store_id.is_(None),
-                              Customer.home_store_id.in_(in_region)))
+        stmt = stmt.where(_customer_in_region(scope))
     for c in _records(conn, stmt):
         yield "customer", str(c.id), customer_doc(c)
 
@@ -224,6 +222,12 @@ def _card_trust(conn: Connection) -> Iterator[Entry]:
                                             "blocked_at": c.blocked_at.isoformat()}
 
 
+def _customer_in_region(scope: NodeScope):
+    """Customers whose home store is in the node's region, and those without a home store."""
+    in_region = select(Store.id).where(Store.region_id == scope.region_id)
+    return or_(Customer.home_store_id.is_(None), Customer.home_store_id.in_(in_region))
+
+
 def _loyalty(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     """The rules document, and the accounts of the customers this node replicates."""
     for r in _records(conn, select(LoyaltySettings.id, LoyaltySettings.document)):
@@ -233,9 +237,8 @@ def _loyalty(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
                   _uuid_text(LoyaltyAccount.customer_id, dialect).label("customer_id"),
                   LoyaltyAccount.tier, LoyaltyAccount.balance)
     if "customer" in scope.region_entities:
-        in_region = select(Store.id).where(Store.region_id == scope.region_id)
         stmt = stmt.join(Customer, Customer.id == LoyaltyAccount.customer_id).where(
-            or_(Customer.home_store_id.is_(None), Customer.home_store_id.in_(in_region)))
+            _customer_in_region(scope))
     for a in _records(conn, stmt):
         yield "loyalty_account", a.id, account_doc(a)
 

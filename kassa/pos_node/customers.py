@@ -43,12 +43,11 @@ def update(session: Session, user: User, customer_id: uuid.UUID, fields: dict) -
     for name, value in fields.items():
         if name not in EDITABLE:
             raise Invalid(f"{name} cannot be changed at the till.", code="bad_field")
-        value = value.strip() if isinstance(value, str) else value
-        if name == "name" and not value:
+        value = (value.strip() if isinstance(value, str) else value) or None
+        if name == "name" and value is None:
             raise Invalid("A customer needs a name.", code="name_required")
-        if getattr(customer, name) != (value or None if name != "name" else value):
-            changes[name] = {"was": getattr(customer, name),
-                             "now": value or None if name != "name" else value}
+        if getattr(customer, name) != value:
+            changes[name] = {"was": getattr(customer, name), "now": value}
     if not changes:
         return customer_dict(customer)
     for name, change in changes.items():

@@ -6,10 +6,11 @@ code behind the sign-in wall; central's reports as the central-office user. Boun
 counts keep this inside the suite's budget.
 """
 
-import base64
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+
+from tests.helpers import basic_auth
 
 FUZZ = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -39,6 +40,5 @@ def test_the_till_never_answers_500(node_app, till):
 
 
 def test_central_never_answers_500(central_app, seeded):
-    token = base64.b64encode(f"office:{seeded['users']['office']['password']}".encode())
-    assert fuzz_every_operation(central_app,
-                                headers={"Authorization": f"Basic {token.decode()}"}) == []
+    headers = basic_auth("office", seeded["users"]["office"]["password"])
+    assert fuzz_every_operation(central_app, headers=headers) == []

@@ -145,13 +145,12 @@ def test_rules_and_balances_reach_the_tills(central_db, account, node_db, node_k
 
 def test_an_overdrawn_account_is_in_the_fraud_report_until_earnings_repay_it(
         central_app, central_db, account, seeded):
-    import base64
+    from tests.helpers import basic_auth
 
     def get(user):
-        token = base64.b64encode(
-            f"{user}:{seeded['users'][user]['password']}".encode()).decode()
-        return central_app.test_client().get("/api/v1/reports/loyalty-overdrafts",
-                                             headers={"Authorization": f"Basic {token}"})
+        return central_app.test_client().get(
+            "/api/v1/reports/loyalty-overdrafts",
+            headers=basic_auth(user, seeded["users"][user]["password"]))
 
     with central_db.transaction() as session:  # two tills offline spent the same points
         loyalty.post(session, account, LedgerEntry("sale:a:burn", EntryKind.BURN, -250, NOW))

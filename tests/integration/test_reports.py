@@ -1,20 +1,14 @@
 """Sales by store at central: each reader sees only their scope; on both engines."""
 
-import base64
 from datetime import datetime, timezone
 
 import pytest
 
 from kassa.central.models import Sale
-from tests.helpers import count
+from tests.helpers import basic_auth, count
 from tests.integration.test_sync_central import push, sale_event
 
 REPORT = "/api/v1/reports/sales-by-store"
-
-
-def basic(username, password):
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 @pytest.fixture
@@ -26,7 +20,7 @@ def with_sales(central_app, central_db, enrolled):
 
 def as_user(client, seeded, username, query=""):
     password = seeded["users"][username]["password"]
-    return client.get(REPORT + query, headers=basic(username, password))
+    return client.get(REPORT + query, headers=basic_auth(username, password))
 
 
 def test_central_office_sees_every_store(with_sales, seeded):
@@ -69,11 +63,11 @@ def test_people_who_may_not_read_are_refused(with_sales, seeded, central_db):
     client = with_sales
     assert client.get(REPORT).json["error"] == "auth_required"
     assert client.get(REPORT).status_code == 401
-    wrong = client.get(REPORT, headers=basic("office", "wrong"))
+    wrong = client.get(REPORT, headers=basic_auth("office", "wrong"))
     assert wrong.status_code == 401 and wrong.json["error"] == "bad_credentials"
-    nobody = client.get(REPORT, headers=basic("nobody", "x"))
+    nobody = client.get(REPORT, headers=basic_auth("nobody", "x"))
     assert nobody.status_code == 401 and nobody.json["error"] == "bad_credentials"
     # cashiers have PINs for the till and no password for central at all
-    cashier = client.get(REPORT, headers=basic("cashier-s001", ""))
+    cashier = client.get(REPORT, headers=basic_auth("cashier-s001", ""))
     assert cashier.status_code == 401
     assert count(central_db, Sale) == 2

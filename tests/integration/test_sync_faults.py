@@ -2,7 +2,6 @@
 late facts, replayed requests, skewed clocks, rotated and revoked keys, node status,
 reconciliation, business-day close, per-node feeds and customers edited at two ends."""
 
-import base64
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -13,16 +12,14 @@ from sqlalchemy import select, update
 from kassa.central import masterdata as md
 from kassa.central.models import AuditEntry, Customer, Node, QuarantinedEvent, Sale
 from kassa.common.signing import generate_private_key_pem, public_key_pem
-from tests.helpers import count, signed
+from tests.helpers import basic_auth, count, signed
 from tests.integration.test_sync_central import push, sale_event
 
 STATUS = "/api/v1/sync/status"
 
 
 def basic(seeded, username):
-    token = base64.b64encode(
-        f"{username}:{seeded['users'][username]['password']}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return basic_auth(username, seeded["users"][username]["password"])
 
 
 def event(seq, kind, payload):

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.feed import record_change
-from kassa.central.models import Card, IssuerKey, LoyaltyAccount
+from kassa.central.documents import customer_doc
+from kassa.central.feed import customer_scope, record_change
+from kassa.central.models import Card, Customer, IssuerKey, LoyaltyAccount
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.smartcard.applet import CardState
@@ -76,8 +77,13 @@ def issue(session: Session, account: LoyaltyAccount, key_dir: Path, *,
     number = _new_number(session)
     state = issue_card(key_pem, key_id, number, expires, pin)
     session.add(Card(card_number=number, account_id=account.id, issuer_key_id=key_id,
-                     status="issued", expires_on=expires))
+                     status="issued", expires_on=expires, has_pin=pin is not None))
+    # The newest card is the customer's card: tills find the customer by its number.
+    customer = session.get(Customer, account.customer_id)
+    customer.card_number, customer.card_has_pin = number, pin is not None
     session.flush()
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
     return state
 
 

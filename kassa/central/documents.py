@@ -42,9 +42,9 @@ def user_doc(u) -> dict:
 
 def customer_doc(c) -> dict:
     return {"id": str(c.id), "name": c.name, "card_number": c.card_number, "phone": c.phone,
-            "email": c.email}
+            "email": c.email, "card_has_pin": bool(c.card_has_pin)}
 
 
 def account_doc(a) -> dict:
     return {"id": str(a.id), "customer_id": str(a.customer_id), "tier": a.tier,
-            "balance": a.balance}
+            "balance": a.balance, "expiring": a.expiring or []}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kassa.central.documents import account_doc
@@ -28,14 +28,18 @@ from kassa.central.models import (
     LoyaltyEntry,
     LoyaltySettings,
     RedemptionHold,
+    Return,
+    Sale,
     Store,
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.loyalty import settings
-from kassa.loyalty.ledger import EntryKind, LedgerEntry, LedgerError
+from kassa.loyalty.ledger import EntryKind, Ledger, LedgerEntry, LedgerError
+from kassa.loyalty.rules import next_tier
 
 HOLD_TTL = timedelta(minutes=15)  # a sale left open longer than this loses its points hold
+EXPIRY_NOTICE = timedelta(days=90)  # the till names points expiring this soon
 
 
 def set_rules(session: Session, document: dict) -> LoyaltySettings:
@@ -65,32 +69,158 @@ def open_account(session: Session, customer: Customer, tier: str = "base") -> Lo
     return account
 
 
+_DIRTY = "kassa_loyalty_dirty"
+
+
 def _account_changed(session: Session, account_id: uuid.UUID) -> None:
-    """Tills replicate each account's balance and tier, scoped like its customer."""
-    account = session.get(LoyaltyAccount, account_id, populate_existing=True)
-    customer = session.get(Customer, account.customer_id)
-    record_change(session, "loyalty_account", account.id, account_doc(account),
-                  **customer_scope(session, customer))
+    """Mark the account for publishing when the transaction commits: a sync batch touching an
+    account a hundred times sends tills one update, not a hundred."""
+    session.info.setdefault(_DIRTY, set()).add(account_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _publish_changed_accounts(session: Session) -> None:
+    dirty = session.info.pop(_DIRTY, None)
+    if dirty:
+        publish(session, sorted(dirty))
+
+
+def publish(session: Session, account_ids: list[uuid.UUID], now: datetime | None = None) -> None:
+    """Refresh each account's tier and put its balance, tier and soonest expiring points in
+    the change feed, scoped like its customer, for the tills to replicate."""
+    now = now or utcnow()
+    for account_id in account_ids:
+        account = session.get(LoyaltyAccount, account_id, populate_existing=True)
+        if account is None:
+            continue
+        customer = session.get(Customer, account.customer_id)
+        refresh_tier(session, account, customer, now)
+        account.expiring = [list(item) for item in expiring(session, account.id, now)]
+        record_change(session, "loyalty_account", account.id, account_doc(account),
+                      **customer_scope(session, customer))
+    session.flush()
+
+
+def rules(session: Session) -> settings.LoyaltyRules:
+    """The chain's rules, parsed once per unit of work (the defaults until central sets
+    some)."""
+    parsed = session.info.get("kassa_loyalty_rules")
+    if parsed is None:
+        row = session.get(LoyaltySettings, 1)
+        parsed = settings.parse(row.document if row is not None else settings.DEFAULT)
+        session.info["kassa_loyalty_rules"] = parsed
+    return parsed
+
+
+def ledger(session: Session, account_id: uuid.UUID) -> Ledger:
+    return Ledger([LedgerEntry(cause, EntryKind(kind), points, at, expires_at)
+                   for cause, kind, points, at, expires_at in session.execute(
+                       select(LoyaltyEntry.cause, LoyaltyEntry.kind, LoyaltyEntry.points,
+                              LoyaltyEntry.at, LoyaltyEntry.expires_at)
+                       .where(LoyaltyEntry.account_id == account_id)
+                       .order_by(LoyaltyEntry.id))])
+
+
+def expiring(session: Session, account_id: uuid.UUID, now: datetime,
+             horizon: timedelta = EXPIRY_NOTICE) -> list[tuple[str, int]]:
+    """``[(ISO date, points)]`` expiring within ``horizon``, soonest first, at most three
+    dates: what the till tells the customer."""
+    if session.scalar(select(LoyaltyEntry.id).where(
+            LoyaltyEntry.account_id == account_id, LoyaltyEntry.expires_at.is_not(None),
+            LoyaltyEntry.expires_at <= now + horizon).limit(1)) is None:
+        return []
+    return [(day.isoformat(), points)
+            for day, points in ledger(session, account_id).expiring(now, now + horizon)[:3]]
+
+
+def rolling_spend(session: Session, customer_id: uuid.UUID, now: datetime) -> int:
+    """What the customer spent over the last 365 days, net of what they brought back."""
+    start = now - timedelta(days=365)
+    sold = session.scalar(select(func.coalesce(func.sum(Sale.total_minor), 0)).where(
+        Sale.customer_id == customer_id, Sale.status == "completed", Sale.sold_at > start))
+    returned = session.scalar(
+        select(func.coalesce(func.sum(Return.total_minor), 0))
+        .join(Sale, Sale.id == Return.original_sale_id)
+        .where(Sale.customer_id == customer_id, Return.returned_at > start))
+    return sold - returned
+
+
+def refresh_tier(session: Session, account: LoyaltyAccount, customer: Customer,
+                 now: datetime) -> None:
+    """Upgrade at once when the 12-month spend qualifies; downgrade only at the review date
+    (a year after the last change of tier)."""
+    tiers = rules(session).tiers
+    current = account.tier if account.tier in dict(tiers.thresholds) else tiers.thresholds[0][0]
+    review_at = account.review_at or now
+    tier = next_tier(tiers, current, rolling_spend(session, customer.id, now), now, review_at)
+    if tier != account.tier:
+        account.tier, account.review_at = tier, now + timedelta(days=365)
+    elif account.review_at is not None and account.review_at <= now:
+        account.review_at = now + timedelta(days=365)
 
 
 def post(session: Session, account_id: uuid.UUID, entry: LedgerEntry) -> bool:
     """Post one entry; returns False when that cause is already posted with the same points."""
-    held = session.scalars(select(LoyaltyEntry).where(LoyaltyEntry.cause == entry.cause)).first()
-    if held is not None:
-        if (held.account_id, held.kind, held.points) != (account_id, entry.kind.value,
-                                                         entry.points):
+    return post_many(session, account_id, [entry]) == 1
+
+
+def post_many(session: Session, account_id: uuid.UUID, entries: list[LedgerEntry]) -> int:
+    """Post entries to one account in one statement each for the check, the insert and the
+    balance; entries whose cause is already posted (with the same points) are skipped, one
+    posted with other points is a ``ledger_conflict``. Returns how many were new."""
+    if not entries:
+        return 0
+    held = {cause: (acc, kind, points) for cause, acc, kind, points in session.execute(
+        select(LoyaltyEntry.cause, LoyaltyEntry.account_id, LoyaltyEntry.kind,
+               LoyaltyEntry.points).where(LoyaltyEntry.cause.in_([e.cause for e in entries])))}
+    new = []
+    for entry in entries:
+        earlier = held.get(entry.cause)
+        if earlier is None:
+            held[entry.cause] = (account_id, entry.kind.value, entry.points)
+            new.append(entry)
+        elif earlier != (account_id, entry.kind.value, entry.points):
             raise Conflict(f"Cause {entry.cause} is posted already with other points.",
                            code="ledger_conflict")
-        return False
-    session.add(LoyaltyEntry(account_id=account_id, cause=entry.cause, kind=entry.kind.value,
-                             points=entry.points, at=entry.at, expires_at=entry.expires_at))
-    moved = session.execute(update(LoyaltyAccount).where(LoyaltyAccount.id == account_id)
-                            .values(balance=LoyaltyAccount.balance + entry.points)).rowcount
+    if not new:
+        return 0
+    moved = session.execute(
+        update(LoyaltyAccount).where(LoyaltyAccount.id == account_id)
+        .values(balance=LoyaltyAccount.balance + sum(e.points for e in new))).rowcount
     if not moved:
         raise NotFound("No such loyalty account.", code="account_not_found")
-    session.flush()
+    session.execute(insert(LoyaltyEntry), [
+        {"account_id": account_id, "cause": e.cause, "kind": e.kind.value, "points": e.points,
+         "at": e.at, "expires_at": e.expires_at, "recorded_at": utcnow()} for e in new])
     _account_changed(session, account_id)
-    return True
+    return len(new)
+
+
+def earned_entries(session: Session, sale_id: uuid.UUID, earned: dict[int, int],
+                   at: datetime) -> list[LedgerEntry]:
+    """The earn entries of a sale's lines, each a lot that expires after the rules' days."""
+    expires = at + timedelta(days=rules(session).points_valid_days)
+    return [LedgerEntry(f"sale:{sale_id}:{line_no}:earn", EntryKind.EARN, points, at, expires)
+            for line_no, points in sorted(earned.items()) if points > 0]
+
+
+def burn_for_sale(session: Session, account_id: uuid.UUID, sale_id: uuid.UUID, points: int,
+                  hold_id: uuid.UUID | None, node_id: str, at: datetime) -> None:
+    """Points that paid for a sale. Under a hold: commit it (whatever became of it meanwhile,
+    the burn is posted once, under the hold's cause). Accepted offline: post the burn, even
+    if it takes the account below zero; ``overdrawn`` reports it."""
+    if hold_id is None:
+        post(session, account_id, LedgerEntry(f"sale:{sale_id}:burn", EntryKind.BURN, -points,
+                                              at))
+        return
+    reservation = session.get(RedemptionHold, hold_id, with_for_update=True)
+    if reservation is not None and reservation.node_id == node_id \
+            and reservation.status == "held" and reservation.points == points:
+        commit(session, hold_id, node_id, sale_id, at)
+        return
+    post(session, account_id, LedgerEntry(f"hold:{hold_id}:burn", EntryKind.BURN, -points, at))
+    if reservation is not None and reservation.status in ("released", "expired"):
+        reservation.sale_id = sale_id  # used after all: the till could not say otherwise in time
 
 
 def check_balance(session: Session, account_id: uuid.UUID) -> tuple[int, int]:
@@ -201,3 +331,62 @@ def overdrawn(session: Session, region_id: int | None = None) -> list[dict]:
         out.append({"account_id": account.id, "customer": name, "balance": account.balance,
                     "burns": [{"cause": c, "points": p, "at": at} for c, p, at in burns]})
     return out
+
+
+def return_entries(session: Session, return_id: uuid.UUID, reversed_by_line: dict[int, int],
+                   refunded: int, at: datetime) -> list[LedgerEntry]:
+    """A return takes back what the returned goods earned and gives back what they burned
+    (the till works the shares out with ``kassa.loyalty.rules.points_for_return``)."""
+    entries = [LedgerEntry(f"return:{return_id}:{line_no}:reverse", EntryKind.REVERSAL,
+                           -points, at)
+               for line_no, points in sorted(reversed_by_line.items()) if points > 0]
+    if refunded > 0:
+        entries.append(LedgerEntry(
+            f"return:{return_id}:refund", EntryKind.REFUND, refunded, at,
+            at + timedelta(days=rules(session).points_valid_days)))
+    return entries
+
+
+def void_entries(session: Session, sale: Sale, at: datetime) -> list[LedgerEntry]:
+    """A post-voided sale earns nothing and its points are given back."""
+    earned = sum(line.points_earned for line in sale.lines)
+    entries = []
+    if earned:
+        entries.append(LedgerEntry(f"sale:{sale.id}:void:reverse", EntryKind.REVERSAL, -earned,
+                                   at))
+    if sale.points_burned:
+        entries.append(LedgerEntry(
+            f"sale:{sale.id}:void:refund", EntryKind.REFUND, sale.points_burned, at,
+            at + timedelta(days=rules(session).points_valid_days)))
+    return entries
+
+
+def expire_points(session: Session, now: datetime | None = None) -> int:
+    """Expire every lot whose date has come, oldest first (one entry per lot); running it
+    again the same day posts nothing. Returns the points expired."""
+    now = now or utcnow()
+    candidates = session.scalars(
+        select(LoyaltyEntry.account_id).distinct()
+        .join(LoyaltyAccount, LoyaltyAccount.id == LoyaltyEntry.account_id)
+        .where(LoyaltyAccount.balance > 0, LoyaltyEntry.expires_at <= now)).all()
+    total = 0
+    for account_id in candidates:
+        posted = ledger(session, account_id).expire(now, now.date().isoformat())
+        post_many(session, account_id, posted)
+        total -= sum(e.points for e in posted)
+    # Lots coming into the notice window since yesterday: the tills should start naming them.
+    for account_id in session.scalars(select(LoyaltyEntry.account_id).distinct().where(
+            LoyaltyEntry.expires_at > now + EXPIRY_NOTICE - timedelta(days=1),
+            LoyaltyEntry.expires_at <= now + EXPIRY_NOTICE)):
+        _account_changed(session, account_id)
+    return total
+
+
+def review_tiers(session: Session, now: datetime | None = None) -> int:
+    """Accounts whose review date has come get their tier from the last 12 months."""
+    now = now or utcnow()
+    due = session.scalars(select(LoyaltyAccount.id).where(
+        LoyaltyAccount.review_at <= now)).all()
+    for account_id in due:
+        _account_changed(session, account_id)
+    return len(due)

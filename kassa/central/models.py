@@ -161,6 +161,8 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(200))
     card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # The customer's current card asks for a PIN before points are spent (from its issue).
+    card_has_pin: Mapped[bool] = mapped_column(Boolean, default=False)
     home_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -178,6 +180,8 @@ class LoyaltyAccount(Base):
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     held: Mapped[int] = mapped_column(BigInteger, default=0)
     review_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ``[[ISO date, points]]`` expiring soonest, refreshed whenever the account is published.
+    expiring: Mapped[list | None] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -230,6 +234,8 @@ class Card(Base):
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     block_reason: Mapped[str | None] = mapped_column(String(32))
     replaced_by: Mapped[str | None] = mapped_column(String(16))
+    # Whether the card asks for a PIN before its balance is lowered (tills ask the customer).
+    has_pin: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RedemptionHold(Base):
@@ -257,7 +263,8 @@ class Sale(Base):
     receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
-    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"),
+                                                          index=True)
     sold_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(12), default="completed")  # | post_voided
@@ -269,6 +276,11 @@ class Sale(Base):
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     # Why the sale arrived late, if it did: ``shift_closed`` or ``day_closed`` at central.
     late_reason: Mapped[str | None] = mapped_column(String(32))
+    # Loyalty: the account the sale earned for, the points that paid part of it and, when
+    # central authorized them, the hold they came from (none: accepted offline by the till).
+    account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    points_burned: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_hold_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
     payments: Mapped[list["Payment"]] = relationship(
@@ -292,6 +304,7 @@ class SaleLine(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
+    points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
     sale: Mapped[Sale] = relationship(back_populates="lines")
 
 
@@ -338,6 +351,8 @@ class Return(Base):
     returned_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
+    # Points that paid for the returned goods, given back to the account.
+    points_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ReturnLine(Base):
@@ -353,6 +368,8 @@ class ReturnLine(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
+    # Points the returned goods had earned, taken back.
+    points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Refund(Base):

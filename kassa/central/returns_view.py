@@ -26,14 +26,19 @@ def sale_for_return(session: Session, receipt_no: str) -> dict:
         .where(Return.original_sale_id == sale.id).group_by(Refund.method)).all())
     return_ids = [str(r) for r in session.scalars(
         select(Return.id).where(Return.original_sale_id == sale.id))]
+    given_back = session.scalar(select(func.coalesce(func.sum(Return.points_refunded), 0))
+                                .where(Return.original_sale_id == sale.id))
     return {
         "sale_id": str(sale.id), "receipt_no": sale.receipt_no, "node_id": sale.node_id,
         "store_id": sale.store_id, "return_ids": return_ids,
+        "account_id": str(sale.account_id) if sale.account_id else None,
+        "points_burned": sale.points_burned, "points_given_back": int(given_back),
         "lines": [{"line_no": ln.line_no, "product_id": ln.product_id, "sku": ln.sku,
                    "name": ln.name, "quantity_milli": ln.quantity_milli,
                    "amount_minor": ln.amount_minor, "vat_rate_bp": ln.vat_rate_bp,
                    "returned_milli": int(returned.get(ln.line_no, (0, 0))[0]),
-                   "returned_minor": int(returned.get(ln.line_no, (0, 0))[1])}
+                   "returned_minor": int(returned.get(ln.line_no, (0, 0))[1]),
+                   "points_earned": ln.points_earned}
                   for ln in sale.lines],
         "payments": [{"method": p.method, "amount_minor": p.amount_minor,
                       "reference": p.reference, "refunded_minor": 0} for p in sale.payments]

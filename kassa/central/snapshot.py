@@ -196,7 +196,7 @@ def _customers(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     """All customers, or where the feed rule scopes them by region, those whose home store is
     in the node's region and those without a home store (table order: no sort of a million)."""
     stmt = select(_uuid_text(Customer.id, conn.dialect.name).label("id"), Customer.name,
-                  Customer.card_number, Customer.phone, Customer.email)
+                  Customer.card_number, Customer.phone, Customer.email, Customer.card_has_pin)
     if "customer" in scope.region_entities:
         stmt = stmt.where(_customer_in_region(scope))
     for c in _records(conn, stmt):
@@ -235,7 +235,7 @@ def _loyalty(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     dialect = conn.dialect.name
     stmt = select(_uuid_text(LoyaltyAccount.id, dialect).label("id"),
                   _uuid_text(LoyaltyAccount.customer_id, dialect).label("customer_id"),
-                  LoyaltyAccount.tier, LoyaltyAccount.balance)
+                  LoyaltyAccount.tier, LoyaltyAccount.balance, LoyaltyAccount.expiring)
     if "customer" in scope.region_entities:
         stmt = stmt.join(Customer, Customer.id == LoyaltyAccount.customer_id).where(
             _customer_in_region(scope))

@@ -93,6 +93,8 @@ class Customer(Base):
     card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(200))
+    # The customer's card asks for its PIN before points are spent.
+    card_has_pin: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class LoyaltyAccount(Base):
@@ -104,6 +106,26 @@ class LoyaltyAccount(Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     tier: Mapped[str] = mapped_column(String(32))
     balance: Mapped[int] = mapped_column(BigInteger)
+    # ``[[ISO date, points]]`` soonest to expire, as central worked it out.
+    expiring: Mapped[list | None] = mapped_column(JSONDoc)
+
+
+class LoyaltyPosting(Base):
+    """Points this till moved (earned, spent, reversed, given back) that central's replica
+    balance may not show yet. The till's balance is the replica's plus the postings not yet
+    absorbed: an account update pulled after central acknowledged the posting's event
+    includes it (``kassa.sync.replica``). ``offline`` spends count against the card's daily
+    offline allowance."""
+
+    __tablename__ = "loyalty_postings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outbox_seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    # Central's replica balance includes it now; kept a day for the offline allowance.
+    absorbed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class LoyaltyRules(Base):
@@ -203,6 +225,15 @@ class Sale(Base):
     vat_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     change_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     void_reason: Mapped[str | None] = mapped_column(String(200))
+    # Loyalty: the account the sale earns for, the card presented (None: typed in or found),
+    # and the points paying part of it with their value; ``points_hold_id`` is central's hold
+    # when central authorized them, else the till accepted them offline (``points_offline``).
+    account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    card_number: Mapped[str | None] = mapped_column(String(16))
+    points_burned: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_value_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_hold_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    points_offline: Mapped[bool] = mapped_column(Boolean, default=False)
     # Loaded with the sale: a sale is always shown or sent whole.
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no",
@@ -230,6 +261,7 @@ class SaleLine(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
+    points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
     sale: Mapped[Sale] = relationship(back_populates="lines")
 
 
@@ -259,6 +291,8 @@ class Return(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    points_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     lines: Mapped[list["ReturnLine"]] = relationship(
         back_populates="ret", cascade="all, delete-orphan", order_by="ReturnLine.line_no",
         lazy="selectin")
@@ -278,6 +312,7 @@ class ReturnLine(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
+    points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
     ret: Mapped[Return] = relationship(back_populates="lines")
 
 

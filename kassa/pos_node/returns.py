@@ -9,7 +9,7 @@ central cannot be reached the return is refused with a clear reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.money import round_half_up, vat_included
-from kassa.pos_node import cart, catalog, shifts, staff
+from kassa.pos_node import cart, catalog, loyalty, shifts, staff
 from kassa.pos_node.models import Refund, Return, ReturnLine, User
 from kassa.pos_node.sales import identity, sale_by_receipt
 from kassa.sync.outbox import append_event, next_counter
@@ -47,6 +47,7 @@ class OriginalSale:
     receipt_no: str
     lines: list[OriginalLine]
     paid: cart.PaidBy = field(default_factory=cart.PaidBy)
+    points: loyalty.SalePoints | None = None  # the sale earned or spent points
 
     def to_dict(self) -> dict:
         return {"sale_id": self.sale_id, "receipt_no": self.receipt_no,
@@ -80,10 +81,17 @@ def local_original(session: Session, receipt_no: str) -> OriginalSale | None:
         paid.references.setdefault(p.method, p.reference)
     for method, amount in refunded.items():
         paid.remaining[method] = paid.remaining.get(method, 0) - amount
+    points = None
+    if sale.account_id is not None:
+        given_back = session.scalar(select(func.coalesce(func.sum(Return.points_refunded), 0))
+                                    .where(Return.original_sale_id == sale.id))
+        points = loyalty.SalePoints(sale.account_id, sale.points_burned, sale.points_value_minor,
+                                    {ln.line_no: ln.points_earned for ln in sale.lines},
+                                    given_back)
     return OriginalSale(sale.id, receipt_no, [
         OriginalLine(ln.line_no, ln.product_id, ln.sku, ln.name, ln.quantity_milli,
                      ln.amount_minor, ln.vat_rate_bp, *returned.get(ln.line_no, (0, 0)))
-        for ln in sale.lines], paid)
+        for ln in sale.lines], paid, points)
 
 
 def original_from_central(doc: dict) -> OriginalSale:
@@ -93,11 +101,17 @@ def original_from_central(doc: dict) -> OriginalSale:
         paid.remaining[p["method"]] = paid.remaining.get(p["method"], 0) + p["amount_minor"] \
             - p.get("refunded_minor", 0)
         paid.references.setdefault(p["method"], p.get("reference"))
+    points = None
+    if doc.get("account_id"):
+        value = sum(p["amount_minor"] for p in doc["payments"] if p["method"] == "points")
+        points = loyalty.SalePoints(UUID(doc["account_id"]), doc.get("points_burned", 0), value,
+                                    {ln["line_no"]: ln.get("points_earned", 0)
+                                     for ln in doc["lines"]}, doc.get("points_given_back", 0))
     return OriginalSale(UUID(str(doc["sale_id"])), doc["receipt_no"], [
         OriginalLine(ln["line_no"], ln["product_id"], ln["sku"], ln["name"],
                      ln["quantity_milli"], ln["amount_minor"], ln["vat_rate_bp"],
                      ln.get("returned_milli", 0), ln.get("returned_minor", 0))
-        for ln in doc["lines"]], paid)
+        for ln in doc["lines"]], paid, points)
 
 
 def add_unsent_returns(session: Session, original: OriginalSale, known_ids: set[str]) -> None:
@@ -114,6 +128,10 @@ def add_unsent_returns(session: Session, original: OriginalSale, known_ids: set[
         for r in ret.refunds:
             original.paid.remaining[r.method] = original.paid.remaining.get(r.method, 0) \
                 - r.amount_minor
+        if original.points is not None:
+            original.points = replace(original.points,
+                                      given_back=original.points.given_back
+                                      + ret.points_refunded)
 
 
 def _line_refund(line: OriginalLine, qty: int) -> int:
@@ -151,10 +169,38 @@ def return_against_receipt(session: Session, user: User, original: OriginalSale,
         lines.append(ReturnLine(line_no=n, original_line_no=line_no, product_id=line.product_id,
                                 sku=line.sku, name=line.name, quantity_milli=qty,
                                 amount_minor=amount, vat_rate_bp=line.vat_rate_bp,
-                                vat_minor=vat_included(amount, line.vat_rate_bp)))
+                                vat_minor=vat_included(amount, line.vat_rate_bp),
+                                points_reversed=0))
     total = sum(ln.amount_minor for ln in lines)
-    refunds = cart.allocate_refund(total, original.paid)
-    return _record(session, user, lines, refunds, reason, override, original)
+    if original.points is None:
+        refunds = cart.allocate_refund(total, original.paid)
+        return _record(session, user, lines, refunds, reason, override, original)
+    points_back, refunds = _points_back(original, lines, total)
+    return _record(session, user, lines, refunds, reason, override, original, points_back)
+
+
+def _points_back(original: OriginalSale, lines: list[ReturnLine],
+                 total: int) -> tuple[int, tuple[cart.Refund, ...]]:
+    """Points on a return: each returned line gives up what it earned (in proportion to the
+    quantity), and the points that paid for the sale come back in proportion to the value
+    returned, as a points refund; the rest of the money goes back by the other payments."""
+    returning: dict[int, int] = {}
+    for ln in lines:
+        returning[ln.original_line_no] = returning.get(ln.original_line_no, 0) + ln.quantity_milli
+    earlier = {ln.line_no: ln.returned_milli - returning.get(ln.line_no, 0)
+               for ln in original.lines}
+    reverse, give_back = loyalty.for_return(
+        [(ln.line_no, ln.quantity_milli, ln.amount_minor) for ln in original.lines],
+        original.points, returning, earlier)
+    for ln in lines:  # a line listed twice gives its points up on its first return line
+        ln.points_reversed = reverse.pop(ln.original_line_no, 0)
+    paid = cart.PaidBy(dict(original.paid.remaining), dict(original.paid.references))
+    by_points = min(loyalty.points_refund_minor(original.points, give_back), total,
+                    paid.remaining.pop("points", 0))
+    refunds = cart.allocate_refund(total - by_points, paid)
+    if by_points:
+        refunds = (cart.Refund("points", by_points, paid.references.get("points")), *refunds)
+    return give_back, refunds
 
 
 def blind_return(session: Session, user: User, items: list[tuple[dict, int]], reason: str,
@@ -170,7 +216,8 @@ def blind_return(session: Session, user: User, items: list[tuple[dict, int]], re
         lines.append(ReturnLine(line_no=n, original_line_no=None, product_id=item.product_id,
                                 sku=item.sku, name=item.name, quantity_milli=qty,
                                 amount_minor=amount, vat_rate_bp=item.vat_rate_bp,
-                                vat_minor=vat_included(amount, item.vat_rate_bp)))
+                                vat_minor=vat_included(amount, item.vat_rate_bp),
+                                points_reversed=0))
     if not lines:
         raise KassaError("Choose at least one item to return.", code="empty_return", status=422)
     total = sum(ln.amount_minor for ln in lines)
@@ -180,7 +227,7 @@ def blind_return(session: Session, user: User, items: list[tuple[dict, int]], re
 
 def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reason: str,
             override: staff.OverrideRequest | None, original: OriginalSale | None,
-            blind: bool = False) -> Return:
+            points_back: int = 0, blind: bool = False) -> Return:
     node = identity(session)
     shift = shifts.require_open(session)
     total = sum(ln.amount_minor for ln in lines)
@@ -201,12 +248,17 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
                  shift_id=shift.id, cashier_id=user.id,
                  override_id=granted.id if granted else None,
                  reason=(reason or "").strip()[:200], total_minor=total,
+                 account_id=original.points.account_id if original and original.points else None,
+                 points_refunded=points_back,
                  vat_minor=sum(ln.vat_minor for ln in lines), created_at=utcnow(), lines=lines,
                  refunds=[Refund(method=r.method, amount_minor=r.amount_minor,
                                  reference=r.reference) for r in refunds])
     session.add(ret)
     session.flush()
-    append_event(session, "return.completed", return_document(ret))
+    event = append_event(session, "return.completed", return_document(ret))
+    if ret.account_id is not None:
+        loyalty.post(session, ret.account_id,
+                     points_back - sum(ln.points_reversed for ln in lines), event.seq)
     return ret
 
 
@@ -216,10 +268,12 @@ def return_document(ret: Return) -> dict:
         "original_sale_id": ret.original_sale_id, "original_receipt_no": ret.original_receipt_no,
         "shift_id": ret.shift_id, "cashier_id": ret.cashier_id, "override_id": ret.override_id,
         "reason": ret.reason, "returned_at": ret.created_at, "total_minor": ret.total_minor,
-        "vat_minor": ret.vat_minor,
+        "vat_minor": ret.vat_minor, "account_id": ret.account_id,
+        "points_refunded": ret.points_refunded,
         "lines": [{c: getattr(ln, c) for c in (
             "line_no", "original_line_no", "product_id", "sku", "name", "quantity_milli",
-            "amount_minor", "vat_rate_bp", "vat_minor")} for ln in ret.lines],
+            "amount_minor", "vat_rate_bp", "vat_minor", "points_reversed")}
+            for ln in ret.lines],
         "refunds": [{c: getattr(r, c) for c in ("method", "amount_minor", "reference")}
                     for r in ret.refunds],
     }

@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
-from kassa.pos_node import cart, catalog, scanning, shifts, staff
+from kassa.pos_node import cart, catalog, loyalty, scanning, shifts, staff
 from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
 from kassa.sync.outbox import append_event, next_counter
 
@@ -196,14 +196,16 @@ def quick_sale(session: Session, user: User, lines: list[LineRequest],
     # Built whole in memory and added at the end, so the sale, its lines, its payment and
     # its outbox event go to the database in one flush.
     sale = Sale(id=uuid.uuid4(), status="open", shift_id=shift.id, cashier_id=user.id,
-                started_at=utcnow(), receipt_discount_bp=0, lines=[], payments=[])
+                started_at=utcnow(), receipt_discount_bp=0, lines=[], payments=[],
+                points_burned=0, points_value_minor=0, points_offline=False)
     items = catalog.find_many(session, node.store_id, [req.lookup for req in lines])
     for n, (req, item) in enumerate(zip(lines, items, strict=True), start=1):
         cart.check_quantity(item, req.quantity_milli, n)
         sale.lines.append(SaleLine(
             line_no=n, product_id=item.product_id, sku=item.sku, name=item.name, unit=item.unit,
             quantity_milli=req.quantity_milli, unit_price_minor=item.unit_price_minor,
-            line_discount_bp=0, amount_minor=0, vat_rate_bp=item.vat_rate_bp, vat_minor=0))
+            line_discount_bp=0, amount_minor=0, vat_rate_bp=item.vat_rate_bp, vat_minor=0,
+            points_earned=0))
     return _complete(session, sale, user, tenders, customer_id)
 
 
@@ -215,19 +217,27 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
         raise shifts.ShiftClosed("The sale's shift is closed: void the sale.")
     reprice(session, sale, allow_empty=False)
     if any(t.method == "points" for t in tenders):
-        # Points need the customer's card and the loyalty ledger: the loyalty issue adds them.
-        raise KassaError("Paying with points needs a loyalty card at this till.",
-                         code="points_unavailable", status=422)
+        raise KassaError("Points are put towards the sale with the card (POST /cart/points), "
+                         "not as a payment line.", code="points_via_card", status=422)
+    if customer_id is not None and customer_id != sale.customer_id:
+        loyalty.identify(sale, loyalty.by_customer(session, customer_id), customer_id, None)
+    if sale.points_value_minor:
+        loyalty.points_value(session, sale, sale.points_burned)  # the cart may have shrunk
+        tenders = [cart.Tender("points", sale.points_value_minor,
+                               str(sale.points_hold_id or "offline")), *tenders]
     settlement = cart.settle(sale.total_minor, tenders)
     sale.receipt_no = f"{node.node_id}-{next_counter(session, 'receipt'):08d}"
     sale.status, sale.sold_at, sale.cashier_id = "completed", utcnow(), user.id
-    sale.customer_id = customer_id
     sale.change_minor = settlement.change_minor
     sale.payments = [Payment(method=p.method, amount_minor=p.amount_minor,
                              tendered_minor=p.tendered_minor, reference=p.reference)
                      for p in settlement.payments]
-    append_event(session, "sale.completed", sale_document(sale, node.store_id),
-                 occurred_at=sale.sold_at)
+    if sale.account_id is not None:
+        loyalty.earn_for_sale(session, sale)
+    event = append_event(session, "sale.completed", sale_document(sale, node.store_id),
+                         occurred_at=sale.sold_at)
+    if sale.account_id is not None:
+        loyalty.post_sale(session, sale, event.seq)
     if inspect(sale).persistent:
         return sale  # the cart: the unit of work writes what changed
     _insert_new(session, sale)
@@ -263,9 +273,12 @@ def post_void(session: Session, user: User, sale_id: UUID, reason: str,
     granted = staff.authorize(session, identity(session).store_id, user, "post_void",
                               sale.receipt_no, True, "Post-voiding a sale.", override)
     sale.status, sale.void_reason = "post_voided", reason.strip()[:200] or override.reason
-    append_event(session, "sale.post_voided", {
+    event = append_event(session, "sale.post_voided", {
         "sale_id": sale.id, "receipt_no": sale.receipt_no, "override_id": granted.id,
         "reason": sale.void_reason, "at": utcnow()})
+    if sale.account_id is not None:  # central undoes the sale's points the same way
+        loyalty.post(session, sale.account_id,
+                     sale.points_burned - sum(ln.points_earned for ln in sale.lines), event.seq)
     return sale
 
 
@@ -279,9 +292,10 @@ def sale_document(sale: Sale, store_id: int) -> dict:
         "lines": [{c: getattr(ln, c) for c in (
             "line_no", "product_id", "sku", "name", "quantity_milli", "unit_price_minor",
             "gross_minor", "discount_minor", "promotion_id", "amount_minor", "vat_rate_bp",
-            "vat_minor")} for ln in sale.lines],
+            "vat_minor", "points_earned")} for ln in sale.lines],
         "payments": [{c: getattr(p, c) for c in ("method", "amount_minor", "tendered_minor",
                                                  "reference")} for p in sale.payments],
+        "loyalty": loyalty.loyalty_use(sale),
     }
 
 

@@ -19,6 +19,7 @@ has closed, or for a business day closed at central, is recorded with its own ti
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -27,12 +28,14 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kassa.central import loyalty
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
 from kassa.central.models import (
     AuditEntry,
     BusinessDay,
     Customer,
+    LoyaltyAccount,
     Node,
     Payment,
     Product,
@@ -110,6 +113,7 @@ class Known:
     users: set[int] = field(default_factory=set)
     closed_shifts: set = field(default_factory=set)
     closed_days: set[tuple[int, date]] = field(default_factory=set)
+    accounts: set = field(default_factory=set)
 
     @classmethod
     def load(cls, session: Session, payloads: list[dict]) -> "Known":
@@ -120,6 +124,7 @@ class Known:
         sales = [p for p in payloads if "sold_at" in p and "receipt_no" in p]
         shifts = {p["shift_id"] for p in sales if p.get("shift_id")}
         days = {p["sold_at"].date() for p in sales}
+        accounts = {a for a in map(_account_of, payloads) if a is not None}
         return cls(
             set(session.scalars(select(Product.id).where(Product.id.in_(products))))
             if products else set(),
@@ -129,7 +134,9 @@ class Known:
             if shifts else set(),
             {(r.store_id, r.day) for r in session.execute(
                 select(BusinessDay.store_id, BusinessDay.day).where(BusinessDay.day.in_(days)))}
-            if days else set())
+            if days else set(),
+            set(session.scalars(select(LoyaltyAccount.id).where(
+                LoyaltyAccount.id.in_(accounts)))) if accounts else set())
 
     def late_reason(self, sale: dict) -> str | None:
         if sale.get("shift_id") in self.closed_shifts:
@@ -147,6 +154,15 @@ class Known:
         if missing_products or missing_users:
             raise Invalid(f"{what} refers to unknown products {sorted(missing_products)} or "
                           f"users {sorted(missing_users)}.", code="unknown_reference")
+        account = _account_of(payload)
+        if account is not None and account not in self.accounts:
+            raise Invalid(f"{what} refers to unknown loyalty account {account}.",
+                          code="unknown_reference")
+
+
+def _account_of(payload: dict):
+    loyalty = payload.get("loyalty")
+    return loyalty["account_id"] if isinstance(loyalty, dict) else payload.get("account_id")
 
 
 def apply_batch(session: Session, node_id: str, events: list[dict]) -> tuple[int, int]:
@@ -324,12 +340,39 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "late_reason": known.late_reason(p),
         "cashier_id": p["cashier_id"], "gross_minor": p["gross_minor"] or p["total_minor"],
         "discount_minor": p["discount_minor"], "total_minor": p["total_minor"],
-        "vat_minor": p["vat_minor"]})
+        "vat_minor": p["vat_minor"], "account_id": (p["loyalty"] or {}).get("account_id"),
+        "points_burned": (p["loyalty"] or {}).get("burned", 0),
+        "points_hold_id": (p["loyalty"] or {}).get("hold_id")})
     for ln in p["lines"]:
         buffer.add(SaleLine.__table__, {**ln, "sale_id": p["sale_id"],
                                         "gross_minor": ln["gross_minor"] or ln["amount_minor"]})
     for pay in p["payments"]:
         buffer.add(Payment.__table__, {**pay, "sale_id": p["sale_id"]})
+    if p["loyalty"] is not None:
+        _sale_points(session, node, p)
+
+
+def _sale_points(session: Session, node: Node, p: dict) -> None:
+    """What the sale earned, line by line, and the points that paid part of it."""
+    use = p["loyalty"]
+    earned = {ln["line_no"]: ln["points_earned"] for ln in p["lines"]}
+    with _as_invalid():
+        loyalty.post_many(session, use["account_id"],
+                          loyalty.earned_entries(session, p["sale_id"], earned, p["sold_at"]))
+        if use["burned"]:
+            loyalty.burn_for_sale(session, use["account_id"], p["sale_id"], use["burned"],
+                                  use["hold_id"], node.id, p["sold_at"])
+
+
+@contextmanager
+def _as_invalid():
+    """A refusal of the ledger's (a cause posted with other points) quarantines the event."""
+    try:
+        yield
+    except KassaError as err:
+        if isinstance(err, Invalid):
+            raise
+        raise Invalid(str(err), code=err.code, details=err.details) from err
 
 
 def _sale_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
@@ -347,6 +390,11 @@ def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
                            .values(status="post_voided")).rowcount
     if not done:
         raise Invalid(f"Post-void of unknown sale {p['receipt_no']}.", code="unknown_reference")
+    sale = session.get(Sale, p["sale_id"])
+    if sale.account_id is not None:
+        with _as_invalid():
+            loyalty.post_many(session, sale.account_id,
+                              loyalty.void_entries(session, sale, p["at"]))
 
 
 def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
@@ -357,11 +405,17 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "original_receipt_no": p["original_receipt_no"], "shift_id": p["shift_id"],
         "cashier_id": p["cashier_id"], "override_id": p["override_id"], "reason": p["reason"],
         "returned_at": p["returned_at"], "total_minor": p["total_minor"],
-        "vat_minor": p["vat_minor"]})
+        "vat_minor": p["vat_minor"], "points_refunded": p["points_refunded"]})
     for ln in p["lines"]:
         buffer.add(ReturnLine.__table__, {**ln, "return_id": p["return_id"]})
     for r in p["refunds"]:
         buffer.add(Refund.__table__, {**r, "return_id": p["return_id"]})
+    if p["account_id"] is not None:
+        reversed_by_line = {ln["line_no"]: ln["points_reversed"] for ln in p["lines"]}
+        with _as_invalid():
+            loyalty.post_many(session, p["account_id"], loyalty.return_entries(
+                session, p["return_id"], reversed_by_line, p["points_refunded"],
+                p["returned_at"]))
 
 
 def _shift_opened(session: Session, node: Node, p: dict, buffer: RowBuffer,

@@ -42,6 +42,17 @@ class SaleLine(Payload):
     gross_minor: Int | None = None
     discount_minor: Int = 0
     promotion_id: Int | None = None
+    points_earned: NonNegative = 0
+
+
+class LoyaltyUse(Payload):
+    """A sale's loyalty: whose account earned, and the points that paid part of it (under
+    central's hold, or accepted offline by the till when ``hold_id`` is None)."""
+
+    account_id: uuid.UUID
+    burned: NonNegative = 0
+    hold_id: uuid.UUID | None = None
+    card_number: Annotated[str, Meta(max_length=16)] | None = None
 
 
 class Payment(Payload):
@@ -65,6 +76,7 @@ class SaleCompleted(Payload):
     customer_id: uuid.UUID | None = None
     gross_minor: Int | None = None
     discount_minor: Int = 0
+    loyalty: LoyaltyUse | None = None
 
 
 class SaleVoided(Payload):
@@ -95,6 +107,7 @@ class ReturnLine(Payload):
     vat_rate_bp: Int
     vat_minor: Int
     original_line_no: Int | None = None
+    points_reversed: NonNegative = 0
 
 
 class Refund(Payload):
@@ -117,6 +130,8 @@ class ReturnCompleted(Payload):
     original_receipt_no: Annotated[str, Meta(max_length=64)] | None = None
     override_id: uuid.UUID | None = None
     reason: Text = ""
+    account_id: uuid.UUID | None = None
+    points_refunded: NonNegative = 0
 
 
 class ShiftOpened(Payload):

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from kassa.common.db import utcnow
 from kassa.pos_node.models import (
     BlockedCard,
     Customer,
     IssuerKey,
     LoyaltyAccount,
+    LoyaltyPosting,
     LoyaltyRules,
     NodeIdentity,
+    OutboxEvent,
     PeerNode,
     Price,
     Product,
@@ -59,7 +62,8 @@ def _simple(model, fields: tuple[str, ...], key_type=int):
     return apply
 
 
-_CUSTOMER = _simple(Customer, ("id", "name", "card_number", "phone", "email"), uuid.UUID)
+_CUSTOMER = _simple(Customer, ("id", "name", "card_number", "phone", "email", "card_has_pin"),
+                    uuid.UUID)
 
 
 def _customer(session: Session, key: str, data: dict | None) -> None:
@@ -82,14 +86,24 @@ def _card_block(session: Session, key: str, data: dict | None) -> None:
     _simple(BlockedCard, ("card_number", "reason", "blocked_at"), str)(session, key, data)
 
 
-_ACCOUNT = _simple(LoyaltyAccount, ("id", "customer_id", "tier", "balance"), uuid.UUID)
+_ACCOUNT = _simple(LoyaltyAccount, ("id", "customer_id", "tier", "balance", "expiring"),
+                   uuid.UUID)
 
 
 def _loyalty_account(session: Session, key: str, data: dict | None) -> None:
+    """Central's account as of now: it holds every event of ours central acknowledged, so the
+    till's own postings from those events stop counting on top of it."""
     if data is not None:
         data = {**data, "id": uuid.UUID(data["id"]),
                 "customer_id": uuid.UUID(data["customer_id"])}
     _ACCOUNT(session, key, data)
+    acked = (select(func.max(OutboxEvent.seq)).where(OutboxEvent.acked_at.is_not(None))
+             .scalar_subquery())  # central acknowledges in order: everything up to here
+    mine = LoyaltyPosting.account_id == uuid.UUID(key)
+    session.execute(update(LoyaltyPosting).where(mine, LoyaltyPosting.outbox_seq <= acked)
+                    .values(absorbed=True))
+    session.execute(delete(LoyaltyPosting).where(
+        mine, LoyaltyPosting.absorbed.is_(True), LoyaltyPosting.at < utcnow() - timedelta(days=2)))
 
 
 def canonical(document: dict) -> dict:

@@ -210,7 +210,7 @@ def test_checkout_completes_the_cart(till, stocked_node):
     assert short.status_code == 422 and short.json["error"] == "payment_short"
     points = till.post("/api/v1/cart/checkout", json={"payments": [{"method": "points",
                                                                      "amount": 8990}]})
-    assert points.status_code == 422 and points.json["error"] == "points_unavailable"
+    assert points.status_code == 422 and points.json["error"] == "points_via_card"
     sale = till.post("/api/v1/cart/checkout", json={"payments": [{"method": "cash",
                                                                    "amount": 10000}]}).json
     assert sale["status"] == "completed" and sale["receipt_no"] == "pos-1-00000001"

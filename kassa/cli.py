@@ -42,6 +42,9 @@ def _serving_pos_app():
         scheduler.start()
         app.extensions["kassa_sync"] = scheduler
         atexit.register(scheduler.stop)
+    if config.card_reader != "off":
+        reader = app.extensions["kassa_card_reader"].start()
+        atexit.register(reader.stop)
     return app
 
 

@@ -64,6 +64,9 @@ class NodeConfig:
     sync_interval: float = 5.0
     # Failed syncs back off exponentially from ``sync_interval`` up to this many seconds.
     sync_backoff_max: float = 300.0
+    # ``KASSA_CARD_READER``: the PC/SC reader the customer's card goes in; empty for the
+    # first reader pcscd lists, ``off`` for a till without one.
+    card_reader: str | None = ""
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -77,4 +80,5 @@ class NodeConfig:
             http_timeout=float(os.environ.get("KASSA_HTTP_TIMEOUT", "10")),
             sync_interval=float(os.environ.get("KASSA_SYNC_INTERVAL", "5")),
             sync_backoff_max=float(os.environ.get("KASSA_SYNC_BACKOFF_MAX", "300")),
+            card_reader=os.environ.get("KASSA_CARD_READER", ""),
         )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from kassa.common.config import NodeConfig
 from kassa.common.db import Database, utcnow
 from kassa.common.web import make_api
+from kassa.pos_node.card_reader import CardReader
 from kassa.pos_node.models import NodeIdentity, OutboxEvent
 
 
@@ -26,10 +27,13 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     app.extensions["kassa_db"] = db
     app.secret_key = _session_secret(db)
 
+    # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
+    app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
     api = make_api(app, "kassa POS node")
-    from kassa.pos_node import sales_api, till_api, ui
+    from kassa.pos_node import card_api, sales_api, till_api, ui
     api.register_blueprint(till_api.bp)
     api.register_blueprint(sales_api.bp)
+    api.register_blueprint(card_api.bp)
     app.register_blueprint(ui.bp)
 
     @app.get("/health")

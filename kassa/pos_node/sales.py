@@ -80,10 +80,28 @@ def open_cart(session: Session) -> Sale | None:
     return sale
 
 
-def _cart(session: Session) -> Sale:
+def require_cart(session: Session) -> Sale:
     sale = open_cart(session)
     if sale is None:
         raise NotFound("There is no sale in progress.", code="no_open_sale")
+    return sale
+
+
+_cart = require_cart
+
+
+def start_cart(session: Session, user: User) -> Sale:
+    """The sale in progress, or a new empty one (a customer showing their card first)."""
+    sale = open_cart(session)
+    if sale is None:
+        shift = shifts.require_open(session)
+        sale = Sale(id=uuid.uuid4(), status="open", shift_id=shift.id, cashier_id=user.id,
+                    started_at=utcnow(), receipt_discount_bp=0, points_burned=0,
+                    points_value_minor=0, points_offline=False)
+        session.add(sale)
+        session.flush()
+        set_committed_value(sale, "lines", [])
+        set_committed_value(sale, "payments", [])
     return sale
 
 

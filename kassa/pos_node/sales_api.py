@@ -10,6 +10,7 @@ from kassa.common.errors import KassaError, NotFound
 from kassa.common.money import quantity_to_milli
 from kassa.pos_node import cart, returns, sales
 from kassa.pos_node.auth import db, till_user, work
+from kassa.pos_node.card_api import reader
 from kassa.pos_node.schemas import (
     BlindReturnInSchema,
     CheckoutSchema,
@@ -44,7 +45,10 @@ class Checkout(MethodView):
     def post(self, body):
         """Take payment for the sale in progress and complete it."""
         with work() as s:
-            return sales.checkout(s, g.user, tenders(body), body["customer_id"])
+            sale = sales.checkout(s, g.user, tenders(body), body["customer_id"])
+        # Committed: now the card gets its new record (a card pulled out does not undo it).
+        sale.card_record_written = reader().after_sale(sale.card_number)
+        return sale
 
 
 @bp.route("/sales")

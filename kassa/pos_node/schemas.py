@@ -193,6 +193,7 @@ class LineOutSchema(ma.Schema):
     amount_minor = fields.Integer()
     vat_rate_bp = fields.Integer()
     vat_minor = fields.Integer()
+    points_earned = fields.Integer()
 
 
 class PaymentOutSchema(ma.Schema):
@@ -216,6 +217,16 @@ class SaleOutSchema(ma.Schema):
     change_minor = fields.Integer()
     lines = fields.List(fields.Nested(LineOutSchema))
     payments = fields.List(fields.Nested(PaymentOutSchema))
+    customer_id = fields.UUID(allow_none=True)
+    customer = fields.Dict(allow_none=True, metadata={
+        "description": "the customer's account as GET /card shows it"})
+    card_number = fields.String(allow_none=True)
+    points_burned = fields.Integer()
+    points_value_minor = fields.Integer()
+    points_offline = fields.Boolean()
+    card_record_written = fields.Boolean(allow_none=True, metadata={
+        "description": "after checkout: the card's new record written (false: card pulled "
+                       "out; the sale stands and the record is rewritten next time)"})
 
 
 class ReturnLineOutSchema(ma.Schema):
@@ -227,6 +238,7 @@ class ReturnLineOutSchema(ma.Schema):
     amount_minor = fields.Integer()
     vat_rate_bp = fields.Integer()
     vat_minor = fields.Integer()
+    points_reversed = fields.Integer()
 
 
 class RefundOutSchema(ma.Schema):
@@ -243,5 +255,7 @@ class ReturnOutSchema(ma.Schema):
     total_minor = fields.Integer()
     vat_minor = fields.Integer()
     created_at = fields.AwareDateTime()
+    account_id = fields.UUID(allow_none=True)
+    points_refunded = fields.Integer()
     lines = fields.List(fields.Nested(ReturnLineOutSchema))
     refunds = fields.List(fields.Nested(RefundOutSchema))

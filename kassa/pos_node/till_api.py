@@ -13,8 +13,9 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.common.money import quantity_to_milli
-from kassa.pos_node import catalog, customers, sales, shifts, staff
+from kassa.pos_node import catalog, customers, loyalty, sales, shifts, staff
 from kassa.pos_node.auth import db, till_user, work
+from kassa.pos_node.card_api import release_hold, with_customer
 from kassa.pos_node.schemas import (
     CashMoveSchema,
     CloseShiftSchema,
@@ -109,6 +110,11 @@ class CloseShift(MethodView):
             return shifts.close_shift(s, g.user, body["counted_cash"])
 
 
+EMPTY_CART = {"status": "empty", "lines": [], "payments": [], "gross_minor": 0,
+              "discount_minor": 0, "total_minor": 0, "vat_minor": 0, "receipt_discount_bp": 0,
+              "change_minor": 0}
+
+
 @bp.route("/cart")
 class Cart(MethodView):
     decorators = [till_user]
@@ -117,10 +123,7 @@ class Cart(MethodView):
     def get(self):
         """The sale in progress, or an empty one."""
         with work(read_only=True) as s:
-            return sales.open_cart(s) or {"status": "empty", "lines": [], "payments": [],
-                                          "gross_minor": 0, "discount_minor": 0,
-                                          "total_minor": 0, "vat_minor": 0,
-                                          "receipt_discount_bp": 0, "change_minor": 0}
+            return with_customer(s, sales.open_cart(s)) or EMPTY_CART
 
 
 @bp.route("/cart/lines")
@@ -183,7 +186,10 @@ class CartVoid(MethodView):
     def post(self, body):
         """Void the sale in progress."""
         with work() as s:
-            return sales.void_cart(s, g.user, body["reason"])
+            sale = sales.void_cart(s, g.user, body["reason"])
+            hold = loyalty.clear_points(sale)
+        release_hold(hold)
+        return sale
 
 
 @bp.route("/products")

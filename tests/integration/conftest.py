@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from sqlalchemy import select
 
@@ -16,6 +18,7 @@ from kassa.common.signing import generate_private_key_pem, public_key_pem
 from kassa.pos_node import create_app as create_node
 from kassa.pos_node.models import NodeIdentity
 from kassa.sync import replica
+from kassa.sync.client import sync_now
 from tests.helpers import install_identity
 
 
@@ -123,3 +126,34 @@ def live_central(central_app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def tills(central_db, seeded, live_central, node_template, tmp_path, demo_secrets):
+    """pos-1 (store S001) and pos-2 (store S002), enrolled, synced, cashier signed in, shift
+    open. Yields {node_id: (client, db)}."""
+    made = {}
+    for node_id, store_id, cashier in [("pos-1", 1, "cashier-s001"),
+                                       ("pos-2", 2, "cashier-s002")]:
+        key = generate_private_key_pem()
+        with central_db.transaction() as session:
+            enroll_node(session, node_id, seeded["nodes"][node_id]["enroll_code"],
+                        public_key_pem(key))
+        path = tmp_path / f"{node_id}.sqlite"
+        shutil.copyfile(node_template, path)
+        url = f"sqlite:///{path}"
+        db = Database(url)
+        install_identity(db, node_id, store_id, key, central_url=live_central)
+        sync_now(db)
+        app = create_node(NodeConfig(db_url=url, push_batch_size=50, http_timeout=5))
+        client = app.test_client()
+        pin = demo_secrets["users"][cashier]["pin"]
+        assert client.post("/api/v1/session", json={"username": cashier, "pin": pin}
+                           ).status_code == 200
+        assert client.post("/api/v1/shifts/current", json={"opening_float": 100000}
+                           ).status_code == 201
+        made[node_id] = (client, db, app)
+    yield {k: (c, d) for k, (c, d, _a) in made.items()}
+    for _client, db, app in made.values():
+        app.extensions["kassa_db"].dispose()
+        db.dispose()

@@ -1,52 +1,13 @@
 """Two tills and central over real loopback HTTP (central on SQLite and PostgreSQL): the
 whole workflow goes up, and a receipt from one till is returned at another."""
 
-import shutil
-
-import pytest
 from sqlalchemy import select
 
-from kassa.central.masterdata import enroll_node
 from kassa.central.models import AuditEntry, Return, Sale, Shift
-from kassa.common.config import NodeConfig
-from kassa.common.db import Database
-from kassa.common.signing import generate_private_key_pem, public_key_pem
-from kassa.pos_node import create_app as create_node
 from kassa.sync.client import sync_now
-from tests.helpers import count, install_identity
+from tests.helpers import count
 from tests.integration.test_returns import give_back, sell
 from tests.integration.test_till_workflow import add, manager
-
-
-@pytest.fixture
-def tills(central_db, seeded, live_central, node_template, tmp_path, demo_secrets):
-    """pos-1 (store S001) and pos-2 (store S002), enrolled, synced, cashier signed in, shift
-    open. Yields {node_id: (client, db)}."""
-    made = {}
-    for node_id, store_id, cashier in [("pos-1", 1, "cashier-s001"),
-                                       ("pos-2", 2, "cashier-s002")]:
-        key = generate_private_key_pem()
-        with central_db.transaction() as session:
-            enroll_node(session, node_id, seeded["nodes"][node_id]["enroll_code"],
-                        public_key_pem(key))
-        path = tmp_path / f"{node_id}.sqlite"
-        shutil.copyfile(node_template, path)
-        url = f"sqlite:///{path}"
-        db = Database(url)
-        install_identity(db, node_id, store_id, key, central_url=live_central)
-        sync_now(db)
-        app = create_node(NodeConfig(db_url=url, push_batch_size=50, http_timeout=5))
-        client = app.test_client()
-        pin = demo_secrets["users"][cashier]["pin"]
-        assert client.post("/api/v1/session", json={"username": cashier, "pin": pin}
-                           ).status_code == 200
-        assert client.post("/api/v1/shifts/current", json={"opening_float": 100000}
-                           ).status_code == 201
-        made[node_id] = (client, db, app)
-    yield {k: (c, d) for k, (c, d, _a) in made.items()}
-    for _client, db, app in made.values():
-        app.extensions["kassa_db"].dispose()
-        db.dispose()
 
 
 def test_a_receipt_from_one_till_is_returned_at_another(tills, central_db):

@@ -1,0 +1,170 @@
+"""Points at the till and at central over real HTTP (central on SQLite and PostgreSQL): a sale
+earns per line, the till shows the balance before central has it and never counts it twice
+after, returns take back what the goods earned, a post-void undoes the sale's points, tiers
+follow the 12-month spend, and lots expire oldest first."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from kassa.central import loyalty as central_loyalty
+from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry
+from kassa.common.db import utcnow
+from kassa.loyalty import settings
+from kassa.loyalty.ledger import EntryKind, LedgerEntry
+from kassa.pos_node.models import LoyaltyAccount as NodeAccount
+from kassa.sync.client import sync_now
+from tests.integration.test_returns import give_back
+from tests.integration.test_till_workflow import add, manager
+
+ANNA = "7770000000000001"
+
+
+def account_of(central_db, card=ANNA):
+    with central_db.transaction() as session:
+        customer = session.scalars(select(Customer).where(Customer.card_number == card)).one()
+        return session.scalars(select(LoyaltyAccount).where(
+            LoyaltyAccount.customer_id == customer.id)).one()
+
+
+def entries(central_db, account_id):
+    with central_db.transaction() as session:
+        return {e.cause: e.points for e in session.scalars(
+            select(LoyaltyEntry).where(LoyaltyEntry.account_id == account_id))}
+
+
+def card_balance(client, card=ANNA):
+    cart = client.post("/api/v1/cart/customer", json={"card_number": card})
+    assert cart.status_code == 200, cart.json
+    return cart.json["customer"]["balance"]
+
+
+def test_a_sale_earns_per_line_and_central_counts_it_once(tills, central_db):
+    client, db = tills["pos-1"]
+    assert card_balance(client) == 0  # a typed-in number identifies the customer
+    add(client, sku="1001", quantity=3)  # milk 3 x 89.90
+    add(client, sku="5001", quantity=1)
+    cart = client.get("/api/v1/cart").json
+    assert cart["customer"]["name"] == "Anna Petrova" and cart["card_number"] is None
+    sale = client.post("/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": cart["total_minor"]}]}).json
+    earned = {ln["line_no"]: ln["points_earned"] for ln in sale["lines"]}
+    # Base tier: one point per whole rouble of each line.
+    assert earned == {ln["line_no"]: ln["amount_minor"] // 100 for ln in sale["lines"]}
+    total = sum(earned.values())
+    assert sale["card_record_written"] is None  # no card in a reader
+    # The till shows the points at once, before central has them ...
+    assert card_balance(client) == total
+    client.delete("/api/v1/cart/customer")
+    sync_now(db)
+    account = account_of(central_db)
+    assert account.balance == total
+    assert entries(central_db, account.id) == {
+        f"sale:{sale['id']}:{n}:earn": p for n, p in earned.items()}
+    # ... and after central's balance came down, not twice.
+    with db.read() as session:
+        assert session.get(NodeAccount, account.id).balance == total
+    assert card_balance(client) == total
+    sync_now(db)
+    assert card_balance(client) == total
+    check = central_db.transaction()
+    with check as session:
+        assert central_loyalty.check_balance(session, account.id) == (total, total)
+
+
+def test_returns_take_back_what_the_returned_goods_earned(tills, central_db, demo_secrets):
+    client, db = tills["pos-1"]
+    card_balance(client)
+    add(client, sku="1001", quantity=3)
+    sale = client.post("/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": 26970}]}).json
+    earned = sale["lines"][0]["points_earned"]
+    assert earned == 269
+    pins = {u: v["pin"] for u, v in demo_secrets["users"].items()}
+    first = give_back(client, sale["receipt_no"], [{"line_no": 1, "quantity": 1}],
+                      reason="sour", override=manager(pins))
+    assert first.status_code == 201, first.json
+    assert first.json["lines"][0]["points_reversed"] == 269 // 3
+    rest = give_back(client, sale["receipt_no"], [{"line_no": 1, "quantity": 2}],
+                     reason="sour", override=manager(pins))
+    assert rest.json["lines"][0]["points_reversed"] == 269 - 269 // 3  # all of it, in the end
+    assert card_balance(client) == 0
+    sync_now(db)
+    account = account_of(central_db)
+    assert account.balance == 0
+    reversals = {c: p for c, p in entries(central_db, account.id).items() if "return:" in c}
+    assert sorted(reversals.values()) == sorted([-(269 // 3), -(269 - 269 // 3)])
+
+
+def test_a_post_void_undoes_the_sales_points(tills, central_db, demo_secrets):
+    client, db = tills["pos-1"]
+    card_balance(client)
+    add(client, sku="1001", quantity=1)
+    sale = client.post("/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": 8990}]}).json
+    assert card_balance(client) == 89
+    client.delete("/api/v1/cart/customer")
+    pins = {u: v["pin"] for u, v in demo_secrets["users"].items()}
+    voided = client.post(f"/api/v1/sales/{sale['id']}/post-void",
+                         json={"reason": "wrong customer", "override": manager(pins)})
+    assert voided.status_code == 200, voided.json
+    assert card_balance(client) == 0
+    sync_now(db)
+    account = account_of(central_db)
+    assert account.balance == 0
+    assert entries(central_db, account.id)[f"sale:{sale['id']}:void:reverse"] == -89
+
+
+def test_a_spend_over_the_threshold_upgrades_the_tier_at_once(tills, central_db):
+    client, db = tills["pos-1"]
+    rules = {**settings.DEFAULT, "tiers": [["base", 0], ["silver", 20_000], ["gold", 10**8],
+                                           ["platinum", 10**9]]}
+    with central_db.transaction() as session:
+        central_loyalty.set_rules(session, rules)
+    sync_now(db)
+    card_balance(client)
+    add(client, sku="1001", quantity=3)  # 269.70: over the silver threshold of 200.00
+    client.post("/api/v1/cart/checkout", json={"payments": [{"method": "cash",
+                                                             "amount": 26970}]})
+    sync_now(db)
+    assert account_of(central_db).tier == "silver"
+    cart = client.post("/api/v1/cart/customer", json={"card_number": ANNA}).json
+    assert cart["customer"]["tier"] == "silver"
+    add(client, sku="1001", quantity=1)
+    sale = client.post("/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": 8990}]}).json
+    assert sale["lines"][0]["points_earned"] == 8990 * 1500 // 100_000  # silver: 1.5 a rouble
+
+
+def test_points_expire_lot_by_lot_and_the_till_is_told_when(central_db, seeded):
+    now = utcnow()
+    account = account_of(central_db)
+    with central_db.transaction() as session:
+        central_loyalty.post_many(session, account.id, [
+            LedgerEntry("test:old", EntryKind.EARN, 100, now - timedelta(days=400),
+                        now - timedelta(days=35)),
+            LedgerEntry("test:soon", EntryKind.EARN, 50, now - timedelta(days=300),
+                        now + timedelta(days=30)),
+            LedgerEntry("test:burn", EntryKind.BURN, -30, now - timedelta(days=100))])
+    with central_db.transaction() as session:
+        # The burn took the oldest lot first: 70 of it are left to expire, not 100.
+        assert central_loyalty.expire_points(session, now) == 70
+        assert central_loyalty.expire_points(session, now) == 0  # once
+    account = account_of(central_db)
+    assert account.balance == 50
+    day = (now + timedelta(days=30)).date().isoformat()
+    assert account.expiring == [[day, 50]]
+
+
+@pytest.mark.parametrize("bad", [{"card_number": "123"}, {},
+                                 {"card_number": ANNA, "customer_id": str(uuid.uuid4())},
+                                 {"points": 0}])
+def test_bad_customer_and_points_requests_get_clear_errors(tills, bad):
+    client, _db = tills["pos-1"]
+    path = "/api/v1/cart/points" if "points" in bad else "/api/v1/cart/customer"
+    resp = client.post(path, json=bad)
+    assert resp.status_code == 422 and resp.json["error"]
+    unknown = client.post("/api/v1/cart/customer", json={"card_number": "7770000000009999"})
+    assert unknown.status_code == 404 and unknown.json["error"] == "card_not_known"

@@ -39,11 +39,12 @@ from typing import IO
 
 import pytest
 from smartcard import scard
-from smartcard.CardMonitoring import CardMonitor, CardMonitoringThread
+from smartcard.CardMonitoring import CardMonitor
 from smartcard.Exceptions import SmartcardException
 from smartcard.pcsc.PCSCExceptions import BaseSCardException
 from smartcard.System import readers as pcsc_readers
 
+from kassa.smartcard.pcsc import end_monitor_thread
 from kassa.smartcard.vpcd import DEFAULT_ATR, READER_PREFIX, VPCD_PORT, VirtualCard, reader_for_port
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
@@ -105,24 +106,9 @@ def _check(hresult: int, what: str) -> None:
 
 
 def stop_card_monitor(timeout: float = 5.0) -> None:
-    """End pyscard's CardMonitor thread, while pcscd still answers.
-
-    The thread is a process-wide singleton that outlives its observers; when pcscd goes away it
-    prints tracebacks and dies for good (so does the POS's, if pcscd restarts). Its wait is an
-    SCardGetStatusChange of up to 60 s, cut short with SCardCancel; the singleton is reset, so a
-    later ``CardMonitor()`` starts a fresh thread.
-    """
-    thread = CardMonitoringThread.instance
-    if thread is None:
-        return
-    thread.stop()
-    deadline = time.monotonic() + timeout
-    while thread.is_alive() and time.monotonic() < deadline:
-        request = getattr(thread.cardrequest, "pcsccardrequest", None)
-        if request is not None:
-            scard.SCardCancel(request.hcontext)  # re-sent: one sent between waits is lost
-        thread.join(0.1)
-    CardMonitoringThread.instance = None
+    """End pyscard's CardMonitor thread (``kassa.smartcard.pcsc.end_monitor_thread``) and
+    forget the monitor, so the next test starts from nothing."""
+    end_monitor_thread(timeout)
     CardMonitor.instance = None
 
 
@@ -339,9 +325,10 @@ def inserted_card(pcscd: Pcscd, applet, atr: bytes = DEFAULT_ATR, port: int = VP
     stopped and the reader seen empty again, so the next card starts from an empty reader.
     """
     reader = pcscd.reader(port)
-    slot = _lock_file(f"vpcd-{port}.lock")
+    slot = None if port in _RESERVED else _lock_file(f"vpcd-{port}.lock")
     try:
-        _flock(slot, fcntl.LOCK_EX, f"vpcd-{port}.lock")
+        if slot is not None:
+            _flock(slot, fcntl.LOCK_EX, f"vpcd-{port}.lock")
         card = VirtualCard(applet, port=port, atr=atr).start()
         try:
             if wait and not wait_for_card(reader, present=True):
@@ -353,7 +340,28 @@ def inserted_card(pcscd: Pcscd, applet, atr: bytes = DEFAULT_ATR, port: int = VP
             if not wait_for_card(reader, present=False):
                 raise SmartcardEnvError(f"{reader!r} still holds a card after stop()")
     finally:
-        slot.close()
+        if slot is not None:
+            slot.close()
+
+
+_RESERVED: dict[int, IO[bytes]] = {}
+"""Ports this process holds for a whole test (``reserved_reader``); cards put in them take no
+lock of their own."""
+
+
+@contextmanager
+def reserved_reader(pcscd: Pcscd, port: int = VPCD_PORT) -> Iterator[str]:
+    """Hold a virtual reader for the block, cards or not: for a test whose code watches the
+    reader (a till's CardReader) and must see no other test's card, nor disturb one."""
+    name = f"vpcd-{port}.lock"
+    handle = _lock_file(name)
+    try:
+        _flock(handle, fcntl.LOCK_EX, name)
+        _RESERVED[port] = handle
+        yield pcscd.reader(port)
+    finally:
+        _RESERVED.pop(port, None)
+        handle.close()
 
 
 # -- fixtures ------------------------------------------------------------------------------------

@@ -71,7 +71,10 @@ class CardOutSchema(ma.Schema):
     card_number = fields.String(allow_none=True)
     expiry = fields.Date(allow_none=True)
     error = fields.Nested(CardErrorSchema, allow_none=True)
-    record = fields.Nested(RecordSchema, allow_none=True)
+    record = fields.Nested(RecordSchema, allow_none=True, metadata={
+        "description": "the record as read when the card went in"})
+    written = fields.Nested(RecordSchema, allow_none=True, metadata={
+        "description": "the record this till last wrote to the card since"})
     record_written = fields.Boolean(allow_none=True)
     account = fields.Nested(AccountSchema, allow_none=True)
     account_error = fields.Nested(CardErrorSchema, allow_none=True)
@@ -103,7 +106,9 @@ def card_answer(state: CardState) -> dict:
     out = {"status": state.status, "seq": state.seq, "reader": state.reader,
            "card_number": state.card_number, "error": _error(state.error),
            "record_written": state.record_written, "expiry": None, "record": None,
-           "account": None, "account_error": None}
+           "written": None, "account": None, "account_error": None}
+    if state.written is not None:
+        out["written"] = {**state.written.__dict__, "trusted": True, "problem": None}
     if state.reading is not None:
         reading = state.reading
         out["expiry"] = reading.identity.expiry

@@ -24,6 +24,7 @@ from datetime import date
 
 from smartcard.CardMonitoring import CardMonitor, CardMonitoringThread, CardObserver
 from smartcard.Exceptions import SmartcardException
+from smartcard.Observer import Observable
 from smartcard.pcsc.PCSCExceptions import BaseSCardException
 from smartcard.System import readers as pcsc_readers
 
@@ -32,8 +33,15 @@ from kassa.common.errors import KassaError
 from kassa.pos_node import cards, loyalty
 from kassa.pos_node.models import NodeIdentity
 from kassa.smartcard import protocol as p
-from kassa.smartcard.pcsc import PcscTransport
-from kassa.smartcard.reader import CardError, CardReading, read_card, verify_pin, write_record
+from kassa.smartcard.pcsc import PcscTransport, end_monitor_thread
+from kassa.smartcard.reader import (
+    CardError,
+    CardReading,
+    CardRecord,
+    read_card,
+    verify_pin,
+    write_record,
+)
 
 log = logging.getLogger("kassa.card")
 
@@ -60,7 +68,10 @@ class CardState:
     reader: str | None = None
     reading: CardReading | None = None
     error: CardError | None = None
-    record_written: bool | None = None  # after the last sale: None when not tried
+    # The last record this till wrote to the card while it is in (``reading`` keeps what was
+    # read at insertion), and whether the last write worked (None: not tried).
+    written: CardRecord | None = None
+    record_written: bool | None = None
 
     @property
     def card_number(self) -> str | None:
@@ -103,7 +114,8 @@ class CardReader(CardObserver):
         reader = self._reader_name()
         if reader is None:
             self._detach()
-            self._set(CardState("no_reader", self._state.seq + 1))
+            if self._state.status != "no_reader":
+                self._set(CardState("no_reader", self._state.seq + 1))
             return
         thread = CardMonitoringThread.instance
         if self._monitor is not None and thread is not None and thread.is_alive():
@@ -118,10 +130,13 @@ class CardReader(CardObserver):
     def _detach(self) -> None:
         if self._monitor is not None:
             monitor, self._monitor = self._monitor, None
-            try:
-                monitor.deleteObserver(self)
-            except (SmartcardException, BaseSCardException, RuntimeError):
-                pass
+            singleton = CardMonitor.instance or monitor.instance
+            if singleton.countObservers() <= 1:
+                # pyscard's deleteObserver would sit out the thread's 60 s poll: end the
+                # thread first, and let the next observer start a fresh one.
+                end_monitor_thread()
+                singleton.rmthread = None
+            Observable.deleteObserver(singleton, self)
 
     def _reader_name(self) -> str | None:
         try:
@@ -234,7 +249,7 @@ class CardReader(CardObserver):
                 account = loyalty.by_card(session, reading.identity.card_number)
             except KassaError:
                 return
-        record = reading.record
+        record = self._state.written or reading.record
         if record is not None and (record.balance, record.tier) == (
                 max(account.balance, 0), _tier_code(account.tier)) and reading.record_trusted:
             return
@@ -245,7 +260,8 @@ class CardReader(CardObserver):
 
     def _write(self, transport: PcscTransport, reading: CardReading) -> bool:
         number = reading.identity.card_number
-        counter = (reading.record.counter if reading.record else 0) + 1
+        last = self._state.written or reading.record
+        counter = (last.counter if last else 0) + 1
         try:
             with self.db.read() as session:
                 account = loyalty.by_card(session, number)
@@ -263,8 +279,7 @@ class CardReader(CardObserver):
         with self.db.transaction() as session:
             cards.saw_counter(session, number, counter)
         self._pins.pop(number, None)
-        fresh = replace(reading, record=record, record_trusted=True, record_problem=None)
-        self._set(replace(self._state, reading=fresh, record_written=True,
+        self._set(replace(self._state, written=record, record_written=True,
                           seq=self._state.seq + 1))
         return True
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+from smartcard import scard
+from smartcard.CardMonitoring import CardMonitoringThread
 from smartcard.Exceptions import CardConnectionException, NoCardException
 from smartcard.System import readers
 
@@ -36,3 +40,24 @@ class PcscTransport:
             self.connection.release()
         except CardConnectionException:
             pass  # the card or pcscd is gone already
+
+
+def end_monitor_thread(timeout: float = 5.0) -> None:
+    """Stop pyscard's CardMonitor thread now, while pcscd still answers.
+
+    The thread is a process-wide singleton; its wait is an SCardGetStatusChange of up to 60 s
+    that ``deleteObserver`` would sit out. SCardCancel cuts it short (re-sent: one sent between
+    two waits is lost). Afterwards the singleton is empty, so the next observer starts a fresh
+    thread.
+    """
+    thread = CardMonitoringThread.instance
+    if thread is None:
+        return
+    thread.stop()
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < deadline:
+        request = getattr(thread.cardrequest, "pcsccardrequest", None)
+        if request is not None:
+            scard.SCardCancel(request.hcontext)
+        thread.join(0.1)
+    CardMonitoringThread.instance = None

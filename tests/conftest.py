@@ -22,6 +22,9 @@ from kassa.common.db import Database
 from kassa.common.migrate import upgrade
 
 PG_ADMIN = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
+# Tills started by tests watch no card reader unless a test gives them one (and reserves it):
+# a till watching the machine's first reader would read other tests' virtual cards.
+os.environ.setdefault("KASSA_CARD_READER", "off")
 
 
 def pytest_addoption(parser):

@@ -9,6 +9,7 @@ from kassa.common.errors import Unauthorized
 from kassa.pos_node import receipts, sales, shifts
 from kassa.pos_node.app import node_status
 from kassa.pos_node.auth import db
+from kassa.pos_node.card_api import with_customer
 from kassa.pos_node.models import Store, User
 from kassa.pos_node.schemas import SaleOutSchema
 
@@ -31,7 +32,7 @@ def till():
         store = s.get(Store, node.store_id)
         user = _signed_in_user(s)
         shift = shifts.current(s)
-        cart = sales.open_cart(s) if user else None
+        cart = with_customer(s, sales.open_cart(s)) if user else None
         page = {
             "store": store.name if store else f"Store {node.store_id}",
             "node_id": node.node_id, "user": user, "shift": shift,

@@ -7,10 +7,13 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from kassa.common.processes import Supervisor
+from tests.helpers import CHROMIUM_ARGS
 
 KASSA = [sys.executable, "-m", "kassa.cli"]
 
@@ -60,3 +63,32 @@ def stack(tmp_path_factory):
                "node_env": node_env, "supervisor": sup, "node_port": nport}
     finally:
         sup.stop_all()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    pg = context.new_page()
+    shots = [tmp_path]
+    if os.environ.get("KASSA_SCREENSHOTS"):
+        shots.append(Path(os.environ["KASSA_SCREENSHOTS"]))
+
+    def shot(name: str) -> None:
+        for folder in shots:
+            folder.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(folder / f"{name}.png"))
+    def shot_of(other, name: str) -> None:
+        for folder in shots:
+            other.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    pg.shot = shot
+    pg.shot_of = shot_of
+    yield pg
+    context.close()

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import KASSA, run_kassa
-from tests.e2e.test_till_ui import browser, page, scan, sign_in_and_open_shift  # noqa: F401
+from tests.e2e.test_till_ui import scan, sign_in_and_open_shift
 
 pytestmark = pytest.mark.e2e
 

@@ -5,46 +5,12 @@ Screenshots go to the test's temporary folder; with KASSA_SCREENSHOTS=DIR they a
 saved to DIR (``docs/screenshots`` holds the ones we looked at).
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-
-from tests.helpers import CHROMIUM_ARGS
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
-
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1024, "height": 768})
-    pg = context.new_page()
-    shots = [tmp_path]
-    if os.environ.get("KASSA_SCREENSHOTS"):
-        shots.append(Path(os.environ["KASSA_SCREENSHOTS"]))
-
-    def shot(name: str) -> None:
-        for folder in shots:
-            folder.mkdir(parents=True, exist_ok=True)
-            pg.screenshot(path=str(folder / f"{name}.png"))
-    def shot_of(other, name: str) -> None:
-        for folder in shots:
-            other.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-    pg.shot = shot
-    pg.shot_of = shot_of
-    yield pg
-    context.close()
 
 
 def ready(page):

@@ -123,7 +123,14 @@ let selected = 0;  // line_no of the highlighted line
 let results = [];
 let resultIndex = 0;
 
+const CUSTOMER_FIELDS = ["customer_id", "customer", "card_number", "points_burned", "points_value_minor", "points_offline"];
+
 function render(sale) {
+  // Line changes answer the lines and totals only (the scan path stays lean): the sale's
+  // customer and points carry over from what the till last showed for the same sale.
+  if (sale && cart && sale.id === cart.id && sale.customer === undefined) {
+    for (const f of CUSTOMER_FIELDS) sale[f] = cart[f];
+  }
   cart = sale && sale.status === "open" ? sale : null;
   const lines = cart ? cart.lines : [];
   if (!lines.some((l) => l.line_no === selected)) selected = lines.length ? lines[lines.length - 1].line_no : 0;
@@ -141,10 +148,99 @@ function render(sale) {
   $("#t-discount").textContent = t.discount_minor ? money(-t.discount_minor) : "0.00";
   $("#t-vat").textContent = money(t.vat_minor);
   $("#t-total").textContent = money(t.total_minor);
+  $("#t-points-row").hidden = !(cart && cart.points_burned);
+  if (cart && cart.points_burned) $("#t-points").textContent = `${money(-cart.points_value_minor)} (${cart.points_burned} pts)`;
   $("#cart tbody tr.selected")?.scrollIntoView({block: "nearest"});
+  renderCustomer();
+}
+
+// --- the customer and their card --------------------------------------------------------------
+
+let card = {seq: -1, status: "no_reader"};  // what GET /api/v1/card said last
+
+function expiringText(account) {
+  return (account.expiring || []).map((e) => `${e.points} points expire on ${new Date(e.date + "T00:00:00").toLocaleDateString()}`).join("<br>");
+}
+
+function renderCustomer() {
+  const box = $("#customer");
+  if (!box) return;
+  const account = cart && cart.customer ? cart.customer
+    : (card.status === "identified" && card.account ? card.account : null);
+  if (card.status === "refused" && !(cart && cart.customer)) {
+    box.hidden = false; box.className = "customer refused";
+    box.innerHTML = `<div class="name">Card refused</div><div id="card-error">${esc(card.error.message)}</div><div class="muted">${esc(card.error.code)}</div>`;
+    return;
+  }
+  if (!account) { box.hidden = true; return; }
+  const how = cart && cart.customer ? (cart.card_number ? "card in the reader" : "typed in: points cannot be spent")
+    : "card in the reader: scan an item to start";
+  box.hidden = false; box.className = "customer";
+  box.innerHTML = `<div class="name" id="customer-name">${esc(account.name)}<span class="tier">${esc(account.tier)}</span></div>
+    <div class="balance"><b id="customer-balance">${account.balance}</b> points</div>
+    ${account.expiring && account.expiring.length ? `<div class="expiring" id="customer-expiring">${expiringText(account)}</div>` : ""}
+    <div class="muted">${esc(account.card_number || "")} · ${how}</div>`;
+}
+
+async function identify(body) {
+  const sale = await api("POST", "/api/v1/cart/customer", body);
+  render(sale);
+  say(`Customer: ${sale.customer ? sale.customer.name : "found"}`, true);
+  return sale;
+}
+
+// The reader is polled: a card going in shows its customer at once and makes the sale theirs.
+async function pollCard() {
+  let state;
+  try { state = await api("GET", "/api/v1/card"); } catch (e) { return; }
+  const changed = state.seq !== card.seq;
+  // A card newly in the reader, not the same card's record rewritten after a sale.
+  const arrived = state.status === "identified" && (card.status !== "identified" || card.card_number !== state.card_number);
+  card = state;
+  if (!changed) return;
+  if (arrived && state.account && !$("#dialog").open) {
+    if (!cart || !cart.customer || cart.card_number !== state.card_number) {
+      scanQueue = scanQueue.then(() => identify({card_number: state.card_number})).catch((e) => say(e.message));
+    }
+  } else if (state.status === "refused") {
+    say(`Card: ${state.error.message}`);
+  }
+  renderCustomer();
+}
+
+async function customerMenu() {
+  const sale = await ask("Customer", `<p>Insert the card, or key its number (a damaged card), or the phone number.</p>
+    <label>Card or phone number <input name="who" autocomplete="off" inputmode="numeric" required></label>`,
+  async (f) => {
+    const who = f.who.value.replace(/[\s-]/g, "");
+    if (/^\d{16}$/.test(who)) return api("POST", "/api/v1/cart/customer", {card_number: who});
+    const found = (await api("GET", "/api/v1/customers?q=" + encodeURIComponent(f.who.value.trim()))).customers;
+    if (!found.length) throw new Error("No customer with that card or phone number.");
+    return api("POST", "/api/v1/cart/customer", {customer_id: found[0].id});
+  }, "Find");
+  if (sale) { render(sale); say(`Customer: ${sale.customer ? sale.customer.name : "set"}`, true); }
+}
+
+// Before the money: points, when the customer's card is in the reader.
+async function askPoints() {
+  const c = cart.customer;
+  if (!c || !cart.card_number || cart.points_burned || c.balance <= 0) return true;
+  const pin = c.card_has_pin ? `<label>Card PIN (the customer types it) <input name="pin" type="password" inputmode="numeric" autocomplete="off"></label>` : "";
+  const sale = await ask(`Points: ${c.name} has ${c.balance}`, `<p>How many points to spend? 0 or empty: none.</p>
+    <label>Points <input name="points" id="points" inputmode="numeric" value="0"></label>${pin}`,
+  (f) => {
+    const points = parseInt(f.points.value.trim() || "0", 10);
+    if (!(points >= 0)) throw new Error("Points as a whole number, please.");
+    if (points === 0) return "none";
+    return api("POST", "/api/v1/cart/points", {points, ...(f.pin && f.pin.value ? {pin: f.pin.value} : {})});
+  }, "Next");
+  if (sale === null) return false;
+  if (sale !== "none") render(sale);
+  return true;
 }
 
 function parseScan(text) {
+  if (/^777\d{13}$/.test(text)) return {card: text};  // a loyalty card's barcode
   let quantity = "1";
   const m = text.match(/^(\d{1,6}(?:[.,]\d{1,3})?)\*(.+)$/);
   if (m) { quantity = m[1].replace(",", "."); text = m[2].trim(); }
@@ -170,6 +266,10 @@ function onScan(ev) {
 async function handleScan(text) {
   const item = parseScan(text);
   if (item.search !== undefined) { await search(text); return; }
+  if (item.card !== undefined) {
+    try { await identify({card_number: item.card}); } catch (e) { say(`${text}: ${e.message}`); }
+    return;
+  }
   try { render(await api("POST", "/api/v1/cart/lines", item)); }
   catch (e) { say(`${text}: ${e.message}`); }
 }
@@ -244,8 +344,9 @@ async function removeLine() {
 
 async function pay() {
   if (!cart || !cart.lines.length) { say("Nothing to pay for yet."); return; }
-  const total = cart.total_minor;
-  const sale = await ask(`Payment: ${money(total)}`, `
+  if (!(await askPoints())) return;
+  const total = cart.total_minor - (cart.points_value_minor || 0);
+  const sale = await ask(`Payment: ${money(total)}${cart.points_burned ? ` (after ${cart.points_burned} points)` : ""}`, `
     <label>Cash received <input name="cash" inputmode="decimal" value="${money(total)}"></label>
     <label>Card (terminal) <input name="card" inputmode="decimal" value="0.00"></label>
     <label>Card reference (RRN) <input name="ref" autocomplete="off"></label>`,
@@ -261,12 +362,16 @@ async function pay() {
   if (!sale) return;
   render(null);
   const last = $("#last");
+  const earned = sale.lines.reduce((n, l) => n + (l.points_earned || 0), 0);
   last.hidden = false;
   last.innerHTML = `Receipt <b id="last-receipt">${esc(sale.receipt_no)}</b><br>Total ${money(sale.total_minor)}` +
     (sale.change_minor ? `<br>Change <b id="last-change">${money(sale.change_minor)}</b>` : "") +
+    (sale.customer_id ? `<br>Points earned <b id="last-points">${earned}</b>` + (sale.points_burned ? `, spent ${sale.points_burned}` : "") : "") +
+    (sale.card_record_written === false ? `<br><span class="expiring">Card taken out early: its record is updated next time.</span>` : "") +
     `<br><a href="/receipts/${encodeURIComponent(sale.receipt_no)}" target="_blank">Receipt</a> · ` +
     `<a href="/receipts/${encodeURIComponent(sale.receipt_no)}.pdf" target="_blank">PDF</a>`;
   say(sale.change_minor ? `Change: ${money(sale.change_minor)}` : "Paid. Thank you!", true);
+  if (sale.customer_id) pollCard();  // the card's new balance
 }
 
 async function voidSale() {
@@ -354,7 +459,7 @@ async function signOut() {
 }
 
 const KEYS = {
-  F3: () => search(), F4: changeQuantity, F5: () => discount("line"), F6: () => discount("receipt"),
+  F2: customerMenu, F3: () => search(), F4: changeQuantity, F5: () => discount("line"), F6: () => discount("receipt"),
   F7: returnGoods, F8: removeLine, Delete: removeLine, F9: pay, F10: voidSale, F11: shiftMenu, F12: signOut,
 };
 
@@ -414,6 +519,7 @@ function init() {
   }
   document.addEventListener("keydown", onKey);
   setInterval(pollStatus, 5000);
+  if ($("#customer")) { pollCard(); setInterval(pollCard, 700); }
   // Clicking the badge asks for a sync now (the manager checking a till after an outage).
   $("#badge").addEventListener("click", async () => {
     try {

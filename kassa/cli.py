@@ -23,6 +23,19 @@ def _central_app():
     return create_app()
 
 
+def _serving_central_app():
+    """Central as served: the app plus its scheduled jobs (``kassa.central.jobs``)."""
+    import atexit
+    import os
+
+    from kassa.central.jobs import Jobs
+    app = _central_app()
+    if os.environ.get("KASSA_CENTRAL_JOBS", "on") != "off":
+        jobs = Jobs(app.extensions["kassa_db"]).start()
+        atexit.register(jobs.stop)
+    return app
+
+
 def _pos_app():
     from kassa.pos_node import create_app
     return create_app()
@@ -101,7 +114,21 @@ def central_serve(host: str, port: int, workers: int, threads: int) -> None:
     from kassa.common.serve import serve
     if CentralConfig.from_env().db_url.startswith("sqlite"):
         workers = 1
-    serve(_central_app, host, port, workers, threads, "kassa-central")
+    serve(_serving_central_app, host, port, workers, threads, "kassa-central")
+
+
+@central.command("run-jobs")
+def central_run_jobs() -> None:
+    """Run central's scheduled jobs once now (release stale holds, expire points, review
+    tiers) and print what they did."""
+    import json
+
+    from kassa.central.jobs import run_all
+    db = Database(CentralConfig.from_env().db_url)
+    try:
+        click.echo(json.dumps(run_all(db), default=str))
+    finally:
+        db.dispose()
 
 
 @central.command("init-db")

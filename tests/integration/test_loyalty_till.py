@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from kassa.central import jobs
 from kassa.central import loyalty as central_loyalty
 from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry
 from kassa.common.db import utcnow
@@ -168,3 +169,20 @@ def test_bad_customer_and_points_requests_get_clear_errors(tills, bad):
     assert resp.status_code == 422 and resp.json["error"]
     unknown = client.post("/api/v1/cart/customer", json={"card_number": "7770000000009999"})
     assert unknown.status_code == 404 and unknown.json["error"] == "card_not_known"
+
+
+def test_centrals_jobs_release_stale_holds_and_expire_points_once(central_db, enrolled):
+    now = utcnow()
+    account = account_of(central_db)
+    with central_db.transaction() as session:
+        central_loyalty.post(session, account.id, LedgerEntry(
+            "test:lot", EntryKind.EARN, 40, now - timedelta(days=400), now - timedelta(days=1)))
+        central_loyalty.post(session, account.id, LedgerEntry(
+            "test:fresh", EntryKind.EARN, 60, now))
+        central_loyalty.hold(session, account.id, "pos-1", 25, ttl=timedelta(seconds=-1))
+    first = jobs.run_all(central_db)
+    assert first["expire_holds"] == 1
+    assert first["expire_points"]["points_expired"] == 40
+    assert jobs.run_all(central_db)["expire_points"]["points_expired"] == 0
+    account = account_of(central_db)
+    assert (account.balance, account.held) == (60, 0)

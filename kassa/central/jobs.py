@@ -1,0 +1,79 @@
+"""Central's housekeeping, on a schedule: holds whose time ran out are released (every
+minute), points whose lots expired are expired and tiers due for review are reviewed (every
+hour; each run is idempotent, by cause).
+
+Each ``kassa central serve`` worker runs the scheduler; on PostgreSQL a run first takes a
+transaction-level advisory lock named after the job, so with several workers or app servers
+one of them does the work and the others skip that round. SQLite central runs one worker.
+``kassa central run-jobs`` runs every job once (cron, drills, tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from kassa.central import loyalty
+from kassa.common.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def _expire(session: Session) -> dict:
+    return {"points_expired": loyalty.expire_points(session),
+            "tiers_reviewed": loyalty.review_tiers(session)}
+
+
+JOBS: dict[str, tuple[Callable[[Session], object], int]] = {
+    "expire_holds": (loyalty.expire_holds, 60),
+    "expire_points": (_expire, 3600),
+}
+
+
+def run(db: Database, name: str):
+    """Run one job in one transaction; None when another process holds it right now."""
+    job, _every = JOBS[name]
+    with db.transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            key = zlib.crc32(f"kassa-job:{name}".encode())
+            if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                   {"k": key}).scalar():
+                return None
+        return job(session)
+
+
+def run_all(db: Database) -> dict:
+    return {name: run(db, name) for name in JOBS}
+
+
+class Jobs:
+    """The scheduler a serving central process owns."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.scheduler = BackgroundScheduler(daemon=True)
+
+    def start(self) -> "Jobs":
+        for name, (_job, every) in JOBS.items():
+            self.scheduler.add_job(self._run, "interval", args=[name], seconds=every,
+                                   jitter=max(1, every // 10), max_instances=1, coalesce=True,
+                                   id=name, next_run_time=datetime.now(timezone.utc))
+        self.scheduler.start()
+        return self
+
+    def _run(self, name: str) -> None:
+        try:
+            result = run(self.db, name)
+            if result:
+                log.info("job %s: %s", name, result)
+        except Exception:  # noqa: BLE001 - a failed run is logged; the next one tries again
+            log.exception("job %s failed", name)
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)

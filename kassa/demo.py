@@ -1,7 +1,12 @@
-"""``kassa demo``: central and two POS nodes on SQLite, seeded, synced, with one sale rung up.
+"""``kassa demo``: central and two POS nodes on SQLite, seeded, synced, with one sale rung up,
+and Anna Petrova's loyalty card (with a PIN and points to spend) in till pos-1's reader.
+
+The card is the project's virtual card behind pcscd's vpcd driver: the demo starts pcscd when
+none answers, and each till watches its own virtual reader. Without pcscd the demo runs on and
+says in its banner why the card is not in a reader.
 
 Everything lives under ``$KASSA_VAR_DIR/demo`` and is made afresh on each run. Ctrl-C (or
-SIGTERM) stops every process the demo started.
+SIGTERM) stops every process the demo started, pcscd last; a pcscd it found running stays.
 """
 
 from __future__ import annotations
@@ -11,19 +16,43 @@ import os
 import shutil
 import signal
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 import requests
+from sqlalchemy import select
 
-from kassa.central.demo_data import seed
+from kassa.central import cards, loyalty
+from kassa.central.demo_data import new_pin, seed
+from kassa.central.models import Customer
 from kassa.common.config import var_dir
-from kassa.common.db import Database
+from kassa.common.db import Database, utcnow
 from kassa.common.migrate import upgrade
-from kassa.common.processes import Supervisor
+from kassa.common.processes import ProcessFailed, Supervisor
+from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.setup import init_node
+from kassa.smartcard import pcscd
+from kassa.smartcard.applet import save_card
+from kassa.smartcard.vpcd import VPCD_PORT
 from kassa.sync.client import sync_now
 
 NODES = ("pos-1", "pos-2")
+# Each till watches its own virtual reader: one reader for both would show the card at both.
+TILL_READERS = {"pos-1": ("Virtual PCD 00 00", VPCD_PORT),
+                "pos-2": ("Virtual PCD 00 01", VPCD_PORT + 1)}
+CARD_CUSTOMER = "Anna Petrova"
+WELCOME_POINTS = 500
+PCSCD_READY_S = 15.0
+CARD_READY_S = 10.0
+
+
+@dataclass(frozen=True)
+class DemoCard:
+    number: str
+    pin: str
+    path: Path
+    points: int
 
 
 def run_demo(port: int) -> None:
@@ -35,6 +64,8 @@ def run_demo(port: int) -> None:
     db = Database(central_db)
     with db.transaction() as session:
         secrets_doc = seed(session, NODES)
+    # Before the nodes' first sync: they pull the card's number, its issuer key and the points.
+    card = _issue_card(db, root / "issuer", root / "anna.card")
     db.dispose()
     creds = root / "credentials.json"
     creds.write_text(json.dumps(secrets_doc["users"], indent=2))
@@ -42,11 +73,13 @@ def run_demo(port: int) -> None:
 
     signal.signal(signal.SIGTERM, _interrupt)
     kassa = [sys.executable, "-m", "kassa.cli"]
+    services = Supervisor(root / "logs")  # pcscd, stopped after everything that uses it
     procs = Supervisor(root / "logs")
     central_url = f"http://127.0.0.1:{port}"
     try:
+        pcscd_note, card_off = _card_service(services)
         procs.start("central", kassa + ["central", "serve", "--port", str(port)],
-                    {"KASSA_CENTRAL_DB": central_db})
+                    {"KASSA_CENTRAL_DB": central_db, "KASSA_ISSUER_KEY_DIR": str(root / "issuer")})
         procs.wait_http("central", central_url + "/health")
         node_urls = {}
         for i, node_id in enumerate(NODES, start=1):
@@ -56,18 +89,76 @@ def run_demo(port: int) -> None:
             sync_now(node_db_handle)
             url = f"http://127.0.0.1:{port + i}"
             procs.start(node_id, kassa + ["pos", "serve", "--port", str(port + i)],
-                        {"KASSA_NODE_DB": node_db})
+                        {"KASSA_NODE_DB": node_db, "KASSA_CARD_READER": TILL_READERS[node_id][0]})
             procs.wait_http(node_id, url + "/health")
             node_urls[node_id] = (url, node_db, node_db_handle)
+        card_pid = None
+        if card_off is None:
+            card_pid, card_off = _insert_card(procs, kassa, card)
         _first_sale(*node_urls["pos-1"], secrets_doc["users"]["cashier-s001"]["pin"])
-        _banner(central_url, node_urls, secrets_doc, creds)
-        name, code = procs.wait_any()
+        _banner(central_url, node_urls, secrets_doc, creds,
+                _card_lines(card, card_off or pcscd_note, card_pid if card_off is None else None))
+        # The card's process may end: that is the card taken out (to move it to pos-2).
+        name, code = procs.wait_any(ignore={"card"})
         click.echo(f"{name} exited with {code}; stopping the demo", err=True)
     except KeyboardInterrupt:
-        click.echo("\nstopping central and the nodes ...")
+        click.echo("\nstopping central, the nodes and the card ...")
     finally:
         procs.stop_all()
+        services.stop_all()
         click.echo("demo stopped")
+
+
+def _issue_card(db: Database, key_dir: Path, path: Path) -> DemoCard:
+    """An active card with a PIN for the demo customer, and welcome points to spend."""
+    pin = new_pin()
+    with db.transaction() as session:
+        customer = session.scalars(select(Customer).where(Customer.name == CARD_CUSTOMER)).one()
+        account = loyalty.open_account(session, customer)
+        state = cards.issue(session, account, key_dir, pin=pin)
+        cards.activate(session, state.card_number)
+        loyalty.post(session, account.id, LedgerEntry("demo:welcome", EntryKind.ADJUSTMENT,
+                                                      WELCOME_POINTS, utcnow()))
+    save_card(state, path)
+    return DemoCard(state.card_number, pin, path, WELCOME_POINTS)
+
+
+def _card_service(services: Supervisor) -> tuple[str, str | None]:
+    """pcscd with the vpcd readers: (whose pcscd it is, None), or ("", why there is none).
+    Never fails the demo: the card is the only part that needs pcscd."""
+    try:
+        if pcscd.running_readers():
+            return "pcscd: the one already running, left running", None
+        services.start("pcscd", pcscd.pcscd_command())
+        services.wait_for("pcscd", pcscd.vpcd_readers, "list the vpcd readers", PCSCD_READY_S)
+        return "pcscd: started by the demo", None
+    except pcscd.PcscdUnavailable as err:
+        return "", str(err)
+    except (ProcessFailed, OSError) as err:
+        services.stop_all()
+        said = _last_line(services.log_dir / "pcscd.log")
+        return "", f"{err}{pcscd.needs_root_hint()}" + (f"; it said: {said}" if said else "")
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def _insert_card(procs: Supervisor, kassa: list[str], card: DemoCard) -> tuple[int, str | None]:
+    """The virtual card in pos-1's reader: its process id, and None once pcscd sees the card
+    (else why it does not)."""
+    reader, port = TILL_READERS["pos-1"]
+    proc = procs.start("card", kassa + ["card", "emulate", str(card.path), "--port", str(port)])
+    try:
+        procs.wait_for("card", lambda: pcscd.card_present(reader), f"show up in {reader}",
+                       CARD_READY_S)
+    except ProcessFailed as err:
+        return proc.pid, str(err)
+    return proc.pid, None
 
 
 def _interrupt(*_args) -> None:
@@ -89,7 +180,7 @@ def _first_sale(url: str, _db_url: str, node_db: Database, pin: str) -> None:
     sync_now(node_db)
 
 
-def _banner(central_url: str, nodes: dict, doc: dict, creds) -> None:
+def _banner(central_url: str, nodes: dict, doc: dict, creds, card_lines: list[str]) -> None:
     users = doc["users"]
     lines = [
         "", "kassa demo is up. Ctrl-C stops everything.", "",
@@ -106,5 +197,20 @@ def _banner(central_url: str, nodes: dict, doc: dict, creds) -> None:
         lines += [f"  {node_id:<14} {url}/api/v1/status",
                   f"    OpenAPI      {url}/api/openapi.json",
                   f"    sync now     KASSA_NODE_DB={db_url} .venv/bin/kassa pos sync-now"]
+    lines += card_lines
     lines += ["", f"  every demo user's password and PIN: {creds}", ""]
     click.echo("\n".join(lines))
+
+
+def _card_lines(card: DemoCard, note: str, pid: int | None) -> list[str]:
+    """The card's part of the banner; ``pid`` is the card's process when it is in pos-1's
+    reader (``note`` says whose pcscd), None when it is in no reader (``note`` says why)."""
+    lines = [f"  loyalty card   {card.number}: {CARD_CUSTOMER}, {card.points} points, "
+             f"PIN {card.pin}"]
+    if pid is None:
+        return lines + [f"    card off     {note}",
+                        "                 its number can still be keyed in at a till (earns "
+                        "points, cannot spend them)"]
+    return lines + [f"    in reader    {TILL_READERS['pos-1'][0]} of pos-1 ({note})",
+                    f"    to pos-2     kill {pid} && .venv/bin/kassa card emulate {card.path} "
+                    f"--port {TILL_READERS['pos-2'][1]}"]

@@ -11,9 +11,13 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import TypeVar
 
 import requests
+
+T = TypeVar("T")
 
 
 class ProcessFailed(RuntimeError):
@@ -39,25 +43,29 @@ class Supervisor:
 
     def wait_http(self, name: str, url: str, deadline_s: float = 30.0) -> None:
         """Wait until ``url`` answers 200, the child dies, or the deadline passes."""
+        self.wait_for(name, lambda: _answers(url), f"answer at {url}", deadline_s)
+
+    def wait_for(self, name: str, ready: Callable[[], T], what: str,
+                 deadline_s: float = 30.0) -> T:
+        """Wait until ``ready()`` returns something true, which is returned; ProcessFailed
+        when the child dies first or the deadline passes (``what`` it did not do)."""
         proc = dict(self.children)[name]
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             if proc.poll() is not None:
                 raise ProcessFailed(f"{name} exited with {proc.returncode}; see "
                                     f"{self.log_dir / (name + '.log')}")
-            try:
-                if requests.get(url, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
+            found = ready()
+            if found:
+                return found
             self._pause.wait(0.1)
-        raise ProcessFailed(f"{name} did not answer at {url} within {deadline_s:.0f} s")
+        raise ProcessFailed(f"{name} did not {what} within {deadline_s:.0f} s")
 
-    def wait_any(self) -> tuple[str, int]:
-        """Block until one child exits; returns its name and exit code."""
+    def wait_any(self, ignore: Collection[str] = ()) -> tuple[str, int]:
+        """Block until one child not in ``ignore`` exits; returns its name and exit code."""
         while True:
             for name, proc in self.children:
-                if proc.poll() is not None:
+                if name not in ignore and proc.poll() is not None:
                     return name, proc.returncode
             self._pause.wait(0.5)
 
@@ -73,3 +81,10 @@ class Supervisor:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.children.clear()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False

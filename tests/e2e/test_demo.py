@@ -1,19 +1,27 @@
 """`kassa demo` (what `make demo` runs) brings up central and two nodes whose URLs answer,
-rings up a first sale that reaches central's report, and Ctrl-C stops every process."""
+rings up a first sale that reaches central's report, puts Anna's loyalty card in till pos-1's
+virtual reader (her points spent there with the PIN the banner shows), and Ctrl-C stops every
+process it started, the card's included, but not the pcscd it found running."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
+from contextlib import ExitStack
 
 import pytest
 import requests
 
+from kassa.smartcard.applet import load_card
+from kassa.smartcard.vpcd import VPCD_PORT
 from tests.e2e.conftest import KASSA
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
+pytest_plugins = ("tests.smartcard_env",)
 
 
 def three_free_ports() -> int:
@@ -33,7 +41,18 @@ def three_free_ports() -> int:
     raise RuntimeError("no three consecutive free ports")
 
 
-def test_demo_starts_three_processes_and_stops_them_on_ctrl_c(tmp_path):
+@pytest.fixture
+def demo_readers(pcscd):
+    """Both virtual readers, this test's alone while the demo runs: its card goes into the
+    first, and its tills watch both. pcscd is the test session's, so the demo reuses it."""
+    from tests.smartcard_env import reserved_reader  # plugin, loaded by now
+    with ExitStack() as held:
+        yield [held.enter_context(reserved_reader(pcscd, port))
+               for port in (VPCD_PORT, VPCD_PORT + 1)]
+
+
+def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, demo_readers):
+    from tests.smartcard_env import vpcd_readers, wait_for_card
     port = three_free_ports()
     proc = subprocess.Popen(KASSA + ["demo", "--port", str(port)],
                             env={**os.environ, "KASSA_VAR_DIR": str(tmp_path)},
@@ -58,6 +77,11 @@ def test_demo_starts_three_processes_and_stops_them_on_ctrl_c(tmp_path):
         assert {r["store_code"]: r["sales_count"] for r in rows["stores"]} == {"S001": 1,
                                                                                "S002": 0}
         assert oct((tmp_path / "demo" / "credentials.json").stat().st_mode & 0o777) == "0o600"
+        card_file = tmp_path / "demo" / "anna.card"
+        number = load_card(card_file).card_number
+        the_card_pays_with_the_banners_pin(f"http://127.0.0.1:{port + 1}", text, number,
+                                           creds["cashier-s001"]["pin"])
+        assert f"--port {VPCD_PORT + 1}" in text and str(card_file) in text  # the move
 
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -66,7 +90,43 @@ def test_demo_starts_three_processes_and_stops_them_on_ctrl_c(tmp_path):
         for url in urls:
             with pytest.raises(requests.ConnectionError):
                 requests.get(url, timeout=2)
+        assert wait_for_card(demo_readers[0], present=False), "the demo's card is still in"
+        assert vpcd_readers() == demo_readers  # the session's pcscd runs on
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def the_card_pays_with_the_banners_pin(till: str, banner: str, number: str,
+                                       cashier_pin: str) -> None:
+    """pos-1 identifies the card in its reader as Anna's, with her welcome points, and takes
+    points towards a sale with the PIN the banner prints."""
+    shown = re.search(rf"loyalty card +{number}: Anna Petrova, (\d+) points, PIN (\d+)",
+                      banner)
+    assert shown, banner
+    points, pin = int(shown[1]), shown[2]
+    assert "in reader    Virtual PCD 00 00 of pos-1" in banner, banner
+    session = requests.Session()
+    session.post(till + "/api/v1/session", json={"username": "cashier-s001",
+                                                 "pin": cashier_pin}, timeout=5)
+    seen = {}
+
+    def identified():
+        seen.update(session.get(till + "/api/v1/card", timeout=5).json())
+        return seen.get("status") == "identified"
+    assert wait_until(identified, timeout=20), seen
+    assert seen["card_number"] == number and seen["reader"] == "Virtual PCD 00 00", seen
+    account = seen["account"]
+    assert (account["name"], account["card_number"], account["balance"],
+            account["card_has_pin"]) == ("Anna Petrova", number, points, True), seen
+    session.post(till + "/api/v1/cart/lines", json={"sku": "1001", "quantity": 1}, timeout=5)
+    session.post(till + "/api/v1/cart/customer", json={"card_number": number}, timeout=5)
+    paid = session.post(till + "/api/v1/cart/points", json={"points": 40, "pin": pin},
+                        timeout=10)
+    assert paid.status_code == 200, paid.json()
+    assert paid.json()["points_value_minor"] == 4000 and not paid.json()["points_offline"]
+    sale = session.post(till + "/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": 8990 - 4000}]}, timeout=10)
+    assert sale.status_code == 201, sale.json()
+    assert sale.json()["card_record_written"] is True, sale.json()

@@ -4,6 +4,9 @@ Figure: sale events applied per second by ``kassa.sync.apply.apply_batch`` (batc
 5 lines and 1 payment each, with the exactly-once and quarantine bookkeeping), on SQLite and
 PostgreSQL. Target (issue 4): on PostgreSQL at least 20 % of the raw COPY rate.
 Baseline, same run, same rows: raw sqlite3 ``executemany`` / PostgreSQL ``COPY``.
+A second kassa figure has half the sales made by loyalty customers (2,000 accounts): each of
+those posts five earn entries and moves the account's balance, tier and feed entry, which the
+raw baselines do not write; the gap between the two kassa figures is the loyalty ledger's cost.
 Run: ``.venv/bin/python bench/bench_push_apply.py [N_EVENTS]``.
 """
 
@@ -29,27 +32,47 @@ LINES = 5
 PG = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 
 
-def events(n: int) -> list[dict]:
+ACCOUNTS = 2000
+
+
+def events(n: int, accounts: list[str] = ()) -> list[dict]:
+    """Sale events; with ``accounts``, every other sale earns for one of them."""
     now = datetime.now(timezone.utc)
     out = []
     for seq in range(1, n + 1):
+        loyal = accounts[seq % len(accounts)] if accounts and seq % 2 else None
         lines = [{"line_no": i, "product_id": i, "sku": f"{1000 + i}", "name": "x",
                   "quantity_milli": 1000, "unit_price_minor": 100, "amount_minor": 100,
-                  "vat_rate_bp": 1000, "vat_minor": 9} for i in range(1, LINES + 1)]
+                  "vat_rate_bp": 1000, "vat_minor": 9, "points_earned": 1 if loyal else 0}
+                 for i in range(1, LINES + 1)]
         out.append({"seq": seq, "event_id": uuid.uuid4(), "kind": "sale.completed",
                     "occurred_at": now, "payload": {
                         "sale_id": str(uuid.uuid4()), "receipt_no": f"pos-1-{seq:08d}",
                         "store_id": 1, "sold_at": now.isoformat(), "customer_id": None,
                         "total_minor": 100 * LINES, "vat_minor": 9 * LINES, "lines": lines,
-                        "payments": [{"method": "cash", "amount_minor": 100 * LINES}]}})
+                        "payments": [{"method": "cash", "amount_minor": 100 * LINES}],
+                        "loyalty": {"account_id": loyal} if loyal else None}})
     return out
 
 
-def kassa_rate(url: str, evs: list[dict]) -> float:
+def open_accounts(session) -> list[str]:
+    from kassa.central import loyalty
+    from kassa.central.models import Customer
+    made = []
+    for i in range(ACCOUNTS):
+        customer = Customer(name=f"Bench {i}", card_number=f"{7771000000000000 + i}")
+        session.add(customer)
+        session.flush()
+        made.append(str(loyalty.open_account(session, customer).id))
+    return made
+
+
+def kassa_rate(url: str, n: int, loyal: bool = False) -> float:
     upgrade("central", url)
     db = Database(url)
     with db.transaction() as s:
         seed(s)
+        evs = events(n, open_accounts(s) if loyal else ())
     start = time.perf_counter()
     for i in range(0, len(evs), BATCH):
         with db.transaction() as s:
@@ -136,15 +159,17 @@ def raw_pg_copy_rate(dbname: str, evs) -> float:
 def main() -> None:
     evs = events(N)
     admin = psycopg.connect(PG, autocommit=True)
-    names = [f"kassa_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    names = [f"kassa_bench_{uuid.uuid4().hex[:8]}" for _ in range(3)]
     for n in names:
         admin.execute(f'CREATE DATABASE "{n}"')
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            k_sqlite = kassa_rate(f"sqlite:///{tmp}/k.sqlite", evs)
+            k_sqlite = kassa_rate(f"sqlite:///{tmp}/k.sqlite", N)
+            l_sqlite = kassa_rate(f"sqlite:///{tmp}/l.sqlite", N, loyal=True)
             r_sqlite = raw_sqlite_rate(f"{tmp}/r.sqlite", evs)
         pg_base = PG.rsplit("/", 1)[0].split("://", 1)[1]
-        k_pg = kassa_rate(f"postgresql+psycopg://{pg_base}/{names[0]}", evs)
+        k_pg = kassa_rate(f"postgresql+psycopg://{pg_base}/{names[0]}", N)
+        l_pg = kassa_rate(f"postgresql+psycopg://{pg_base}/{names[2]}", N, loyal=True)
         r_pg = raw_pg_copy_rate(names[1], evs)
     finally:
         for n in names:
@@ -155,6 +180,11 @@ def main() -> None:
           f"{r_sqlite:9.0f} events/s   ratio {k_sqlite / r_sqlite:.2f}")
     print(f"  PostgreSQL kassa apply_batch {k_pg:9.0f} events/s   raw COPY        "
           f"{r_pg:9.0f} events/s   ratio {k_pg / r_pg:.2f}")
+    print("  half the sales by loyalty customers (earn entries, balances, feed):")
+    print(f"  SQLite     kassa apply_batch {l_sqlite:9.0f} events/s   "
+          f"({l_sqlite / k_sqlite:.2f} of the plain figure)")
+    print(f"  PostgreSQL kassa apply_batch {l_pg:9.0f} events/s   "
+          f"({l_pg / k_pg:.2f} of the plain figure)")
 
 
 if __name__ == "__main__":

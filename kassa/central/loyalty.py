@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kassa.central.documents import account_doc
-from kassa.central.feed import customer_scope, record_change
+from kassa.central.feed import record_change, record_changes
 from kassa.central.models import (
     Customer,
     LoyaltyAccount,
@@ -86,19 +87,42 @@ def _publish_changed_accounts(session: Session) -> None:
 
 
 def publish(session: Session, account_ids: list[uuid.UUID], now: datetime | None = None) -> None:
-    """Refresh each account's tier and put its balance, tier and soonest expiring points in
-    the change feed, scoped like its customer, for the tills to replicate."""
+    """Refresh each account's tier and soonest expiring points and put it in the change feed,
+    scoped like its customer, for the tills to replicate: a handful of Core queries for the
+    lot, whatever their number (a sync batch touches up to a thousand accounts)."""
     now = now or utcnow()
-    for account_id in account_ids:
-        account = session.get(LoyaltyAccount, account_id, populate_existing=True)
-        if account is None:
-            continue
-        customer = session.get(Customer, account.customer_id)
-        refresh_tier(session, account, customer, now)
-        account.expiring = [list(item) for item in expiring(session, account.id, now)]
-        record_change(session, "loyalty_account", account.id, account_doc(account),
-                      **customer_scope(session, customer))
     session.flush()
+    table = LoyaltyAccount.__table__
+    rows = session.execute(
+        select(table.c.id, table.c.customer_id, table.c.tier, table.c.balance,
+               table.c.review_at, table.c.expiring, Store.region_id)
+        .join(Customer.__table__, Customer.id == table.c.customer_id)
+        .outerjoin(Store, Store.id == Customer.home_store_id)
+        .where(table.c.id.in_(account_ids))).all()
+    if not rows:
+        return
+    spend = rolling_spend(session, [r.customer_id for r in rows], now)
+    soon = set(session.scalars(select(LoyaltyEntry.account_id).distinct().where(
+        LoyaltyEntry.account_id.in_(account_ids), LoyaltyEntry.expires_at > now,
+        LoyaltyEntry.expires_at <= now + EXPIRY_NOTICE)))
+    changes, updates = [], []
+    for row in rows:
+        tier, review_at = next_review(session, row.tier, row.review_at,
+                                      spend.get(row.customer_id, 0), now)
+        fresh = ([list(item) for item in expiring(session, row.id, now)]
+                 if row.id in soon else [])
+        if (tier, review_at, fresh) != (row.tier, row.review_at, row.expiring or []):
+            updates.append({"b_id": row.id, "tier": tier, "review_at": review_at,
+                            "expiring": fresh})
+        doc = account_doc(SimpleNamespace(id=row.id, customer_id=row.customer_id, tier=tier,
+                                          balance=row.balance, expiring=fresh))
+        changes.append((row.id, doc, None, row.region_id))
+    if updates:
+        session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                        .values(tier=bindparam("tier"), review_at=bindparam("review_at"),
+                                expiring=bindparam("expiring")), updates)
+        session.expire_all()  # ORM copies of these accounts are stale now
+    record_changes(session, "loyalty_account", changes)
 
 
 def rules(session: Session) -> settings.LoyaltyRules:
@@ -133,30 +157,35 @@ def expiring(session: Session, account_id: uuid.UUID, now: datetime,
             for day, points in ledger(session, account_id).expiring(now, now + horizon)[:3]]
 
 
-def rolling_spend(session: Session, customer_id: uuid.UUID, now: datetime) -> int:
-    """What the customer spent over the last 365 days, net of what they brought back."""
+def rolling_spend(session: Session, customer_ids: list[uuid.UUID],
+                  now: datetime) -> dict[uuid.UUID, int]:
+    """What each customer spent over the last 365 days, net of what they brought back."""
     start = now - timedelta(days=365)
-    sold = session.scalar(select(func.coalesce(func.sum(Sale.total_minor), 0)).where(
-        Sale.customer_id == customer_id, Sale.status == "completed", Sale.sold_at > start))
-    returned = session.scalar(
-        select(func.coalesce(func.sum(Return.total_minor), 0))
-        .join(Sale, Sale.id == Return.original_sale_id)
-        .where(Sale.customer_id == customer_id, Return.returned_at > start))
-    return sold - returned
+    sold = dict(session.execute(
+        select(Sale.customer_id, func.sum(Sale.total_minor))
+        .where(Sale.customer_id.in_(customer_ids), Sale.status == "completed",
+               Sale.sold_at > start).group_by(Sale.customer_id)).all())
+    for customer_id, amount in session.execute(
+            select(Sale.customer_id, func.sum(Return.total_minor))
+            .join(Sale, Sale.id == Return.original_sale_id)
+            .where(Sale.customer_id.in_(customer_ids), Return.returned_at > start)
+            .group_by(Sale.customer_id)):
+        sold[customer_id] = sold.get(customer_id, 0) - amount
+    return sold
 
 
-def refresh_tier(session: Session, account: LoyaltyAccount, customer: Customer,
-                 now: datetime) -> None:
-    """Upgrade at once when the 12-month spend qualifies; downgrade only at the review date
-    (a year after the last change of tier)."""
+def next_review(session: Session, tier: str, review_at: datetime | None, spend_minor: int,
+                now: datetime) -> tuple[str, datetime | None]:
+    """``(tier, review date)`` after the 12-month spend: upgrade at once when it qualifies,
+    downgrade only at the review date (a year after the last change of tier)."""
     tiers = rules(session).tiers
-    current = account.tier if account.tier in dict(tiers.thresholds) else tiers.thresholds[0][0]
-    review_at = account.review_at or now
-    tier = next_tier(tiers, current, rolling_spend(session, customer.id, now), now, review_at)
-    if tier != account.tier:
-        account.tier, account.review_at = tier, now + timedelta(days=365)
-    elif account.review_at is not None and account.review_at <= now:
-        account.review_at = now + timedelta(days=365)
+    current = tier if tier in dict(tiers.thresholds) else tiers.thresholds[0][0]
+    new = next_tier(tiers, current, spend_minor, now, review_at or now)
+    if new != tier:
+        return new, now + timedelta(days=365)
+    if review_at is not None and review_at <= now:
+        return tier, now + timedelta(days=365)
+    return tier, review_at
 
 
 def post(session: Session, account_id: uuid.UUID, entry: LedgerEntry) -> bool:
@@ -165,34 +194,52 @@ def post(session: Session, account_id: uuid.UUID, entry: LedgerEntry) -> bool:
 
 
 def post_many(session: Session, account_id: uuid.UUID, entries: list[LedgerEntry]) -> int:
-    """Post entries to one account in one statement each for the check, the insert and the
-    balance; entries whose cause is already posted (with the same points) are skipped, one
-    posted with other points is a ``ledger_conflict``. Returns how many were new."""
-    if not entries:
+    """Post entries to one account; see ``post_batch``. Returns how many were new."""
+    return post_batch(session, [(account_id, e) for e in entries])
+
+
+def post_batch(session: Session, postings: list[tuple[uuid.UUID, LedgerEntry]]) -> int:
+    """Post entries to their accounts with one query to find causes already posted, one
+    multi-row INSERT and one balance UPDATE per account. An entry whose cause is posted (with
+    the same points) is skipped; one posted with other points is a ``ledger_conflict``.
+    Returns how many were new."""
+    if not postings:
         return 0
-    held = {cause: (acc, kind, points) for cause, acc, kind, points in session.execute(
-        select(LoyaltyEntry.cause, LoyaltyEntry.account_id, LoyaltyEntry.kind,
-               LoyaltyEntry.points).where(LoyaltyEntry.cause.in_([e.cause for e in entries])))}
-    new = []
-    for entry in entries:
+    held: dict[str, tuple] = {}
+    causes = [e.cause for _a, e in postings]
+    for start in range(0, len(causes), 500):
+        held.update((cause, (acc, kind, points)) for cause, acc, kind, points in session.execute(
+            select(LoyaltyEntry.cause, LoyaltyEntry.account_id, LoyaltyEntry.kind,
+                   LoyaltyEntry.points)
+            .where(LoyaltyEntry.cause.in_(causes[start:start + 500]))))
+    new, moved = [], {}
+    for account_id, entry in postings:
         earlier = held.get(entry.cause)
         if earlier is None:
             held[entry.cause] = (account_id, entry.kind.value, entry.points)
-            new.append(entry)
+            new.append((account_id, entry))
+            moved[account_id] = moved.get(account_id, 0) + entry.points
         elif earlier != (account_id, entry.kind.value, entry.points):
             raise Conflict(f"Cause {entry.cause} is posted already with other points.",
                            code="ledger_conflict")
     if not new:
         return 0
-    moved = session.execute(
-        update(LoyaltyAccount).where(LoyaltyAccount.id == account_id)
-        .values(balance=LoyaltyAccount.balance + sum(e.points for e in new))).rowcount
-    if not moved:
-        raise NotFound("No such loyalty account.", code="account_not_found")
+    table = LoyaltyAccount.__table__
+    move = (update(table).where(table.c.id == bindparam("b_id"))
+            .values(balance=table.c.balance + bindparam("b_points")))
+    params = [{"b_id": account_id, "b_points": points} for account_id, points in moved.items()]
+    if len(params) == 1:
+        if not session.execute(move, params[0]).rowcount:
+            raise NotFound("No such loyalty account.", code="account_not_found")
+    else:  # executemany: an unknown account fails on the entries' foreign key below
+        session.execute(move, params)
+    recorded = utcnow()
     session.execute(insert(LoyaltyEntry), [
         {"account_id": account_id, "cause": e.cause, "kind": e.kind.value, "points": e.points,
-         "at": e.at, "expires_at": e.expires_at, "recorded_at": utcnow()} for e in new])
-    _account_changed(session, account_id)
+         "at": e.at, "expires_at": e.expires_at, "recorded_at": recorded}
+        for account_id, e in new])
+    for account_id in moved:
+        _account_changed(session, account_id)
     return len(new)
 
 

@@ -65,9 +65,13 @@ class RowBuffer:
 
     def __init__(self):
         self.rows: dict[Table, list[dict]] = defaultdict(list)
+        self.points: list[tuple] = []  # (account id, LedgerEntry), posted after the rows
 
     def add(self, table: Table, row: dict) -> None:
         self.rows[table].append(row)
+
+    def post(self, account_id, entries) -> None:
+        self.points.extend((account_id, e) for e in entries)
 
     def flush(self, session: Session) -> None:
         # Parents first: dict order is the order handlers first added each table.
@@ -78,6 +82,14 @@ class RowBuffer:
             else:
                 session.execute(insert(table), rows)
         self.rows.clear()
+        if self.points:
+            postings, self.points = self.points, []
+            with _as_invalid():
+                loyalty.post_batch(session, postings)
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.points.clear()
 
 
 # The tables a batch of sales fills, written on PostgreSQL with COPY in the batch's transaction
@@ -179,7 +191,7 @@ def apply_batch(session: Session, node_id: str, events: list[dict]) -> tuple[int
         try:
             with session.begin_nested():
                 _apply_events(session, node, fresh, one_by_one=False)
-        except (IntegrityError, *BUG_ERRORS):
+        except (IntegrityError, Invalid, *BUG_ERRORS):
             try:
                 _apply_events(session, node, fresh, one_by_one=True)
             except IntegrityError as err:  # an event id reused under another seq
@@ -235,11 +247,14 @@ def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: b
                     if error is None:
                         buffer.flush(session)
             except IntegrityError:
-                buffer.rows.clear()
+                buffer.clear()
                 error = Invalid(f"Event {event['seq']} repeats a fact central already holds "
                                 f"under another event.", code="duplicate_fact")
+            except Invalid as err:  # the ledger refused the event's points
+                buffer.clear()
+                error = err
             except BUG_ERRORS as err:
-                buffer.rows.clear()
+                buffer.clear()
                 error = Invalid(f"Event {event['seq']} could not be applied: "
                                 f"{err.__class__.__name__}: {err}", code="apply_failed")
         if error is not None:
@@ -349,16 +364,16 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
     for pay in p["payments"]:
         buffer.add(Payment.__table__, {**pay, "sale_id": p["sale_id"]})
     if p["loyalty"] is not None:
-        _sale_points(session, node, p)
+        _sale_points(session, node, p, buffer)
 
 
-def _sale_points(session: Session, node: Node, p: dict) -> None:
+def _sale_points(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
     """What the sale earned, line by line, and the points that paid part of it."""
     use = p["loyalty"]
     earned = {ln["line_no"]: ln["points_earned"] for ln in p["lines"]}
+    buffer.post(use["account_id"],
+                loyalty.earned_entries(session, p["sale_id"], earned, p["sold_at"]))
     with _as_invalid():
-        loyalty.post_many(session, use["account_id"],
-                          loyalty.earned_entries(session, p["sale_id"], earned, p["sold_at"]))
         if use["burned"]:
             loyalty.burn_for_sale(session, use["account_id"], p["sale_id"], use["burned"],
                                   use["hold_id"], node.id, p["sold_at"])
@@ -392,9 +407,7 @@ def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
         raise Invalid(f"Post-void of unknown sale {p['receipt_no']}.", code="unknown_reference")
     sale = session.get(Sale, p["sale_id"])
     if sale.account_id is not None:
-        with _as_invalid():
-            loyalty.post_many(session, sale.account_id,
-                              loyalty.void_entries(session, sale, p["at"]))
+        buffer.post(sale.account_id, loyalty.void_entries(session, sale, p["at"]))
 
 
 def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
@@ -412,10 +425,8 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         buffer.add(Refund.__table__, {**r, "return_id": p["return_id"]})
     if p["account_id"] is not None:
         reversed_by_line = {ln["line_no"]: ln["points_reversed"] for ln in p["lines"]}
-        with _as_invalid():
-            loyalty.post_many(session, p["account_id"], loyalty.return_entries(
-                session, p["return_id"], reversed_by_line, p["points_refunded"],
-                p["returned_at"]))
+        buffer.post(p["account_id"], loyalty.return_entries(
+            session, p["return_id"], reversed_by_line, p["points_refunded"], p["returned_at"]))
 
 
 def _shift_opened(session: Session, node: Node, p: dict, buffer: RowBuffer,

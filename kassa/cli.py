@@ -437,6 +437,34 @@ def card_replace(number: str, out: str, pin: str | None) -> None:
     click.echo(state.card_number)
 
 
+@card.command("readers")
+def card_readers() -> None:
+    """List the PC/SC readers pcscd knows, and which hold a card."""
+    from smartcard.Exceptions import NoCardException, SmartcardException
+    from smartcard.pcsc.PCSCExceptions import BaseSCardException
+    from smartcard.System import readers
+    try:
+        found = readers()
+    except (SmartcardException, BaseSCardException) as err:
+        raise click.ClickException(f"pcscd does not answer ({err}); is it running?") from err
+    if not found:
+        click.echo("no readers")
+    for reader in found:
+        connection = reader.createConnection()
+        try:
+            connection.connect()
+            atr = " ".join(f"{b:02X}" for b in connection.getATR())
+            state = f"card present (ATR {atr})"
+        except (NoCardException, SmartcardException):
+            state = "empty"
+        finally:
+            try:
+                connection.release()
+            except SmartcardException:
+                pass
+        click.echo(f"{reader}\t{state}")
+
+
 @card.command("emulate")
 @click.argument("card_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="where pcscd's vpcd "

@@ -129,7 +129,9 @@ def _card_service(services: Supervisor) -> tuple[str, str | None]:
     try:
         if pcscd.running_readers():
             return "pcscd: the one already running, left running", None
-        services.start("pcscd", pcscd.pcscd_command())
+        command = pcscd.pcscd_command()
+        pcscd.wait_ports_free()
+        services.start("pcscd", command)
         services.wait_for("pcscd", pcscd.vpcd_readers, "list the vpcd readers", PCSCD_READY_S)
         return "pcscd: started by the demo", None
     except pcscd.PcscdUnavailable as err:

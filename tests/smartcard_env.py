@@ -40,12 +40,10 @@ from typing import IO
 import pytest
 from smartcard import scard
 from smartcard.CardMonitoring import CardMonitor
-from smartcard.Exceptions import SmartcardException
-from smartcard.pcsc.PCSCExceptions import BaseSCardException
-from smartcard.System import readers as pcsc_readers
 
 from kassa.smartcard.pcsc import end_monitor_thread
-from kassa.smartcard.vpcd import DEFAULT_ATR, READER_PREFIX, VPCD_PORT, VirtualCard, reader_for_port
+from kassa.smartcard.pcscd import PcscdUnavailable, vpcd_readers, wait_ports_free
+from kassa.smartcard.vpcd import DEFAULT_ATR, VPCD_PORT, VirtualCard, reader_for_port
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
@@ -65,15 +63,6 @@ class SmartcardEnvError(RuntimeError):
 
 
 # -- reading pcscd's state through pyscard ------------------------------------------------------
-
-def vpcd_readers() -> list[str] | None:
-    """The vpcd readers pcscd lists, in slot order; None when no pcscd answers."""
-    try:
-        names = [str(r) for r in pcsc_readers()]
-    except (SmartcardException, BaseSCardException):  # "Service not available", mostly
-        return None
-    return sorted(n for n in names if n.startswith(READER_PREFIX))
-
 
 def wait_for_card(reader: str, present: bool = True, timeout: float = CARD_TIMEOUT) -> bool:
     """Block until pcscd reports a card in ``reader`` (or none, ``present=False``).
@@ -193,6 +182,10 @@ def _acquire(log: Path) -> tuple[Pcscd, IO[bytes]]:
                     f"a pcscd is running ({PCSCD_SOCKET}) without the vpcd readers: "
                     f"{BOOTSTRAP}, then restart that pcscd (it reads {VPCD_CONF.parent} "
                     "when it starts)")
+            try:
+                wait_ports_free()  # a pcscd stopped a moment ago may still hold them
+            except PcscdUnavailable as err:
+                raise SmartcardEnvError(str(err)) from None
             pid = _start_pcscd(log)
             return Pcscd(_wait_ready(pid, log), started=True, log=log), users
         except BaseException:

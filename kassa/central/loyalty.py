@@ -128,12 +128,7 @@ def publish(session: Session, account_ids: list[uuid.UUID], now: datetime | None
 def rules(session: Session) -> settings.LoyaltyRules:
     """The chain's rules, parsed once per unit of work (the defaults until central sets
     some)."""
-    parsed = session.info.get("kassa_loyalty_rules")
-    if parsed is None:
-        row = session.get(LoyaltySettings, 1)
-        parsed = settings.parse(row.document if row is not None else settings.DEFAULT)
-        session.info["kassa_loyalty_rules"] = parsed
-    return parsed
+    return settings.for_session(session, LoyaltySettings)
 
 
 def ledger(session: Session, account_id: uuid.UUID) -> Ledger:

@@ -88,3 +88,14 @@ def parse(document: dict) -> LoyaltyRules:
                         OfflineAllowance(doc.offline_points_per_day, doc.offline_max_hours),
                         TierRules(tuple((name, minimum) for name, minimum in doc.tiers)),
                         doc.points_valid_days)
+
+
+def for_session(session, model) -> LoyaltyRules:
+    """The rules in ``model``'s row 1 (central's settings or a till's replica), parsed once per
+    unit of work (``session.info``); the defaults until a document is there."""
+    parsed = session.info.get("kassa_loyalty_rules")
+    if parsed is None:
+        row = session.get(model, 1)
+        parsed = parse(row.document if row is not None else DEFAULT)
+        session.info["kassa_loyalty_rules"] = parsed
+    return parsed

@@ -55,12 +55,7 @@ def refused(err: LedgerError) -> LoyaltyRefused:
 
 def rules(session: Session) -> settings.LoyaltyRules:
     """Central's rules as replicated (the defaults until the first pull brings them)."""
-    parsed = session.info.get("kassa_loyalty_rules")
-    if parsed is None:
-        row = session.get(LoyaltyRules, 1)
-        parsed = settings.parse(row.document if row is not None else settings.DEFAULT)
-        session.info["kassa_loyalty_rules"] = parsed
-    return parsed
+    return settings.for_session(session, LoyaltyRules)
 
 
 @dataclass(frozen=True)

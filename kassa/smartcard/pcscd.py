@@ -8,8 +8,12 @@ driver), so ``pcscd --foreground`` is all it takes, as root: pcscd creates ``/ru
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
+import threading
+import time
 from pathlib import Path
 
 from smartcard import scard
@@ -17,7 +21,9 @@ from smartcard.Exceptions import SmartcardException
 from smartcard.pcsc.PCSCExceptions import BaseSCardException
 from smartcard.System import readers as pcsc_readers
 
-from kassa.smartcard.vpcd import READER_PREFIX
+from kassa.smartcard.vpcd import READER_PREFIX, VPCD_PORT
+
+VPCD_PORTS = (VPCD_PORT, VPCD_PORT + 1)
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 VPCD_CONF = Path("/etc/reader.conf.d/vpcd")
@@ -75,3 +81,22 @@ def pcscd_command() -> list[str]:
 def needs_root_hint() -> str:
     """Why a pcscd started by this user may have failed, or ""."""
     return "" if os.geteuid() == 0 else " (pcscd needs root: it creates /run/pcscd)"
+
+
+def wait_ports_free(timeout: float = 70.0) -> None:
+    """Wait until vpcd's ports can be listened on again. The driver binds them without
+    SO_REUSEADDR, so for a minute after a pcscd stopped with a card connected (TCP TIME_WAIT)
+    a new pcscd comes up without that reader; this waits that minute out instead."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    for port in VPCD_PORTS:
+        while True:
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("0.0.0.0", port))
+                    break
+                except OSError as err:
+                    if err.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                        raise PcscdUnavailable(f"port {port} for the virtual reader is taken "
+                                               f"({err.strerror})") from err
+            pause.wait(0.5)

@@ -85,3 +85,12 @@ def test_no_card_in_the_reader_is_a_clear_error(pcscd, reader_name):
     with pytest.raises(CardError) as err:
         PcscTransport(reader_name)
     assert err.value.code == "card_absent"
+
+
+def test_kassa_card_readers_lists_the_virtual_readers(pcscd):
+    from click.testing import CliRunner
+
+    from kassa.cli import main
+    result = CliRunner().invoke(main, ["card", "readers"])
+    assert result.exit_code == 0, result.output
+    assert "Virtual PCD 00 00" in result.output and "Virtual PCD 00 01" in result.output

@@ -18,9 +18,16 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     app.extensions["kassa_db"] = db
 
     api = make_api(app, "kassa central")
-    from kassa.central import loyalty_api, nodes_api, operations_api, reports, sync_api
+    from kassa.central import (
+        authorizations_api,
+        loyalty_api,
+        nodes_api,
+        operations_api,
+        reports,
+        sync_api,
+    )
     for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp,
-                      loyalty_api.bp):
+                      loyalty_api.bp, authorizations_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)

@@ -1,6 +1,7 @@
-"""Central's housekeeping, on a schedule: holds whose time ran out are released (every
-minute), points whose lots expired are expired and tiers due for review are reviewed (every
-hour; each run is idempotent, by cause).
+"""Central's housekeeping, on a schedule: unanswered authorization requests escalate or
+expire (every 10 s), holds whose time ran out are released (every minute), points whose lots
+expired are expired and tiers due for review are reviewed (every hour; each run is
+idempotent, by cause).
 
 Each ``kassa central serve`` worker runs the scheduler; on PostgreSQL a run first takes a
 transaction-level advisory lock named after the job, so with several workers or app servers
@@ -19,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from kassa.central import loyalty
+from kassa.central import authorizations, loyalty
 from kassa.common.db import Database
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def _expire(session: Session) -> dict:
 
 
 JOBS: dict[str, tuple[Callable[[Session], object], int]] = {
+    "authorizations": (authorizations.escalate_and_expire, 10),
     "expire_holds": (loyalty.expire_holds, 60),
     "expire_points": (_expire, 3600),
 }

@@ -281,6 +281,8 @@ class Sale(Base):
     account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     points_burned: Mapped[int] = mapped_column(BigInteger, default=0)
     points_hold_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Central's authorization of a discount above the store manager's limit.
+    authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
     payments: Mapped[list["Payment"]] = relationship(
@@ -353,6 +355,8 @@ class Return(Base):
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     # Points that paid for the returned goods, given back to the account.
     points_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Central's authorization of a refund above the store manager's limit.
+    authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class ReturnLine(Base):
@@ -475,3 +479,44 @@ class ChangeFeedEntry(Base):
     # Which nodes get it: NULL is every node; otherwise only nodes of that store or region.
     store_id: Mapped[int | None] = mapped_column(Integer)
     region_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuthorizationPolicy(Base):
+    """How central decides one kind of request from tills (chain-wide, or for one store):
+    approve at once up to ``auto_approve_max``, decline at once above ``decline_over``, and
+    put what lies between in front of central-office staff, escalating to the next role after
+    ``escalate_after_s`` and expiring after ``expire_after_s``. Amounts are minor units
+    (refunds) or basis points (discounts)."""
+
+    __tablename__ = "authorization_policies"
+    __table_args__ = (UniqueConstraint("kind", "store_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    auto_approve_max: Mapped[int | None] = mapped_column(BigInteger)
+    decline_over: Mapped[int | None] = mapped_column(BigInteger)
+    escalate_after_s: Mapped[int] = mapped_column(Integer, default=120)
+    expire_after_s: Mapped[int] = mapped_column(Integer, default=600)
+
+
+class Authorization(Base):
+    """One request from a till for a decision it may not take alone, and central's answer."""
+
+    __tablename__ = "authorizations"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(String(200))
+    cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # pending | approved | declined | expired
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    policy: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str | None] = mapped_column(String(32))  # the role asked, while pending
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(200), default="")

@@ -357,7 +357,8 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "discount_minor": p["discount_minor"], "total_minor": p["total_minor"],
         "vat_minor": p["vat_minor"], "account_id": (p["loyalty"] or {}).get("account_id"),
         "points_burned": (p["loyalty"] or {}).get("burned", 0),
-        "points_hold_id": (p["loyalty"] or {}).get("hold_id")})
+        "points_hold_id": (p["loyalty"] or {}).get("hold_id"),
+        "authorization_id": p["authorization_id"]})
     for ln in p["lines"]:
         buffer.add(SaleLine.__table__, {**ln, "sale_id": p["sale_id"],
                                         "gross_minor": ln["gross_minor"] or ln["amount_minor"]})
@@ -418,7 +419,8 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "original_receipt_no": p["original_receipt_no"], "shift_id": p["shift_id"],
         "cashier_id": p["cashier_id"], "override_id": p["override_id"], "reason": p["reason"],
         "returned_at": p["returned_at"], "total_minor": p["total_minor"],
-        "vat_minor": p["vat_minor"], "points_refunded": p["points_refunded"]})
+        "vat_minor": p["vat_minor"], "points_refunded": p["points_refunded"],
+        "authorization_id": p["authorization_id"]})
     for ln in p["lines"]:
         buffer.add(ReturnLine.__table__, {**ln, "return_id": p["return_id"]})
     for r in p["refunds"]:

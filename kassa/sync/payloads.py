@@ -77,6 +77,7 @@ class SaleCompleted(Payload):
     gross_minor: Int | None = None
     discount_minor: Int = 0
     loyalty: LoyaltyUse | None = None
+    authorization_id: uuid.UUID | None = None  # central's, for a discount above the limit
 
 
 class SaleVoided(Payload):
@@ -132,6 +133,7 @@ class ReturnCompleted(Payload):
     reason: Text = ""
     account_id: uuid.UUID | None = None
     points_refunded: NonNegative = 0
+    authorization_id: uuid.UUID | None = None  # central's, for a refund above the limit
 
 
 class ShiftOpened(Payload):

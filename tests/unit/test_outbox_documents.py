@@ -18,6 +18,7 @@ SALE = {
                "vat_rate_bp": 1000, "vat_minor": 17, "points_earned": 1}],
     "payments": [{"method": "cash", "amount_minor": 190, "tendered_minor": 200,
                   "reference": None}],
+    "authorization_id": None,
     "loyalty": {"account_id": uuid.uuid4(), "burned": 0, "hold_id": None,
                 "card_number": "7770000000000001"},
 }

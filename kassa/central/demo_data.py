@@ -29,6 +29,8 @@ CATALOGUE = [
     ("4002", "Paper towels, 2 rolls", 2000, 15990, "pcs", ("4600000040024",)),
     ("5001", "Chocolate 90 g", 2000, 9990, "pcs", ("4600000050016", "4600000050023")),
 ]
+CATEGORIES = {"1": "grocery", "2": "produce", "3": "coffee and tea", "4": "household",
+              "5": "sweets"}  # by the SKU's first digit
 
 
 def new_secret() -> str:
@@ -45,7 +47,8 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
     spb = md.create_region(session, "SPB", "Saint Petersburg")
     stores = [md.create_store(session, "S001", "Tverskaya 7", msk),
               md.create_store(session, "S002", "Nevsky 28", spb)]
-    products = {sku: md.create_product(session, sku, name, vat, price, unit, barcodes)
+    products = {sku: md.create_product(session, sku, name, vat, price, unit, barcodes,
+                                       CATEGORIES[sku[0]])
                 for sku, name, vat, price, unit, barcodes in CATALOGUE}
     md.create_promotion(session, "Chocolate: 3 for 2", "n_for_m", [products["5001"]], n=3, m=2)
     md.create_promotion(session, "Tea 15 % off", "percent", [products["3002"]], percent_bp=1500)

@@ -61,13 +61,14 @@ def create_store(session: Session, code: str, name: str, region: Region) -> Stor
 
 
 def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, price_minor: int,
-                   unit: str = "pcs", barcodes: tuple[str, ...] = ()) -> Product:
+                   unit: str = "pcs", barcodes: tuple[str, ...] = (),
+                   category: str | None = None) -> Product:
     if unit not in ("pcs", "kg"):
         raise Invalid(f"Unknown unit {unit!r}.", code="bad_unit")
     if session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
         raise Conflict(f"SKU {sku} exists already.", code="duplicate_sku")
     product = Product(sku=sku, name=name, vat_rate_bp=vat_rate_bp, unit=unit, active=True,
-                      barcodes=[ProductBarcode(barcode=b) for b in barcodes])
+                      category=category, barcodes=[ProductBarcode(barcode=b) for b in barcodes])
     session.add(product)
     session.flush()
     record_change(session, "product", product.id,

@@ -132,6 +132,8 @@ class Product(Base):
     vat_rate_bp: Mapped[int] = mapped_column(Integer)  # basis points: 2000 = 20 %
     unit: Mapped[str] = mapped_column(String(8), default="pcs")  # pcs | kg
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A product group ("dairy", "produce"...): loyalty multipliers, reports, cross-sell.
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
     barcodes: Mapped[list["ProductBarcode"]] = relationship(
         back_populates="product", cascade="all, delete-orphan")
 

@@ -156,7 +156,7 @@ def _role_limits(conn: Connection) -> Iterator[Entry]:
 def _products(conn: Connection) -> Iterator[Entry]:
     """Products in id order, a batch at a time, each batch with its barcodes in one query."""
     stmt = select(Product.id, Product.sku, Product.name, Product.vat_rate_bp, Product.unit,
-                  Product.active).order_by(Product.id)
+                  Product.active, Product.category).order_by(Product.id)
     for batch in _batches(conn, stmt):
         barcodes: dict[int, list] = {}
         for b in conn.execute(select(ProductBarcode.product_id, ProductBarcode.barcode)

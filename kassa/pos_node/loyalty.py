@@ -40,6 +40,7 @@ from kassa.pos_node.models import (
     LoyaltyPosting,
     LoyaltyRules,
     NodeIdentity,
+    Product,
     Sale,
 )
 
@@ -179,8 +180,10 @@ def earn_for_sale(session: Session, sale: Sale) -> None:
     account = session.get(LoyaltyAccount, sale.account_id)
     if account is None:
         return
-    # Products carry no category yet (master data, issue 6): category multipliers wait.
-    lines = [EarnLine(ln.line_no, ln.product_id, None, ln.amount_minor) for ln in sale.lines]
+    categories = dict(session.execute(select(Product.id, Product.category).where(
+        Product.id.in_({ln.product_id for ln in sale.lines}))).all())
+    lines = [EarnLine(ln.line_no, ln.product_id, categories.get(ln.product_id),
+                      ln.amount_minor) for ln in sale.lines]
     try:
         earned = earn(rules(session).earning, account.tier, lines, sale.points_value_minor,
                       sale.sold_at, account.balance + pending_points(session, account.id))

@@ -67,6 +67,7 @@ class Product(Base):
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     unit: Mapped[str] = mapped_column(String(8), default="pcs")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    category: Mapped[str | None] = mapped_column(String(64))
 
 
 class ProductBarcode(Base):

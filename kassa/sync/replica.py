@@ -45,7 +45,8 @@ def _product(session: Session, key: str, data: dict | None) -> None:
     if data is None:
         session.execute(delete(Product).where(Product.id == pid))
         return
-    _upsert(session, Product, data, ("id", "sku", "name", "vat_rate_bp", "unit", "active"))
+    _upsert(session, Product, data, ("id", "sku", "name", "vat_rate_bp", "unit", "active",
+                                     "category"))
     session.flush()
     for code in data.get("barcodes", []):
         session.merge(ProductBarcode(barcode=code, product_id=pid))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kassa.central import jobs
 from kassa.central import loyalty as central_loyalty
-from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry
+from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry, Product
 from kassa.common.db import utcnow
 from kassa.loyalty import settings
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
@@ -186,3 +186,27 @@ def test_centrals_jobs_release_stale_holds_and_expire_points_once(central_db, en
     assert jobs.run_all(central_db)["expire_points"]["points_expired"] == 0
     account = account_of(central_db)
     assert (account.balance, account.held) == (60, 0)
+
+
+def test_category_and_product_multipliers_and_promotions_apply_at_the_till(tills, central_db):
+    client, db = tills["pos-1"]
+    now = utcnow()
+    with central_db.transaction() as session:
+        ids = dict(session.execute(select(Product.sku, Product.id)).all())
+        central_loyalty.set_rules(session, {
+            **settings.DEFAULT, "category_multiplier_bp": {"grocery": 20_000},
+            "product_multiplier_bp": {ids["5001"]: 0},  # no points on chocolate
+            "promotions": [{"starts_at": (now - timedelta(hours=1)).isoformat(),
+                            "ends_at": (now + timedelta(hours=1)).isoformat(),
+                            "multiplier_bp": 30_000, "product_ids": [ids["1002"]]}]})
+    sync_now(db)
+    card_balance(client)
+    for sku in ("1001", "1002", "5001", "4001"):
+        add(client, sku=sku, quantity=1)
+    sale = client.post("/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": 100_000}]}).json
+    earned = {ln["sku"]: ln["points_earned"] for ln in sale["lines"]}
+    assert earned == {"1001": 8990 * 2 // 100,  # grocery: double
+                      "1002": 5490 * 2 * 3 // 100,  # grocery, and bread's promotion: x3 more
+                      "5001": 0,  # its product multiplier
+                      "4001": 12990 // 100}  # household: the base rate

@@ -45,6 +45,13 @@ def nodes(user):
     return render_template("ops_nodes.html", user=user, page="nodes")
 
 
+@bp.get("/authorizations")
+@page_for("admin", "central_office", "regional_manager")
+def authorizations(user):
+    """Requests from tills waiting for a decision, refreshed every few seconds."""
+    return render_template("ops_authorizations.html", user=user, page="authorizations")
+
+
 @bp.get("/quarantine")
 @page_for("admin", "central_office")
 def quarantine(user):

@@ -30,8 +30,9 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
     api = make_api(app, "kassa POS node")
-    from kassa.pos_node import card_api, sales_api, till_api, ui
+    from kassa.pos_node import authorization_api, card_api, sales_api, till_api, ui
     api.register_blueprint(till_api.bp)
+    api.register_blueprint(authorization_api.bp)
     api.register_blueprint(sales_api.bp)
     api.register_blueprint(card_api.bp)
     app.register_blueprint(ui.bp)

@@ -235,6 +235,8 @@ class Sale(Base):
     points_value_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     points_hold_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     points_offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Central's approval of a discount beyond the store manager's limit.
+    authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Loaded with the sale: a sale is always shown or sent whole.
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no",
@@ -294,6 +296,8 @@ class Return(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     points_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Central's approval of a refund beyond the store manager's limit.
+    authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     lines: Mapped[list["ReturnLine"]] = relationship(
         back_populates="ret", cascade="all, delete-orphan", order_by="ReturnLine.line_no",
         lazy="selectin")
@@ -386,3 +390,19 @@ class OutboxEvent(Base):
     payload: Mapped[dict] = mapped_column(JSONDoc)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class CentralAuthorization(Base):
+    """Central's answer to this till's request for a decision beyond the store manager's limit
+    (``kassa.pos_node.authorizations``); an approval allows one action, once."""
+
+    __tablename__ = "central_authorizations"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12))
+    policy: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.money import round_half_up, vat_included
-from kassa.pos_node import cart, catalog, loyalty, shifts, staff
+from kassa.pos_node import authorizations, cart, catalog, loyalty, shifts, staff
 from kassa.pos_node.models import Refund, Return, ReturnLine, User
 from kassa.pos_node.sales import identity, sale_by_receipt
 from kassa.sync.outbox import append_event, next_counter
@@ -144,7 +144,8 @@ def _line_refund(line: OriginalLine, qty: int) -> int:
 
 def return_against_receipt(session: Session, user: User, original: OriginalSale,
                            wanted: list[tuple[int, int]], reason: str,
-                           override: staff.OverrideRequest | None = None) -> Return:
+                           override: staff.OverrideRequest | None = None,
+                           authorization_id: UUID | None = None) -> Return:
     """``wanted`` is ``[(original line_no, quantity_milli)]``."""
     if not wanted:
         raise KassaError("Choose at least one line to return.", code="empty_return", status=422)
@@ -174,9 +175,11 @@ def return_against_receipt(session: Session, user: User, original: OriginalSale,
     total = sum(ln.amount_minor for ln in lines)
     if original.points is None:
         refunds = cart.allocate_refund(total, original.paid)
-        return _record(session, user, lines, refunds, reason, override, original)
+        return _record(session, user, lines, refunds, reason, override, original,
+                       authorization_id=authorization_id)
     points_back, refunds = _points_back(original, lines, total)
-    return _record(session, user, lines, refunds, reason, override, original, points_back)
+    return _record(session, user, lines, refunds, reason, override, original, points_back,
+                   authorization_id=authorization_id)
 
 
 def _points_back(original: OriginalSale, lines: list[ReturnLine],
@@ -204,7 +207,8 @@ def _points_back(original: OriginalSale, lines: list[ReturnLine],
 
 
 def blind_return(session: Session, user: User, items: list[tuple[dict, int]], reason: str,
-                 override: staff.OverrideRequest | None) -> Return:
+                 override: staff.OverrideRequest | None,
+                 authorization_id: UUID | None = None) -> Return:
     """Goods back without a receipt, at today's price, refunded in cash; always a manager's
     decision. ``items`` is ``[(lookup kwargs for catalog.find, quantity_milli)]``."""
     store_id = identity(session).store_id
@@ -222,12 +226,13 @@ def blind_return(session: Session, user: User, items: list[tuple[dict, int]], re
         raise KassaError("Choose at least one item to return.", code="empty_return", status=422)
     total = sum(ln.amount_minor for ln in lines)
     return _record(session, user, lines, (cart.Refund("cash", total),), reason, override, None,
-                   blind=True)
+                   blind=True, authorization_id=authorization_id)
 
 
 def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reason: str,
             override: staff.OverrideRequest | None, original: OriginalSale | None,
-            points_back: int = 0, blind: bool = False) -> Return:
+            points_back: int = 0, blind: bool = False,
+            authorization_id: UUID | None = None) -> Return:
     node = identity(session)
     shift = shifts.require_open(session)
     total = sum(ln.amount_minor for ln in lines)
@@ -237,9 +242,11 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
                          code="not_enough_cash", status=422)
     limit = staff.limits(session, user.role).max_refund_minor
     subject = original.receipt_no if original else "blind return"
-    granted = staff.authorize(
-        session, node.store_id, user, "blind_return" if blind else "refund", subject,
-        blind or total > limit,
+    kind = "blind_return" if blind else "refund"
+    central = authorizations.require(session, kind, total, f"{subject} {total / 100:.2f}",
+                                     authorization_id)
+    granted = None if central else staff.authorize(
+        session, node.store_id, user, kind, subject, blind or total > limit,
         "A return without a receipt." if blind else
         f"A refund of {total / 100:.2f} is over the {limit / 100:.2f} limit.", override)
     ret = Return(return_no=f"{node.node_id}-R{next_counter(session, 'return'):08d}",
@@ -247,6 +254,7 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
                  original_receipt_no=original.receipt_no if original else None,
                  shift_id=shift.id, cashier_id=user.id,
                  override_id=granted.id if granted else None,
+                 authorization_id=central.id if central else None,
                  reason=(reason or "").strip()[:200], total_minor=total,
                  account_id=original.points.account_id if original and original.points else None,
                  points_refunded=points_back,
@@ -269,6 +277,7 @@ def return_document(ret: Return) -> dict:
         "shift_id": ret.shift_id, "cashier_id": ret.cashier_id, "override_id": ret.override_id,
         "reason": ret.reason, "returned_at": ret.created_at, "total_minor": ret.total_minor,
         "vat_minor": ret.vat_minor, "account_id": ret.account_id,
+        "authorization_id": ret.authorization_id,
         "points_refunded": ret.points_refunded,
         "lines": [{c: getattr(ln, c) for c in (
             "line_no", "original_line_no", "product_id", "sku", "name", "quantity_milli",

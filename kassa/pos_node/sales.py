@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
-from kassa.pos_node import cart, catalog, loyalty, scanning, shifts, staff
+from kassa.pos_node import authorizations, cart, catalog, loyalty, scanning, shifts, staff
 from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
 from kassa.sync.outbox import append_event, next_counter
 
@@ -143,8 +143,15 @@ def add_item(session: Session, user: User, req: LineRequest) -> dict:
                                 req.quantity_milli)
 
 
-def _check_discount(session: Session, user: User, bp: int, subject: str,
-                    override: staff.OverrideRequest | None) -> None:
+def _check_discount(session: Session, user: User, sale: Sale, bp: int, subject: str,
+                    override: staff.OverrideRequest | None,
+                    authorization_id: UUID | None) -> None:
+    """Within the cashier's limit: alone; within the store manager's: their override; beyond:
+    central's authorization, whose id the sale keeps."""
+    central = authorizations.require(session, "discount", bp, subject, authorization_id)
+    if central is not None:
+        sale.authorization_id = central.id
+        return
     limit = staff.limits(session, user.role).max_discount_bp
     staff.authorize(session, identity(session).store_id, user, "discount", subject, bp > limit,
                     f"A discount of {bp / 100:g} % is over the {limit / 100:g} % limit.",
@@ -153,14 +160,16 @@ def _check_discount(session: Session, user: User, bp: int, subject: str,
 
 def update_line(session: Session, user: User, line_no: int, *, quantity_milli: int | None = None,
                 discount_bp: int | None = None,
-                override: staff.OverrideRequest | None = None) -> Sale:
+                override: staff.OverrideRequest | None = None,
+                authorization_id: UUID | None = None) -> Sale:
     sale = _cart(session)
     line = _line(sale, line_no)
     if quantity_milli is not None:
         cart.check_quantity(_entry(line).item, quantity_milli, line_no)
         line.quantity_milli = quantity_milli
     if discount_bp is not None and discount_bp != line.line_discount_bp:
-        _check_discount(session, user, discount_bp, f"line {line_no} {line.sku}", override)
+        _check_discount(session, user, sale, discount_bp, f"line {line_no} {line.sku}",
+                        override, authorization_id)
         line.line_discount_bp = discount_bp
     reprice(session, sale)
     return sale
@@ -175,10 +184,12 @@ def remove_line(session: Session, user: User, line_no: int) -> Sale:
 
 
 def set_receipt_discount(session: Session, user: User, bp: int,
-                         override: staff.OverrideRequest | None = None) -> Sale:
+                         override: staff.OverrideRequest | None = None,
+                         authorization_id: UUID | None = None) -> Sale:
     sale = _cart(session)
     if bp != sale.receipt_discount_bp:
-        _check_discount(session, user, bp, "receipt discount", override)
+        _check_discount(session, user, sale, bp, "receipt discount", override,
+                        authorization_id)
         sale.receipt_discount_bp = bp
     reprice(session, sale)
     return sale
@@ -313,7 +324,7 @@ def sale_document(sale: Sale, store_id: int) -> dict:
             "vat_minor", "points_earned")} for ln in sale.lines],
         "payments": [{c: getattr(p, c) for c in ("method", "amount_minor", "tendered_minor",
                                                  "reference")} for p in sale.payments],
-        "loyalty": loyalty.loyalty_use(sale),
+        "loyalty": loyalty.loyalty_use(sale), "authorization_id": sale.authorization_id,
     }
 
 

@@ -138,7 +138,7 @@ class Returns(MethodView):
             if returns.is_local_receipt(sales.identity(s).node_id, body["receipt_no"]):
                 original = returns.local_original(s, body["receipt_no"])  # re-read under lock
             return returns.return_against_receipt(s, g.user, original, wanted, body["reason"],
-                                                  override_of(body))
+                                                  override_of(body), body["authorization_id"])
 
 
 @bp.route("/returns/blind")
@@ -152,4 +152,5 @@ class BlindReturns(MethodView):
         items = [({k: ln[k] for k in ("sku", "barcode", "product_id") if k in ln},
                   quantity_to_milli(ln["quantity"])) for ln in body["lines"]]
         with work() as s:
-            return returns.blind_return(s, g.user, items, body["reason"], override_of(body))
+            return returns.blind_return(s, g.user, items, body["reason"], override_of(body),
+                                        body["authorization_id"])

@@ -106,11 +106,15 @@ class LineUpdateSchema(ma.Schema):
     quantity = Quantity()
     discount_percent = Percent()
     override = fields.Nested(OverrideSchema)
+    authorization_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "central's approval, for what lies beyond the store manager's limit"})
 
 
 class ReceiptDiscountSchema(ma.Schema):
     discount_percent = Percent(required=True)
     override = fields.Nested(OverrideSchema)
+    authorization_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "central's approval, for what lies beyond the store manager's limit"})
 
 
 class VoidSchema(ma.Schema):
@@ -153,6 +157,8 @@ class ReturnInSchema(ma.Schema):
                         validate=validate.Length(min=1, max=500))
     reason = fields.String(load_default="", validate=validate.Length(max=200))
     override = fields.Nested(OverrideSchema)
+    authorization_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "central's approval, for what lies beyond the store manager's limit"})
 
 
 class BlindReturnInSchema(ma.Schema):
@@ -160,6 +166,8 @@ class BlindReturnInSchema(ma.Schema):
                         validate=validate.Length(min=1, max=100))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
     override = fields.Nested(OverrideSchema)  # always needed: without it, 403 with the reason
+    authorization_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "central's approval, for what lies beyond the store manager's limit"})
 
 
 class SearchQuerySchema(ma.Schema):

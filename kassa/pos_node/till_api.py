@@ -155,7 +155,7 @@ class CartLine(MethodView):
                 else None,
                 discount_bp=bp_from_percent(body["discount_percent"])
                 if "discount_percent" in body else None,
-                override=override_of(body))
+                override=override_of(body), authorization_id=body.get("authorization_id"))
 
     @bp.response(200, SaleOutSchema)
     def delete(self, line_no):
@@ -174,7 +174,7 @@ class CartDiscount(MethodView):
         """Set a discount on the whole receipt."""
         with work() as s:
             return sales.set_receipt_discount(s, g.user, bp_from_percent(body["discount_percent"]),
-                                              override_of(body))
+                                              override_of(body), body["authorization_id"])
 
 
 @bp.route("/cart/void")

@@ -136,8 +136,54 @@ async function discard() {
   }
 }
 
+function amount(a) {
+  return a.kind === "discount" ? `${a.amount / 100} %` : (a.amount / 100).toFixed(2);
+}
+
+async function loadQueue() {
+  const {authorizations} = await api("GET", "/api/v1/authorizations");
+  const body = $("#queue tbody");
+  const typing = body.querySelector("input:focus");
+  if (typing) return;  // do not pull the row from under someone writing a reason
+  body.replaceChildren(...authorizations.map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = a.id;
+    const reason = Object.assign(document.createElement("input"),
+      {placeholder: "why (kept in the audit log)", maxLength: 200, className: "reason"});
+    const act = document.createElement("td");
+    for (const [label, approve, cls] of [["Approve", true, "primary"], ["Decline", false, "danger"]]) {
+      const b = Object.assign(document.createElement("button"), {textContent: label, type: "button", className: cls});
+      b.addEventListener("click", () => decide(a, approve, reason.value));
+      act.append(b);
+    }
+    const why = document.createElement("td");
+    why.append(reason);
+    tr.append(cell(when(a.requested_at)), cell(a.node_id), cell(a.kind.replace("_", " ")),
+      cell(amount(a), "n"), cell(a.subject), cell((a.level || "").replace("_", " ")),
+      cell(when(a.expires_at)), why, act);
+    return tr;
+  }));
+  if (!authorizations.length) body.innerHTML = "<tr><td colspan=9>Nothing is waiting.</td></tr>";
+}
+
+async function decide(a, approve, reason) {
+  if (!reason.trim()) { say("Write why first: it goes to the audit log."); return; }
+  try {
+    await api("POST", `/api/v1/authorizations/${a.id}/decision`, {approve, reason});
+    say(`${approve ? "Approved" : "Declined"}: ${a.kind.replace("_", " ")} ${amount(a)} for ${a.node_id}.`);
+    await loadQueue();
+  } catch (err) {
+    say(err.message);
+  }
+}
+
 function init() {
   const page = document.body.dataset.page;
+  if (page === "authorizations") {
+    const refresh = () => loadQueue().catch((e) => say(e.message));
+    refresh();
+    setInterval(refresh, 3000);
+  }
   if (page === "nodes") {
     const refresh = () => loadNodes().catch((e) => say(e.message));
     refresh();

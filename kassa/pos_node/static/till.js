@@ -86,15 +86,48 @@ function askOverride(why) {
   "Approve");
 }
 
-// Run an API call; when a manager must approve, ask for the override and try once more.
+// Run an API call; when a manager must approve, ask for the override and try once more;
+// when only central may approve, ask central and wait for its answer, then try once more.
 async function withOverride(method, path, body = {}) {
   try { return await api(method, path, body); }
   catch (e) {
+    if (e.details && e.details.central_authorization_required) {
+      const id = await askCentral(e.details, e.message);
+      return api(method, path, {...body, authorization_id: id});
+    }
     if (!(e.details && e.details.override_required)) throw e;
     const override = await askOverride(e.message);
     if (!override) throw new ApiError("Cancelled: " + e.message, "cancelled");
     return api(method, path, {...body, override});
   }
+}
+
+// Central's approval: asked at once, then waited for (the dialog shows it; Esc gives up).
+async function askCentral(details, why) {
+  let answer = await api("POST", "/api/v1/authorizations", {kind: details.kind, amount: details.amount, subject: details.subject});
+  let cancelled = false;
+  if (answer.status === "pending") {
+    const dialog = $("#dialog");
+    $("#dialog-title").textContent = "Waiting for central";
+    $("#dialog-body").innerHTML = `<p>${esc(why)}</p><p id="central-wait">Asked central office (${esc(answer.policy)}); the customer waits…</p>`;
+    $("#dialog-error").textContent = "";
+    $("#dialog-cancel").onclick = () => { cancelled = true; dialog.close(); };
+    dialog.oncancel = (ev) => { ev.preventDefault(); cancelled = true; dialog.close(); };
+    $("#dialog-form").onsubmit = (ev) => ev.preventDefault();
+    $("#dialog-ok").hidden = true;  // nothing to confirm: central answers, or Esc gives up
+    dialog.showModal();
+    while (answer.status === "pending" && !cancelled) {
+      answer = await api("GET", `/api/v1/authorizations/${answer.id}?wait=10`);
+      if (answer.level && answer.status === "pending") $("#central-wait").textContent = `Asked ${answer.level.replace("_", " ")}; the customer waits…`;
+    }
+    if (dialog.open) dialog.close();
+    $("#dialog-cancel").onclick = null; dialog.oncancel = null; $("#dialog-form").onsubmit = null;
+    $("#dialog-ok").hidden = false;
+    focusScan();
+  }
+  if (cancelled) throw new ApiError("Cancelled while waiting for central.", "cancelled");
+  if (answer.status !== "approved") throw new ApiError(`Central ${answer.status} it: ${answer.reason}`, "central_" + answer.status);
+  return answer.id;
 }
 
 // --- sign-in and shift pages ------------------------------------------------------------------

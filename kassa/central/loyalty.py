@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from kassa.central.documents import account_doc
 from kassa.central.feed import record_change, record_changes
 from kassa.central.models import (
+    AuditEntry,
     Customer,
     LoyaltyAccount,
     LoyaltyEntry,
@@ -291,11 +292,26 @@ def hold(session: Session, account_id: uuid.UUID, node_id: str, points: int,
         raise Conflict(f"The account has {account.balance - account.held} points free.",
                        code="insufficient_points",
                        details={"available": account.balance - account.held})
-    reservation = RedemptionHold(account_id=account_id, node_id=node_id, points=points,
-                                 status="held", sale_id=sale_id, expires_at=utcnow() + ttl)
+    now = utcnow()
+    reservation = RedemptionHold(id=uuid.uuid4(), account_id=account_id, node_id=node_id,
+                                 points=points, status="held", sale_id=sale_id,
+                                 expires_at=now + ttl)
     session.add(reservation)
+    session.add(hold_audit(node_id, account_id, points, "granted", reservation.id, now))
     session.flush()
     return reservation
+
+
+HOLD_POLICY = "redemption:points_free"  # a hold is granted while balance - held covers it
+
+
+def hold_audit(node_id: str, account_id: uuid.UUID, points: int, outcome: str,
+               hold_id: uuid.UUID | None, now: datetime) -> AuditEntry:
+    """The audit log's line for a redemption decision (granted or refused)."""
+    return AuditEntry(at=now, node_id=node_id, action=f"authorization:{outcome}"[:32],
+                      actor_id=None, on_behalf_of_id=None, reference_id=hold_id,
+                      subject=f"redemption {points} points, account {account_id}"[:200],
+                      reason=f"{HOLD_POLICY}: {outcome}"[:200])
 
 
 def commit(session: Session, hold_id: uuid.UUID, node_id: str, sale_id: uuid.UUID,

@@ -10,6 +10,8 @@ from marshmallow import fields, validate
 
 from kassa.central import loyalty
 from kassa.central.auth import node_signed
+from kassa.common.db import utcnow
+from kassa.common.errors import Conflict
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1/loyalty",
                description="Points redemption authorized by central")
@@ -48,9 +50,15 @@ class Holds(MethodView):
     def post(self, body):
         """Reserve points for a sale at this till (``insufficient_points`` when the account
         cannot cover them, counting other tills' holds)."""
-        with _db().transaction() as session:
-            return loyalty.hold(session, body["account_id"], g.node_id, body["points"],
-                                body["sale_id"])
+        try:
+            with _db().transaction() as session:
+                return loyalty.hold(session, body["account_id"], g.node_id, body["points"],
+                                    body["sale_id"])
+        except Conflict:
+            with _db().transaction() as session:  # the refusal is a decision too
+                session.add(loyalty.hold_audit(g.node_id, body["account_id"], body["points"],
+                                               "refused", None, utcnow()))
+            raise
 
 
 @bp.route("/holds/<uuid:hold_id>/commit")

@@ -106,6 +106,11 @@ class CardReader(CardObserver):
         while not self._stop.is_set():
             try:
                 self._ensure_monitor()
+                state = self._state
+                if state.status == "absent" and state.error is not None and state.reader:
+                    # Told of a card that could not be reached yet (it went in and out
+                    # between two of pcscd's polls): look again.
+                    self.read(state.reader)
             except Exception:  # noqa: BLE001 - the watchdog must outlive any reader trouble
                 log.exception("card reader watchdog")
             self._stop.wait(WATCHDOG_SECONDS)

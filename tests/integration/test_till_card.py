@@ -256,6 +256,8 @@ def test_a_card_pulled_out_after_the_sale_keeps_the_sale_and_gets_its_record_nex
                               "big")
     assert card_balance() == 200  # the record from when it went in: none of the sale
     # Next time the card is read, the till writes the record it owes.
+    from tests.smartcard_env import wait_for_card  # plugin module, loaded by now
+    assert wait_for_card(card_readers["pos-1"].wanted, present=False)
     reader = CardReader(db, card_readers["pos-1"].wanted).start()
     client.application.extensions["kassa_card_reader"] = card_readers["pos-1"] = reader
     inserted.applet = LoyaltyCardApplet(load_card(path), path)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from functools import wraps
 
 from flask import current_app, g, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kassa.central.models import Node, NodeNonce, User
@@ -30,6 +30,8 @@ from kassa.common.signing import (
     verify_request,
 )
 
+SEEN_EVERY = timedelta(seconds=1)
+
 
 def _db():
     return current_app.extensions["kassa_db"]
@@ -40,8 +42,8 @@ def node_signed(view):
 
     The signature is checked before the time, so a refusal for clock skew is known to come
     from the node itself and is recorded on its row for central's node status. The nonce is
-    stored (and the node's last contact moved) in a transaction of its own before the view
-    runs; a nonce seen before is a replayed request.
+    stored (and the node's last contact moved) in the same short transaction as the key
+    lookup, before the view runs; a nonce seen before is a replayed request.
     """
 
     @wraps(view)
@@ -55,20 +57,31 @@ def node_signed(view):
             raise Unauthorized("The request is not signed.", code="unsigned_request") from None
         if not node_id or not signature or not NONCE_FORMAT.fullmatch(nonce):
             raise Unauthorized("The request is not signed.", code="unsigned_request")
-        with _db().read() as session:
-            node = session.get(Node, node_id)
-            keys = _verifying_keys(node)
-        if not keys:
-            raise Unauthorized(f"Node {node_id!r} is unknown, revoked or not enrolled.",
-                               code="unknown_node")
         path_qs = request.path + (f"?{request.query_string.decode()}"
                                   if request.query_string else "")
-        if not any(verify_request(key, signature, request.method, path_qs, stamp, nonce,
-                                  g.raw_body) for key in keys):
-            raise Unauthorized("The request signature does not verify.", code="bad_signature")
+        window = current_app.config["KASSA"].clock_skew_seconds
         now = utcnow()
         skew = stamp - int(now.timestamp())
-        window = current_app.config["KASSA"].clock_skew_seconds
+        try:
+            # One short transaction: the node's keys, the signature, the nonce. Its commit
+            # does not wait for the disk on PostgreSQL: a crash could forget the last nonces,
+            # reopening a replay only inside the window, and only for requests made just then.
+            with _db().transaction() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                keys = _verifying_keys(session.execute(_NODE_KEYS, {"id": node_id}).first())
+                if not keys:
+                    raise Unauthorized(f"Node {node_id!r} is unknown, revoked or not enrolled.",
+                                       code="unknown_node")
+                if not any(verify_request(key, signature, request.method, path_qs, stamp,
+                                          nonce, g.raw_body) for key in keys):
+                    raise Unauthorized("The request signature does not verify.",
+                                       code="bad_signature")
+                if abs(skew) <= window:
+                    _remember_nonce(session, node_id, nonce, now, window)
+        except IntegrityError:
+            raise Unauthorized("This request was sent before (its nonce is used).",
+                               code="replayed_request") from None
         if abs(skew) > window:
             with _db().transaction() as session:
                 session.execute(update(Node).where(Node.id == node_id).values(
@@ -76,14 +89,17 @@ def node_signed(view):
             raise Unauthorized(
                 f"The node's clock is {skew:+d} s from central's (window {window} s).",
                 code="clock_skew", details={"skew_seconds": skew})
-        _remember_nonce(node_id, nonce, now, window)
         g.node_id = node_id
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def _verifying_keys(node: Node | None) -> list[str]:
+_NODE_KEYS = select(Node.active, Node.public_key_pem, Node.previous_public_key_pem,
+                    Node.previous_key_until).where(Node.id == bindparam("id"))
+
+
+def _verifying_keys(node) -> list[str]:
     if node is None or not node.active or node.public_key_pem is None:
         return []
     keys = [node.public_key_pem]
@@ -93,19 +109,19 @@ def _verifying_keys(node: Node | None) -> list[str]:
     return keys
 
 
-def _remember_nonce(node_id: str, nonce: str, now, window: int) -> None:
-    try:
-        with _db().transaction() as session:
-            session.add(NodeNonce(node_id=node_id, nonce=nonce, seen_at=now))
-            session.execute(update(Node).where(Node.id == node_id).values(
-                last_seen_at=now, clock_skew_seconds=None))
-            if secrets.randbelow(200) == 0:
-                # Older than twice the window: their times are refused anyway.
-                session.execute(delete(NodeNonce).where(
-                    NodeNonce.seen_at < now - timedelta(seconds=2 * window)))
-    except IntegrityError:
-        raise Unauthorized("This request was sent before (its nonce is used).",
-                           code="replayed_request") from None
+def _remember_nonce(session, node_id: str, nonce: str, now, window: int) -> None:
+    session.execute(insert(NodeNonce).values(node_id=node_id, nonce=nonce, seen_at=now))
+    # The node's row is written at most once a second per node: busy tills sending many
+    # requests at once would otherwise queue on its row lock.
+    session.execute(update(Node).where(
+        Node.id == node_id,
+        or_(Node.last_seen_at.is_(None), Node.last_seen_at < now - SEEN_EVERY,
+            Node.clock_skew_seconds.is_not(None)))
+        .values(last_seen_at=now, clock_skew_seconds=None))
+    if secrets.randbelow(200) == 0:
+        # Older than twice the window: their times are refused anyway.
+        session.execute(delete(NodeNonce).where(
+            NodeNonce.seen_at < now - timedelta(seconds=2 * window)))
 
 
 class SignInRequired(Unauthorized):

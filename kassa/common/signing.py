@@ -9,6 +9,7 @@ bad signatures, times outside its window and nonces it has seen within that wind
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import secrets
@@ -42,7 +43,9 @@ def public_key_pem(private_pem: str) -> str:
     ).decode()
 
 
+@functools.lru_cache(maxsize=1024)
 def load_public_key(pem: str) -> ec.EllipticCurvePublicKey:
+    """Parsed once per key (a PEM string is immutable; central checks thousands a second)."""
     try:
         key = serialization.load_pem_public_key(pem.encode())
     except (ValueError, TypeError, UnsupportedAlgorithm) as err:
@@ -58,10 +61,14 @@ def canonical(method: str, path_qs: str, timestamp: int, nonce: str, body: bytes
             .encode())
 
 
+@functools.lru_cache(maxsize=16)
+def _private_key(private_pem: str) -> ec.EllipticCurvePrivateKey:
+    return serialization.load_pem_private_key(private_pem.encode(), password=None)
+
+
 def sign_request(private_pem: str, method: str, path_qs: str, timestamp: int, nonce: str,
                  body: bytes) -> str:
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    sig = key.sign(canonical(method, path_qs, timestamp, nonce, body),
+    sig = _private_key(private_pem).sign(canonical(method, path_qs, timestamp, nonce, body),
                    ec.ECDSA(hashes.SHA256()))
     return base64.b64encode(sig).decode()
 

@@ -66,3 +66,12 @@ def wait_until(predicate, timeout: float = 20.0, step: float = 0.05) -> bool:
             return True
         pause.wait(step)
     return bool(predicate())
+
+
+def sign_in_central(page, base_url: str, username: str, password: str) -> None:
+    """Sign in on central's web form in a Playwright page (a session cookie from now on)."""
+    page.goto(f"{base_url}/ops/signin")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#signin button[type=submit]")
+    page.wait_for_url(lambda url: "/ops/signin" not in url)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import os
+import secrets
+from datetime import timedelta
+
+from flask import Flask, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
@@ -16,9 +21,16 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     db = Database(config.db_url)
     app.extensions["kassa_db"] = db
+    app.secret_key = _secret_key(config)
+    app.session_interface = _SessionInterface()
+    app.config.update(SESSION_COOKIE_NAME="kassa_central", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_SECURE=config.secure_cookies,
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=10))
 
     api = make_api(app, "kassa central")
     from kassa.central import (
+        account_api,
         authorizations_api,
         loyalty_api,
         nodes_api,
@@ -27,7 +39,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         sync_api,
     )
     for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp,
-                      loyalty_api.bp, authorizations_api.bp):
+                      loyalty_api.bp, authorizations_api.bp, account_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)
@@ -39,3 +51,36 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         return jsonify(status="ok", app="central", database=db.engine.dialect.name)
 
     return app
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (or always, when
+    configured so)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def _secret_key(config: CentralConfig) -> str:
+    """``KASSA_SECRET_KEY``, else the key file (made on first use, mode 0600), else a fresh
+    secret for this process only."""
+    if os.environ.get("KASSA_SECRET_KEY"):
+        return os.environ["KASSA_SECRET_KEY"]
+    path = config.secret_key_file
+    if path is None:
+        return secrets.token_hex(32)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temp, path)  # whole or not at all; another worker may have won
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink()
+    return path.read_text().strip()

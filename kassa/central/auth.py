@@ -2,22 +2,27 @@
 
 Nodes sign every request with their enrolled key (``kassa.common.signing``); central refuses
 unknown or revoked nodes, bad signatures, times outside its window and replayed nonces.
-People authenticate with HTTP Basic against argon2 hashes for now; web sessions and API tokens
-come with the manager UI. Roles decide what a person may read; regional scoping lives in the
-queries.
+People sign in on the web (a session cookie: HttpOnly, SameSite=Strict, Secure unless
+configured off, with a CSRF token for every unsafe request), send an API token (stored as a
+hash, revocable), or use HTTP Basic (scripts); passwords are argon2 hashes, and five wrong ones
+in a row lock the user out for a while. Roles decide what a person may do; regional scoping
+lives in the queries.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import secrets
 from datetime import timedelta
 from functools import wraps
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from sqlalchemy import bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from kassa.central.models import Node, NodeNonce, User
+from kassa.central.models import ApiToken, AuditEntry, Node, NodeNonce, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
 from kassa.common.passwords import verify_secret
@@ -130,17 +135,108 @@ class SignInRequired(Unauthorized):
     headers = {"WWW-Authenticate": 'Basic realm="kassa central", charset="UTF-8"'}
 
 
-def current_user() -> User:
-    """The person behind the request, by HTTP Basic credentials; 401 otherwise."""
-    auth = request.authorization
-    if auth is None or auth.type != "basic" or not auth.username:
-        raise SignInRequired("Sign in with your user name and password.", code="auth_required")
+MAX_FAILURES = 5  # wrong passwords in a row before the user is locked out
+LOCKOUT = timedelta(minutes=15)
+TOKEN = re.compile(r"kassa_(\d{1,9})_([A-Za-z0-9_-]{20,100})")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def check_password(username: str, password: str, *, audit: bool = False) -> User:
+    """The user with this name and password, counting failures: after ``MAX_FAILURES`` wrong
+    passwords in a row the user is locked out for ``LOCKOUT`` (the count is committed even
+    though the sign-in is refused). ``audit`` writes the sign-in (or its refusal) to the audit
+    log: web sign-ins do, each HTTP Basic request does not."""
+    now = utcnow()
     with _db().transaction() as session:
-        user = session.scalars(select(User).where(User.username == auth.username)).first()
-    if user is None or not user.active or not verify_secret(user.password_hash,
-                                                            auth.password or ""):
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            outcome = "locked"
+        elif user is None or not user.active or not verify_secret(user.password_hash,
+                                                                   password):
+            outcome = "wrong"
+            if user is not None:
+                user.failed_sign_ins += 1
+                if user.failed_sign_ins >= MAX_FAILURES:
+                    user.locked_until, user.failed_sign_ins = now + LOCKOUT, 0
+                    outcome = "locked"
+        else:
+            outcome = "ok"
+            user.failed_sign_ins, user.locked_until = 0, None
+        if audit or outcome == "locked":
+            session.add(AuditEntry(at=now, node_id=None, action=f"sign_in:{outcome}",
+                                   actor_id=user.id if user else None, on_behalf_of_id=None,
+                                   subject=f"user {username}"[:200],
+                                   reason=request.remote_addr or "", reference_id=None))
+    if outcome == "locked":
+        raise SignInRequired(f"Too many wrong passwords: {username} is locked out for "
+                             f"{int(LOCKOUT.total_seconds() // 60)} minutes.",
+                             code="account_locked")
+    if outcome == "wrong":
         raise SignInRequired("User name or password is wrong.", code="bad_credentials")
     return user
+
+
+def password_stamp(user: User) -> str:
+    """Changes when the password does: sessions made before a change stop working."""
+    return user.password_changed_at.isoformat() if user.password_changed_at else "-"
+
+
+def current_user() -> User:
+    """The person behind the request: an API token (``Authorization: Bearer``), a web session
+    (its unsafe requests must carry the session's CSRF token) or HTTP Basic; 401 otherwise."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return _token_user(auth[7:].strip())
+    if request.authorization is not None and request.authorization.type == "basic":
+        basic = request.authorization
+        if not basic.username:
+            raise SignInRequired("Sign in with your user name and password.",
+                                 code="auth_required")
+        return check_password(basic.username, basic.password or "")
+    uid = session.get("uid")
+    if isinstance(uid, int):
+        with _db().read() as db_session:
+            user = db_session.get(User, uid)
+        if user is not None and user.active and session.get("pwd") == password_stamp(user):
+            sent = request.headers.get("X-CSRF-Token") or (
+                request.form.get("csrf", "") if request.mimetype ==
+                "application/x-www-form-urlencoded" else "")
+            if request.method not in SAFE_METHODS and not hmac.compare_digest(
+                    sent, session.get("csrf", "") or "-"):
+                raise Forbidden("The request lacks this session's CSRF token.",
+                                code="csrf_failed")
+            return user
+        session.clear()
+    raise SignInRequired("Sign in with your user name and password.", code="auth_required")
+
+
+def _token_user(raw: str) -> User:
+    match = TOKEN.fullmatch(raw)
+    if match is None:
+        raise SignInRequired("That is not a kassa API token.", code="bad_token")
+    token_id, secret = int(match.group(1)), match.group(2)
+    now = utcnow()
+    with _db().transaction() as db_session:
+        token = db_session.get(ApiToken, token_id)
+        if token is None or token.revoked_at is not None or not hmac.compare_digest(
+                token.secret_sha256, hashlib.sha256(secret.encode()).hexdigest()):
+            raise SignInRequired("The API token is unknown or revoked.", code="bad_token")
+        user = db_session.get(User, token.user_id)
+        if user is None or not user.active:
+            raise SignInRequired("The token's user is no longer active.", code="bad_token")
+        if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
+            token.last_used_at = now
+    return user
+
+
+def new_token(db_session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new API token for ``user``; the full token is returned once and never stored."""
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name[:100],
+                     secret_sha256=hashlib.sha256(secret.encode()).hexdigest())
+    db_session.add(token)
+    db_session.flush()
+    return token, f"kassa_{token.id}_{secret}"
 
 
 def require_role(*roles: str):

@@ -2,40 +2,133 @@
 
 The pages are server-rendered shells; their tables come from the JSON API (``/api/v1/nodes/
 status``, ``/api/v1/quarantine``) through a little JavaScript that posts JSON, so a form on
-another site cannot act with the operator's credentials. People sign in with HTTP Basic for now
-(the browser asks); web sessions come with the manager UI issue.
+another site cannot act with the operator's credentials. People sign in on ``/ops/signin``
+(a session cookie; forms carry the session's CSRF token, scripts send it as a header).
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from functools import wraps
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from kassa.central.auth import current_user
+from kassa.central.auth import check_password, current_user, password_stamp
+from kassa.central.models import AuditEntry, User
+from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
+from kassa.common.passwords import hash_secret, verify_secret
+
+MIN_PASSWORD = 12
+
+
+def db():
+    return current_app.extensions["kassa_db"]
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
 
+@bp.app_context_processor
+def _csrf():
+    return {"csrf_token": csrf_token}
+
+
 def page_for(*roles: str):
-    """Like ``require_role`` for a page: a missing sign-in makes the browser ask for one."""
+    """Like ``require_role`` for a page: without a sign-in, the sign-in page (then back)."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             try:
                 user = current_user()
-            except Unauthorized as err:
-                return (render_template("ops_denied.html", message=str(err)), 401,
-                        {"WWW-Authenticate": 'Basic realm="kassa central", charset="UTF-8"'})
+            except Unauthorized:
+                return redirect(url_for("ops.signin", next=request.path))
             if user.role not in roles:
                 raise Forbidden(f"The {user.role} role may not open this page.",
                                 code="role_forbidden")
             return view(user, *args, **kwargs)
         return wrapper
     return decorator
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use): forms send it as a field, scripts as the
+    ``X-CSRF-Token`` header."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def _form_csrf_ok() -> bool:
+    return hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf", "") or "-")
+
+
+def _next_page() -> str:
+    """Where to go after signing in: a path on this site only."""
+    target = request.values.get("next", "")
+    return target if target.startswith("/ops/") and "//" not in target else \
+        url_for("ops.nodes")
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():
+    """The sign-in form; five wrong passwords in a row lock the user out for a while."""
+    error, status = None, 200
+    if request.method == "POST":
+        if not _form_csrf_ok():
+            error, status = "The form expired; try again.", 400
+        else:
+            try:
+                user = check_password(request.form.get("username", "").strip(),
+                                      request.form.get("password", ""), audit=True)
+            except Unauthorized as err:
+                error, status = str(err), 401
+            else:
+                session.clear()
+                session.permanent = True
+                session.update(uid=user.id, pwd=password_stamp(user),
+                               csrf=secrets.token_urlsafe(24))
+                return redirect(_next_page())
+    return render_template("ops_signin.html", error=error, csrf=csrf_token(),
+                           next=request.values.get("next", "")), status
+
+
+@bp.post("/signout")
+def signout():
+    if _form_csrf_ok():
+        session.clear()
+    return redirect(url_for("ops.signin"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@page_for("admin", "central_office", "regional_manager", "store_manager")
+def password(user):
+    """Change one's own password (12 characters at least); other sessions end."""
+    error, done, status = None, False, 200
+    if request.method == "POST":
+        new = request.form.get("new", "")
+        if not _form_csrf_ok():
+            error, status = "The form expired; try again.", 400
+        elif not verify_secret(user.password_hash, request.form.get("current", "")):
+            error, status = "The current password is wrong.", 422
+        elif len(new) < MIN_PASSWORD or new != request.form.get("repeat", ""):
+            error, status = (f"The new password needs {MIN_PASSWORD} characters at least, "
+                             "typed the same twice."), 422
+        else:
+            with db().transaction() as db_session:
+                row = db_session.get(User, user.id)
+                row.password_hash, row.password_changed_at = hash_secret(new), utcnow()
+                db_session.add(AuditEntry(at=row.password_changed_at, node_id=None,
+                                          action="password_changed", actor_id=row.id,
+                                          on_behalf_of_id=None, subject=f"user {row.username}",
+                                          reason="by the user", reference_id=None))
+                stamp = password_stamp(row)
+            session["pwd"] = stamp
+            done = True
+    return render_template("ops_password.html", user=user, page="password", error=error,
+                           done=done, csrf=csrf_token()), status
 
 
 @bp.get("/nodes")

@@ -39,6 +39,12 @@ class CentralConfig:
     feed_customers: str = "chain"
     # Where the card issuer's private keys live (files, mode 0600; never in the database).
     issuer_key_dir: Path = Path("var/central/issuer")
+    # Signs web session cookies: a file made on first use (mode 0600); None: a new secret per
+    # process (tests). ``KASSA_SECRET_KEY`` overrides both.
+    secret_key_file: Path | None = None
+    # Session cookies marked Secure always (``KASSA_SECURE_COOKIES=1``); by default they are
+    # whenever the request came over HTTPS (behind the TLS proxy), so a plain-HTTP demo works.
+    secure_cookies: bool = False
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
@@ -53,6 +59,8 @@ class CentralConfig:
             feed_customers=feed_customers,
             issuer_key_dir=Path(os.environ.get("KASSA_ISSUER_KEY_DIR",
                                                str(var_dir() / "central" / "issuer"))),
+            secret_key_file=var_dir() / "central" / "secret_key",
+            secure_cookies=os.environ.get("KASSA_SECURE_COOKIES", "auto") == "1",
         )
 
 

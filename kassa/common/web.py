@@ -138,7 +138,8 @@ def _accept_gzip_bodies(app: Flask) -> None:
 
         raw = request.get_data(cache=True)
         g.raw_body = raw
-        if raw and request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+        if raw and request.method in ("POST", "PUT", "PATCH") and not request.is_json \
+                and request.path.startswith("/api/"):  # pages' forms post form data
             raise KassaError("Send the body as application/json.",
                              code="unsupported_media_type", status=415)
         if request.headers.get("Content-Encoding", "").lower() == "gzip":

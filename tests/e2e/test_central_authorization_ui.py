@@ -9,6 +9,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.e2e.test_till_ui import sign_in_and_open_shift
+from tests.helpers import sign_in_central
 
 pytestmark = pytest.mark.e2e
 
@@ -33,9 +34,9 @@ def test_the_cashier_waits_while_central_office_approves_a_large_refund(browser,
     expect(page.locator("#dialog-title")).to_have_text("Waiting for central")
     page.shot("30-waiting-for-central")
 
-    office = browser.new_context(viewport={"width": 1280, "height": 720}, http_credentials={
-        "username": "office", "password": stack["users"]["office"]["password"]})
+    office = browser.new_context(viewport={"width": 1280, "height": 720})
     staff = office.new_page()
+    sign_in_central(staff, stack["central"], "office", stack["users"]["office"]["password"])
     staff.goto(stack["central"] + "/ops/authorizations")
     row = staff.locator("#queue tbody tr").filter(has_text=receipt)
     expect(row).to_contain_text("104300.00")

@@ -9,24 +9,22 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.helpers import CHROMIUM_ARGS
+from tests.helpers import CHROMIUM_ARGS, sign_in_central
 from tests.integration.test_sync_central import push, sale_event
 from tests.integration.test_sync_faults import held
 
 
 @pytest.fixture
-def browser_for(seeded, tmp_path):
+def browser_for(seeded, tmp_path, live_central):
     shots = [tmp_path] + ([Path(os.environ["KASSA_SCREENSHOTS"])]
                           if os.environ.get("KASSA_SCREENSHOTS") else [])
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
 
         def open_as(username):
-            context = browser.new_context(viewport={"width": 1280, "height": 720},
-                                          http_credentials={
-                                              "username": username,
-                                              "password": seeded["users"][username]["password"]})
+            context = browser.new_context(viewport={"width": 1280, "height": 720})
             page = context.new_page()
+            sign_in_central(page, live_central, username, seeded["users"][username]["password"])
 
             def shot(name):
                 for folder in shots:
@@ -80,5 +78,6 @@ def test_an_operator_repairs_and_replays_a_held_sale(central_app, central_db, li
 
 def test_pages_ask_for_a_sign_in(live_central):
     import requests
-    resp = requests.get(f"{live_central}/ops/nodes", timeout=5)
-    assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Basic")
+    resp = requests.get(f"{live_central}/ops/nodes", timeout=5, allow_redirects=False)
+    assert resp.status_code == 302
+    assert resp.headers["Location"].endswith("/ops/signin?next=/ops/nodes")

@@ -4,9 +4,10 @@
 const $ = (sel) => document.querySelector(sel);
 
 async function api(method, path, body) {
+  const headers = body === undefined ? {} : {"Content-Type": "application/json"};
+  if (method !== "GET") headers["X-CSRF-Token"] = document.querySelector("meta[name=csrf-token]").content;
   const resp = await fetch(path, {
-    method, credentials: "same-origin",
-    headers: body === undefined ? {} : {"Content-Type": "application/json"},
+    method, credentials: "same-origin", headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const doc = await resp.json().catch(() => ({}));

@@ -1,0 +1,91 @@
+"""API tokens for integrations: made by a signed-in person for themself, shown once, stored as
+a hash, revocable at once."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+from sqlalchemy import select
+
+from kassa.central.auth import new_token, require_role
+from kassa.central.models import ApiToken, AuditEntry
+from kassa.common.db import utcnow
+from kassa.common.errors import NotFound
+
+bp = Blueprint("account", __name__, url_prefix="/api/v1/account",
+               description="The signed-in person's API tokens")
+PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
+
+
+def _db():
+    return current_app.extensions["kassa_db"]
+
+
+class TokenInSchema(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class TokenSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    created_at = fields.AwareDateTime()
+    last_used_at = fields.AwareDateTime(allow_none=True)
+    revoked_at = fields.AwareDateTime(allow_none=True)
+
+
+class NewTokenSchema(TokenSchema):
+    token = fields.String(metadata={"description": "send as `Authorization: Bearer <token>`; "
+                                                   "shown this once"})
+
+
+class TokenListSchema(ma.Schema):
+    tokens = fields.List(fields.Nested(TokenSchema))
+
+
+@bp.route("/tokens")
+class Tokens(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.response(200, TokenListSchema)
+    def get(self):
+        """The signed-in person's tokens (never their secrets)."""
+        with _db().read() as session:
+            return {"tokens": list(session.scalars(select(ApiToken).where(
+                ApiToken.user_id == g.user.id).order_by(ApiToken.id)))}
+
+    @bp.arguments(TokenInSchema)
+    @bp.response(201, NewTokenSchema)
+    def post(self, body):
+        """A new token acting as the signed-in person, with their role and region."""
+        with _db().transaction() as session:
+            token, secret = new_token(session, g.user, body["name"])
+            session.add(AuditEntry(at=utcnow(), node_id=None, action="api_token_created",
+                                   actor_id=g.user.id, on_behalf_of_id=None,
+                                   subject=f"token {token.id} {token.name}"[:200], reason="",
+                                   reference_id=None))
+            return {"id": token.id, "name": token.name, "created_at": token.created_at,
+                    "last_used_at": None, "revoked_at": None, "token": secret}
+
+
+@bp.route("/tokens/<int(min=1, max=2147483647):token_id>")
+class OneToken(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.response(200, TokenSchema)
+    def delete(self, token_id):
+        """Revoke a token (one's own; an admin: anyone's); it stops working at once."""
+        with _db().transaction() as session:
+            token = session.get(ApiToken, token_id)
+            if token is None or (token.user_id != g.user.id and g.user.role != "admin"):
+                raise NotFound("No such token.", code="token_not_found")
+            if token.revoked_at is None:
+                token.revoked_at = utcnow()
+                session.add(AuditEntry(at=token.revoked_at, node_id=None,
+                                       action="api_token_revoked", actor_id=g.user.id,
+                                       on_behalf_of_id=None, reason="",
+                                       subject=f"token {token.id} {token.name}"[:200],
+                                       reference_id=None))
+            return token

@@ -1,0 +1,86 @@
+"""Who may call what at central, walked from the OpenAPI spec, every operation with every kind
+of caller, on both engines. The table below is the intended policy: an endpoint missing from
+it fails the first test, so a new one is classified when it is added."""
+
+import re
+import uuid
+
+import pytest
+
+from tests.helpers import basic_auth
+
+NODE, PUBLIC = "node", "public"
+PEOPLE = frozenset({"admin", "central_office", "regional_manager", "store_manager"})
+CENTRAL_STAFF = frozenset({"admin", "central_office", "regional_manager"})
+OPERATORS = frozenset({"admin", "central_office"})
+
+ACCESS = {
+    ("POST", "/api/v1/sync/push"): NODE,
+    ("GET", "/api/v1/sync/changes"): NODE,
+    ("POST", "/api/v1/sync/status"): NODE,
+    ("POST", "/api/v1/sync/rotate-key"): NODE,
+    ("GET", "/api/v1/sync/sales/{receipt_no}"): NODE,
+    ("GET", "/api/v1/sync/snapshot"): NODE,
+    ("POST", "/api/v1/nodes/enroll"): PUBLIC,  # a one-time enrolment code is the credential
+    ("GET", "/api/v1/reports/sales-by-store"): PEOPLE,
+    ("GET", "/api/v1/reports/reconciliation"): PEOPLE,
+    ("GET", "/api/v1/reports/loyalty-overdrafts"): CENTRAL_STAFF,
+    ("GET", "/api/v1/nodes/status"): PEOPLE,
+    ("POST", "/api/v1/nodes/{node_id}/revoke"): frozenset({"admin"}),
+    ("GET", "/api/v1/quarantine"): OPERATORS,
+    ("POST", "/api/v1/quarantine/{event_id}/replay"): OPERATORS,
+    ("POST", "/api/v1/quarantine/{event_id}/discard"): OPERATORS,
+    ("POST", "/api/v1/business-days/close"): CENTRAL_STAFF,
+    ("POST", "/api/v1/loyalty/holds"): NODE,
+    ("POST", "/api/v1/loyalty/holds/{hold_id}/commit"): NODE,
+    ("POST", "/api/v1/loyalty/holds/{hold_id}/release"): NODE,
+    ("GET", "/api/v1/authorizations"): CENTRAL_STAFF,
+    ("POST", "/api/v1/authorizations"): NODE,
+    ("GET", "/api/v1/authorizations/{auth_id}"): NODE,
+    ("POST", "/api/v1/authorizations/{auth_id}/decision"): CENTRAL_STAFF,
+    ("GET", "/api/v1/account/tokens"): PEOPLE,
+    ("POST", "/api/v1/account/tokens"): PEOPLE,
+    ("DELETE", "/api/v1/account/tokens/{token_id}"): PEOPLE,
+}
+CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
+           "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
+PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
+          "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "1"}
+
+
+def operations(app) -> set[tuple[str, str]]:
+    spec = app.test_client().get("/api/openapi.json").json
+    return {(method.upper(), path) for path, ops in spec["paths"].items()
+            for method in ops if method in ("get", "post", "put", "patch", "delete")}
+
+
+def test_every_endpoint_has_an_access_rule(central_app):
+    assert operations(central_app) == set(ACCESS)
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_each_kind_of_caller_gets_exactly_what_the_table_says(central_app, seeded, caller):
+    client = central_app.test_client()
+    username = CALLERS[caller]
+    password = (seeded["users"][username]["password"] or "no password") if username else None
+    headers = basic_auth(username, password) if username else {}
+    wrong = []
+    for (method, path), rule in sorted(ACCESS.items()):
+        if rule == PUBLIC:
+            continue
+        url = re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], path)
+        resp = client.open(url, method=method, headers=headers,
+                           json={} if method in ("POST", "PUT", "PATCH") else None)
+        if rule == NODE or caller in ("cashier", "nobody"):
+            expected = "401"  # people cannot act as a till; cashiers have no access at all
+            ok = resp.status_code == 401
+        elif caller in rule:
+            expected = "allowed"
+            ok = resp.status_code not in (401, 403)
+        else:
+            expected = "403"
+            ok = resp.status_code == 403 and resp.json["error"] == "role_forbidden"
+        if not ok:
+            wrong.append(f"{method} {path}: {caller} expected {expected}, "
+                         f"got {resp.status_code}")
+    assert wrong == []

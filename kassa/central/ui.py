@@ -145,6 +145,13 @@ def authorizations(user):
     return render_template("ops_authorizations.html", user=user, page="authorizations")
 
 
+@bp.get("/audit")
+@page_for("admin", "central_office", "regional_manager")
+def audit(user):
+    """The audit log with filters; the same rows download as CSV."""
+    return render_template("ops_audit.html", user=user, page="audit")
+
+
 @bp.get("/quarantine")
 @page_for("admin", "central_office")
 def quarantine(user):

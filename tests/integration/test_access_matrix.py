@@ -41,6 +41,7 @@ ACCESS = {
     ("GET", "/api/v1/account/tokens"): PEOPLE,
     ("POST", "/api/v1/account/tokens"): PEOPLE,
     ("DELETE", "/api/v1/account/tokens/{token_id}"): PEOPLE,
+    ("GET", "/api/v1/audit"): CENTRAL_STAFF,
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}

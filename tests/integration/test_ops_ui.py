@@ -81,3 +81,19 @@ def test_pages_ask_for_a_sign_in(live_central):
     resp = requests.get(f"{live_central}/ops/nodes", timeout=5, allow_redirects=False)
     assert resp.status_code == 302
     assert resp.headers["Location"].endswith("/ops/signin?next=/ops/nodes")
+
+
+def test_the_audit_log_page_filters_what_happened(live_central, browser_for, central_engine):
+    page = browser_for("office")  # its web sign-in is the first entry
+    page.goto(f"{live_central}/ops/audit")
+    expect(page.locator("#audit tbody")).to_contain_text("sign_in:ok")
+    page.fill("input[name=action]", "authorization:")
+    page.keyboard.press("Enter")
+    expect(page.locator("#audit tbody")).to_contain_text("Nothing matches")
+    expect(page.locator("#audit-csv")).to_have_attribute(
+        "href", "/api/v1/audit?action=authorization%3A&format=csv")
+    page.fill("input[name=action]", "")
+    page.keyboard.press("Enter")
+    expect(page.locator("#audit tbody")).to_contain_text("user office")
+    if central_engine == "sqlite":
+        page.shot("central-audit")

@@ -178,8 +178,29 @@ async function decide(a, approve, reason) {
   }
 }
 
+async function loadAudit() {
+  const form = $("#audit-filter");
+  const query = new URLSearchParams([...new FormData(form)].filter(([, v]) => v)
+    .map(([k, v]) => [k, form.elements[k].type === "datetime-local" ? new Date(v).toISOString() : v]));
+  $("#audit-csv").href = `/api/v1/audit?${query}&format=csv`;
+  const {entries} = await api("GET", `/api/v1/audit?${query}`);
+  const body = $("#audit tbody");
+  body.replaceChildren(...entries.map((e) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(when(e.at)), cell(e.action), cell(e.node_id), cell(e.actor),
+      cell(e.on_behalf_of), cell(e.subject, "msg"), cell(e.reason, "msg"));
+    return tr;
+  }));
+  if (!entries.length) body.innerHTML = "<tr><td colspan=7>Nothing matches.</td></tr>";
+}
+
 function init() {
   const page = document.body.dataset.page;
+  if (page === "audit") {
+    const refresh = () => loadAudit().catch((e) => say(e.message));
+    $("#audit-filter").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+    refresh();
+  }
   if (page === "authorizations") {
     const refresh = () => loadQueue().catch((e) => say(e.message));
     refresh();

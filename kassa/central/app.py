@@ -33,6 +33,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         account_api,
         audit_api,
         authorizations_api,
+        cards_api,
         loyalty_api,
         nodes_api,
         operations_api,
@@ -40,7 +41,8 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         sync_api,
     )
     for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp,
-                      loyalty_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp):
+                      loyalty_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
+                      cards_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
-from kassa.central.models import Card, Customer, IssuerKey, LoyaltyAccount
+from kassa.central.models import AuditEntry, Card, Customer, IssuerKey, LoyaltyAccount
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.smartcard.applet import CardState
@@ -103,8 +103,9 @@ def activate(session: Session, number: str) -> Card:
     return card
 
 
-def block(session: Session, number: str, reason: str) -> Card:
-    """Block a card now; every till refuses it from its next pull."""
+def block(session: Session, number: str, reason: str, actor_id: int | None = None) -> Card:
+    """Block a card now; every till refuses it from its next pull. The block is in the audit
+    log with who did it (None: a command at central's console)."""
     if reason not in BLOCK_REASONS:
         raise Invalid(f"Say why: one of {', '.join(BLOCK_REASONS)}.", code="bad_block_reason")
     card = _card(session, number)
@@ -115,6 +116,9 @@ def block(session: Session, number: str, reason: str) -> Card:
     session.flush()
     record_change(session, "card_block", number, {
         "card_number": number, "reason": reason, "blocked_at": card.blocked_at.isoformat()})
+    session.add(AuditEntry(at=card.blocked_at, node_id=None, action="card_block",
+                           actor_id=actor_id, on_behalf_of_id=None, subject=f"card {number}",
+                           reason=reason, reference_id=None))
     return card
 
 

@@ -42,11 +42,13 @@ ACCESS = {
     ("POST", "/api/v1/account/tokens"): PEOPLE,
     ("DELETE", "/api/v1/account/tokens/{token_id}"): PEOPLE,
     ("GET", "/api/v1/audit"): CENTRAL_STAFF,
+    ("POST", "/api/v1/cards/{number}/block"): CENTRAL_STAFF,
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
 PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
-          "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "1"}
+          "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "1",
+          "number": "7770000000000001"}
 
 
 def operations(app) -> set[tuple[str, str]]:

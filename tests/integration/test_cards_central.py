@@ -123,3 +123,26 @@ def test_cards_from_the_command_line(central_db_url, central_db, tmp_path, monke
     assert blocked.exit_code == 0
     with central_db.read() as session:
         assert {c.status for c in session.scalars(select(Card))} == {"replaced", "blocked"}
+
+
+def test_blocking_a_card_over_the_api_is_audited_and_scoped(central_app, central_db,
+                                                            anna_account, seeded, tmp_path):
+    from kassa.central.models import AuditEntry
+    from tests.helpers import basic_auth
+    with central_db.transaction() as session:
+        from kassa.central.models import LoyaltyAccount
+        state = cards.issue(session, session.get(LoyaltyAccount, anna_account), tmp_path)
+    client = central_app.test_client()
+    path = f"/api/v1/cards/{state.card_number}/block"
+    spb = basic_auth("rm-spb", seeded["users"]["rm-spb"]["password"])
+    assert client.post(path, json={"reason": "lost"}, headers=spb).status_code == 404
+    office = basic_auth("office", seeded["users"]["office"]["password"])
+    assert client.post(path, json={"reason": "borrowed"}, headers=office).status_code == 422
+    assert client.post("/api/v1/cards/77700000000000xx/block", json={"reason": "lost"},
+                       headers=office).status_code == 404
+    done = client.post(path, json={"reason": "stolen"}, headers=office)
+    assert done.status_code == 200 and done.json["status"] == "blocked"
+    with central_db.read() as session:
+        entry = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "card_block")).one()
+    assert (entry.subject, entry.reason) == (f"card {state.card_number}", "stolen")

@@ -35,6 +35,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         authorizations_api,
         cards_api,
         loyalty_api,
+        masterdata_api,
         nodes_api,
         operations_api,
         reports,
@@ -42,7 +43,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     )
     for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp,
                       loyalty_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
-                      cards_api.bp):
+                      cards_api.bp, masterdata_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)

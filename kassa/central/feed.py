@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, or_, select, text, true
+from sqlalchemy import and_, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from kassa.central.models import ChangeFeedEntry, Customer, Store
+from kassa.common.bulk import copy_rows
+from kassa.common.db import utcnow
 
 FEED_LOCK_ID = 0x4B415353  # "KASS"
 
@@ -38,9 +40,10 @@ def record_changes(session: Session, entity: str,
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FEED_LOCK_ID})
-    session.execute(insert(ChangeFeedEntry), [
+    now = utcnow()
+    copy_rows(session, ChangeFeedEntry.__table__, [
         {"entity": entity, "entity_key": str(key), "deleted": data is None, "payload": data,
-         "store_id": store_id, "region_id": region_id}
+         "store_id": store_id, "region_id": region_id, "changed_at": now}
         for key, data, store_id, region_id in changes])
 
 

@@ -139,6 +139,7 @@ def _accept_gzip_bodies(app: Flask) -> None:
         raw = request.get_data(cache=True)
         g.raw_body = raw
         if raw and request.method in ("POST", "PUT", "PATCH") and not request.is_json \
+                and request.mimetype != "text/csv" \
                 and request.path.startswith("/api/"):  # pages' forms post form data
             raise KassaError("Send the body as application/json.",
                              code="unsupported_media_type", status=415)

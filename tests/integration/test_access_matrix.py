@@ -43,6 +43,8 @@ ACCESS = {
     ("DELETE", "/api/v1/account/tokens/{token_id}"): PEOPLE,
     ("GET", "/api/v1/audit"): CENTRAL_STAFF,
     ("POST", "/api/v1/cards/{number}/block"): CENTRAL_STAFF,
+    ("POST", "/api/v1/products/import"): OPERATORS,
+    ("GET", "/api/v1/products/export"): CENTRAL_STAFF,
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}

@@ -1,0 +1,81 @@
+"""Writing many rows fast on PostgreSQL, with a plain fallback on SQLite.
+
+PostgreSQL's ``executemany`` sends one statement per row; COPY sends them all in one stream
+(central's ingest and imports were a quarter of COPY's rate or less with it). These helpers run
+in the caller's transaction, on the session's connection: ``copy_rows`` inserts, ``next_ids``
+reserves serial ids beforehand (COPY returns none), ``update_rows`` updates by key through a
+temporary table and one ``UPDATE ... FROM``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+import psycopg
+from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def copy_rows(session: Session, table: Table, rows: Sequence[dict],
+              into: str | None = None) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` (or the table named ``into``
+    with the same columns); COPY on PostgreSQL. JSON columns take dicts and lists as they
+    are."""
+    if not rows:
+        return
+    if not is_postgresql(session):
+        session.execute(insert(table), list(rows))
+        return
+    columns = list(rows[0])
+    json_columns = {c for c in columns if table.c[c].type.__class__.__name__ in
+                    ("JSON", "JSONB", "JSONDoc")}
+    names = ", ".join(f'"{c}"' for c in columns)
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f'COPY "{into or table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[c]) if c in json_columns and row[c] is not None
+                                else row[c] for c in columns])
+    except psycopg.IntegrityError as err:
+        raise IntegrityError(f"COPY {table.name}", None, err) from err
+    finally:
+        cursor.close()
+
+
+def next_ids(session: Session, table: Table, n: int) -> list[int]:
+    """``n`` fresh values of ``table``'s serial ``id``, in order (PostgreSQL only)."""
+    if n == 0:
+        return []
+    return list(session.execute(text(
+        "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table.name, "n": n}).scalars())
+
+
+def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict],
+                columns: Iterable[str]) -> None:
+    """Set ``columns`` of the rows whose ``key`` matches, one statement for them all."""
+    if not rows:
+        return
+    columns = list(columns)
+    if not is_postgresql(session):
+        session.execute(update(table).where(table.c[key] == bindparam(f"b_{key}")).values(
+            {c: bindparam(c) for c in columns}),
+            [{f"b_{key}": row[key], **{c: row[c] for c in columns}} for row in rows])
+        return
+    temp = f"tmp_{table.name}"
+    listed = ", ".join(f'"{c}"' for c in [key, *columns])
+    session.execute(text(f'CREATE TEMPORARY TABLE "{temp}" ON COMMIT DROP AS '
+                         f'SELECT {listed} FROM "{table.name}" WITH NO DATA'))
+    copy_rows(session, table, [{key: r[key], **{c: r[c] for c in columns}} for r in rows],
+              into=temp)
+    session.execute(text(f'ANALYZE "{temp}"'))  # else the planner guesses a nested loop
+    sets = ", ".join(f'"{c}" = t."{c}"' for c in columns)
+    session.execute(text(f'UPDATE "{table.name}" AS m SET {sets} FROM "{temp}" AS t '
+                         f'WHERE m."{key}" = t."{key}"'))
+    session.execute(text(f'DROP TABLE "{temp}"'))

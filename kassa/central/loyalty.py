@@ -34,6 +34,7 @@ from kassa.central.models import (
     Sale,
     Store,
 )
+from kassa.common.bulk import copy_rows
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.loyalty import settings
@@ -230,7 +231,7 @@ def post_batch(session: Session, postings: list[tuple[uuid.UUID, LedgerEntry]]) 
     else:  # executemany: an unknown account fails on the entries' foreign key below
         session.execute(move, params)
     recorded = utcnow()
-    session.execute(insert(LoyaltyEntry), [
+    copy_rows(session, LoyaltyEntry.__table__, [
         {"account_id": account_id, "cause": e.cause, "kind": e.kind.value, "points": e.points,
          "at": e.at, "expires_at": e.expires_at, "recorded_at": recorded}
         for account_id, e in new])

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
-import psycopg
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,6 +48,7 @@ from kassa.central.models import (
     Shift,
     User,
 )
+from kassa.common.bulk import copy_rows
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, KassaError
 from kassa.sync import payloads
@@ -78,7 +78,7 @@ class RowBuffer:
         copy = session.get_bind().dialect.name == "postgresql"
         for table, rows in self.rows.items():
             if copy and table.name in _COPY_TABLES and _same_columns(rows):
-                _copy_rows(session, table, rows)
+                copy_rows(session, table, rows)
             else:
                 session.execute(insert(table), rows)
         self.rows.clear()
@@ -101,20 +101,6 @@ _COPY_TABLES = {"received_events", "sales", "sale_lines", "payments", "returns",
 def _same_columns(rows: list[dict]) -> bool:
     first = rows[0].keys()
     return all(row.keys() == first for row in rows)
-
-
-def _copy_rows(session: Session, table: Table, rows: list[dict]) -> None:
-    columns = list(rows[0])
-    names = ", ".join(f'"{c}"' for c in columns)
-    cursor = session.connection().connection.driver_connection.cursor()
-    try:
-        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
-    except psycopg.IntegrityError as err:
-        raise IntegrityError(f"COPY {table.name}", None, err) from err
-    finally:
-        cursor.close()
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psycopg
 import requests
+from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 
 from kassa.central import loyalty
 from kassa.central.demo_data import seed
@@ -41,12 +42,7 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 12_000
 WORKERS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 PROCESSES, THREADS = 4, 4
 ACCOUNTS, POINTS, ASK = 2000, 100, 10
-PG = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 PORT = 8790
-
-
-def pg_url(name: str) -> str:
-    return PG.rsplit("/", 1)[0] + "/" + name
 
 
 def prepare(url: str) -> tuple[list[str], dict[str, str]]:
@@ -171,20 +167,12 @@ def raw_rate(dbname: str, accounts: list[str]) -> float:
 
 
 def main() -> None:
-    admin = psycopg.connect(PG, autocommit=True)
-    names = [f"kassa_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for name in names:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = "postgresql+psycopg://" + pg_url(names[0]).split("://", 1)[1]
+    with scratch_databases(2) as names:
+        url = sqlalchemy_url(names[0])
         accounts, keys = prepare(url)
         kassa = kassa_rate(url, accounts, keys)
         bad = overdrawn(url)
         raw = raw_rate(names[1], accounts)
-    finally:
-        for name in names:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
     print(f"authorize redemptions: {N} signed hold requests, {PROCESSES * THREADS} clients, "
           f"gunicorn {WORKERS} workers x 8 threads, PostgreSQL")
     print(f"  kassa   {kassa['rate']:7.0f} decisions/s   p50 {kassa['p50']:6.1f} ms   "

@@ -12,12 +12,11 @@ Run: ``.venv/bin/python bench/bench_import.py [N_ROWS]``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-import uuid
 
 import psycopg
+from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 
 from kassa.central import imports
 from kassa.central.demo_data import seed
@@ -25,11 +24,6 @@ from kassa.common.db import Database
 from kassa.common.migrate import upgrade
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-PG = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
-
-
-def pg_url(name: str) -> str:
-    return PG.rsplit("/", 1)[0] + "/" + name
 
 
 def csv_text(n: int) -> str:
@@ -82,18 +76,9 @@ def raw_copy_seconds(dbname: str, n: int) -> float:
 
 def main() -> None:
     text = csv_text(N)
-    admin = psycopg.connect(PG, autocommit=True)
-    names = [f"kassa_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for name in names:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = "postgresql+psycopg://" + pg_url(names[0]).split("://", 1)[1]
-        first, second, report = kassa_seconds(url, text)
+    with scratch_databases(2) as names:
+        first, second, report = kassa_seconds(sqlalchemy_url(names[0]), text)
         raw = raw_copy_seconds(names[1], N)
-    finally:
-        for name in names:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
     print(f"product import, {N} rows (barcode and chain-wide price each), PostgreSQL")
     print(f"  kassa import, new products   {first:6.1f} s   ({N / first:8.0f} rows/s; "
           f"created {report.created}, errors {len(report.errors)})")

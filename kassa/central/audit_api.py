@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import marshmallow as ma
 from flask import Response, current_app, g
@@ -20,7 +21,7 @@ bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
                description="Who allowed what, and why")
 READERS = ("admin", "central_office", "regional_manager")
 COLUMNS = ("id", "at", "action", "node_id", "actor", "on_behalf_of", "subject", "reason",
-           "reference_id")
+           "reference_id", "details")
 
 
 def _db():
@@ -48,6 +49,8 @@ class AuditEntrySchema(ma.Schema):
     subject = fields.String()
     reason = fields.String()
     reference_id = fields.UUID(allow_none=True)
+    details = fields.Dict(allow_none=True, metadata={
+        "description": "a master-data change: the record before and after"})
 
 
 class AuditListSchema(ma.Schema):
@@ -82,7 +85,7 @@ def entries(session, user: User, args: dict) -> list[dict]:
                               AuditEntry.actor_id == user.id))
     return [{"id": e.id, "at": e.at, "action": e.action, "node_id": e.node_id,
              "actor": who, "on_behalf_of": behalf_of, "subject": e.subject,
-             "reason": e.reason, "reference_id": e.reference_id}
+             "reason": e.reason, "reference_id": e.reference_id, "details": e.details}
             for e, who, behalf_of in session.execute(stmt)]
 
 
@@ -109,8 +112,9 @@ class Audit(MethodView):
             writer = csv.writer(out)
             writer.writerow(COLUMNS)
             for row in rows:
-                writer.writerow([row[c].isoformat() if c == "at" else _cell(row[c])
-                                 for c in COLUMNS])
+                writer.writerow([row[c].isoformat() if c == "at" else
+                                 json.dumps(row[c], sort_keys=True) if c == "details" and row[c]
+                                 else _cell(row[c]) for c in COLUMNS])
             return Response(out.getvalue(), mimetype="text/csv", headers={
                 "Content-Disposition": "attachment; filename=audit.csv"})
         return {"entries": rows}

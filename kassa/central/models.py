@@ -418,6 +418,8 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(String(200))
     reference_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
+    # A master-data change: ``{"before": {...}, "after": {...}}`` (None for other entries).
+    details: Mapped[dict | None] = mapped_column(JSONDoc)
 
 
 class Promotion(Base):

@@ -1,0 +1,128 @@
+"""Stores as master data over HTTP: list (scoped), open one, rename one; each change goes to
+the change feed for the tills and to the audit log with its before and after."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import marshmallow as ma
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+from sqlalchemy import select
+
+from kassa.central.auth import require_role
+from kassa.central.documents import store_doc
+from kassa.central.feed import record_change
+from kassa.central.models import AuditEntry, Region, Store, User
+from kassa.common.db import utcnow
+from kassa.common.errors import Conflict, NotFound
+
+bp = Blueprint("stores", __name__, url_prefix="/api/v1/stores", description="Stores")
+PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
+CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}$", error="2-32 capital letters, digits or dashes")
+
+
+def _db():
+    return current_app.extensions["kassa_db"]
+
+
+class StoreSchema(ma.Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    region_code = fields.String()
+
+
+class StoreListSchema(ma.Schema):
+    stores = fields.List(fields.Nested(StoreSchema))
+
+
+class NewStoreSchema(ma.Schema):
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    region_code = fields.String(required=True, validate=CODE)
+
+
+class StorePatchSchema(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+def _view(store: Store, region_code: str) -> dict:
+    return {"id": store.id, "code": store.code, "name": store.name, "region_code": region_code}
+
+
+def _scoped(user: User):
+    stmt = select(Store, Region.code).join(Region, Region.id == Store.region_id)
+    if user.role == "regional_manager":
+        stmt = stmt.where(Store.region_id == user.region_id)
+    elif user.role == "store_manager":
+        stmt = stmt.where(Store.id == user.store_id)
+    return stmt
+
+
+def audit_change(session, user: User, entity: str, key, before: dict | None,
+                 after: dict | None) -> None:
+    """One master-data change in the audit log, with the record before and after."""
+    session.add(AuditEntry(at=utcnow(), node_id=None, action=f"masterdata:{entity}"[:32],
+                           actor_id=user.id, on_behalf_of_id=None,
+                           subject=f"{entity} {key}"[:200],
+                           reason="created" if before is None else "changed",
+                           reference_id=None, details={"before": before, "after": after}))
+
+
+@bp.route("")
+class Stores(MethodView):
+    @require_role(*PEOPLE)
+    @bp.response(200, StoreListSchema)
+    def get(self):
+        """The stores the signed-in person may see (their region's, their own)."""
+        with _db().read() as session:
+            return {"stores": [_view(s, code) for s, code in
+                               session.execute(_scoped(g.user).order_by(Store.code))]}
+
+    @require_role("admin", "central_office")
+    @bp.arguments(NewStoreSchema)
+    @bp.response(201, StoreSchema)
+    def post(self, body):
+        """Open a store in a region; its tills can be enrolled once it exists."""
+        with _db().transaction() as session:
+            region = session.scalars(select(Region).where(
+                Region.code == body["region_code"])).first()
+            if region is None:
+                raise NotFound(f"No region {body['region_code']}.", code="region_not_found")
+            if session.scalar(select(Store.id).where(Store.code == body["code"])):
+                raise Conflict(f"Store {body['code']} exists already.", code="duplicate_store")
+            store = Store(code=body["code"], name=body["name"], region_id=region.id)
+            session.add(store)
+            session.flush()
+            after = _view(store, region.code)
+            record_change(session, "store", store.id, store_doc(SimpleNamespace(**after)))
+            audit_change(session, g.user, "store", store.code, None, after)
+            return after
+
+
+@bp.route("/<int(min=1, max=2147483647):store_id>")
+class OneStore(MethodView):
+    decorators = [require_role("admin", "central_office", "regional_manager")]
+
+    @bp.arguments(StorePatchSchema)
+    @bp.response(200, StoreSchema)
+    def patch(self, body, store_id):
+        """Rename a store (a regional manager: one of their region's)."""
+        with _db().transaction() as session:
+            row = session.execute(_scoped(g.user).where(Store.id == store_id)
+                                  .with_for_update(of=Store)).first()
+            if row is None:
+                raise NotFound("No such store.", code="store_not_found")
+            store, region_code = row
+            before = _view(store, region_code)
+            store.name = body["name"]
+            session.flush()
+            after = _view(store, region_code)
+            if after != before:
+                record_change(session, "store", store.id,
+                              store_doc(SimpleNamespace(**after)))
+                audit_change(session, g.user, "store", store.code, before, after)
+            return after

@@ -10,8 +10,9 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
+from kassa.central import audit
 from kassa.central.auth import new_token, require_role
-from kassa.central.models import ApiToken, AuditEntry
+from kassa.central.models import ApiToken
 from kassa.common.db import utcnow
 from kassa.common.errors import NotFound
 
@@ -62,10 +63,8 @@ class Tokens(MethodView):
         """A new token acting as the signed-in person, with their role and region."""
         with _db().transaction() as session:
             token, secret = new_token(session, g.user, body["name"])
-            session.add(AuditEntry(at=utcnow(), node_id=None, action="api_token_created",
-                                   actor_id=g.user.id, on_behalf_of_id=None,
-                                   subject=f"token {token.id} {token.name}"[:200], reason="",
-                                   reference_id=None))
+            audit.record(session, "api_token_created", f"token {token.id} {token.name}",
+                         actor_id=g.user.id)
             return {"id": token.id, "name": token.name, "created_at": token.created_at,
                     "last_used_at": None, "revoked_at": None, "token": secret}
 
@@ -83,9 +82,6 @@ class OneToken(MethodView):
                 raise NotFound("No such token.", code="token_not_found")
             if token.revoked_at is None:
                 token.revoked_at = utcnow()
-                session.add(AuditEntry(at=token.revoked_at, node_id=None,
-                                       action="api_token_revoked", actor_id=g.user.id,
-                                       on_behalf_of_id=None, reason="",
-                                       subject=f"token {token.id} {token.name}"[:200],
-                                       reference_id=None))
+                audit.record(session, "api_token_revoked", f"token {token.id} {token.name}",
+                             actor_id=g.user.id, at=token.revoked_at)
             return token

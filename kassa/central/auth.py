@@ -22,7 +22,8 @@ from flask import current_app, g, request, session
 from sqlalchemy import bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from kassa.central.models import ApiToken, AuditEntry, Node, NodeNonce, User
+from kassa.central import audit as audit_log
+from kassa.central.models import ApiToken, Node, NodeNonce, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
 from kassa.common.passwords import verify_secret
@@ -163,10 +164,8 @@ def check_password(username: str, password: str, *, audit: bool = False) -> User
             outcome = "ok"
             user.failed_sign_ins, user.locked_until = 0, None
         if audit or outcome == "locked":
-            session.add(AuditEntry(at=now, node_id=None, action=f"sign_in:{outcome}",
-                                   actor_id=user.id if user else None, on_behalf_of_id=None,
-                                   subject=f"user {username}"[:200],
-                                   reason=request.remote_addr or "", reference_id=None))
+            audit_log.record(session, f"sign_in:{outcome}", f"user {username}", at=now,
+                         actor_id=user.id if user else None, reason=request.remote_addr or "")
     if outcome == "locked":
         raise SignInRequired(f"Too many wrong passwords: {username} is locked out for "
                              f"{int(LOCKOUT.total_seconds() // 60)} minutes.",

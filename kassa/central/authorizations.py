@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from kassa.central.models import AuditEntry, Authorization, AuthorizationPolicy, Node, Store, User
+from kassa.central import audit
+from kassa.central.models import Authorization, AuthorizationPolicy, Node, Store, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -100,11 +101,10 @@ def _decide(session: Session, auth: Authorization, status: str, user: User | Non
             reason: str, now: datetime) -> None:
     auth.status, auth.level, auth.decided_at = status, None, now
     auth.decided_by, auth.reason = (user.id if user else None), reason[:200]
-    session.add(AuditEntry(
-        at=now, node_id=auth.node_id, action=f"authorization:{status}"[:32],
-        actor_id=user.id if user else None, on_behalf_of_id=auth.cashier_id,
-        subject=f"{auth.kind} {auth.amount} {auth.subject}"[:200],
-        reason=f"{auth.policy}: {reason}"[:200], reference_id=auth.id))
+    audit.record(session, f"authorization:{status}", f"{auth.kind} {auth.amount} {auth.subject}",
+                 reason=f"{auth.policy}: {reason}", actor_id=user.id if user else None,
+                 on_behalf_of_id=auth.cashier_id, node_id=auth.node_id, reference_id=auth.id,
+                 at=now)
 
 
 def may_decide(session: Session, user: User, auth: Authorization) -> bool:

@@ -22,9 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kassa.central import audit
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
-from kassa.central.models import AuditEntry, Card, Customer, IssuerKey, LoyaltyAccount
+from kassa.central.models import Card, Customer, IssuerKey, LoyaltyAccount
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.smartcard.applet import CardState
@@ -116,9 +117,8 @@ def block(session: Session, number: str, reason: str, actor_id: int | None = Non
     session.flush()
     record_change(session, "card_block", number, {
         "card_number": number, "reason": reason, "blocked_at": card.blocked_at.isoformat()})
-    session.add(AuditEntry(at=card.blocked_at, node_id=None, action="card_block",
-                           actor_id=actor_id, on_behalf_of_id=None, subject=f"card {number}",
-                           reason=reason, reference_id=None))
+    audit.record(session, "card_block", f"card {number}", reason=reason, actor_id=actor_id,
+                 at=card.blocked_at)
     return card
 
 

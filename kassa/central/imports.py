@@ -21,11 +21,11 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
+from kassa.central import audit
 from kassa.central.documents import price_doc, product_doc
 from kassa.central.feed import record_changes
-from kassa.central.models import AuditEntry, Price, Product, ProductBarcode
+from kassa.central.models import Price, Product, ProductBarcode
 from kassa.common.bulk import copy_rows, is_postgresql, next_ids, update_rows
-from kassa.common.db import utcnow
 
 COLUMNS = ("sku", "name", "vat_rate_bp", "unit", "category", "barcodes", "price", "active")
 MAX_ROWS = 1_000_000
@@ -159,11 +159,9 @@ def import_products(session: Session, text: str, *, skip_bad: bool = False,
     record_changes(session, "price", [(p["id"], price_doc(_Obj(p)), None, None)
                                       for p in prices])
     report.created, report.updated, report.written = len(new), len(old), bool(rows)
-    session.add(AuditEntry(at=utcnow(), node_id=None, action="masterdata_import",
-                           actor_id=actor_id, on_behalf_of_id=None,
-                           subject=f"products: {len(new)} new, {len(old)} changed",
-                           reason=f"{report.skipped} rows skipped" if report.skipped else "",
-                           reference_id=None))
+    audit.record(session, "masterdata_import", f"products: {len(new)} new, {len(old)} changed",
+                 reason=f"{report.skipped} rows skipped" if report.skipped else "",
+                 actor_id=actor_id)
     session.flush()
     return report
 

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from kassa.central import audit
 from kassa.central.documents import account_doc
 from kassa.central.feed import record_change, record_changes
 from kassa.central.models import (
@@ -303,9 +304,9 @@ def hold(session: Session, account_id: uuid.UUID, node_id: str, points: int,
                                  expires_at=now + ttl, resolved_at=None)
     conn.execute(insert(RedemptionHold.__table__).values(
         {c.key: getattr(reservation, c.key) for c in RedemptionHold.__table__.columns}))
-    audit = hold_audit(node_id, account_id, points, "granted", reservation.id, now)
+    line = hold_audit(node_id, account_id, points, "granted", reservation.id, now)
     conn.execute(insert(AuditEntry.__table__).values(
-        {c.key: getattr(audit, c.key) for c in AuditEntry.__table__.columns if c.key != "id"}))
+        {c.key: getattr(line, c.key) for c in AuditEntry.__table__.columns if c.key != "id"}))
     return reservation
 
 
@@ -315,10 +316,10 @@ HOLD_POLICY = "redemption:points_free"  # a hold is granted while balance - held
 def hold_audit(node_id: str, account_id: uuid.UUID, points: int, outcome: str,
                hold_id: uuid.UUID | None, now: datetime) -> AuditEntry:
     """The audit log's line for a redemption decision (granted or refused)."""
-    return AuditEntry(at=now, node_id=node_id, action=f"authorization:{outcome}"[:32],
-                      actor_id=None, on_behalf_of_id=None, reference_id=hold_id,
-                      subject=f"redemption {points} points, account {account_id}"[:200],
-                      reason=f"{HOLD_POLICY}: {outcome}"[:200])
+    return audit.entry(f"authorization:{outcome}",
+                       f"redemption {points} points, account {account_id}",
+                       reason=f"{HOLD_POLICY}: {outcome}", node_id=node_id,
+                       reference_id=hold_id, at=now)
 
 
 def commit(session: Session, hold_id: uuid.UUID, node_id: str, sale_id: uuid.UUID,

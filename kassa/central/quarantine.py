@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kassa.central.models import AuditEntry, Node, QuarantinedEvent
+from kassa.central import audit
+from kassa.central.models import Node, QuarantinedEvent
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.sync import apply
@@ -94,10 +95,9 @@ def _resolve(session: Session, event: QuarantinedEvent, status: str, actor: str,
     event.status, event.resolved_at = status, utcnow()
     event.resolved_by, event.resolution_note = actor[:64], note
     event.attempts += 1
-    session.add(AuditEntry(at=utcnow(), node_id=event.node_id, action=f"quarantine:{status}",
-                           actor_id=None, on_behalf_of_id=None, reference_id=event.event_id,
-                           subject=f"{event.kind} seq {event.seq} by {actor}"[:200],
-                           reason=(note or event.reason)[:200]))
+    audit.record(session, f"quarantine:{status}", f"{event.kind} seq {event.seq} by {actor}",
+                 reason=note or event.reason, node_id=event.node_id,
+                 reference_id=event.event_id)
     session.flush()
 
 

@@ -12,11 +12,11 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
+from kassa.central import audit
 from kassa.central.auth import require_role
 from kassa.central.documents import store_doc
 from kassa.central.feed import record_change
-from kassa.central.models import AuditEntry, Region, Store, User
-from kassa.common.db import utcnow
+from kassa.central.models import Region, Store, User
 from kassa.common.errors import Conflict, NotFound
 
 bp = Blueprint("stores", __name__, url_prefix="/api/v1/stores", description="Stores")
@@ -65,11 +65,9 @@ def _scoped(user: User):
 def audit_change(session, user: User, entity: str, key, before: dict | None,
                  after: dict | None) -> None:
     """One master-data change in the audit log, with the record before and after."""
-    session.add(AuditEntry(at=utcnow(), node_id=None, action=f"masterdata:{entity}"[:32],
-                           actor_id=user.id, on_behalf_of_id=None,
-                           subject=f"{entity} {key}"[:200],
-                           reason="created" if before is None else "changed",
-                           reference_id=None, details={"before": before, "after": after}))
+    audit.record(session, f"masterdata:{entity}", f"{entity} {key}", actor_id=user.id,
+                 reason="created" if before is None else "changed",
+                 details={"before": before, "after": after})
 
 
 @bp.route("")

@@ -14,8 +14,9 @@ from functools import wraps
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
+from kassa.central import audit as audit_log
 from kassa.central.auth import check_password, current_user, password_stamp
-from kassa.central.models import AuditEntry, User
+from kassa.central.models import User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
 from kassa.common.passwords import hash_secret, verify_secret
@@ -120,10 +121,8 @@ def password(user):
             with db().transaction() as db_session:
                 row = db_session.get(User, user.id)
                 row.password_hash, row.password_changed_at = hash_secret(new), utcnow()
-                db_session.add(AuditEntry(at=row.password_changed_at, node_id=None,
-                                          action="password_changed", actor_id=row.id,
-                                          on_behalf_of_id=None, subject=f"user {row.username}",
-                                          reason="by the user", reference_id=None))
+                audit_log.record(db_session, "password_changed", f"user {row.username}",
+                             actor_id=row.id, reason="by the user", at=row.password_changed_at)
                 stamp = password_stamp(row)
             session["pwd"] = stamp
             done = True

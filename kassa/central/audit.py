@@ -1,0 +1,30 @@
+"""Writing to the audit log: one line per decision or change, never updated or deleted
+(``kassa.central.audit_api`` reads it back). Fields are cut to their columns' lengths here,
+so no caller has to."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from kassa.central.models import AuditEntry
+from kassa.common.db import utcnow
+
+
+def entry(action: str, subject: str, *, reason: str = "", actor_id: int | None = None,
+          on_behalf_of_id: int | None = None, node_id: str | None = None,
+          reference_id: uuid.UUID | None = None, details: dict | None = None,
+          at: datetime | None = None) -> AuditEntry:
+    return AuditEntry(at=at or utcnow(), node_id=node_id, action=action[:32],
+                      actor_id=actor_id, on_behalf_of_id=on_behalf_of_id,
+                      subject=subject[:200], reason=(reason or "")[:200],
+                      reference_id=reference_id, details=details)
+
+
+def record(session: Session, action: str, subject: str, **kwargs) -> AuditEntry:
+    """Add one line (see ``entry``) to the caller's transaction."""
+    line = entry(action, subject, **kwargs)
+    session.add(line)
+    return line

@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 from kassa.common.errors import KassaError
 from kassa.pos_node import authorizations
 from kassa.pos_node.auth import db, till_user, work
-from kassa.sync.client import SyncError, client_for
+from kassa.sync.client import SyncError, ask
 
 bp = Blueprint("authorization", __name__, url_prefix="/api/v1/authorizations",
                description="Central's approval for what the store may not decide")
@@ -45,10 +45,9 @@ class AnswerSchema(ma.Schema):
 
 def _central(method: str, path: str, body: dict | None = None, timeout: float = 5) -> dict:
     try:
-        with client_for(db(), timeout=timeout) as client:
-            answer = client.request(method, path, body)
+        answer = ask(db(), method, path, body, timeout=timeout)
     except SyncError as err:
-        if err.code in ("unreachable", "http_error", "bad_response"):
+        if err.unanswered:
             raise KassaError("Central cannot be reached, and only central may approve this. "
                              "Try again when the till is online.", code="central_unreachable",
                              status=503) from None

@@ -19,7 +19,7 @@ from kassa.pos_node.auth import db, till_user, work
 from kassa.pos_node.card_reader import CardReader, CardState
 from kassa.pos_node.models import BlockedCard, Sale
 from kassa.pos_node.schemas import SaleOutSchema
-from kassa.sync.client import SyncError, client_for
+from kassa.sync.client import SyncError, ask
 
 bp = Blueprint("card", __name__, url_prefix="/api/v1",
                description="Loyalty cards, the sale's customer and points")
@@ -238,11 +238,11 @@ class CartPoints(MethodView):
 def central_hold(account_id: uuid.UUID, points: int, sale_id: uuid.UUID) -> uuid.UUID | None:
     """Central's hold on the points, or None when central cannot be reached (offline)."""
     try:
-        with client_for(db(), timeout=CENTRAL_TIMEOUT) as client:
-            answer = client.request("POST", "/api/v1/loyalty/holds", {
-                "account_id": str(account_id), "points": points, "sale_id": str(sale_id)})
+        answer = ask(db(), "POST", "/api/v1/loyalty/holds", {
+            "account_id": str(account_id), "points": points, "sale_id": str(sale_id)},
+            timeout=CENTRAL_TIMEOUT)
     except SyncError as err:
-        if err.code in ("unreachable", "http_error", "bad_response"):
+        if err.unanswered:
             return None
         status = 409 if err.code == "insufficient_points" else 422
         raise KassaError(f"Central refused the points: {err}", code=err.code,
@@ -258,7 +258,6 @@ def release_hold(hold_id: uuid.UUID | None) -> None:
     if hold_id is None:
         return
     try:
-        with client_for(db(), timeout=CENTRAL_TIMEOUT) as client:
-            client.request("POST", f"/api/v1/loyalty/holds/{hold_id}/release")
+        ask(db(), "POST", f"/api/v1/loyalty/holds/{hold_id}/release", timeout=CENTRAL_TIMEOUT)
     except SyncError as err:
         log.info("hold %s not released now (%s); it expires by itself", hold_id, err.code)

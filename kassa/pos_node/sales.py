@@ -87,8 +87,6 @@ def require_cart(session: Session) -> Sale:
     return sale
 
 
-_cart = require_cart
-
 
 def start_cart(session: Session, user: User) -> Sale:
     """The sale in progress, or a new empty one (a customer showing their card first)."""
@@ -162,7 +160,7 @@ def update_line(session: Session, user: User, line_no: int, *, quantity_milli: i
                 discount_bp: int | None = None,
                 override: staff.OverrideRequest | None = None,
                 authorization_id: UUID | None = None) -> Sale:
-    sale = _cart(session)
+    sale = require_cart(session)
     line = _line(sale, line_no)
     if quantity_milli is not None:
         cart.check_quantity(_entry(line).item, quantity_milli, line_no)
@@ -176,7 +174,7 @@ def update_line(session: Session, user: User, line_no: int, *, quantity_milli: i
 
 
 def remove_line(session: Session, user: User, line_no: int) -> Sale:
-    sale = _cart(session)
+    sale = require_cart(session)
     sale.lines.remove(_line(sale, line_no))
     session.flush()
     reprice(session, sale)
@@ -186,7 +184,7 @@ def remove_line(session: Session, user: User, line_no: int) -> Sale:
 def set_receipt_discount(session: Session, user: User, bp: int,
                          override: staff.OverrideRequest | None = None,
                          authorization_id: UUID | None = None) -> Sale:
-    sale = _cart(session)
+    sale = require_cart(session)
     if bp != sale.receipt_discount_bp:
         _check_discount(session, user, sale, bp, "receipt discount", override,
                         authorization_id)
@@ -197,7 +195,7 @@ def set_receipt_discount(session: Session, user: User, bp: int,
 
 def void_cart(session: Session, user: User, reason: str) -> Sale:
     """Abandon the sale in progress; the void is reported so central can watch for abuse."""
-    sale = _cart(session)
+    sale = require_cart(session)
     sale.status, sale.void_reason = "voided", (reason.strip() or "no reason given")[:200]
     append_event(session, "sale.voided", {
         "sale_id": sale.id, "shift_id": sale.shift_id, "cashier_id": user.id,
@@ -210,7 +208,7 @@ def void_cart(session: Session, user: User, reason: str) -> Sale:
 
 def checkout(session: Session, user: User, tenders: list[cart.Tender],
              customer_id: UUID | None = None) -> Sale:
-    sale = _cart(session)
+    sale = require_cart(session)
     return _complete(session, sale, user, tenders, customer_id)
 
 

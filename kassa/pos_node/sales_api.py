@@ -22,7 +22,7 @@ from kassa.pos_node.schemas import (
     SaleOutSchema,
 )
 from kassa.pos_node.till_api import override_of
-from kassa.sync.client import SyncError, client_for
+from kassa.sync.client import SyncError, ask
 
 bp = Blueprint("sales", __name__, url_prefix="/api/v1", description="Selling and returns")
 
@@ -98,8 +98,7 @@ def find_original(receipt_no: str) -> returns.OriginalSale:
                                code="receipt_not_found")
             return original
     try:
-        with client_for(db(), timeout=5) as client:
-            doc = client.request("GET", f"/api/v1/sync/sales/{receipt_no}")
+        doc = ask(db(), "GET", f"/api/v1/sync/sales/{receipt_no}")
     except SyncError as err:
         if err.code == "sale_not_found":
             raise NotFound(f"Central has no sale with receipt {receipt_no}.",

@@ -38,6 +38,11 @@ class SyncError(Exception):
         self.code = code
         self.details = details or {}
 
+    @property
+    def unanswered(self) -> bool:
+        """Central did not answer the question (down, cut off, or an answer that broke)."""
+        return self.code in ("unreachable", "http_error", "bad_response")
+
 
 @dataclass(frozen=True)
 class SyncResult:
@@ -109,6 +114,13 @@ def _identity(db: Database) -> NodeIdentity:
 def client_for(db: Database, timeout: float = 10.0) -> CentralClient:
     node = _identity(db)
     return CentralClient(node.central_url, node.node_id, node.private_key_pem, timeout)
+
+
+def ask(db: Database, method: str, path: str, body: dict | None = None,
+        timeout: float = 5.0) -> dict:
+    """One signed request to central from a till's request handler (no transaction held)."""
+    with client_for(db, timeout=timeout) as client:
+        return client.request(method, path, body)
 
 
 def push(db: Database, client: CentralClient, batch_size: int = 500) -> tuple[int, int]:

@@ -45,8 +45,8 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
     """Create the demo chain; returns credentials and node enrolment codes."""
     msk = md.create_region(session, "MSK", "Moscow")
     spb = md.create_region(session, "SPB", "Saint Petersburg")
-    stores = [md.create_store(session, "S001", "Tverskaya 7", msk),
-              md.create_store(session, "S002", "Nevsky 28", spb)]
+    stores = [md.create_store(session, "S001", "Tverskaya 7", msk, "Europe/Moscow"),
+              md.create_store(session, "S002", "Nevsky 28", spb, "Europe/Moscow")]
     products = {sku: md.create_product(session, sku, name, vat, price, unit, barcodes,
                                        CATEGORIES[sku[0]])
                 for sku, name, vat, price, unit, barcodes in CATALOGUE}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 
 def store_doc(s) -> dict:
-    return {"id": s.id, "code": s.code, "name": s.name, "region_code": s.region_code}
+    return {"id": s.id, "code": s.code, "name": s.name, "region_code": s.region_code,
+            "timezone": s.timezone}
 
 
 def product_doc(p, barcodes: list[str]) -> dict:
@@ -18,8 +19,10 @@ def product_doc(p, barcodes: list[str]) -> dict:
 
 
 def price_doc(p) -> dict:
+    """``effective_from`` is a local wall-clock time (no zone): each store reads it in its own."""
     return {"id": p.id, "product_id": p.product_id, "store_id": p.store_id,
-            "amount_minor": p.amount_minor}
+            "region_id": p.region_id, "amount_minor": p.amount_minor,
+            "effective_from": p.effective_from.isoformat() if p.effective_from else None}
 
 
 def promotion_doc(p) -> dict:

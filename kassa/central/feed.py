@@ -19,6 +19,9 @@ from kassa.common.bulk import copy_rows
 from kassa.common.db import utcnow
 
 FEED_LOCK_ID = 0x4B415353  # "KASS"
+# Entities a region's entries of which only that region's nodes get (customers too, where the
+# feed rule says so: ``KASSA_FEED_CUSTOMERS``).
+REGION_ENTITIES = frozenset({"price"})
 
 
 def record_change(session: Session, entity: str, key: object, data: dict | None, *,

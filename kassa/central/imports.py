@@ -221,17 +221,19 @@ def _insert_products(session: Session, rows: list[Row]) -> dict[str, int]:
 
 
 def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[dict]:
-    """The chain-wide price of each row's product, updated or created; returns the rows."""
+    """The chain-wide standing price of each row's product (no region or store, no scheduled
+    start), updated or created; returns the rows."""
     product_ids = [ids[r.sku] for r in rows]
     existing = {}
     for start in range(0, len(product_ids), CHUNK):
         existing.update(session.execute(select(Price.product_id, Price.id).where(
-            Price.store_id.is_(None), Price.product_id.in_(
+            *CHAIN_STANDING, Price.product_id.in_(
                 product_ids[start:start + CHUNK]))).all())
     changed, new = [], []
     for r in rows:
         pid = ids[r.sku]
-        row = {"product_id": pid, "store_id": None, "amount_minor": r.price_minor}
+        row = {"product_id": pid, "store_id": None, "region_id": None, "effective_from": None,
+               "amount_minor": r.price_minor}
         if pid in existing:
             changed.append({"id": existing[pid], **row})
         else:
@@ -248,6 +250,10 @@ def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[
                 session.execute(insert(Price).returning(Price.id, sort_by_parameter_order=True),
                                 chunk), chunk, strict=True)]
     return changed + new
+
+
+CHAIN_STANDING = (Price.store_id.is_(None), Price.region_id.is_(None),
+                  Price.effective_from.is_(None))
 
 
 class _Obj:
@@ -269,7 +275,7 @@ def export_products(session: Session) -> str:
                                      .order_by(ProductBarcode.barcode)):
         codes.setdefault(pid, []).append(code)
     prices = dict(session.execute(select(Price.product_id, Price.amount_minor).where(
-        Price.store_id.is_(None))).all())
+        *CHAIN_STANDING)).all())
     for p in session.execute(select(Product.id, Product.sku, Product.name, Product.vat_rate_bp,
                                     Product.unit, Product.category, Product.active)
                              .order_by(Product.sku)):

@@ -7,8 +7,9 @@ anywhere rolls back the row and its feed entry together.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,13 +52,23 @@ def create_region(session: Session, code: str, name: str) -> Region:
     return region
 
 
-def create_store(session: Session, code: str, name: str, region: Region) -> Store:
-    store = Store(code=code, name=name, region_id=region.id)
+def create_store(session: Session, code: str, name: str, region: Region,
+                 timezone: str = "UTC") -> Store:
+    store = Store(code=code, name=name, region_id=region.id, timezone=check_timezone(timezone))
     session.add(store)
     session.flush()
-    record_change(session, "store", store.id, store_doc(
-        SimpleNamespace(id=store.id, code=code, name=name, region_code=region.code)))
+    record_change(session, "store", store.id, store_doc(SimpleNamespace(
+        id=store.id, code=code, name=name, region_code=region.code, timezone=store.timezone)))
     return store
+
+
+def check_timezone(name: str) -> str:
+    """An IANA zone name the machine knows (``Europe/Moscow``), else ``bad_timezone``."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"Unknown time zone {name!r}.", code="bad_timezone") from None
+    return name
 
 
 def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, price_minor: int,
@@ -78,29 +89,45 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
 
 
 def set_price(session: Session, product: Product, amount_minor: int,
-              store: Store | None = None) -> Price:
+              store: Store | None = None, region: Region | None = None,
+              effective_from: datetime | None = None) -> Price:
+    """The price of ``product`` chain-wide, in a region or in one store, from
+    ``effective_from`` (a local wall-clock time, no zone; ``None``: now and until changed).
+    Setting the same scope and start again changes that row."""
     if amount_minor < 0:
         raise Invalid("A price cannot be negative.", code="bad_price")
-    store_id = store.id if store else None
+    if store is not None and region is not None:
+        raise Invalid("A price is for a store or a region, not both.", code="bad_price_scope")
+    if effective_from is not None and effective_from.tzinfo is not None:
+        raise Invalid("effective_from is a local time, without a zone.", code="bad_price")
+    store_id, region_id = (store.id if store else None), (region.id if region else None)
     price = session.scalars(select(Price).where(
-        Price.product_id == product.id,
-        Price.store_id.is_(None) if store_id is None else Price.store_id == store_id)).first()
+        Price.product_id == product.id, _same(Price.store_id, store_id),
+        _same(Price.region_id, region_id), _same(Price.effective_from, effective_from))).first()
     if price is None:
-        price = Price(product_id=product.id, store_id=store_id, amount_minor=amount_minor)
+        price = Price(product_id=product.id, store_id=store_id, region_id=region_id,
+                      effective_from=effective_from, amount_minor=amount_minor)
         session.add(price)
     price.amount_minor = amount_minor
     session.flush()
-    record_change(session, "price", price.id, price_doc(price), store_id=store_id)
+    record_change(session, "price", price.id, price_doc(price), store_id=store_id,
+                  region_id=region_id)
     return price
 
 
+def _same(column, value):
+    return column.is_(None) if value is None else column == value
+
+
 def delete_price(session: Session, price: Price) -> None:
-    """Remove a store's own price (the chain-wide price applies again there); a tombstone tells
-    that store's nodes. A chain-wide price is changed, never deleted."""
-    if price.store_id is None:
+    """Remove a store's or region's price, or a scheduled change (what applied before applies
+    again); a tombstone tells the nodes concerned. The chain-wide standing price is changed,
+    never deleted."""
+    if price.store_id is None and price.region_id is None and price.effective_from is None:
         raise Invalid("The chain-wide price cannot be deleted; set another.",
                       code="chain_price_required")
-    record_change(session, "price", price.id, None, store_id=price.store_id)
+    record_change(session, "price", price.id, None, store_id=price.store_id,
+                  region_id=price.region_id)
     session.delete(price)
     session.flush()
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -44,6 +46,8 @@ class Store(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    # IANA zone of the store's wall clock: scheduled prices take effect at its local time.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     region: Mapped[Region] = relationship()
 
 
@@ -164,13 +168,23 @@ class ProductBarcode(Base):
 
 
 class Price(Base):
-    """Shelf price, VAT included. ``store_id`` NULL is the chain-wide price."""
+    """Shelf price, VAT included, for the whole chain (no store, no region), a region or one
+    store; the most specific one applies. ``effective_from`` is a wall-clock time in each
+    store's own zone (NULL: in force since always): a change scheduled for 00:00 takes effect at
+    midnight in every store it concerns, by the till's own clock, online or not."""
 
     __tablename__ = "prices"
-    __table_args__ = (UniqueConstraint("product_id", "store_id"),)
+    __table_args__ = (
+        # One price per product, scope and start (NULLs made comparable, on both databases).
+        Index("uq_prices_slot", "product_id", text("coalesce(store_id, 0)"),
+              text("coalesce(region_id, 0)"),
+              text("coalesce(effective_from, '1970-01-01 00:00:00')"), unique=True),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
 
 

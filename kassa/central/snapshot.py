@@ -142,7 +142,8 @@ def _records(conn: Connection, stmt) -> Iterator[tuple]:
 # a million ORM objects would be most of the time.
 
 def _stores(conn: Connection) -> Iterator[Entry]:
-    stmt = (select(Store.id, Store.code, Store.name, Region.code.label("region_code"))
+    stmt = (select(Store.id, Store.code, Store.name, Store.timezone,
+                   Region.code.label("region_code"))
             .join(Region, Store.region_id == Region.id).order_by(Store.id))
     for s in _records(conn, stmt):
         yield "store", str(s.id), store_doc(s)
@@ -169,9 +170,12 @@ def _products(conn: Connection) -> Iterator[Entry]:
 
 
 def _prices(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
-    """Chain-wide prices and this store's own; other stores' prices stay at central."""
-    stmt = (select(Price.id, Price.product_id, Price.store_id, Price.amount_minor)
-            .where(or_(Price.store_id.is_(None), Price.store_id == scope.store_id))
+    """Chain-wide prices, the region's and this store's own, scheduled ones included; other
+    stores' and regions' prices stay at central."""
+    stmt = (select(Price.id, Price.product_id, Price.store_id, Price.region_id,
+                   Price.amount_minor, Price.effective_from)
+            .where(or_(Price.store_id.is_(None), Price.store_id == scope.store_id),
+                   or_(Price.region_id.is_(None), Price.region_id == scope.region_id))
             .order_by(Price.id))
     for p in _records(conn, stmt):
         yield "price", str(p.id), price_doc(p)

@@ -16,6 +16,7 @@ from kassa.central import audit
 from kassa.central.auth import require_role
 from kassa.central.documents import store_doc
 from kassa.central.feed import record_change
+from kassa.central.masterdata import check_timezone
 from kassa.central.models import Region, Store, User
 from kassa.common.errors import Conflict, NotFound
 
@@ -33,6 +34,7 @@ class StoreSchema(ma.Schema):
     code = fields.String()
     name = fields.String()
     region_code = fields.String()
+    timezone = fields.String()
 
 
 class StoreListSchema(ma.Schema):
@@ -43,14 +45,18 @@ class NewStoreSchema(ma.Schema):
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     region_code = fields.String(required=True, validate=CODE)
+    timezone = fields.String(load_default="UTC", validate=validate.Length(min=1, max=64),
+                             metadata={"description": "IANA zone, e.g. Europe/Moscow"})
 
 
 class StorePatchSchema(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    timezone = fields.String(validate=validate.Length(min=1, max=64))
 
 
 def _view(store: Store, region_code: str) -> dict:
-    return {"id": store.id, "code": store.code, "name": store.name, "region_code": region_code}
+    return {"id": store.id, "code": store.code, "name": store.name, "region_code": region_code,
+            "timezone": store.timezone}
 
 
 def _scoped(user: User):
@@ -92,7 +98,8 @@ class Stores(MethodView):
                 raise NotFound(f"No region {body['region_code']}.", code="region_not_found")
             if session.scalar(select(Store.id).where(Store.code == body["code"])):
                 raise Conflict(f"Store {body['code']} exists already.", code="duplicate_store")
-            store = Store(code=body["code"], name=body["name"], region_id=region.id)
+            store = Store(code=body["code"], name=body["name"], region_id=region.id,
+                          timezone=check_timezone(body["timezone"]))
             session.add(store)
             session.flush()
             after = _view(store, region.code)
@@ -108,7 +115,7 @@ class OneStore(MethodView):
     @bp.arguments(StorePatchSchema)
     @bp.response(200, StoreSchema)
     def patch(self, body, store_id):
-        """Rename a store (a regional manager: one of their region's)."""
+        """Rename a store or set its time zone (a regional manager: one of their region's)."""
         with _db().transaction() as session:
             row = session.execute(_scoped(g.user).where(Store.id == store_id)
                                   .with_for_update(of=Store)).first()
@@ -116,7 +123,9 @@ class OneStore(MethodView):
                 raise NotFound("No such store.", code="store_not_found")
             store, region_code = row
             before = _view(store, region_code)
-            store.name = body["name"]
+            if "timezone" in body:
+                store.timezone = check_timezone(body["timezone"])
+            store.name = body.get("name", store.name)
             session.flush()
             after = _view(store, region_code)
             if after != before:

@@ -58,7 +58,7 @@ def _scope(session, node_id: str) -> feed.NodeScope:
     node = session.get(Node, node_id)
     rule = current_app.config["KASSA"].feed_customers
     return feed.NodeScope(node.store_id, node.store.region_id,
-                          frozenset({"customer"}) if rule == "region" else frozenset())
+                          feed.REGION_ENTITIES | ({"customer"} if rule == "region" else set()))
 
 
 @bp.route("/status")

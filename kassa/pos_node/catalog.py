@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy import bindparam, column, or_, select, table, text
 from sqlalchemy.orm import Session
 
+from kassa.common import clock
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.pos_node import cart
-from kassa.pos_node.models import Price, Product, ProductBarcode, Promotion
+from kassa.pos_node.models import Price, Product, ProductBarcode, Promotion, Store
 
 
 class UnknownProduct(KassaError):
@@ -20,12 +22,18 @@ class UnknownProduct(KassaError):
     code = "unknown_product"
 
 
-# The lookups a scan runs, built once: product and the price that applies at the store (its
-# own row wins over the chain-wide one), in one query.
+# The lookups a scan runs, built once: product and the price that applies at the store now,
+# in one query. The store's own row wins over its region's (the replica holds only its own
+# region's), which wins over the chain-wide one; within one scope the latest start that is not
+# in the future by the store's wall clock (a NULL start sorts last: the standing price).
 _PRICE = (select(Price.amount_minor)
           .where(Price.product_id == Product.id,
-                 or_(Price.store_id == bindparam("store"), Price.store_id.is_(None)))
-          .order_by(Price.store_id.is_(None)).limit(1).scalar_subquery())
+                 or_(Price.store_id == bindparam("store"), Price.store_id.is_(None)),
+                 or_(Price.effective_from.is_(None),
+                     Price.effective_from <= bindparam("local_now")))
+          .order_by(Price.store_id.is_(None), Price.region_id.is_(None),
+                    Price.effective_from.desc())
+          .limit(1).scalar_subquery())
 _COLUMNS = (Product.id, Product.sku, Product.name, Product.unit, Product.vat_rate_bp,
             Product.active, _PRICE)
 _BY_BARCODE = (select(*_COLUMNS).join(ProductBarcode, ProductBarcode.product_id == Product.id)
@@ -51,7 +59,7 @@ def find(session: Session, store_id: int, *, barcode: str | None = None,
         query, key, what, code = _BY_SKU, sku, f"SKU {sku}", "unknown_product"
     else:
         query, key, what, code = _BY_ID, product_id, f"id {product_id}", "unknown_product"
-    row = session.execute(query, {"key": key, "store": store_id}).first()
+    row = session.execute(query, {"key": key, **shelf(session, store_id)}).first()
     if row is None or not row.active:
         raise UnknownProduct(f"No product with {what}.", code=code)
     return _item(row)
@@ -73,9 +81,10 @@ def find_many(session: Session, store_id: int,
     """``find`` for a whole basket: ``[(kind, key)]`` with kind barcode, sku or product_id,
     one query per kind; items come back in the order asked. Refuses the first unknown one."""
     found: dict[tuple[str, str | int], tuple] = {}
+    where = shelf(session, store_id)
     for kind in {k for k, _key in lookups}:
         keys = sorted({key for k, key in lookups if k == kind}, key=str)
-        for key, *row in session.execute(_MANY[kind], {"keys": keys, "store": store_id}):
+        for key, *row in session.execute(_MANY[kind], {"keys": keys, **where}):
             found[(kind, key)] = tuple(row)
     items = []
     for n, (kind, key) in enumerate(lookups, start=1):
@@ -93,6 +102,12 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 RANKED_PREFIX = 4  # shorter prefixes match too much to rank quickly: list them as found
 
 
+_FTS = table("products_fts", column("rowid"), column("rank"))
+_SEARCH = (select(Product.id, Product.sku, Product.name, Product.unit, _PRICE.label("price"))
+           .join(_FTS, _FTS.c.rowid == Product.id)
+           .where(text("products_fts MATCH :q"), Product.active))
+
+
 def search(session: Session, store_id: int, query: str, limit: int = 20) -> list[dict]:
     """Name or SKU search for the till's type-ahead: every word as a prefix (FTS5), each hit
     with its price, in one query."""
@@ -100,16 +115,20 @@ def search(session: Session, store_id: int, query: str, limit: int = 20) -> list
     if not words:
         return []
     match = " ".join(f'"{w}"*' for w in words)
-    order = "ORDER BY f.rank" if max(len(w) for w in words) >= RANKED_PREFIX else ""
-    rows = session.execute(text(
-        "SELECT p.id, p.sku, p.name, p.unit, (SELECT pr.amount_minor FROM prices pr "
-        "  WHERE pr.product_id = p.id AND (pr.store_id = :store OR pr.store_id IS NULL) "
-        "  ORDER BY pr.store_id IS NULL LIMIT 1) AS price "
-        "FROM products_fts f JOIN products p ON p.id = f.rowid "
-        f"WHERE products_fts MATCH :q AND p.active AND price IS NOT NULL {order} LIMIT :n"),
-        {"q": match, "n": limit, "store": store_id}).all()
+    stmt = _SEARCH.where(_PRICE.is_not(None)).limit(limit)
+    if max(len(w) for w in words) >= RANKED_PREFIX:
+        stmt = stmt.order_by(_FTS.c.rank)
+    rows = session.execute(stmt, {"q": match, **shelf(session, store_id)}).all()
     return [{"product_id": pid, "sku": sku, "name": name, "unit": unit, "price_minor": price}
             for pid, sku, name, unit, price in rows]
+
+
+def shelf(session: Session, store_id: int) -> dict:
+    """The parameters of ``_PRICE``: the store, and its wall-clock time now (its zone from the
+    replica), which is when scheduled prices take effect."""
+    store = session.get(Store, store_id)
+    zone = ZoneInfo(store.timezone if store is not None else "UTC")
+    return {"store": store_id, "local_now": clock.now().astimezone(zone).replace(tzinfo=None)}
 
 
 # Promotions change only when the change feed is applied, and that moves the node's feed

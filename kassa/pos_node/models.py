@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kassa.common.db import JSONDoc, UTCDateTime, utcnow
@@ -46,6 +46,7 @@ class Store(Base):
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     region_code: Mapped[str] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
 class User(Base):
@@ -78,12 +79,16 @@ class ProductBarcode(Base):
 
 
 class Price(Base):
-    """Central's price rows that concern this node: chain-wide (store_id NULL) or its store."""
+    """Central's price rows that concern this node: chain-wide, its region's (``region_id``
+    set) or its store's, each in force from ``effective_from`` in the store's local time,
+    including changes scheduled ahead so they take effect offline too."""
 
     __tablename__ = "prices"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     product_id: Mapped[int] = mapped_column(Integer, index=True)
     store_id: Mapped[int | None] = mapped_column(Integer)
+    region_id: Mapped[int | None] = mapped_column(Integer)
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -289,6 +289,10 @@ def _promotion(data: dict):
                       "ends_at": _instant(data["ends_at"])}
 
 
+def _price(data: dict):
+    yield Price, {**_row(Price, data), "effective_from": _instant(data["effective_from"])}
+
+
 def _card_block(data: dict):
     yield BlockedCard, {**_row(BlockedCard, data), "blocked_at": _instant(data["blocked_at"])}
 
@@ -310,7 +314,7 @@ LOADERS: dict[str, Loader] = {
     "store": _plain(Store),
     "role_limit": _plain(RoleLimit),
     "product": _product,
-    "price": _plain(Price),
+    "price": _price,
     "promotion": _promotion,
     "user": _plain(User),
     "customer": _customer,

@@ -81,6 +81,14 @@ def _promotion(session: Session, key: str, data: dict | None) -> None:
                         "m", "starts_at", "ends_at", "active"))(session, key, data)
 
 
+def _price(session: Session, key: str, data: dict | None) -> None:
+    if data is not None:
+        data = {**data, "effective_from": datetime.fromisoformat(data["effective_from"])
+                if data.get("effective_from") else None}
+    _simple(Price, ("id", "product_id", "store_id", "region_id", "effective_from",
+                    "amount_minor"))(session, key, data)
+
+
 def _card_block(session: Session, key: str, data: dict | None) -> None:
     if data is not None:
         data = {**data, "blocked_at": datetime.fromisoformat(data["blocked_at"])}
@@ -128,8 +136,8 @@ APPLIERS = {
     "promotion": _promotion,
     "role_limit": _simple(RoleLimit, ("role", "max_discount_bp", "max_refund_minor"), str),
     "product": _product,
-    "price": _simple(Price, ("id", "product_id", "store_id", "amount_minor")),
-    "store": _simple(Store, ("id", "code", "name", "region_code")),
+    "price": _price,
+    "store": _simple(Store, ("id", "code", "name", "region_code", "timezone")),
     "user": _simple(User, ("id", "username", "full_name", "role", "store_id", "pin_hash",
                            "active")),
     "customer": _customer,

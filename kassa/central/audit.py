@@ -28,3 +28,11 @@ def record(session: Session, action: str, subject: str, **kwargs) -> AuditEntry:
     line = entry(action, subject, **kwargs)
     session.add(line)
     return line
+
+
+def change(session: Session, actor_id: int, entity: str, key, before: dict | None,
+           after: dict | None) -> None:
+    """One master-data change, with the record before and after (``None``: created, deleted)."""
+    reason = "created" if before is None else "deleted" if after is None else "changed"
+    record(session, f"masterdata:{entity}", f"{entity} {key}", actor_id=actor_id, reason=reason,
+           details={"before": before, "after": after})

@@ -102,8 +102,8 @@ def set_price(session: Session, product: Product, amount_minor: int,
         raise Invalid("effective_from is a local time, without a zone.", code="bad_price")
     store_id, region_id = (store.id if store else None), (region.id if region else None)
     price = session.scalars(select(Price).where(
-        Price.product_id == product.id, _same(Price.store_id, store_id),
-        _same(Price.region_id, region_id), _same(Price.effective_from, effective_from))).first()
+        Price.product_id == product.id, same(Price.store_id, store_id),
+        same(Price.region_id, region_id), same(Price.effective_from, effective_from))).first()
     if price is None:
         price = Price(product_id=product.id, store_id=store_id, region_id=region_id,
                       effective_from=effective_from, amount_minor=amount_minor)
@@ -115,7 +115,7 @@ def set_price(session: Session, product: Product, amount_minor: int,
     return price
 
 
-def _same(column, value):
+def same(column, value):
     return column.is_(None) if value is None else column == value
 
 

@@ -68,14 +68,6 @@ def _scoped(user: User):
     return stmt
 
 
-def audit_change(session, user: User, entity: str, key, before: dict | None,
-                 after: dict | None) -> None:
-    """One master-data change in the audit log, with the record before and after."""
-    audit.record(session, f"masterdata:{entity}", f"{entity} {key}", actor_id=user.id,
-                 reason="created" if before is None else "changed",
-                 details={"before": before, "after": after})
-
-
 @bp.route("")
 class Stores(MethodView):
     @require_role(*PEOPLE)
@@ -104,7 +96,7 @@ class Stores(MethodView):
             session.flush()
             after = _view(store, region.code)
             record_change(session, "store", store.id, store_doc(SimpleNamespace(**after)))
-            audit_change(session, g.user, "store", store.code, None, after)
+            audit.change(session, g.user.id, "store", store.code, None, after)
             return after
 
 
@@ -131,5 +123,5 @@ class OneStore(MethodView):
             if after != before:
                 record_change(session, "store", store.id,
                               store_doc(SimpleNamespace(**after)))
-                audit_change(session, g.user, "store", store.code, before, after)
+                audit.change(session, g.user.id, "store", store.code, before, after)
             return after

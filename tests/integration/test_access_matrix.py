@@ -48,12 +48,15 @@ ACCESS = {
     ("GET", "/api/v1/stores"): PEOPLE,
     ("POST", "/api/v1/stores"): OPERATORS,
     ("PATCH", "/api/v1/stores/{store_id}"): CENTRAL_STAFF,
+    ("GET", "/api/v1/prices"): PEOPLE,
+    ("POST", "/api/v1/prices"): CENTRAL_STAFF,
+    ("DELETE", "/api/v1/prices/{price_id}"): CENTRAL_STAFF,
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
 PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
           "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "1",
-          "number": "7770000000000001", "store_id": "1"}
+          "number": "7770000000000001", "store_id": "1", "price_id": "2147483647"}
 
 
 def operations(app) -> set[tuple[str, str]]:

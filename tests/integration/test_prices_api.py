@@ -1,0 +1,92 @@
+"""Prices per chain, region and store over HTTP, on SQLite and PostgreSQL central, down to two
+real tills: a scheduled change takes effect by each store's own wall clock, from the replica,
+without asking central; a regional manager prices only their own region."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from kassa.central.models import AuditEntry
+from kassa.common import clock
+from kassa.sync.client import sync_now
+from tests.helpers import basic_auth
+
+
+def who(seeded, username):
+    return basic_auth(username, seeded["users"][username]["password"])
+
+
+def shelf(client, sku):
+    hits = client.get(f"/api/v1/products?q={sku}").json["products"]
+    return {h["sku"]: h["price_minor"] for h in hits}[sku]
+
+
+def test_scoped_and_scheduled_prices_reach_the_right_tills(central_app, central_db, seeded,
+                                                           tills):
+    api = central_app.test_client()
+    office, rm_msk, rm_spb = (who(seeded, u) for u in ("office", "rm-msk", "rm-spb"))
+    # Store S002 moves to UTC+14: there it is already tomorrow's 7 a.m. when Moscow (UTC+3)
+    # has not reached it yet.
+    s002 = [s for s in api.get("/api/v1/stores", headers=office).json["stores"]
+            if s["code"] == "S002"][0]
+    assert api.patch(f"/api/v1/stores/{s002['id']}", json={"timezone": "Pacific/Kiritimati"},
+                     headers=office).json["timezone"] == "Pacific/Kiritimati"
+    assert api.patch(f"/api/v1/stores/{s002['id']}", json={"timezone": "Mars/Olympus"},
+                     headers=office).json["error"] == "bad_timezone"
+    start = (clock.now() + timedelta(hours=7)).replace(tzinfo=None, microsecond=0)
+    scheduled = api.post("/api/v1/prices", json={"sku": "1001", "amount_minor": 9990,
+                                                 "effective_from": start.isoformat()},
+                         headers=office)
+    assert scheduled.status_code == 201, scheduled.json
+    region = api.post("/api/v1/prices", json={"sku": "1002", "amount_minor": 4990,
+                                              "region_code": "MSK"}, headers=rm_msk)
+    assert region.status_code == 201 and region.json["region_code"] == "MSK"
+    store = api.post("/api/v1/prices", json={"sku": "1003", "amount_minor": 19990,
+                                             "store_code": "S002"}, headers=rm_spb)
+    assert store.status_code == 201
+    # Out of reach: another region's store or region, the chain, by a regional manager.
+    assert api.post("/api/v1/prices", json={"sku": "1003", "amount_minor": 1,
+                                            "store_code": "S001"},
+                    headers=rm_spb).json["error"] == "store_not_found"
+    assert api.post("/api/v1/prices", json={"sku": "1003", "amount_minor": 1,
+                                            "region_code": "MSK"},
+                    headers=rm_spb).json["error"] == "region_not_found"
+    assert api.post("/api/v1/prices", json={"sku": "1003", "amount_minor": 1},
+                    headers=rm_msk).json["error"] == "out_of_scope"
+    assert api.delete(f"/api/v1/prices/{region.json['id']}",
+                      headers=rm_spb).status_code == 404
+    bad = api.post("/api/v1/prices", json={"sku": "1003", "amount_minor": -5,
+                                           "store_code": "S001", "region_code": "MSK"},
+                   headers=office)
+    assert bad.status_code == 422
+    assert api.post("/api/v1/prices", json={"sku": "nope", "amount_minor": 5},
+                    headers=office).json["error"] == "product_not_found"
+    # What each regional manager sees of milk: the chain's rows, not the other region's.
+    spb_rows = api.get("/api/v1/prices?sku=1002", headers=rm_spb).json["prices"]
+    assert [(r["region_code"], r["amount_minor"]) for r in spb_rows] == [(None, 5490)]
+
+    for _client, db in tills.values():
+        assert sync_now(db).pulled > 0
+    pos1, pos2 = tills["pos-1"][0], tills["pos-2"][0]
+    # Moscow: the milk change is still ahead; its region price for bread is in force.
+    assert (shelf(pos1, "1001"), shelf(pos1, "1002"), shelf(pos1, "1003")) == (8990, 4990,
+                                                                               21990)
+    # UTC+14: the milk change is in force by the store's clock; the region price is Moscow's.
+    assert (shelf(pos2, "1001"), shelf(pos2, "1002"), shelf(pos2, "1003")) == (9990, 5490,
+                                                                               19990)
+    # A sale prices by the same rule (the till never asks central).
+    line = pos2.post("/api/v1/cart/lines", json={"barcode": "4600000010010", "quantity": 1})
+    assert line.json["lines"][0]["unit_price_minor"] == 9990, line.json
+
+    # Withdrawing the region price brings the chain's back at the next pull.
+    assert api.delete(f"/api/v1/prices/{region.json['id']}", headers=rm_msk).status_code == 204
+    sync_now(tills["pos-1"][1])
+    assert shelf(pos1, "1002") == 5490
+    assert api.delete(f"/api/v1/prices/{spb_rows[0]['id']}",
+                      headers=office).json["error"] == "chain_price_required"
+
+    with central_db.read() as session:
+        entries = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "masterdata:price").order_by(AuditEntry.id)).all()
+    assert [e.reason for e in entries] == ["created", "created", "created", "deleted"]
+    assert entries[-1].details["before"]["region_code"] == "MSK"

@@ -155,10 +155,34 @@ def create_user(session: Session, username: str, role: str, *, password: str | N
 
 
 def set_user_active(session: Session, user: User, active: bool) -> None:
-    user.active = active
+    update_user(session, user, active=active)
+
+
+def update_user(session: Session, user: User, *, full_name: str | None = None,
+                active: bool | None = None, pin: str | None = None,
+                password: str | None = None, unlock: bool = False) -> list[str]:
+    """Change an account; returns which secrets were set (``pin``, ``password``), for the
+    audit log. A new password ends the user's sessions (their stamp changes); a till user's
+    change reaches their store's tills."""
+    secrets_set = []
+    if full_name is not None:
+        user.full_name = full_name
+    if active is not None:
+        user.active = active
+    if pin is not None:
+        if user.role not in ("cashier", "store_manager"):
+            raise Invalid("Only till users have a PIN.", code="bad_field")
+        user.pin_hash = hash_secret(pin)
+        secrets_set.append("pin")
+    if password is not None:
+        user.password_hash, user.password_changed_at = hash_secret(password), utcnow()
+        secrets_set.append("password")
+    if unlock:
+        user.failed_sign_ins, user.locked_until = 0, None
     session.flush()
     if user.role in ("cashier", "store_manager"):
         record_change(session, "user", user.id, user_doc(user), store_id=user.store_id)
+    return secrets_set
 
 
 def set_role_limit(session: Session, role: str, max_discount_bp: int,

@@ -1,14 +1,18 @@
-"""Node enrolment: a new till trades its one-time code for a registered public key."""
+"""Nodes as master data: central office registers a till for a store and hands its one-time
+enrolment code to whoever installs it; the till trades the code for a registered public key."""
 
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central.masterdata import enroll_node
+from kassa.central import audit
+from kassa.central.auth import require_role
+from kassa.central.masterdata import add_node, enroll_node, reenroll_node, store_by_code
+from kassa.central.models import Node
 
 bp = Blueprint("nodes", __name__, url_prefix="/api/v1/nodes", description="POS node enrolment")
 
@@ -33,3 +37,45 @@ class Enroll(MethodView):
         with current_app.extensions["kassa_db"].transaction() as session:
             node = enroll_node(session, body["node_id"], body["code"], body["public_key_pem"])
             return {"node_id": node.id, "store_id": node.store_id}
+
+
+class NewNodeSchema(ma.Schema):
+    node_id = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z0-9][a-z0-9-]{1,31}$", error="2-32 lower-case letters, digits or dashes"))
+    store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class EnrolmentCodeSchema(ma.Schema):
+    node_id = fields.String()
+    store_code = fields.String()
+    enroll_code = fields.String(metadata={"description": "shown once; valid for 7 days"})
+
+
+@bp.route("")
+class Nodes(MethodView):
+    decorators = [require_role("admin", "central_office")]
+
+    @bp.arguments(NewNodeSchema)
+    @bp.response(201, EnrolmentCodeSchema)
+    def post(self, body):
+        """Register a till for a store; answers its one-time enrolment code."""
+        with current_app.extensions["kassa_db"].transaction() as session:
+            store = store_by_code(session, body["store_code"])
+            code = add_node(session, body["node_id"], store)
+            audit.change(session, g.user.id, "node", body["node_id"], None,
+                         {"node_id": body["node_id"], "store_code": store.code})
+            return {"node_id": body["node_id"], "store_code": store.code, "enroll_code": code}
+
+
+@bp.route("/<string:node_id>/reenroll")
+class Reenroll(MethodView):
+    decorators = [require_role("admin")]
+
+    @bp.response(200, EnrolmentCodeSchema)
+    def post(self, node_id):
+        """A new one-time code for a revoked node or one rebuilt from scratch."""
+        with current_app.extensions["kassa_db"].transaction() as session:
+            code = reenroll_node(session, node_id)
+            store_code = session.get(Node, node_id).store.code
+            audit.record(session, "node_reenrolled", f"node {node_id}", actor_id=g.user.id)
+            return {"node_id": node_id, "store_code": store_code, "enroll_code": code}

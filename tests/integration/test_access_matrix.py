@@ -51,12 +51,29 @@ ACCESS = {
     ("GET", "/api/v1/prices"): PEOPLE,
     ("POST", "/api/v1/prices"): CENTRAL_STAFF,
     ("DELETE", "/api/v1/prices/{price_id}"): CENTRAL_STAFF,
+    ("GET", "/api/v1/users"): PEOPLE,
+    ("POST", "/api/v1/users"): PEOPLE,
+    ("PATCH", "/api/v1/users/{user_id}"): PEOPLE,
+    ("GET", "/api/v1/regions"): CENTRAL_STAFF,
+    ("POST", "/api/v1/regions"): OPERATORS,
+    ("PATCH", "/api/v1/regions/{region_id}"): OPERATORS,
+    ("GET", "/api/v1/role-limits"): CENTRAL_STAFF,
+    ("PUT", "/api/v1/role-limits/{role}"): OPERATORS,
+    ("GET", "/api/v1/promotions"): CENTRAL_STAFF,
+    ("POST", "/api/v1/promotions"): OPERATORS,
+    ("PATCH", "/api/v1/promotions/{promotion_id}"): OPERATORS,
+    ("GET", "/api/v1/loyalty-rules"): CENTRAL_STAFF,
+    ("PATCH", "/api/v1/loyalty-rules"): OPERATORS,
+    ("POST", "/api/v1/nodes"): OPERATORS,
+    ("POST", "/api/v1/nodes/{node_id}/reenroll"): frozenset({"admin"}),
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
 PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
           "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "1",
-          "number": "7770000000000001", "store_id": "1", "price_id": "2147483647"}
+          "number": "7770000000000001", "store_id": "1", "price_id": "2147483647",
+          "user_id": "2147483647", "region_id": "2147483647", "role": "no-such-role",
+          "promotion_id": "2147483647"}
 
 
 def operations(app) -> set[tuple[str, str]]:

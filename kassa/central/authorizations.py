@@ -1,5 +1,6 @@
 """Central's decisions for what a till may not decide alone: refunds and blind returns above
-the store manager's limit, discounts above it.
+the store manager's limit, discounts and price overrides above it, a sale to a customer
+central blocked.
 
 A till asks (``request``); the policy for the kind and store (``AuthorizationPolicy``, else the
 chain's, else ``DEFAULT``) approves at once up to its ``auto_approve_max``, declines at once
@@ -25,7 +26,7 @@ from kassa.central.models import Authorization, AuthorizationPolicy, Node, Store
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound
 
-KINDS = ("refund", "blind_return", "discount")
+KINDS = ("refund", "blind_return", "discount", "price_override", "blocked_customer")
 LEVELS = ("central_office", "regional_manager", "admin")  # who is asked, in escalation order
 DECIDERS = frozenset(LEVELS)
 

@@ -45,7 +45,8 @@ def user_doc(u) -> dict:
 
 def customer_doc(c) -> dict:
     return {"id": str(c.id), "name": c.name, "card_number": c.card_number, "phone": c.phone,
-            "email": c.email, "card_has_pin": bool(c.card_has_pin)}
+            "email": c.email, "card_has_pin": bool(c.card_has_pin),
+            "blocked": c.blocked_at is not None}
 
 
 def account_doc(a) -> dict:

@@ -199,6 +199,9 @@ class Customer(Base):
     card_has_pin: Mapped[bool] = mapped_column(Boolean, default=False)
     home_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Blocked (fraud, abuse...): a till sells to them only with central's authorization.
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    block_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class LoyaltyAccount(Base):

@@ -200,7 +200,8 @@ def _customers(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     """All customers, or where the feed rule scopes them by region, those whose home store is
     in the node's region and those without a home store (table order: no sort of a million)."""
     stmt = select(_uuid_text(Customer.id, conn.dialect.name).label("id"), Customer.name,
-                  Customer.card_number, Customer.phone, Customer.email, Customer.card_has_pin)
+                  Customer.card_number, Customer.phone, Customer.email, Customer.card_has_pin,
+                  Customer.blocked_at)
     if "customer" in scope.region_entities:
         stmt = stmt.where(_customer_in_region(scope))
     for c in _records(conn, stmt):

@@ -21,8 +21,7 @@ MAX_WAIT_S = 20
 
 
 class AskSchema(ma.Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(
-        ("refund", "blind_return", "discount")))
+    kind = fields.String(required=True, validate=validate.OneOf(authorizations.KINDS))
     amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=0,
                                                                                 max=10**12))
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))

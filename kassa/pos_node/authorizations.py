@@ -1,5 +1,6 @@
-"""Decisions beyond the store: a refund, blind return or discount larger than the store
-manager's own limit needs central's authorization (``kassa.central.authorizations``).
+"""Decisions beyond the store: a refund, blind return, discount or price override larger than
+the store manager's own limit, and any sale to a customer central blocked, need central's
+authorization (``kassa.central.authorizations``).
 
 The till asks central through its API (``POST /api/v1/authorizations``, proxied and signed),
 keeps central's answer here, and the cashier repeats the action with the authorization's id;
@@ -26,10 +27,16 @@ class CentralAuthorizationRequired(KassaError):
     code = "central_authorization_required"
 
 
+KINDS = ("refund", "blind_return", "discount", "price_override", "blocked_customer")
+
+
 def needed(session: Session, kind: str, amount: int) -> bool:
-    """Beyond what a store manager may allow at the till?"""
+    """Beyond what a store manager may allow at the till? (A blocked customer: always.)"""
+    if kind == "blocked_customer":
+        return True
     manager = staff.limits(session, "store_manager")
-    limit = manager.max_discount_bp if kind == "discount" else manager.max_refund_minor
+    limit = (manager.max_discount_bp if kind in ("discount", "price_override")
+             else manager.max_refund_minor)
     return amount > limit
 
 
@@ -39,8 +46,10 @@ def require(session: Session, kind: str, amount: int, subject: str,
     if not needed(session, kind, amount):
         return None
     if authorization_id is None:
+        why = ("the customer is blocked" if kind == "blocked_customer"
+               else "beyond the store manager's limit")
         raise CentralAuthorizationRequired(
-            f"{subject}: beyond the store manager's limit; central must approve it.",
+            f"{subject}: {why}; central must approve it.",
             details={"kind": kind, "amount": amount, "subject": subject[:200],
                      "central_authorization_required": True})
     return consume(session, authorization_id, kind, amount)

@@ -14,10 +14,10 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.common.errors import Conflict, KassaError
-from kassa.pos_node import loyalty, sales
+from kassa.pos_node import authorizations, loyalty, sales
 from kassa.pos_node.auth import db, till_user, work
 from kassa.pos_node.card_reader import CardReader, CardState
-from kassa.pos_node.models import BlockedCard, Sale
+from kassa.pos_node.models import BlockedCard, Customer, Sale
 from kassa.pos_node.schemas import SaleOutSchema
 from kassa.sync.client import SyncError, ask
 
@@ -83,6 +83,8 @@ class CardOutSchema(ma.Schema):
 class CustomerInSchema(ma.Schema):
     card_number = fields.String(validate=validate.Regexp(r"^[0-9]{16}$"), load_default=None)
     customer_id = fields.UUID(load_default=None)
+    authorization_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "central's approval to sell to a blocked customer"})
 
     @ma.validates_schema
     def one_of(self, data, **_kwargs):
@@ -165,9 +167,15 @@ class CartCustomer(MethodView):
                 account = loyalty.by_card(s, number)
             else:
                 account = loyalty.by_customer(s, body["customer_id"])
+            customer_id = account.customer_id if account else body["customer_id"]
             sale = sales.start_cart(s, g.user)
-            loyalty.identify(sale, account, account.customer_id if account else
-                             body["customer_id"], number if number == in_reader else None)
+            customer = s.get(Customer, customer_id)
+            if customer is not None and customer.blocked and sale.customer_id != customer_id:
+                central = authorizations.require(s, "blocked_customer", 0,
+                                                 f"sale to {customer.name}",
+                                                 body["authorization_id"])
+                sale.authorization_id = sale.authorization_id or central.id
+            loyalty.identify(sale, account, customer_id, number if number == in_reader else None)
             return with_customer(s, sale)
 
     @bp.response(200, SaleOutSchema)

@@ -101,6 +101,8 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     # The customer's card asks for its PIN before points are spent.
     card_has_pin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Central blocked the customer: selling to them needs central's authorization.
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class LoyaltyAccount(Base):

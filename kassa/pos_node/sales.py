@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
+from kassa.common.money import format_minor
 from kassa.pos_node import authorizations, cart, catalog, loyalty, scanning, shifts, staff
 from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
 from kassa.sync.outbox import append_event, next_counter
@@ -156,12 +157,39 @@ def _check_discount(session: Session, user: User, sale: Sale, bp: int, subject: 
                     override)
 
 
+def _check_price(session: Session, user: User, sale: Sale, line: SaleLine, price: int,
+                 override: staff.OverrideRequest | None,
+                 authorization_id: UUID | None) -> None:
+    """A price typed over the shelf's: a cut is a discount (the cashier's limit, the store
+    manager's, then central's, as ``_check_discount``); a raise needs a store manager."""
+    shelf = catalog.find(session, identity(session).store_id,
+                         product_id=line.product_id).unit_price_minor
+    subject = (f"line {line.line_no} {line.sku}: price {format_minor(shelf)} -> "
+               f"{format_minor(price)}")
+    if price > shelf:
+        staff.authorize(session, identity(session).store_id, user, "price_override", subject,
+                        user.role != "store_manager", "Raising a shelf price.", override)
+        return
+    bp = -(-(shelf - price) * 10_000 // shelf) if shelf else 0  # the cut, rounded up
+    central = authorizations.require(session, "price_override", bp, subject, authorization_id)
+    if central is not None:
+        sale.authorization_id = central.id
+        return
+    limit = staff.limits(session, user.role).max_discount_bp
+    staff.authorize(session, identity(session).store_id, user, "price_override", subject,
+                    bp > limit, f"A price {bp / 100:g} % under the shelf's is over the "
+                    f"{limit / 100:g} % limit.", override)
+
+
 def update_line(session: Session, user: User, line_no: int, *, quantity_milli: int | None = None,
-                discount_bp: int | None = None,
+                discount_bp: int | None = None, unit_price_minor: int | None = None,
                 override: staff.OverrideRequest | None = None,
                 authorization_id: UUID | None = None) -> Sale:
     sale = require_cart(session)
     line = _line(sale, line_no)
+    if unit_price_minor is not None and unit_price_minor != line.unit_price_minor:
+        _check_price(session, user, sale, line, unit_price_minor, override, authorization_id)
+        line.unit_price_minor = unit_price_minor
     if quantity_milli is not None:
         cart.check_quantity(_entry(line).item, quantity_milli, line_no)
         line.quantity_milli = quantity_milli

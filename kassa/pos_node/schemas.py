@@ -105,6 +105,9 @@ class LineInSchema(LookupSchema):
 class LineUpdateSchema(ma.Schema):
     quantity = Quantity()
     discount_percent = Percent()
+    # A price override, in minor units: under the shelf price it is a discount (the limits
+    # for discounts apply); over it, a store manager approves.
+    unit_price_minor = Amount()
     override = fields.Nested(OverrideSchema)
     authorization_id = fields.UUID(load_default=None, allow_none=True, metadata={
         "description": "central's approval, for what lies beyond the store manager's limit"})

@@ -33,7 +33,8 @@ class OverrideRequest:
     reason: str
 
 
-REFUSAL_CODES = {"discount": "discount_over_limit", "refund": "refund_over_limit"}
+REFUSAL_CODES = {"discount": "discount_over_limit", "refund": "refund_over_limit",
+                 "price_override": "price_override_over_limit"}
 
 
 class OverrideRequired(KassaError):

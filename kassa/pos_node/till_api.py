@@ -147,7 +147,8 @@ class CartLine(MethodView):
     @bp.arguments(LineUpdateSchema)
     @bp.response(200, SaleOutSchema)
     def patch(self, body, line_no):
-        """Change a line's quantity or discount (over the limit: a manager override)."""
+        """Change a line's quantity, discount or price (over the limit: a manager override,
+        beyond the store manager's: central's authorization)."""
         with work() as s:
             return sales.update_line(
                 s, g.user, line_no,
@@ -155,6 +156,7 @@ class CartLine(MethodView):
                 else None,
                 discount_bp=bp_from_percent(body["discount_percent"])
                 if "discount_percent" in body else None,
+                unit_price_minor=body.get("unit_price_minor"),
                 override=override_of(body), authorization_id=body.get("authorization_id"))
 
     @bp.response(200, SaleOutSchema)

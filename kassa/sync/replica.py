@@ -63,8 +63,8 @@ def _simple(model, fields: tuple[str, ...], key_type=int):
     return apply
 
 
-_CUSTOMER = _simple(Customer, ("id", "name", "card_number", "phone", "email", "card_has_pin"),
-                    uuid.UUID)
+_CUSTOMER = _simple(Customer, ("id", "name", "card_number", "phone", "email", "card_has_pin",
+                               "blocked"), uuid.UUID)
 
 
 def _customer(session: Session, key: str, data: dict | None) -> None:

@@ -122,6 +122,12 @@ def test_refusals_are_shown_and_the_focus_returns_to_the_scan_field(page, stack)
     page.keyboard.press("F9")
     expect(page.locator("#message")).to_contain_text("Nothing to pay for")
     scan(page, "1001")
+    page.keyboard.press("F5")                          # a price override: the label says 85
+    page.keyboard.press("Tab")
+    page.keyboard.type("85")
+    page.shot("12-price-override")
+    page.keyboard.press("Enter")
+    expect(page.locator("#t-total")).to_have_text("85.00")  # 5.5 % under: the cashier's call
     page.keyboard.press("F10")
     expect(page.locator("#dialog-title")).to_have_text("Void this sale?")
     page.keyboard.press("Enter")

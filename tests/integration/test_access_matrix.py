@@ -66,6 +66,8 @@ ACCESS = {
     ("PATCH", "/api/v1/loyalty-rules"): OPERATORS,
     ("POST", "/api/v1/nodes"): OPERATORS,
     ("POST", "/api/v1/nodes/{node_id}/reenroll"): frozenset({"admin"}),
+    ("POST", "/api/v1/customers/{customer_id}/block"): CENTRAL_STAFF,
+    ("POST", "/api/v1/customers/{customer_id}/unblock"): CENTRAL_STAFF,
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
@@ -73,7 +75,7 @@ PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
           "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "1",
           "number": "7770000000000001", "store_id": "1", "price_id": "2147483647",
           "user_id": "2147483647", "region_id": "2147483647", "role": "no-such-role",
-          "promotion_id": "2147483647"}
+          "promotion_id": "2147483647", "customer_id": str(uuid.uuid4())}
 
 
 def operations(app) -> set[tuple[str, str]]:

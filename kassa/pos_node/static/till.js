@@ -216,7 +216,7 @@ function renderCustomer() {
 }
 
 async function identify(body) {
-  const sale = await api("POST", "/api/v1/cart/customer", body);
+  const sale = await withOverride("POST", "/api/v1/cart/customer", body);
   render(sale);
   say(`Customer: ${sale.customer ? sale.customer.name : "found"}`, true);
   return sale;
@@ -242,16 +242,18 @@ async function pollCard() {
 }
 
 async function customerMenu() {
-  const sale = await ask("Customer", `<p>Insert the card, or key its number (a damaged card), or the phone number.</p>
+  // The dialog finds whom; making the sale theirs comes after it closes, since that may need
+  // central's approval (a blocked customer), which has its own dialog.
+  const body = await ask("Customer", `<p>Insert the card, or key its number (a damaged card), or the phone number.</p>
     <label>Card or phone number <input name="who" autocomplete="off" inputmode="numeric" required></label>`,
   async (f) => {
     const who = f.who.value.replace(/[\s-]/g, "");
-    if (/^\d{16}$/.test(who)) return api("POST", "/api/v1/cart/customer", {card_number: who});
+    if (/^\d{16}$/.test(who)) return {card_number: who};
     const found = (await api("GET", "/api/v1/customers?q=" + encodeURIComponent(f.who.value.trim()))).customers;
     if (!found.length) throw new Error("No customer with that card or phone number.");
-    return api("POST", "/api/v1/cart/customer", {customer_id: found[0].id});
+    return {customer_id: found[0].id};
   }, "Find");
-  if (sale) { render(sale); say(`Customer: ${sale.customer ? sale.customer.name : "set"}`, true); }
+  if (body) { try { await identify(body); } catch (e) { say(e.message); } }
 }
 
 // Before the money: points, when the customer's card is in the reader.
@@ -358,13 +360,25 @@ async function discount(which) {
   if (which === "line" && !line) { say("No line to discount."); return; }
   if (!cart) { say("The sale is empty."); return; }
   const title = which === "line" ? `Discount on ${line.name}` : "Discount on the whole receipt";
-  const percent = await ask(title, `<label>Percent <input name="p" inputmode="decimal" required></label>`,
-    (f) => { const v = f.p.value.trim().replace(",", "."); if (!/^\d{1,3}(\.\d{1,2})?$/.test(v) || Number(v) > 100) throw new Error("Enter a percent from 0 to 100"); return v; });
-  if (percent === null) return;
+  // A line takes a percent off, or a new price (a price override: a cut counts as a discount).
+  const priceField = which === "line"
+    ? `<label>or new price <input name="price" inputmode="decimal" placeholder="${esc(money(line.unit_price_minor))}"></label>` : "";
+  const change = await ask(title, `<label>Percent <input name="p" inputmode="decimal"></label>${priceField}`,
+    (f) => {
+      if (f.price && f.price.value.trim()) {
+        const minor = toMinor(f.price.value);
+        if (minor === null) throw new Error("Enter the new price, like 79.90");
+        return {unit_price_minor: minor};
+      }
+      const v = f.p.value.trim().replace(",", ".");
+      if (!/^\d{1,3}(\.\d{1,2})?$/.test(v) || Number(v) > 100) throw new Error("Enter a percent from 0 to 100");
+      return {discount_percent: v};
+    });
+  if (change === null) return;
   try {
     render(which === "line"
-      ? await withOverride("PATCH", `/api/v1/cart/lines/${line.line_no}`, {discount_percent: percent})
-      : await withOverride("PUT", "/api/v1/cart/discount", {discount_percent: percent}));
+      ? await withOverride("PATCH", `/api/v1/cart/lines/${line.line_no}`, change)
+      : await withOverride("PUT", "/api/v1/cart/discount", change));
   } catch (e) { say(e.message); }
 }
 

@@ -151,6 +151,13 @@ def audit(user):
     return render_template("ops_audit.html", user=user, page="audit")
 
 
+@bp.get("/masterdata")
+@page_for("admin", "central_office", "regional_manager")
+def masterdata(user):
+    """Prices, people, stores, tills, promotions, role limits and loyalty rules."""
+    return render_template("ops_masterdata.html", user=user, page="masterdata")
+
+
 @bp.get("/quarantine")
 @page_for("admin", "central_office")
 def quarantine(user):

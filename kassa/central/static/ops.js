@@ -11,7 +11,12 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const doc = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(doc.message || `HTTP ${resp.status}`);
+  if (!resp.ok) {
+    // Field errors say which field and why: {"pin": ["4 to 8 digits"]}.
+    const fields = doc.error === "invalid_input" && doc.details ? " " + Object.entries(doc.details)
+      .map(([k, v]) => `${k}: ${[].concat(v).join(", ")}`).join("; ") : "";
+    throw new Error((doc.message || `HTTP ${resp.status}`) + fields);
+  }
   return doc;
 }
 

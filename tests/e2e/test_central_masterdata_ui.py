@@ -1,0 +1,69 @@
+"""Central's master-data page in a real browser against real processes: central office sets a
+region's price with the form and the till sells at it after its next pull; registers a till
+and is shown its one-time code; stops a promotion; changes the offline caps. A regional
+manager sees only their region."""
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import run_kassa
+from tests.helpers import sign_in_central
+
+pytestmark = pytest.mark.e2e
+
+
+def test_office_keeps_master_data_and_the_till_follows(browser, page, stack):
+    sign_in_central(page, stack["central"], "office", stack["users"]["office"]["password"])
+    page.goto(stack["central"] + "/ops/masterdata")
+    prices = page.locator("form[data-post='/api/v1/prices']")
+    expect(prices.locator("select[name=region_code] option")).to_have_count(3)  # –, MSK, SPB
+    prices.locator("input[name=sku]").fill("1004")
+    prices.locator("input[name=amount]").fill("99.90")
+    prices.locator("select[name=region_code]").select_option("MSK")
+    prices.locator("button[type=submit]").click()
+    expect(page.locator("#message")).to_have_text("Saved.")
+    row = page.locator("#prices-table tbody tr", has_text="MSK")
+    expect(row).to_contain_text("99.90")
+    prices.locator("input[name=sku]").fill("1004")
+    prices.locator("input[name=amount]").fill("109.90")
+    prices.locator("input[name=effective_from]").fill("2030-01-01T00:00")
+    prices.locator("button[type=submit]").click()
+    expect(page.locator("#prices-table tbody")).to_contain_text("2030-01-01 00:00:00")
+
+    tills = page.locator("form[data-post='/api/v1/nodes']")
+    tills.locator("input[name=node_id]").fill("pos-7")
+    tills.locator("button[type=submit]").click()
+    expect(page.locator("#enroll-code")).to_contain_text("One-time code for pos-7: ")
+
+    promo = page.locator("#promotions-table tbody tr", has_text="Tea 15 % off")
+    promo.get_by_role("button", name="stop").click()
+    expect(page.locator("#promotions-table tbody tr", has_text="Tea 15 % off")
+           ).to_contain_text("stopped")
+    caps = page.locator("#caps-form")
+    caps.locator("input[name=offline_points_per_day]").fill("250")
+    caps.locator("button[type=submit]").click()
+    expect(page.locator("#rules-doc")).to_contain_text('"offline_points_per_day": 250')
+    bad = page.locator("form[data-post='/api/v1/users']")
+    bad.locator("input[name=username]").fill("new-cashier")
+    bad.locator("input[name=pin]").fill("12")
+    bad.locator("button[type=submit]").click()
+    expect(page.locator("#message")).to_contain_text("pin: 4 to 8 digits")
+    page.shot_of(page, "33-central-masterdata")  # the whole page
+
+    # The till sells at the region's price from its next pull; the 2030 one waits for 2030.
+    run_kassa("pos", "sync-now", env=stack["node_env"])
+    till = requests.Session()
+    till.post(stack["node"] + "/api/v1/session", timeout=10, json={
+        "username": "cashier-s001", "pin": stack["users"]["cashier-s001"]["pin"]})
+    hits = till.get(stack["node"] + "/api/v1/products?q=1004", timeout=10).json()["products"]
+    assert [h["price_minor"] for h in hits if h["sku"] == "1004"] == [9990]
+
+
+def test_a_regional_manager_sees_only_their_region(browser, page, stack):
+    sign_in_central(page, stack["central"], "rm-spb", stack["users"]["rm-spb"]["password"])
+    page.goto(stack["central"] + "/ops/masterdata")
+    expect(page.locator("#stores-table tbody tr")).to_have_count(1)
+    expect(page.locator("#stores-table tbody")).to_contain_text("S002")
+    expect(page.locator("#tills")).to_have_count(0)
+    expect(page.locator("#prices-table tbody")).not_to_contain_text("MSK")

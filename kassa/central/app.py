@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import Flask, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 
+from kassa.central import region_wall
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
 from kassa.common.web import make_api
@@ -21,6 +22,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     db = Database(config.db_url)
     app.extensions["kassa_db"] = db
+    region_wall.install(db)
     app.secret_key = _secret_key(config)
     app.session_interface = _SessionInterface()
     app.config.update(SESSION_COOKIE_NAME="kassa_central", SESSION_COOKIE_HTTPONLY=True,

@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kassa.central import audit as audit_log
+from kassa.central import region_wall
 from kassa.central.models import ApiToken, Node, NodeNonce, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
@@ -246,6 +247,9 @@ def require_role(*roles: str):
             if user.role not in roles:
                 raise Forbidden(f"The {user.role} role may not do this.", code="role_forbidden")
             g.user = user
+            # From here on, a regional manager's queries run behind row-level security too.
+            region_wall.scope_request(user.region_id if user.role == "regional_manager"
+                                      else None)
             return view(*args, **kwargs)
         return wrapper
     return decorator

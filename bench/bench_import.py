@@ -3,9 +3,10 @@
 Figure: seconds to import N products (default 100,000) with a barcode and a chain-wide price
 each through ``kassa.central.imports.import_products`` (parse, check every row, check barcodes
 against central's, write products, barcodes and prices, put every change in the feed, audit),
-all in one transaction, then the same file again (every row an update). Target (issue 6):
-100,000 rows in <= 20 s. Baseline, same run: raw PostgreSQL COPY of the same products,
-barcodes and prices into bare tables.
+all in one transaction, then the same file again (every row an update); then a price list of
+as many rows (a scheduled price for region MSK per product) through
+``kassa.central.price_imports``. Target (issue 6): 100,000 rows in <= 20 s. Baseline, same
+run: raw PostgreSQL COPY of the same products, barcodes and prices into bare tables.
 
 Run: ``.venv/bin/python bench/bench_import.py [N_ROWS]``.
 """
@@ -17,9 +18,11 @@ import time
 
 import psycopg
 from pgscratch import pg_url, scratch_databases, sqlalchemy_url
+from sqlalchemy import select
 
-from kassa.central import imports
+from kassa.central import imports, price_imports
 from kassa.central.demo_data import seed
+from kassa.central.models import User
 from kassa.common.db import Database
 from kassa.common.migrate import upgrade
 
@@ -34,7 +37,13 @@ def csv_text(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def kassa_seconds(url: str, text: str) -> tuple[float, float, imports.Report]:
+def price_list(n: int) -> str:
+    lines = ["sku,store_code,region_code,price,effective_from"]
+    lines += [f"B{i:07d},,MSK,{(i % 9000) + 2}.{i % 100:02d},2030-01-01T00:00" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def kassa_seconds(url: str, text: str) -> tuple[float, float, float, imports.Report]:
     upgrade("central", url)
     db = Database(url)
     with db.transaction() as session:
@@ -47,8 +56,16 @@ def kassa_seconds(url: str, text: str) -> tuple[float, float, imports.Report]:
     with db.transaction() as session:
         imports.import_products(session, text)
     second = time.perf_counter() - start
+    prices = price_list(text.count("\n") - 1)
+    with db.transaction() as session:
+        office = session.scalars(select(User).where(User.username == "office")).one()
+    start = time.perf_counter()
+    with db.transaction() as session:
+        price_report = price_imports.import_prices(session, prices, office)
+    third = time.perf_counter() - start
+    assert not price_report.errors, price_report.errors[:3]
     db.dispose()
-    return first, second, report
+    return first, second, third, report
 
 
 def raw_copy_seconds(dbname: str, n: int) -> float:
@@ -77,13 +94,15 @@ def raw_copy_seconds(dbname: str, n: int) -> float:
 def main() -> None:
     text = csv_text(N)
     with scratch_databases(2) as names:
-        first, second, report = kassa_seconds(sqlalchemy_url(names[0]), text)
+        first, second, third, report = kassa_seconds(sqlalchemy_url(names[0]), text)
         raw = raw_copy_seconds(names[1], N)
     print(f"product import, {N} rows (barcode and chain-wide price each), PostgreSQL")
     print(f"  kassa import, new products   {first:6.1f} s   ({N / first:8.0f} rows/s; "
           f"created {report.created}, errors {len(report.errors)})")
     print(f"  kassa import, same file again {second:6.1f} s   ({N / second:8.0f} rows/s; "
           f"every row an update)")
+    print(f"  kassa price list, region      {third:6.1f} s   ({N / third:8.0f} rows/s; "
+          f"a scheduled MSK price per product)")
     print(f"  raw COPY of the same rows     {raw:6.1f} s   ({N / raw:8.0f} rows/s)")
     print("  target: <= 20 s for 100,000 rows")
 

@@ -25,7 +25,7 @@ from kassa.central import audit
 from kassa.central.documents import price_doc, product_doc
 from kassa.central.feed import record_changes
 from kassa.central.models import Price, Product, ProductBarcode
-from kassa.common.bulk import copy_rows, is_postgresql, next_ids, update_rows
+from kassa.common.bulk import copy_rows, insert_rows, is_postgresql, next_ids, update_rows
 
 COLUMNS = ("sku", "name", "vat_rate_bp", "unit", "category", "barcodes", "price", "active")
 MAX_ROWS = 1_000_000
@@ -99,7 +99,7 @@ def _row(line: int, raw: dict, report: Report) -> Row | None:
     barcodes = tuple(b.strip() for b in (raw.get("barcodes") or "").split("|") if b.strip())
     if any(not b.isdigit() or not 8 <= len(b) <= 14 for b in barcodes):
         report.error(line, sku, "barcodes", "8 to 14 digits each, separated by |")
-    price = _minor(raw.get("price"))
+    price = parse_minor(raw.get("price"))
     if price is None:
         report.error(line, sku, "price", "an amount like 89.90, not negative")
     active = (raw.get("active") or "1").strip().lower()
@@ -118,7 +118,7 @@ def _int(text) -> int | None:
         return None
 
 
-def _minor(text) -> int | None:
+def parse_minor(text) -> int | None:
     try:
         amount = Decimal((text or "").strip())
     except InvalidOperation:
@@ -156,7 +156,7 @@ def import_products(session: Session, text: str, *, skip_bad: bool = False,
     record_changes(session, "product", [
         (ids[r.sku], product_doc(_doc_view(r, ids[r.sku]), sorted(r.barcodes)), None, None)
         for r in rows])
-    record_changes(session, "price", [(p["id"], price_doc(_Obj(p)), None, None)
+    record_changes(session, "price", [(p["id"], price_doc(Record(p)), None, None)
                                       for p in prices])
     report.created, report.updated, report.written = len(new), len(old), bool(rows)
     audit.record(session, "masterdata_import", f"products: {len(new)} new, {len(old)} changed",
@@ -239,16 +239,7 @@ def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[
         else:
             new.append(row)
     update_rows(session, Price.__table__, "id", changed, ("amount_minor",))
-    if is_postgresql(session):
-        new = [{"id": price_id, **p} for price_id, p in zip(
-            next_ids(session, Price.__table__, len(new)), new, strict=True)]
-        copy_rows(session, Price.__table__, new)
-    else:
-        for start in range(0, len(new), CHUNK):
-            chunk = new[start:start + CHUNK]
-            new[start:start + CHUNK] = [{"id": price_id, **p} for (price_id,), p in zip(
-                session.execute(insert(Price).returning(Price.id, sort_by_parameter_order=True),
-                                chunk), chunk, strict=True)]
+    new = insert_rows(session, Price.__table__, new, CHUNK)
     return changed + new
 
 
@@ -256,13 +247,13 @@ CHAIN_STANDING = (Price.store_id.is_(None), Price.region_id.is_(None),
                   Price.effective_from.is_(None))
 
 
-class _Obj:
+class Record:
     def __init__(self, values: dict):
         self.__dict__.update(values)
 
 
-def _doc_view(r: Row, pid: int) -> _Obj:
-    return _Obj({"id": pid, **_product_values(r)})
+def _doc_view(r: Row, pid: int) -> Record:
+    return Record({"id": pid, **_product_values(r)})
 
 
 def export_products(session: Session) -> str:

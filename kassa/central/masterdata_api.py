@@ -41,6 +41,17 @@ class ImportReportSchema(ma.Schema):
     errors = fields.List(fields.Nested(ImportErrorSchema))
 
 
+def csv_body() -> str:
+    """The request's CSV file as text (415 unless ``text/csv``; 422 unless UTF-8)."""
+    if request.mimetype != "text/csv":
+        raise KassaError("Send the file as text/csv.", code="unsupported_media_type",
+                         status=415)
+    try:
+        return request.get_data().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise KassaError("The file is not UTF-8.", code="bad_encoding", status=422) from None
+
+
 @bp.route("/import")
 class Import(MethodView):
     decorators = [require_role(*EDITORS)]
@@ -51,14 +62,7 @@ class Import(MethodView):
     def post(self, args):
         """Import products and chain-wide prices from a CSV body (``text/csv``; columns
         ``sku,name,vat_rate_bp,unit,category,barcodes,price,active``)."""
-        if request.mimetype != "text/csv":
-            raise KassaError("Send the file as text/csv.", code="unsupported_media_type",
-                             status=415)
-        try:
-            text = request.get_data().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise KassaError("The file is not UTF-8.", code="bad_encoding", status=422) \
-                from None
+        text = csv_body()
         with _db().transaction() as session:
             report = imports.import_products(session, text, skip_bad=args["skip_bad"],
                                              actor_id=g.user.id)

@@ -8,16 +8,17 @@ log with its before and after.
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from kassa.central import audit
+from kassa.central import audit, price_imports
 from kassa.central import masterdata as md
 from kassa.central.auth import require_role
+from kassa.central.masterdata_api import ImportArgsSchema, ImportReportSchema, csv_body
 from kassa.central.models import Price, Product, Region, Store, User
 from kassa.common.errors import Forbidden, NotFound
 
@@ -169,6 +170,39 @@ class Prices(MethodView):
             audit.change(session, g.user.id, "price", f"{product.sku} #{price.id}",
                          before and _DUMP(before), _DUMP(after))
             return after
+
+
+@bp.route("/import")
+class ImportPrices(MethodView):
+    decorators = [require_role(*EDITORS)]
+
+    @bp.arguments(ImportArgsSchema, location="query")
+    @bp.response(200, ImportReportSchema)
+    @bp.alt_response(422, schema=ImportReportSchema, description="bad rows, nothing written")
+    def post(self, args):
+        """Import a price list from a CSV body (``text/csv``; columns
+        ``sku,store_code,region_code,price,effective_from``)."""
+        text = csv_body()
+        with _db().transaction() as session:
+            report = price_imports.import_prices(session, text, g.user,
+                                                 skip_bad=args["skip_bad"])
+        if report.errors and not args["skip_bad"]:
+            return ImportReportSchema().dump(report), 422
+        return report
+
+
+@bp.route("/export")
+class ExportPrices(MethodView):
+    decorators = [require_role(*READERS)]
+
+    @bp.response(200, description="the price rows as CSV, in the import's columns",
+                 content_type="text/csv")
+    def get(self):
+        """Every price row the signed-in person may see, as CSV."""
+        with _db().read() as session:
+            text = price_imports.export_prices(session, g.user)
+        return Response(text, mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=prices.csv"})
 
 
 @bp.route("/<int(min=1, max=2147483647):price_id>")

@@ -79,3 +79,23 @@ def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict],
     session.execute(text(f'UPDATE "{table.name}" AS m SET {sets} FROM "{temp}" AS t '
                          f'WHERE m."{key}" = t."{key}"'))
     session.execute(text(f'DROP TABLE "{temp}"'))
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict], chunk: int = 5000
+                ) -> list[dict]:
+    """Insert ``rows`` (without ids) and return them with their new ``id``, in order: COPY with
+    ids drawn from the sequence on PostgreSQL, multi-row INSERT ... RETURNING on SQLite and
+    where row-level security applies (PostgreSQL refuses COPY there)."""
+    if is_postgresql(session) and not session.execute(
+            text("SELECT row_security_active(:t)"), {"t": table.name}).scalar():
+        made = [{"id": i, **r} for i, r in zip(next_ids(session, table, len(rows)), rows,
+                                                strict=True)]
+        copy_rows(session, table, made)
+        return made
+    made = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                              part).scalars()
+        made.extend({"id": i, **r} for i, r in zip(ids, part, strict=True))
+    return made

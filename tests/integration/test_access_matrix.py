@@ -51,6 +51,8 @@ ACCESS = {
     ("GET", "/api/v1/prices"): PEOPLE,
     ("POST", "/api/v1/prices"): CENTRAL_STAFF,
     ("DELETE", "/api/v1/prices/{price_id}"): CENTRAL_STAFF,
+    ("POST", "/api/v1/prices/import"): CENTRAL_STAFF,
+    ("GET", "/api/v1/prices/export"): PEOPLE,
     ("GET", "/api/v1/users"): PEOPLE,
     ("POST", "/api/v1/users"): PEOPLE,
     ("PATCH", "/api/v1/users/{user_id}"): PEOPLE,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from kassa.central.feed import page
 from kassa.central.models import AuditEntry
 from kassa.common import clock
 from kassa.sync.client import sync_now
@@ -90,3 +91,46 @@ def test_scoped_and_scheduled_prices_reach_the_right_tills(central_app, central_
             AuditEntry.action == "masterdata:price").order_by(AuditEntry.id)).all()
     assert [e.reason for e in entries] == ["created", "created", "created", "deleted"]
     assert entries[-1].details["before"]["region_code"] == "MSK"
+
+
+def import_csv(api, text, headers, skip_bad=False):
+    return api.post("/api/v1/prices/import" + ("?skip_bad=true" if skip_bad else ""),
+                    data=text.encode(), content_type="text/csv", headers=headers)
+
+
+def test_price_lists_import_all_or_nothing_and_export(central_app, central_db, seeded):
+    api = central_app.test_client()
+    office, rm_spb = who(seeded, "office"), who(seeded, "rm-spb")
+    head = "sku,store_code,region_code,price,effective_from\n"
+    bad = head + ("1001,,MSK,79.90,\n"
+                  "1002,S001,,49.90,2026-12-01T00:00\n"
+                  "nope,,,1.00,\n"                        # unknown SKU
+                  "1003,S001,MSK,1.00,\n"                 # both scopes
+                  "1004,,,-1,\n"                          # negative
+                  "1005,,,9.90,tomorrow\n"                # not a time
+                  "1001,,MSK,78.90,\n")                   # the same slot as line 2
+    refused = import_csv(api, bad, office)
+    assert refused.status_code == 422
+    assert [(e["line"], e["field"]) for e in refused.json["errors"]] == [
+        (4, "sku"), (5, "store_code"), (6, "price"), (7, "effective_from"),
+        (8, "effective_from")]
+    with central_db.read() as session:
+        assert not [c for c in page(session, 0, 100_000)["changes"]
+                    if c["entity"] == "price" and c["data"] and c["data"]["region_id"]]
+    partial = import_csv(api, bad, office, skip_bad=True)
+    assert partial.status_code == 200 and (partial.json["created"], partial.json["skipped"]
+                                           ) == (2, 5)
+    again = import_csv(api, head + "1001,,MSK,77.90,\n", office)
+    assert (again.json["created"], again.json["updated"]) == (0, 1)
+    # A regional manager's list: their region and stores only.
+    theirs = import_csv(api, head + "1001,S001,,1.00,\n1001,,,1.00,\n1001,S002,,69.90,\n",
+                        rm_spb)
+    assert [(e["line"], e["field"]) for e in theirs.json["errors"]] == [
+        (2, "store_code"), (3, "region_code")]
+    assert import_csv(api, head + "1001,S002,,69.90,\n", rm_spb).status_code == 200
+    exported = api.get("/api/v1/prices/export", headers=rm_spb).get_data(as_text=True)
+    assert "1001,S002,,69.90," in exported and "MSK" not in exported
+    everything = api.get("/api/v1/prices/export", headers=office).get_data(as_text=True)
+    assert "1002,S001,,49.90,2026-12-01T00:00:00" in everything
+    assert "1001,,MSK,77.90," in everything
+    assert import_csv(api, everything, office).json["updated"] == everything.count("\n") - 1

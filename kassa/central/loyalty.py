@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from kassa.central import audit
@@ -284,6 +284,35 @@ _GRANT = (update(LoyaltyAccount.__table__)
           .values(held=LoyaltyAccount.__table__.c.held + bindparam("b_points")))
 
 
+def _hold_pg():
+    """On PostgreSQL the grant, the hold and its audit line are one statement: the hold and the
+    line are inserted only when the conditional UPDATE took the points; it answers how many
+    accounts it updated (0 or 1)."""
+    holds, log = RedemptionHold.__table__, AuditEntry.__table__
+    granted = _GRANT.returning(LoyaltyAccount.__table__.c.id).cte("granted")
+    made = (insert(holds).from_select(
+        ["id", "account_id", "node_id", "points", "status", "sale_id", "created_at",
+         "expires_at"],
+        select(bindparam("h_id", type_=holds.c.id.type), granted.c.id,
+               bindparam("h_node", type_=holds.c.node_id.type),
+               bindparam("b_points", type_=holds.c.points.type), literal("held"),
+               bindparam("h_sale", type_=holds.c.sale_id.type),
+               bindparam("h_now", type_=holds.c.created_at.type),
+               bindparam("h_expires", type_=holds.c.expires_at.type)))
+        .returning(holds.c.id).cte("made"))
+    logged = insert(log).from_select(
+        ["at", "node_id", "action", "subject", "reason", "reference_id"],
+        select(bindparam("h_now", type_=log.c.at.type),
+               bindparam("h_node", type_=log.c.node_id.type),
+               bindparam("a_action", type_=log.c.action.type),
+               bindparam("a_subject", type_=log.c.subject.type),
+               bindparam("a_reason", type_=log.c.reason.type), made.c.id)).cte("logged")
+    return select(func.count()).select_from(granted).add_cte(made).add_cte(logged)
+
+
+_HOLD_PG = _hold_pg()
+
+
 def hold(session: Session, account_id: uuid.UUID, node_id: str, points: int,
          sale_id: uuid.UUID | None = None, ttl: timedelta = HOLD_TTL) -> RedemptionHold:
     """Reserve ``points`` for a sale at ``node_id``, or refuse with ``insufficient_points``.
@@ -291,22 +320,32 @@ def hold(session: Session, account_id: uuid.UUID, node_id: str, points: int,
     if points <= 0:
         raise Invalid("Hold a positive number of points.", code="bad_points")
     conn = session.connection()
-    if not conn.execute(_GRANT, {"b_account": account_id, "b_points": points}).rowcount:
+    now = utcnow()
+    reservation = RedemptionHold(id=uuid.uuid4(), account_id=account_id, node_id=node_id,
+                                 points=points, status="held", sale_id=sale_id, created_at=now,
+                                 expires_at=now + ttl, resolved_at=None)
+    line = hold_audit(node_id, account_id, points, "granted", reservation.id, now)
+    if conn.dialect.name == "postgresql":
+        granted = conn.execute(_HOLD_PG, {
+            "b_account": account_id, "b_points": points, "h_id": reservation.id,
+            "h_node": node_id, "h_sale": sale_id, "h_now": now, "h_expires": now + ttl,
+            "a_action": line.action, "a_subject": line.subject,
+            "a_reason": line.reason}).scalar()
+    else:
+        granted = conn.execute(_GRANT, {"b_account": account_id, "b_points": points}).rowcount
+    if not granted:
         account = session.get(LoyaltyAccount, account_id)
         if account is None:
             raise NotFound("No such loyalty account.", code="account_not_found")
         raise Conflict(f"The account has {account.balance - account.held} points free.",
                        code="insufficient_points",
                        details={"available": account.balance - account.held})
-    now = utcnow()
-    reservation = RedemptionHold(id=uuid.uuid4(), account_id=account_id, node_id=node_id,
-                                 points=points, status="held", sale_id=sale_id, created_at=now,
-                                 expires_at=now + ttl, resolved_at=None)
-    conn.execute(insert(RedemptionHold.__table__).values(
-        {c.key: getattr(reservation, c.key) for c in RedemptionHold.__table__.columns}))
-    line = hold_audit(node_id, account_id, points, "granted", reservation.id, now)
-    conn.execute(insert(AuditEntry.__table__).values(
-        {c.key: getattr(line, c.key) for c in AuditEntry.__table__.columns if c.key != "id"}))
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(RedemptionHold.__table__).values(
+            {c.key: getattr(reservation, c.key) for c in RedemptionHold.__table__.columns}))
+        conn.execute(insert(AuditEntry.__table__).values(
+            {c.key: getattr(line, c.key) for c in AuditEntry.__table__.columns
+             if c.key != "id"}))
     return reservation
 
 

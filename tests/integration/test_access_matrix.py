@@ -116,3 +116,71 @@ def test_each_kind_of_caller_gets_exactly_what_the_table_says(central_app, seede
             wrong.append(f"{method} {path}: {caller} expected {expected}, "
                          f"got {resp.status_code}")
     assert wrong == []
+
+
+# A valid body for each regional operation, so that only the region can stop it.
+BODIES = {
+    ("PATCH", "/api/v1/stores/{store_id}"): {"name": "Taken over"},
+    ("PATCH", "/api/v1/users/{user_id}"): {"full_name": "Taken over"},
+    ("POST", "/api/v1/customers/{customer_id}/block"): {"reason": "taken over"},
+    ("POST", "/api/v1/cards/{number}/block"): {"reason": "fraud"},
+    ("POST", "/api/v1/authorizations/{auth_id}/decision"): {"approve": True,
+                                                            "reason": "taken over"},
+}
+
+
+def moscow_ids(central_db, key_dir) -> dict[str, str]:
+    """Ids of things in region MSK, one per URL parameter a regional manager may use."""
+    from sqlalchemy import select
+
+    from kassa.central import authorizations, cards
+    from kassa.central import masterdata as md
+    from kassa.central.auth import new_token
+    from kassa.central.models import Customer, LoyaltyAccount, Product, Region, Store, User
+
+    with central_db.transaction() as s:
+        msk = s.scalars(select(Region).where(Region.code == "MSK")).one()
+        store = s.scalars(select(Store).where(Store.code == "S001")).one()
+        milk = s.scalars(select(Product).where(Product.sku == "1001")).one()
+        anna = s.scalars(select(Customer).where(Customer.home_store_id == store.id)).first()
+        account = s.scalars(select(LoyaltyAccount).where(
+            LoyaltyAccount.customer_id == anna.id)).one()
+        cards.issue(s, account, key_dir)
+        card = anna.card_number  # the new card's
+        return {
+            "store_id": str(store.id),
+            "price_id": str(md.set_price(s, milk, 100, region=msk).id),
+            "user_id": str(s.scalars(select(User.id).where(User.username == "cashier-s001")
+                                     ).one()),
+            "customer_id": str(anna.id),
+            "number": card,
+            "auth_id": str(authorizations.request(s, "pos-1", "refund", 99_999_999,
+                                                  "receipt pos-1-00000001").id),
+            # Moscow's manager's own API token: nobody else's to revoke.
+            "token_id": str(new_token(s, s.scalars(select(User).where(
+                User.username == "rm-msk")).one(), "reports")[0].id),
+        }
+
+
+def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, tmp_path):
+    """Every operation a regional manager may call with an id in its URL, called by Saint
+    Petersburg's manager with Moscow's ids: 403 or 404, and nothing changed."""
+    ids = moscow_ids(central_db, tmp_path)
+    client = central_app.test_client()
+    headers = basic_auth("rm-spb", seeded["users"]["rm-spb"]["password"])
+    walked, wrong = [], []
+    for (method, path), rule in sorted(ACCESS.items()):
+        params = re.findall(r"\{(\w+)\}", path)
+        if rule in (NODE, PUBLIC) or "regional_manager" not in rule or not params:
+            continue
+        url = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
+        resp = client.open(url, method=method, headers=headers,
+                           json=BODIES.get((method, path), {}) if method != "DELETE" else None)
+        walked.append(f"{method} {path}")
+        if resp.status_code not in (403, 404):
+            wrong.append(f"{method} {path}: {resp.status_code} {resp.get_json()}")
+    assert wrong == []
+    assert len(walked) == 8, walked
+    office = basic_auth("office", seeded["users"]["office"]["password"])
+    stores = client.get("/api/v1/stores", headers=office).json["stores"]
+    assert "Taken over" not in {s["name"] for s in stores}

@@ -4,7 +4,11 @@ regional manager seeing their region's tills only."""
 import csv
 import io
 
-from kassa.central import audit_api
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from kassa.central import audit, audit_api
 from tests.helpers import basic_auth, signed
 from tests.integration.test_authorizations import ask
 
@@ -39,3 +43,15 @@ def test_the_audit_log_filters_and_exports_csv(central_app, enrolled, seeded):
     assert client.get("/api/v1/audit?node_id=pos-1", headers=msk).json["entries"]
     node_id, key = enrolled
     assert signed(client, "GET", "/api/v1/audit", node_id, key).status_code == 401
+
+
+def test_the_audit_log_cannot_be_changed_or_deleted(central_db):
+    """Append-only below the application too: a trigger refuses UPDATE and DELETE."""
+    with central_db.transaction() as s:
+        audit.record(s, "sign_in:ok", "user office")
+    for statement in ("UPDATE audit_log SET reason = 'edited'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), central_db.transaction() as s:
+            s.execute(text(statement))
+    with central_db.read() as s:
+        assert s.execute(text("SELECT count(*) FROM audit_log WHERE reason = 'edited'")
+                         ).scalar() == 0

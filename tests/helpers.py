@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
+import signal
 import time
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -75,3 +79,23 @@ def sign_in_central(page, base_url: str, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("#signin button[type=submit]")
     page.wait_for_url(lambda url: "/ops/signin" not in url)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process it started, however deep, whatever their session
+    (``kassa``'s supervisors start each child in a session of its own)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)

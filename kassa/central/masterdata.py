@@ -78,6 +78,7 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
         raise Invalid(f"Unknown unit {unit!r}.", code="bad_unit")
     if session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
         raise Conflict(f"SKU {sku} exists already.", code="duplicate_sku")
+    _check_barcodes(session, barcodes, None)
     product = Product(sku=sku, name=name, vat_rate_bp=vat_rate_bp, unit=unit, active=True,
                       category=category, barcodes=[ProductBarcode(barcode=b) for b in barcodes])
     session.add(product)
@@ -85,6 +86,39 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
     record_change(session, "product", product.id,
                   product_doc(product, sorted(b.barcode for b in product.barcodes)))
     set_price(session, product, price_minor)
+    return product
+
+
+def _check_barcodes(session: Session, barcodes, product_id: int | None) -> None:
+    """A barcode names one product: ``barcode_taken`` if another product has one of these."""
+    if not barcodes:
+        return
+    taken = session.execute(select(ProductBarcode.barcode, Product.sku)
+                            .join(Product, Product.id == ProductBarcode.product_id)
+                            .where(ProductBarcode.barcode.in_(list(barcodes)),
+                                   ProductBarcode.product_id != (product_id or 0))).first()
+    if taken is not None:
+        raise Conflict(f"Barcode {taken.barcode} belongs to {taken.sku}.", code="barcode_taken")
+
+
+def update_product(session: Session, product: Product, *, barcodes: tuple[str, ...] | None = None,
+                   **fields) -> Product:
+    """Change a product's name, VAT rate, unit, category or whether it is sold, and replace its
+    barcodes; the tills get the whole product at their next pull."""
+    for name, value in fields.items():
+        if name not in ("name", "vat_rate_bp", "unit", "category", "active"):
+            raise Invalid(f"Field {name!r} cannot be edited here.", code="bad_field")
+        setattr(product, name, value)
+    if product.unit not in ("pcs", "kg"):
+        raise Invalid(f"Unknown unit {product.unit!r}.", code="bad_unit")
+    if barcodes is not None:
+        _check_barcodes(session, barcodes, product.id)
+        product.barcodes = [b for b in product.barcodes if b.barcode in barcodes]
+        known = {b.barcode for b in product.barcodes}
+        product.barcodes.extend(ProductBarcode(barcode=b) for b in barcodes if b not in known)
+    session.flush()
+    record_change(session, "product", product.id,
+                  product_doc(product, sorted(b.barcode for b in product.barcodes)))
     return product
 
 

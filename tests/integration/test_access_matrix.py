@@ -45,6 +45,9 @@ ACCESS = {
     ("POST", "/api/v1/cards/{number}/block"): CENTRAL_STAFF,
     ("POST", "/api/v1/products/import"): OPERATORS,
     ("GET", "/api/v1/products/export"): CENTRAL_STAFF,
+    ("GET", "/api/v1/products"): PEOPLE,
+    ("POST", "/api/v1/products"): OPERATORS,
+    ("PATCH", "/api/v1/products/{sku}"): OPERATORS,
     ("GET", "/api/v1/stores"): PEOPLE,
     ("POST", "/api/v1/stores"): OPERATORS,
     ("PATCH", "/api/v1/stores/{store_id}"): CENTRAL_STAFF,
@@ -77,7 +80,8 @@ PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
           "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "1",
           "number": "7770000000000001", "store_id": "1", "price_id": "2147483647",
           "user_id": "2147483647", "region_id": "2147483647", "role": "no-such-role",
-          "promotion_id": "2147483647", "customer_id": str(uuid.uuid4())}
+          "promotion_id": "2147483647", "customer_id": str(uuid.uuid4()),
+          "sku": "no-such-sku"}
 
 
 def operations(app) -> set[tuple[str, str]]:

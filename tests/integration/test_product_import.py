@@ -73,3 +73,33 @@ def test_the_export_reads_back_in(central_app, central_db, seeded):
     assert wrong.status_code == 415
     header_only = post(client, office, "sku,name\n1,x\n")
     assert header_only.status_code == 422 and header_only.json["errors"][0]["line"] == 1
+
+
+def test_one_product_at_a_time_with_its_barcodes(central_app, central_db, seeded):
+    """Products over HTTP: made with barcodes, category and price; barcodes replaced; a barcode
+    of another product refused; each change in the feed and the audit log."""
+    api = central_app.test_client()
+    office = basic_auth("office", seeded["users"]["office"]["password"])
+    made = api.post("/api/v1/products", json={
+        "sku": "6001", "name": "Kefir 1 l", "vat_rate_bp": 1000, "category": "dairy",
+        "barcodes": ["4600000060012", "4600000060029"], "price_minor": 7990}, headers=office)
+    assert made.status_code == 201 and made.json["price_minor"] == 7990, made.json
+    taken = api.post("/api/v1/products", json={
+        "sku": "6002", "name": "x", "vat_rate_bp": 1000, "barcodes": ["4600000010010"],
+        "price_minor": 1}, headers=office)
+    assert taken.status_code == 409 and taken.json["error"] == "barcode_taken"
+    changed = api.patch("/api/v1/products/6001", json={
+        "barcodes": ["4600000060029", "4600000060036"], "active": False}, headers=office)
+    assert changed.json["barcodes"] == ["4600000060029", "4600000060036"]
+    assert changed.json["active"] is False
+    assert api.patch("/api/v1/products/nope", json={"name": "x"},
+                     headers=office).status_code == 404
+    found = api.get("/api/v1/products?q=kefir", headers=office).json["products"]
+    assert [p["sku"] for p in found] == ["6001"]
+    with central_db.read() as session:
+        docs = [c["data"] for c in page(session, 0, 100_000)["changes"]
+                if c["entity"] == "product" and c["data"] and c["data"]["sku"] == "6001"]
+    assert [d["barcodes"] for d in docs] == [["4600000060012", "4600000060029"],
+                                             ["4600000060029", "4600000060036"]]
+    log = api.get("/api/v1/audit?action=masterdata:product", headers=office).json["entries"]
+    assert log[0]["details"]["before"]["active"] is True

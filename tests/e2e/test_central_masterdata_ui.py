@@ -13,9 +13,32 @@ from tests.helpers import sign_in_central
 pytestmark = pytest.mark.e2e
 
 
-def test_office_keeps_master_data_and_the_till_follows(browser, page, stack):
+def test_office_keeps_master_data_and_the_till_follows(browser, page, stack, tmp_path):
     sign_in_central(page, stack["central"], "office", stack["users"]["office"]["password"])
     page.goto(stack["central"] + "/ops/masterdata")
+    product = page.locator("form[data-post='/api/v1/products']")
+    product.locator("input[name=sku]").fill("6001")
+    product.locator("input[name=name]").fill("Kefir 1 l")
+    product.locator("select[name=vat]").select_option("10")
+    product.locator("input[name=category]").fill("dairy")
+    product.locator("input[name=barcodes]").fill("4600000060012 4600000060029")
+    product.locator("input[name=amount]").fill("79.90")
+    product.locator("button[type=submit]").click()
+    expect(page.locator("#products-table tbody tr", has_text="6001")).to_contain_text(
+        "4600000060012 4600000060029")
+    csv_file = tmp_path / "products.csv"
+    csv_file.write_text("sku,name,vat_rate_bp,unit,category,barcodes,price,active\n"
+                        "6002,Ryazhenka 0.5 l,1000,pcs,dairy,4600000060036,64.90,1\n"
+                        "6003,,1000,pcs,dairy,,1.00,1\n")
+    upload = page.locator("#products-csv")
+    upload.locator("input[name=file]").set_input_files(str(csv_file))
+    upload.locator("button[type=submit]").click()
+    expect(page.locator("#import-report")).to_contain_text("Nothing written")
+    expect(page.locator("#import-report")).to_contain_text("line 3 6003 name")
+    upload.locator("input[name=skip_bad]").check()
+    upload.locator("button[type=submit]").click()
+    expect(page.locator("#import-report")).to_contain_text("Written: 1 new")
+
     prices = page.locator("form[data-post='/api/v1/prices']")
     expect(prices.locator("select[name=region_code] option")).to_have_count(3)  # –, MSK, SPB
     prices.locator("input[name=sku]").fill("1004")

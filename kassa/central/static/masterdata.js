@@ -41,6 +41,17 @@ function wrap(node) {
 }
 
 const load = {
+  async products() {
+    const q = $("#product-filter [name=q]").value.trim();
+    const {products} = await api("GET", "/api/v1/products?limit=50" + (q ? `&q=${encodeURIComponent(q)}` : ""));
+    fill("products-table", products, (p) => [p.sku, p.name, p.category, p.barcodes.join(" "),
+      p.vat_rate_bp / 100, p.price_minor === null ? null : money(p.price_minor),
+      p.active ? "sold" : "not sold",
+      OPERATOR ? button(p.active ? "stop selling" : "sell again", async () => {
+        await api("PATCH", `/api/v1/products/${encodeURIComponent(p.sku)}`, {active: !p.active});
+        await load.products();
+      }) : ""]);
+  },
   async prices() {
     const sku = $("#price-filter [name=sku]").value.trim();
     const {prices} = await api("GET", "/api/v1/prices?limit=200" + (sku ? `&sku=${encodeURIComponent(sku)}` : ""));
@@ -121,6 +132,9 @@ function options(kind, pairs) {
 
 // What each form posts, from its fields.
 const BODIES = {
+  "/api/v1/products": (f) => ({sku: f.sku.value.trim(), name: f.name.value.trim(),
+    vat_rate_bp: Number(f.vat.value) * 100, unit: f.unit.value, category: orNull(f.category.value.trim()),
+    barcodes: f.barcodes.value.split(/[\s,]+/).filter(Boolean), price_minor: toMinor(f.amount.value)}),
   "/api/v1/prices": (f) => ({sku: f.sku.value.trim(), amount_minor: toMinor(f.amount.value),
     store_code: orNull(f.store_code.value), region_code: orNull(f.region_code.value),
     effective_from: localTime(f.effective_from.value)}),
@@ -157,6 +171,24 @@ function bindForms() {
       } catch (e) { say(e.message); }
     });
   });
+  $("#product-filter").addEventListener("submit", (ev) => { ev.preventDefault(); load.products().catch((e) => say(e.message)); });
+  const upload = $("#products-csv");
+  if (upload) {
+    upload.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const text = await upload.file.files[0].text();
+      const resp = await fetch("/api/v1/products/import" + (upload.skip_bad.checked ? "?skip_bad=true" : ""), {
+        method: "POST", credentials: "same-origin", body: text,
+        headers: {"Content-Type": "text/csv", "X-CSRF-Token": document.querySelector("meta[name=csrf-token]").content}});
+      const report = await resp.json().catch(() => ({message: `HTTP ${resp.status}`}));
+      const box = $("#import-report");
+      box.hidden = false;
+      box.textContent = report.errors === undefined ? report.message
+        : `${report.written ? "Written" : "Nothing written"}: ${report.created} new, ${report.updated} changed, ${report.skipped} bad rows\n`
+          + report.errors.map((e) => `line ${e.line} ${e.sku} ${e.field}: ${e.message}`).join("\n");
+      await load.products();
+    });
+  }
   $("#price-filter").addEventListener("submit", (ev) => { ev.preventDefault(); load.prices().catch((e) => say(e.message)); });
   const caps = $("#caps-form");
   if (caps) {
@@ -176,7 +208,7 @@ function bindForms() {
 
 (async () => {
   bindForms();
-  for (const part of ["regions", "stores", "prices", "users", "promotions", "limits", "loyalty"]) {
+  for (const part of ["regions", "stores", "products", "prices", "users", "promotions", "limits", "loyalty"]) {
     try { await load[part](); } catch (e) { say(e.message); }
   }
 })();

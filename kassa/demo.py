@@ -71,7 +71,11 @@ def run_demo(port: int) -> None:
     creds.write_text(json.dumps(secrets_doc["users"], indent=2))
     os.chmod(creds, 0o600)
 
+    # Ctrl-C and SIGTERM both stop the demo cleanly. SIGINT is set here too, not left to
+    # Python's default: a shell starting a job in the background ignores SIGINT for it, and
+    # Python then installs no handler of its own (the test suite run as `make test &` did).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     kassa = [sys.executable, "-m", "kassa.cli"]
     services = Supervisor(root / "logs")  # pcscd, stopped after everything that uses it
     procs = Supervisor(root / "logs")

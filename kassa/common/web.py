@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import zlib
 
 import marshmallow as ma
@@ -115,6 +116,16 @@ def register_error_handlers(app: Flask) -> None:
 MAX_INFLATED_BODY = 64 * 1024 * 1024
 
 
+# A NUL character, raw or as JSON's escape (not an escaped backslash before "u0000"): no
+# database text column takes it (PostgreSQL refuses it outright), so no body may carry one.
+_NUL_ESCAPE = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
+
+
+def _has_nul(body: bytes) -> bool:
+    return bool(body) and (b"\x00" in body or (b"\\u0000" in body
+                                                  and _NUL_ESCAPE.search(body) is not None))
+
+
 def make_api(app: Flask, title: str) -> KassaApi:
     """flask-smorest with OpenAPI at /api/openapi.json and kassa's error shape."""
     app.config.setdefault("API_TITLE", title)
@@ -154,3 +165,7 @@ def _accept_gzip_bodies(app: Flask) -> None:
                 raise KassaError("The inflated body is too large.", code="payload_too_large",
                                  status=413)
             request._cached_data = body  # what get_json() and webargs will read
+        if _has_nul(request.get_data(cache=True)) or "\x00" in request.path \
+                or b"%00" in request.query_string:
+            raise KassaError("Text may not contain NUL characters.", code="bad_characters",
+                             status=422)

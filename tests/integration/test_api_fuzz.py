@@ -42,3 +42,20 @@ def test_the_till_never_answers_500(node_app, till):
 def test_central_never_answers_500(central_app, seeded):
     headers = basic_auth("office", seeded["users"]["office"]["password"])
     assert fuzz_every_operation(central_app, headers=headers) == []
+
+
+def test_nul_characters_are_refused_everywhere(central_app, seeded):
+    """PostgreSQL stores no NUL character: a body, a query or a path with one is a 422."""
+    client = central_app.test_client()
+    office = basic_auth("office", seeded["users"]["office"]["password"])
+    for method, url, body in [
+            ("POST", "/api/v1/products", {"sku": "n1", "name": "a\x00b", "vat_rate_bp": 0,
+                                          "price_minor": 1}),
+            ("GET", "/api/v1/prices?sku=a%00b", None),
+            ("PATCH", "/api/v1/products/a%00b", {"name": "x"})]:
+        resp = client.open(url, method=method, json=body, headers=office)
+        assert (resp.status_code, resp.json["error"]) == (422, "bad_characters"), url
+    csv_body = "sku,name,vat_rate_bp,unit,category,barcodes,price,active\nx,a\x00,0,pcs,,,1,1\n"
+    resp = client.post("/api/v1/products/import", data=csv_body.encode(),
+                       content_type="text/csv", headers=office)
+    assert resp.status_code == 422 and resp.json["error"] == "bad_characters"

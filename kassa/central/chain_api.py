@@ -98,7 +98,8 @@ class OneRegion(MethodView):
             if region is None:
                 raise NotFound("No such region.", code="region_not_found")
             before = _region_view(region)
-            region.name = body["name"]
+            if body["name"] != region.name:
+                md.rename_region(session, region, body["name"])
             after = _region_view(region)
             if after != before:
                 audit.change(session, g.user.id, "region", region.code, before, after)

@@ -8,6 +8,10 @@ Each takes an object with the entity's attributes (an ORM row or a result row).
 from __future__ import annotations
 
 
+def region_doc(r) -> dict:
+    return {"id": r.id, "code": r.code, "name": r.name}
+
+
 def store_doc(s) -> dict:
     return {"id": s.id, "code": s.code, "name": s.name, "region_code": s.region_code,
             "timezone": s.timezone}

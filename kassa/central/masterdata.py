@@ -19,6 +19,7 @@ from kassa.central.documents import (
     price_doc,
     product_doc,
     promotion_doc,
+    region_doc,
     role_limit_doc,
     store_doc,
     user_doc,
@@ -49,7 +50,21 @@ def create_region(session: Session, code: str, name: str) -> Region:
     region = Region(code=code, name=name)
     session.add(region)
     session.flush()
+    region_changed(session, region)
     return region
+
+
+def rename_region(session: Session, region: Region, name: str) -> Region:
+    region.name = name
+    session.flush()
+    region_changed(session, region)
+    return region
+
+
+def region_changed(session: Session, region: Region) -> None:
+    """Regions are in the feed like the rest of master data; a till keeps none (its store's
+    document names its region), other readers of the feed may."""
+    record_change(session, "region", region.id, region_doc(region))
 
 
 def create_store(session: Session, code: str, name: str, region: Region,

@@ -30,6 +30,7 @@ from kassa.central.documents import (
     price_doc,
     product_doc,
     promotion_doc,
+    region_doc,
     role_limit_doc,
     store_doc,
     user_doc,
@@ -111,6 +112,7 @@ def consistent_read(db: Database) -> Iterator[Connection]:
 
 def rows(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     """Every row the node replicates, referenced rows before the rows that refer to them."""
+    yield from _regions(conn)
     yield from _stores(conn)
     yield from _role_limits(conn)
     yield from _products(conn)
@@ -140,6 +142,11 @@ def _records(conn: Connection, stmt) -> Iterator[tuple]:
 # The feed's documents for the entities masterdata builds inline. Like masterdata's and feed's
 # doc functions they read only attributes, so all of them take the records read here: building
 # a million ORM objects would be most of the time.
+
+def _regions(conn: Connection) -> Iterator[Entry]:
+    for r in _records(conn, select(Region.id, Region.code, Region.name).order_by(Region.id)):
+        yield "region", str(r.id), region_doc(r)
+
 
 def _stores(conn: Connection) -> Iterator[Entry]:
     stmt = (select(Store.id, Store.code, Store.name, Store.timezone,

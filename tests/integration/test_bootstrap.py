@@ -156,7 +156,8 @@ def test_the_snapshot_is_the_feed_replayed_for_this_node(central_app, chain, enr
     assert trailer["end"] is True and trailer["rows"] == len(rows)
     with central_db.read() as session:
         replayed = {}
-        for change in feed.page(session, 0, 1000, feed.NodeScope(1, 1))["changes"]:
+        scope = feed.NodeScope(1, 1, feed.REGION_ENTITIES)
+        for change in feed.page(session, 0, 1000, scope)["changes"]:
             replayed[(change["entity"], change["key"])] = change["data"]
     replayed = {k: v for k, v in replayed.items() if v is not None}  # tombstones
     assert {(r["entity"], r["key"]): r["data"] for r in rows} == replayed

@@ -85,6 +85,8 @@ def test_regions_limits_promotions_rules_and_tills(central_app, central_db, seed
             ] == ["MSK"]
     assert api.patch(f"/api/v1/regions/{region.json['id']}", json={"name": "Novosibirsk obl."},
                      headers=office).json["name"] == "Novosibirsk obl."
+    assert [c["data"]["name"] for c in feed_of(central_db, "region")
+            if c["data"]["code"] == "NSK"] == ["Novosibirsk", "Novosibirsk obl."]
 
     limit = api.put("/api/v1/role-limits/cashier", json={"max_discount_bp": 700,
                                                          "max_refund_minor": 150000},

@@ -1,8 +1,12 @@
-"""Customers at central's API: block one (fraud, abuse) so every till needs central's
-authorization to sell to them, and lift the block. A regional manager reaches only the
-customers of their region's stores; anyone else's answers 404, as if they did not exist."""
+"""Customers at central's API: find them, everything about one (the 360 view), their consents,
+contacts logged by staff, and blocks (a blocked customer is sold to only with central's
+authorization). A regional manager reaches only the customers of their region's stores, a
+store manager their store's; anyone else's answers 404, as if they did not exist."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
 
 import marshmallow as ma
 from flask import current_app, g
@@ -11,7 +15,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from kassa.central import audit
+from kassa.central import audit, crm
 from kassa.central.auth import require_role
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
@@ -20,8 +24,9 @@ from kassa.common.db import utcnow
 from kassa.common.errors import NotFound
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
-               description="Customers: blocks")
+               description="Customers: the 360 view, consents, contacts, blocks")
 STAFF = ("admin", "central_office", "regional_manager")
+PEOPLE = STAFF + ("store_manager",)
 
 
 def _db():
@@ -38,6 +43,83 @@ class CustomerStateSchema(ma.Schema):
     blocked = fields.Boolean()
     blocked_at = fields.AwareDateTime(allow_none=True)
     block_reason = fields.String(allow_none=True)
+
+
+class CustomerBriefSchema(ma.Schema):
+    id = fields.UUID()
+    name = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    card_number = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "customer | lead"})
+
+
+class CustomerListSchema(ma.Schema):
+    customers = fields.List(fields.Nested(CustomerBriefSchema))
+
+
+class CustomerQuerySchema(ma.Schema):
+    q = fields.String(required=True, validate=validate.Length(min=2, max=100))
+
+
+class ConsentSchema(ma.Schema):
+    channel = fields.String()
+    granted = fields.Boolean()
+    at = fields.AwareDateTime(allow_none=True)
+    source = fields.String(allow_none=True)
+
+
+class ConsentInSchema(ma.Schema):
+    granted = fields.Boolean(required=True)
+    source = fields.String(load_default="office", validate=validate.Length(min=1, max=100),
+                           metadata={"description": "where it was given: a call, a letter..."})
+
+
+class TimelineSchema(ma.Schema):
+    at = fields.AwareDateTime()
+    kind = fields.String(metadata={"description": "purchase | return | a contact channel"})
+    store_code = fields.String(allow_none=True)
+    summary = fields.String()
+    amount_minor = fields.Integer(allow_none=True)
+
+
+class InteractionSchema(ma.Schema):
+    id = fields.UUID()
+    at = fields.AwareDateTime()
+    channel = fields.String()
+    direction = fields.String()
+    subject = fields.String()
+    body = fields.String()
+    store_code = fields.String(allow_none=True)
+
+
+class NewContactSchema(ma.Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(crm.CHANNELS))
+    direction = fields.String(load_default="in", validate=validate.OneOf(("in", "out")))
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body = fields.String(load_default="", validate=validate.Length(max=20_000))
+    at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class ProfileSchema(ma.Schema):
+    id = fields.UUID()
+    name = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    birthday = fields.Date(allow_none=True)
+    status = fields.String()
+    home_store_code = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    blocked = fields.Boolean()
+    lead_source = fields.Dict(allow_none=True)
+    consents = fields.List(fields.Nested(ConsentSchema))
+    consent_history = fields.List(fields.Nested(ConsentSchema))
+    cards = fields.List(fields.Dict())
+    loyalty = fields.Dict(allow_none=True)
+    purchases = fields.Dict()
+    returns = fields.List(fields.Dict())
+    interactions = fields.List(fields.Nested(InteractionSchema))
+    timeline = fields.List(fields.Nested(TimelineSchema))
 
 
 def _reachable(session, customer_id) -> Customer:
@@ -72,6 +154,83 @@ def _set_block(customer_id, reason: str | None) -> dict:
                          f"customer {customer.id}", actor_id=g.user.id, reason=reason or "",
                          details={"before": before, "after": after})
         return _state(customer)
+
+
+@bp.route("")
+class Customers(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.arguments(CustomerQuerySchema, location="query")
+    @bp.response(200, CustomerListSchema)
+    def get(self, args):
+        """Customers and leads by card number, phone, e-mail or part of the name."""
+        with _db().read() as session:
+            return {"customers": crm.search(session, crm.Reach.of(g.user), args["q"])}
+
+
+@bp.route("/<uuid:customer_id>")
+class OneCustomer(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.response(200, ProfileSchema)
+    def get(self, customer_id):
+        """Everything about one customer: profile, consents, cards, points, purchases and
+        returns in every store, contacts on every channel, and their timeline."""
+        with _db().read() as session:
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            view = crm.profile(session, customer)
+        # The free-form parts as JSON text now: the schema's Dict fields pass values as is.
+        for part in ("cards", "loyalty", "purchases", "returns"):
+            view[part] = _jsonable(view[part])
+        return view
+
+
+@bp.route("/<uuid:customer_id>/consents/<string(maxlength=12):channel>")
+class CustomerConsent(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.arguments(ConsentInSchema)
+    @bp.response(200, ConsentSchema)
+    def put(self, body, customer_id, channel):
+        """Record a consent given or withdrawn (kept with its history and in the audit log)."""
+        with _db().transaction() as session:
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            row = crm.set_consent(session, customer, channel, body["granted"],
+                                  f"{body['source']} ({g.user.username})", g.user)
+            return {"channel": row.channel, "granted": row.granted, "at": row.at,
+                    "source": row.source}
+
+
+@bp.route("/<uuid:customer_id>/interactions")
+class CustomerContacts(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.arguments(NewContactSchema)
+    @bp.response(201, InteractionSchema)
+    def post(self, body, customer_id):
+        """Log a contact with the customer (a call taken, a letter sent...)."""
+        with _db().transaction() as session:
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            row, _new = crm.record_interaction(
+                session, customer, channel=body["channel"], direction=body["direction"],
+                subject=body["subject"], body=body["body"], at=body["at"],
+                store_id=g.user.store_id, user_id=g.user.id)
+            return {"id": row.id, "at": row.at, "channel": row.channel,
+                    "direction": row.direction, "subject": row.subject, "body": row.body,
+                    "store_code": None}
+
+
+def _jsonable(value):
+    """Dates and ids inside the profile's free-form parts as ISO text."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
 
 
 @bp.route("/<uuid:customer_id>/block")

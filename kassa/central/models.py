@@ -192,8 +192,9 @@ class Customer(Base):
     __tablename__ = "customers"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32))
-    email: Mapped[str | None] = mapped_column(String(200))
+    # Stored normalised (kassa.central.customers.normal_phone / normal_email): matched on.
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    email: Mapped[str | None] = mapped_column(String(200), index=True)
     card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
     # The customer's current card asks for a PIN before points are spent (from its issue).
     card_has_pin: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -202,6 +203,56 @@ class Customer(Base):
     # Blocked (fraud, abuse...): a till sells to them only with central's authorization.
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     block_reason: Mapped[str | None] = mapped_column(String(200))
+    # "customer", or "lead": known from a web form, a call... and no purchase yet.
+    status: Mapped[str] = mapped_column(String(12), default="customer",
+                                        server_default="customer")
+    birthday: Mapped[date | None] = mapped_column(Date)
+    # Where a lead came from: {"channel", "campaign", "referrer", "utm_source", ...}.
+    lead_source: Mapped[dict | None] = mapped_column(JSONDoc)
+
+
+class Consent(Base):
+    """A customer's consent to marketing by one channel, given or withdrawn: every change is a
+    new row (when, where, by whom), the newest per channel is in force."""
+
+    __tablename__ = "customer_consents"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(12))  # sms | email | phone
+    granted: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(100))  # "web form", "till pos-1", "office"...
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Interaction(Base):
+    """One contact with a customer or lead on any channel but the till's sales (those are the
+    sales themselves): a call, an e-mail, a web form, a chat, a social message, an event..."""
+
+    __tablename__ = "interactions"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # An integration's own id: sending the same interaction again changes nothing.
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    source: Mapped[dict | None] = mapped_column(JSONDoc)
+
+
+class FormSubmission(Base):
+    """Public web-form posts per client address (hashed), for the rate limit."""
+
+    __tablename__ = "form_submissions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    client_hash: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class LoyaltyAccount(Base):

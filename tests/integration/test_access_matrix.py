@@ -73,6 +73,12 @@ ACCESS = {
     ("POST", "/api/v1/nodes/{node_id}/reenroll"): frozenset({"admin"}),
     ("POST", "/api/v1/customers/{customer_id}/block"): CENTRAL_STAFF,
     ("POST", "/api/v1/customers/{customer_id}/unblock"): CENTRAL_STAFF,
+    ("GET", "/api/v1/customers"): PEOPLE,
+    ("GET", "/api/v1/customers/{customer_id}"): PEOPLE,
+    ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): PEOPLE,
+    ("POST", "/api/v1/customers/{customer_id}/interactions"): PEOPLE,
+    ("POST", "/api/v1/interactions"): PEOPLE,
+    ("POST", "/api/v1/public/leads"): PUBLIC,  # the website's form: rate-limited, bot-guarded
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
@@ -81,7 +87,7 @@ PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
           "number": "7770000000000001", "store_id": "1", "price_id": "2147483647",
           "user_id": "2147483647", "region_id": "2147483647", "role": "no-such-role",
           "promotion_id": "2147483647", "customer_id": str(uuid.uuid4()),
-          "sku": "no-such-sku"}
+          "sku": "no-such-sku", "channel": "email"}
 
 
 def operations(app) -> set[tuple[str, str]]:
@@ -130,6 +136,9 @@ BODIES = {
     ("POST", "/api/v1/cards/{number}/block"): {"reason": "fraud"},
     ("POST", "/api/v1/authorizations/{auth_id}/decision"): {"approve": True,
                                                             "reason": "taken over"},
+    ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): {"granted": True},
+    ("POST", "/api/v1/customers/{customer_id}/interactions"): {"channel": "call",
+                                                               "subject": "taken over"},
 }
 
 
@@ -157,6 +166,7 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
             "user_id": str(s.scalars(select(User.id).where(User.username == "cashier-s001")
                                      ).one()),
             "customer_id": str(anna.id),
+            "channel": "email",
             "number": card,
             "auth_id": str(authorizations.request(s, "pos-1", "refund", 99_999_999,
                                                   "receipt pos-1-00000001").id),
@@ -184,7 +194,7 @@ def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, t
         if resp.status_code not in (403, 404):
             wrong.append(f"{method} {path}: {resp.status_code} {resp.get_json()}")
     assert wrong == []
-    assert len(walked) == 8, walked
+    assert len(walked) == 11, walked
     office = basic_auth("office", seeded["users"]["office"]["password"])
     stores = client.get("/api/v1/stores", headers=office).json["stores"]
     assert "Taken over" not in {s["name"] for s in stores}

@@ -1,0 +1,119 @@
+"""Customer 360 at central, on SQLite and PostgreSQL: contacts from every channel matched by
+card, phone or e-mail (or a new lead), consents with their history, purchases from every store
+through real tills, one timeline; the website's form with its rate limit and bot guard; and a
+regional manager reaching only their region's customers."""
+
+from sqlalchemy import func, select
+
+from kassa.central.models import AuditEntry, Customer, Interaction
+from kassa.sync.client import sync_now
+from tests.helpers import basic_auth
+
+
+def who(seeded, username):
+    return basic_auth(username, seeded["users"][username]["password"])
+
+
+def anna_id(central_db):
+    with central_db.read() as s:
+        return str(s.scalars(select(Customer.id).where(
+            Customer.card_number == "7770000000000001")).one())
+
+
+def test_every_channel_lands_on_the_customer_and_the_timeline(central_app, central_db, seeded,
+                                                               tills):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    anna = anna_id(central_db)
+    # Purchases in both stores, by card, through real tills and sync.
+    for node_id in ("pos-1", "pos-2"):
+        till, db = tills[node_id]
+        till.post("/api/v1/cart/lines", json={"sku": "1001", "quantity": 1})
+        assert till.post("/api/v1/cart/customer",
+                         json={"card_number": "7770000000000001"}).status_code == 200
+        assert till.post("/api/v1/cart/checkout", json={"payments": [
+            {"method": "cash", "amount": 8990}]}).status_code == 201
+        sync_now(db)
+    call = {"channel": "call", "subject": "Asked about the coffee week", "body": "Called in",
+            "match": {"phone": "8 (900) 000-00-01"}, "external_id": "pbx-1001"}
+    first = api.post("/api/v1/interactions", json=call, headers=office)
+    assert first.status_code == 201, first.json
+    assert (first.json["customer_id"], first.json["created_lead"]) == (anna, False)
+    again = api.post("/api/v1/interactions", json=call, headers=office)
+    assert again.json["repeated"] is True and again.json["id"] == first.json["id"]
+    nobody = api.post("/api/v1/interactions", json={
+        "channel": "email", "subject": "Hello", "match": {"email": "new@example.com"}},
+        headers=office)
+    assert nobody.status_code == 404 and nobody.json["error"] == "customer_not_found"
+    lead = api.post("/api/v1/interactions", json={
+        "channel": "email", "subject": "Do you deliver?", "match": {"email": "New@Example.com"},
+        "lead": {"name": "Pavel", "store_code": "S002"}}, headers=office)
+    assert lead.status_code == 201 and lead.json["created_lead"] is True
+    pavel = api.get(f"/api/v1/customers/{lead.json['customer_id']}", headers=office).json
+    assert (pavel["status"], pavel["email"], pavel["lead_source"]["channel"],
+            pavel["home_store_code"]) == ("lead", "new@example.com", "email", "S002")
+
+    assert api.put(f"/api/v1/customers/{anna}/consents/email", json={
+        "granted": True, "source": "phone call"}, headers=office).json["granted"] is True
+    assert api.put(f"/api/v1/customers/{anna}/consents/email", json={"granted": False},
+                   headers=office).json["granted"] is False
+    assert api.put(f"/api/v1/customers/{anna}/consents/fax", json={"granted": True},
+                   headers=office).json["error"] == "bad_channel"
+    noted = api.post(f"/api/v1/customers/{anna}/interactions", json={
+        "channel": "meeting", "subject": "Tasting event", "direction": "out"}, headers=office)
+    assert noted.status_code == 201
+
+    view = api.get(f"/api/v1/customers/{anna}", headers=office).json
+    assert view["purchases"]["count"] == 2 and view["purchases"]["total_minor"] == 2 * 8990
+    assert {p["store_code"] for p in view["purchases"]["recent"]} == {"S001", "S002"}
+    assert {c["channel"]: c["granted"] for c in view["consents"]} == {
+        "sms": False, "email": False, "phone": False}
+    assert [h["granted"] for h in view["consent_history"]] == [False, True]
+    assert view["consent_history"][1]["source"].startswith("phone call")
+    kinds = [e["kind"] for e in view["timeline"]]
+    assert kinds.count("purchase") == 2 and "call" in kinds and "meeting" in kinds
+    assert view["timeline"] == sorted(view["timeline"], key=lambda e: e["at"], reverse=True)
+    assert view["loyalty"]["balance"] > 0 and view["loyalty"]["entries"]
+    with central_db.read() as s:
+        assert [a.action for a in s.scalars(select(AuditEntry).where(
+            AuditEntry.action.like("consent:%")).order_by(AuditEntry.id))] == [
+            "consent:given", "consent:withdrawn"]
+
+    # Saint Petersburg's manager: not Anna (Moscow), but the lead of their store.
+    spb = who(seeded, "rm-spb")
+    assert api.get(f"/api/v1/customers/{anna}", headers=spb).status_code == 404
+    assert api.get("/api/v1/customers?q=Anna", headers=spb).json["customers"] == []
+    assert [c["name"] for c in api.get("/api/v1/customers?q=pav", headers=spb).json[
+        "customers"]] == ["Pavel"]
+    assert api.post("/api/v1/interactions", json={**call, "external_id": None},
+                    headers=spb).status_code == 404
+
+
+def test_the_website_form_makes_leads_and_keeps_bots_out(central_app, central_db):
+    api = central_app.test_client()
+    form = {"name": "Irina", "phone": "+7 912 345-67-89", "message": "Call me about a card",
+            "store_code": "S001", "consent_sms": True, "utm_source": "vk",
+            "utm_campaign": "winter", "referrer": "https://vk.com/kassa", "fill_ms": 9000}
+    assert api.post("/api/v1/public/leads", json=form).status_code == 202
+    assert api.post("/api/v1/public/leads", json={**form, "phone": None}).status_code == 422
+    # Bots: the hidden field filled in, or the form sent faster than a person types.
+    for bot in ({**form, "website": "http://spam"}, {**form, "fill_ms": 150}):
+        assert api.post("/api/v1/public/leads", json={**bot, "name": "Bot"}).status_code == 202
+    with central_db.read() as s:
+        irina = s.scalars(select(Customer).where(Customer.phone == "+79123456789")).one()
+        assert (irina.status, irina.lead_source["utm_campaign"]) == ("lead", "winter")
+        assert s.scalar(select(func.count()).select_from(Customer).where(
+            Customer.name == "Bot")) == 0
+        contact = s.scalars(select(Interaction).where(
+            Interaction.customer_id == irina.id)).one()
+        assert (contact.channel, contact.body) == ("web_form", "Call me about a card")
+    # Five forms per ten minutes from one address, bots' included (three so far; the refused
+    # one never got past validation): the sixth is refused, with how long to wait.
+    assert [api.post("/api/v1/public/leads", json=form).status_code for _ in range(2)] == [
+        202, 202]
+    refused = api.post("/api/v1/public/leads", json=form)
+    assert refused.status_code == 429 and refused.json["error"] == "rate_limited"
+    assert refused.json["details"]["retry_after_s"] == 600
+    with central_db.read() as s:  # a repeat from the same person: the same lead, more contacts
+        assert s.scalar(select(func.count()).select_from(Customer).where(
+            Customer.phone == "+79123456789")) == 1

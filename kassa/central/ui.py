@@ -151,6 +151,13 @@ def audit(user):
     return render_template("ops_audit.html", user=user, page="audit")
 
 
+@bp.get("/customers")
+@page_for("admin", "central_office", "regional_manager", "store_manager")
+def customers(user):
+    """Find a customer; everything about them; consents and contacts."""
+    return render_template("ops_customers.html", user=user, page="customers")
+
+
 @bp.get("/masterdata")
 @page_for("admin", "central_office", "regional_manager")
 def masterdata(user):

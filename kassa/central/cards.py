@@ -31,7 +31,7 @@ from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.smartcard.applet import CardState
 from kassa.smartcard.issuer import issue_card
 
-BLOCK_REASONS = ("lost", "stolen", "damaged", "fraud", "replaced")
+BLOCK_REASONS = ("lost", "stolen", "damaged", "fraud", "replaced", "erased", "merged")
 CARD_PREFIX = "777"
 VALID_YEARS = 5
 

@@ -16,7 +16,9 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from kassa.central import audit
+from kassa.central import audit, cards
+from kassa.central.documents import customer_doc
+from kassa.central.feed import customer_scope, record_change
 from kassa.central.models import (
     Card,
     Consent,
@@ -24,8 +26,10 @@ from kassa.central.models import (
     Interaction,
     LoyaltyAccount,
     LoyaltyEntry,
+    RedemptionHold,
     Return,
     Sale,
+    SaleLine,
     Store,
     User,
 )
@@ -68,14 +72,15 @@ def find(session: Session, *, card_number: str | None = None, phone: str | None 
     record when several share a phone: duplicates are merged elsewhere)."""
     if card_number:
         found = session.scalars(select(Customer).where(
-            Customer.card_number == card_number)).first()
+            Customer.card_number == card_number, Customer.merged_into_id.is_(None))).first()
         if found is not None:
             return found
     for column, value in ((Customer.phone, normal_phone(phone)),
                           (Customer.email, normal_email(email))):
         if value:
-            found = session.scalars(select(Customer).where(column == value)
-                                    .order_by(Customer.created_at)).first()
+            found = session.scalars(select(Customer).where(
+                column == value, Customer.merged_into_id.is_(None))
+                .order_by(Customer.created_at)).first()
             if found is not None:
                 return found
     return None
@@ -191,7 +196,8 @@ def search(session: Session, reach: Reach, q: str, limit: int = 50) -> list[Cust
         pass
     if "@" in q:
         conditions.append(Customer.email == q.lower())
-    stmt = select(Customer).where(or_(*conditions)).order_by(Customer.name).limit(limit)
+    stmt = (select(Customer).where(or_(*conditions), Customer.merged_into_id.is_(None))
+            .order_by(Customer.name).limit(limit))
     if reach.clause() is not None:
         stmt = stmt.where(reach.clause())
     return list(session.scalars(stmt))
@@ -270,3 +276,190 @@ def profile(session: Session, customer: Customer) -> dict:
                           "store_code": store_codes.get(i.store_id)} for i in contacts],
         "timeline": timeline,
     }
+
+
+# --- Customers' data rights ------------------------------------------------------------------
+
+def export_all(session: Session, customer: Customer) -> dict:
+    """Everything kassa holds about one customer, for their data-access request: the 360 view
+    with every purchase (with its lines), return, ledger entry, consent change and contact."""
+    view = profile(session, customer)
+    sale_ids = list(session.scalars(select(Sale.id).where(Sale.customer_id == customer.id)))
+    lines: dict = {}
+    for line in session.scalars(select(SaleLine).where(SaleLine.sale_id.in_(sale_ids))
+                                .order_by(SaleLine.sale_id, SaleLine.line_no)):
+        lines.setdefault(line.sale_id, []).append(
+            {"sku": line.sku, "name": line.name, "quantity_milli": line.quantity_milli,
+             "amount_minor": line.amount_minor, "points_earned": line.points_earned})
+    sales = session.execute(select(Sale.id, Sale.receipt_no, Sale.sold_at, Sale.total_minor,
+                                   Sale.status).where(Sale.id.in_(sale_ids))
+                            .order_by(Sale.sold_at)).all()
+    account = session.scalars(select(LoyaltyAccount).where(
+        LoyaltyAccount.customer_id == customer.id)).first()
+    entries = list(session.scalars(select(LoyaltyEntry).where(
+        LoyaltyEntry.account_id == account.id).order_by(LoyaltyEntry.at))) if account else []
+    contacts = list(session.scalars(select(Interaction).where(
+        Interaction.customer_id == customer.id).order_by(Interaction.at)))
+    return {**view,
+            "purchases": {**view["purchases"], "all": [
+                {"receipt_no": s.receipt_no, "sold_at": s.sold_at, "total_minor": s.total_minor,
+                 "status": s.status, "lines": lines.get(s.id, [])} for s in sales]},
+            "loyalty_entries": [{"at": e.at, "kind": e.kind, "points": e.points,
+                                 "cause": e.cause, "expires_at": e.expires_at}
+                                for e in entries],
+            "interactions": [{"at": i.at, "channel": i.channel, "direction": i.direction,
+                              "subject": i.subject, "body": i.body} for i in contacts]}
+
+
+ANONYMOUS = "(anonymized)"
+
+
+def anonymize(session: Session, customer: Customer, reason: str, user: User) -> Customer:
+    """Erase who the customer is while keeping what they bought: name, phone, e-mail,
+    birthday, lead source and the text of their contacts go; sales, returns and points stay
+    (on the same anonymous record), so totals and reports do not change. Their cards are
+    blocked; the tills get the anonymous record at their next pull."""
+    if customer.anonymized_at is not None:
+        return customer
+    _block_cards(session, customer, "erased", user)
+    customer.name, customer.phone, customer.email = ANONYMOUS, None, None
+    customer.birthday, customer.lead_source, customer.card_number = None, None, None
+    customer.card_has_pin, customer.anonymized_at = False, utcnow()
+    session.execute(Interaction.__table__.update()
+                    .where(Interaction.__table__.c.customer_id == customer.id)
+                    .values(subject=ANONYMOUS, body="", source=None))
+    session.flush()
+    _publish_customer(session, customer)
+    audit.record(session, "customer_anonymized", f"customer {customer.id}", actor_id=user.id,
+                 reason=reason)
+    return customer
+
+
+def _block_cards(session: Session, customer: Customer, reason: str, user: User) -> None:
+    """Block every live card of the customer (``erased``, ``merged``): their account's cards,
+    and a number from before kassa issued cards (no card row) through the feed alone."""
+    account = session.scalars(select(LoyaltyAccount).where(
+        LoyaltyAccount.customer_id == customer.id)).first()
+    numbers = list(session.scalars(select(Card.card_number).where(
+        Card.account_id == account.id, Card.status.in_(("issued", "active"))))) \
+        if account else []
+    for number in numbers:
+        cards.block(session, number, reason, user.id)
+    legacy = customer.card_number
+    if legacy and legacy not in numbers and session.get(Card, legacy) is None:
+        now = utcnow()
+        record_change(session, "card_block", legacy, {
+            "card_number": legacy, "reason": reason, "blocked_at": now.isoformat()})
+        audit.record(session, "card_block", f"card {legacy}", reason=reason,
+                     actor_id=user.id, at=now)
+
+
+def _publish_customer(session: Session, customer: Customer) -> None:
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
+
+
+# --- Duplicates ------------------------------------------------------------------------------
+
+def name_key(name: str) -> str:
+    """"Petrova  Anna" and "anna petrova" are the same name; ё is е."""
+    return " ".join(sorted(name.lower().replace("ё", "е").split()))
+
+
+def duplicates(session: Session, reach: Reach, limit: int = 100) -> list[dict]:
+    """Groups of records that are likely one person: the same phone, the same e-mail, or the
+    same name (words in any order) with the same birthday or home store."""
+    live = [Customer.merged_into_id.is_(None), Customer.anonymized_at.is_(None)]
+    if reach.clause() is not None:
+        live.append(reach.clause())
+    groups: dict[tuple, set] = {}
+    for column, why in ((Customer.phone, "phone"), (Customer.email, "email")):
+        shared = (select(column).where(column.is_not(None), *live).group_by(column)
+                  .having(func.count() > 1).limit(limit))
+        for value, cid in session.execute(select(column, Customer.id).where(
+                column.in_(shared), *live)):
+            groups.setdefault((why, value), set()).add(cid)
+    by_name: dict[tuple, set] = {}
+    for cid, name, birthday, store in session.execute(select(
+            Customer.id, Customer.name, Customer.birthday, Customer.home_store_id).where(*live)):
+        key = name_key(name)
+        for other in (birthday, store):
+            if other is not None:
+                by_name.setdefault((key, other), set()).add(cid)
+    groups.update({("name", key): ids for (key, _other), ids in by_name.items()
+                   if len(ids) > 1})
+    seen, out = set(), []
+    for (why, value), ids in sorted(groups.items(), key=lambda g: (g[0][0], str(g[0][1]))):
+        members = frozenset(ids)
+        if members in seen:
+            continue
+        seen.add(members)
+        rows = session.scalars(select(Customer).where(Customer.id.in_(members))
+                               .order_by(Customer.created_at)).all()
+        out.append({"reason": why, "value": str(value), "customers": rows})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def merge(session: Session, keep: Customer, other: Customer, user: User) -> Customer:
+    """Make ``other`` part of ``keep``: its purchases, contacts, consents, points and cards
+    move over, fields ``keep`` lacks are filled from it, and it stays as a pointer to ``keep``
+    (``merged_into_id``), gone from the tills (a tombstone in the feed). Cards of the merged
+    record keep working when ``keep`` has none; otherwise they are blocked (``merged``) and the
+    customer uses ``keep``'s."""
+    from kassa.central import loyalty
+
+    if keep.id == other.id or other.merged_into_id is not None or keep.merged_into_id:
+        raise Invalid("Merge two different, unmerged customers.", code="bad_merge")
+    before = {"keep": _brief(keep), "other": _brief(other)}
+    for table in (Sale.__table__, Interaction.__table__, Consent.__table__):
+        session.execute(table.update().where(table.c.customer_id == other.id)
+                        .values(customer_id=keep.id))
+    keep_account = session.scalars(select(LoyaltyAccount).where(
+        LoyaltyAccount.customer_id == keep.id)).first()
+    other_account = session.scalars(select(LoyaltyAccount).where(
+        LoyaltyAccount.customer_id == other.id)).first()
+    if other_account is not None:
+        if keep_account is None:
+            other_account.customer_id = keep.id
+            keep_account = other_account
+        else:
+            if keep.card_number:
+                _block_cards(session, other, "merged", user)
+            for table in (LoyaltyEntry.__table__, Card.__table__,
+                          RedemptionHold.__table__):
+                session.execute(table.update().where(table.c.account_id == other_account.id)
+                                .values(account_id=keep_account.id))
+            keep_account.balance += other_account.balance
+            keep_account.held += other_account.held
+            other_account.balance = other_account.held = 0
+            session.flush()
+            session.execute(Sale.__table__.update().where(
+                Sale.__table__.c.account_id == other_account.id).values(
+                account_id=keep_account.id))
+            session.delete(other_account)
+            record_change(session, "loyalty_account", other_account.id, None)
+        loyalty.mark_changed(session, keep_account.id)
+    for field in ("phone", "email", "birthday", "card_number", "home_store_id"):
+        if getattr(keep, field) is None and getattr(other, field) is not None:
+            value = getattr(other, field)
+            setattr(other, field, None)
+            session.flush()  # a unique card number moves, it is not copied
+            setattr(keep, field, value)
+            if field == "card_number":
+                keep.card_has_pin = other.card_has_pin
+    if keep.status == "lead" and (other.status == "customer"):
+        keep.status = "customer"
+    other.merged_into_id, other.card_number = keep.id, None
+    session.flush()
+    _publish_customer(session, keep)
+    record_change(session, "customer", other.id, None, **customer_scope(session, other))
+    audit.record(session, "customer_merged", f"customer {other.id} into {keep.id}",
+                 actor_id=user.id, details={**before, "after": _brief(keep)})
+    return keep
+
+
+def _brief(c: Customer) -> dict:
+    return {"id": str(c.id), "name": c.name, "phone": c.phone, "email": c.email,
+            "card_number": c.card_number, "status": c.status}

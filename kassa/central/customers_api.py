@@ -5,11 +5,12 @@ store manager their store's; anyone else's answers 404, as if they did not exist
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -218,6 +219,86 @@ class CustomerContacts(MethodView):
             return {"id": row.id, "at": row.at, "channel": row.channel,
                     "direction": row.direction, "subject": row.subject, "body": row.body,
                     "store_code": None}
+
+
+class ReasonSchema(ma.Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=200))
+
+
+class MergeSchema(ma.Schema):
+    other_id = fields.UUID(required=True, metadata={
+        "description": "the duplicate, merged into the customer in the URL"})
+
+
+class DuplicateGroupSchema(ma.Schema):
+    reason = fields.String(metadata={"description": "phone | email | name"})
+    value = fields.String()
+    customers = fields.List(fields.Nested(CustomerBriefSchema))
+
+
+class DuplicatesSchema(ma.Schema):
+    groups = fields.List(fields.Nested(DuplicateGroupSchema))
+
+
+@bp.route("/duplicates")
+class Duplicates(MethodView):
+    decorators = [require_role(*STAFF)]
+
+    @bp.response(200, DuplicatesSchema)
+    def get(self):
+        """Records that are likely one person: the same phone or e-mail, or the same name with
+        the same birthday or home store."""
+        with _db().read() as session:
+            return {"groups": crm.duplicates(session, crm.Reach.of(g.user))}
+
+
+@bp.route("/<uuid:customer_id>/merge")
+class Merge(MethodView):
+    decorators = [require_role(*STAFF)]
+
+    @bp.arguments(MergeSchema)
+    @bp.response(200, CustomerBriefSchema)
+    def post(self, body, customer_id):
+        """Merge a duplicate into this customer: purchases, points, cards, consents and
+        contacts move over (audited; the tills drop the duplicate at their next pull)."""
+        with _db().transaction() as session:
+            reach = crm.Reach.of(g.user)
+            keep = crm.reachable(session, reach, customer_id)
+            other = crm.reachable(session, reach, body["other_id"])
+            return crm.merge(session, keep, other, g.user)
+
+
+@bp.route("/<uuid:customer_id>/export")
+class Export(MethodView):
+    decorators = [require_role(*STAFF)]
+
+    @bp.response(200, description="all data of the customer, as a JSON file")
+    def get(self, customer_id):
+        """Everything kept about the customer (their data-access request), as a download; the
+        export is in the audit log."""
+        with _db().transaction() as session:
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            data = _jsonable(crm.export_all(session, customer))
+            audit.record(session, "customer_exported", f"customer {customer.id}",
+                         actor_id=g.user.id)
+        return Response(json.dumps(data, ensure_ascii=False, indent=1),
+                        mimetype="application/json", headers={
+                            "Content-Disposition": f"attachment; filename=customer-"
+                                                   f"{customer_id}.json"})
+
+
+@bp.route("/<uuid:customer_id>/anonymize")
+class Anonymize(MethodView):
+    decorators = [require_role("admin", "central_office")]
+
+    @bp.arguments(ReasonSchema)
+    @bp.response(200, CustomerBriefSchema)
+    def post(self, body, customer_id):
+        """Erase who the customer is on their request; what they bought stays, anonymous, so
+        sales totals and reports do not change. Their cards are blocked."""
+        with _db().transaction() as session:
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            return crm.anonymize(session, customer, body["reason"], g.user)
 
 
 def _jsonable(value):

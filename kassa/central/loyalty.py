@@ -69,14 +69,14 @@ def open_account(session: Session, customer: Customer, tier: str = "base") -> Lo
     account = LoyaltyAccount(customer_id=customer.id, tier=tier, balance=0, held=0)
     session.add(account)
     session.flush()
-    _account_changed(session, account.id)
+    mark_changed(session, account.id)
     return account
 
 
 _DIRTY = "kassa_loyalty_dirty"
 
 
-def _account_changed(session: Session, account_id: uuid.UUID) -> None:
+def mark_changed(session: Session, account_id: uuid.UUID) -> None:
     """Mark the account for publishing when the transaction commits: a sync batch touching an
     account a hundred times sends tills one update, not a hundred."""
     session.info.setdefault(_DIRTY, set()).add(account_id)
@@ -237,7 +237,7 @@ def post_batch(session: Session, postings: list[tuple[uuid.UUID, LedgerEntry]]) 
          "at": e.at, "expires_at": e.expires_at, "recorded_at": recorded}
         for account_id, e in new])
     for account_id in moved:
-        _account_changed(session, account_id)
+        mark_changed(session, account_id)
     return len(new)
 
 
@@ -483,7 +483,7 @@ def expire_points(session: Session, now: datetime | None = None) -> int:
     for account_id in session.scalars(select(LoyaltyEntry.account_id).distinct().where(
             LoyaltyEntry.expires_at > now + EXPIRY_NOTICE - timedelta(days=1),
             LoyaltyEntry.expires_at <= now + EXPIRY_NOTICE)):
-        _account_changed(session, account_id)
+        mark_changed(session, account_id)
     return total
 
 
@@ -493,5 +493,5 @@ def review_tiers(session: Session, now: datetime | None = None) -> int:
     due = session.scalars(select(LoyaltyAccount.id).where(
         LoyaltyAccount.review_at <= now)).all()
     for account_id in due:
-        _account_changed(session, account_id)
+        mark_changed(session, account_id)
     return len(due)

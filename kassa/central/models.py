@@ -209,6 +209,11 @@ class Customer(Base):
     birthday: Mapped[date | None] = mapped_column(Date)
     # Where a lead came from: {"channel", "campaign", "referrer", "utm_source", ...}.
     lead_source: Mapped[dict | None] = mapped_column(JSONDoc)
+    # A duplicate merged into another record: everything of it moved there. (No foreign key:
+    # SQLite cannot drop a column its own table's key refers to, so migrations could not undo
+    # it; the merge writes both records in one transaction.)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    anonymized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Consent(Base):

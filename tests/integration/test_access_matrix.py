@@ -78,6 +78,10 @@ ACCESS = {
     ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): PEOPLE,
     ("POST", "/api/v1/customers/{customer_id}/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions"): PEOPLE,
+    ("GET", "/api/v1/customers/duplicates"): CENTRAL_STAFF,
+    ("POST", "/api/v1/customers/{customer_id}/merge"): CENTRAL_STAFF,
+    ("GET", "/api/v1/customers/{customer_id}/export"): CENTRAL_STAFF,
+    ("POST", "/api/v1/customers/{customer_id}/anonymize"): OPERATORS,
     ("POST", "/api/v1/public/leads"): PUBLIC,  # the website's form: rate-limited, bot-guarded
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
@@ -139,6 +143,7 @@ BODIES = {
     ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): {"granted": True},
     ("POST", "/api/v1/customers/{customer_id}/interactions"): {"channel": "call",
                                                                "subject": "taken over"},
+    ("POST", "/api/v1/customers/{customer_id}/merge"): {"other_id": "spb_customer"},
 }
 
 
@@ -167,6 +172,9 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
                                      ).one()),
             "customer_id": str(anna.id),
             "channel": "email",
+            # Saint Petersburg's own customer, for a merge of Moscow's into it
+            "spb_customer": str(s.scalars(select(Customer.id).where(
+                Customer.home_store_id != store.id)).first()),
             "number": card,
             "auth_id": str(authorizations.request(s, "pos-1", "refund", 99_999_999,
                                                   "receipt pos-1-00000001").id),
@@ -188,13 +196,15 @@ def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, t
         if rule in (NODE, PUBLIC) or "regional_manager" not in rule or not params:
             continue
         url = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
+        body = {k: ids.get(v, v) if isinstance(v, str) else v
+                for k, v in BODIES.get((method, path), {}).items()}
         resp = client.open(url, method=method, headers=headers,
-                           json=BODIES.get((method, path), {}) if method != "DELETE" else None)
+                           json=body if method != "DELETE" else None)
         walked.append(f"{method} {path}")
         if resp.status_code not in (403, 404):
             wrong.append(f"{method} {path}: {resp.status_code} {resp.get_json()}")
     assert wrong == []
-    assert len(walked) == 11, walked
+    assert len(walked) == 13, walked
     office = basic_auth("office", seeded["users"]["office"]["password"])
     stores = client.get("/api/v1/stores", headers=office).json["stores"]
     assert "Taken over" not in {s["name"] for s in stores}

@@ -3,9 +3,25 @@ card, phone or e-mail (or a new lead), consents with their history, purchases fr
 through real tills, one timeline; the website's form with its rate limit and bot guard; and a
 regional manager reaching only their region's customers."""
 
+import uuid
+
 from sqlalchemy import func, select
 
-from kassa.central.models import AuditEntry, Customer, Interaction
+from kassa.central import cards, loyalty
+from kassa.central import masterdata as md
+from kassa.central.feed import page
+from kassa.central.models import (
+    AuditEntry,
+    Card,
+    Customer,
+    Interaction,
+    LoyaltyAccount,
+    Store,
+)
+from kassa.common.db import utcnow
+from kassa.loyalty.ledger import EntryKind, LedgerEntry
+from kassa.pos_node.models import BlockedCard
+from kassa.pos_node.models import Customer as NodeCustomer
 from kassa.sync.client import sync_now
 from tests.helpers import basic_auth
 
@@ -117,3 +133,80 @@ def test_the_website_form_makes_leads_and_keeps_bots_out(central_app, central_db
     with central_db.read() as s:  # a repeat from the same person: the same lead, more contacts
         assert s.scalar(select(func.count()).select_from(Customer).where(
             Customer.phone == "+79123456789")) == 1
+
+
+def test_duplicates_merge_into_one_customer(central_app, central_db, seeded, tmp_path):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    anna = anna_id(central_db)
+    with central_db.transaction() as s:
+        store = s.scalars(select(Store).where(Store.code == "S001")).one()
+        twin = md.create_customer(s, "petrova anna", phone=None, email="anna@example.com",
+                                  home_store=store)
+        account = loyalty.open_account(s, twin)
+        loyalty.post(s, account.id, LedgerEntry("test:twin", EntryKind.ADJUSTMENT, 70,
+                                                utcnow()))
+        twin_card = cards.issue(s, account, tmp_path).card_number
+        twin_id = str(twin.id)
+        anna_balance = s.scalars(select(LoyaltyAccount.balance).join(Customer).where(
+            Customer.id == uuid.UUID(anna))).one()
+    groups = api.get("/api/v1/customers/duplicates", headers=office).json["groups"]
+    named = [g for g in groups if g["reason"] == "name"]
+    assert {c["id"] for c in named[0]["customers"]} == {anna, twin_id}
+    merged = api.post(f"/api/v1/customers/{anna}/merge", json={"other_id": twin_id},
+                      headers=office)
+    assert merged.status_code == 200, merged.json
+    assert merged.json["email"] == "anna@example.com"  # filled from the duplicate
+    again = api.post(f"/api/v1/customers/{anna}/merge", json={"other_id": twin_id},
+                     headers=office)
+    assert again.json["error"] == "bad_merge"
+    view = api.get(f"/api/v1/customers/{anna}", headers=office).json
+    assert view["loyalty"]["balance"] == anna_balance + 70
+    assert api.get("/api/v1/customers?q=anna@example.com", headers=office).json[
+        "customers"][0]["id"] == anna
+    with central_db.read() as s:
+        assert s.get(Card, twin_card).status == "blocked"  # Anna keeps her own card
+        changes = page(s, 0, 100_000)["changes"]
+    assert any(c["entity"] == "customer" and c["key"] == twin_id and c["deleted"]
+               for c in changes)
+    assert any(c["entity"] == "card_block" and c["key"] == twin_card for c in changes)
+
+
+def test_a_customer_takes_their_data_out_or_has_it_erased(central_app, central_db, seeded,
+                                                           tills):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    anna = anna_id(central_db)
+    till, db = tills["pos-1"]
+    till.post("/api/v1/cart/lines", json={"sku": "3001", "quantity": 1})
+    till.post("/api/v1/cart/customer", json={"card_number": "7770000000000001"})
+    assert till.post("/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": 149000}]}).status_code == 201
+    sync_now(db)
+    api.post(f"/api/v1/customers/{anna}/interactions", json={
+        "channel": "call", "subject": "Lives at Tverskaya 1"}, headers=office)
+    export = api.get(f"/api/v1/customers/{anna}/export", headers=office)
+    assert export.headers["Content-Disposition"].startswith("attachment")
+    data = export.json
+    assert data["name"] == "Anna Petrova" and data["purchases"]["all"][0]["lines"][0][
+        "sku"] == "3001"
+    assert data["interactions"][0]["subject"] == "Lives at Tverskaya 1"
+    before = api.get("/api/v1/reports/sales-by-store", headers=office).json
+    assert api.post(f"/api/v1/customers/{anna}/anonymize", json={"reason": "asked by letter"},
+                    headers=who(seeded, "rm-msk")).status_code == 403
+    erased = api.post(f"/api/v1/customers/{anna}/anonymize",
+                      json={"reason": "asked by letter"}, headers=office)
+    assert erased.status_code == 200 and erased.json["name"] == "(anonymized)"
+    view = api.get(f"/api/v1/customers/{anna}", headers=office).json
+    assert (view["phone"], view["email"], view["interactions"][0]["subject"]) == (
+        None, None, "(anonymized)")
+    assert view["purchases"]["count"] == 1  # what she bought stays, anonymous
+    assert api.get("/api/v1/reports/sales-by-store", headers=office).json == before
+    assert api.get("/api/v1/customers?q=Anna", headers=office).json["customers"] == []
+    # The till gets the anonymous record and refuses her card.
+    sync_now(db)
+    with db.read() as s:
+        mirrored = s.get(NodeCustomer, uuid.UUID(anna))
+        assert (mirrored.name, mirrored.phone, mirrored.card_number) == (
+            "(anonymized)", None, None)
+        assert s.get(BlockedCard, "7770000000000001") is not None

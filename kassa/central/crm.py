@@ -36,7 +36,8 @@ from kassa.central.models import (
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, NotFound
 
-CHANNELS = ("call", "email", "web_form", "chat", "social", "event", "meeting", "sms", "letter")
+CHANNELS = ("call", "email", "web_form", "chat", "social", "event", "meeting", "sms", "letter",
+            "complaint")
 CONSENT_CHANNELS = ("sms", "email", "phone")
 _DIGITS = re.compile(r"\D")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -76,7 +76,8 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
     ]:
         password = new_secret() if role != "cashier" else None
         pin = new_pin() if role in ("cashier", "store_manager") else None
-        md.create_user(session, username, role, password=password, pin=pin, **kwargs)
+        md.create_user(session, username, role, password=password, pin=pin,
+                       email=f"{username}@kassa.example", **kwargs)
         users[username] = {"role": role, "password": password, "pin": pin}
 
     nodes = {node_id: {"store": stores[i % len(stores)].code,

@@ -20,7 +20,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy import delete, func, select
 
-from kassa.central import crm
+from kassa.central import crm, tasks
 from kassa.central.auth import require_role
 from kassa.central.models import FormSubmission, Store
 from kassa.common.db import utcnow
@@ -206,4 +206,8 @@ class WebForm(MethodView):
                                     ("sms", body["consent_sms"])):
                 if wanted:
                     crm.set_consent(session, customer, channel, True, "web form")
+            # Someone asked to be contacted: a call-back for the store's manager, by the rule.
+            tasks.open_task(session, "web_lead", customer=customer,
+                            store_id=store.id if store else customer.home_store_id,
+                            note=body["message"])
         return {"received": True}

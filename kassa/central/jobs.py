@@ -1,7 +1,8 @@
 """Central's housekeeping, on a schedule: unanswered authorization requests escalate or
-expire (every 10 s), holds whose time ran out are released (every minute), points whose lots
-expired are expired and tiers due for review are reviewed (every hour; each run is
-idempotent, by cause).
+expire (every 10 s), mail waiting in the outbox is sent (every 10 s), late follow-up tasks are
+told to their assignee's manager (every minute), holds whose time ran out are released (every
+minute), points whose lots expired are expired and tiers due for review are reviewed (every
+hour; each run is idempotent, by cause).
 
 Each ``kassa central serve`` worker runs the scheduler; on PostgreSQL a run first takes a
 transaction-level advisory lock named after the job, so with several workers or app servers
@@ -20,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from kassa.central import authorizations, loyalty
+from kassa.central import authorizations, loyalty, mail, tasks
 from kassa.common.db import Database
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ def _expire(session: Session) -> dict:
 JOBS: dict[str, tuple[Callable[[Session], object], int]] = {
     "authorizations": (authorizations.escalate_and_expire, 10),
     "expire_holds": (loyalty.expire_holds, 60),
+    "overdue_tasks": (tasks.notice_overdue, 60),
+    "send_mail": (mail.send_pending, 10),
     "expire_points": (_expire, 3600),
 }
 

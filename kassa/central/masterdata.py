@@ -183,14 +183,14 @@ def delete_price(session: Session, price: Price) -> None:
 
 def create_user(session: Session, username: str, role: str, *, password: str | None = None,
                 pin: str | None = None, full_name: str = "", region: Region | None = None,
-                store: Store | None = None) -> User:
+                store: Store | None = None, email: str | None = None) -> User:
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}.", code="bad_role")
     if role == "regional_manager" and region is None:
         raise Invalid("A regional manager needs a region.", code="bad_role")
     if role in ("cashier", "store_manager") and store is None:
         raise Invalid(f"A {role} needs a store.", code="bad_role")
-    user = User(username=username, role=role, full_name=full_name,
+    user = User(username=username, role=role, full_name=full_name, email=email,
                 password_hash=hash_secret(password) if password else None,
                 pin_hash=hash_secret(pin) if pin else None,
                 region_id=region.id if region else None, store_id=store.id if store else None)
@@ -208,7 +208,7 @@ def set_user_active(session: Session, user: User, active: bool) -> None:
 
 
 def update_user(session: Session, user: User, *, full_name: str | None = None,
-                active: bool | None = None, pin: str | None = None,
+                email: str | None = None, active: bool | None = None, pin: str | None = None,
                 password: str | None = None, unlock: bool = False) -> list[str]:
     """Change an account; returns which secrets were set (``pin``, ``password``), for the
     audit log. A new password ends the user's sessions (their stamp changes); a till user's
@@ -216,6 +216,8 @@ def update_user(session: Session, user: User, *, full_name: str | None = None,
     secrets_set = []
     if full_name is not None:
         user.full_name = full_name
+    if email is not None:
+        user.email = email or None
     if active is not None:
         user.active = active
     if pin is not None:

@@ -127,6 +127,7 @@ class User(Base):
     store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Sign-in: wrong passwords in a row, and until when the user is locked out after them.
+    email: Mapped[str | None] = mapped_column(String(200))  # notices: overdue tasks...
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -615,3 +616,71 @@ class Authorization(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class TaskRule(Base):
+    """What a trigger makes: a task with this title, due this many minutes later, for this
+    role (of the store it concerns). Rows override ``kassa.central.tasks.DEFAULT_RULES``."""
+
+    __tablename__ = "task_rules"
+    trigger: Mapped[str] = mapped_column(String(32), primary_key=True)  # web_lead | complaint
+    title: Mapped[str] = mapped_column(String(200))
+    due_minutes: Mapped[int] = mapped_column(Integer)
+    assignee_role: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Task(Base):
+    """A follow-up someone owes a customer, with a deadline."""
+
+    __tablename__ = "tasks"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    trigger: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"),
+                                                          index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # open | in_progress | done | cancelled
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TaskComment(Base):
+    __tablename__ = "task_comments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(12))  # the status it moved the task to
+
+
+class Notification(Base):
+    """An in-app notice for one person."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text: Mapped[str] = mapped_column(String(500))
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MailMessage(Base):
+    """A mail to send, written in the transaction that decided it and sent after (at least
+    once: an SMTP server down delays mail, never loses it)."""
+
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))

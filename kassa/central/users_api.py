@@ -48,6 +48,7 @@ class UserSchema(ma.Schema):
     role = fields.String()
     region_code = fields.String(allow_none=True)
     store_code = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
     active = fields.Boolean()
     locked = fields.Boolean(metadata={"description": "locked out after failed sign-ins"})
 
@@ -61,6 +62,8 @@ class NewUserSchema(ma.Schema):
         r"^[a-z0-9][a-z0-9._-]{1,63}$", error="2-64 lower-case letters, digits, . _ -"))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     full_name = fields.String(load_default="", validate=validate.Length(max=200))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=200),
+                         metadata={"description": "where notices (overdue tasks) go"})
     password = fields.String(load_default=None, allow_none=True,
                              validate=validate.Length(min=MIN_PASSWORD, max=200))
     pin = fields.String(load_default=None, allow_none=True, validate=PIN)
@@ -72,6 +75,7 @@ class NewUserSchema(ma.Schema):
 
 class UserPatchSchema(ma.Schema):
     full_name = fields.String(validate=validate.Length(max=200))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=200))
     active = fields.Boolean()
     pin = fields.String(validate=PIN)
     password = fields.String(validate=validate.Length(min=MIN_PASSWORD, max=200), metadata={
@@ -94,7 +98,7 @@ def _view(session: Session, u: User) -> dict:
     store = session.get(Store, u.store_id) if u.store_id else None
     return {"id": u.id, "username": u.username, "full_name": u.full_name, "role": u.role,
             "region_code": region.code if region else None,
-            "store_code": store.code if store else None, "active": u.active,
+            "store_code": store.code if store else None, "email": u.email, "active": u.active,
             "locked": bool(u.locked_until and u.locked_until > utcnow())}
 
 
@@ -150,7 +154,8 @@ class Users(MethodView):
                 raise Invalid("An office user needs a password.", code="password_required")
             user = md.create_user(session, body["username"], body["role"],
                                   password=body["password"], pin=body["pin"],
-                                  full_name=body["full_name"], region=region, store=store)
+                                  full_name=body["full_name"], region=region, store=store,
+                                  email=body["email"])
             after = _view(session, user)
             audit.change(session, g.user.id, "user", user.username, None, after)
             return after

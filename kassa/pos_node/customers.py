@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, NotFound
-from kassa.pos_node.models import Customer, User
+from kassa.pos_node.models import Customer, Sale, User
 from kassa.sync.outbox import append_event
 
 EDITABLE = ("name", "phone", "email")
@@ -56,3 +56,18 @@ def update(session: Session, user: User, customer_id: uuid.UUID, fields: dict) -
     append_event(session, "customer.updated", {
         "customer_id": customer.id, "changes": changes, "user_id": user.id, "at": utcnow()})
     return customer_dict(customer)
+
+
+def log_complaint(session: Session, user, text: str, customer_id: uuid.UUID | None) -> dict:
+    """A customer's complaint, for central to open a task for the store manager (works
+    offline: it goes up with the next push). The customer: the one given, else the open
+    sale's, else nobody."""
+    if customer_id is None:
+        cart = session.scalars(select(Sale).where(Sale.status == "open")).first()
+        customer_id = cart.customer_id if cart is not None else None
+    if customer_id is not None and session.get(Customer, customer_id) is None:
+        raise NotFound("No such customer.", code="customer_not_found")
+    complaint = {"complaint_id": uuid.uuid4(), "text": text.strip(), "at": utcnow(),
+                 "customer_id": customer_id, "user_id": user.id}
+    append_event(session, "complaint.logged", complaint)
+    return complaint

@@ -253,6 +253,31 @@ class CustomerEdit(MethodView):
             return customers.update(s, g.user, customer_id, body)
 
 
+class ComplaintInSchema(ma.Schema):
+    text = fields.String(required=True, validate=validate.Length(min=3, max=2000))
+    customer_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "default: the open sale's customer"})
+
+
+class ComplaintOutSchema(ma.Schema):
+    complaint_id = fields.UUID()
+    customer_id = fields.UUID(allow_none=True)
+    at = fields.AwareDateTime()
+
+
+@bp.route("/complaints")
+class Complaints(MethodView):
+    decorators = [till_user]
+
+    @bp.arguments(ComplaintInSchema)
+    @bp.response(201, ComplaintOutSchema)
+    def post(self, body):
+        """Note a customer's complaint; central gives the store manager a task to answer it
+        (offline it waits for the next push)."""
+        with work() as s:
+            return customers.log_complaint(s, g.user, body["text"], body["customer_id"])
+
+
 class TriggeredSchema(ma.Schema):
     triggered = fields.Boolean()
 

@@ -27,7 +27,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kassa.central import loyalty
+from kassa.central import crm, loyalty, tasks
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
 from kassa.central.models import (
@@ -483,6 +483,21 @@ def _customer_updated(session: Session, node: Node, p: dict, buffer: RowBuffer,
                   **customer_scope(session, customer))
 
 
+def _complaint_logged(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                      known: Known) -> None:
+    """On the customer's timeline (when the till knew who it was) and a task for the store,
+    by the complaint rule."""
+    buffer.flush(session)
+    customer = session.get(Customer, p["customer_id"]) if p.get("customer_id") else None
+    if customer is not None:
+        crm.record_interaction(session, customer, channel="complaint", direction="in",
+                               subject="Complaint at the till", body=p["text"], at=p["at"],
+                               store_id=node.store_id, user_id=p.get("user_id"),
+                               external_id=f"complaint:{p['complaint_id']}")
+    tasks.open_task(session, "complaint", customer=customer, store_id=node.store_id,
+                    note=p["text"], now=p["at"])
+
+
 HANDLERS = {
     "customer.updated": _customer_updated,
     "sale.completed": _sale_completed,
@@ -493,4 +508,5 @@ HANDLERS = {
     "shift.closed": _shift_closed,
     "cash.moved": _cash_moved,
     "override.granted": _override_granted,
+    "complaint.logged": _complaint_logged,
 }

@@ -174,6 +174,16 @@ class OverrideGranted(Payload):
     cashier_id: Int | None = None
 
 
+class ComplaintLogged(Payload):
+    """A customer's complaint noted at the till; central opens a task for the store."""
+
+    complaint_id: uuid.UUID
+    text: Annotated[str, Meta(min_length=1, max_length=2000)]
+    at: When
+    customer_id: uuid.UUID | None = None
+    user_id: Int | None = None
+
+
 class FieldChange(Payload):
     """One field a cashier changed offline: the value the node had and the value it set."""
 
@@ -198,6 +208,7 @@ EVENT_PAYLOADS: dict[str, type[Payload]] = {
     "shift.closed": ShiftClosed,
     "cash.moved": CashMoved,
     "override.granted": OverrideGranted,
+    "complaint.logged": ComplaintLogged,
 }
 
 

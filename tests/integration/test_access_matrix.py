@@ -82,6 +82,13 @@ ACCESS = {
     ("POST", "/api/v1/customers/{customer_id}/merge"): CENTRAL_STAFF,
     ("GET", "/api/v1/customers/{customer_id}/export"): CENTRAL_STAFF,
     ("POST", "/api/v1/customers/{customer_id}/anonymize"): OPERATORS,
+    ("GET", "/api/v1/tasks"): PEOPLE,
+    ("GET", "/api/v1/tasks/{task_id}"): PEOPLE,
+    ("PATCH", "/api/v1/tasks/{task_id}"): PEOPLE,
+    ("GET", "/api/v1/notifications"): PEOPLE,
+    ("POST", "/api/v1/notifications/{notification_id}/read"): PEOPLE,
+    ("GET", "/api/v1/task-rules"): CENTRAL_STAFF,
+    ("PUT", "/api/v1/task-rules/{trigger}"): OPERATORS,
     ("POST", "/api/v1/public/leads"): PUBLIC,  # the website's form: rate-limited, bot-guarded
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
@@ -91,7 +98,8 @@ PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
           "number": "7770000000000001", "store_id": "1", "price_id": "2147483647",
           "user_id": "2147483647", "region_id": "2147483647", "role": "no-such-role",
           "promotion_id": "2147483647", "customer_id": str(uuid.uuid4()),
-          "sku": "no-such-sku", "channel": "email"}
+          "sku": "no-such-sku", "channel": "email", "task_id": str(uuid.uuid4()),
+          "notification_id": "2147483647", "trigger": "web_lead"}
 
 
 def operations(app) -> set[tuple[str, str]]:
@@ -144,6 +152,7 @@ BODIES = {
     ("POST", "/api/v1/customers/{customer_id}/interactions"): {"channel": "call",
                                                                "subject": "taken over"},
     ("POST", "/api/v1/customers/{customer_id}/merge"): {"other_id": "spb_customer"},
+    ("PATCH", "/api/v1/tasks/{task_id}"): {"status": "done", "comment": "taken over"},
 }
 
 
@@ -151,7 +160,7 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
     """Ids of things in region MSK, one per URL parameter a regional manager may use."""
     from sqlalchemy import select
 
-    from kassa.central import authorizations, cards
+    from kassa.central import authorizations, cards, tasks
     from kassa.central import masterdata as md
     from kassa.central.auth import new_token
     from kassa.central.models import Customer, LoyaltyAccount, Product, Region, Store, User
@@ -178,10 +187,24 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
             "number": card,
             "auth_id": str(authorizations.request(s, "pos-1", "refund", 99_999_999,
                                                   "receipt pos-1-00000001").id),
-            # Moscow's manager's own API token: nobody else's to revoke.
+            "task_id": str(tasks.open_task(s, "complaint", customer=anna,
+                                           store_id=store.id).id),
+            # The Moscow manager's own notice and API token: nobody else's to read or revoke.
+            "notification_id": str(_notice(s, "rm-msk")),
             "token_id": str(new_token(s, s.scalars(select(User).where(
                 User.username == "rm-msk")).one(), "reports")[0].id),
         }
+
+
+def _notice(session, username: str) -> int:
+    from sqlalchemy import select
+
+    from kassa.central.models import Notification, User
+    user = session.scalars(select(User).where(User.username == username)).one()
+    row = Notification(user_id=user.id, text="for them only")
+    session.add(row)
+    session.flush()
+    return row.id
 
 
 def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, tmp_path):
@@ -204,7 +227,7 @@ def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, t
         if resp.status_code not in (403, 404):
             wrong.append(f"{method} {path}: {resp.status_code} {resp.get_json()}")
     assert wrong == []
-    assert len(walked) == 13, walked
+    assert len(walked) == 16, walked
     office = basic_auth("office", seeded["users"]["office"]["password"])
     stores = client.get("/api/v1/stores", headers=office).json["stores"]
     assert "Taken over" not in {s["name"] for s in stores}

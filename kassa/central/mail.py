@@ -1,0 +1,60 @@
+"""Sending the mail central decided to send (``mail_outbox``), over SMTP.
+
+Mail is written in the transaction that decides it and sent by a scheduled job after, so a
+mail server that is down delays notices and never loses one (each is retried, at least once
+delivered; ``attempts`` and ``last_error`` say why one waits). Settings from the environment:
+``KASSA_SMTP_HOST`` (none: mail waits in the outbox), ``KASSA_SMTP_PORT`` (25),
+``KASSA_MAIL_FROM`` (``kassa@localhost``).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kassa.central.models import MailMessage
+from kassa.common.db import utcnow
+
+MAX_ATTEMPTS = 20
+BATCH = 50
+
+
+def send_pending(session: Session) -> int:
+    """Send what waits in the outbox; returns how many went out."""
+    host = os.environ.get("KASSA_SMTP_HOST", "")
+    if not host:
+        return 0
+    port = int(os.environ.get("KASSA_SMTP_PORT", "25"))
+    sender = os.environ.get("KASSA_MAIL_FROM", "kassa@localhost")
+    waiting = list(session.scalars(select(MailMessage).where(
+        MailMessage.sent_at.is_(None), MailMessage.attempts < MAX_ATTEMPTS)
+        .order_by(MailMessage.id).limit(BATCH).with_for_update(skip_locked=True)))
+    if not waiting:
+        return 0
+    sent = 0
+    try:
+        with smtplib.SMTP(host, port, timeout=10) as smtp:
+            for mail in waiting:
+                message = EmailMessage()
+                message["From"], message["To"], message["Subject"] = (sender, mail.to_address,
+                                                                      mail.subject)
+                message.set_content(mail.body)
+                mail.attempts += 1
+                try:
+                    smtp.send_message(message)
+                except smtplib.SMTPException as err:
+                    mail.last_error = str(err)[:200]
+                    continue
+                mail.sent_at, mail.last_error = utcnow(), None
+                sent += 1
+    except (OSError, smtplib.SMTPException) as err:  # the server is not there: next time
+        for mail in waiting:
+            if mail.sent_at is None:
+                mail.attempts += 1
+                mail.last_error = str(err)[:200]
+    session.flush()
+    return sent

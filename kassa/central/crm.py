@@ -8,10 +8,11 @@ timeline read them beside the interactions.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -19,13 +20,17 @@ from sqlalchemy.orm import Session
 from kassa.central import audit, cards
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
+from kassa.central.imports import CHAIN_STANDING
 from kassa.central.models import (
     Card,
     Consent,
     Customer,
+    CustomerDocument,
     Interaction,
     LoyaltyAccount,
     LoyaltyEntry,
+    Price,
+    Product,
     RedemptionHold,
     Return,
     Sale,
@@ -35,6 +40,8 @@ from kassa.central.models import (
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, NotFound
+from kassa.common.money import format_minor, vat_included
+from kassa.common.pdfdocs import render_pdf
 
 CHANNELS = ("call", "email", "web_form", "chat", "social", "event", "meeting", "sms", "letter",
             "complaint")
@@ -464,3 +471,88 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
 def _brief(c: Customer) -> dict:
     return {"id": str(c.id), "name": c.name, "phone": c.phone, "email": c.email,
             "card_number": c.card_number, "status": c.status}
+
+
+# --- Quotes and invoices -----------------------------------------------------------------------
+
+DOCUMENT_TITLES = {"quote": "Quote", "invoice": "Invoice"}
+
+
+def company() -> dict:
+    """The seller on quotes and invoices (``KASSA_COMPANY_*``; demo values by default)."""
+    env = os.environ.get
+    return {"name": env("KASSA_COMPANY_NAME", "Kassa Retail LLC"),
+            "inn": env("KASSA_COMPANY_INN", "7700000000"),
+            "kpp": env("KASSA_COMPANY_KPP", "770001001"),
+            "address": env("KASSA_COMPANY_ADDRESS", "Tverskaya 7, Moscow"),
+            "bank": env("KASSA_COMPANY_BANK", "Demo Bank"),
+            "bic": env("KASSA_COMPANY_BIC", "044525000"),
+            "account": env("KASSA_COMPANY_ACCOUNT", "40702810000000000000")}
+
+
+def make_document(session: Session, customer: Customer, kind: str,
+                  lines: list[tuple[str, int]], user: User,
+                  valid_days: int = 14) -> tuple[CustomerDocument, bytes]:
+    """A quote or invoice for ``lines`` (``[(sku, quantity)]``) at the chain's standing prices,
+    numbered, kept, on the customer's timeline, and its PDF (``doc_templates``)."""
+    if kind not in DOCUMENT_TITLES:
+        raise Invalid(f"Unknown document {kind!r}.", code="bad_document")
+    skus = [sku for sku, _q in lines]
+    found = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
+    missing = sorted(set(skus) - set(found))
+    if missing:
+        raise NotFound(f"No product {', '.join(missing[:5])}.", code="product_not_found")
+    prices = dict(session.execute(select(Price.product_id, Price.amount_minor).where(
+        Price.product_id.in_([p.id for p in found.values()]), *CHAIN_STANDING)).all())
+    items, vat = [], {}
+    for sku, quantity in lines:
+        product = found[sku]
+        if product.id not in prices:
+            raise Invalid(f"{sku} has no chain-wide price.", code="no_price")
+        amount = prices[product.id] * quantity
+        items.append({"sku": sku, "name": product.name, "quantity": quantity,
+                      "unit_price_minor": prices[product.id], "amount_minor": amount,
+                      "vat_rate_bp": product.vat_rate_bp})
+        vat[product.vat_rate_bp] = vat.get(product.vat_rate_bp, 0) + vat_included(
+            amount, product.vat_rate_bp)
+    row = CustomerDocument(kind=kind, customer_id=customer.id, items=items,
+                           total_minor=sum(i["amount_minor"] for i in items),
+                           issued_at=utcnow(), issued_by_id=user.id)
+    session.add(row)
+    session.flush()
+    number = f"{kind[0].upper()}-{row.id:06d}"
+    issued = row.issued_at.date()
+    document = render_pdf(
+        "customer_document.html", title=f"{DOCUMENT_TITLES[kind]} {number}",
+        heading=DOCUMENT_TITLES[kind], kind=kind,
+        number=number, issued_on=issued,
+        valid_until=issued + timedelta(days=valid_days) if kind == "quote" else None,
+        company=company(), customer=customer, items=items, total_minor=row.total_minor,
+        vat_by_rate=sorted(vat.items()))
+    record_interaction(session, customer, channel="letter", direction="out",
+                       subject=f"{DOCUMENT_TITLES[kind]} {number}: "
+                               f"{format_minor(row.total_minor)}",
+                       user_id=user.id, external_id=f"document:{number}")
+    return row, document
+
+
+def update_profile(session: Session, customer: Customer, fields: dict, user: User) -> Customer:
+    """Central's edit of a customer's details (central wins over tills' edits), normalised,
+    audited with before and after, and in the feed."""
+    if "phone" in fields:
+        fields["phone"] = normal_phone(fields["phone"])
+    if "email" in fields:
+        fields["email"] = normal_email(fields["email"])
+    before = {k: _plain(getattr(customer, k)) for k in fields}
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    session.flush()
+    after = {k: _plain(getattr(customer, k)) for k in fields}
+    if after != before:
+        _publish_customer(session, customer)
+        audit.change(session, user.id, "customer", customer.id, before, after)
+    return customer
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value

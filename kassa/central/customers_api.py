@@ -63,6 +63,14 @@ class CustomerQuerySchema(ma.Schema):
     q = fields.String(required=True, validate=validate.Length(min=2, max=100))
 
 
+class CustomerPatchSchema(ma.Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=32))
+    email = fields.String(allow_none=True, validate=validate.Length(max=200))
+    birthday = fields.Date(allow_none=True)
+    address = fields.String(allow_none=True, validate=validate.Length(max=300))
+
+
 class ConsentSchema(ma.Schema):
     channel = fields.String()
     granted = fields.Boolean()
@@ -173,6 +181,15 @@ class Customers(MethodView):
 class OneCustomer(MethodView):
     decorators = [require_role(*PEOPLE)]
 
+    @bp.arguments(CustomerPatchSchema)
+    @bp.response(200, CustomerBriefSchema)
+    def patch(self, body, customer_id):
+        """Correct a customer's name, phone, e-mail, birthday or address (audited; the tills
+        get the record at their next pull)."""
+        with _db().transaction() as session:
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            return crm.update_profile(session, customer, body, g.user)
+
     @bp.response(200, ProfileSchema)
     def get(self, customer_id):
         """Everything about one customer: profile, consents, cards, points, purchases and
@@ -219,6 +236,38 @@ class CustomerContacts(MethodView):
             return {"id": row.id, "at": row.at, "channel": row.channel,
                     "direction": row.direction, "subject": row.subject, "body": row.body,
                     "store_code": None}
+
+
+class DocumentLineSchema(ma.Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(required=True, strict=True,
+                              validate=validate.Range(min=1, max=100_000))
+
+
+class DocumentInSchema(ma.Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(crm.DOCUMENT_TITLES)))
+    items = fields.List(fields.Nested(DocumentLineSchema), required=True,
+                        validate=validate.Length(min=1, max=200))
+    valid_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
+
+
+@bp.route("/<uuid:customer_id>/documents")
+class Documents(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.arguments(DocumentInSchema)
+    @bp.response(201, description="the document as PDF", content_type="application/pdf")
+    def post(self, body, customer_id):
+        """A quote or an invoice for the customer at the chain's prices, as PDF (numbered, kept,
+        and on the customer's timeline)."""
+        with _db().transaction() as session:
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            row, document = crm.make_document(
+                session, customer, body["kind"],
+                [(i["sku"], i["quantity"]) for i in body["items"]], g.user, body["valid_days"])
+            number = f"{row.kind[0].upper()}-{row.id:06d}"
+        return Response(document, status=201, mimetype="application/pdf", headers={
+            "Content-Disposition": f"attachment; filename={number}.pdf"})
 
 
 class ReasonSchema(ma.Schema):

@@ -208,6 +208,7 @@ class Customer(Base):
     status: Mapped[str] = mapped_column(String(12), default="customer",
                                         server_default="customer")
     birthday: Mapped[date | None] = mapped_column(Date)
+    address: Mapped[str | None] = mapped_column(String(300))  # for quotes and invoices
     # Where a lead came from: {"channel", "campaign", "referrer", "utm_source", ...}.
     lead_source: Mapped[dict | None] = mapped_column(JSONDoc)
     # A duplicate merged into another record: everything of it moved there. (No foreign key:
@@ -684,3 +685,16 @@ class MailMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class CustomerDocument(Base):
+    """A quote or an invoice made for a customer: its number, what it listed, its total."""
+
+    __tablename__ = "customer_documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # quote | invoice
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    items: Mapped[list] = mapped_column(JSONDoc)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -75,6 +75,8 @@ ACCESS = {
     ("POST", "/api/v1/customers/{customer_id}/unblock"): CENTRAL_STAFF,
     ("GET", "/api/v1/customers"): PEOPLE,
     ("GET", "/api/v1/customers/{customer_id}"): PEOPLE,
+    ("PATCH", "/api/v1/customers/{customer_id}"): PEOPLE,
+    ("POST", "/api/v1/customers/{customer_id}/documents"): PEOPLE,
     ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): PEOPLE,
     ("POST", "/api/v1/customers/{customer_id}/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions"): PEOPLE,
@@ -153,6 +155,9 @@ BODIES = {
                                                                "subject": "taken over"},
     ("POST", "/api/v1/customers/{customer_id}/merge"): {"other_id": "spb_customer"},
     ("PATCH", "/api/v1/tasks/{task_id}"): {"status": "done", "comment": "taken over"},
+    ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "Taken over"},
+    ("POST", "/api/v1/customers/{customer_id}/documents"): {
+        "kind": "quote", "items": [{"sku": "1001", "quantity": 1}]},
 }
 
 
@@ -227,7 +232,7 @@ def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, t
         if resp.status_code not in (403, 404):
             wrong.append(f"{method} {path}: {resp.status_code} {resp.get_json()}")
     assert wrong == []
-    assert len(walked) == 16, walked
+    assert len(walked) == 18, walked
     office = basic_auth("office", seeded["users"]["office"]["password"])
     stores = client.get("/api/v1/stores", headers=office).json["stores"]
     assert "Taken over" not in {s["name"] for s in stores}

@@ -3,8 +3,10 @@ card, phone or e-mail (or a new lead), consents with their history, purchases fr
 through real tills, one timeline; the website's form with its rate limit and bot guard; and a
 regional manager reaching only their region's customers."""
 
+import io
 import uuid
 
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from kassa.central import cards, loyalty
@@ -210,3 +212,31 @@ def test_a_customer_takes_their_data_out_or_has_it_erased(central_app, central_d
         assert (mirrored.name, mirrored.phone, mirrored.card_number) == (
             "(anonymized)", None, None)
         assert s.get(BlockedCard, "7770000000000001") is not None
+
+
+def test_quotes_and_invoices_come_from_the_crm_as_pdf(central_app, central_db, seeded):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    anna = anna_id(central_db)
+    assert api.patch(f"/api/v1/customers/{anna}", json={
+        "address": "Arbat 10, Moscow", "email": " Anna@Example.COM "}, headers=office
+    ).json["email"] == "anna@example.com"
+    made = api.post(f"/api/v1/customers/{anna}/documents", json={
+        "kind": "invoice", "items": [{"sku": "3001", "quantity": 2},
+                                     {"sku": "1001", "quantity": 1}]}, headers=office)
+    assert made.status_code == 201 and made.mimetype == "application/pdf"
+    number = made.headers["Content-Disposition"].split("filename=")[1].removesuffix(".pdf")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(made.data)).pages)
+    for expected in (f"Invoice No. {number}", "Anna Petrova", "Arbat 10, Moscow",
+                     "Coffee beans 1 kg", "Total: 3069.90", "Payment details",
+                     "40702810000000000000"):
+        assert expected in text, (expected, text)
+    quote = api.post(f"/api/v1/customers/{anna}/documents", json={
+        "kind": "quote", "items": [{"sku": "1001", "quantity": 3}]}, headers=office)
+    quote_text = PdfReader(io.BytesIO(quote.data)).pages[0].extract_text()
+    assert "valid until" in quote_text and "Payment details" not in quote_text
+    assert api.post(f"/api/v1/customers/{anna}/documents", json={
+        "kind": "invoice", "items": [{"sku": "nope", "quantity": 1}]},
+        headers=office).json["error"] == "product_not_found"
+    timeline = api.get(f"/api/v1/customers/{anna}", headers=office).json["interactions"]
+    assert {i["subject"].split(":")[0] for i in timeline} >= {f"Invoice {number}"}

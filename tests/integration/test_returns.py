@@ -1,7 +1,10 @@
 """Returns at the till: against receipts (ours and another till's via central), partial and
 repeated, refunds by the original payment types, limits and blind returns."""
 
+import io
+
 import pytest
+from pypdf import PdfReader
 
 from kassa.pos_node.models import Refund, Return
 from tests.helpers import count
@@ -115,4 +118,6 @@ def test_receipts_print_as_html_and_pdf(till):
     pdf = till.get(f"/receipts/{sale['receipt_no']}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert sale["receipt_no"] in text and "TOTAL" in text and "Thank you!" in text
     assert till.get("/receipts/pos-1-00000042").status_code == 404

@@ -1,0 +1,317 @@
+"""The managers' morning reports: sales by region, store, day, hour or cashier; loyalty's
+weight and liability; authorizations; web leads and their conversion; follow-up tasks.
+
+Every report is scoped to the reader (central office: the chain; a regional manager: their
+region's stores and customers; a store manager: their store's) by a WHERE clause in its
+query, and comes as JSON or, with ``format=csv``, as CSV with the same rows. Today's figures
+are read live from central's database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import marshmallow as ma
+from flask import Response, current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from kassa.central import loyalty
+from kassa.central.auth import require_role
+from kassa.central.models import (
+    Authorization,
+    Customer,
+    Interaction,
+    LoyaltyAccount,
+    LoyaltyEntry,
+    Region,
+    Return,
+    Sale,
+    SaleLine,
+    Store,
+    Task,
+    User,
+)
+from kassa.common.db import utc_date
+from kassa.common.errors import Invalid
+
+bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
+               description="Managers' reports: sales, loyalty, authorizations, leads, tasks")
+READERS = ("admin", "central_office", "regional_manager", "store_manager")
+GROUPS = ("region", "store", "day", "hour", "cashier")
+MAX_DAYS = 366
+
+
+def _db():
+    return current_app.extensions["kassa_db"]
+
+
+class ReportArgs(ma.Schema):
+    date_from = fields.Date(data_key="from", load_default=None)
+    date_to = fields.Date(data_key="to", load_default=None)
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+
+
+class SalesArgs(ReportArgs):
+    group = fields.String(load_default="store", validate=validate.OneOf(GROUPS))
+
+
+class Rows(ma.Schema):
+    date_from = fields.Date(data_key="from")
+    date_to = fields.Date(data_key="to")
+    rows = fields.List(fields.Dict())
+    totals = fields.Dict()
+
+
+def period(args) -> tuple[date, date, datetime, datetime]:
+    """The report's days (default: today, UTC) and their bounds as instants."""
+    today = datetime.now(timezone.utc).date()
+    first, last = args["date_from"] or args["date_to"] or today, args["date_to"] or today
+    if first > last:
+        raise Invalid("'from' is after 'to'.", code="bad_period")
+    if (last - first).days >= MAX_DAYS:
+        raise Invalid(f"At most {MAX_DAYS} days at a time.", code="bad_period")
+    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
+    return first, last, start, start + timedelta(days=(last - first).days + 1)
+
+
+def _stores_of(user: User):
+    """The store ids the reader may see, as a subquery (None: all)."""
+    if user.role == "regional_manager":
+        return select(Store.id).where(Store.region_id == user.region_id)
+    if user.role == "store_manager":
+        return select(Store.id).where(Store.id == user.store_id)
+    return None
+
+
+def _customers_of(user: User):
+    stores = _stores_of(user)
+    return None if stores is None else select(Customer.id).where(
+        Customer.home_store_id.in_(stores))
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _key_columns(group: str, table):
+    """The grouping column for sales (``Sale``) or returns (``Return``)."""
+    if group == "region":
+        return Region.code
+    if group == "store":
+        return Store.code
+    if group == "day":
+        return utc_date(table.sold_at if table is Sale else table.returned_at)
+    if group == "hour":
+        return func.extract("hour", table.sold_at if table is Sale else table.returned_at)
+    return func.coalesce(User.username, "(none)")
+
+
+def _joined(stmt, group: str, table):
+    stmt = stmt.join(Store, Store.id == table.store_id)
+    if group == "region":
+        stmt = stmt.join(Region, Region.id == Store.region_id)
+    if group == "cashier":
+        stmt = stmt.outerjoin(User, User.id == table.cashier_id)
+    return stmt
+
+
+def sales(session: Session, user: User, group: str, start: datetime, end: datetime) -> dict:
+    items = (select(SaleLine.sale_id, func.sum(SaleLine.quantity_milli).label("milli"))
+             .group_by(SaleLine.sale_id).subquery())
+    key = _key_columns(group, Sale).label("key")
+    loyal = case((Sale.account_id.is_not(None), Sale.total_minor), else_=0)
+    stmt = _joined(select(key, func.count(Sale.id), func.sum(Sale.total_minor),
+                          func.sum(items.c.milli), func.sum(loyal))
+                   .outerjoin(items, items.c.sale_id == Sale.id), group, Sale)
+    where = [Sale.status == "completed", Sale.sold_at >= start, Sale.sold_at < end]
+    returns_key = _key_columns(group, Return).label("key")
+    returns = _joined(select(returns_key, func.count(Return.id), func.sum(Return.total_minor)),
+                      group, Return).where(Return.returned_at >= start,
+                                           Return.returned_at < end)
+    stores = _stores_of(user)
+    if stores is not None:
+        where.append(Sale.store_id.in_(stores))
+        returns = returns.where(Return.store_id.in_(stores))
+    back = {_plain(k): (n, int(total or 0)) for k, n, total in
+            session.execute(returns.group_by(returns_key))}
+    rows = []
+    for k, receipts, revenue, milli, loyal_minor in session.execute(
+            stmt.where(*where).group_by(key).order_by(key)):
+        revenue, items_n = int(revenue or 0), int(milli or 0) / 1000
+        returned = back.get(_plain(k), (0, 0))
+        rows.append({"key": _plain(k), "receipts": receipts, "revenue_minor": revenue,
+                     "average_receipt_minor": revenue // receipts if receipts else 0,
+                     "items": items_n, "items_per_receipt": round(items_n / receipts, 2)
+                     if receipts else 0,
+                     "loyalty_revenue_minor": int(loyal_minor or 0),
+                     "loyalty_share": _ratio(int(loyal_minor or 0), revenue),
+                     "returns": returned[0], "returns_minor": returned[1],
+                     "returns_rate": _ratio(returned[1], revenue)})
+    receipts = sum(r["receipts"] for r in rows)
+    revenue = sum(r["revenue_minor"] for r in rows)
+    loyal_total = sum(r["loyalty_revenue_minor"] for r in rows)
+    returned_total = sum(minor for _n, minor in back.values())
+    return {"rows": rows, "totals": {
+        "receipts": receipts, "revenue_minor": revenue,
+        "average_receipt_minor": revenue // receipts if receipts else 0,
+        "loyalty_share": _ratio(loyal_total, revenue),
+        "returns_minor": returned_total, "returns_rate": _ratio(returned_total, revenue)}}
+
+
+def _plain(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (float, Decimal)):  # EXTRACT gives a float, or a numeric
+        return int(value) if value == int(value) else float(value)
+    return value if value is None or isinstance(value, (int, str)) else str(value)
+
+
+def points(session: Session, user: User, start: datetime, end: datetime) -> dict:
+    """Points issued, burned and expired in the period, and outstanding now, with what the
+    outstanding points are worth (the loyalty liability)."""
+    customers = _customers_of(user)
+    entries = select(LoyaltyEntry.kind, func.sum(LoyaltyEntry.points)).where(
+        LoyaltyEntry.at >= start, LoyaltyEntry.at < end).group_by(LoyaltyEntry.kind)
+    balance = select(func.coalesce(func.sum(LoyaltyAccount.balance), 0))
+    if customers is not None:
+        accounts = select(LoyaltyAccount.id).where(LoyaltyAccount.customer_id.in_(customers))
+        entries = entries.where(LoyaltyEntry.account_id.in_(accounts))
+        balance = balance.where(LoyaltyAccount.customer_id.in_(customers))
+    by_kind = {kind: int(total or 0) for kind, total in session.execute(entries)}
+    outstanding = int(session.scalar(balance) or 0)
+    minor_per_point = loyalty.rules(session).redemption.minor_per_point
+    rows = [{"key": "issued", "points": by_kind.get("earn", 0) + max(
+                by_kind.get("adjustment", 0), 0)},
+            {"key": "burned", "points": -by_kind.get("burn", 0)},
+            {"key": "expired", "points": -by_kind.get("expiry", 0)},
+            {"key": "taken back on returns", "points": -by_kind.get("reversal", 0)},
+            {"key": "given back on returns", "points": by_kind.get("refund", 0)}]
+    return {"rows": rows, "totals": {"outstanding_points": outstanding,
+                                     "liability_minor": outstanding * minor_per_point}}
+
+
+def authorizations(session: Session, user: User, start: datetime, end: datetime) -> dict:
+    stmt = (select(Authorization.kind, Authorization.status, func.count())
+            .where(Authorization.requested_at >= start, Authorization.requested_at < end)
+            .group_by(Authorization.kind, Authorization.status))
+    stores = _stores_of(user)
+    if stores is not None:
+        stmt = stmt.where(Authorization.store_id.in_(stores))
+    table: dict[str, dict] = {}
+    for kind, status, n in session.execute(stmt):
+        row = table.setdefault(kind, {"key": kind, "requested": 0, "approved": 0,
+                                      "declined": 0, "expired": 0, "pending": 0})
+        row["requested"] += n
+        row[status] = row.get(status, 0) + n
+    rows = [table[k] for k in sorted(table)]
+    return {"rows": rows, "totals": {s: sum(r[s] for r in rows) for s in (
+        "requested", "approved", "declined", "expired", "pending")}}
+
+
+def leads(session: Session, user: User, start: datetime, end: datetime) -> dict:
+    """Leads that came in the period by source (UTM source, else the channel), and how many of
+    them have bought since (a completed sale after they came)."""
+    stmt = select(Customer.id, Customer.created_at, Customer.lead_source).where(
+        Customer.lead_source.is_not(None), Customer.created_at >= start,
+        Customer.created_at < end, Customer.merged_into_id.is_(None))
+    customers = _customers_of(user)
+    if customers is not None:
+        stmt = stmt.where(Customer.id.in_(customers))
+    found = session.execute(stmt).all()
+    first_buy = dict(session.execute(
+        select(Sale.customer_id, func.min(Sale.sold_at)).where(
+            Sale.customer_id.in_([c.id for c in found]), Sale.status == "completed")
+        .group_by(Sale.customer_id)).all()) if found else {}
+    table: dict[str, dict] = {}
+    for cid, created, source in found:
+        key = source.get("utm_source") or source.get("channel") or "unknown"
+        row = table.setdefault(key, {"key": key, "leads": 0, "converted": 0})
+        row["leads"] += 1
+        bought = first_buy.get(cid)
+        if bought is not None and _aware(bought) >= _aware(created):
+            row["converted"] += 1
+    rows = [{**r, "conversion": _ratio(r["converted"], r["leads"])}
+            for r in sorted(table.values(), key=lambda r: -r["leads"])]
+    total, converted = sum(r["leads"] for r in rows), sum(r["converted"] for r in rows)
+    contacts = select(func.count()).select_from(Interaction).where(
+        Interaction.channel == "web_form", Interaction.at >= start, Interaction.at < end)
+    return {"rows": rows, "totals": {"leads": total, "converted": converted,
+                                     "conversion": _ratio(converted, total),
+                                     "web_forms": session.scalar(contacts)}}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def tasks(session: Session, user: User, start: datetime, end: datetime) -> dict:
+    """Per assignee: tasks due in the period done on time, done late, still open and late,
+    still open in time."""
+    now = datetime.now(timezone.utc)
+    stmt = (select(func.coalesce(User.username, "(nobody)"), Task.status, Task.due_at,
+                   Task.done_at)
+            .outerjoin(User, User.id == Task.assignee_id)
+            .where(Task.due_at >= start, Task.due_at < end, Task.status != "cancelled"))
+    stores = _stores_of(user)
+    if stores is not None:
+        stmt = stmt.where(Task.store_id.in_(stores))
+    table: dict[str, dict] = {}
+    for who, status, due, done in session.execute(stmt):
+        row = table.setdefault(who, {"key": who, "on_time": 0, "late": 0, "overdue": 0,
+                                     "open": 0})
+        due = _aware(due)
+        if status == "done":
+            row["on_time" if _aware(done) <= due else "late"] += 1
+        else:
+            row["overdue" if due < now else "open"] += 1
+    rows = [table[k] for k in sorted(table)]
+    return {"rows": rows, "totals": {k: sum(r[k] for r in rows) for k in (
+        "on_time", "late", "overdue", "open")}}
+
+
+def _answer(name: str, args, report: dict, first: date, last: date):
+    if args["format"] == "csv":
+        out = io.StringIO()
+        rows = report["rows"]
+        columns = list(rows[0]) if rows else ["key"]
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(out.getvalue(), mimetype="text/csv", headers={
+            "Content-Disposition": f"attachment; filename={name}-{first}-{last}.csv"})
+    return {"date_from": first, "date_to": last, **report}
+
+
+def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
+    class Report(MethodView):
+        decorators = [require_role(*READERS)]
+
+        @bp.arguments(args_schema, location="query")
+        @bp.response(200, Rows)
+        def get(self, args):
+            first, last, start, end = period(args)
+            with _db().read() as session:
+                extra = {"group": args["group"]} if "group" in args else {}
+                report = build(session, g.user, start=start, end=end, **extra)
+            return _answer(name, args, report, first, last)
+
+    Report.get.__doc__ = doc
+    Report.__name__ = f"{name.title().replace('-', '')}Report"
+    bp.route(f"/{name}")(Report)
+
+
+_route("sales", sales, SalesArgs, "Receipts, revenue, average receipt, items per receipt, "
+       "loyalty share and returns by region, store, day, hour or cashier (``format=csv``).")
+_route("points", points, doc="Points issued, burned, expired; outstanding and its worth.")
+_route("authorizations", authorizations, doc="Authorizations requested, approved, declined "
+       "and expired, by kind.")
+_route("leads", leads, doc="Web and other leads by source and their conversion to a first "
+       "purchase.")
+_route("tasks", tasks, doc="Follow-up tasks per assignee: done on time, late, overdue.")

@@ -8,11 +8,21 @@ another site cannot act with the operator's credentials. People sign in on ``/op
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from functools import wraps
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from kassa.central import audit as audit_log
 from kassa.central.auth import check_password, current_user, password_stamp
@@ -156,6 +166,29 @@ def audit(user):
 def customers(user):
     """Find a customer; everything about them; consents and contacts."""
     return render_template("ops_customers.html", user=user, page="customers")
+
+
+@bp.get("/reports")
+@page_for("admin", "central_office", "regional_manager", "store_manager")
+def reports(user):
+    """The managers' morning reports with charts; every table downloads as CSV."""
+    return render_template("ops_reports.html", user=user, page="reports")
+
+
+@bp.get("/vendor/plotly.min.js")
+def plotly_js():
+    """The chart library, from the installed plotly package: no CDN, works offline."""
+    response = make_response(_plotly())
+    response.mimetype = "application/javascript"
+    response.cache_control.public, response.cache_control.max_age = True, 86400
+    return response
+
+
+@functools.cache
+def _plotly() -> bytes:
+    from plotly.offline import get_plotlyjs  # only when a page first asks for it
+
+    return get_plotlyjs().encode()
 
 
 @bp.get("/masterdata")

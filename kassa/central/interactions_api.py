@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select
 
 from kassa.central import crm, tasks
 from kassa.central.auth import require_role
+from kassa.central.masterdata_api import ImportArgsSchema, csv_body
 from kassa.central.models import FormSubmission, Store
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError, NotFound
@@ -121,6 +122,35 @@ class Interactions(MethodView):
                 user_id=g.user.id, external_id=body["external_id"], source=body["source"])
             return {"id": row.id, "customer_id": row.customer_id, "created_lead": created,
                     "repeated": not new}
+
+
+class ContactsImportReportSchema(ma.Schema):
+    written = fields.Boolean()
+    created = fields.Integer()
+    repeated = fields.Integer()
+    leads = fields.Integer()
+    skipped = fields.Integer()
+    errors = fields.List(fields.Dict())
+
+
+@bp.route("/interactions/import")
+class ImportInteractions(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.arguments(ImportArgsSchema, location="query")
+    @bp.response(200, ContactsImportReportSchema)
+    @bp.alt_response(422, schema=ContactsImportReportSchema,
+                     description="bad rows, nothing written")
+    def post(self, args):
+        """Contacts from another system as CSV (``text/csv``; columns ``channel, direction,
+        subject, body, at, card_number, phone, email, lead_name, external_id``): all or
+        nothing, or ``?skip_bad=true`` with a report; a repeated ``external_id`` is skipped."""
+        text = csv_body()
+        with _db().transaction() as session:
+            report = crm.import_interactions(session, text, g.user, crm.Reach.of(g.user),
+                                             skip_bad=args["skip_bad"])
+        answer = ContactsImportReportSchema().dump(report)
+        return (answer, 422) if report.errors and not args["skip_bad"] else answer
 
 
 class WebFormSchema(ma.Schema):

@@ -80,6 +80,7 @@ ACCESS = {
     ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): PEOPLE,
     ("POST", "/api/v1/customers/{customer_id}/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions"): PEOPLE,
+    ("POST", "/api/v1/interactions/import"): PEOPLE,
     ("GET", "/api/v1/customers/duplicates"): CENTRAL_STAFF,
     ("POST", "/api/v1/customers/{customer_id}/merge"): CENTRAL_STAFF,
     ("GET", "/api/v1/customers/{customer_id}/export"): CENTRAL_STAFF,

@@ -240,3 +240,32 @@ def test_quotes_and_invoices_come_from_the_crm_as_pdf(central_app, central_db, s
         headers=office).json["error"] == "product_not_found"
     timeline = api.get(f"/api/v1/customers/{anna}", headers=office).json["interactions"]
     assert {i["subject"].split(":")[0] for i in timeline} >= {f"Invoice {number}"}
+
+
+def test_contacts_come_in_bulk_from_another_system(central_app, central_db, seeded):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    head = "channel,direction,subject,body,at,card_number,phone,email,lead_name,external_id\n"
+    bad = head + ("call,in,Asked about delivery,,2026-11-20T10:15:00+03:00,,8 900 000 00 01,"
+                  ",,crm-1\n"
+                  "email,out,Newsletter,,2026-11-21T09:00:00+03:00,,,new@example.com,Pavel,"
+                  "crm-2\n"
+                  "fax,in,x,,2026-11-21T09:00:00+03:00,,,a@b.cd,,crm-3\n"       # channel
+                  "call,in,x,,yesterday,,,a@b.cd,,crm-4\n"                      # time
+                  "call,in,x,,2026-11-21T09:00:00,,,a@b.cd,,crm-5\n"            # no zone
+                  "call,in,x,,2026-11-21T09:00:00+03:00,,,,,crm-6\n")           # nobody
+    refused = api.post("/api/v1/interactions/import", data=bad.encode(),
+                       content_type="text/csv", headers=office)
+    assert refused.status_code == 422
+    assert [(e["line"], e["field"]) for e in refused.json["errors"]] == [
+        (4, "channel"), (5, "at"), (6, "at"), (7, "phone")]
+    with central_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Interaction)) == 0
+    done = api.post("/api/v1/interactions/import?skip_bad=true", data=bad.encode(),
+                    content_type="text/csv", headers=office).json
+    assert (done["created"], done["leads"], done["skipped"]) == (2, 1, 4)
+    again = api.post("/api/v1/interactions/import?skip_bad=true", data=bad.encode(),
+                     content_type="text/csv", headers=office).json
+    assert (again["created"], again["repeated"]) == (0, 2)
+    anna = api.get(f"/api/v1/customers/{anna_id(central_db)}", headers=office).json
+    assert [i["subject"] for i in anna["interactions"]] == ["Asked about delivery"]

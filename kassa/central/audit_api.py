@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 
 from kassa.central.auth import require_role
 from kassa.central.models import AuditEntry, Node, Store, User
+from kassa.common.spreadsheet import cell
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
                description="Who allowed what, and why")
@@ -90,9 +91,8 @@ def entries(session, user: User, args: dict) -> list[dict]:
 
 
 def _cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: one starting like a formula is quoted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """Every audit cell is text (ids, amounts as written): formula-safe."""
+    return str(cell("" if value is None else str(value)))
 
 
 @bp.route("")

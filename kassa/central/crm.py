@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from kassa.central import audit, cards
@@ -38,10 +38,12 @@ from kassa.central.models import (
     Sale,
     SaleLine,
     Store,
+    Task,
+    TaskComment,
     User,
 )
 from kassa.common.db import utcnow
-from kassa.common.errors import Invalid, NotFound
+from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.common.money import format_minor, vat_included
 from kassa.common.pdfdocs import render_pdf
 
@@ -109,6 +111,11 @@ def new_lead(session: Session, name: str, *, phone: str | None, email: str | Non
     session.add(lead)
     session.flush()
     return lead
+
+
+def by_external_id(session: Session, external_id: str) -> Interaction | None:
+    return session.scalars(select(Interaction).where(
+        Interaction.external_id == external_id)).first()
 
 
 def record_interaction(session: Session, customer: Customer, *, channel: str,
@@ -183,13 +190,22 @@ class Reach:
         return None
 
 
-def reachable(session: Session, reach: Reach, customer_id: uuid.UUID) -> Customer:
+def reachable(session: Session, reach: Reach, customer_id: uuid.UUID, *,
+              writable: bool = False) -> Customer:
+    """The customer if the reader may reach them (else 404, as if they did not exist). With
+    ``writable`` the row is locked and a merged or anonymized record refused (409): it is a
+    pointer or a shell now, and writing to it would bring it back to the tills."""
     stmt = select(Customer).where(Customer.id == customer_id)
     if reach.clause() is not None:
         stmt = stmt.where(reach.clause())
-    customer = session.scalars(stmt).first()
+    customer = session.scalars(stmt.with_for_update() if writable else stmt).first()
     if customer is None:
         raise NotFound("No such customer.", code="customer_not_found")
+    if writable and customer.merged_into_id is not None:
+        raise Conflict("This record was merged into another.", code="customer_merged",
+                       details={"merged_into": str(customer.merged_into_id)})
+    if writable and customer.anonymized_at is not None:
+        raise Conflict("This customer was anonymized.", code="customer_anonymized")
     return customer
 
 
@@ -331,18 +347,31 @@ def anonymize(session: Session, customer: Customer, reason: str, user: User) -> 
     blocked; the tills get the anonymous record at their next pull."""
     if customer.anonymized_at is not None:
         return customer
+    # Records merged into this one are the same person: erased with it.
+    for twin in session.scalars(select(Customer).where(Customer.merged_into_id == customer.id)):
+        _erase(session, twin)
     _block_cards(session, customer, "erased", user)
-    customer.name, customer.phone, customer.email = ANONYMOUS, None, None
-    customer.birthday, customer.lead_source, customer.card_number = None, None, None
-    customer.card_has_pin, customer.anonymized_at = False, utcnow()
-    session.execute(Interaction.__table__.update()
-                    .where(Interaction.__table__.c.customer_id == customer.id)
-                    .values(subject=ANONYMOUS, body="", source=None))
+    _erase(session, customer)
     session.flush()
     _publish_customer(session, customer)
     audit.record(session, "customer_anonymized", f"customer {customer.id}", actor_id=user.id,
                  reason=reason)
     return customer
+
+
+def _erase(session: Session, customer: Customer) -> None:
+    """Who they are goes; what they did stays (anonymous)."""
+    customer.name, customer.phone, customer.email = ANONYMOUS, None, None
+    customer.birthday, customer.lead_source, customer.card_number = None, None, None
+    customer.address, customer.block_reason = None, None
+    customer.card_has_pin, customer.anonymized_at = False, utcnow()
+    session.execute(Interaction.__table__.update()
+                    .where(Interaction.__table__.c.customer_id == customer.id)
+                    .values(subject=ANONYMOUS, body="", source=None))
+    their_tasks = select(Task.id).where(Task.customer_id == customer.id)
+    session.execute(TaskComment.__table__.update()
+                    .where(TaskComment.__table__.c.task_id.in_(their_tasks))
+                    .values(text=ANONYMOUS))
 
 
 def _block_cards(session: Session, customer: Customer, reason: str, user: User) -> None:
@@ -420,16 +449,25 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
     customer uses ``keep``'s."""
     from kassa.central import loyalty
 
-    if keep.id == other.id or other.merged_into_id is not None or keep.merged_into_id:
-        raise Invalid("Merge two different, unmerged customers.", code="bad_merge")
+    if keep.id == other.id:
+        raise Invalid("Merge two different customers.", code="bad_merge")
+    # Both records and both accounts locked, in id order (two merges of the same pair in
+    # opposite directions wait for each other instead of both passing the checks).
+    for row in sorted((keep, other), key=lambda c: str(c.id)):
+        session.refresh(row, with_for_update=True)
+    if other.merged_into_id is not None or keep.merged_into_id is not None \
+            or keep.anonymized_at is not None or other.anonymized_at is not None:
+        raise Conflict("Merge two live records (neither merged nor anonymized).",
+                       code="bad_merge")
     before = {"keep": _brief(keep), "other": _brief(other)}
-    for table in (Sale.__table__, Interaction.__table__, Consent.__table__):
+    for table in (Sale.__table__, Interaction.__table__, Consent.__table__, Task.__table__,
+                  CustomerDocument.__table__):
         session.execute(table.update().where(table.c.customer_id == other.id)
                         .values(customer_id=keep.id))
-    keep_account = session.scalars(select(LoyaltyAccount).where(
-        LoyaltyAccount.customer_id == keep.id)).first()
-    other_account = session.scalars(select(LoyaltyAccount).where(
-        LoyaltyAccount.customer_id == other.id)).first()
+    accounts = {a.customer_id: a for a in session.scalars(
+        select(LoyaltyAccount).where(LoyaltyAccount.customer_id.in_((keep.id, other.id)))
+        .order_by(LoyaltyAccount.id).with_for_update())}
+    keep_account, other_account = accounts.get(keep.id), accounts.get(other.id)
     if other_account is not None:
         if keep_account is None:
             other_account.customer_id = keep.id
@@ -441,9 +479,10 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
                           RedemptionHold.__table__):
                 session.execute(table.update().where(table.c.account_id == other_account.id)
                                 .values(account_id=keep_account.id))
-            keep_account.balance += other_account.balance
-            keep_account.held += other_account.held
-            other_account.balance = other_account.held = 0
+            session.execute(update(LoyaltyAccount).where(
+                LoyaltyAccount.id == keep_account.id).values(
+                balance=LoyaltyAccount.balance + other_account.balance,
+                held=LoyaltyAccount.held + other_account.held))
             session.flush()
             session.execute(Sale.__table__.update().where(
                 Sale.__table__.c.account_id == other_account.id).values(
@@ -471,8 +510,8 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
 
 
 def _brief(c: Customer) -> dict:
-    return {"id": str(c.id), "name": c.name, "phone": c.phone, "email": c.email,
-            "card_number": c.card_number, "status": c.status}
+    """For the audit log, which is never erased: ids and states, no personal data."""
+    return {"id": str(c.id), "card_number": c.card_number, "status": c.status}
 
 
 # --- Quotes and invoices -----------------------------------------------------------------------
@@ -550,9 +589,12 @@ def update_profile(session: Session, customer: Customer, fields: dict, user: Use
         setattr(customer, name, value)
     session.flush()
     after = {k: _plain(getattr(customer, k)) for k in fields}
-    if after != before:
+    changed = sorted(k for k in fields if before[k] != after[k])
+    if changed:
         _publish_customer(session, customer)
-        audit.change(session, user.id, "customer", customer.id, before, after)
+        # Which fields, not their values: the audit log is never erased, a customer may be.
+        audit.change(session, user.id, "customer", customer.id, {"fields": changed},
+                     {"fields": changed})
     return customer
 
 

@@ -14,15 +14,14 @@ from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
-from sqlalchemy import select
 
 from kassa.central import audit, crm
 from kassa.central.auth import require_role
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
-from kassa.central.models import Customer, Store
+from kassa.central.models import Customer
 from kassa.common.db import utcnow
-from kassa.common.errors import NotFound
+from kassa.common.errors import Conflict
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                description="Customers: the 360 view, consents, contacts, blocks")
@@ -131,18 +130,6 @@ class ProfileSchema(ma.Schema):
     timeline = fields.List(fields.Nested(TimelineSchema))
 
 
-def _reachable(session, customer_id) -> Customer:
-    customer = session.get(Customer, customer_id, with_for_update=True)
-    if customer is not None and g.user.role == "regional_manager":
-        region = session.scalar(select(Store.region_id).where(
-            Store.id == customer.home_store_id)) if customer.home_store_id else None
-        if region != g.user.region_id:
-            customer = None
-    if customer is None:
-        raise NotFound("No such customer.", code="customer_not_found")
-    return customer
-
-
 def _state(c: Customer) -> dict:
     return {"id": c.id, "name": c.name, "blocked": c.blocked_at is not None,
             "blocked_at": c.blocked_at, "block_reason": c.block_reason}
@@ -150,7 +137,7 @@ def _state(c: Customer) -> dict:
 
 def _set_block(customer_id, reason: str | None) -> dict:
     with _db().transaction() as session:
-        customer = _reachable(session, customer_id)
+        customer = crm.reachable(session, crm.Reach.of(g.user), customer_id, writable=True)
         before = {"blocked": customer.blocked_at is not None, "reason": customer.block_reason}
         customer.blocked_at = utcnow() if reason else None
         customer.block_reason = reason
@@ -187,7 +174,8 @@ class OneCustomer(MethodView):
         """Correct a customer's name, phone, e-mail, birthday or address (audited; the tills
         get the record at their next pull)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
+                                     writable=True)
             return crm.update_profile(session, customer, body, g.user)
 
     @bp.response(200, ProfileSchema)
@@ -212,7 +200,8 @@ class CustomerConsent(MethodView):
     def put(self, body, customer_id, channel):
         """Record a consent given or withdrawn (kept with its history and in the audit log)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
+                                     writable=True)
             row = crm.set_consent(session, customer, channel, body["granted"],
                                   f"{body['source']} ({g.user.username})", g.user)
             return {"channel": row.channel, "granted": row.granted, "at": row.at,
@@ -228,7 +217,8 @@ class CustomerContacts(MethodView):
     def post(self, body, customer_id):
         """Log a contact with the customer (a call taken, a letter sent...)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
+                                     writable=True)
             row, _new = crm.record_interaction(
                 session, customer, channel=body["channel"], direction=body["direction"],
                 subject=body["subject"], body=body["body"], at=body["at"],
@@ -261,7 +251,8 @@ class Documents(MethodView):
         """A quote or an invoice for the customer at the chain's prices, as PDF (numbered, kept,
         and on the customer's timeline)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
+                                     writable=True)
             row, document = crm.make_document(
                 session, customer, body["kind"],
                 [(i["sku"], i["quantity"]) for i in body["items"]], g.user, body["valid_days"])
@@ -303,7 +294,9 @@ class Duplicates(MethodView):
 
 @bp.route("/<uuid:customer_id>/merge")
 class Merge(MethodView):
-    decorators = [require_role(*STAFF)]
+    # Central office and admins: a merge moves purchases between customers, which a regional
+    # manager's transaction may only read (the region wall, decisions #33).
+    decorators = [require_role("admin", "central_office")]
 
     @bp.arguments(MergeSchema)
     @bp.response(200, CustomerBriefSchema)
@@ -347,6 +340,9 @@ class Anonymize(MethodView):
         sales totals and reports do not change. Their cards are blocked."""
         with _db().transaction() as session:
             customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            if customer.merged_into_id is not None:
+                raise Conflict("Anonymize the record it was merged into.",
+                               code="customer_merged")
             return crm.anonymize(session, customer, body["reason"], g.user)
 
 

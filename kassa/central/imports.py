@@ -22,10 +22,12 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from kassa.central import audit
+from kassa.central import masterdata as md
 from kassa.central.documents import price_doc, product_doc
 from kassa.central.feed import record_changes
 from kassa.central.models import Price, Product, ProductBarcode
 from kassa.common.bulk import copy_rows, insert_rows, is_postgresql, next_ids, update_rows
+from kassa.common.spreadsheet import cell
 
 COLUMNS = ("sku", "name", "vat_rate_bp", "unit", "category", "barcodes", "price", "active")
 MAX_ROWS = 1_000_000
@@ -123,7 +125,8 @@ def parse_minor(text) -> int | None:
         amount = Decimal((text or "").strip())
     except InvalidOperation:
         return None
-    if amount < 0 or amount != amount.quantize(Decimal("0.01")) or amount > 10**10:
+    if not amount.is_finite() or amount < 0 or amount > 10**10 \
+            or amount != amount.quantize(Decimal("0.01")):
         return None
     return int(amount * 100)
 
@@ -240,6 +243,11 @@ def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[
             new.append(row)
     update_rows(session, Price.__table__, "id", changed, ("amount_minor",))
     new = insert_rows(session, Price.__table__, new, CHUNK)
+    if session.scalar(select(Price.id).where(Price.effective_from.is_not(None),
+                                             Price.store_id.is_(None),
+                                             Price.region_id.is_(None)).limit(1)):
+        for start in range(0, len(product_ids), CHUNK):  # "from now on", as one at a time
+            md.drop_started(session, product_ids[start:start + CHUNK], None, None)
     return changed + new
 
 
@@ -271,7 +279,7 @@ def export_products(session: Session) -> str:
                                     Product.unit, Product.category, Product.active)
                              .order_by(Product.sku)):
         amount = prices.get(p.id)
-        writer.writerow([p.sku, p.name, p.vat_rate_bp, p.unit, p.category or "",
+        writer.writerow([cell(p.sku), cell(p.name), p.vat_rate_bp, p.unit, cell(p.category),
                          "|".join(codes.get(p.id, [])),
                          "" if amount is None else f"{amount / 100:.2f}", int(p.active)])
     return out.getvalue()

@@ -116,6 +116,11 @@ class Interactions(MethodView):
                                         source={"channel": body["channel"],
                                                 **(body["source"] or {})}, home_store=store)
                 created = True
+            if body["external_id"]:
+                earlier = crm.by_external_id(session, body["external_id"])
+                if earlier is not None and earlier.customer_id != customer.id:
+                    raise KassaError("That external id was used for another contact.",
+                                     code="external_id_taken", status=409)
             row, new = crm.record_interaction(
                 session, customer, channel=body["channel"], direction=body["direction"],
                 subject=body["subject"], body=body["body"], at=body["at"],
@@ -224,7 +229,8 @@ class WebForm(MethodView):
         store = _scoped_store(body["store_code"])
         with _db().transaction() as session:
             customer = crm.find(session, phone=body["phone"], email=body["email"])
-            if customer is None:
+            created = customer is None
+            if created:
                 customer = crm.new_lead(session, body["name"], phone=body["phone"],
                                         email=body["email"],
                                         source={"channel": "web_form", **source},
@@ -232,9 +238,11 @@ class WebForm(MethodView):
             crm.record_interaction(session, customer, channel="web_form", direction="in",
                                    subject="Web form", body=body["message"],
                                    store_id=store.id if store else None, source=source)
+            # Consent from an anonymous form is taken for a new lead only: anyone can type a
+            # known customer's phone, and must not overturn their choice (a withdrawal).
             for channel, wanted in (("email", body["consent_email"]),
                                     ("sms", body["consent_sms"])):
-                if wanted:
+                if wanted and created:
                     crm.set_consent(session, customer, channel, True, "web form")
             # Someone asked to be contacted: a call-back for the store's manager, by the rule.
             tasks.open_task(session, "web_lead", customer=customer,

@@ -39,14 +39,14 @@ def send_pending(session: Session) -> int:
     try:
         with smtplib.SMTP(host, port, timeout=10) as smtp:
             for mail in waiting:
-                message = EmailMessage()
-                message["From"], message["To"], message["Subject"] = (sender, mail.to_address,
-                                                                      mail.subject)
-                message.set_content(mail.body)
                 mail.attempts += 1
                 try:
+                    message = EmailMessage()
+                    message["From"], message["To"] = sender, mail.to_address
+                    message["Subject"] = " ".join(mail.subject.split())  # no header breaks
+                    message.set_content(mail.body)
                     smtp.send_message(message)
-                except smtplib.SMTPException as err:
+                except (smtplib.SMTPException, ValueError) as err:  # this mail, not the rest
                     mail.last_error = str(err)[:200]
                     continue
                 mail.sent_at, mail.last_error = utcnow(), None

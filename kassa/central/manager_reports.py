@@ -40,6 +40,7 @@ from kassa.central.models import (
 )
 from kassa.common.db import utc_date
 from kassa.common.errors import Invalid
+from kassa.common.spreadsheet import cell
 
 bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
                description="Managers' reports: sales, loyalty, authorizations, leads, tasks")
@@ -77,6 +78,8 @@ def period(args) -> tuple[date, date, datetime, datetime]:
         raise Invalid("'from' is after 'to'.", code="bad_period")
     if (last - first).days >= MAX_DAYS:
         raise Invalid(f"At most {MAX_DAYS} days at a time.", code="bad_period")
+    if not (2000 <= first.year and last.year <= 2999):
+        raise Invalid("Dates from 2000 to 2999.", code="bad_period")
     start = datetime.combine(first, time.min, tzinfo=timezone.utc)
     return first, last, start, start + timedelta(days=(last - first).days + 1)
 
@@ -242,6 +245,8 @@ def leads(session: Session, user: User, start: datetime, end: datetime) -> dict:
     total, converted = sum(r["leads"] for r in rows), sum(r["converted"] for r in rows)
     contacts = select(func.count()).select_from(Interaction).where(
         Interaction.channel == "web_form", Interaction.at >= start, Interaction.at < end)
+    if customers is not None:
+        contacts = contacts.where(Interaction.customer_id.in_(customers))
     return {"rows": rows, "totals": {"leads": total, "converted": converted,
                                      "conversion": _ratio(converted, total),
                                      "web_forms": session.scalar(contacts)}}
@@ -283,7 +288,7 @@ def _answer(name: str, args, report: dict, first: date, last: date):
         columns = list(rows[0]) if rows else ["key"]
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
         return Response(out.getvalue(), mimetype="text/csv", headers={
             "Content-Disposition": f"attachment; filename={name}-{first}-{last}.csv"})
     return {"date_from": first, "date_to": last, **report}

@@ -149,6 +149,8 @@ def set_price(session: Session, product: Product, amount_minor: int,
         raise Invalid("A price is for a store or a region, not both.", code="bad_price_scope")
     if effective_from is not None and effective_from.tzinfo is not None:
         raise Invalid("effective_from is a local time, without a zone.", code="bad_price")
+    if effective_from is not None and not 2000 <= effective_from.year <= 2999:
+        raise Invalid("effective_from is a time from 2000 to 2999.", code="bad_price")
     store_id, region_id = (store.id if store else None), (region.id if region else None)
     price = session.scalars(select(Price).where(
         Price.product_id == product.id, same(Price.store_id, store_id),
@@ -161,7 +163,36 @@ def set_price(session: Session, product: Product, amount_minor: int,
     session.flush()
     record_change(session, "price", price.id, price_doc(price), store_id=store_id,
                   region_id=region_id)
+    if effective_from is None:
+        drop_started(session, [product.id], store_id, region_id)
     return price
+
+
+def drop_started(session: Session, product_ids: list[int], store_id: int | None,
+                 region_id: int | None) -> int:
+    """A new standing price means "from now on": the scope's scheduled rows that have started
+    (in any of its stores, by that store's clock) would outrank it at the tills, so they go,
+    with tombstones; changes still ahead everywhere stay."""
+    if not product_ids:
+        return 0
+    stores = select(Store.timezone).distinct()
+    if store_id is not None:
+        stores = stores.where(Store.id == store_id)
+    elif region_id is not None:
+        stores = stores.where(Store.region_id == region_id)
+    zones = list(session.scalars(stores)) or ["UTC"]
+    now = utcnow()
+    latest = max(now.astimezone(ZoneInfo(zone)).replace(tzinfo=None) for zone in zones)
+    started = list(session.scalars(select(Price).where(
+        Price.product_id.in_(product_ids), same(Price.store_id, store_id),
+        same(Price.region_id, region_id), Price.effective_from.is_not(None),
+        Price.effective_from <= latest)))
+    for row in started:
+        record_change(session, "price", row.id, None, store_id=row.store_id,
+                      region_id=row.region_id)
+        session.delete(row)
+    session.flush()
+    return len(started)
 
 
 def same(column, value):

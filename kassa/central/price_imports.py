@@ -15,7 +15,7 @@ import csv
 import io
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from kassa.central import audit
@@ -24,6 +24,7 @@ from kassa.central.feed import record_changes
 from kassa.central.imports import CHUNK, MAX_ROWS, Record, Report, parse_minor
 from kassa.central.models import Price, Product, Region, Store, User
 from kassa.common.bulk import insert_rows, update_rows
+from kassa.common.spreadsheet import cell
 
 COLUMNS = ("sku", "store_code", "region_code", "price", "effective_from")
 
@@ -105,8 +106,9 @@ def _row(line: int, raw: dict, report: Report, products: dict, stores: dict, reg
         except ValueError:
             report.error(line, sku, "effective_from", "a local time like 2026-12-01T00:00")
         else:
-            if start.tzinfo is not None:
-                report.error(line, sku, "effective_from", "a local time, without a zone")
+            if start.tzinfo is not None or not 2000 <= start.year <= 2999:
+                report.error(line, sku, "effective_from",
+                             "a local time without a zone, from 2000 to 2999")
     if len(report.errors) > before:
         return None
     return {"sku": sku, "product_id": products[sku], "store_id": store.id if store else None,
@@ -137,6 +139,21 @@ def _write(session: Session, rows: list[dict], report: Report) -> None:
     report.created, report.updated, report.written = len(new), len(changed), bool(rows)
 
 
+def visible_prices(user: User):
+    """Price rows a person may see: everything, or the chain's, their region's and its
+    stores' (a store manager: their own store's, not the region's other stores')."""
+    if user.role in ("admin", "central_office"):
+        return None
+    if user.role == "store_manager":
+        own_region = select(Store.region_id).where(Store.id == user.store_id).scalar_subquery()
+        stores = Price.store_id == user.store_id
+    else:
+        own_region = user.region_id
+        stores = Price.store_id.in_(select(Store.id).where(Store.region_id == user.region_id))
+    return or_(Price.store_id.is_(None) & (Price.region_id.is_(None)
+                                           | (Price.region_id == own_region)), stores)
+
+
 def export_prices(session: Session, user: User) -> str:
     """The price rows ``user`` may see, in the import's columns."""
     store, region = aliased(Store), aliased(Region)
@@ -146,14 +163,13 @@ def export_prices(session: Session, user: User) -> str:
             .outerjoin(store, store.id == Price.store_id)
             .outerjoin(region, region.id == Price.region_id)
             .order_by(Product.sku, Price.id))
-    if user.role == "regional_manager":
-        stmt = stmt.where((Price.store_id.is_(None) & Price.region_id.is_(None))
-                          | (Price.region_id == user.region_id)
-                          | (store.region_id == user.region_id))
+    visible = visible_prices(user)
+    if visible is not None:
+        stmt = stmt.where(visible)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     for sku, store_code, region_code, amount, start in session.execute(stmt):
-        writer.writerow([sku, store_code or "", region_code or "", f"{amount / 100:.2f}",
-                         start.isoformat() if start else ""])
+        writer.writerow([cell(sku), store_code or "", region_code or "",
+                         f"{amount / 100:.2f}", start.isoformat() if start else ""])
     return out.getvalue()

@@ -12,7 +12,7 @@ from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from kassa.central import audit, price_imports
@@ -79,21 +79,6 @@ _LIST = (select(Price.id, Product.sku, Price.amount_minor, _StoreOf.code.label("
          .outerjoin(_RegionOf, _RegionOf.id == Price.region_id))
 
 
-def _visible(user: User):
-    """Rows a person may see: everything, or the chain's, their region's and its stores'
-    (a store manager: their store's, not the region's other stores')."""
-    if user.role in ("admin", "central_office"):
-        return None
-    if user.role == "store_manager":
-        own_region = select(Store.region_id).where(Store.id == user.store_id).scalar_subquery()
-        stores = Price.store_id == user.store_id
-    else:
-        own_region = user.region_id
-        stores = Price.store_id.in_(select(Store.id).where(Store.region_id == user.region_id))
-    return or_(Price.store_id.is_(None) & (Price.region_id.is_(None)
-                                           | (Price.region_id == own_region)), stores)
-
-
 def _view(row) -> dict:
     return dict(row._mapping)
 
@@ -133,7 +118,7 @@ class Prices(MethodView):
     def get(self, args):
         """Price rows the signed-in person may see, standing and scheduled, by SKU and scope."""
         stmt = _LIST
-        visible = _visible(g.user)
+        visible = price_imports.visible_prices(g.user)
         if visible is not None:
             stmt = stmt.where(visible)
         if "sku" in args:
@@ -215,7 +200,7 @@ class OnePrice(MethodView):
         applies again); the chain's standing price can only be changed."""
         with _db().transaction() as session:
             price = session.get(Price, price_id, with_for_update=True)
-            visible = _visible(g.user)
+            visible = price_imports.visible_prices(g.user)
             if price is None or (visible is not None and not session.scalar(
                     select(Price.id).where(Price.id == price_id, visible))):
                 raise NotFound("No such price.", code="price_not_found")

@@ -157,20 +157,34 @@ def _check_discount(session: Session, user: User, sale: Sale, bp: int, subject: 
                     override)
 
 
+def _shelf_price(session: Session, line: SaleLine) -> int:
+    return catalog.find(session, identity(session).store_id,
+                        product_id=line.product_id).unit_price_minor
+
+
+def _cut_bp(shelf: int, price: int, discount_bp: int) -> int:
+    """How far under the shelf price a line ends, price override and line discount together,
+    in basis points rounded up: the two are one discount for the limits."""
+    if shelf <= 0:
+        return 0
+    paid = price * (10_000 - discount_bp)  # in shelf-price units x 10,000
+    return max(0, 10_000 - paid // shelf)
+
+
 def _check_price(session: Session, user: User, sale: Sale, line: SaleLine, price: int,
                  override: staff.OverrideRequest | None,
                  authorization_id: UUID | None) -> None:
     """A price typed over the shelf's: a cut is a discount (the cashier's limit, the store
-    manager's, then central's, as ``_check_discount``); a raise needs a store manager."""
-    shelf = catalog.find(session, identity(session).store_id,
-                         product_id=line.product_id).unit_price_minor
+    manager's, then central's, as ``_check_discount``), counted with the line's discount; a
+    raise needs a store manager."""
+    shelf = _shelf_price(session, line)
     subject = (f"line {line.line_no} {line.sku}: price {format_minor(shelf)} -> "
                f"{format_minor(price)}")
     if price > shelf:
         staff.authorize(session, identity(session).store_id, user, "price_override", subject,
                         user.role != "store_manager", "Raising a shelf price.", override)
         return
-    bp = -(-(shelf - price) * 10_000 // shelf) if shelf else 0  # the cut, rounded up
+    bp = _cut_bp(shelf, price, line.line_discount_bp)
     central = authorizations.require(session, "price_override", bp, subject, authorization_id)
     if central is not None:
         sale.authorization_id = central.id
@@ -194,7 +208,11 @@ def update_line(session: Session, user: User, line_no: int, *, quantity_milli: i
         cart.check_quantity(_entry(line).item, quantity_milli, line_no)
         line.quantity_milli = quantity_milli
     if discount_bp is not None and discount_bp != line.line_discount_bp:
-        _check_discount(session, user, sale, discount_bp, f"line {line_no} {line.sku}",
+        # On a line whose price was cut, the limit applies to both cuts together.
+        shelf = _shelf_price(session, line) if line.unit_price_minor else 0
+        total = (_cut_bp(shelf, line.unit_price_minor, discount_bp)
+                 if shelf > line.unit_price_minor else discount_bp)
+        _check_discount(session, user, sale, total, f"line {line_no} {line.sku}",
                         override, authorization_id)
         line.line_discount_bp = discount_bp
     reprice(session, sale)

@@ -269,3 +269,45 @@ def test_contacts_come_in_bulk_from_another_system(central_app, central_db, seed
     assert (again["created"], again["repeated"]) == (0, 2)
     anna = api.get(f"/api/v1/customers/{anna_id(central_db)}", headers=office).json
     assert [i["subject"] for i in anna["interactions"]] == ["Asked about delivery"]
+
+
+def test_the_public_form_cannot_touch_a_known_customer_or_a_spreadsheet(central_app,
+                                                                         central_db, seeded):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    anna = anna_id(central_db)
+    api.put(f"/api/v1/customers/{anna}/consents/sms", json={"granted": False,
+                                                             "source": "letter"},
+            headers=office)
+    assert api.post("/api/v1/public/leads", json={
+        "name": "Someone", "phone": "+79000000001", "consent_sms": True, "fill_ms": 5000,
+        "utm_source": '=HYPERLINK("http://evil","x")'}).status_code == 202
+    view = api.get(f"/api/v1/customers/{anna}", headers=office).json
+    assert {c["channel"]: c["granted"] for c in view["consents"]}["sms"] is False
+    assert api.post("/api/v1/public/leads", json={
+        "name": "Mallory", "email": "m@example.com", "fill_ms": 5000,
+        "utm_source": '=HYPERLINK("http://evil","x")'}).status_code == 202
+    exported = api.get("/api/v1/reports/leads?format=csv", headers=office).get_data(
+        as_text=True)
+    assert "'=HYPERLINK" in exported and "\n=HYPERLINK" not in exported
+
+
+def test_a_merged_record_is_read_only(central_app, central_db, seeded):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    anna = anna_id(central_db)
+    with central_db.transaction() as s:
+        twin = str(md.create_customer(s, "Anna P.", email="anna.p@example.com").id)
+    assert api.post(f"/api/v1/customers/{anna}/merge", json={"other_id": twin},
+                    headers=office).status_code == 200
+    for method, path, body in [("PATCH", "", {"name": "Back"}),
+                               ("PUT", "/consents/sms", {"granted": True}),
+                               ("POST", "/interactions", {"channel": "call", "subject": "x"}),
+                               ("POST", "/block", {"reason": "fraud"})]:
+        resp = api.open(f"/api/v1/customers/{twin}{path}", method=method, json=body,
+                        headers=office)
+        assert (resp.status_code, resp.json["error"]) == (409, "customer_merged"), path
+    assert api.post(f"/api/v1/customers/{twin}/merge", json={"other_id": anna},
+                    headers=office).json["error"] == "bad_merge"
+    assert api.post(f"/api/v1/customers/{anna}/merge", json={"other_id": anna},
+                    headers=who(seeded, "rm-msk")).status_code == 403

@@ -134,3 +134,32 @@ def test_price_lists_import_all_or_nothing_and_export(central_app, central_db, s
     assert "1002,S001,,49.90,2026-12-01T00:00:00" in everything
     assert "1001,,MSK,77.90," in everything
     assert import_csv(api, everything, office).json["updated"] == everything.count("\n") - 1
+
+
+def test_a_new_standing_price_outranks_scheduled_ones_already_started(central_app, seeded,
+                                                                      tills):
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    pos1, db1 = tills["pos-1"]
+    past = api.post("/api/v1/prices", json={"sku": "1004", "amount_minor": 12990,
+                                            "effective_from": "2020-01-01T00:00:00"},
+                    headers=office)
+    ahead = api.post("/api/v1/prices", json={"sku": "1004", "amount_minor": 13990,
+                                             "effective_from": "2999-01-01T00:00:00"},
+                     headers=office)
+    assert past.status_code == ahead.status_code == 201
+    sync_now(db1)
+    assert shelf(pos1, "1004") == 12990
+    assert api.post("/api/v1/prices", json={"sku": "1004", "amount_minor": 9990},
+                    headers=office).status_code == 201
+    sync_now(db1)
+    assert shelf(pos1, "1004") == 9990  # from now on; the change ahead is still scheduled
+    rows = api.get("/api/v1/prices?sku=1004", headers=office).json["prices"]
+    assert [(r["amount_minor"], r["effective_from"]) for r in rows] == [
+        (9990, None), (13990, "2999-01-01T00:00:00")]
+    for bad in ({"effective_from": "1970-01-01T00:00:00"}, {"amount_minor": -1}):
+        assert api.post("/api/v1/prices", json={"sku": "1004", "amount_minor": 1, **bad},
+                        headers=office).status_code == 422
+    head = "sku,store_code,region_code,price,effective_from\n"
+    for row in ("1004,,,NaN,\n", "1004,,,Infinity,\n", "1004,,,1.00,1970-01-01T00:00\n"):
+        assert import_csv(api, head + row, office).status_code == 422, row

@@ -171,3 +171,13 @@ def test_price_overrides_follow_the_discount_limits(tills, live_central, demo_se
     with central_db.read() as session:
         row = session.get(Sale, uuid.UUID(sale.json["id"]))
         assert row.authorization_id == uuid.UUID(approval) and row.total_minor == 1000
+
+
+def test_a_price_cut_and_a_line_discount_count_together(tills, demo_secrets):
+    client, _db = tills["pos-1"]
+    client.post("/api/v1/cart/lines", json={"sku": "1001", "quantity": 1})  # shelf 89.90
+    assert client.patch("/api/v1/cart/lines/1", json={"unit_price_minor": 8091}
+                        ).status_code == 200  # 10 % under: the cashier's limit
+    stacked = client.patch("/api/v1/cart/lines/1", json={"discount_percent": "10"})
+    assert stacked.status_code == 403 and stacked.json["error"] == "discount_over_limit"
+    assert client.get("/api/v1/cart").json["lines"][0]["discount_minor"] == 0

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def signed(client, method: str, path: str, node_id: str, key_pem: str, body: dic
         raw = gzip.compress(json.dumps({**body, "tampered": True}).encode()) if compress else \
             raw + b" "
     return client.open(path, method=method, data=raw, headers=headers)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def staff_auth(secrets: dict, username: str, password: str | None = None) -> dict[str, str]:
+    """HTTP Basic headers for a demo user (``secrets`` as the demo seed returns them)."""
+    return basic_auth(username, password or secrets["users"][username]["password"])
 
 
 def basic_auth(username: str, password: str) -> dict[str, str]:

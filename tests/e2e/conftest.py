@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,15 +12,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from kassa.common.processes import Supervisor
-from tests.helpers import CHROMIUM_ARGS
+from tests.helpers import CHROMIUM_ARGS, free_port
 
 KASSA = [sys.executable, "-m", "kassa.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_kassa(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:

@@ -7,11 +7,7 @@ from sqlalchemy import select
 from kassa.central.feed import page
 from kassa.central.models import AuditEntry
 from kassa.common.signing import generate_private_key_pem, public_key_pem
-from tests.helpers import basic_auth
-
-
-def who(seeded, username, password=None):
-    return basic_auth(username, password or seeded["users"][username]["password"])
+from tests.helpers import staff_auth as who
 
 
 def feed_of(central_db, entity):

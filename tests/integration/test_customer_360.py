@@ -25,11 +25,7 @@ from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.models import BlockedCard
 from kassa.pos_node.models import Customer as NodeCustomer
 from kassa.sync.client import sync_now
-from tests.helpers import basic_auth
-
-
-def who(seeded, username):
-    return basic_auth(username, seeded["users"][username]["password"])
+from tests.helpers import staff_auth as who
 
 
 def anna_id(central_db):

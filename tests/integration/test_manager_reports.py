@@ -8,11 +8,7 @@ import io
 
 from kassa.central import authorizations
 from kassa.sync.client import sync_now
-from tests.helpers import basic_auth
-
-
-def who(seeded, username):
-    return basic_auth(username, seeded["users"][username]["password"])
+from tests.helpers import staff_auth as who
 
 
 def sell(till, sku, quantity, amount, card=None):

@@ -10,11 +10,7 @@ from kassa.central.feed import page
 from kassa.central.models import AuditEntry
 from kassa.common import clock
 from kassa.sync.client import sync_now
-from tests.helpers import basic_auth
-
-
-def who(seeded, username):
-    return basic_auth(username, seeded["users"][username]["password"])
+from tests.helpers import staff_auth as who
 
 
 def shelf(client, sku):

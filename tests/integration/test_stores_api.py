@@ -6,11 +6,7 @@ from sqlalchemy import select
 
 from kassa.central.feed import page
 from kassa.central.models import AuditEntry
-from tests.helpers import basic_auth
-
-
-def who(seeded, username):
-    return basic_auth(username, seeded["users"][username]["password"])
+from tests.helpers import staff_auth as who
 
 
 def test_stores_are_opened_renamed_and_audited(central_app, central_db, seeded):

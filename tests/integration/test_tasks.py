@@ -4,8 +4,6 @@ with comments; a late one is told to the manager's manager in the app and by e-m
 real SMTP server (aiosmtpd) receives, and a mail server that is down delays mail, never
 loses it."""
 
-import socket
-
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
@@ -14,7 +12,8 @@ from kassa.central import jobs
 from kassa.central.models import Customer, Interaction, MailMessage, Task
 from kassa.common.db import utcnow
 from kassa.sync.client import sync_now
-from tests.helpers import basic_auth, wait_until
+from tests.helpers import free_port, wait_until
+from tests.helpers import staff_auth as who
 
 
 class Inbox:
@@ -25,12 +24,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,9 +39,6 @@ def smtp(monkeypatch):
     yield inbox
     controller.stop()
 
-
-def who(seeded, username):
-    return basic_auth(username, seeded["users"][username]["password"])
 
 
 def test_a_lead_becomes_a_call_back_and_a_late_one_is_mailed_upwards(

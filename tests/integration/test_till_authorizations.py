@@ -25,17 +25,9 @@ def test_a_large_refund_waits_for_central_and_its_approval_is_used_once(
     refused = give_back(client, sale["receipt_no"], [{"line_no": 1, "quantity": 70}])
     assert refused.status_code == 403
     assert refused.json["error"] == "central_authorization_required"
-    ask = refused.json["details"]
-    asked = client.post("/api/v1/authorizations", json={
-        "kind": ask["kind"], "amount": ask["amount"], "subject": ask["subject"]})
-    assert asked.status_code == 201 and asked.json["status"] == "pending", asked.json
-    office = demo_secrets["users"]["office"]["password"]
-    decided = requests.post(
-        f"{live_central}/api/v1/authorizations/{asked.json['id']}/decision",
-        json={"approve": True, "reason": "customer's company order, checked"},
-        headers=basic_auth("office", office), timeout=10)
-    assert decided.status_code == 200
-    answer = client.get(f"/api/v1/authorizations/{asked.json['id']}?wait=5").json
+    approval = _ask_and_approve(client, refused, live_central, demo_secrets,
+                                "customer's company order, checked")
+    answer = client.get(f"/api/v1/authorizations/{approval}").json
     assert answer["status"] == "approved"
     done = give_back(client, sale["receipt_no"], [{"line_no": 1, "quantity": 70}],
                      authorization_id=answer["id"])
@@ -88,7 +80,9 @@ def test_offline_the_till_says_central_must_decide(tills):
     assert forged.status_code == 409 and forged.json["error"] == "authorization_not_valid"
 
 
-def _ask_and_approve(client, refused, live_central, demo_secrets):
+def _ask_and_approve(client, refused, live_central, demo_secrets, reason="checked by phone"):
+    """Ask central for what the till refused, have central office approve it, and wait for
+    the answer at the till; returns the approval's id."""
     details = refused.json["details"]
     asked = client.post("/api/v1/authorizations", json={
         "kind": details["kind"], "amount": details["amount"], "subject": details["subject"]})
@@ -96,7 +90,7 @@ def _ask_and_approve(client, refused, live_central, demo_secrets):
     office = demo_secrets["users"]["office"]["password"]
     decided = requests.post(
         f"{live_central}/api/v1/authorizations/{asked.json['id']}/decision",
-        json={"approve": True, "reason": "checked by phone"},
+        json={"approve": True, "reason": reason},
         headers=basic_auth("office", office), timeout=10)
     assert decided.status_code == 200, decided.json
     return client.get(f"/api/v1/authorizations/{asked.json['id']}?wait=5").json["id"]

@@ -584,11 +584,11 @@ def update_profile(session: Session, customer: Customer, fields: dict, user: Use
         fields["phone"] = normal_phone(fields["phone"])
     if "email" in fields:
         fields["email"] = normal_email(fields["email"])
-    before = {k: _plain(getattr(customer, k)) for k in fields}
+    before = {k: getattr(customer, k) for k in fields}
     for name, value in fields.items():
         setattr(customer, name, value)
     session.flush()
-    after = {k: _plain(getattr(customer, k)) for k in fields}
+    after = {k: getattr(customer, k) for k in fields}
     changed = sorted(k for k in fields if before[k] != after[k])
     if changed:
         _publish_customer(session, customer)
@@ -596,10 +596,6 @@ def update_profile(session: Session, customer: Customer, fields: dict, user: Use
         audit.change(session, user.id, "customer", customer.id, {"fields": changed},
                      {"fields": changed})
     return customer
-
-
-def _plain(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 # --- Contacts in bulk ------------------------------------------------------------------------

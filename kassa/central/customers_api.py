@@ -6,8 +6,6 @@ store manager their store's; anyone else's answers 404, as if they did not exist
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import date, datetime
 
 import marshmallow as ma
 from flask import Response, current_app, g
@@ -22,6 +20,7 @@ from kassa.central.feed import customer_scope, record_change
 from kassa.central.models import Customer
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict
+from kassa.sync.outbox import jsonable
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                description="Customers: the 360 view, consents, contacts, blocks")
@@ -187,7 +186,7 @@ class OneCustomer(MethodView):
             view = crm.profile(session, customer)
         # The free-form parts as JSON text now: the schema's Dict fields pass values as is.
         for part in ("cards", "loyalty", "purchases", "returns"):
-            view[part] = _jsonable(view[part])
+            view[part] = jsonable(view[part])
         return view
 
 
@@ -320,7 +319,7 @@ class Export(MethodView):
         export is in the audit log."""
         with _db().transaction() as session:
             customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
-            data = _jsonable(crm.export_all(session, customer))
+            data = jsonable(crm.export_all(session, customer))
             audit.record(session, "customer_exported", f"customer {customer.id}",
                          actor_id=g.user.id)
         return Response(json.dumps(data, ensure_ascii=False, indent=1),
@@ -344,19 +343,6 @@ class Anonymize(MethodView):
                 raise Conflict("Anonymize the record it was merged into.",
                                code="customer_merged")
             return crm.anonymize(session, customer, body["reason"], g.user)
-
-
-def _jsonable(value):
-    """Dates and ids inside the profile's free-form parts as ISO text."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
 
 
 @bp.route("/<uuid:customer_id>/block")

@@ -8,7 +8,7 @@ increasing even after acknowledged rows are pruned. SQLite's ``BEGIN IMMEDIATE``
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert
@@ -38,7 +38,7 @@ def jsonable(value):
         return [jsonable(v) for v in value]
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # datetimes too
         return value.isoformat()
     return value
 

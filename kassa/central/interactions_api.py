@@ -74,13 +74,14 @@ class InteractionOutSchema(ma.Schema):
     repeated = fields.Boolean(metadata={"description": "external_id seen before"})
 
 
-def _scoped_store(code: str | None, user=None) -> Store | None:
+def _scoped_store(session, code: str | None, user=None) -> Store | None:
+    """The store named by ``code``, if the person (None: the public form) may name it."""
     if not code:
         return None
-    with _db().read() as session:
-        store = session.scalars(select(Store).where(Store.code == code)).first()
-    if store is None or (user is not None and user.role == "regional_manager"
-                         and store.region_id != user.region_id):
+    store = session.scalars(select(Store).where(Store.code == code)).first()
+    if store is None or (user is not None and (
+            (user.role == "regional_manager" and store.region_id != user.region_id)
+            or (user.role == "store_manager" and store.id != user.store_id))):
         raise NotFound(f"No store {code}.", code="store_not_found")
     return store
 
@@ -109,7 +110,7 @@ class Interactions(MethodView):
                 if lead is None:
                     raise NotFound("Nobody matches; send a lead to create one.",
                                    code="customer_not_found")
-                store = _scoped_store(lead["store_code"], g.user)
+                store = _scoped_store(session, lead["store_code"], g.user)
                 customer = crm.new_lead(session, lead["name"], phone=lead["phone"] or
                                         match.get("phone"), email=lead["email"] or
                                         match.get("email"),
@@ -226,8 +227,8 @@ class WebForm(MethodView):
             return {"received": True}  # told nothing: a bot learns nothing to adapt to
         source = {k: body[k] for k in ("campaign", "referrer", "utm_source", "utm_medium",
                                        "utm_campaign") if body[k]}
-        store = _scoped_store(body["store_code"])
         with _db().transaction() as session:
+            store = _scoped_store(session, body["store_code"])
             customer = crm.find(session, phone=body["phone"], email=body["email"])
             created = customer is None
             if created:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -31,6 +32,13 @@ from kassa.common.db import CentralBase as Base
 from kassa.common.db import JSONDoc, UTCDateTime, utcnow
 
 ROLES = ("cashier", "store_manager", "central_office", "regional_manager", "admin")
+
+
+def changed_at_column():
+    """When the row last changed, by the database's clock: kept by a trigger on both engines
+    (migration 0019), so no code path can forget it; the warehouse loads what changed since
+    its last run by it."""
+    return mapped_column(UTCDateTime, server_default=func.current_timestamp(), index=True)
 
 
 class Region(Base):
@@ -191,6 +199,7 @@ class Price(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
+    changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
     # Stored normalised (kassa.central.customers.normal_phone / normal_email): matched on.
@@ -238,6 +247,7 @@ class Interaction(Base):
     sales themselves): a call, an e-mail, a web form, a chat, a social message, an event..."""
 
     __tablename__ = "interactions"
+    changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -269,6 +279,7 @@ class LoyaltyAccount(Base):
     isolation level."""
 
     __tablename__ = "loyalty_accounts"
+    changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), unique=True)
     tier: Mapped[str] = mapped_column(String(32), default="base")
@@ -284,6 +295,7 @@ class LoyaltyEntry(Base):
     """One ledger entry, forever; ``cause`` makes posting it twice impossible."""
 
     __tablename__ = "loyalty_entries"
+    changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
@@ -354,6 +366,7 @@ class Sale(Base):
     """A completed sale as the node reported it; ``sold_at`` is the node's clock (informative)."""
 
     __tablename__ = "sales"
+    changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
@@ -435,6 +448,7 @@ class Shift(Base):
 
 class Return(Base):
     __tablename__ = "returns"
+    changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     return_no: Mapped[str] = mapped_column(String(64), unique=True)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)

@@ -712,3 +712,23 @@ class CustomerDocument(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class HistoricTransaction(Base):
+    """A customer's purchase from before kassa, loaded from the previous system's export
+    (``kassa.central.history_import``): what the warehouse and the lifetime-value models read
+    beside kassa's own sales. ``batch`` is the file's sha256: a file is loaded once."""
+
+    __tablename__ = "historic_transactions"
+    __table_args__ = (UniqueConstraint("batch", "line_no"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    batch: Mapped[str] = mapped_column(String(64))
+    line_no: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -231,6 +231,45 @@ def central_close_day(store_code: str, day, force: bool) -> None:
     click.echo(f"{store_code} {day.date()} closed")
 
 
+@central.command("import-transactions")
+@click.argument("csv_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check every row, load nothing")
+def central_import_transactions(csv_file: str, dry_run: bool) -> None:
+    """Load customers' purchases from a previous system (CSV: customer,date,quantity,amount
+    and optionally store,product); all rows or none, and the same file only once."""
+    from pathlib import Path
+
+    from kassa.central.history_import import import_history
+    from kassa.common.money import format_minor
+    with _central_work() as session:
+        report = import_history(session, Path(csv_file).read_bytes(), dry_run=dry_run)
+    if report.ignored_columns:
+        click.echo(f"note: columns ignored: {', '.join(report.ignored_columns)}", err=True)
+    for e in report.errors:
+        click.echo(f"line {e['line']}, {e['field'] or 'row'}: {e['message']}", err=True)
+    if report.errors_total:
+        more = report.errors_total - len(report.errors)
+        click.echo((f"... and {more} more\n" if more else "")
+                   + f"{_count(report.errors_total, 'problem')} in "
+                   f"{_count(report.bad_rows, 'row')}; nothing loaded", err=True)
+        sys.exit(1)
+    span = (f", {report.first_at:%Y-%m-%d} to {report.last_at:%Y-%m-%d}"
+            if report.first_at else "")
+    what = (f"{report.rows} rows for {report.customers} customers{span}, "
+            f"amount {format_minor(report.amount_minor)}")
+    if report.already_imported:
+        click.echo(f"already imported {report.imported_at:%Y-%m-%d %H:%M} UTC ({what}); "
+                   "nothing changed")
+    elif dry_run:
+        click.echo(f"checked {what}; nothing loaded (--dry-run)")
+    else:
+        click.echo(f"loaded {what} (batch {report.batch[:12]})")
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
 @central.group("quarantine")
 def central_quarantine() -> None:
     """Events central could not apply: list, replay after repair, or discard."""

@@ -45,6 +45,8 @@ class CentralConfig:
     # Session cookies marked Secure always (``KASSA_SECURE_COOKIES=1``); by default they are
     # whenever the request came over HTTPS (behind the TLS proxy), so a plain-HTTP demo works.
     secure_cookies: bool = False
+    # The analytic warehouse: a DuckDB file (None: no warehouse; reports read central only).
+    warehouse_path: Path | None = None
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
@@ -61,7 +63,13 @@ class CentralConfig:
                                                str(var_dir() / "central" / "issuer"))),
             secret_key_file=var_dir() / "central" / "secret_key",
             secure_cookies=os.environ.get("KASSA_SECURE_COOKIES", "auto") == "1",
+            warehouse_path=_warehouse_path(),
         )
+
+
+def _warehouse_path() -> Path | None:
+    value = os.environ.get("KASSA_WAREHOUSE", str(var_dir() / "central" / "warehouse.duckdb"))
+    return None if value == "off" else Path(value)
 
 
 @dataclass(frozen=True)

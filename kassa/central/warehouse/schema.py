@@ -1,0 +1,117 @@
+"""The warehouse's star schema in DuckDB, and opening it.
+
+Facts: ``fact_sale_line`` (one row per sold line, the till's and the history imported from a
+previous system), ``fact_return_line``, ``fact_loyalty_entry``, ``fact_interaction``.
+Dimensions: ``dim_date``, ``dim_store`` (with its region), ``dim_product`` (with its category),
+``dim_cashier``, ``dim_channel`` and ``dim_customer``, which keeps history (type 2: a new
+version whenever the customer's tier, segment, status or home store changes).
+
+Some tables hold what only the warehouse knows and a rebuild must keep: ``dim_customer`` (its
+history), ``rfm_scores`` and ``clv_scores`` (every run). ``OWN_TABLES`` names them.
+Money is integer minor units, quantities thousandths, times UTC (naive TIMESTAMP).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+# The channels a fact can come through; ids are stable (they are in exported files).
+CHANNELS = ("till", "import", "call", "email", "web_form", "chat", "social", "event", "meeting",
+            "sms", "letter", "other")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS wh_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS wh_state (
+    source VARCHAR PRIMARY KEY, watermark TIMESTAMP, last_id BIGINT,
+    rows_loaded BIGINT DEFAULT 0, refreshed_at TIMESTAMP);
+
+CREATE TABLE IF NOT EXISTS dim_date (
+    date_key INTEGER PRIMARY KEY, date DATE, year SMALLINT, quarter TINYINT, month TINYINT,
+    month_start DATE, iso_year SMALLINT, iso_week TINYINT, week_start DATE,
+    day_of_week TINYINT);
+CREATE TABLE IF NOT EXISTS dim_store (
+    store_id INTEGER PRIMARY KEY, code VARCHAR, name VARCHAR, timezone VARCHAR,
+    region_id INTEGER, region_code VARCHAR, region_name VARCHAR);
+CREATE TABLE IF NOT EXISTS dim_product (
+    product_id INTEGER PRIMARY KEY, sku VARCHAR, name VARCHAR, category VARCHAR, unit VARCHAR,
+    vat_rate_bp INTEGER, active BOOLEAN);
+CREATE TABLE IF NOT EXISTS dim_cashier (
+    cashier_id INTEGER PRIMARY KEY, username VARCHAR, name VARCHAR, role VARCHAR,
+    store_id INTEGER, region_id INTEGER);
+CREATE TABLE IF NOT EXISTS dim_channel (channel_id SMALLINT PRIMARY KEY, channel VARCHAR);
+
+CREATE TABLE IF NOT EXISTS dim_customer (
+    customer_key BIGINT PRIMARY KEY,
+    customer_id UUID NOT NULL, status VARCHAR, home_store_id INTEGER, home_region_id INTEGER,
+    tier VARCHAR, segment VARCHAR, created_at TIMESTAMP,
+    valid_from TIMESTAMP NOT NULL, valid_to TIMESTAMP, is_current BOOLEAN NOT NULL);
+
+CREATE TABLE IF NOT EXISTS fact_sale_line (
+    sale_id UUID NOT NULL, line_no INTEGER NOT NULL, source VARCHAR NOT NULL,
+    receipt_no VARCHAR, status VARCHAR NOT NULL, sold_at TIMESTAMP NOT NULL,
+    date_key INTEGER NOT NULL, store_id INTEGER, region_id INTEGER, product_id INTEGER,
+    customer_id UUID, customer_key BIGINT, cashier_id INTEGER, channel_id SMALLINT NOT NULL,
+    loyalty BOOLEAN NOT NULL, quantity_milli BIGINT NOT NULL, gross_minor BIGINT NOT NULL,
+    discount_minor BIGINT NOT NULL, amount_minor BIGINT NOT NULL, vat_minor BIGINT NOT NULL,
+    points_earned BIGINT NOT NULL, offer_id VARCHAR);
+CREATE TABLE IF NOT EXISTS fact_return_line (
+    return_id UUID NOT NULL, line_no INTEGER NOT NULL, original_sale_id UUID,
+    returned_at TIMESTAMP NOT NULL, date_key INTEGER NOT NULL, store_id INTEGER,
+    region_id INTEGER, product_id INTEGER, cashier_id INTEGER, quantity_milli BIGINT NOT NULL,
+    amount_minor BIGINT NOT NULL, vat_minor BIGINT NOT NULL, points_reversed BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS fact_loyalty_entry (
+    entry_id BIGINT PRIMARY KEY, account_id UUID, customer_id UUID, customer_key BIGINT,
+    kind VARCHAR, points BIGINT, occurred_at TIMESTAMP, date_key INTEGER, expires_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS fact_interaction (
+    interaction_id UUID PRIMARY KEY, customer_id UUID, customer_key BIGINT,
+    channel_id SMALLINT, direction VARCHAR, occurred_at TIMESTAMP, date_key INTEGER, store_id INTEGER,
+    region_id INTEGER);
+
+CREATE TABLE IF NOT EXISTS rfm_scores (
+    as_of DATE NOT NULL, customer_id UUID NOT NULL, recency_days INTEGER, frequency INTEGER,
+    monetary_minor BIGINT, r TINYINT, f TINYINT, m TINYINT, segment VARCHAR,
+    PRIMARY KEY (as_of, customer_id));
+CREATE TABLE IF NOT EXISTS clv_scores (
+    as_of DATE NOT NULL, customer_id UUID NOT NULL, frequency INTEGER, recency_weeks DOUBLE,
+    age_weeks DOUBLE, average_spend_minor BIGINT, p_alive DOUBLE,
+    expected_purchases_90d DOUBLE, value_12m_minor BIGINT, PRIMARY KEY (as_of, customer_id));
+"""
+
+# Built by the warehouse from nothing but itself: kept across a rebuild.
+OWN_TABLES = ("dim_customer", "rfm_scores", "clv_scores")
+FACTS = ("fact_sale_line", "fact_return_line", "fact_loyalty_entry", "fact_interaction")
+DIMENSIONS = ("dim_date", "dim_store", "dim_product", "dim_cashier", "dim_channel",
+              "dim_customer")
+
+
+def create(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL)
+    con.execute("INSERT OR REPLACE INTO wh_meta VALUES ('schema_version', ?)",
+                [str(SCHEMA_VERSION)])
+    con.execute("INSERT OR IGNORE INTO dim_channel SELECT i - 1, c FROM "
+                "unnest(?) WITH ORDINALITY AS t(c, i)", [list(CHANNELS)])
+
+
+def channel_id(name: str) -> int:
+    return CHANNELS.index(name) if name in CHANNELS else CHANNELS.index("other")
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False):
+    """A connection to the warehouse file (made, with its schema, when missing)."""
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `kassa central warehouse "
+                                "refresh` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            create(con)
+        yield con
+    finally:
+        con.close()

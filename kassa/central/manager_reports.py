@@ -14,6 +14,7 @@ import io
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
+import duckdb
 import marshmallow as ma
 from flask import Response, current_app, g
 from flask.views import MethodView
@@ -38,8 +39,11 @@ from kassa.central.models import (
     Task,
     User,
 )
+from kassa.central.warehouse import reports as wh_reports
+from kassa.central.warehouse import schema as wh_schema
+from kassa.central.warehouse.reports import sales_table
 from kassa.common.db import utc_date
-from kassa.common.errors import Invalid
+from kassa.common.errors import Invalid, KassaError
 from kassa.common.spreadsheet import cell
 
 bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
@@ -61,6 +65,9 @@ class ReportArgs(ma.Schema):
 
 class SalesArgs(ReportArgs):
     group = fields.String(load_default="store", validate=validate.OneOf(GROUPS))
+    # auto: history (days before today) from the warehouse when it is fresh, else live.
+    source = fields.String(load_default="auto",
+                           validate=validate.OneOf(("auto", "live", "warehouse")))
 
 
 class Rows(ma.Schema):
@@ -68,6 +75,7 @@ class Rows(ma.Schema):
     date_to = fields.Date(data_key="to")
     rows = fields.List(fields.Dict())
     totals = fields.Dict()
+    source = fields.String(metadata={"description": "live (central) or warehouse"})
 
 
 def period(args) -> tuple[date, date, datetime, datetime]:
@@ -144,28 +152,32 @@ def sales(session: Session, user: User, group: str, start: datetime, end: dateti
         returns = returns.where(Return.store_id.in_(stores))
     back = {_plain(k): (n, int(total or 0)) for k, n, total in
             session.execute(returns.group_by(returns_key))}
-    rows = []
-    for k, receipts, revenue, milli, loyal_minor in session.execute(
-            stmt.where(*where).group_by(key).order_by(key)):
-        revenue, items_n = int(revenue or 0), int(milli or 0) / 1000
-        returned = back.get(_plain(k), (0, 0))
-        rows.append({"key": _plain(k), "receipts": receipts, "revenue_minor": revenue,
-                     "average_receipt_minor": revenue // receipts if receipts else 0,
-                     "items": items_n, "items_per_receipt": round(items_n / receipts, 2)
-                     if receipts else 0,
-                     "loyalty_revenue_minor": int(loyal_minor or 0),
-                     "loyalty_share": _ratio(int(loyal_minor or 0), revenue),
-                     "returns": returned[0], "returns_minor": returned[1],
-                     "returns_rate": _ratio(returned[1], revenue)})
-    receipts = sum(r["receipts"] for r in rows)
-    revenue = sum(r["revenue_minor"] for r in rows)
-    loyal_total = sum(r["loyalty_revenue_minor"] for r in rows)
-    returned_total = sum(minor for _n, minor in back.values())
-    return {"rows": rows, "totals": {
-        "receipts": receipts, "revenue_minor": revenue,
-        "average_receipt_minor": revenue // receipts if receipts else 0,
-        "loyalty_share": _ratio(loyal_total, revenue),
-        "returns_minor": returned_total, "returns_rate": _ratio(returned_total, revenue)}}
+    sold = [(_plain(k), *figures) for k, *figures in session.execute(
+        stmt.where(*where).group_by(key).order_by(key))]
+    return sales_table(sold, back)
+
+
+def sales_report(session: Session, user: User, group: str, start: datetime, end: datetime,
+                 source: str = "auto") -> dict:
+    """The sales report from the warehouse (history it holds) or live from central."""
+    path = current_app.config["KASSA"].warehouse_path
+    today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
+    if source == "warehouse" or (source == "auto" and path is not None and end <= today):
+        stores = _stores_of(user)
+        scope = None if stores is None else list(session.scalars(stores))
+        try:
+            if path is None:
+                raise FileNotFoundError("this central has no warehouse (KASSA_WAREHOUSE=off)")
+            with wh_schema.connect(path, read_only=True) as con:
+                fresh = wh_reports.freshness(con)
+                if source == "warehouse" or (fresh is not None and fresh >= end):
+                    return {**wh_reports.sales(con, group, start, end, scope),
+                            "source": "warehouse"}
+        except (duckdb.Error, FileNotFoundError) as err:
+            if source == "warehouse":
+                raise KassaError("The warehouse cannot answer now; ask for source=live.",
+                                 code="warehouse_unavailable", status=409) from err
+    return {**sales(session, user, group, start, end), "source": "live"}
 
 
 def _plain(value):
@@ -303,7 +315,7 @@ def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
         def get(self, args):
             first, last, start, end = period(args)
             with _db().read() as session:
-                extra = {"group": args["group"]} if "group" in args else {}
+                extra = {k: args[k] for k in ("group", "source") if k in args}
                 report = build(session, g.user, start=start, end=end, **extra)
             return _answer(name, args, report, first, last)
 
@@ -312,7 +324,7 @@ def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
     bp.route(f"/{name}")(Report)
 
 
-_route("sales", sales, SalesArgs, "Receipts, revenue, average receipt, items per receipt, "
+_route("sales", sales_report, SalesArgs, "Receipts, revenue, average receipt, items per receipt, "
        "loyalty share and returns by region, store, day, hour or cashier (``format=csv``).")
 _route("points", points, doc="Points issued, burned, expired; outstanding and its worth.")
 _route("authorizations", authorizations, doc="Authorizations requested, approved, declined "

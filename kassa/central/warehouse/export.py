@@ -20,8 +20,9 @@ PARTITIONED = {
     "fact_return_line": ("returned_at", f"LEFT JOIN {REGION_CODES} r USING (region_id)"),
     "fact_interaction": ("occurred_at", f"LEFT JOIN {REGION_CODES} r USING (region_id)"),
     # Points have no store: they go with the customer's home region.
-    "fact_loyalty_entry": ("occurred_at", "LEFT JOIN dim_customer c ON c.customer_key = f.customer_key "
-                                 f"LEFT JOIN {REGION_CODES} r ON r.region_id = c.home_region_id"),
+    "fact_loyalty_entry": (
+        "occurred_at", "LEFT JOIN dim_customer c ON c.customer_key = f.customer_key "
+                       f"LEFT JOIN {REGION_CODES} r ON r.region_id = c.home_region_id"),
 }
 SINGLE = (*(d for d in schema.DIMENSIONS), "rfm_scores", "clv_scores")
 

@@ -24,6 +24,7 @@ from sqlalchemy import select, tuple_
 
 from kassa.central.models import (
     Customer,
+    HistoricTransaction,
     Interaction,
     LoyaltyAccount,
     LoyaltyEntry,
@@ -362,6 +363,53 @@ def _load_facts(db: Database, con, now: datetime) -> dict:
     return loaded
 
 
+HISTORY = uuid.UUID("0b7a4c2e-51d4-4a7e-9a53-6f1d2a8c3e10")  # names imported purchases' ids
+HISTORIC_COLUMNS = ("sale_id", "sold_at", "store_id", "region_id", "product_id", "customer_id",
+                    "quantity_milli", "amount_minor")
+
+
+def _load_history(db: Database, con, now: datetime) -> int:
+    """Purchases imported from a previous system (insert-only rows: read by id) become sale
+    lines of their own source, one line per purchase."""
+    rows = con.execute("SELECT last_id FROM wh_state WHERE source = 'history'").fetchall()
+    last, n = (rows[0][0] if rows else None) or 0, 0
+    while True:
+        with db.read() as session:
+            page = session.execute(
+                select(HistoricTransaction.id, HistoricTransaction.at,
+                       HistoricTransaction.store_id, Store.region_id,
+                       HistoricTransaction.product_id, HistoricTransaction.customer_id,
+                       HistoricTransaction.quantity_milli, HistoricTransaction.amount_minor)
+                .outerjoin(Store, Store.id == HistoricTransaction.store_id)
+                .where(HistoricTransaction.id > last).order_by(HistoricTransaction.id)
+                .limit(PAGE * 5)).all()
+        if not page:
+            return n
+        last = page[-1][0]
+        rows = [(uuid.uuid5(HISTORY, str(r[0])), *r[1:]) for r in page]
+        con.begin()
+        con.register("batch", _columns(rows, HISTORIC_COLUMNS, ("sold_at",),
+                                       ("sale_id", "customer_id")))
+        con.execute("DELETE FROM fact_sale_line WHERE source = 'import' AND sale_id IN "
+                    "(SELECT sale_id::UUID FROM batch)")
+        con.execute(f"""
+            INSERT INTO fact_sale_line
+            SELECT b.sale_id::UUID, 1, 'import', NULL, 'completed', b.sold_at,
+                   CAST(strftime(b.sold_at, '%Y%m%d') AS INTEGER), b.store_id, b.region_id,
+                   b.product_id, b.customer_id::UUID, d.customer_key, NULL,
+                   {schema.channel_id('import')}, false, b.quantity_milli, b.amount_minor, 0,
+                   b.amount_minor, 0, 0, NULL
+            FROM batch b LEFT JOIN dim_customer d
+              ON d.customer_id = b.customer_id::UUID AND d.is_current""")
+        con.unregister("batch")
+        con.execute("INSERT INTO wh_state VALUES ('history', NULL, ?, ?, ?) ON CONFLICT (source) "
+                    "DO UPDATE SET last_id = excluded.last_id, rows_loaded = "
+                    "wh_state.rows_loaded + excluded.rows_loaded, "
+                    "refreshed_at = excluded.refreshed_at", [last, len(rows), now])
+        con.commit()
+        n += len(rows)
+
+
 def _link_customers(con) -> None:
     """Facts loaded before their customer's first version (both arrived in one run's gap)
     get the customer's key now."""
@@ -385,6 +433,7 @@ def _refresh(db: Database, con, now: datetime) -> dict:
     _load_dimensions(db, con)
     versions = _load_customers(db, con, now)
     loaded = _load_facts(db, con, now)
+    loaded["history"] = _load_history(db, con, now)
     con.begin()
     _link_customers(con)
     _fill_dates(con)

@@ -69,8 +69,8 @@ CREATE TABLE IF NOT EXISTS fact_loyalty_entry (
     kind VARCHAR, points BIGINT, occurred_at TIMESTAMP, date_key INTEGER, expires_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS fact_interaction (
     interaction_id UUID PRIMARY KEY, customer_id UUID, customer_key BIGINT,
-    channel_id SMALLINT, direction VARCHAR, occurred_at TIMESTAMP, date_key INTEGER, store_id INTEGER,
-    region_id INTEGER);
+    channel_id SMALLINT, direction VARCHAR, occurred_at TIMESTAMP, date_key INTEGER,
+    store_id INTEGER, region_id INTEGER);
 
 CREATE TABLE IF NOT EXISTS rfm_scores (
     as_of DATE NOT NULL, customer_id UUID NOT NULL, recency_days INTEGER, frequency INTEGER,

@@ -1,0 +1,94 @@
+"""Reports answered from the warehouse: history, with the same figures and the same rows as
+the live reports on central's database (``kassa.central.manager_reports``), and the analytic
+reports that exist only here (segments, offers' response).
+
+Only the tills' sales count in the managers' sales figures; purchases imported from a previous
+system feed the customer models, not yesterday's revenue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+KEYS = {
+    "region": "s.region_code",
+    "store": "s.code",
+    "day": "strftime({at}, '%Y-%m-%d')",
+    "hour": "hour({at})",
+    "cashier": "coalesce(c.username, '(none)')",
+}
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _naive(at: datetime) -> datetime:
+    return at.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def freshness(con) -> datetime | None:
+    """Until when the warehouse holds the tills' sales: its last refresh (UTC, aware)."""
+    rows = con.execute("SELECT refreshed_at FROM wh_state WHERE source = 'sales'").fetchall()
+    return rows[0][0].replace(tzinfo=timezone.utc) if rows and rows[0][0] else None
+
+
+def sales(con, group: str, start: datetime, end: datetime, stores: list[int] | None) -> dict:
+    """Receipts, revenue, items, loyalty's share and returns per ``group`` between two
+    instants, for the given stores (None: all)."""
+    scope = "" if stores is None else "AND f.store_id IN (SELECT unnest(?::INTEGER[]))"
+    params = [_naive(start), _naive(end)] + ([] if stores is None else [stores])
+    key = KEYS[group].format(at="f.sold_at")
+    sold = con.execute(f"""
+        SELECT {key} AS key, count(DISTINCT f.sale_id), sum(f.amount_minor),
+               sum(f.quantity_milli), sum(CASE WHEN f.loyalty THEN f.amount_minor ELSE 0 END)
+        FROM fact_sale_line f JOIN dim_store s USING (store_id)
+        LEFT JOIN dim_cashier c USING (cashier_id)
+        WHERE f.source = 'till' AND f.status = 'completed'
+          AND f.sold_at >= ? AND f.sold_at < ? {scope}
+        GROUP BY ALL ORDER BY key""", params).fetchall()
+    back_key = KEYS[group].format(at="f.returned_at")
+    back = {k: (n, int(total or 0)) for k, n, total in con.execute(f"""
+        SELECT {back_key} AS key, count(DISTINCT f.return_id), sum(f.amount_minor)
+        FROM fact_return_line f JOIN dim_store s USING (store_id)
+        LEFT JOIN dim_cashier c USING (cashier_id)
+        WHERE f.returned_at >= ? AND f.returned_at < ? {scope}
+        GROUP BY ALL""", params).fetchall()}
+    return sales_table(sold, back)
+
+
+def sales_table(sold, back: dict) -> dict:
+    """The sales report's rows and totals from ``(key, receipts, revenue, items in
+    thousandths, loyalty revenue)`` per key and ``{key: (returns, returned minor)}``: one
+    shape whether the figures came live from central or from the warehouse."""
+    rows = []
+    for k, receipts, revenue, milli, loyal in sold:
+        revenue, items, loyal = int(revenue or 0), int(milli or 0) / 1000, int(loyal or 0)
+        returned = back.get(k, (0, 0))
+        rows.append({"key": k, "receipts": receipts, "revenue_minor": revenue,
+                     "average_receipt_minor": revenue // receipts if receipts else 0,
+                     "items": items, "items_per_receipt": round(items / receipts, 2)
+                     if receipts else 0,
+                     "loyalty_revenue_minor": loyal, "loyalty_share": _ratio(loyal, revenue),
+                     "returns": returned[0], "returns_minor": returned[1],
+                     "returns_rate": _ratio(returned[1], revenue)})
+    receipts = sum(r["receipts"] for r in rows)
+    revenue = sum(r["revenue_minor"] for r in rows)
+    loyal_total = sum(r["loyalty_revenue_minor"] for r in rows)
+    returned_total = sum(minor for _n, minor in back.values())
+    return {"rows": rows, "totals": {
+        "receipts": receipts, "revenue_minor": revenue,
+        "average_receipt_minor": revenue // receipts if receipts else 0,
+        "loyalty_share": _ratio(loyal_total, revenue),
+        "returns_minor": returned_total, "returns_rate": _ratio(returned_total, revenue)}}
+
+
+def by_region_month(con, source: str = "fact_sale_line") -> list[tuple]:
+    """The consolidated report: revenue, receipts and average receipt by region and month."""
+    return con.execute(f"""
+        SELECT s.region_code, date_trunc('month', f.sold_at)::DATE AS month,
+               sum(f.amount_minor) AS revenue, count(DISTINCT f.sale_id) AS receipts,
+               sum(f.amount_minor) // count(DISTINCT f.sale_id) AS average_receipt
+        FROM {source} f JOIN dim_store s USING (store_id)
+        WHERE f.status = 'completed'
+        GROUP BY ALL ORDER BY 1, 2""").fetchall()

@@ -38,6 +38,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         cards_api,
         chain_api,
         customers_api,
+        history_api,
         interactions_api,
         loyalty_api,
         manager_reports,
@@ -55,7 +56,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                       loyalty_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
                       cards_api.bp, masterdata_api.bp, stores_api.bp, prices_api.bp,
                       users_api.bp, chain_api.bp, customers_api.bp,
-                      interactions_api.bp, tasks_api.bp, manager_reports.bp):
+                      interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)

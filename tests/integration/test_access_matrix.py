@@ -81,6 +81,7 @@ ACCESS = {
     ("POST", "/api/v1/customers/{customer_id}/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions/import"): PEOPLE,
+    ("POST", "/api/v1/history/import"): OPERATORS,
     ("GET", "/api/v1/customers/duplicates"): CENTRAL_STAFF,
     ("POST", "/api/v1/customers/{customer_id}/merge"): OPERATORS,
     ("GET", "/api/v1/customers/{customer_id}/export"): CENTRAL_STAFF,

@@ -1,0 +1,73 @@
+"""Customers' purchases from before kassa, sent as the previous system's CSV export
+(``kassa.central.history_import``): central office and admins only, like the product import.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from kassa.central import history_import
+from kassa.central.auth import require_role
+from kassa.central.masterdata_api import EDITORS, csv_body
+
+bp = Blueprint("history", __name__, url_prefix="/api/v1/history",
+               description="Customers' purchase history from a previous system")
+
+
+def _db():
+    return current_app.extensions["kassa_db"]
+
+
+class HistoryImportArgsSchema(ma.Schema):
+    dry_run = fields.Boolean(load_default=False, metadata={
+        "description": "check every row and answer the summary, load nothing"})
+
+
+class HistoryErrorSchema(ma.Schema):
+    line = fields.Integer()
+    field = fields.String(metadata={"description": "the column, empty for the whole row"})
+    message = fields.String()
+
+
+class HistoryReportSchema(ma.Schema):
+    batch = fields.String(metadata={"description": "sha256 of the file's bytes"})
+    rows = fields.Integer(metadata={"description": "data rows in the file"})
+    loaded = fields.Integer()
+    customers = fields.Integer()
+    first_at = fields.DateTime(allow_none=True)
+    last_at = fields.DateTime(allow_none=True)
+    amount_minor = fields.Integer()
+    quantity_milli = fields.Integer()
+    written = fields.Boolean()
+    dry_run = fields.Boolean()
+    already_imported = fields.Boolean(metadata={
+        "description": "this file was loaded before (at imported_at); nothing changed"})
+    imported_at = fields.DateTime(allow_none=True)
+    ignored_columns = fields.List(fields.String())
+    bad_rows = fields.Integer()
+    errors_total = fields.Integer(metadata={"description": "errors lists the first 1000"})
+    errors = fields.List(fields.Nested(HistoryErrorSchema))
+
+
+@bp.route("/import")
+class Import(MethodView):
+    decorators = [require_role(*EDITORS)]
+
+    @bp.arguments(HistoryImportArgsSchema, location="query")
+    @bp.response(200, HistoryReportSchema)
+    @bp.alt_response(422, schema=HistoryReportSchema, description="bad rows, nothing loaded")
+    def post(self, args):
+        """Load customers' purchases from a CSV body (``text/csv``; columns ``customer, date,
+        quantity, amount`` and optionally ``store, product``): all rows or none; the same file
+        again changes nothing (``already_imported``)."""
+        csv_body()  # 415 unless text/csv, 422 unless UTF-8, as for every CSV import
+        with _db().transaction() as session:
+            report = history_import.import_history(session, request.get_data(),
+                                                   dry_run=args["dry_run"], actor_id=g.user.id)
+        if report.errors_total:
+            return HistoryReportSchema().dump(report), 422
+        return report

@@ -49,7 +49,8 @@ from kassa.common.pdfdocs import render_pdf
 
 CHANNELS = ("call", "email", "web_form", "chat", "social", "event", "meeting", "sms", "letter",
             "complaint")
-CONSENT_CHANNELS = ("sms", "email", "phone")
+# "offers": personal offers at the till, made from the customer's purchases (profiling).
+CONSENT_CHANNELS = ("sms", "email", "phone", "offers")
 _DIGITS = re.compile(r"\D")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

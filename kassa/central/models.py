@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -415,6 +416,8 @@ class SaleLine(Base):
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The personal offer the line's discount came from (kassa.central.offers).
+    offer_id: Mapped[int | None] = mapped_column(Integer)
     sale: Mapped[Sale] = relationship(back_populates="lines")
 
 
@@ -732,3 +735,86 @@ class HistoricTransaction(Base):
     batch: Mapped[str] = mapped_column(String(64))
     line_no: Mapped[int] = mapped_column(Integer)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SegmentRule(Base):
+    """One cell range of the RFM segment map: customers whose recency score (1-5) and
+    frequency score fall in the ranges get the segment; the lowest ``priority`` that matches
+    wins. A table, not code: marketing changes the map (``PUT /api/v1/analytics/segments``)."""
+
+    __tablename__ = "rfm_segments"
+    priority: Mapped[int] = mapped_column(Integer, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(40))
+    r_min: Mapped[int] = mapped_column(Integer)
+    r_max: Mapped[int] = mapped_column(Integer)
+    f_min: Mapped[int] = mapped_column(Integer)
+    f_max: Mapped[int] = mapped_column(Integer)
+
+
+class CustomerScore(Base):
+    """What the analytic jobs last said about a customer (the warehouse keeps every run):
+    RFM scores and segment, and the lifetime-value model's figures."""
+
+    __tablename__ = "customer_scores"
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    segment: Mapped[str | None] = mapped_column(String(40), index=True)
+    r: Mapped[int | None] = mapped_column(Integer)
+    f: Mapped[int | None] = mapped_column(Integer)
+    m: Mapped[int | None] = mapped_column(Integer)
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    expected_purchases_90d: Mapped[float | None] = mapped_column(Float)
+    value_12m_minor: Mapped[int | None] = mapped_column(BigInteger)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OfferSettings(Base):
+    """How offers are made (one row): the discount an offer gives, the share of customers held
+    out (they get no offer, so the offers' uplift can be measured against them), and the
+    thresholds a basket rule must pass."""
+
+    __tablename__ = "offer_settings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    discount_bp: Mapped[int] = mapped_column(Integer, default=1000)
+    holdout_bp: Mapped[int] = mapped_column(Integer, default=1000)
+    min_support_bp: Mapped[int] = mapped_column(Integer, default=10)  # 0.1 % of baskets
+    min_confidence_bp: Mapped[int] = mapped_column(Integer, default=2000)
+    min_lift_bp: Mapped[int] = mapped_column(Integer, default=12000)
+    max_offers: Mapped[int] = mapped_column(Integer, default=500)
+
+
+class Offer(Base):
+    """A cross-sell or up-sell offer mined from baskets: when the cart holds the trigger
+    products (none: as soon as the card is read), the till offers ``product_id`` at
+    ``discount_bp`` off to customers of ``segments`` (None: any) who consented to offers."""
+
+    __tablename__ = "offers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # cross_sell | upsell
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    trigger_product_ids: Mapped[list] = mapped_column(JSONDoc)
+    discount_bp: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[list | None] = mapped_column(JSONDoc)
+    support: Mapped[float] = mapped_column(Float, default=0.0)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    lift: Mapped[float] = mapped_column(Float, default=0.0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OfferExposure(Base):
+    """An offer a till showed to a customer, or would have shown to a customer of the hold-out
+    group (``held_out``): what the response rate and the uplift are measured on. ``sale_id``:
+    the sale the visit ended in, ``accepted``: the offered product was bought in it."""
+
+    __tablename__ = "offer_exposures"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(Integer, index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    held_out: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    sale_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)

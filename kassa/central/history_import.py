@@ -19,6 +19,7 @@ import hashlib
 import io
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -129,28 +130,26 @@ def import_history(session: Session, data: bytes, *, dry_run: bool = False,
 
 
 def _already_imported(session: Session, report: HistoryReport) -> bool:
-    count, first = session.execute(
-        select(func.count(), func.min(HistoricTransaction.imported_at))
-        .where(HistoricTransaction.batch == report.batch)).one()
-    if not count:
+    h = HistoricTransaction
+    earlier = session.execute(
+        select(func.count(), func.min(h.imported_at), func.count(func.distinct(h.customer_id)),
+               func.min(h.at), func.max(h.at), func.sum(h.amount_minor),
+               func.sum(h.quantity_milli))
+        .where(h.batch == report.batch)).one()
+    if not earlier[0]:
         return False
-    report.already_imported, report.imported_at = True, first
-    summary = session.execute(
-        select(func.count(func.distinct(HistoricTransaction.customer_id)),
-               func.min(HistoricTransaction.at), func.max(HistoricTransaction.at),
-               func.sum(HistoricTransaction.amount_minor),
-               func.sum(HistoricTransaction.quantity_milli))
-        .where(HistoricTransaction.batch == report.batch)).one()
-    report.rows = count
-    report.customers, report.first_at, report.last_at = summary[0], summary[1], summary[2]
-    report.amount_minor, report.quantity_milli = int(summary[3]), int(summary[4])
+    report.already_imported = True
+    report.rows, report.imported_at, report.customers = earlier[0], earlier[1], earlier[2]
+    report.first_at, report.last_at = earlier[3], earlier[4]
+    report.amount_minor, report.quantity_milli = int(earlier[5]), int(earlier[6])
     return True
 
 
 # --- Reading and checking each row -----------------------------------------------------------
 
 def _parse(content: str, report: HistoryReport) -> tuple[list[_Row], str]:
-    first_line = content.split("\n", 1)[0]
+    end = content.find("\n")
+    first_line = content if end < 0 else content[:end]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(content), delimiter=delimiter)
     try:
@@ -159,14 +158,14 @@ def _parse(content: str, report: HistoryReport) -> tuple[list[_Row], str]:
         report.error(1, "", f"the header is not CSV: {err}")
         return [], delimiter
     missing = [c for c in REQUIRED if c not in header]
-    twice = sorted({c for c in header if c and header.count(c) > 1})
+    twice = sorted(c for c, n in Counter(header).items() if c in REQUIRED + OPTIONAL and n > 1)
     if missing or twice:
         if missing:
             report.error(1, ",".join(missing), "the header lacks these columns")
         if twice:
             report.error(1, ",".join(twice), "these columns appear twice")
         return [], delimiter
-    report.ignored_columns = [h for h in header if h not in REQUIRED + OPTIONAL]
+    report.ignored_columns = [h for h in header if h not in REQUIRED + OPTIONAL][:20]
     where = {c: header.index(c) for c in REQUIRED + OPTIONAL if c in header}
     rows, line = [], 1
     while True:

@@ -131,6 +131,9 @@ def test_every_bad_row_is_reported_and_nothing_is_loaded(central_app, central_db
     lacking = post(api, office, "customer,date,quantity\n7770000000000001,2024-01-01,1\n")
     assert lacking.status_code == 422
     assert [(e["line"], e["field"]) for e in lacking.json["errors"]] == [(1, "amount")]
+    twice = post(api, office, "customer,date,quantity,amount,Amount\n")
+    assert [(e["line"], e["field"], e["message"]) for e in twice.json["errors"]] == [
+        (1, "amount", "these columns appear twice")]
     assert api.post("/api/v1/history/import", json={"rows": []},
                     headers=office).status_code == 415
     latin1 = post(api, office, (HEADER + "ä,2024-01-01,1,1,,\n").encode("latin-1"))

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from kassa.central import audit, cards
+from kassa.central import audit, cards, offers
 from kassa.central.documents import customer_doc
 from kassa.central.feed import customer_scope, record_change
 from kassa.central.imports import CHAIN_STANDING
@@ -28,9 +28,12 @@ from kassa.central.models import (
     Consent,
     Customer,
     CustomerDocument,
+    CustomerScore,
     Interaction,
     LoyaltyAccount,
     LoyaltyEntry,
+    Offer,
+    OfferExposure,
     Price,
     Product,
     RedemptionHold,
@@ -157,6 +160,8 @@ def set_consent(session: Session, customer: Customer, channel: str, granted: boo
     audit.record(session, "consent:" + ("given" if granted else "withdrawn"),
                  f"customer {customer.id} {channel}", actor_id=user.id if user else None,
                  reason=source, details={"channel": channel, "granted": granted})
+    if channel == "offers":
+        offers.publish_profiles(session, [customer.id])
     return row
 
 
@@ -262,6 +267,14 @@ def profile(session: Session, customer: Customer) -> dict:
     ledger = list(session.scalars(select(LoyaltyEntry).where(
         LoyaltyEntry.account_id == account.id).order_by(LoyaltyEntry.at.desc())
         .limit(HISTORY))) if account else []
+    score = session.get(CustomerScore, customer.id)
+    exposures = session.execute(
+        select(OfferExposure.at, OfferExposure.offer_id, Product.name, OfferExposure.held_out,
+               OfferExposure.accepted, OfferExposure.store_id)
+        .join(Offer, Offer.id == OfferExposure.offer_id)
+        .join(Product, Product.id == Offer.product_id)
+        .where(OfferExposure.customer_id == customer.id)
+        .order_by(OfferExposure.at.desc()).limit(HISTORY)).all()
     timeline = sorted(
         [{"at": s.sold_at, "kind": "purchase", "store_code": store_codes.get(s.store_id),
           "summary": f"receipt {s.receipt_no}", "amount_minor": s.total_minor} for s in sales]
@@ -302,6 +315,14 @@ def profile(session: Session, customer: Customer) -> dict:
                           "direction": i.direction, "subject": i.subject, "body": i.body,
                           "store_code": store_codes.get(i.store_id)} for i in contacts],
         "timeline": timeline,
+        # What the analytic jobs said, and the offers the tills made (or held back: hold-out).
+        "scores": None if score is None else {
+            "segment": score.segment, "r": score.r, "f": score.f, "m": score.m,
+            "p_alive": score.p_alive, "expected_purchases_90d": score.expected_purchases_90d,
+            "value_12m_minor": score.value_12m_minor, "scored_at": score.scored_at},
+        "offers": [{"at": at, "offer_id": oid, "product": name, "held_out": held,
+                    "accepted": accepted, "store_code": store_codes.get(store)}
+                   for at, oid, name, held, accepted, store in exposures],
     }
 
 

@@ -127,6 +127,9 @@ class ProfileSchema(ma.Schema):
     returns = fields.List(fields.Dict())
     interactions = fields.List(fields.Nested(InteractionSchema))
     timeline = fields.List(fields.Nested(TimelineSchema))
+    scores = fields.Dict(allow_none=True, metadata={
+        "description": "segment, RFM scores, p_alive, expected purchases, 12-month value"})
+    offers = fields.List(fields.Dict(), metadata={"description": "offers shown or held out"})
 
 
 def _state(c: Customer) -> dict:

@@ -1,0 +1,134 @@
+"""The warehouse's scheduled work: refresh it, then score customers (RFM segments, lifetime
+value), mine the baskets for offers and hand the results back to central (``customer_scores``,
+offers and offer profiles in the change feed).
+
+One process at a time works on a warehouse file: a run takes an exclusive lock on a file beside
+it and a second run, from another worker or a cron job, skips instead of waiting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import uuid
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from kassa.central import offers
+from kassa.central.models import CustomerScore, Price, Product, SegmentRule
+from kassa.central.warehouse import basket, lifetime, load, rfm, schema
+from kassa.common.bulk import copy_rows
+from kassa.common.db import Database
+
+BASKET_DAYS = 180  # the baskets offers are mined from: the last half year's
+
+
+class Busy(Exception):
+    """Another process is working on this warehouse right now."""
+
+
+@contextmanager
+def locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise Busy(f"another process is working on {path}") from err
+        yield
+
+
+def refresh(db: Database, path: Path) -> dict:
+    with locked(path):
+        return load.refresh(db, path)
+
+
+def analyze(db: Database, path: Path, as_of: date | None = None) -> dict:
+    """Refresh, score and mine as of the end of ``as_of`` (default: today, UTC)."""
+    now = datetime.now(timezone.utc)
+    as_of = as_of or now.date()
+    with db.read() as session:
+        segment_map = [(r.priority, r.segment, r.r_min, r.r_max, r.f_min, r.f_max)
+                       for r in session.scalars(select(SegmentRule))]
+        conf = offers.settings(session)
+        prices = session.execute(
+            select(Product.id, Product.category, Price.amount_minor)
+            .join(Price, Price.product_id == Product.id)
+            .where(Price.store_id.is_(None), Price.region_id.is_(None),
+                   Price.effective_from.is_(None), Product.active.is_(True))).all()
+    with locked(path):
+        loaded = load.refresh(db, path)
+        with schema.connect(path) as con:
+            segments = rfm.score(con, as_of, segment_map, now.replace(tzinfo=None))
+            life = lifetime.score(con, as_of)
+            proposals = _proposals(con, conf, prices, as_of)
+            scores = con.execute("""
+                SELECT r.customer_id::VARCHAR, r.segment, r.r, r.f, r.m, c.p_alive,
+                       c.expected_purchases_90d, c.value_12m_minor
+                FROM rfm_scores r LEFT JOIN clv_scores c
+                  ON c.customer_id = r.customer_id AND c.as_of = r.as_of
+                WHERE r.as_of = ?""", [as_of]).fetchall()
+    with db.transaction() as session:
+        moved = _store_scores(session, scores, now)
+        made = offers.sync_offers(session, proposals)
+        profiles = offers.publish_profiles(session, moved)
+    return {"loaded": loaded, "segments": segments, "lifetime": life, **made,
+            "profiles_published": profiles}
+
+
+def _proposals(con, conf, prices: list, as_of: date) -> list[dict]:
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE baskets AS
+        SELECT dense_rank() OVER (ORDER BY sale_id) AS basket_id, product_id FROM fact_sale_line
+        WHERE source = 'till' AND status = 'completed' AND product_id IS NOT NULL
+          AND sold_at >= ?::DATE - ? AND sold_at < ?::DATE + 1""",
+                [as_of, timedelta(days=BASKET_DAYS), as_of])
+    if not con.execute("SELECT count(*) FROM baskets").fetchall()[0][0]:
+        return []
+    basket.mine_rules(con, "baskets", "basket_rules", min_support=conf.min_support_bp / 10_000,
+                      min_confidence=conf.min_confidence_bp / 10_000,
+                      min_lift=conf.min_lift_bp / 10_000, max_len=3,
+                      max_rules_per_antecedent=3)
+    found = [{"rule_key": f"cs:{','.join(map(str, sorted(a)))}>{c}", "kind": "cross_sell",
+              "product_id": c, "trigger_product_ids": sorted(a), "support": s,
+              "confidence": k, "lift": lift}
+             for a, c, s, k, lift in con.execute(
+                 "SELECT antecedent, consequent, support, confidence, lift FROM basket_rules "
+                 "ORDER BY lift * confidence DESC, consequent LIMIT ?",
+                 [conf.max_offers]).fetchall()]
+    con.register("priced", {
+        "product_id": np.array([p for p, _c, _m in prices], dtype=np.int64),
+        "category": np.array([c for _p, c, _m in prices], dtype=object),
+        "price_minor": np.array([m for _p, _c, m in prices], dtype=np.int64)})
+    con.execute("CREATE OR REPLACE TEMP TABLE upsell_products AS SELECT * FROM priced")
+    con.unregister("priced")
+    basket.upsell(con, "upsell_products", "upsells")
+    # Up-sell the products most baskets hold: where a dearer choice is seen most.
+    found += [{"rule_key": f"up:{p}>{u}", "kind": "upsell", "product_id": u,
+               "trigger_product_ids": [p], "support": n / total, "confidence": 0.0,
+               "lift": 0.0}
+              for p, u, n, total in con.execute("""
+                  SELECT u.product_id, u.upsell_product_id, count(*) AS n,
+                         (SELECT count(DISTINCT basket_id) FROM baskets) AS total
+                  FROM upsells u JOIN baskets b USING (product_id)
+                  GROUP BY ALL ORDER BY n DESC, 1 LIMIT ?""",
+                                                [max(1, conf.max_offers // 5)]).fetchall()]
+    return found
+
+
+def _store_scores(session, scores: list, now: datetime) -> list:
+    """Replace central's copy of the customers' scores; returns whose segment changed."""
+    before = dict(session.execute(select(CustomerScore.customer_id,
+                                         CustomerScore.segment)).all())
+    session.execute(delete(CustomerScore))
+    rows = [{"customer_id": uuid.UUID(cid), "segment": seg, "r": r, "f": f, "m": m,
+             "p_alive": alive, "expected_purchases_90d": nxt, "value_12m_minor": value,
+             "scored_at": now}
+            for cid, seg, r, f, m, alive, nxt, value in scores]
+    if rows:
+        copy_rows(session, CustomerScore.__table__, rows)
+    return [row["customer_id"] for row in rows
+            if before.get(row["customer_id"], "?") != row["segment"]]

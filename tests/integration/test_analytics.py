@@ -1,0 +1,168 @@
+"""The analytic run on SQLite and PostgreSQL central: half a year of purchases by 60 loyalty
+customers (with milk and bread bought together far more often than chance) are segmented by
+RFM, scored by the lifetime-value models, mined into a milk -> bread offer; the results land at
+central and in the change feed, the customer 360 shows them, and a second run changes nothing
+it need not."""
+
+import random
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from kassa.central import crm
+from kassa.central import masterdata as md
+from kassa.central.demo_data import CATALOGUE
+from kassa.central.models import (
+    ChangeFeedEntry,
+    CustomerScore,
+    Offer,
+    Product,
+    Sale,
+    SaleLine,
+    SegmentRule,
+    Store,
+)
+from kassa.central.warehouse import analytics, rfm, schema
+from tests.helpers import staff_auth as who
+
+TODAY = datetime.now(timezone.utc).date()
+
+
+def purchase_days(rng, window=180):
+    """Days ago of one customer's purchases, drawn as the BG/NBD model tells the story: a
+    buying rate while active, a chance of leaving after each purchase."""
+    rate = rng.gammavariate(0.9, 1 / 15)
+    leave = rng.betavariate(1.0, 3.0)
+    t = rng.uniform(0, window - 30)
+    days = [t]
+    while rng.random() >= leave:
+        t += rng.expovariate(rate)
+        if t >= window:
+            break
+        days.append(t)
+    return sorted({int(window - d) for d in days})
+
+
+def plant_history(session, n_customers=60, seed=7):
+    """Customers and their receipts over the last 180 days, written as the sync would; half
+    the baskets hold milk and bread together."""
+    rng = random.Random(seed)
+    products = {p.sku: p for p in session.scalars(select(Product))}
+    price = {sku: minor for sku, _n, _v, minor, _u, _b in CATALOGUE}
+    store = session.scalars(select(Store).order_by(Store.id)).first()
+    customers = [md.create_customer(session, f"Buyer {i}", card_number=f"{7771000000000000 + i}")
+                 for i in range(n_customers)]
+    receipt = 0
+    for customer in customers:
+        for ago in purchase_days(rng):
+            basket = {"1001", "1002"} if rng.random() < 0.5 else {rng.choice(["1003", "1004"])}
+            basket |= {rng.choice(["3001", "4001", "5001", "2001", "3002"])}
+            receipt += 1
+            lines = [SaleLine(line_no=n, product_id=products[sku].id, sku=sku,
+                              name=products[sku].name, quantity_milli=1000,
+                              unit_price_minor=price[sku], gross_minor=price[sku],
+                              amount_minor=price[sku], vat_rate_bp=1000,
+                              vat_minor=price[sku] // 11)
+                     for n, sku in enumerate(sorted(basket), start=1)]
+            sold_at = datetime.combine(TODAY - timedelta(days=ago), datetime.min.time(),
+                                       tzinfo=timezone.utc) + timedelta(hours=12)
+            session.add(Sale(id=uuid.uuid4(), receipt_no=f"H-{receipt}", node_id="pos-1",
+                             store_id=store.id, customer_id=customer.id, sold_at=sold_at,
+                             total_minor=sum(ln.amount_minor for ln in lines),
+                             vat_minor=sum(ln.vat_minor for ln in lines), lines=lines))
+    session.flush()
+    return customers, products
+
+
+def test_the_default_segment_map_covers_every_score_cell(central_db):
+    with central_db.read() as s:
+        rules = [(r.priority, r.segment, r.r_min, r.r_max, r.f_min, r.f_max)
+                 for r in s.scalars(select(SegmentRule))]
+    assert len({r[1] for r in rules}) == 8 and rfm.check_map(rules) == []
+    assert rfm.check_map([r for r in rules if r[1] != "Lost"]) == [(1, 1), (1, 2)]
+
+
+def test_analysis_scores_customers_and_makes_offers(central_db, central_app, seeded, tmp_path):
+    with central_db.transaction() as s:
+        customers, products = plant_history(s)
+        crm.set_consent(s, customers[0], "offers", True, "till pos-1")
+        crm.set_consent(s, customers[1], "offers", True, "till pos-1")
+    path = tmp_path / "wh.duckdb"
+    result = analytics.analyze(central_db, path)
+
+    assert sum(result["segments"].values()) == 60 and "(none)" not in result["segments"]
+    assert {"Champions", "Lost"} <= set(result["segments"])
+    assert result["lifetime"]["customers"] == 60 and "bgnbd" in result["lifetime"]
+    with central_db.read() as s:
+        scores = {c.customer_id: c for c in s.scalars(select(CustomerScore))}
+        assert len(scores) == 60
+        assert all(0 < c.p_alive <= 1 and c.value_12m_minor >= 0 for c in scores.values())
+        # The most frequent recent buyer is worth more than a one-visit lapsed customer.
+        best = max(scores.values(), key=lambda c: (c.f, c.r))
+        worst = min(scores.values(), key=lambda c: (c.f, c.r))
+        assert best.value_12m_minor > worst.value_12m_minor
+        milk, bread = products["1001"].id, products["1002"].id
+        offer = s.scalars(select(Offer).where(Offer.rule_key == f"cs:{milk}>{bread}")).one()
+        assert offer.active and offer.lift > 1.2 and offer.segments is None
+        assert offer.discount_bp == 1000
+        feed = s.execute(select(ChangeFeedEntry.entity, func.count())
+                         .group_by(ChangeFeedEntry.entity)).all()
+        assert dict(feed)["offer"] == s.scalar(select(func.count()).select_from(Offer))
+        profile = s.scalars(select(ChangeFeedEntry).where(
+            ChangeFeedEntry.entity == "offer_profile",
+            ChangeFeedEntry.entity_key == str(customers[0].id))
+            .order_by(ChangeFeedEntry.version.desc())).first()
+        assert profile.payload["segment"] == scores[customers[0].id].segment
+        assert profile.payload["offers_ok"] is True
+        versions = s.scalar(select(func.max(ChangeFeedEntry.version)))
+    with schema.connect(path, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM dim_customer WHERE is_current AND segment "
+                           "IS NOT NULL").fetchall()[0][0] == 60
+
+    # The 360 view shows what the analysis said.
+    api = central_app.test_client()
+    view = api.get(f"/api/v1/customers/{customers[0].id}", headers=who(seeded, "office")).json
+    assert view["scores"]["segment"] == scores[customers[0].id].segment
+    assert view["scores"]["value_12m_minor"] == scores[customers[0].id].value_12m_minor
+
+    # Again the same day: no offer or profile changes, so nothing new in the feed.
+    again = analytics.analyze(central_db, path)
+    assert (again["offers_made"], again["offers_updated"], again["offers_stopped"]) == (0, 0, 0)
+    assert again["profiles_published"] == 0
+    with central_db.read() as s:
+        assert s.scalar(select(func.max(ChangeFeedEntry.version))) == versions
+
+    # Withdrawing the consent sends the tills a tombstone for the profile.
+    with central_db.transaction() as s:
+        crm.set_consent(s, s.get(type(customers[0]), customers[0].id), "offers", False,
+                        "office")
+        last = s.scalars(select(ChangeFeedEntry).order_by(
+            ChangeFeedEntry.version.desc())).first()
+        assert (last.entity, last.deleted) == ("offer_profile", True)
+
+
+def test_a_run_that_is_busy_elsewhere_is_skipped(central_db, tmp_path):
+    path = tmp_path / "wh.duckdb"
+    with analytics.locked(path):
+        try:
+            analytics.refresh(central_db, path)
+        except analytics.Busy:
+            pass
+        else:
+            raise AssertionError("a second run started while the first held the warehouse")
+
+
+def test_segment_sizes_and_movements_over_runs(central_db, tmp_path):
+    with central_db.transaction() as s:
+        plant_history(s, n_customers=40)
+    path = tmp_path / "wh.duckdb"
+    analytics.analyze(central_db, path, as_of=TODAY - timedelta(days=60))
+    analytics.analyze(central_db, path, as_of=TODAY)
+    with schema.connect(path, read_only=True) as con:
+        sizes = rfm.sizes(con, date(2000, 1, 1), TODAY)
+        moves = rfm.movements(con, TODAY - timedelta(days=60), TODAY)
+    assert {s["as_of"] for s in sizes} == {str(TODAY - timedelta(days=60)), str(TODAY)}
+    assert sum(s["customers"] for s in sizes if s["as_of"] == str(TODAY)) == 40
+    assert sum(m["customers"] for m in moves) == 40
+    assert any(m["from"] == "(new)" for m in moves)  # bought first in the last 60 days

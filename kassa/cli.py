@@ -31,7 +31,7 @@ def _serving_central_app():
     from kassa.central.jobs import Jobs
     app = _central_app()
     if os.environ.get("KASSA_CENTRAL_JOBS", "on") != "off":
-        jobs = Jobs(app.extensions["kassa_db"]).start()
+        jobs = Jobs(app.extensions["kassa_db"], app.config["KASSA"].warehouse_path).start()
         atexit.register(jobs.stop)
     return app
 
@@ -268,6 +268,70 @@ def central_import_transactions(csv_file: str, dry_run: bool) -> None:
 
 def _count(n: int, thing: str) -> str:
     return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
+@central.group("warehouse")
+def central_warehouse() -> None:
+    """The analytic warehouse (DuckDB, ``KASSA_WAREHOUSE``): load it, rebuild it, export it,
+    score customers and make offers."""
+
+
+def _warehouse_run(work):
+    """Run ``work(db, path)`` on central's database and the warehouse; print its result."""
+    from kassa.central.warehouse.analytics import Busy
+    config = CentralConfig.from_env()
+    if config.warehouse_path is None:
+        _fail(KassaError("KASSA_WAREHOUSE is off: there is no warehouse."))
+    db = Database(config.db_url)
+    try:
+        click.echo(json.dumps(work(db, config.warehouse_path), default=str))
+    except Busy as err:
+        _fail(err)
+    finally:
+        db.dispose()
+
+
+@central_warehouse.command("refresh")
+def warehouse_refresh() -> None:
+    """Load what changed at central since the last run (resumable; twice changes nothing)."""
+    from kassa.central.warehouse import analytics
+    _warehouse_run(analytics.refresh)
+
+
+@central_warehouse.command("rebuild")
+def warehouse_rebuild() -> None:
+    """Load everything again into a new file (keeping customer history and every score run)
+    and swap it in."""
+    from kassa.central.warehouse import load
+    _warehouse_run(lambda db, path: _locked(path, lambda: load.rebuild(db, path)))
+
+
+def _locked(path, work):
+    """``work()`` while this process alone works on the warehouse at ``path``."""
+    from kassa.central.warehouse.analytics import locked
+    with locked(path):
+        return work()
+
+
+@central_warehouse.command("export")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+def warehouse_export(out_dir: str) -> None:
+    """Write the warehouse as Parquet under DIR: facts partitioned by month and region
+    (Hive layout), dimensions and scores one file each."""
+    from pathlib import Path
+
+    from kassa.central.warehouse import export
+    _warehouse_run(lambda _db, path: _locked(path, lambda: export.export(path, Path(out_dir))))
+
+
+@central_warehouse.command("analyze")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="score as of the end of this day (default: today, UTC)")
+def warehouse_analyze(as_of) -> None:
+    """Refresh, then RFM segments, lifetime value and offers, sent back to central."""
+    from kassa.central.warehouse import analytics
+    _warehouse_run(lambda db, path: analytics.analyze(
+        db, path, as_of.date() if as_of else None))
 
 
 @central.group("quarantine")

@@ -16,6 +16,7 @@ import logging
 import zlib
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
@@ -57,20 +58,43 @@ def run_all(db: Database) -> dict:
     return {name: run(db, name) for name in JOBS}
 
 
+# The warehouse's work (kassa.central.warehouse.analytics), when central has one: every 15
+# minutes what changed is loaded; once a day customers are scored and offers made. A file lock
+# beside the warehouse lets one process of several do it.
+WAREHOUSE_JOBS = {"warehouse_refresh": ("refresh", 900), "warehouse_analyze": ("analyze", 86400)}
+
+
 class Jobs:
     """The scheduler a serving central process owns."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, warehouse_path: Path | None = None):
         self.db = db
+        self.warehouse_path = warehouse_path
         self.scheduler = BackgroundScheduler(daemon=True)
 
     def start(self) -> "Jobs":
         for name, (_job, every) in JOBS.items():
-            self.scheduler.add_job(self._run, "interval", args=[name], seconds=every,
-                                   jitter=max(1, every // 10), max_instances=1, coalesce=True,
-                                   id=name, next_run_time=datetime.now(timezone.utc))
+            self._add(self._run, name, every)
+        if self.warehouse_path is not None:
+            for name, (_work, every) in WAREHOUSE_JOBS.items():
+                self._add(self._run_warehouse, name, every)
         self.scheduler.start()
         return self
+
+    def _add(self, run_one, name: str, every: int) -> None:
+        self.scheduler.add_job(run_one, "interval", args=[name], seconds=every,
+                               jitter=max(1, every // 10), max_instances=1, coalesce=True,
+                               id=name, next_run_time=datetime.now(timezone.utc))
+
+    def _run_warehouse(self, name: str) -> None:
+        from kassa.central.warehouse import analytics
+        try:
+            work = getattr(analytics, WAREHOUSE_JOBS[name][0])
+            log.info("job %s: %s", name, work(self.db, self.warehouse_path))
+        except analytics.Busy:
+            log.info("job %s: skipped, another process is on the warehouse", name)
+        except Exception:  # noqa: BLE001 - a failed run is logged; the next one tries again
+            log.exception("job %s failed", name)
 
     def _run(self, name: str) -> None:
         try:

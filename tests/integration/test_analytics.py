@@ -4,7 +4,11 @@ RFM, scored by the lifetime-value models, mined into a milk -> bread offer; the 
 central and in the change feed, the customer 360 shows them, and a second run changes nothing
 it need not."""
 
+import json
+import os
 import random
+import subprocess
+import sys
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -166,3 +170,25 @@ def test_segment_sizes_and_movements_over_runs(central_db, tmp_path):
     assert sum(s["customers"] for s in sizes if s["as_of"] == str(TODAY)) == 40
     assert sum(m["customers"] for m in moves) == 40
     assert any(m["from"] == "(new)" for m in moves)  # bought first in the last 60 days
+
+
+def test_the_warehouse_commands(central_db_url, central_db, tmp_path):
+    with central_db.transaction() as s:
+        plant_history(s, n_customers=40)
+    env = {**os.environ, "KASSA_CENTRAL_DB": central_db_url,
+           "KASSA_WAREHOUSE": str(tmp_path / "wh.duckdb"), "KASSA_VAR_DIR": str(tmp_path)}
+
+    def kassa(*args):
+        done = subprocess.run([sys.executable, "-m", "kassa.cli", "central", "warehouse", *args],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert kassa("refresh")["sales"] > 40
+    assert kassa("analyze", "--as-of", str(TODAY))["segments"]
+    assert kassa("rebuild")["customer_versions"] == 0  # history kept, nothing new
+    assert kassa("export", str(tmp_path / "out"))["rfm_scores"] == 40
+    env["KASSA_WAREHOUSE"] = "off"
+    done = subprocess.run([sys.executable, "-m", "kassa.cli", "central", "warehouse",
+                           "refresh"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "KASSA_WAREHOUSE is off" in done.stderr

@@ -122,6 +122,7 @@ def rows(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     yield from _customers(conn, scope)
     yield from _card_trust(conn)
     yield from _loyalty(conn, scope)
+    yield from _latest_in_feed(conn, scope, FEED_ONLY)
 
 
 def _batches(conn: Connection, stmt) -> Iterator[list]:
@@ -253,6 +254,24 @@ def _loyalty(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
             _customer_in_region(scope))
     for a in _records(conn, stmt):
         yield "loyalty_account", a.id, account_doc(a)
+
+
+# Entities whose documents only the change feed holds (``central.offers`` publishes them from
+# its own runs): the snapshot carries each key's newest entry that is not a tombstone.
+FEED_ONLY = ("offer", "offer_profile")
+
+
+def _latest_in_feed(conn: Connection, scope: NodeScope,
+                    entities: tuple[str, ...]) -> Iterator[Entry]:
+    for entity in entities:
+        newest = (select(func.max(ChangeFeedEntry.version).label("version"))
+                  .where(ChangeFeedEntry.entity == entity, scope.clause())
+                  .group_by(ChangeFeedEntry.entity_key).subquery())
+        stmt = (select(ChangeFeedEntry.entity_key, ChangeFeedEntry.payload)
+                .join(newest, newest.c.version == ChangeFeedEntry.version)
+                .where(ChangeFeedEntry.deleted.is_(False)).order_by(ChangeFeedEntry.version))
+        for row in _records(conn, stmt):
+            yield entity, row.entity_key, row.payload
 
 
 def _uuid_text(column, dialect: str):

@@ -10,7 +10,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kassa.common.db import JSONDoc, UTCDateTime, utcnow
@@ -272,6 +282,9 @@ class SaleLine(Base):
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A personal offer the customer took: its discount on the line, after any promotion.
+    offer_id: Mapped[int | None] = mapped_column(Integer)
+    offer_discount_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sale: Mapped[Sale] = relationship(back_populates="lines")
 
 
@@ -366,6 +379,50 @@ class Promotion(Base):
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Offer(Base):
+    """Central's personal offers (replica): ``product_id`` at ``discount_bp`` off, for customers
+    of ``segments`` (None: any) whose cart holds every trigger product (none: as soon as they
+    are identified)."""
+
+    __tablename__ = "offers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(12))  # cross_sell | upsell
+    product_id: Mapped[int] = mapped_column(Integer)
+    trigger_product_ids: Mapped[list] = mapped_column(JSONDoc)
+    discount_bp: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[list | None] = mapped_column(JSONDoc)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OfferProfile(Base):
+    """What central lets the till offer a customer (replica): their segment, their consent to
+    personal offers, and whether they are in the hold-out group (offered nothing, but what they
+    would have been offered is recorded, to measure the offers' uplift)."""
+
+    __tablename__ = "offer_profiles"
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    segment: Mapped[str | None] = mapped_column(String(40))
+    offers_ok: Mapped[bool] = mapped_column(Boolean)
+    held_out: Mapped[bool] = mapped_column(Boolean)
+
+
+class OfferExposure(Base):
+    """An offer the open cart's customer was shown (held out: would have been shown), as it was
+    shown. Kept while the cart is open; when it ends (paid or voided) each goes up as an
+    ``offer.shown`` event and the row is deleted."""
+
+    __tablename__ = "offer_exposures"
+    __table_args__ = (UniqueConstraint("sale_id", "customer_id", "offer_id"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    sale_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sales.id"))
+    offer_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    product_id: Mapped[int] = mapped_column(Integer)
+    discount_bp: Mapped[int] = mapped_column(Integer)
+    held_out: Mapped[bool] = mapped_column(Boolean)
+    shown_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RoleLimit(Base):

@@ -35,6 +35,8 @@ from kassa.pos_node.models import (
     LoyaltyAccount,
     LoyaltyRules,
     NodeIdentity,
+    Offer,
+    OfferProfile,
     PeerNode,
     Price,
     Product,
@@ -55,7 +57,7 @@ LOAD_CACHE_KIB = -131072  # PRAGMA cache_size: negative is KiB, so 128 MB
 
 # Insert order; emptied in reverse. Barcodes follow their products.
 REPLICA = (Store, RoleLimit, Product, ProductBarcode, Price, Promotion, User, Customer,
-           BlockedCard, IssuerKey, PeerNode, LoyaltyAccount, LoyaltyRules)
+           BlockedCard, IssuerKey, PeerNode, LoyaltyAccount, LoyaltyRules, Offer, OfferProfile)
 
 
 class SnapshotError(SyncError):
@@ -248,6 +250,8 @@ INSERTS[Customer] = insert(Customer).values(id=bindparam("id", type_=Uuid(as_uui
 INSERTS[LoyaltyAccount] = insert(LoyaltyAccount).values(
     id=bindparam("id", type_=Uuid(as_uuid=False)),
     customer_id=bindparam("customer_id", type_=Uuid(as_uuid=False)))
+INSERTS[OfferProfile] = insert(OfferProfile).values(
+    customer_id=bindparam("customer_id", type_=Uuid(as_uuid=False)))
 
 
 # Feed documents to replica rows, as kassa.sync.replica applies them: the document's fields
@@ -304,7 +308,15 @@ def _loyalty_account(data: dict):
     yield LoyaltyAccount, _row(LoyaltyAccount, data)
 
 
+def _offer_profile(data: dict):
+    if not _UUID.fullmatch(data["customer_id"]):
+        raise ValueError(f"offer profile customer {data['customer_id']!r} is not a UUID")
+    yield OfferProfile, _row(OfferProfile, data)
+
+
 LOADERS: dict[str, Loader] = {
+    "offer": _plain(Offer),
+    "offer_profile": _offer_profile,
     "loyalty_account": _loyalty_account,
     "loyalty_rules": lambda data: ((LoyaltyRules, {"id": data["id"],
                                                     "document": canonical(data["document"])}),),

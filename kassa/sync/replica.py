@@ -23,6 +23,8 @@ from kassa.pos_node.models import (
     LoyaltyPosting,
     LoyaltyRules,
     NodeIdentity,
+    Offer,
+    OfferProfile,
     OutboxEvent,
     PeerNode,
     Price,
@@ -127,7 +129,17 @@ def _loyalty_rules(session: Session, key: str, data: dict | None) -> None:
     _simple(LoyaltyRules, ("id", "document"))(session, key, data)
 
 
+def _offer_profile(session: Session, key: str, data: dict | None) -> None:
+    if data is not None:
+        data = {**data, "customer_id": uuid.UUID(data["customer_id"])}
+    _simple(OfferProfile, ("customer_id", "segment", "offers_ok", "held_out"),
+            uuid.UUID)(session, key, data)
+
+
 APPLIERS = {
+    "offer": _simple(Offer, ("id", "kind", "product_id", "trigger_product_ids", "discount_bp",
+                             "segments", "active")),
+    "offer_profile": _offer_profile,
     "loyalty_account": _loyalty_account,
     "loyalty_rules": _loyalty_rules,
     "card_block": _card_block,

@@ -33,6 +33,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     api = make_api(app, "kassa central")
     from kassa.central import (
         account_api,
+        analytics_api,
         audit_api,
         authorizations_api,
         cards_api,
@@ -56,7 +57,8 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                       loyalty_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
                       cards_api.bp, masterdata_api.bp, stores_api.bp, prices_api.bp,
                       users_api.bp, chain_api.bp, customers_api.bp,
-                      interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp):
+                      interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp,
+                      analytics_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)

@@ -29,6 +29,7 @@ from kassa.central.models import (
     Customer,
     CustomerDocument,
     CustomerScore,
+    HistoricTransaction,
     Interaction,
     LoyaltyAccount,
     LoyaltyEntry,
@@ -483,7 +484,8 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
                        code="bad_merge")
     before = {"keep": _brief(keep), "other": _brief(other)}
     for table in (Sale.__table__, Interaction.__table__, Consent.__table__, Task.__table__,
-                  CustomerDocument.__table__):
+                  CustomerDocument.__table__, HistoricTransaction.__table__,
+                  OfferExposure.__table__):
         session.execute(table.update().where(table.c.customer_id == other.id)
                         .values(customer_id=keep.id))
     accounts = {a.customer_id: a for a in session.scalars(

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from kassa.central import crm
+from kassa.central import create_app, crm
 from kassa.central import masterdata as md
 from kassa.central.demo_data import CATALOGUE
 from kassa.central.models import (
@@ -28,6 +28,7 @@ from kassa.central.models import (
     Store,
 )
 from kassa.central.warehouse import analytics, rfm, schema
+from kassa.common.config import CentralConfig
 from tests.helpers import staff_auth as who
 
 TODAY = datetime.now(timezone.utc).date()
@@ -136,6 +137,39 @@ def test_analysis_scores_customers_and_makes_offers(central_db, central_app, see
     assert again["profiles_published"] == 0
     with central_db.read() as s:
         assert s.scalar(select(func.max(ChangeFeedEntry.version))) == versions
+
+    # The analytic API over the same warehouse.
+    app = create_app(CentralConfig(db_url=central_app.config["KASSA"].db_url,
+                                   clock_skew_seconds=300, warehouse_path=path))
+    api, office = app.test_client(), who(seeded, "office")
+    segments = api.get("/api/v1/analytics/segments", headers=office).json
+    assert sum(s["customers"] for s in segments["sizes"]) == 60 and segments["runs"]
+    # The planted customers have no home store: no region's manager sees them.
+    assert api.get("/api/v1/analytics/segments", headers=who(seeded, "rm-msk")).json[
+        "sizes"] == []
+    weekly = api.get("/api/v1/analytics/demand?store_code=S001&sku=1001&weeks=26&horizon=4",
+                     headers=office).json
+    assert len(weekly["weeks"]) == 26 and len(weekly["forecast"]) == 4
+    assert sum(w["quantity"] for w in weekly["weeks"]) > 0
+    assert weekly["method"] in ("damped_trend", "holt_winters", "seasonal_naive")
+    assert api.get("/api/v1/analytics/demand?store_code=S001&sku=1001",
+                   headers=who(seeded, "sm-s002")).status_code == 404
+    gap = api.put("/api/v1/analytics/segment-map", headers=office, json={"rules": [
+        {"priority": 1, "segment": "Everyone else", "r_min": 2, "r_max": 5, "f_min": 1,
+         "f_max": 5}]})
+    assert gap.status_code == 422 and "(1, 1)" in str(gap.json)
+    assert api.put("/api/v1/analytics/segment-map", headers=office, json={"rules": [
+        {"priority": 1, "segment": "Everyone", "r_min": 1, "r_max": 5, "f_min": 1,
+         "f_max": 5}]}).status_code == 200
+    assert api.patch("/api/v1/analytics/offer-settings", headers=office,
+                     json={"holdout_bp": 10_000}).json["holdout_bp"] == 10_000
+    with central_db.read() as s:
+        held = s.scalars(select(ChangeFeedEntry).where(
+            ChangeFeedEntry.entity == "offer_profile").order_by(
+            ChangeFeedEntry.version.desc())).first()
+        assert held.payload["held_out"] is True  # everyone held out now
+    assert analytics.analyze(central_db, path)["segments"] == {"Everyone": 60}
+    app.extensions["kassa_db"].dispose()
 
     # Withdrawing the consent sends the tills a tombstone for the profile.
     with central_db.transaction() as s:

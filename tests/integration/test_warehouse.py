@@ -7,10 +7,10 @@ same figures from the warehouse as live from central."""
 from datetime import datetime, timezone
 
 import duckdb
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from kassa.central import create_app
-from kassa.central.models import LoyaltyAccount
+from kassa.central import create_app, crm, history_import
+from kassa.central.models import Customer, LoyaltyAccount, User
 from kassa.central.warehouse import export, load, schema
 from kassa.common.config import CentralConfig
 from kassa.sync.client import sync_now
@@ -132,3 +132,29 @@ def test_history_from_the_warehouse_agrees_with_live_and_exports(central_db_url,
         "ORDER BY 1").fetchall()
     assert rows == [("MSK", 2, 17980 + 149000), ("SPB", 1, 5490)]
     assert (out / "dim_store.parquet").exists() and (out / "dim_customer.parquet").exists()
+
+
+def test_imported_history_becomes_sale_lines_and_follows_a_merge(central_db, seeded, tmp_path):
+    with central_db.transaction() as s:
+        anna, ivan = s.scalars(select(Customer).order_by(Customer.created_at, Customer.name)
+                               ).all()[:2]
+        csv_file = (f"customer,date,quantity,amount,store,product\n"
+                    f"{anna.card_number},2024-03-01,2,199.80,S001,1001\n"
+                    f"{anna.card_number},2024-04-15,1,54.90,,\n"
+                    f"{ivan.card_number},2024-05-02,1,1490.00,S002,3001\n").encode()
+        assert not history_import.import_history(s, csv_file).errors
+        anna_id, ivan_id = anna.id, ivan.id
+    path = tmp_path / "wh.duckdb"
+    assert load.refresh(central_db, path)["history"] == 3
+    assert load.refresh(central_db, path)["history"] == 0  # read once, by id
+    assert facts(path, "SELECT customer_id::VARCHAR, count(*), sum(amount_minor) "
+                       "FROM fact_sale_line WHERE source = 'import' GROUP BY 1 ORDER BY 3") == [
+        (str(anna_id), 2, 19980 + 5490), (str(ivan_id), 1, 149000)]
+    with central_db.transaction() as s:
+        office = s.scalars(select(User).where(User.username == "office")).one()
+        crm.merge(s, s.get(Customer, anna_id), s.get(Customer, ivan_id), office)
+    load.refresh(central_db, path)
+    assert facts(path, "SELECT DISTINCT customer_id::VARCHAR FROM fact_sale_line "
+                       "WHERE source = 'import'") == [(str(anna_id),)]
+    assert facts(path, "SELECT count(*) FROM fact_sale_line WHERE source = 'import' "
+                       "AND customer_key IS NULL")[0][0] == 0

@@ -410,6 +410,21 @@ def _load_history(db: Database, con, now: datetime) -> int:
         n += len(rows)
 
 
+def _follow_merges(db: Database, con) -> None:
+    """Imported purchases are read once, by id: when their customer was merged into another
+    since, the facts follow (the tills' sales are reloaded by their own change time)."""
+    with db.read() as session:
+        merged = session.execute(select(Customer.id, Customer.merged_into_id).where(
+            Customer.merged_into_id.is_not(None))).all()
+    if not merged:
+        return
+    con.register("merged", _columns(merged, ("old", "new"), uuids=("old", "new")))
+    con.execute("UPDATE fact_sale_line SET customer_id = m.new::UUID, customer_key = NULL "
+                "FROM merged m WHERE fact_sale_line.source = 'import' "
+                "AND fact_sale_line.customer_id = m.old::UUID")
+    con.unregister("merged")
+
+
 def _link_customers(con) -> None:
     """Facts loaded before their customer's first version (both arrived in one run's gap)
     get the customer's key now."""
@@ -435,6 +450,7 @@ def _refresh(db: Database, con, now: datetime) -> dict:
     loaded = _load_facts(db, con, now)
     loaded["history"] = _load_history(db, con, now)
     con.begin()
+    _follow_merges(db, con)
     _link_customers(con)
     _fill_dates(con)
     con.commit()

@@ -80,18 +80,19 @@ def score(con, as_of: date, segment_map: SegmentMap, now: datetime) -> dict:
                             "WHERE as_of = ? GROUP BY ALL ORDER BY 2 DESC", [as_of]).fetchall())
 
 
-def sizes(con, first: date, last: date) -> list[dict]:
-    """Segment sizes of every run between two days."""
+def sizes(con, first: date, last: date, source: str = "rfm_scores") -> list[dict]:
+    """Segment sizes of every run between two days (of ``source``: the scores, or a view of
+    some customers' scores)."""
     return [{"as_of": d.isoformat(), "segment": s, "customers": n} for d, s, n in con.execute(
-        "SELECT as_of, coalesce(segment, '(none)'), count(*) FROM rfm_scores "
+        f"SELECT as_of, coalesce(segment, '(none)'), count(*) FROM {source} "
         "WHERE as_of BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 3 DESC", [first, last]).fetchall()]
 
 
-def movements(con, before: date, after: date) -> list[dict]:
+def movements(con, before: date, after: date, source: str = "rfm_scores") -> list[dict]:
     """How many customers moved from each segment of the run of ``before`` to each of the run
     of ``after`` (``(new)``: not scored before)."""
-    return [{"from": f, "to": t, "customers": n} for f, t, n in con.execute("""
+    return [{"from": f, "to": t, "customers": n} for f, t, n in con.execute(f"""
         SELECT coalesce(b.segment, '(new)'), coalesce(a.segment, '(none)'), count(*)
-        FROM (SELECT * FROM rfm_scores WHERE as_of = ?) a
-        LEFT JOIN (SELECT * FROM rfm_scores WHERE as_of = ?) b USING (customer_id)
+        FROM (SELECT * FROM {source} WHERE as_of = ?) a
+        LEFT JOIN (SELECT * FROM {source} WHERE as_of = ?) b USING (customer_id)
         GROUP BY ALL ORDER BY 3 DESC, 1, 2""", [after, before]).fetchall()]

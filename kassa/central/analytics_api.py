@@ -1,0 +1,278 @@
+"""The analytic side over HTTP: the RFM segment map and the offers' settings (configuration,
+audited), segment sizes and movements over time, and the demand view (a store's weekly sales
+of a product, its trend and a forecast). Segments and demand are read from the warehouse; a
+regional manager sees their region's customers and stores only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import marshmallow as ma
+import numpy as np
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate, validates_schema
+from sqlalchemy import delete, select
+
+from kassa.central import audit, offers
+from kassa.central.auth import require_role
+from kassa.central.models import OfferSettings, Product, SegmentRule, Store
+from kassa.central.warehouse import demand, rfm, schema
+from kassa.common.errors import Invalid, KassaError, NotFound
+
+bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
+               description="Segments, the segment map, offers' settings, demand")
+OPERATORS = ("admin", "central_office")
+READERS = OPERATORS + ("regional_manager", "store_manager")
+SCORE = validate.Range(min=1, max=5)
+
+
+def _db():
+    return current_app.extensions["kassa_db"]
+
+
+class _Warehouse:
+    """The warehouse opened read-only for one request, or a clear 409 when it cannot be."""
+
+    def __enter__(self):
+        path = current_app.config["KASSA"].warehouse_path
+        if path is None or not path.exists():
+            raise KassaError("There is no warehouse yet: it is loaded by `kassa central "
+                             "warehouse refresh` or the scheduled job.",
+                             code="warehouse_unavailable", status=409)
+        self._cm = schema.connect(path, read_only=True)
+        try:
+            return self._cm.__enter__()
+        except duckdb.Error as err:
+            raise KassaError("The warehouse is busy being rebuilt; try again shortly.",
+                             code="warehouse_unavailable", status=409) from err
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+# The segment map ------------------------------------------------------------------------------
+
+class SegmentRuleSchema(ma.Schema):
+    priority = fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
+    segment = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    r_min = fields.Integer(required=True, validate=SCORE)
+    r_max = fields.Integer(required=True, validate=SCORE)
+    f_min = fields.Integer(required=True, validate=SCORE)
+    f_max = fields.Integer(required=True, validate=SCORE)
+
+
+class SegmentMapSchema(ma.Schema):
+    rules = fields.List(fields.Nested(SegmentRuleSchema), required=True,
+                        validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def _holds_together(self, data, **_kw):
+        rules = [(r["priority"], r["segment"], r["r_min"], r["r_max"], r["f_min"], r["f_max"])
+                 for r in data["rules"]]
+        if len({r[0] for r in rules}) != len(rules):
+            raise ma.ValidationError("Each rule needs its own priority.", "rules")
+        try:
+            gaps = rfm.check_map(rules)
+        except ValueError as err:
+            raise ma.ValidationError(str(err), "rules") from err
+        if gaps:
+            raise ma.ValidationError(f"No segment for the (recency, frequency) scores {gaps}: "
+                                     "every customer must land in one.", "rules")
+
+
+def _rules(session) -> list[dict]:
+    return [{"priority": r.priority, "segment": r.segment, "r_min": r.r_min, "r_max": r.r_max,
+             "f_min": r.f_min, "f_max": r.f_max}
+            for r in session.scalars(select(SegmentRule).order_by(SegmentRule.priority))]
+
+
+@bp.route("/segment-map")
+class SegmentMap(MethodView):
+    @require_role(*READERS)
+    @bp.response(200, SegmentMapSchema)
+    def get(self):
+        """Which RFM scores make which segment (first match by priority)."""
+        with _db().read() as session:
+            return {"rules": _rules(session)}
+
+    @require_role(*OPERATORS)
+    @bp.arguments(SegmentMapSchema)
+    @bp.response(200, SegmentMapSchema)
+    def put(self, body):
+        """Replace the map (``422`` unless every score cell lands in a segment); the next
+        analysis run segments by it."""
+        with _db().transaction() as session:
+            before = _rules(session)
+            session.execute(delete(SegmentRule))
+            session.add_all(SegmentRule(**r) for r in body["rules"])
+            session.flush()
+            after = _rules(session)
+            if after != before:
+                audit.change(session, g.user.id, "segment_map", 1, {"rules": before},
+                             {"rules": after})
+            return {"rules": after}
+
+
+# Offers' settings -----------------------------------------------------------------------------
+
+BP = validate.Range(min=0, max=10_000)
+
+
+class OfferSettingsSchema(ma.Schema):
+    discount_bp = fields.Integer(validate=validate.Range(min=1, max=5000))
+    holdout_bp = fields.Integer(validate=BP)
+    min_support_bp = fields.Integer(validate=validate.Range(min=1, max=10_000))
+    min_confidence_bp = fields.Integer(validate=BP)
+    min_lift_bp = fields.Integer(validate=validate.Range(min=0, max=1_000_000))
+    max_offers = fields.Integer(validate=validate.Range(min=0, max=10_000))
+
+
+SETTINGS = tuple(OfferSettingsSchema().fields)
+
+
+@bp.route("/offer-settings")
+class OfferSettingsView(MethodView):
+    @require_role(*READERS)
+    @bp.response(200, OfferSettingsSchema)
+    def get(self):
+        """The offers' discount, the hold-out share and the rules' thresholds."""
+        with _db().read() as session:
+            conf = offers.settings(session)
+            return {k: getattr(conf, k) for k in SETTINGS}
+
+    @require_role(*OPERATORS)
+    @bp.arguments(OfferSettingsSchema)
+    @bp.response(200, OfferSettingsSchema)
+    def patch(self, body):
+        """Change some settings; a new hold-out share re-sends every consenting customer's
+        offer profile, a new discount applies from the next analysis run."""
+        with _db().transaction() as session:
+            conf = session.get(OfferSettings, 1, with_for_update=True) or offers.settings(
+                session)
+            session.add(conf)
+            before = {k: getattr(conf, k) for k in SETTINGS}
+            for k, v in body.items():
+                setattr(conf, k, v)
+            session.flush()
+            after = {k: getattr(conf, k) for k in SETTINGS}
+            if after != before:
+                audit.change(session, g.user.id, "offer_settings", 1, before, after)
+            if after["holdout_bp"] != before["holdout_bp"]:
+                offers.publish_profiles(session)
+            return after
+
+
+# Segments over time ---------------------------------------------------------------------------
+
+class SegmentsArgs(ma.Schema):
+    date_from = fields.Date(data_key="from", load_default=None)
+    date_to = fields.Date(data_key="to", load_default=None)
+
+
+class SegmentsSchema(ma.Schema):
+    sizes = fields.List(fields.Dict())
+    movements = fields.List(fields.Dict())
+    runs = fields.List(fields.Date())
+
+
+def _region_scope() -> int | None:
+    return g.user.region_id if g.user.role == "regional_manager" else None
+
+
+@bp.route("/segments")
+class Segments(MethodView):
+    @require_role(*OPERATORS, "regional_manager")
+    @bp.arguments(SegmentsArgs, location="query")
+    @bp.response(200, SegmentsSchema)
+    def get(self, args):
+        """Segment sizes of every analysis run in the period (default: the last 90 days) and
+        how customers moved between the last two runs."""
+        last = args["date_to"] or date.today()
+        first = args["date_from"] or last - timedelta(days=90)
+        if first > last or (last - first).days > 3660:
+            raise Invalid("'from' must be before 'to', at most ten years apart.",
+                          code="bad_period")
+        with _Warehouse() as con:
+            region = _region_scope()
+            if region is not None:  # their region's customers only
+                con.execute("CREATE OR REPLACE TEMP VIEW scoped AS SELECT s.* FROM rfm_scores s "
+                            "JOIN dim_customer d ON d.customer_id = s.customer_id "
+                            f"AND d.is_current AND d.home_region_id = {int(region)}")
+            source = "scoped" if region is not None else "rfm_scores"
+            runs = [d for (d,) in con.execute(
+                f"SELECT DISTINCT as_of FROM {source} WHERE as_of BETWEEN ? AND ? ORDER BY 1",
+                [first, last]).fetchall()]
+            sizes = rfm.sizes(con, first, last, source)
+            moves = rfm.movements(con, runs[-2], runs[-1], source) if len(runs) > 1 else []
+        return {"sizes": sizes, "movements": moves, "runs": runs}
+
+
+# Demand ----------------------------------------------------------------------------------------
+
+class DemandArgs(ma.Schema):
+    store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    weeks = fields.Integer(load_default=104, validate=validate.Range(min=13, max=520))
+    horizon = fields.Integer(load_default=8, validate=validate.Range(min=1, max=26))
+
+
+class DemandSchema(ma.Schema):
+    store_code = fields.String()
+    sku = fields.String()
+    weeks = fields.List(fields.Dict(), metadata={"description": "week start, quantity sold"})
+    forecast = fields.List(fields.Dict())
+    method = fields.String()
+    beats_baseline = fields.Boolean()
+    trend_per_week = fields.Float()
+    error = fields.Dict(metadata={"description": "backtest MAE/WAPE/MASE, model and baseline"})
+
+
+@bp.route("/demand")
+class Demand(MethodView):
+    @require_role(*READERS)
+    @bp.arguments(DemandArgs, location="query")
+    @bp.response(200, DemandSchema)
+    def get(self, args):
+        """A store's weekly sales of a product (zeros included), its trend and the next weeks'
+        forecast with its error on held-out weeks beside the seasonal-naive baseline."""
+        with _db().read() as session:
+            store = session.scalars(select(Store).where(Store.code == args["store_code"])).first()
+            product = session.scalars(select(Product).where(Product.sku == args["sku"])).first()
+        user = g.user
+        if store is None or product is None or (
+                user.role == "regional_manager" and store.region_id != user.region_id) or (
+                user.role == "store_manager" and store.id != user.store_id):
+            raise NotFound("No such store or product here.", code="not_found")
+        with _Warehouse() as con:
+            rows = con.execute("""
+                WITH weeks AS (
+                    SELECT range::DATE AS week FROM range(
+                        date_trunc('week', current_date - ?::INTEGER * 7)::TIMESTAMP,
+                        date_trunc('week', current_date)::TIMESTAMP, INTERVAL 7 DAY))
+                SELECT w.week, coalesce(sum(f.quantity_milli), 0) / 1000.0
+                FROM weeks w LEFT JOIN fact_sale_line f
+                  ON date_trunc('week', f.sold_at)::DATE = w.week AND f.store_id = ?
+                 AND f.product_id = ? AND f.status = 'completed'
+                GROUP BY w.week ORDER BY w.week""",
+                               [args["weeks"], store.id, product.id]).fetchall()
+        history = np.array([q for _w, q in rows], dtype=float)
+        holdout = min(8, max(1, len(history) // 4))
+        result = demand.forecast(history, args["horizon"], season=52, holdout=holdout)
+        last = rows[-1][0]
+        return {
+            "store_code": store.code, "sku": product.sku,
+            "weeks": [{"week": w.isoformat(), "quantity": q} for w, q in rows],
+            "forecast": [{"week": (last + timedelta(weeks=i + 1)).isoformat(),
+                          "quantity": round(v, 2)} for i, v in enumerate(result.values)],
+            "method": result.method, "beats_baseline": result.beats_baseline,
+            "trend_per_week": round(result.trend_per_week, 3),
+            "error": {"model": _error(result.candidate_error), "candidate": result.candidate,
+                      "baseline": _error(result.baseline_error)}}
+
+
+def _error(e) -> dict:
+    return {"mae": e.mae, "wape": e.wape, "mase": e.mase}

@@ -350,8 +350,8 @@ def _load_facts(db: Database, con, now: datetime) -> dict:
         n = 0
         for page in _pages(db, table, key, _watermark(con, source)):
             ids = [k for _at, k in page]
-            with db.read() as session:
-                rows = read(session, ids)
+            with db.read() as session:  # Core rows: the ORM's per-row work is not needed
+                rows = read(session.connection(), ids)
             con.begin()
             con.register("batch", _columns(rows, names, times, uuids))
             insert(con, [str(k) if isinstance(k, uuid.UUID) else k for k in ids])

@@ -279,13 +279,14 @@ def central_warehouse() -> None:
 def _warehouse_run(work):
     """Run ``work(db, path)`` on central's database and the warehouse; print its result."""
     from kassa.central.warehouse.analytics import Busy
+    from kassa.central.warehouse.load import OtherCentral
     config = CentralConfig.from_env()
     if config.warehouse_path is None:
         _fail(KassaError("KASSA_WAREHOUSE is off: there is no warehouse."))
     db = Database(config.db_url)
     try:
         click.echo(json.dumps(work(db, config.warehouse_path), default=str))
-    except Busy as err:
+    except (Busy, OtherCentral) as err:
         _fail(err)
     finally:
         db.dispose()

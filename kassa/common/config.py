@@ -63,13 +63,24 @@ class CentralConfig:
                                                str(var_dir() / "central" / "issuer"))),
             secret_key_file=var_dir() / "central" / "secret_key",
             secure_cookies=os.environ.get("KASSA_SECURE_COOKIES", "auto") == "1",
-            warehouse_path=_warehouse_path(),
+            warehouse_path=_warehouse_path(
+                normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),
         )
 
 
-def _warehouse_path() -> Path | None:
-    value = os.environ.get("KASSA_WAREHOUSE", str(var_dir() / "central" / "warehouse.duckdb"))
-    return None if value == "off" else Path(value)
+def _warehouse_path(db_url: str) -> Path | None:
+    """``KASSA_WAREHOUSE``, else a file of the central database's own: beside an SQLite file
+    (``central.sqlite`` -> ``central.warehouse.duckdb``), or named after a server database in
+    the var directory, so two centrals on one machine never share a warehouse."""
+    value = os.environ.get("KASSA_WAREHOUSE")
+    if value == "off":
+        return None
+    if value:
+        return Path(value)
+    if db_url.startswith("sqlite:///"):
+        return Path(db_url.removeprefix("sqlite:///")).with_suffix(".warehouse.duckdb")
+    name = db_url.rsplit("/", 1)[-1].split("?")[0] or "central"
+    return var_dir() / "central" / f"{name}.warehouse.duckdb"
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ same figures from the warehouse as live from central."""
 from datetime import datetime, timezone
 
 import duckdb
+import pytest
 from sqlalchemy import select, update
 
 from kassa.central import create_app, crm, history_import
 from kassa.central.models import Customer, LoyaltyAccount, User
 from kassa.central.warehouse import export, load, schema
 from kassa.common.config import CentralConfig
+from kassa.common.db import Database
+from kassa.common.migrate import upgrade
 from kassa.sync.client import sync_now
 from tests.helpers import staff_auth as who
 from tests.integration.test_till_workflow import manager
@@ -158,3 +161,17 @@ def test_imported_history_becomes_sale_lines_and_follows_a_merge(central_db, see
                        "WHERE source = 'import'") == [(str(anna_id),)]
     assert facts(path, "SELECT count(*) FROM fact_sale_line WHERE source = 'import' "
                        "AND customer_key IS NULL")[0][0] == 0
+
+
+def test_a_warehouse_belongs_to_one_central(central_db, tmp_path):
+    path = tmp_path / "wh.duckdb"
+    load.refresh(central_db, path)
+    other = Database(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    upgrade("central", str(other.engine.url))
+    try:
+        with pytest.raises(load.OtherCentral, match="loaded from"):
+            load.refresh(other, path)
+        load.rebuild(other, path)  # a rebuild starts it afresh for the other one
+        load.refresh(other, path)
+    finally:
+        other.dispose()

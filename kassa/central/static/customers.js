@@ -33,6 +33,21 @@ async function showCustomer(id) {
   $("#p-loyalty").textContent = p.loyalty
     ? `${p.loyalty.balance} points, tier ${p.loyalty.tier}; cards: ${p.cards.map((c) => `${c.card_number} (${c.status})`).join(", ") || "none"}`
     : "No loyalty account.";
+  const sc = p.scores;
+  $("#p-scores").textContent = sc
+    ? [`${sc.segment || "no segment"} (R${sc.r} F${sc.f} M${sc.m})`,
+      sc.p_alive !== null && `still active with probability ${Math.round(sc.p_alive * 100)} %`,
+      sc.expected_purchases_90d !== null && `${sc.expected_purchases_90d.toFixed(1)} purchases expected in 90 days`,
+      sc.value_12m_minor !== null && `worth ${money2(sc.value_12m_minor)} in the next 12 months`,
+      `scored ${new Date(sc.scored_at).toLocaleDateString()}`].filter(Boolean).join(" · ")
+    : "Not scored yet: the analysis runs daily.";
+  $("#offers-table").hidden = !p.offers.length;
+  $("#offers-table tbody").replaceChildren(...p.offers.map((o) => {
+    const tr = document.createElement("tr");
+    [when(o.at), o.product, o.store_code,
+      o.held_out ? "held out (no offer)" : o.accepted ? "accepted" : "not taken"].forEach((v) => tr.append(cell(v)));
+    return tr;
+  }));
   $("#consents-table tbody").replaceChildren(...p.consents.map((c) => {
     const tr = document.createElement("tr");
     [c.channel, c.granted ? "agreed" : "no", c.at && new Date(c.at).toLocaleDateString(), c.source].forEach((v) => tr.append(cell(v)));

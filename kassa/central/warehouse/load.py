@@ -444,7 +444,23 @@ def refresh(db: Database, path: Path) -> dict:
         return _refresh(db, con, now)
 
 
+class OtherCentral(ValueError):
+    """The warehouse file was loaded from another central database."""
+
+
+def _claim(db: Database, con) -> None:
+    """A warehouse belongs to the central database it was first loaded from: loading another
+    one into it would mix two chains' figures (and their watermarks)."""
+    source = db.engine.url.render_as_string(hide_password=True)
+    rows = con.execute("SELECT value FROM wh_meta WHERE key = 'source'").fetchall()
+    if rows and rows[0][0] != source:
+        raise OtherCentral(f"this warehouse was loaded from {rows[0][0]}, not {source}: point "
+                           "KASSA_WAREHOUSE elsewhere, or rebuild it")
+    con.execute("INSERT OR REPLACE INTO wh_meta VALUES ('source', ?)", [source])
+
+
 def _refresh(db: Database, con, now: datetime) -> dict:
+    _claim(db, con)
     _load_dimensions(db, con)
     versions = _load_customers(db, con, now)
     loaded = _load_facts(db, con, now)
@@ -465,8 +481,10 @@ def rebuild(db: Database, path: Path) -> dict:
     with schema.connect(fresh) as con:
         if path.exists():
             con.execute(f"ATTACH '{_quoted(path)}' AS old (READ_ONLY)")
-            for table in schema.OWN_TABLES:
-                con.execute(f"INSERT INTO {table} SELECT * FROM old.{table}")
+            was = con.execute("SELECT value FROM old.wh_meta WHERE key = 'source'").fetchall()
+            if not was or was[0][0] == db.engine.url.render_as_string(hide_password=True):
+                for table in schema.OWN_TABLES:  # another central's history is not ours
+                    con.execute(f"INSERT INTO {table} SELECT * FROM old.{table}")
             con.execute("DETACH old")
         stats = _refresh(db, con, now)
         con.execute("CHECKPOINT")

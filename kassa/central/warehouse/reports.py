@@ -83,12 +83,19 @@ def sales_table(sold, back: dict) -> dict:
         "returns_minor": returned_total, "returns_rate": _ratio(returned_total, revenue)}}
 
 
-def by_region_month(con, source: str = "fact_sale_line") -> list[tuple]:
+# Every sale has a line 1, so counting first lines counts receipts without a DISTINCT over
+# millions of ids (the costliest part of the query).
+CONSOLIDATED = """
+    SELECT {region} AS region, date_trunc('month', f.sold_at)::DATE AS month,
+           sum(f.amount_minor) AS revenue, count(*) FILTER (WHERE f.line_no = 1) AS receipts,
+           sum(f.amount_minor) // count(*) FILTER (WHERE f.line_no = 1) AS average_receipt
+    FROM {source} f {join}
+    WHERE f.status = 'completed'
+    GROUP BY ALL ORDER BY 1, 2"""
+
+
+def by_region_month(con) -> list[tuple]:
     """The consolidated report: revenue, receipts and average receipt by region and month."""
-    return con.execute(f"""
-        SELECT s.region_code, date_trunc('month', f.sold_at)::DATE AS month,
-               sum(f.amount_minor) AS revenue, count(DISTINCT f.sale_id) AS receipts,
-               sum(f.amount_minor) // count(DISTINCT f.sale_id) AS average_receipt
-        FROM {source} f JOIN dim_store s USING (store_id)
-        WHERE f.status = 'completed'
-        GROUP BY ALL ORDER BY 1, 2""").fetchall()
+    return con.execute(CONSOLIDATED.format(
+        region="s.region_code", source="fact_sale_line",
+        join="JOIN dim_store s USING (store_id)")).fetchall()

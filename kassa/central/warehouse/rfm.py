@@ -16,6 +16,8 @@ from datetime import date, datetime
 from kassa.central.warehouse.load import scd_update
 
 SegmentMap = list[tuple[int, str, int, int, int, int]]  # priority, segment, r/f min, max
+# Quintiles of fewer buyers say nothing (one buyer would be "Lost", ranked 1 of 1).
+MIN_BUYERS = 5
 
 
 def check_map(segment_map: SegmentMap) -> list[tuple[int, int]]:
@@ -32,7 +34,13 @@ def check_map(segment_map: SegmentMap) -> list[tuple[int, int]]:
 def score(con, as_of: date, segment_map: SegmentMap, now: datetime) -> dict:
     """Score every buying customer as of the end of ``as_of`` (replacing that day's run) and
     move their segment into the customer dimension (a new version from ``now``); returns the
-    segment sizes."""
+    segment sizes (none below ``MIN_BUYERS`` buyers)."""
+    buyers = con.execute(
+        "SELECT count(DISTINCT f.customer_id) FROM fact_sale_line f JOIN dim_customer d "
+        "ON d.customer_id = f.customer_id AND d.is_current AND d.status = 'customer' "
+        "WHERE f.status = 'completed' AND f.sold_at < ?::DATE + 1", [as_of]).fetchall()[0][0]
+    if buyers < MIN_BUYERS:
+        return {}
     con.begin()
     con.execute("CREATE OR REPLACE TEMP TABLE segment_map (priority INTEGER, segment VARCHAR, "
                 "r_min INTEGER, r_max INTEGER, f_min INTEGER, f_max INTEGER)")

@@ -175,6 +175,13 @@ def reports(user):
     return render_template("ops_reports.html", user=user, page="reports")
 
 
+@bp.get("/analytics")
+@page_for("admin", "central_office", "regional_manager", "store_manager")
+def analytics(user):
+    """Customer segments over time and how customers move; a product's demand and forecast."""
+    return render_template("ops_analytics.html", user=user, page="analytics")
+
+
 @bp.get("/vendor/plotly.min.js")
 def plotly_js():
     """The chart library, from the installed plotly package: no CDN, works offline."""

@@ -4,10 +4,11 @@ No database or web import: the till's service layer reads items, promotions and 
 the replica and hands plain values here. Prices include VAT (as on a Russian shelf label);
 amounts are integer minor units, quantities integer thousandths.
 
-Order of discounts on a line: the best promotion for the product, then the cashier's line
-discount on what is left, then the line's share of the receipt discount. The receipt discount
-is split over lines in proportion to their amounts, remainders to the largest, so the lines
-always add up to the total to the kopeck.
+Order of discounts on a line: the best promotion for the product, then a personal offer the
+customer took on what is left, then the cashier's line discount on what is left after that,
+then the line's share of the receipt discount. The receipt discount is split over lines in
+proportion to their amounts, remainders to the largest, so the lines always add up to the
+total to the kopeck. Which personal offers a cart gets is ``choose_offers``, also pure.
 """
 
 from __future__ import annotations
@@ -70,11 +71,14 @@ class Promotion:
 
 @dataclass(frozen=True)
 class Entry:
-    """A cart line as the cashier built it."""
+    """A cart line as the cashier built it; ``offer_id``: the personal offer the line was
+    taken under, at ``offer_discount_bp`` off (a company offer: no cashier's limit applies)."""
 
     item: Item
     quantity_milli: int
     line_discount_bp: int = 0
+    offer_id: int | None = None
+    offer_discount_bp: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class Line:
     manual_discount_minor: int  # line discount + share of the receipt discount
     amount_minor: int  # what the customer pays for the line
     vat_minor: int
+    offer_id: int | None = None
+    offer_discount_minor: int = 0
 
     @property
     def discount_minor(self) -> int:
@@ -140,6 +146,7 @@ def price(entries: list[Entry], promotions: list[Promotion] = (),
     for n, e in enumerate(entries, start=1):
         check_quantity(e.item, e.quantity_milli, n)
         _check_bp(e.line_discount_bp, "A line discount")
+        _check_bp(e.offer_discount_bp, "An offer's discount")
         gross = line_amount(e.item.unit_price_minor, e.quantity_milli)
         best, promo_off = None, 0
         for promo in promotions:
@@ -147,18 +154,22 @@ def price(entries: list[Entry], promotions: list[Promotion] = (),
             if off > promo_off:
                 best, promo_off = promo, off
         after_promo = gross - promo_off
-        line_off = round_half_up(after_promo * e.line_discount_bp, FULL_BP)
-        staged.append((n, e, gross, best, promo_off, line_off, after_promo - line_off))
+        offer_off = (round_half_up(after_promo * e.offer_discount_bp, FULL_BP)
+                     if e.offer_id is not None else 0)
+        line_off = round_half_up((after_promo - offer_off) * e.line_discount_bp, FULL_BP)
+        staged.append((n, e, gross, best, promo_off, line_off,
+                       after_promo - offer_off - line_off, offer_off))
     subtotal = sum(s[6] for s in staged)
     receipt_off = round_half_up(subtotal * receipt_discount_bp, FULL_BP)
     shares = split_proportionally(receipt_off, [s[6] for s in staged])
     lines = []
     gross_by_rate: dict[int, int] = defaultdict(int)
-    for (n, e, gross, best, promo_off, line_off, net), share in zip(staged, shares, strict=True):
+    for (n, e, gross, best, promo_off, line_off, net, offer_off), share in zip(
+            staged, shares, strict=True):
         amount = net - share
         lines.append(Line(n, e.item, e.quantity_milli, gross, best.id if best else None,
                           promo_off, e.line_discount_bp, line_off + share, amount,
-                          vat_included(amount, e.item.vat_rate_bp)))
+                          vat_included(amount, e.item.vat_rate_bp), e.offer_id, offer_off))
         gross_by_rate[e.item.vat_rate_bp] += amount
     vat = {rate: vat_included(total, rate) for rate, total in sorted(gross_by_rate.items())}
     return PricedSale(tuple(lines), sum(gross_by_rate.values()), vat, receipt_discount_bp,
@@ -168,6 +179,59 @@ def price(entries: list[Entry], promotions: list[Promotion] = (),
 def price_lines(entries: list[tuple[Item, int]]) -> PricedSale:
     """Price plain ``(item, quantity_milli)`` pairs with no promotion or discount."""
     return price([Entry(item, qty) for item, qty in entries])
+
+
+# --- personal offers --------------------------------------------------------------------------
+
+MAX_OFFERS = 2  # a cashier reads out two offers at most
+
+
+@dataclass(frozen=True)
+class OfferRule:
+    """A personal offer: ``product_id`` at ``discount_bp`` off, when the cart holds every
+    trigger product (none: as soon as the customer is known), for customers of ``segments``
+    (None: any segment)."""
+
+    id: int
+    product_id: int
+    trigger_product_ids: frozenset[int]
+    discount_bp: int
+    segments: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class OfferProfile:
+    """What central lets the till offer one customer."""
+
+    segment: str | None
+    offers_ok: bool  # consented to personal offers
+    held_out: bool  # in the hold-out group: offered nothing, but the offers are recorded
+
+
+def choose_offers(rules: list[OfferRule], profile: OfferProfile | None,
+                  in_cart: set[int]) -> list[OfferRule]:
+    """Every offer that fits the cart, best first (the largest discount, then the lowest id;
+    one per offered product): the customer consented, their segment is one the offer is for,
+    every trigger product is in the cart and the offered product is not (once it is, the offer
+    is taken or was never needed). The caller shows the first ``MAX_OFFERS`` it can sell; to a
+    held-out customer it shows none, and records them all the same."""
+    if profile is None or not profile.offers_ok:
+        return []
+    fits = sorted((r for r in rules
+                   if r.product_id not in in_cart and r.trigger_product_ids <= in_cart
+                   and (r.segments is None or profile.segment in r.segments)),
+                  key=lambda r: (-r.discount_bp, r.id))
+    chosen, products = [], set()
+    for rule in fits:
+        if rule.product_id not in products:
+            chosen.append(rule)
+            products.add(rule.product_id)
+    return chosen
+
+
+def offer_price(unit_price_minor: int, discount_bp: int) -> int:
+    """The shelf price less an offer's discount (what the offer says, before promotions)."""
+    return unit_price_minor - round_half_up(unit_price_minor * discount_bp, FULL_BP)
 
 
 # --- payments --------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from kassa.central.models import (
     Customer,
     LoyaltyAccount,
     Node,
+    OfferExposure,
     Payment,
     Product,
     QuarantinedEvent,
@@ -95,7 +96,7 @@ class RowBuffer:
 # The tables a batch of sales fills, written on PostgreSQL with COPY in the batch's transaction
 # (its executemany sends one INSERT per row: ingest ran at a quarter of raw COPY's rate).
 _COPY_TABLES = {"received_events", "sales", "sale_lines", "payments", "returns",
-                "return_lines", "refunds"}
+                "return_lines", "refunds", "offer_exposures"}
 
 
 def _same_columns(rows: list[dict]) -> bool:
@@ -112,6 +113,7 @@ class Known:
     closed_shifts: set = field(default_factory=set)
     closed_days: set[tuple[int, date]] = field(default_factory=set)
     accounts: set = field(default_factory=set)
+    exposures: set = field(default_factory=set)  # offer exposures central already holds
 
     @classmethod
     def load(cls, session: Session, payloads: list[dict]) -> "Known":
@@ -123,6 +125,7 @@ class Known:
         shifts = {p["shift_id"] for p in sales if p.get("shift_id")}
         days = {p["sold_at"].date() for p in sales}
         accounts = {a for a in map(_account_of, payloads) if a is not None}
+        exposures = {p["exposure_id"] for p in payloads if "exposure_id" in p}
         return cls(
             set(session.scalars(select(Product.id).where(Product.id.in_(products))))
             if products else set(),
@@ -134,7 +137,9 @@ class Known:
                 select(BusinessDay.store_id, BusinessDay.day).where(BusinessDay.day.in_(days)))}
             if days else set(),
             set(session.scalars(select(LoyaltyAccount.id).where(
-                LoyaltyAccount.id.in_(accounts)))) if accounts else set())
+                LoyaltyAccount.id.in_(accounts)))) if accounts else set(),
+            set(session.scalars(select(OfferExposure.id).where(
+                OfferExposure.id.in_(exposures)))) if exposures else set())
 
     def late_reason(self, sale: dict) -> str | None:
         if sale.get("shift_id") in self.closed_shifts:
@@ -278,7 +283,8 @@ BUG_ERRORS = (KeyError, TypeError, ValueError, AttributeError, LookupError)
 _CREATES = {"sale.completed": ("sale_id",), "shift.opened": ("shift_id",),
             "return.completed": ("return_id",)}
 _NEEDS = {"sale.post_voided": ("sale_id",), "return.completed": ("original_sale_id",),
-          "shift.closed": ("shift_id",), "cash.moved": ("shift_id",)}
+          "shift.closed": ("shift_id",), "cash.moved": ("shift_id",),
+          "offer.shown": ("sale_id",)}
 
 
 def _refs(kind: str, payload) -> list[str]:
@@ -498,7 +504,20 @@ def _complaint_logged(session: Session, node: Node, p: dict, buffer: RowBuffer,
                     note=p["text"], now=p["at"])
 
 
+def _offer_shown(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                 known: Known) -> None:
+    """An offer exposure, once by its id (a replayed or repeated event adds nothing)."""
+    if p["exposure_id"] in known.exposures:
+        return
+    known.exposures.add(p["exposure_id"])
+    buffer.add(OfferExposure.__table__, {
+        "id": p["exposure_id"], "offer_id": p["offer_id"], "customer_id": p["customer_id"],
+        "node_id": node.id, "store_id": node.store_id, "held_out": p["held_out"], "at": p["at"],
+        "sale_id": p["sale_id"], "accepted": p["accepted"]})
+
+
 HANDLERS = {
+    "offer.shown": _offer_shown,
     "customer.updated": _customer_updated,
     "sale.completed": _sale_completed,
     "sale.voided": _sale_voided,

@@ -43,6 +43,7 @@ class SaleLine(Payload):
     discount_minor: Int = 0
     promotion_id: Int | None = None
     points_earned: NonNegative = 0
+    offer_id: Int | None = None  # the personal offer the line was taken under
 
 
 class LoyaltyUse(Payload):
@@ -198,7 +199,22 @@ class CustomerUpdated(Payload):
     user_id: Int | None = None
 
 
+class OfferShown(Payload):
+    """A personal offer a cart showed its customer (held out: would have shown), and how the
+    visit ended: the sale it was paid in (None: the cart was voided) and whether the offer was
+    taken (held out: the product bought anyway, at its price)."""
+
+    exposure_id: uuid.UUID
+    offer_id: Int
+    customer_id: uuid.UUID
+    held_out: bool
+    at: When
+    sale_id: uuid.UUID | None = None
+    accepted: bool = False
+
+
 EVENT_PAYLOADS: dict[str, type[Payload]] = {
+    "offer.shown": OfferShown,
     "customer.updated": CustomerUpdated,
     "sale.completed": SaleCompleted,
     "sale.voided": SaleVoided,

@@ -15,7 +15,7 @@ SALE = {
     "lines": [{"line_no": 1, "product_id": 1, "sku": "1001", "name": "Milk",
                "quantity_milli": 2000, "unit_price_minor": 100, "gross_minor": 200,
                "discount_minor": 10, "promotion_id": None, "amount_minor": 190,
-               "vat_rate_bp": 1000, "vat_minor": 17, "points_earned": 1}],
+               "vat_rate_bp": 1000, "vat_minor": 17, "points_earned": 1, "offer_id": 3}],
     "payments": [{"method": "cash", "amount_minor": 190, "tendered_minor": 200,
                   "reference": None}],
     "authorization_id": None,

@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.common.errors import Conflict, KassaError
-from kassa.pos_node import authorizations, loyalty, sales
+from kassa.pos_node import authorizations, loyalty, offers, sales
 from kassa.pos_node.auth import db, till_user, work
 from kassa.pos_node.card_reader import CardReader, CardState
 from kassa.pos_node.models import BlockedCard, Customer, Sale
@@ -138,14 +138,27 @@ class Card(MethodView):
 
 
 def with_customer(session, sale: Sale | None):
-    """The cart as the API shows it, with the customer's account when there is one."""
+    """The cart as the API shows it, with the customer's account when there is one and the
+    personal offers it shows (a read shows only offers the cart already showed)."""
     if sale is None:
         return None
     sale.customer = None
     if sale.customer_id is not None:
         account = loyalty.by_customer(session, sale.customer_id)
         sale.customer = account.to_dict() if account else None
+    if getattr(sale, "offers", None) is None:
+        node = sales.identity(session)
+        offers.refresh(session, sale, node.store_id, node.feed_cursor, record=False)
     return sale
+
+
+def _customer_changed(session, sale: Sale) -> None:
+    """Lines taken under the previous customer's offers lose them; the new customer's offers
+    are chosen (and recorded as shown)."""
+    if offers.take_lines_back(sale):
+        sales.reprice(session, sale)
+    node = sales.identity(session)
+    offers.refresh(session, sale, node.store_id, node.feed_cursor)
 
 
 @bp.route("/cart/customer")
@@ -175,7 +188,10 @@ class CartCustomer(MethodView):
                                                  f"sale to {customer.name}",
                                                  body["authorization_id"])
                 sale.authorization_id = sale.authorization_id or central.id
+            changed = sale.customer_id != customer_id
             loyalty.identify(sale, account, customer_id, number if number == in_reader else None)
+            if changed:
+                _customer_changed(s, sale)
             return with_customer(s, sale)
 
     @bp.response(200, SaleOutSchema)
@@ -186,6 +202,7 @@ class CartCustomer(MethodView):
             sale = sales.require_cart(s)
             hold = loyalty.clear_points(sale)
             loyalty.identify(sale, None, None, None)
+            _customer_changed(s, sale)
             answer = with_customer(s, sale)
         release_hold(hold)
         return answer

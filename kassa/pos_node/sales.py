@@ -2,8 +2,9 @@
 
 The open cart is a ``Sale`` in status ``open`` with its lines, so a till that restarts finds
 the customer's basket where it was. Prices are frozen when an item is scanned; promotions
-and discounts are re-applied by ``cart.price`` (pure) after every change. Completing writes
-the receipt number, the payments and the outbox event together; nothing waits on the network.
+and discounts are re-applied by ``cart.price`` (pure) after every change, and the customer's
+personal offers chosen again (``offers``). Completing writes the receipt number, the payments
+and the outbox events together; nothing waits on the network.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
 from kassa.common.money import format_minor
-from kassa.pos_node import authorizations, cart, catalog, loyalty, scanning, shifts, staff
+from kassa.pos_node import (
+    authorizations,
+    cart,
+    catalog,
+    loyalty,
+    offers,
+    scanning,
+    shifts,
+    staff,
+)
 from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
 from kassa.sync.outbox import append_event, next_counter
 
@@ -114,7 +124,8 @@ def _line(sale: Sale, line_no: int) -> SaleLine:
 def _entry(line: SaleLine) -> cart.Entry:
     item = cart.Item(line.product_id, line.sku, line.name, line.unit, line.vat_rate_bp,
                      line.unit_price_minor)
-    return cart.Entry(item, line.quantity_milli, line.line_discount_bp)
+    return cart.Entry(item, line.quantity_milli, line.line_discount_bp, line.offer_id,
+                      line.offer_discount_bp)
 
 
 def reprice(session: Session, sale: Sale, *, allow_empty: bool = True) -> cart.PricedSale:
@@ -216,6 +227,7 @@ def update_line(session: Session, user: User, line_no: int, *, quantity_milli: i
                         override, authorization_id)
         line.line_discount_bp = discount_bp
     reprice(session, sale)
+    _offers(session, sale)
     return sale
 
 
@@ -224,7 +236,13 @@ def remove_line(session: Session, user: User, line_no: int) -> Sale:
     sale.lines.remove(_line(sale, line_no))
     session.flush()
     reprice(session, sale)
+    _offers(session, sale)
     return sale
+
+
+def _offers(session: Session, sale: Sale) -> None:
+    node = identity(session)
+    offers.refresh(session, sale, node.store_id, node.feed_cursor)
 
 
 def set_receipt_discount(session: Session, user: User, bp: int,
@@ -236,6 +254,7 @@ def set_receipt_discount(session: Session, user: User, bp: int,
                         authorization_id)
         sale.receipt_discount_bp = bp
     reprice(session, sale)
+    _offers(session, sale)
     return sale
 
 
@@ -247,6 +266,7 @@ def void_cart(session: Session, user: User, reason: str) -> Sale:
         "sale_id": sale.id, "shift_id": sale.shift_id, "cashier_id": user.id,
         "reason": sale.void_reason, "line_count": len(sale.lines), "total_minor": sale.total_minor,
         "at": utcnow()})
+    offers.emit(session, sale)
     return sale
 
 
@@ -278,7 +298,7 @@ def quick_sale(session: Session, user: User, lines: list[LineRequest],
             line_no=n, product_id=item.product_id, sku=item.sku, name=item.name, unit=item.unit,
             quantity_milli=req.quantity_milli, unit_price_minor=item.unit_price_minor,
             line_discount_bp=0, amount_minor=0, vat_rate_bp=item.vat_rate_bp, vat_minor=0,
-            points_earned=0))
+            points_earned=0, offer_discount_bp=0))
     return _complete(session, sale, user, tenders, customer_id)
 
 
@@ -288,12 +308,13 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
     shift = session.get(Shift, sale.shift_id) if sale.shift_id else None
     if shift is None or shift.status != "open":
         raise shifts.ShiftClosed("The sale's shift is closed: void the sale.")
-    reprice(session, sale, allow_empty=False)
     if any(t.method == "points" for t in tenders):
         raise KassaError("Points are put towards the sale with the card (POST /cart/points), "
                          "not as a payment line.", code="points_via_card", status=422)
     if customer_id is not None and customer_id != sale.customer_id:
         loyalty.identify(sale, loyalty.by_customer(session, customer_id), customer_id, None)
+        offers.take_lines_back(sale)
+    reprice(session, sale, allow_empty=False)
     if sale.points_value_minor:
         loyalty.points_value(session, sale, sale.points_burned)  # the cart may have shrunk
         tenders = [cart.Tender("points", sale.points_value_minor,
@@ -312,6 +333,7 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
     if sale.account_id is not None:
         loyalty.post_sale(session, sale, event.seq)
     if inspect(sale).persistent:
+        offers.emit(session, sale)  # what the cart offered, and whether it was taken
         return sale  # the cart: the unit of work writes what changed
     _insert_new(session, sale)
     return sale
@@ -365,7 +387,7 @@ def sale_document(sale: Sale, store_id: int) -> dict:
         "lines": [{c: getattr(ln, c) for c in (
             "line_no", "product_id", "sku", "name", "quantity_milli", "unit_price_minor",
             "gross_minor", "discount_minor", "promotion_id", "amount_minor", "vat_rate_bp",
-            "vat_minor", "points_earned")} for ln in sale.lines],
+            "vat_minor", "points_earned", "offer_id")} for ln in sale.lines],
         "payments": [{c: getattr(p, c) for c in ("method", "amount_minor", "tendered_minor",
                                                  "reference")} for p in sale.payments],
         "loyalty": loyalty.loyalty_use(sale), "authorization_id": sale.authorization_id,

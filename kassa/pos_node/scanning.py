@@ -2,8 +2,9 @@
 
 Every scan reads the cart's lines as plain rows, re-prices them with the pure ``cart.price``
 and writes back only what changed, in one transaction of a handful of statements; no ORM
-objects are built. Its answer is the cart as the API shows it. The rarer cart changes
-(quantity, discounts, removal) go through the ORM in ``sales``.
+objects are built. Its answer is the cart as the API shows it, with the customer's personal
+offers (``offers``; a cart without a customer reads nothing more for them). The rarer cart
+changes (quantity, discounts, removal) go through the ORM in ``sales``.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
-from kassa.pos_node import cart, catalog, shifts
+from kassa.pos_node import cart, catalog, offers, shifts
 from kassa.pos_node.models import Sale, SaleLine, User
 
 _LINE_COLUMNS = ("line_no", "product_id", "sku", "name", "unit", "quantity_milli",
                  "unit_price_minor", "line_discount_bp", "gross_minor", "promotion_id",
-                 "discount_minor", "amount_minor", "vat_rate_bp", "vat_minor")
+                 "discount_minor", "amount_minor", "vat_rate_bp", "vat_minor", "offer_id",
+                 "offer_discount_bp")
 # The open cart and its lines in one query (a cart without lines gives one row of NULLs).
-_CART = (select(Sale.id, Sale.receipt_discount_bp, Sale.started_at,
+_CART = (select(Sale.id, Sale.receipt_discount_bp, Sale.started_at, Sale.customer_id,
                 *(getattr(SaleLine, c) for c in _LINE_COLUMNS))
          .outerjoin(SaleLine, SaleLine.sale_id == Sale.id)
          .where(Sale.status == "open").order_by(SaleLine.line_no))
@@ -39,33 +41,40 @@ def add_scanned(session: Session, user: User, store_id: int, feed_cursor: int,
     rows = conn.execute(_CART).all()
     if not rows:
         shift = shifts.require_open(session)
-        sale_id, receipt_bp, started = uuid.uuid4(), 0, utcnow()
+        sale_id, receipt_bp, started, customer_id = uuid.uuid4(), 0, utcnow(), None
         conn.execute(insert(Sale).values(
             id=sale_id, status="open", shift_id=shift.id, cashier_id=user.id,
             started_at=started, receipt_discount_bp=0, gross_minor=0, discount_minor=0,
             total_minor=0, vat_minor=0, change_minor=0))
         lines: list[dict] = []
     else:
-        sale_id, receipt_bp, started = rows[0][:3]
-        lines = [dict(zip(_LINE_COLUMNS, r[3:], strict=True)) for r in rows
+        sale_id, receipt_bp, started, customer_id = rows[0][:4]
+        lines = [dict(zip(_LINE_COLUMNS, r[4:], strict=True)) for r in rows
                  if r.line_no is not None]
     cart.check_quantity(item, quantity_milli, len(lines) + 1)
     before = {ln["line_no"]: (ln["quantity_milli"],) + tuple(ln[c] for c in _PRICED)
               for ln in lines}
     same = [ln for ln in lines if ln["product_id"] == item.product_id and ln["unit"] != "kg"
             and ln["unit_price_minor"] == item.unit_price_minor and not ln["line_discount_bp"]]
+    seen = offers.shown(session, sale_id) if customer_id is not None else []
     if same and item.unit != "kg":
         same[0]["quantity_milli"] += quantity_milli  # scanning again counts up
     else:
+        # Scanned after the customer was offered it: the line is taken under the offer.
+        taken = offers.line_offer(seen, customer_id, item.product_id,
+                                  {ln["offer_id"] for ln in lines})
         lines.append({"line_no": len(lines) + 1, "product_id": item.product_id,
                       "sku": item.sku, "name": item.name, "unit": item.unit,
                       "quantity_milli": quantity_milli,
                       "unit_price_minor": item.unit_price_minor, "line_discount_bp": 0,
-                      "vat_rate_bp": item.vat_rate_bp})
+                      "vat_rate_bp": item.vat_rate_bp,
+                      "offer_id": taken.offer_id if taken else None,
+                      "offer_discount_bp": taken.discount_bp if taken else 0})
     priced = cart.price(
         [cart.Entry(cart.Item(ln["product_id"], ln["sku"], ln["name"], ln["unit"],
                               ln["vat_rate_bp"], ln["unit_price_minor"]),
-                    ln["quantity_milli"], ln["line_discount_bp"]) for ln in lines],
+                    ln["quantity_milli"], ln["line_discount_bp"], ln["offer_id"],
+                    ln["offer_discount_bp"]) for ln in lines],
         catalog.active_promotions(session, feed_cursor), receipt_bp)
     for ln, p in zip(lines, priced.lines, strict=True):
         ln.update(gross_minor=p.gross_minor, promotion_id=p.promotion_id,
@@ -83,6 +92,8 @@ def add_scanned(session: Session, user: User, store_id: int, feed_cursor: int,
     totals = {"gross_minor": priced.gross_minor, "discount_minor": priced.discount_minor,
               "total_minor": priced.total_minor, "vat_minor": priced.vat_minor}
     conn.execute(update(Sale).where(Sale.id == sale_id).values(**totals))
+    shown = offers.current(session, sale_id, customer_id, [ln["product_id"] for ln in lines],
+                           store_id, feed_cursor, record=True, seen=seen)
     return {"id": sale_id, "status": "open", "receipt_no": None, "started_at": started,
             "sold_at": None, "receipt_discount_bp": receipt_bp, "change_minor": 0,
-            "lines": lines, "payments": [], **totals}
+            "lines": lines, "payments": [], "offers": shown, **totals}

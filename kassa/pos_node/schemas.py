@@ -205,6 +205,23 @@ class LineOutSchema(ma.Schema):
     vat_rate_bp = fields.Integer()
     vat_minor = fields.Integer()
     points_earned = fields.Integer()
+    offer_id = fields.Integer(allow_none=True, metadata={
+        "description": "the personal offer the line was taken under"})
+    offer_discount_bp = fields.Integer()
+
+
+class OfferOutSchema(ma.Schema):
+    """A personal offer the cashier makes the customer: the product at its offer price."""
+
+    offer_id = fields.Integer()
+    product_id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    unit = fields.String()
+    discount_bp = fields.Integer(metadata={"description": "1000 = 10 %"})
+    price_minor = fields.Integer(metadata={"description": "the shelf price"})
+    offer_price_minor = fields.Integer(metadata={"description": "the shelf price less the "
+                                                 "offer's discount (before promotions)"})
 
 
 class PaymentOutSchema(ma.Schema):
@@ -235,6 +252,9 @@ class SaleOutSchema(ma.Schema):
     points_burned = fields.Integer()
     points_value_minor = fields.Integer()
     points_offline = fields.Boolean()
+    offers = fields.List(fields.Nested(OfferOutSchema), metadata={
+        "description": "the customer's personal offers for this cart, best first (none for a "
+                       "customer in the hold-out group)"})
     card_record_written = fields.Boolean(allow_none=True, metadata={
         "description": "after checkout: the card's new record written (false: card pulled "
                        "out; the sale stands and the record is rewritten next time)"})

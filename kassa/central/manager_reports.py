@@ -1,5 +1,6 @@
 """The managers' morning reports: sales by region, store, day, hour or cashier; loyalty's
-weight and liability; authorizations; web leads and their conversion; follow-up tasks.
+weight and liability; authorizations; web leads and their conversion; follow-up tasks;
+personal offers' response and uplift against the hold-out group.
 
 Every report is scoped to the reader (central office: the chain; a regional manager: their
 region's stores and customers; a store manager: their store's) by a WHERE clause in its
@@ -20,7 +21,7 @@ from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from kassa.central import loyalty
@@ -31,6 +32,9 @@ from kassa.central.models import (
     Interaction,
     LoyaltyAccount,
     LoyaltyEntry,
+    Offer,
+    OfferExposure,
+    Product,
     Region,
     Return,
     Sale,
@@ -293,6 +297,65 @@ def tasks(session: Session, user: User, start: datetime, end: datetime) -> dict:
         "on_time", "late", "overdue", "open")}}
 
 
+def offers(session: Session, user: User, start: datetime, end: datetime) -> dict:
+    """Per offer, the exposures the tills recorded in the period: shown to the target group
+    and accepted (the line taken under the offer), the response rate; the hold-out group's
+    exposures (offered nothing) and how many bought the product anyway. Revenue per visit is
+    the average total of the completed sales the exposures ended in (a voided cart is shown but
+    is no visit with revenue), in the target group and in the hold-out group; the uplift is
+    (target - hold-out) / hold-out, None without hold-out sales to compare with."""
+    E = OfferExposure  # noqa: N806 - the table, as in SQL
+    sold = and_(Sale.id == E.sale_id, Sale.status == "completed")
+    where = [E.at >= start, E.at < end]
+    stores = _stores_of(user)
+    if stores is not None:
+        where.append(E.store_id.in_(stores))
+    by_offer: dict[int, dict] = {}
+    for offer_id, held_out, n, taken, visits, revenue in session.execute(
+            select(E.offer_id, E.held_out, func.count(),
+                   func.sum(case((E.accepted.is_(True), 1), else_=0)), func.count(Sale.id),
+                   func.sum(Sale.total_minor))
+            .outerjoin(Sale, sold).where(*where).group_by(E.offer_id, E.held_out)):
+        group = by_offer.setdefault(offer_id, {})
+        group["holdout" if held_out else "target"] = (n, int(taken or 0), visits,
+                                                      int(revenue or 0))
+    names = dict(session.execute(select(Offer.id, Product.name).join(
+        Product, Product.id == Offer.product_id).where(Offer.id.in_(by_offer))).all()
+                 ) if by_offer else {}
+    rows = [_offer_row(offer_id, names.get(offer_id, "(unknown offer)"), by_offer[offer_id])
+            for offer_id in sorted(by_offer)]
+    # The totals count each sale once, however many offers its cart showed.
+    visits = select(E.held_out, Sale.id, Sale.total_minor).join(Sale, sold).where(
+        *where).distinct().subquery()
+    once = {"holdout" if held_out else "target": (n, int(revenue or 0))
+            for held_out, n, revenue in session.execute(
+                select(visits.c.held_out, func.count(), func.sum(visits.c.total_minor))
+                .group_by(visits.c.held_out))}
+    totals = _offer_row(None, None, {
+        name: (sum(g[name][0] for g in by_offer.values() if name in g),
+               sum(g[name][1] for g in by_offer.values() if name in g), *once.get(name, (0, 0)))
+        for name in ("target", "holdout")})
+    return {"rows": rows, "totals": {k: v for k, v in totals.items()
+                                     if k not in ("key", "offer_id", "product")}}
+
+
+def _offer_row(offer_id: int | None, product: str | None, groups: dict) -> dict:
+    """``groups``: ``{"target" | "holdout": (exposures, accepted, sales, revenue)}``."""
+    shown, accepted, t_sales, t_revenue = groups.get("target", (0, 0, 0, 0))
+    held, bought, h_sales, h_revenue = groups.get("holdout", (0, 0, 0, 0))
+    target = t_revenue / t_sales if t_sales else None
+    holdout = h_revenue / h_sales if h_sales else None
+    return {"key": f"{offer_id}: {product}", "offer_id": offer_id, "product": product,
+            "shown": shown, "accepted": accepted, "response_rate": _ratio(accepted, shown),
+            "held_out": held, "held_out_bought": bought,
+            "target_sales": t_sales, "target_revenue_per_visit_minor":
+                None if target is None else round(target),
+            "holdout_sales": h_sales, "holdout_revenue_per_visit_minor":
+                None if holdout is None else round(holdout),
+            "uplift": round((target - holdout) / holdout, 4)
+            if target is not None and holdout else None}
+
+
 def _answer(name: str, args, report: dict, first: date, last: date):
     if args["format"] == "csv":
         out = io.StringIO()
@@ -332,3 +395,6 @@ _route("authorizations", authorizations, doc="Authorizations requested, approved
 _route("leads", leads, doc="Web and other leads by source and their conversion to a first "
        "purchase.")
 _route("tasks", tasks, doc="Follow-up tasks per assignee: done on time, late, overdue.")
+_route("offers", offers, doc="Personal offers: shown, accepted and the response rate; the "
+       "hold-out group's exposures and purchases anyway; revenue per visit in each group and "
+       "the uplift.")

@@ -98,6 +98,7 @@ ACCESS = {
     ("GET", "/api/v1/reports/authorizations"): PEOPLE,
     ("GET", "/api/v1/reports/leads"): PEOPLE,
     ("GET", "/api/v1/reports/tasks"): PEOPLE,
+    ("GET", "/api/v1/reports/offers"): PEOPLE,
     ("GET", "/api/v1/tasks/{task_id}"): PEOPLE,
     ("PATCH", "/api/v1/tasks/{task_id}"): PEOPLE,
     ("GET", "/api/v1/notifications"): PEOPLE,

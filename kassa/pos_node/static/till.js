@@ -164,13 +164,15 @@ function render(sale) {
   if (sale && cart && sale.id === cart.id && sale.customer === undefined) {
     for (const f of CUSTOMER_FIELDS) sale[f] = cart[f];
   }
+  // Every change of the cart answers its offers; an answer without them keeps the last.
+  if (sale && cart && sale.id === cart.id && sale.offers === undefined) sale.offers = cart.offers;
   cart = sale && sale.status === "open" ? sale : null;
   const lines = cart ? cart.lines : [];
   if (!lines.some((l) => l.line_no === selected)) selected = lines.length ? lines[lines.length - 1].line_no : 0;
   $("#cart tbody").innerHTML = lines.map((l) => `
     <tr data-line="${l.line_no}" class="${l.line_no === selected ? "selected" : ""}">
       <td>${l.line_no}</td>
-      <td>${esc(l.name)}${l.promotion_id ? '<span class="promo">promotion</span>' : ""}</td>
+      <td>${esc(l.name)}${l.promotion_id ? '<span class="promo">promotion</span>' : ""}${l.offer_id ? `<span class="promo offer-taken">personal offer -${l.offer_discount_bp / 100}&nbsp;%</span>` : ""}</td>
       <td class="num">${esc(l.quantity)}${l.unit === "kg" ? " kg" : ""}</td>
       <td class="num">${money(l.unit_price_minor)}</td>
       <td class="num">${l.discount_minor ? money(-l.discount_minor) : ""}${l.line_discount_bp ? ` (${l.line_discount_bp / 100}%)` : ""}</td>
@@ -185,6 +187,20 @@ function render(sale) {
   if (cart && cart.points_burned) $("#t-points").textContent = `${money(-cart.points_value_minor)} (${cart.points_burned} pts)`;
   $("#cart tbody tr.selected")?.scrollIntoView({block: "nearest"});
   renderCustomer();
+  renderOffers();
+}
+
+// The customer's personal offers: the cashier reads them out; the customer who takes one has
+// the product scanned as usual, and the till gives the offer's price by itself.
+function renderOffers() {
+  const box = $("#offers");
+  if (!box) return;
+  const offers = (cart && cart.offers) || [];
+  box.hidden = !offers.length;
+  box.innerHTML = offers.map((o) => `<div class="offer" data-offer="${o.offer_id}">
+    <div class="what">Offer: <b>${esc(o.name)}</b>, <span class="off">-${o.discount_bp / 100}&nbsp;%</span></div>
+    <div class="price"><b>${money(o.offer_price_minor)}</b> instead of ${money(o.price_minor)}${o.unit === "kg" ? " a kg" : ""}</div>
+    <div class="plu">PLU ${esc(o.sku)}: scan it for this price</div></div>`).join("");
 }
 
 // --- the customer and their card --------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_segments_and_demand(page, stack):
     expect(page.locator("#movements tbody tr").first).to_contain_text("(new)")
     expect(page.locator("#demand-summary")).to_contain_text("1001 at S001")
     expect(page.locator("#chart-demand .plot-container")).to_be_visible()
-    page.shot_of(page, "37-central-analytics")
+    page.shot_of(page, "38-central-analytics")
 
     # A store's manager sees the demand of their store, not the chain's segments.
     page.goto(stack["central"] + "/ops/analytics")

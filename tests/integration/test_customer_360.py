@@ -81,7 +81,7 @@ def test_every_channel_lands_on_the_customer_and_the_timeline(central_app, centr
     assert view["purchases"]["count"] == 2 and view["purchases"]["total_minor"] == 2 * 8990
     assert {p["store_code"] for p in view["purchases"]["recent"]} == {"S001", "S002"}
     assert {c["channel"]: c["granted"] for c in view["consents"]} == {
-        "sms": False, "email": False, "phone": False}
+        "sms": False, "email": False, "phone": False, "offers": False}
     assert [h["granted"] for h in view["consent_history"]] == [False, True]
     assert view["consent_history"][1]["source"].startswith("phone call")
     kinds = [e["kind"] for e in view["timeline"]]

@@ -14,12 +14,20 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy import select
 
-from kassa.central import audit, loyalty
+from kassa.central import audit, crm, loyalty
 from kassa.central import masterdata as md
 from kassa.central.auth import require_role
 from kassa.central.documents import promotion_doc, role_limit_doc
 from kassa.central.feed import record_change
-from kassa.central.models import ROLES, LoyaltySettings, Product, Promotion, Region, RoleLimit
+from kassa.central.models import (
+    ROLES,
+    CompanyDetails,
+    LoyaltySettings,
+    Product,
+    Promotion,
+    Region,
+    RoleLimit,
+)
 from kassa.common.errors import Conflict, NotFound
 from kassa.loyalty import settings
 
@@ -27,6 +35,7 @@ bp = Blueprint("chain", __name__, url_prefix="/api/v1",
                description="Regions, role limits, promotions, loyalty rules")
 OPERATORS = ("admin", "central_office")
 STAFF = OPERATORS + ("regional_manager",)
+PEOPLE = STAFF + ("store_manager",)
 CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}$", error="2-32 capital letters, digits or dashes")
 
 
@@ -153,6 +162,56 @@ class OneRoleLimit(MethodView):
                                                      body["max_refund_minor"]))
             if after != before:
                 audit.change(session, g.user.id, "role_limit", role, before, after)
+            return after
+
+
+# The company (the seller on quotes and invoices) ----------------------------------------------
+
+class CompanySchema(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    inn = fields.String(required=True, validate=validate.Regexp(
+        r"^(\d{10}|\d{12})$", error="10 or 12 digits"))
+    kpp = fields.String(load_default="", validate=validate.Regexp(
+        r"^(\d{9})?$", error="9 digits, or empty"))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    bank = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    bic = fields.String(required=True, validate=validate.Regexp(r"^\d{9}$",
+                                                                error="9 digits"))
+    account = fields.String(required=True, validate=validate.Regexp(r"^\d{20}$",
+                                                                    error="20 digits"))
+
+
+@bp.route("/company")
+class Company(MethodView):
+    @require_role(*PEOPLE)
+    @bp.response(200, CompanySchema)
+    def get(self):
+        """The seller's details printed on quotes and invoices."""
+        with _db().read() as session:
+            row = session.get(CompanyDetails, 1)
+            if row is None:
+                raise NotFound("The company's details are not set yet.",
+                               code="company_details_missing")
+            return {f: getattr(row, f) for f in crm.COMPANY_FIELDS}
+
+    @require_role(*OPERATORS)
+    @bp.arguments(CompanySchema)
+    @bp.response(200, CompanySchema)
+    def put(self, body):
+        """Set the seller's details (audited); documents issued from now on carry them."""
+        with _db().transaction() as session:
+            row = session.get(CompanyDetails, 1, with_for_update=True)
+            before = None if row is None else {f: getattr(row, f) for f in crm.COMPANY_FIELDS}
+            if row is None:
+                row = CompanyDetails(id=1, **body)
+                session.add(row)
+            else:
+                for k, v in body.items():
+                    setattr(row, k, v)
+            session.flush()
+            after = {f: getattr(row, f) for f in crm.COMPANY_FIELDS}
+            if after != before:
+                audit.change(session, g.user.id, "company", 1, before, after)
             return after
 
 

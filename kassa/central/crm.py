@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from kassa.central.feed import customer_scope, record_change
 from kassa.central.imports import CHAIN_STANDING
 from kassa.central.models import (
     Card,
+    CompanyDetails,
     Consent,
     Customer,
     CustomerDocument,
@@ -543,16 +543,17 @@ def _brief(c: Customer) -> dict:
 DOCUMENT_TITLES = {"quote": "Quote", "invoice": "Invoice"}
 
 
-def company() -> dict:
-    """The seller on quotes and invoices (``KASSA_COMPANY_*``; demo values by default)."""
-    env = os.environ.get
-    return {"name": env("KASSA_COMPANY_NAME", "Kassa Retail LLC"),
-            "inn": env("KASSA_COMPANY_INN", "7700000000"),
-            "kpp": env("KASSA_COMPANY_KPP", "770001001"),
-            "address": env("KASSA_COMPANY_ADDRESS", "Tverskaya 7, Moscow"),
-            "bank": env("KASSA_COMPANY_BANK", "Demo Bank"),
-            "bic": env("KASSA_COMPANY_BIC", "044525000"),
-            "account": env("KASSA_COMPANY_ACCOUNT", "40702810000000000000")}
+COMPANY_FIELDS = ("name", "inn", "kpp", "address", "bank", "bic", "account")
+
+
+def company(session: Session) -> dict:
+    """The seller on quotes and invoices (master data, ``PUT /api/v1/company``)."""
+    row = session.get(CompanyDetails, 1)
+    if row is None:
+        raise Conflict("The company's details (name, INN, bank account...) are not set: "
+                       "central office sets them before quotes and invoices are issued.",
+                       code="company_details_missing")
+    return {f: getattr(row, f) for f in COMPANY_FIELDS}
 
 
 def make_document(session: Session, customer: Customer, kind: str,
@@ -592,7 +593,7 @@ def make_document(session: Session, customer: Customer, kind: str,
         heading=DOCUMENT_TITLES[kind], kind=kind,
         number=number, issued_on=issued,
         valid_until=issued + timedelta(days=valid_days) if kind == "quote" else None,
-        company=company(), customer=customer, items=items, total_minor=row.total_minor,
+        company=company(session), customer=customer, items=items, total_minor=row.total_minor,
         vat_by_rate=sorted(vat.items()))
     record_interaction(session, customer, channel="letter", direction="out",
                        subject=f"{DOCUMENT_TITLES[kind]} {number}: "

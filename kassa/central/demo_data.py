@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from kassa.central import loyalty
 from kassa.central import masterdata as md
+from kassa.central.models import CompanyDetails
 from kassa.loyalty import settings
 
 # sku, name, VAT basis points, price in kopecks, unit, barcodes
@@ -57,6 +58,9 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
     md.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
     md.set_role_limit(session, "store_manager", 5000, 10000000)
     loyalty.set_rules(session, settings.DEFAULT)
+    session.add(CompanyDetails(id=1, name="Kassa Retail LLC", inn="7700000000", kpp="770001001",
+                               address="Tverskaya 7, Moscow", bank="Demo Bank",
+                               bic="044525000", account="40702810000000000000"))
     for n, (name, home) in enumerate([("Anna Petrova", 0), ("Ivan Sidorov", 0),
                                       ("Olga Smirnova", 1)], start=1):
         customer = md.create_customer(session, name, card_number=f"{7770000000000000 + n}",

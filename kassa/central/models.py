@@ -818,3 +818,18 @@ class OfferExposure(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     sale_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CompanyDetails(Base):
+    """The seller on quotes and invoices (one row): master data, set by central office
+    (``PUT /api/v1/company``), audited; without it no invoice is issued."""
+
+    __tablename__ = "company"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    inn: Mapped[str] = mapped_column(String(12))  # taxpayer number
+    kpp: Mapped[str] = mapped_column(String(9), default="")
+    address: Mapped[str] = mapped_column(String(300))
+    bank: Mapped[str] = mapped_column(String(200))
+    bic: Mapped[str] = mapped_column(String(9))
+    account: Mapped[str] = mapped_column(String(20))

@@ -82,6 +82,8 @@ ACCESS = {
     ("POST", "/api/v1/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions/import"): PEOPLE,
     ("POST", "/api/v1/history/import"): OPERATORS,
+    ("GET", "/api/v1/company"): PEOPLE,
+    ("PUT", "/api/v1/company"): OPERATORS,
     ("GET", "/api/v1/analytics/segment-map"): PEOPLE,
     ("PUT", "/api/v1/analytics/segment-map"): OPERATORS,
     ("GET", "/api/v1/analytics/offer-settings"): PEOPLE,

@@ -7,7 +7,7 @@ import io
 import uuid
 
 from pypdf import PdfReader
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from kassa.central import cards, loyalty
 from kassa.central import masterdata as md
@@ -15,6 +15,7 @@ from kassa.central.feed import page
 from kassa.central.models import (
     AuditEntry,
     Card,
+    CompanyDetails,
     Customer,
     Interaction,
     LoyaltyAccount,
@@ -236,6 +237,23 @@ def test_quotes_and_invoices_come_from_the_crm_as_pdf(central_app, central_db, s
         headers=office).json["error"] == "product_not_found"
     timeline = api.get(f"/api/v1/customers/{anna}", headers=office).json["interactions"]
     assert {i["subject"].split(":")[0] for i in timeline} >= {f"Invoice {number}"}
+
+    # The seller's details are master data: central office changes them, audited.
+    company = {**api.get("/api/v1/company", headers=office).json,
+               "account": "40702810999999999999"}
+    assert api.put("/api/v1/company", json={**company, "bic": "12"}, headers=office
+                   ).status_code == 422
+    assert api.put("/api/v1/company", json=company, headers=who(seeded, "rm-msk")
+                   ).status_code == 403
+    assert api.put("/api/v1/company", json=company, headers=office).status_code == 200
+    again = api.post(f"/api/v1/customers/{anna}/documents", json={
+        "kind": "invoice", "items": [{"sku": "1001", "quantity": 1}]}, headers=office)
+    assert "40702810999999999999" in PdfReader(io.BytesIO(again.data)).pages[0].extract_text()
+    with central_db.transaction() as s:
+        s.execute(delete(CompanyDetails))
+    missing = api.post(f"/api/v1/customers/{anna}/documents", json={
+        "kind": "invoice", "items": [{"sku": "1001", "quantity": 1}]}, headers=office)
+    assert (missing.status_code, missing.json["error"]) == (409, "company_details_missing")
 
 
 def test_contacts_come_in_bulk_from_another_system(central_app, central_db, seeded):

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import duckdb
 import marshmallow as ma
 import numpy as np
-from flask import current_app, g
+from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
@@ -22,6 +22,7 @@ from kassa.central.auth import require_role
 from kassa.central.models import OfferSettings, Product, SegmentRule, Store
 from kassa.central.warehouse import demand, rfm, schema
 from kassa.common.errors import Invalid, KassaError, NotFound
+from kassa.common.spreadsheet import csv_text
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
                description="Segments, the segment map, offers' settings, demand")
@@ -168,9 +169,19 @@ class OfferSettingsView(MethodView):
 
 # Segments over time ---------------------------------------------------------------------------
 
+FORMAT = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")),
+                       metadata={"description": "csv: the rows as a spreadsheet"})
+
+
+def _csv(name: str, rows: list[dict]) -> Response:
+    return Response(csv_text(rows), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename={name}.csv"})
+
+
 class SegmentsArgs(ma.Schema):
     date_from = fields.Date(data_key="from", load_default=None)
     date_to = fields.Date(data_key="to", load_default=None)
+    format = FORMAT
 
 
 class SegmentsSchema(ma.Schema):
@@ -208,6 +219,8 @@ class Segments(MethodView):
                 [first, last]).fetchall()]
             sizes = rfm.sizes(con, first, last, source)
             moves = rfm.movements(con, runs[-2], runs[-1], source) if len(runs) > 1 else []
+        if args["format"] == "csv":  # the sizes, each run's segments with the moves' totals
+            return _csv(f"segments-{first}-{last}", sizes)
         return {"sizes": sizes, "movements": moves, "runs": runs}
 
 
@@ -218,6 +231,7 @@ class DemandArgs(ma.Schema):
     sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
     weeks = fields.Integer(load_default=104, validate=validate.Range(min=13, max=520))
     horizon = fields.Integer(load_default=8, validate=validate.Range(min=1, max=26))
+    format = FORMAT
 
 
 class DemandSchema(ma.Schema):
@@ -263,11 +277,17 @@ class Demand(MethodView):
         holdout = min(8, max(1, len(history) // 4))
         result = demand.forecast(history, args["horizon"], season=52, holdout=holdout)
         last = rows[-1][0]
+        forecast = [{"week": (last + timedelta(weeks=i + 1)).isoformat(),
+                     "quantity": round(v, 2)} for i, v in enumerate(result.values)]
+        if args["format"] == "csv":
+            return _csv(f"demand-{store.code}-{product.sku}",
+                        [{"week": w.isoformat(), "sold": q, "forecast": None} for w, q in rows]
+                        + [{"week": f["week"], "sold": None, "forecast": f["quantity"]}
+                           for f in forecast])
         return {
             "store_code": store.code, "sku": product.sku,
             "weeks": [{"week": w.isoformat(), "quantity": q} for w, q in rows],
-            "forecast": [{"week": (last + timedelta(weeks=i + 1)).isoformat(),
-                          "quantity": round(v, 2)} for i, v in enumerate(result.values)],
+            "forecast": forecast,
             "method": result.method, "beats_baseline": result.beats_baseline,
             "trend_per_week": round(result.trend_per_week, 3),
             "error": {"model": _error(result.candidate_error), "candidate": result.candidate,

@@ -10,8 +10,6 @@ are read live from central's database.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
@@ -48,7 +46,7 @@ from kassa.central.warehouse import schema as wh_schema
 from kassa.central.warehouse.reports import sales_table
 from kassa.common.db import utc_date
 from kassa.common.errors import Invalid, KassaError
-from kassa.common.spreadsheet import cell
+from kassa.common.spreadsheet import csv_text
 
 bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
                description="Managers' reports: sales, loyalty, authorizations, leads, tasks")
@@ -358,13 +356,7 @@ def _offer_row(offer_id: int | None, product: str | None, groups: dict) -> dict:
 
 def _answer(name: str, args, report: dict, first: date, last: date):
     if args["format"] == "csv":
-        out = io.StringIO()
-        rows = report["rows"]
-        columns = list(rows[0]) if rows else ["key"]
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
-        return Response(out.getvalue(), mimetype="text/csv", headers={
+        return Response(csv_text(report["rows"]), mimetype="text/csv", headers={
             "Content-Disposition": f"attachment; filename={name}-{first}-{last}.csv"})
     return {"date_from": first, "date_to": last, **report}
 

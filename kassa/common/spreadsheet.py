@@ -4,6 +4,9 @@ form's text cannot run as a formula on a manager's machine. Numbers stay numbers
 
 from __future__ import annotations
 
+import csv
+import io
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -14,3 +17,13 @@ def cell(value):
         return value
     text = str(value)
     return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def csv_text(rows: list[dict], empty_columns: tuple[str, ...] = ("key",)) -> str:
+    """Rows of one report as CSV: the first row's keys are the header, every cell safe."""
+    out = io.StringIO()
+    columns = list(rows[0]) if rows else list(empty_columns)
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
+    return out.getvalue()

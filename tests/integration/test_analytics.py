@@ -154,6 +154,12 @@ def test_analysis_scores_customers_and_makes_offers(central_db, central_app, see
     assert weekly["method"] in ("damped_trend", "holt_winters", "seasonal_naive")
     assert api.get("/api/v1/analytics/demand?store_code=S001&sku=1001",
                    headers=who(seeded, "sm-s002")).status_code == 404
+    table = api.get("/api/v1/analytics/demand?store_code=S001&sku=1001&weeks=26&horizon=4"
+                    "&format=csv", headers=office).get_data(as_text=True).splitlines()
+    assert table[0] == "week,sold,forecast" and len(table) == 1 + 26 + 4
+    sized = api.get("/api/v1/analytics/segments?format=csv", headers=office)
+    assert sized.mimetype == "text/csv" and sized.get_data(as_text=True).startswith(
+        "as_of,segment,customers")
     gap = api.put("/api/v1/analytics/segment-map", headers=office, json={"rules": [
         {"priority": 1, "segment": "Everyone else", "r_min": 2, "r_max": 5, "f_min": 1,
          "f_max": 5}]})

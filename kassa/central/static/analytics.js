@@ -32,6 +32,7 @@ async function demand() {
   const f = $("#demand-form");
   const q = new URLSearchParams({store_code: f.store_code.value, sku: f.sku.value, weeks: f.weeks.value});
   const d = await api("GET", "/api/v1/analytics/demand?" + q);
+  $("#demand-csv").href = "/api/v1/analytics/demand?" + q + "&format=csv";
   const err = d.error[d.beats_baseline ? "model" : "baseline"];
   $("#demand-summary").textContent = `${d.sku} at ${d.store_code}: trend ${d.trend_per_week >= 0 ? "+" : ""}${d.trend_per_week} a week · ` +
     `forecast by ${d.method.replace("_", " ")}` + (d.beats_baseline ? "" : " (no model beat the same-week-last-year baseline)") +

@@ -27,7 +27,7 @@ from kassa.central.models import (
     SegmentRule,
     Store,
 )
-from kassa.central.warehouse import analytics, rfm, schema
+from kassa.central.warehouse import analytics, load, rfm, schema
 from kassa.common.config import CentralConfig
 from tests.helpers import staff_auth as who
 
@@ -232,3 +232,41 @@ def test_the_warehouse_commands(central_db_url, central_db, tmp_path):
     done = subprocess.run([sys.executable, "-m", "kassa.cli", "central", "warehouse",
                            "refresh"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "KASSA_WAREHOUSE is off" in done.stderr
+
+
+def test_a_refresh_stopped_half_way_resumes_without_doubles(central_db, tmp_path,
+                                                            monkeypatch):
+    with central_db.transaction() as s:
+        plant_history(s, n_customers=30)
+        sales, total = s.execute(select(func.count(Sale.id), func.sum(Sale.total_minor))).one()
+    path = tmp_path / "wh.duckdb"
+    monkeypatch.setattr(load, "PAGE", 10)
+    calls = {"n": 0}
+    insert = load._insert_sale_lines
+
+    def dies_on_the_third_page(con, keys):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("the disk went away")
+        insert(con, keys)
+
+    monkeypatch.setattr(load, "FACT_SOURCES", tuple(
+        (*src[:7], dies_on_the_third_page) if src[0] == "sales" else src
+        for src in load.FACT_SOURCES))
+    try:
+        load.refresh(central_db, path)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the refresh should have died")
+    with schema.connect(path, read_only=True) as con:  # two pages made it, with their mark
+        assert con.execute("SELECT count(DISTINCT sale_id) FROM fact_sale_line"
+                           ).fetchall()[0][0] == 20
+    monkeypatch.setattr(load, "FACT_SOURCES", tuple(
+        (*src[:7], insert) if src[0] == "sales" else src for src in load.FACT_SOURCES))
+    load.refresh(central_db, path)
+    load.refresh(central_db, path)
+    with schema.connect(path, read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT sale_id), sum(amount_minor), count(*) = "
+                           "count(DISTINCT (sale_id, line_no)) FROM fact_sale_line"
+                           ).fetchall() == [(sales, total, True)]

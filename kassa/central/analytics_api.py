@@ -6,7 +6,7 @@ regional manager sees their region's customers and stores only.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 import marshmallow as ma
@@ -202,7 +202,10 @@ class Segments(MethodView):
     def get(self, args):
         """Segment sizes of every analysis run in the period (default: the last 90 days) and
         how customers moved between the last two runs."""
-        last = args["date_to"] or date.today()
+        last = args["date_to"] or datetime.now(timezone.utc).date()
+        if not 2000 <= last.year <= 2999 or (
+                args["date_from"] and not 2000 <= args["date_from"].year <= 2999):
+            raise Invalid("Dates from 2000 to 2999.", code="bad_period")
         first = args["date_from"] or last - timedelta(days=90)
         if first > last or (last - first).days > 3660:
             raise Invalid("'from' must be before 'to', at most ten years apart.",

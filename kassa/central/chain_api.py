@@ -36,7 +36,7 @@ bp = Blueprint("chain", __name__, url_prefix="/api/v1",
 OPERATORS = ("admin", "central_office")
 STAFF = OPERATORS + ("regional_manager",)
 PEOPLE = STAFF + ("store_manager",)
-CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}$", error="2-32 capital letters, digits or dashes")
+CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
 
 
 def _db():
@@ -170,14 +170,14 @@ class OneRoleLimit(MethodView):
 class CompanySchema(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     inn = fields.String(required=True, validate=validate.Regexp(
-        r"^(\d{10}|\d{12})$", error="10 or 12 digits"))
+        r"^(\d{10}|\d{12})\Z", error="10 or 12 digits"))
     kpp = fields.String(load_default="", validate=validate.Regexp(
-        r"^(\d{9})?$", error="9 digits, or empty"))
+        r"^(\d{9})?\Z", error="9 digits, or empty"))
     address = fields.String(required=True, validate=validate.Length(min=1, max=300))
     bank = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    bic = fields.String(required=True, validate=validate.Regexp(r"^\d{9}$",
+    bic = fields.String(required=True, validate=validate.Regexp(r"^\d{9}\Z",
                                                                 error="9 digits"))
-    account = fields.String(required=True, validate=validate.Regexp(r"^\d{20}$",
+    account = fields.String(required=True, validate=validate.Regexp(r"^\d{20}\Z",
                                                                     error="20 digits"))
 
 

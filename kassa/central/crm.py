@@ -377,6 +377,7 @@ def anonymize(session: Session, customer: Customer, reason: str, user: User) -> 
     _erase(session, customer)
     session.flush()
     _publish_customer(session, customer)
+    offers.publish_profiles(session, [customer.id])  # no personal offers for nobody
     audit.record(session, "customer_anonymized", f"customer {customer.id}", actor_id=user.id,
                  reason=reason)
     return customer
@@ -528,6 +529,7 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
     session.flush()
     _publish_customer(session, keep)
     record_change(session, "customer", other.id, None, **customer_scope(session, other))
+    offers.publish_profiles(session, [keep.id, other.id])  # the consents moved with the merge
     audit.record(session, "customer_merged", f"customer {other.id} into {keep.id}",
                  actor_id=user.id, details={**before, "after": _brief(keep)})
     return keep

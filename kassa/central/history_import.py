@@ -36,6 +36,7 @@ from kassa.common.errors import Invalid
 from kassa.common.money import quantity_to_milli
 
 REQUIRED = ("customer", "date", "quantity", "amount")
+HISTORY_LOCK = 0x4B48495354  # "KHIST"
 OPTIONAL = ("store", "product")
 MAX_LISTED = 1000  # a wholly wrong file need not list a million lines
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -96,9 +97,9 @@ def import_history(session: Session, data: bytes, *, dry_run: bool = False,
     ``dry_run`` or any row is bad, or the same file was loaded before)."""
     report = HistoryReport(batch=batch_of(data), dry_run=dry_run)
     if is_postgresql(session):
-        # Two imports of one file at once: the second waits here, then finds the first's rows.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                        {"key": int(report.batch[:15], 16)})
+        # One import at a time: a second one of the same file then finds the first's rows, and
+        # ids commit in order, which the warehouse reads them by.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HISTORY_LOCK})
     if _already_imported(session, report):
         return report
     try:

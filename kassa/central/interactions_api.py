@@ -40,7 +40,7 @@ def _db():
 
 
 class MatchSchema(ma.Schema):
-    card_number = fields.String(validate=validate.Regexp(r"^[0-9]{16}$"))
+    card_number = fields.String(validate=validate.Regexp(r"^[0-9]{16}\Z"))
     phone = fields.String(validate=validate.Length(min=5, max=32))
     email = fields.String(validate=validate.Length(min=3, max=200))
 

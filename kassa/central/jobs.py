@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -59,9 +60,12 @@ def run_all(db: Database) -> dict:
 
 
 # The warehouse's work (kassa.central.warehouse.analytics), when central has one: every 15
-# minutes what changed is loaded; once a day customers are scored and offers made. A file lock
-# beside the warehouse lets one process of several do it.
+# minutes what changed is loaded; once a day customers are scored and offers made (the first
+# time at start, which refreshes too; the first plain refresh comes a round later). A file
+# lock beside the warehouse lets one process of several do it; one that finds it busy tries
+# again in a few minutes rather than a whole round later.
 WAREHOUSE_JOBS = {"warehouse_refresh": ("refresh", 900), "warehouse_analyze": ("analyze", 86400)}
+RETRY_AFTER = timedelta(minutes=3)
 
 
 class Jobs:
@@ -77,22 +81,27 @@ class Jobs:
             self._add(self._run, name, every)
         if self.warehouse_path is not None:
             for name, (_work, every) in WAREHOUSE_JOBS.items():
-                self._add(self._run_warehouse, name, every)
+                self._add(self._run_warehouse, name, every,
+                          first=None if name == "warehouse_analyze" else timedelta(seconds=every))
         self.scheduler.start()
         return self
 
-    def _add(self, run_one, name: str, every: int) -> None:
+    def _add(self, run_one, name: str, every: int, first: timedelta | None = None) -> None:
         self.scheduler.add_job(run_one, "interval", args=[name], seconds=every,
                                jitter=max(1, every // 10), max_instances=1, coalesce=True,
-                               id=name, next_run_time=datetime.now(timezone.utc))
+                               id=name,
+                               next_run_time=datetime.now(timezone.utc) + (first or timedelta()))
 
     def _run_warehouse(self, name: str) -> None:
         from kassa.central.warehouse import analytics
         try:
             work = getattr(analytics, WAREHOUSE_JOBS[name][0])
             log.info("job %s: %s", name, work(self.db, self.warehouse_path))
-        except analytics.Busy:
-            log.info("job %s: skipped, another process is on the warehouse", name)
+        except (analytics.Busy, duckdb.IOException, duckdb.ConnectionException):
+            log.info("job %s: the warehouse is busy; again in %s", name, RETRY_AFTER)
+            self.scheduler.add_job(self._run_warehouse, "date", args=[name],
+                                   run_date=datetime.now(timezone.utc) + RETRY_AFTER,
+                                   id=f"{name}_retry", replace_existing=True)
         except Exception:  # noqa: BLE001 - a failed run is logged; the next one tries again
             log.exception("job %s failed", name)
 

@@ -53,6 +53,7 @@ bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
 READERS = ("admin", "central_office", "regional_manager", "store_manager")
 GROUPS = ("region", "store", "day", "hour", "cashier")
 MAX_DAYS = 366
+STALE_AFTER = timedelta(hours=1)  # the warehouse is refreshed every 15 minutes
 
 
 def _db():
@@ -163,7 +164,8 @@ def sales_report(session: Session, user: User, group: str, start: datetime, end:
                  source: str = "auto") -> dict:
     """The sales report from the warehouse (history it holds) or live from central."""
     path = current_app.config["KASSA"].warehouse_path
-    today = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
+    now = datetime.now(timezone.utc)
+    today = datetime.combine(now.date(), time.min, tzinfo=timezone.utc)
     if source == "warehouse" or (source == "auto" and path is not None and end <= today):
         stores = _stores_of(user)
         scope = None if stores is None else list(session.scalars(stores))
@@ -171,8 +173,12 @@ def sales_report(session: Session, user: User, group: str, start: datetime, end:
             if path is None:
                 raise FileNotFoundError("this central has no warehouse (KASSA_WAREHOUSE=off)")
             with wh_schema.connect(path, read_only=True) as con:
-                fresh = wh_reports.freshness(con)
-                if source == "warehouse" or (fresh is not None and fresh >= end):
+                fresh = wh_reports.freshness(
+                    con, session.get_bind().url.render_as_string(hide_password=True))
+                # History only from a warehouse of this database that is being kept up: a late
+                # sale from an offline till lands within a refresh or two.
+                if source == "warehouse" or (fresh is not None and fresh >= end
+                                             and now - fresh <= STALE_AFTER):
                     return {**wh_reports.sales(con, group, start, end, scope),
                             "source": "warehouse"}
         except (duckdb.Error, FileNotFoundError) as err:

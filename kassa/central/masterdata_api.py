@@ -47,7 +47,7 @@ class ImportReportSchema(ma.Schema):
     errors = fields.List(fields.Nested(ImportErrorSchema))
 
 
-BARCODE = validate.Regexp(r"^[0-9]{8,14}$", error="8 to 14 digits")
+BARCODE = validate.Regexp(r"^[0-9]{8,14}\Z", error="8 to 14 digits")
 
 
 class ProductSchema(ma.Schema):
@@ -72,7 +72,7 @@ class ProductQuerySchema(ma.Schema):
 
 
 class NewProductSchema(ma.Schema):
-    sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
+    sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}\Z"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     vat_rate_bp = fields.Integer(required=True, strict=True,
                                  validate=validate.Range(min=0, max=10_000))

@@ -41,7 +41,7 @@ class Enroll(MethodView):
 
 class NewNodeSchema(ma.Schema):
     node_id = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9-]{1,31}$", error="2-32 lower-case letters, digits or dashes"))
+        r"^[a-z0-9][a-z0-9-]{1,31}\Z", error="2-32 lower-case letters, digits or dashes"))
     store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kassa.central.feed import record_change, record_changes
-from kassa.central.models import Consent, CustomerScore, Offer, OfferSettings
+from kassa.central.models import Consent, Customer, CustomerScore, Offer, OfferSettings
 from kassa.common.db import utcnow
 
 UPSELL_SEGMENTS = ["Champions", "Loyal", "Potential loyalists", "Can't lose them"]
@@ -87,13 +87,27 @@ def sync_offers(session: Session, proposals: list[dict]) -> dict:
     return {"offers_made": made, "offers_updated": updated, "offers_stopped": stopped}
 
 
+CHUNK = 5000  # ids per IN list: PostgreSQL takes at most 65,535 parameters a statement
+
+
+def _chunks(ids: list) -> Iterable[list]:
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i:i + CHUNK]
+
+
 def consenting(session: Session, customer_ids: Iterable[uuid.UUID] | None = None) -> dict:
-    """{customer id: granted} by the newest consent on the offers channel."""
-    stmt = (select(Consent.customer_id, Consent.granted).where(Consent.channel == "offers")
-            .order_by(Consent.at, Consent.id))
-    if customer_ids is not None:
-        stmt = stmt.where(Consent.customer_id.in_(list(customer_ids)))
-    return dict(session.execute(stmt).all())
+    """{customer id: consents now} by the newest answer on the offers channel; a merged or
+    anonymized record never does."""
+    stmt = (select(Consent.customer_id, Consent.granted, Customer.merged_into_id.is_(None)
+                   & Customer.anonymized_at.is_(None))
+            .join(Customer, Customer.id == Consent.customer_id)
+            .where(Consent.channel == "offers").order_by(Consent.at, Consent.id))
+    if customer_ids is None:
+        rows = session.execute(stmt).all()
+    else:
+        rows = [row for part in _chunks(list(customer_ids))
+                for row in session.execute(stmt.where(Consent.customer_id.in_(part))).all()]
+    return {cid: granted and live for cid, granted, live in rows}
 
 
 def publish_profiles(session: Session, customer_ids: Iterable[uuid.UUID] | None = None) -> int:
@@ -103,8 +117,10 @@ def publish_profiles(session: Session, customer_ids: Iterable[uuid.UUID] | None 
     if not answers:
         return 0
     holdout = settings(session).holdout_bp
-    segments = dict(session.execute(select(CustomerScore.customer_id, CustomerScore.segment)
-                                    .where(CustomerScore.customer_id.in_(list(answers)))).all())
+    segments = {}
+    for part in _chunks([cid for cid, ok in answers.items() if ok]):
+        segments.update(session.execute(select(CustomerScore.customer_id, CustomerScore.segment)
+                                        .where(CustomerScore.customer_id.in_(part))).all())
     record_changes(session, "offer_profile", [
         (cid, {"customer_id": str(cid), "segment": segments.get(cid), "offers_ok": True,
                "held_out": held_out(cid, holdout)} if granted else None, None, None)

@@ -22,7 +22,7 @@ from kassa.common.errors import Conflict, NotFound
 
 bp = Blueprint("stores", __name__, url_prefix="/api/v1/stores", description="Stores")
 PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
-CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}$", error="2-32 capital letters, digits or dashes")
+CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
 
 
 def _db():

@@ -77,7 +77,7 @@ class RuleSchema(ma.Schema):
     trigger = fields.String(dump_only=True)
     title = fields.String(required=True, validate=[
         validate.Length(min=1, max=200),
-        validate.Regexp(r"^[^\r\n]*$", error="one line")])
+        validate.Regexp(r"^[^\r\n]*\Z", error="one line")])
     due_minutes = fields.Integer(required=True, strict=True,
                                  validate=validate.Range(min=1, max=60 * 24 * 90))
     assignee_role = fields.String(required=True, validate=validate.OneOf(tasks.ASSIGNABLE))

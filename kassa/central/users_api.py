@@ -34,7 +34,7 @@ MANAGES = {
     "regional_manager": frozenset({"cashier", "store_manager"}),
     "store_manager": frozenset({"cashier"}),
 }
-PIN = validate.Regexp(r"^\d{4,8}$", error="4 to 8 digits")
+PIN = validate.Regexp(r"^\d{4,8}\Z", error="4 to 8 digits")
 
 
 def _db():
@@ -59,7 +59,7 @@ class UserListSchema(ma.Schema):
 
 class NewUserSchema(ma.Schema):
     username = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9._-]{1,63}$", error="2-64 lower-case letters, digits, . _ -"))
+        r"^[a-z0-9][a-z0-9._-]{1,63}\Z", error="2-64 lower-case letters, digits, . _ -"))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     full_name = fields.String(load_default="", validate=validate.Length(max=200))
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=200),

@@ -81,7 +81,7 @@ class CardOutSchema(ma.Schema):
 
 
 class CustomerInSchema(ma.Schema):
-    card_number = fields.String(validate=validate.Regexp(r"^[0-9]{16}$"), load_default=None)
+    card_number = fields.String(validate=validate.Regexp(r"^[0-9]{16}\Z"), load_default=None)
     customer_id = fields.UUID(load_default=None)
     authorization_id = fields.UUID(load_default=None, allow_none=True, metadata={
         "description": "central's approval to sell to a blocked customer"})
@@ -95,7 +95,7 @@ class CustomerInSchema(ma.Schema):
 class PointsInSchema(ma.Schema):
     points = fields.Integer(required=True, strict=True,
                             validate=validate.Range(min=1, max=10_000_000))
-    pin = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4,8}$"))
+    pin = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4,8}\Z"))
 
 
 def _error(err) -> dict | None:

@@ -150,7 +150,7 @@ class ReturnLineInSchema(ma.Schema):
     quantity = Quantity(required=True)
 
 
-RECEIPT_NO = validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}-\d{8}$",
+RECEIPT_NO = validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}-\d{8}\Z",
                              error="That is not a receipt number (till-00000123).")
 
 

@@ -224,7 +224,7 @@ class CustomerListSchema(ma.Schema):
 
 class CustomerEditSchema(ma.Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9 ()-]{5,32}$"))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9 ()-]{5,32}\Z"))
     email = fields.Email(allow_none=True, validate=validate.Length(max=200))
 
 

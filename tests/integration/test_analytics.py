@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from kassa.central import create_app, crm
+from kassa.central import create_app, crm, offers
 from kassa.central import masterdata as md
 from kassa.central.demo_data import CATALOGUE
 from kassa.central.models import (
@@ -26,6 +26,7 @@ from kassa.central.models import (
     SaleLine,
     SegmentRule,
     Store,
+    User,
 )
 from kassa.central.warehouse import analytics, load, rfm, schema
 from kassa.common.config import CentralConfig
@@ -160,6 +161,21 @@ def test_analysis_scores_customers_and_makes_offers(central_db, central_app, see
     sized = api.get("/api/v1/analytics/segments?format=csv", headers=office)
     assert sized.mimetype == "text/csv" and sized.get_data(as_text=True).startswith(
         "as_of,segment,customers")
+    assert api.get("/api/v1/analytics/segments?to=0001-01-01", headers=office
+                   ).json["error"] == "bad_period"
+    # Days before today come from the warehouse, with the live figures.
+    period = f"from={TODAY - timedelta(days=30)}&to={TODAY - timedelta(days=1)}&group=day"
+    auto = api.get(f"/api/v1/reports/sales?{period}", headers=office).json
+    live = api.get(f"/api/v1/reports/sales?{period}&source=live", headers=office).json
+    assert (auto.pop("source"), live.pop("source")) == ("warehouse", "live")
+    assert auto == live and auto["rows"]
+    with schema.connect(path, read_only=True) as con:  # no version ends before it starts
+        assert con.execute("SELECT count(*) FROM dim_customer WHERE valid_to < valid_from"
+                           ).fetchall()[0][0] == 0
+        assert con.execute("SELECT count(*) FROM dim_customer a JOIN dim_customer b "
+                           "USING (customer_id) WHERE a.customer_key < b.customer_key "
+                           "AND b.valid_from < coalesce(a.valid_to, 'infinity'::TIMESTAMP)"
+                           ).fetchall()[0][0] == 0
     gap = api.put("/api/v1/analytics/segment-map", headers=office, json={"rules": [
         {"priority": 1, "segment": "Everyone else", "r_min": 2, "r_max": 5, "f_min": 1,
          "f_max": 5}]})
@@ -270,3 +286,29 @@ def test_a_refresh_stopped_half_way_resumes_without_doubles(central_db, tmp_path
         assert con.execute("SELECT count(DISTINCT sale_id), sum(amount_minor), count(*) = "
                            "count(DISTINCT (sale_id, line_no)) FROM fact_sale_line"
                            ).fetchall() == [(sales, total, True)]
+
+
+def test_profiles_follow_consent_through_merges_and_erasure(central_db, seeded, monkeypatch):
+    monkeypatch.setattr(offers, "CHUNK", 2)  # several IN lists, as with 65,536+ customers
+    with central_db.transaction() as s:
+        customers, _products = plant_history(s, n_customers=6)
+        for c in customers[:5]:
+            crm.set_consent(s, c, "offers", True, "till pos-1")
+        assert offers.publish_profiles(s) == 5
+        crm.set_consent(s, customers[5], "offers", False, "till pos-1")
+        office = s.scalars(select(User).where(User.username == "office")).one()
+        # The duplicate said no later than the kept record said yes: the merged record's
+        # newest answer is no, and the tills must stop offering.
+        crm.merge(s, customers[0], customers[5], office)
+        crm.anonymize(s, customers[1], "asked to be forgotten", office)
+
+    def newest(cid):
+        with central_db.read() as s:
+            return s.scalars(select(ChangeFeedEntry).where(
+                ChangeFeedEntry.entity == "offer_profile",
+                ChangeFeedEntry.entity_key == str(cid))
+                .order_by(ChangeFeedEntry.version.desc())).first()
+
+    assert newest(customers[0].id).deleted and newest(customers[5].id).deleted
+    assert newest(customers[1].id).deleted  # erased: no personal offers
+    assert newest(customers[2].id).payload["offers_ok"] is True

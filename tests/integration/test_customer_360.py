@@ -243,6 +243,8 @@ def test_quotes_and_invoices_come_from_the_crm_as_pdf(central_app, central_db, s
                "account": "40702810999999999999"}
     assert api.put("/api/v1/company", json={**company, "bic": "12"}, headers=office
                    ).status_code == 422
+    assert api.put("/api/v1/company", json={**company, "account": company["account"] + "\n"},
+                   headers=office).status_code == 422
     assert api.put("/api/v1/company", json=company, headers=who(seeded, "rm-msk")
                    ).status_code == 403
     assert api.put("/api/v1/company", json=company, headers=office).status_code == 200

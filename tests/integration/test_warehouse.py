@@ -4,17 +4,18 @@ return and a tier change (a new customer version), survives a rebuild with its h
 exports Hive-partitioned Parquet that plain DuckDB reads; the managers' sales report gives the
 same figures from the warehouse as live from central."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pytest
 from sqlalchemy import select, update
 
 from kassa.central import create_app, crm, history_import
-from kassa.central.models import Customer, LoyaltyAccount, User
+from kassa.central import masterdata as md
+from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry, User
 from kassa.central.warehouse import export, load, schema
 from kassa.common.config import CentralConfig
-from kassa.common.db import Database
+from kassa.common.db import Database, utcnow
 from kassa.common.migrate import upgrade
 from kassa.sync.client import sync_now
 from tests.helpers import staff_auth as who
@@ -175,3 +176,31 @@ def test_a_warehouse_belongs_to_one_central(central_db, tmp_path):
         load.refresh(other, path)
     finally:
         other.dispose()
+
+
+def test_ledger_entries_follow_an_account_handed_over_in_a_merge(central_db, seeded, tmp_path,
+                                                                monkeypatch):
+    """The kept record had no account: the merge gives it the other's, whose entries do not
+    change themselves; long after (no lookback), they still follow."""
+    monkeypatch.setattr(load, "LOOKBACK", timedelta(0))
+    with central_db.transaction() as s:
+        keep = md.create_customer(s, "Olga Keep")
+        other = s.scalars(select(Customer).where(
+            Customer.card_number == "7770000000000001")).one()
+        account = s.scalars(select(LoyaltyAccount).where(
+            LoyaltyAccount.customer_id == other.id)).one()
+        s.add(LoyaltyEntry(account_id=account.id, cause="test:earn:1", kind="earn", points=50,
+                           at=utcnow()))
+        keep_id, other_id = keep.id, other.id
+    path = tmp_path / "wh.duckdb"
+    load.refresh(central_db, path)
+    assert facts(path, "SELECT DISTINCT customer_id::VARCHAR FROM fact_loyalty_entry") == [
+        (str(other_id),)]
+    with central_db.transaction() as s:
+        office = s.scalars(select(User).where(User.username == "office")).one()
+        crm.merge(s, s.get(Customer, keep_id), s.get(Customer, other_id), office)
+    load.refresh(central_db, path)
+    assert facts(path, "SELECT DISTINCT customer_id::VARCHAR FROM fact_loyalty_entry") == [
+        (str(keep_id),)]
+    assert facts(path, "SELECT count(*) FROM fact_loyalty_entry WHERE customer_key IS NULL"
+                 )[0][0] == 0

@@ -61,6 +61,7 @@ def analyze(db: Database, path: Path, as_of: date | None = None) -> dict:
                    Price.effective_from.is_(None), Product.active.is_(True))).all()
     with locked(path):
         loaded = load.refresh(db, path)
+        now = datetime.now(timezone.utc)  # after the refresh's own versions
         with schema.connect(path) as con:
             segments = rfm.score(con, as_of, segment_map, now.replace(tzinfo=None))
             life = lifetime.score(con, as_of)
@@ -115,7 +116,7 @@ def _proposals(con, conf, prices: list, as_of: date) -> list[dict]:
                          (SELECT count(DISTINCT basket_id) FROM baskets) AS total
                   FROM upsells u JOIN baskets b USING (product_id)
                   GROUP BY ALL ORDER BY n DESC, 1 LIMIT ?""",
-                                                [max(1, conf.max_offers // 5)]).fetchall()]
+                                                [conf.max_offers // 5]).fetchall()]
     return found
 
 

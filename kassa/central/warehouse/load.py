@@ -159,16 +159,20 @@ def scd_update(con, incoming: str, now: datetime) -> int:
         WHERE d.customer_key IS NULL OR d.status IS DISTINCT FROM i.status
            OR d.home_store_id IS DISTINCT FROM i.home_store_id
            OR d.tier IS DISTINCT FROM i.tier OR d.segment IS DISTINCT FROM i.segment""")
-    con.execute("UPDATE dim_customer SET valid_to = ?, is_current = false FROM changed c "
+    con.execute("UPDATE dim_customer SET valid_to = greatest(valid_from, ?), is_current = false "
+                "FROM changed c "
                 "WHERE dim_customer.customer_id = c.customer_id AND dim_customer.is_current",
                 [now])
     con.execute("""
         INSERT INTO dim_customer
         SELECT (SELECT coalesce(max(customer_key), 0) FROM dim_customer)
-                   + row_number() OVER (ORDER BY customer_id),
-               customer_id, status, home_store_id, home_region_id, tier, segment, created_at,
-               CASE WHEN first THEN least(coalesce(created_at, ?), ?) ELSE ? END, NULL, true
-        FROM changed""", [now, now, now])
+                   + row_number() OVER (ORDER BY c.customer_id),
+               c.customer_id, c.status, c.home_store_id, c.home_region_id, c.tier, c.segment,
+               c.created_at,
+               CASE WHEN c.first THEN least(coalesce(c.created_at, ?), ?)
+                    ELSE (SELECT greatest(max(d.valid_to), ?) FROM dim_customer d
+                          WHERE d.customer_id = c.customer_id) END, NULL, true
+        FROM changed c""", [now, now, now])
     return con.execute("SELECT count(*) FROM changed").fetchall()[0][0]
 
 
@@ -186,6 +190,7 @@ def _customer_rows(db: Database, ids: list) -> list:
 
 def _load_customers(db: Database, con, now: datetime) -> int:
     changed: set = set()
+    owners: dict = {}  # account -> customer, for accounts that changed
     marks = {}
     for source, table, key, pick in (("customers", Customer, Customer.id, None),
                                      ("loyalty_accounts", LoyaltyAccount, LoyaltyAccount.id,
@@ -196,8 +201,9 @@ def _load_customers(db: Database, con, now: datetime) -> int:
                 changed.update(k for _at, k in page)
             else:
                 with db.read() as session:
-                    changed.update(session.scalars(select(pick).where(
-                        key.in_([k for _at, k in page]))))
+                    owners.update(session.execute(select(key, pick).where(
+                        key.in_([k for _at, k in page]))).all())
+                changed.update(owners.values())
             marks[source] = _naive(page[-1][0])
     ids = sorted(changed, key=str)
     opened = 0
@@ -217,6 +223,16 @@ def _load_customers(db: Database, con, now: datetime) -> int:
         con.unregister("incoming_rows")
         con.commit()
     con.begin()
+    if owners:
+        # An account handed to another customer (a merge) takes its ledger entries along,
+        # though the entries themselves did not change.
+        con.register("owners", _columns(list(owners.items()), ("account_id", "customer_id"),
+                                        uuids=("account_id", "customer_id")))
+        con.execute("UPDATE fact_loyalty_entry SET customer_id = o.customer_id::UUID, "
+                    "customer_key = NULL FROM owners o "
+                    "WHERE fact_loyalty_entry.account_id = o.account_id::UUID "
+                    "AND fact_loyalty_entry.customer_id IS DISTINCT FROM o.customer_id::UUID")
+        con.unregister("owners")
     for source, mark in marks.items():
         _advance(con, source, mark, 0, now)
     con.commit()
@@ -469,6 +485,7 @@ def _refresh(db: Database, con, now: datetime) -> dict:
     _follow_merges(db, con)
     _link_customers(con)
     _fill_dates(con)
+    con.execute("INSERT OR REPLACE INTO wh_meta VALUES ('refreshed_at', ?)", [now.isoformat()])
     con.commit()
     return {"customer_versions": versions, **loaded}
 

@@ -27,10 +27,14 @@ def _naive(at: datetime) -> datetime:
     return at.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def freshness(con) -> datetime | None:
-    """Until when the warehouse holds the tills' sales: its last refresh (UTC, aware)."""
-    rows = con.execute("SELECT refreshed_at FROM wh_state WHERE source = 'sales'").fetchall()
-    return rows[0][0].replace(tzinfo=timezone.utc) if rows and rows[0][0] else None
+def freshness(con, source: str) -> datetime | None:
+    """Until when the warehouse holds central ``source``'s sales: the start of its last
+    refresh that went through (UTC, aware); None when it was loaded from another database or
+    never."""
+    meta = dict(con.execute("SELECT key, value FROM wh_meta").fetchall())
+    if meta.get("source") != source or not meta.get("refreshed_at"):
+        return None
+    return datetime.fromisoformat(meta["refreshed_at"]).replace(tzinfo=timezone.utc)
 
 
 def sales(con, group: str, start: datetime, end: datetime, stores: list[int] | None) -> dict:

@@ -50,7 +50,11 @@ def score(con, as_of: date, segment_map: SegmentMap, now: datetime) -> dict:
     con.execute("""
         INSERT INTO rfm_scores
         WITH bought AS (
-            SELECT f.customer_id, max(f.sold_at) AS last, count(DISTINCT f.sale_id) AS receipts,
+            SELECT f.customer_id, max(f.sold_at) AS last,
+                   -- an imported line is one purchase, not one receipt: a day's are one visit
+                   count(DISTINCT CASE WHEN f.source = 'import'
+                                       THEN 'day ' || f.sold_at::DATE::VARCHAR
+                                       ELSE f.sale_id::VARCHAR END) AS receipts,
                    sum(f.amount_minor) AS spent
             FROM fact_sale_line f
             JOIN dim_customer d ON d.customer_id = f.customer_id AND d.is_current

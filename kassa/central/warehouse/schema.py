@@ -13,6 +13,7 @@ Money is integer minor units, quantities thousandths, times UTC (naive TIMESTAMP
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,6 +102,23 @@ def channel_id(name: str) -> int:
     return CHANNELS.index(name) if name in CHANNELS else CHANNELS.index("other")
 
 
+WRITER_PATIENCE = 30.0  # seconds a writer waits for readers (requests hold it for moments)
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """DuckDB lets one process write a file, or any number read it, never both at once: a
+    writer waits out the readers (each holds it for one request), a reader does not wait."""
+    waited, pause = 0.0, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException):
+            if read_only or waited >= WRITER_PATIENCE:
+                raise
+            time.sleep(pause)
+            waited, pause = waited + pause, min(pause * 2, 1.0)
+
+
 @contextmanager
 def connect(path: Path, *, read_only: bool = False):
     """A connection to the warehouse file (made, with its schema, when missing)."""
@@ -108,7 +126,7 @@ def connect(path: Path, *, read_only: bool = False):
         raise FileNotFoundError(f"no warehouse at {path}: run `kassa central warehouse "
                                 "refresh` first")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only)
     try:
         if not read_only:
             create(con)

@@ -1,8 +1,8 @@
 """The warehouse as Parquet files any engine reads: facts Hive-partitioned by month and region
 (``fact_sale_line/month=2026-11/region=MSK/data_0.parquet``), each dimension and score table
 one file. A chain that outgrows one machine points Spark, Trino or DuckDB at the folder (see
-docs/operations.md); the files are written into a new folder and swapped in whole, so a reader
-never sees half an export.
+docs/warehouse.md); the files are written into a new folder and renamed into place, so a
+reader never sees half an export (only, for a moment, none).
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ def _load_customers(db: Database, con, now: datetime) -> int:
 SALE_COLUMNS = ("sale_id", "line_no", "receipt_no", "status", "sold_at", "store_id",
                 "region_id", "product_id", "customer_id", "cashier_id", "loyalty",
                 "quantity_milli", "gross_minor", "discount_minor", "amount_minor", "vat_minor",
-                "points_earned")
+                "points_earned", "offer_id")
 
 
 def _sale_lines(session, ids):
@@ -253,7 +253,7 @@ def _sale_lines(session, ids):
                Sale.store_id, Store.region_id, SaleLine.product_id, Sale.customer_id,
                Sale.cashier_id, Sale.account_id.is_not(None), SaleLine.quantity_milli,
                SaleLine.gross_minor, SaleLine.discount_minor, SaleLine.amount_minor,
-               SaleLine.vat_minor, SaleLine.points_earned)
+               SaleLine.vat_minor, SaleLine.points_earned, SaleLine.offer_id)
         .join(Sale, Sale.id == SaleLine.sale_id).join(Store, Store.id == Sale.store_id)
         .where(Sale.id.in_(ids))).all()
 
@@ -267,7 +267,8 @@ def _insert_sale_lines(con, keys: list) -> None:
                CAST(strftime(b.sold_at, '%Y%m%d') AS INTEGER), b.store_id, b.region_id,
                b.product_id, b.customer_id::UUID, d.customer_key, b.cashier_id,
                {schema.channel_id('till')}, b.loyalty, b.quantity_milli, b.gross_minor,
-               b.discount_minor, b.amount_minor, b.vat_minor, b.points_earned, NULL
+               b.discount_minor, b.amount_minor, b.vat_minor, b.points_earned,
+               b.offer_id::INTEGER
         FROM batch b LEFT JOIN dim_customer d
           ON d.customer_id = b.customer_id::UUID AND d.is_current""")
 
@@ -494,6 +495,7 @@ def rebuild(db: Database, path: Path) -> dict:
     """Load everything again into a new file, keep the warehouse's own history, swap it in."""
     fresh = path.with_name(path.name + ".rebuild")
     fresh.unlink(missing_ok=True)
+    fresh.with_name(fresh.name + ".wal").unlink(missing_ok=True)  # of a rebuild that died
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with schema.connect(fresh) as con:
         if path.exists():

@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS fact_sale_line (
     customer_id UUID, customer_key BIGINT, cashier_id INTEGER, channel_id SMALLINT NOT NULL,
     loyalty BOOLEAN NOT NULL, quantity_milli BIGINT NOT NULL, gross_minor BIGINT NOT NULL,
     discount_minor BIGINT NOT NULL, amount_minor BIGINT NOT NULL, vat_minor BIGINT NOT NULL,
-    points_earned BIGINT NOT NULL, offer_id VARCHAR);
+    points_earned BIGINT NOT NULL, offer_id INTEGER);
 CREATE TABLE IF NOT EXISTS fact_return_line (
     return_id UUID NOT NULL, line_no INTEGER NOT NULL, original_sale_id UUID,
     returned_at TIMESTAMP NOT NULL, date_key INTEGER NOT NULL, store_id INTEGER,

@@ -4,8 +4,12 @@ Revision ID: 0022
 Revises: 0021
 Create Date: 2026-11-27 11:40:00
 """
+import os
+
 import sqlalchemy as sa
 from alembic import op
+
+FIELDS = ("name", "inn", "kpp", "address", "bank", "bic", "account")
 
 revision = '0022'
 down_revision = '0021'
@@ -25,6 +29,12 @@ def upgrade() -> None:
     sa.Column('account', sa.String(length=20), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_company'))
     )
+    # An installation that set its details in the environment (before this revision) keeps
+    # issuing invoices with them; a new one sets them through the API.
+    old = {f: os.environ.get(f"KASSA_COMPANY_{f.upper()}") for f in FIELDS}
+    if all(old[f] for f in FIELDS if f != "kpp"):
+        op.bulk_insert(sa.table("company", *(sa.column(c) for c in ("id", *FIELDS))),
+                       [{"id": 1, **{f: old[f] or "" for f in FIELDS}}])
 
 
 def downgrade() -> None:

@@ -218,8 +218,7 @@ def choose_offers(rules: list[OfferRule], profile: OfferProfile | None,
     if profile is None or not profile.offers_ok:
         return []
     fits = sorted((r for r in rules
-                   if r.product_id not in in_cart and r.trigger_product_ids <= in_cart
-                   and (r.segments is None or profile.segment in r.segments)),
+                   if r.product_id not in in_cart and offer_applies(r, profile, in_cart)),
                   key=lambda r: (-r.discount_bp, r.id))
     chosen, products = [], set()
     for rule in fits:
@@ -227,6 +226,22 @@ def choose_offers(rules: list[OfferRule], profile: OfferProfile | None,
             chosen.append(rule)
             products.add(rule.product_id)
     return chosen
+
+
+def offer_applies(rule: OfferRule, profile: OfferProfile | None, in_cart: set[int]) -> bool:
+    """The offer holds for this customer and cart: they consented, their segment is one the
+    offer is for, every trigger product is in the cart. ``choose_offers`` shows it while its
+    product is not in the cart yet; a line taken under it keeps it only while it holds."""
+    return (profile is not None and profile.offers_ok and rule.trigger_product_ids <= in_cart
+            and (rule.segments is None or profile.segment in rule.segments))
+
+
+# One unit per offer: an offer is "this product at 10 % off", once per visit, not a price for
+# as many as the customer carries. The line taken under it holds one piece (of a weighed
+# product, the one weighing); more of the product is a line of its own at the shelf price.
+def offer_quantity(unit: str, quantity_milli: int) -> int:
+    """How much of ``quantity_milli`` a line under an offer holds; the rest is the shelf's."""
+    return quantity_milli if unit == "kg" else min(quantity_milli, MILLI)
 
 
 def offer_price(unit_price_minor: int, discount_bp: int) -> int:

@@ -5,8 +5,11 @@ Everything is read from the replica (``offers``, ``offer_profiles``), so offers 
 The choice is ``cart.choose_offers`` (pure). An offer is recorded (``offer_exposures``) the
 first time a cart shows it; a held-out customer is shown nothing, but what they would have been
 shown is recorded the same way, so the offers' uplift can be measured against them. A line
-takes an offer when its product is scanned after the offer was shown to the cart's customer:
-the line carries the offer's id and discount from then on, and that is what "accepted" means.
+takes an offer when its product is scanned while the offer stands (``standing``: shown to the
+cart's customer and still holding for the cart as it is), for one unit
+(``cart.offer_quantity``). The line carries the offer's id and discount while the offer
+stands, and that is what "accepted" means: every change of the cart asks again
+(``recheck_lines``), and a line whose offer no longer holds goes back to the shelf price.
 When the cart is paid or voided, each exposure goes up as one ``offer.shown`` event in the
 sale's (or the void's) own transaction, and the till forgets it.
 """
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.pos_node import cart, catalog
-from kassa.pos_node.models import Offer, OfferExposure, OfferProfile, Sale
+from kassa.pos_node.models import Offer, OfferExposure, OfferProfile, Sale, SaleLine
 from kassa.sync.outbox import append_event
 
 
@@ -113,27 +116,112 @@ def current(session: Session, sale_id: uuid.UUID, customer_id: uuid.UUID | None,
     return [] if who.held_out else answer
 
 
-def line_offer(seen: list[Shown], customer_id: uuid.UUID | None, product_id: int,
-               taken: set[int]) -> Shown | None:
-    """The offer a newly scanned line of ``product_id`` is taken under: one this cart showed
-    its customer for that product (never to a held-out customer: they were shown nothing) that
-    no line holds yet."""
-    for s in seen:
-        if (s.customer_id == customer_id and s.product_id == product_id and not s.held_out
-                and s.offer_id not in taken):
-            return s
-    return None
+def standing(session: Session, customer_id: uuid.UUID | None, product_ids: Iterable[int],
+             feed_cursor: int, seen: list[Shown]) -> dict[int, Shown]:
+    """The offers a line of the cart may be under now, by offer id: each one the cart showed
+    its customer (a held-out customer was shown nothing) that would still be chosen for the
+    cart and the profile as they are now (``cart.offer_applies``): still active at central,
+    the customer still consenting (a withdrawn consent: no profile) and of its segments, every
+    trigger product in the cart. The screen's limit of two is not asked again: an offer the
+    cashier read out stays good while it holds. ``seen``: the cart's exposures."""
+    mine = [s for s in seen if s.customer_id == customer_id and not s.held_out]
+    if customer_id is None or not mine:
+        return {}
+    who = profile(session, customer_id)
+    if who is None or who.held_out:
+        return {}
+    in_cart = set(product_ids)
+    rules = {r.id: r for r in active_rules(session, feed_cursor)}
+    return {s.offer_id: s for s in mine
+            if (rule := rules.get(s.offer_id)) is not None and rule.product_id == s.product_id
+            and cart.offer_applies(rule, who, in_cart)}
+
+
+def line_offer(live: dict[int, Shown], product_id: int, in_cart: set[int]) -> Shown | None:
+    """The offer a newly scanned line of ``product_id`` is taken under: a standing one for
+    that product (the largest discount), while the product is not in the cart yet. Once it is,
+    the offer was taken (one unit per offer) or its line lost it, and the screen no longer
+    shows it."""
+    if product_id in in_cart:
+        return None
+    return max((s for s in live.values() if s.product_id == product_id),
+               key=lambda s: (s.discount_bp, -s.offer_id), default=None)
+
+
+def kept(live: dict[int, Shown], lines: Iterable[tuple[int | None, int]]) -> list[bool]:
+    """For the cart's lines in order, as ``(offer_id, product_id)``: whether a line under an
+    offer keeps it, which it does while the offer stands (the first line holding it only)."""
+    answer, held = [], set()
+    for offer_id, product_id in lines:
+        keep = (offer_id is not None and offer_id in live and offer_id not in held
+                and live[offer_id].product_id == product_id)
+        if keep:
+            held.add(offer_id)
+        answer.append(keep)
+    return answer
 
 
 # --- the ORM's cart ------------------------------------------------------------------------------
 
 def refresh(session: Session, sale: Sale, store_id: int, feed_cursor: int,
             record: bool = True) -> list[dict]:
-    """``current`` for a cart the ORM holds; kept on the sale for the API's answer."""
+    """``current`` for a cart the ORM holds; kept on the sale for the API's answer. Called
+    after every change of the cart: with ``record`` (a change, not a read) its offer lines are
+    checked again first (``recheck_lines``), and the cart repriced when one changed."""
+    if record and recheck_lines(session, sale, feed_cursor):
+        from kassa.pos_node import sales  # sales imports this module
+        sales.reprice(session, sale)
     sale.offers = current(session, sale.id, sale.customer_id,
                           [ln.product_id for ln in sale.lines], store_id, feed_cursor,
                           record=record)
     return sale.offers
+
+
+def recheck_lines(session: Session, sale: Sale, feed_cursor: int) -> bool:
+    """A change of the cart (or of the offers and profiles under it): a line keeps its offer
+    only while the offer stands (``standing``, ``kept``), and for one unit. A line whose
+    offer no longer holds goes back to the shelf price; its exposure stays, not accepted
+    unless the product is scanned again under the offer. A line of pieces under an offer
+    holding more than one keeps one; the rest joins a line of the product at the same price
+    and discount without an offer, or makes one. True when a line changed (the cart needs
+    repricing)."""
+    lines = sorted(sale.lines, key=lambda ln: ln.line_no)
+    if all(ln.offer_id is None for ln in lines):
+        return False
+    live = standing(session, sale.customer_id, [ln.product_id for ln in lines], feed_cursor,
+                    shown(session, sale.id))
+    changed = False
+    for line, keep in zip(lines, kept(live, [(ln.offer_id, ln.product_id) for ln in lines]),
+                          strict=True):
+        if line.offer_id is None:
+            continue
+        if not keep:
+            line.offer_id, line.offer_discount_bp = None, 0
+            changed = True
+            continue
+        more = line.quantity_milli - cart.offer_quantity(line.unit, line.quantity_milli)
+        if more:
+            line.quantity_milli -= more
+            _shelf_line(sale, line).quantity_milli += more
+            changed = True
+    return changed
+
+
+def _shelf_line(sale: Sale, line: SaleLine) -> SaleLine:
+    """The line without an offer that more of ``line``'s product joins (a new one if none)."""
+    for other in sale.lines:
+        if (other.offer_id is None and other.product_id == line.product_id
+                and other.unit_price_minor == line.unit_price_minor
+                and other.line_discount_bp == line.line_discount_bp):
+            return other
+    other = SaleLine(line_no=max(ln.line_no for ln in sale.lines) + 1,
+                     product_id=line.product_id, sku=line.sku, name=line.name, unit=line.unit,
+                     quantity_milli=0, unit_price_minor=line.unit_price_minor, gross_minor=0,
+                     line_discount_bp=line.line_discount_bp, discount_minor=0, amount_minor=0,
+                     vat_rate_bp=line.vat_rate_bp, vat_minor=0, points_earned=0,
+                     offer_id=None, offer_discount_bp=0)
+    sale.lines.append(other)
+    return other
 
 
 def take_lines_back(sale: Sale) -> bool:

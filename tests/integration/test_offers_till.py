@@ -371,3 +371,119 @@ def test_the_offers_report_gives_response_and_uplift_in_the_readers_reach(
         (r["offer_id"], r["shown"], str(r["uplift"])) for r in report.json["rows"]]
     assert api.get("/api/v1/reports/offers?from=2020-01-01&to=2020-01-02",
                    headers=who(seeded, "office")).json["rows"] == []
+
+
+def offer_lines(cart: dict) -> list[tuple]:
+    """The cart's lines as (sku, quantity, offer_id, discount_minor, amount_minor)."""
+    return [(ln["sku"], int(ln["quantity"]), ln["offer_id"], ln["discount_minor"],
+             ln["amount_minor"]) for ln in cart["lines"]]
+
+
+def test_an_offer_whose_trigger_left_the_cart_is_not_taken_and_a_line_loses_it(
+        tills, central_db):
+    client, db = tills["pos-1"]
+    offer_id = publish_offer(central_db, COFFEE, [MILK])
+    publish_profile(central_db, ANNA)
+    sync_now(db)
+    identify(client, ANNA)
+    assert [o["offer_id"] for o in add(client, sku=MILK)["offers"]] == [offer_id]
+    removed = client.delete("/api/v1/cart/lines/1").json  # the milk goes back
+    assert removed["offers"] == []
+    cart = add(client, sku=COFFEE)  # not offered any more: the shelf price
+    assert offer_lines(cart) == [(COFFEE, 1, None, 0, 149000)]
+    assert client.delete("/api/v1/cart/lines/1").status_code == 200
+
+    add(client, sku=MILK)
+    assert offer_lines(add(client, sku=COFFEE))[1] == (COFFEE, 1, offer_id, 14900, 134100)
+    cart = client.delete("/api/v1/cart/lines/1").json  # the milk goes: so does the offer
+    assert offer_lines(cart) == [(COFFEE, 1, None, 0, 149000)]
+    assert cart["offers"] == [] and cart["total_minor"] == 149000
+    assert client.get("/api/v1/cart").json["lines"][0]["offer_id"] is None
+    cart = add(client, sku=MILK)  # the milk back: the coffee is in the cart, nothing offered
+    assert cart["offers"] == [] and offer_lines(cart)[0] == (COFFEE, 1, None, 0, 149000)
+    sale = pay(client)
+    assert [ln["offer_id"] for ln in sale["lines"]] == [None, None]
+    (event,) = shown_events(db)  # shown, recorded once, not accepted
+    assert (event["offer_id"], event["sale_id"], event["accepted"]) == (
+        offer_id, sale["id"], False)
+
+
+def test_an_offer_switched_off_or_a_consent_withdrawn_mid_cart_is_no_longer_taken(
+        tills, central_db):
+    client, db = tills["pos-1"]
+    offer_id = publish_offer(central_db, COFFEE, [MILK])
+    publish_profile(central_db, ANNA)
+    sync_now(db)
+
+    # Switched off before the coffee is scanned, then after: the shelf price either way.
+    for off in ({"active": False}, {"deleted": True}):
+        change_offer(central_db, offer_id, active=True)
+        sync_now(db)
+        identify(client, ANNA)
+        assert add(client, sku=MILK)["offers"] != []
+        change_offer(central_db, offer_id, **off)
+        sync_now(db)
+        assert offer_lines(add(client, sku=COFFEE))[1] == (COFFEE, 1, None, 0, 149000), off
+        assert client.post("/api/v1/cart/void", json={"reason": "test"}).status_code == 200
+
+        change_offer(central_db, offer_id, active=True)
+        sync_now(db)
+        identify(client, ANNA)
+        add(client, sku=MILK)
+        assert offer_lines(add(client, sku=COFFEE))[1][2] == offer_id
+        change_offer(central_db, offer_id, **off)
+        sync_now(db)
+        cart = add(client, sku=BREAD)  # the next change of the cart takes the offer back
+        assert offer_lines(cart)[1] == (COFFEE, 1, None, 0, 149000), off
+        assert cart["total_minor"] == 8990 + 149000 + 5490
+        assert client.post("/api/v1/cart/void", json={"reason": "test"}).status_code == 200
+
+    # Consent withdrawn (the profile's tombstone) with the coffee in the cart.
+    change_offer(central_db, offer_id, active=True)
+    sync_now(db)
+    identify(client, ANNA)
+    add(client, sku=MILK)
+    assert offer_lines(add(client, sku=COFFEE))[1][2] == offer_id
+    publish_profile(central_db, ANNA, deleted=True)
+    sync_now(db)
+    cart = client.patch("/api/v1/cart/lines/1", json={"quantity": 2}).json
+    assert offer_lines(cart) == [(MILK, 2, None, 0, 2 * 8990), (COFFEE, 1, None, 0, 149000)]
+    sale = pay(client)
+    assert [ln["offer_id"] for ln in sale["lines"]] == [None, None]
+    assert not any(e["accepted"] for e in shown_events(db))
+
+
+def test_an_offer_is_one_unit_more_of_the_product_is_at_the_shelf_price(tills, central_db):
+    client, db = tills["pos-1"]
+    offer_id = publish_offer(central_db, COFFEE, [MILK])
+    publish_profile(central_db, ANNA)
+    sync_now(db)
+    identify(client, ANNA)
+    add(client, sku=MILK)
+    add(client, sku=COFFEE)
+    cart = add(client, sku=COFFEE)  # scanning again: a line of its own at the shelf price
+    assert offer_lines(cart)[1:] == [(COFFEE, 1, offer_id, 14900, 134100),
+                                     (COFFEE, 1, None, 0, 149000)]
+    cart = add(client, sku=COFFEE)  # and on, counting up that line
+    assert offer_lines(cart)[1:] == [(COFFEE, 1, offer_id, 14900, 134100),
+                                     (COFFEE, 2, None, 0, 298000)]
+    # More on the offer's line: it keeps one, the rest joins the shelf-price line.
+    cart = client.patch("/api/v1/cart/lines/2", json={"quantity": 3}).json
+    assert offer_lines(cart)[1:] == [(COFFEE, 1, offer_id, 14900, 134100),
+                                     (COFFEE, 4, None, 0, 596000)]
+    assert cart["total_minor"] == 8990 + 134100 + 596000
+    sale = pay(client)
+    assert [ln["offer_id"] for ln in sale["lines"]] == [None, offer_id, None]
+    (event,) = shown_events(db)
+    assert event["accepted"] is True
+
+    # Five scanned at once (the quantity keyed first): one under the offer, four at the shelf's.
+    identify(client, ANNA)
+    add(client, sku=MILK)
+    cart = add(client, sku=COFFEE, quantity=5)
+    assert offer_lines(cart)[1:] == [(COFFEE, 1, offer_id, 14900, 134100),
+                                     (COFFEE, 4, None, 0, 596000)]
+    assert client.delete("/api/v1/cart/lines/3").status_code == 200
+    cart = client.patch("/api/v1/cart/lines/2", json={"quantity": 2}).json  # no other line
+    assert offer_lines(cart)[1:] == [(COFFEE, 1, offer_id, 14900, 134100),
+                                     (COFFEE, 1, None, 0, 149000)]

@@ -1,6 +1,8 @@
 """Personal offers in the pure cart rules: which offers a cart gets, in what order, and how a
 line taken under an offer is priced beside promotions and the cashier's discounts."""
 
+import uuid
+
 import pytest
 
 from kassa.common.errors import KassaError
@@ -11,9 +13,12 @@ from kassa.pos_node.cart import (
     OfferRule,
     Promotion,
     choose_offers,
+    offer_applies,
     offer_price,
+    offer_quantity,
     price,
 )
+from kassa.pos_node.offers import Shown, kept, line_offer
 
 MILK, COFFEE, TEA, CHOC = 1, 8, 9, 12
 COFFEE_ITEM = Item(COFFEE, "3001", "Coffee", "pcs", 2000, 149000)
@@ -87,3 +92,40 @@ def test_an_offer_discount_outside_0_to_100_percent_is_refused():
 def test_the_offer_price_is_the_shelf_price_less_the_discount():
     assert offer_price(149000, 1000) == 134100
     assert offer_price(8990, 1500) == 7641  # 13.485 off, rounded half up to 13.49
+
+
+def test_an_offer_holds_while_its_triggers_consent_and_segment_do():
+    coffee = rule(1, COFFEE, [MILK], segments=["Champions"])
+    assert offer_applies(coffee, CHAMPION, {MILK, COFFEE})  # its product in the cart too
+    assert not offer_applies(coffee, CHAMPION, {COFFEE})  # the milk went back
+    assert not offer_applies(coffee, None, {MILK})  # consent withdrawn: no profile
+    assert not offer_applies(coffee, OfferProfile("Champions", False, False), {MILK})
+    assert not offer_applies(coffee, OfferProfile("Lost", True, False), {MILK})
+
+
+def test_an_offer_is_for_one_piece_or_one_weighing():
+    assert offer_quantity("pcs", 1000) == 1000
+    assert offer_quantity("pcs", 5000) == 1000
+    assert offer_quantity("kg", 1234) == 1234
+
+
+ANNA, IVAN = uuid.uuid4(), uuid.uuid4()
+
+
+def shown(offer_id, product, bp=1000, who=ANNA, held_out=False):
+    return Shown(offer_id, who, product, bp, held_out)
+
+
+def test_a_scanned_line_takes_a_standing_offer_only_while_its_product_is_not_in_the_cart():
+    live = {1: shown(1, COFFEE), 2: shown(2, COFFEE, bp=1500), 3: shown(3, TEA)}
+    assert line_offer(live, COFFEE, {MILK}).offer_id == 2  # the larger discount
+    assert line_offer(live, COFFEE, {MILK, COFFEE}) is None  # taken already, or lost
+    assert line_offer(live, CHOC, {MILK}) is None
+    assert line_offer({}, COFFEE, {MILK}) is None  # nothing stands
+
+
+def test_a_line_keeps_its_offer_while_it_stands_and_the_first_line_only():
+    live = {1: shown(1, COFFEE)}
+    assert kept(live, [(None, MILK), (1, COFFEE), (1, COFFEE), (2, TEA), (1, TEA)]) == [
+        False, True, False, False, False]
+    assert kept({}, [(1, COFFEE)]) == [False]

@@ -302,6 +302,13 @@ def quick_sale(session: Session, user: User, lines: list[LineRequest],
     return _complete(session, sale, user, tenders, customer_id)
 
 
+class OfferEnded(KassaError):
+    """Checkout found a line under an offer that no longer stands: the cart is repriced (kept)
+    and the payment is taken again."""
+
+    code, status, commit_anyway = "offer_ended", 409, True
+
+
 def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tender],
               customer_id: UUID | None) -> Sale:
     node = identity(session)
@@ -314,6 +321,12 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
     if customer_id is not None and customer_id != sale.customer_id:
         loyalty.identify(sale, loyalty.by_customer(session, customer_id), customer_id, None)
         offers.take_lines_back(sale)
+    if offers.recheck_lines(session, sale, node.feed_cursor):
+        # An offer switched off (or a consent withdrawn) by a pull since the last change of
+        # the cart: its line goes back to the shelf price, and the cashier takes the new total.
+        reprice(session, sale, allow_empty=False)
+        raise OfferEnded(f"An offer ended since the last scan: the total is now "
+                         f"{format_minor(sale.total_minor)}.")
     reprice(session, sale, allow_empty=False)
     if sale.points_value_minor:
         loyalty.points_value(session, sale, sale.points_burned)  # the cart may have shrunk

@@ -452,6 +452,21 @@ def test_an_offer_switched_off_or_a_consent_withdrawn_mid_cart_is_no_longer_take
     assert [ln["offer_id"] for ln in sale["lines"]] == [None, None]
     assert not any(e["accepted"] for e in shown_events(db))
 
+    # Switched off by a pull with the coffee already in the cart and no change since: paying
+    # takes the offer back, and the cashier is told the new total.
+    publish_profile(central_db, ANNA)
+    sync_now(db)
+    identify(client, ANNA)
+    add(client, sku=MILK)
+    assert offer_lines(add(client, sku=COFFEE))[1][2] == offer_id
+    change_offer(central_db, offer_id, active=False)
+    sync_now(db)
+    ended = client.post("/api/v1/cart/checkout", json={"payments": [
+        {"method": "cash", "amount": 8990 + 134100}]})
+    assert (ended.status_code, ended.json["error"]) == (409, "offer_ended"), ended.json
+    assert client.get("/api/v1/cart").json["total_minor"] == 8990 + 149000
+    assert [ln["offer_id"] for ln in pay(client)["lines"]] == [None, None]
+
 
 def test_an_offer_is_one_unit_more_of_the_product_is_at_the_shelf_price(tills, central_db):
     client, db = tills["pos-1"]

@@ -420,7 +420,11 @@ async function pay() {
       if (card > 0) payments.push({method: "card", amount: card, ...(f.ref.value.trim() ? {reference: f.ref.value.trim()} : {})});
       if (cash > 0) payments.push({method: "cash", amount: cash});
       if (!payments.length) throw new Error("Enter how the customer pays.");
-      return api("POST", "/api/v1/cart/checkout", {payments});
+      return api("POST", "/api/v1/cart/checkout", {payments}).catch(async (e) => {
+        // An offer ended since the last scan: the cart behind the dialog shows the new total.
+        if (e.code === "offer_ended") render(await api("GET", "/api/v1/cart"));
+        throw e;
+      });
     }, "Pay");
   if (!sale) return;
   render(null);

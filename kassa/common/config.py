@@ -79,7 +79,8 @@ def _warehouse_path(db_url: str) -> Path | None:
         return Path(value)
     if db_url.startswith("sqlite:///"):
         return Path(db_url.removeprefix("sqlite:///")).with_suffix(".warehouse.duckdb")
-    name = db_url.rsplit("/", 1)[-1].split("?")[0] or "central"
+    from sqlalchemy.engine import make_url  # the database's name, wherever the URL puts it
+    name = make_url(db_url).database or "central"
     return var_dir() / "central" / f"{name}.warehouse.duckdb"
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask import Flask, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kassa.central import region_wall
 from kassa.common.config import CentralConfig
@@ -20,6 +21,9 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     app = Flask("kassa.central")
     app.config["KASSA"] = config
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    if config.trusted_proxies:  # the client's address and scheme as the TLS proxy saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,
+                                x_proto=config.trusted_proxies)
     db = Database(config.db_url)
     app.extensions["kassa_db"] = db
     region_wall.install(db)

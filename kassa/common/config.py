@@ -47,6 +47,9 @@ class CentralConfig:
     secure_cookies: bool = False
     # The analytic warehouse: a DuckDB file (None: no warehouse; reports read central only).
     warehouse_path: Path | None = None
+    # Proxies in front of central whose X-Forwarded-For/-Proto are believed (nginx: 1). With
+    # 0 the headers are ignored, so a client cannot pick its own address by sending one.
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
@@ -63,6 +66,7 @@ class CentralConfig:
                                                str(var_dir() / "central" / "issuer"))),
             secret_key_file=var_dir() / "central" / "secret_key",
             secure_cookies=os.environ.get("KASSA_SECURE_COOKIES", "auto") == "1",
+            trusted_proxies=int(os.environ.get("KASSA_TRUSTED_PROXIES", "0")),
             warehouse_path=_warehouse_path(
                 normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),
         )

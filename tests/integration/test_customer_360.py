@@ -9,7 +9,7 @@ import uuid
 from pypdf import PdfReader
 from sqlalchemy import delete, func, select
 
-from kassa.central import cards, loyalty
+from kassa.central import cards, create_app, loyalty
 from kassa.central import masterdata as md
 from kassa.central.feed import page
 from kassa.central.models import (
@@ -21,6 +21,7 @@ from kassa.central.models import (
     LoyaltyAccount,
     Store,
 )
+from kassa.common.config import CentralConfig
 from kassa.common.db import utcnow
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.models import BlockedCard
@@ -132,6 +133,20 @@ def test_the_website_form_makes_leads_and_keeps_bots_out(central_app, central_db
     with central_db.read() as s:  # a repeat from the same person: the same lead, more contacts
         assert s.scalar(select(func.count()).select_from(Customer).where(
             Customer.phone == "+79123456789")) == 1
+    # A client cannot name its own address to get past the limit...
+    spoofed = api.post("/api/v1/public/leads", json=form,
+                       headers={"X-Forwarded-For": "203.0.113.9"})
+    assert spoofed.status_code == 429
+    # ...but behind the TLS proxy central is told to believe, each visitor is counted apart.
+    proxied = create_app(CentralConfig(db_url=central_app.config["KASSA"].db_url,
+                                       clock_skew_seconds=300, trusted_proxies=1))
+    behind = proxied.test_client()
+    codes = [behind.post("/api/v1/public/leads", json=form, headers={
+        "X-Forwarded-For": "203.0.113.9"}).status_code for _ in range(6)]
+    assert codes == [202] * 5 + [429]
+    assert behind.post("/api/v1/public/leads", json=form, headers={
+        "X-Forwarded-For": "198.51.100.7"}).status_code == 202
+    proxied.extensions["kassa_db"].dispose()
 
 
 def test_duplicates_merge_into_one_customer(central_app, central_db, seeded, tmp_path):

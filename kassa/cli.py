@@ -439,13 +439,27 @@ def pos_init(node_id: str, central_url: str, enroll_code: str) -> None:
     click.echo(f"node {node_id} enrolled with {central_url}; database {_safe(config.db_url)}")
 
 
+def _initialised_node(config: NodeConfig) -> Database:
+    """The node's database, or a clear refusal when `kassa pos init` never made it."""
+    from sqlalchemy import inspect, text
+    db = Database(config.db_url)
+    with db.engine.connect() as conn:
+        ready = inspect(conn).has_table("node_identity") and conn.execute(
+            text("SELECT count(*) FROM node_identity")).scalar()
+    if not ready:
+        db.dispose()
+        _fail(KassaError(f"No node is set up in {_safe(config.db_url)}: run `kassa pos init` "
+                         "first.", code="node_not_initialised"))
+    return db
+
+
 @pos.command("sync-now")
 def pos_sync_now() -> None:
     """Push pending facts and pull master data once, now (a new node bootstraps first)."""
     from kassa.sync.bootstrap import bootstrap_if_new
     from kassa.sync.client import SyncError, sync_now
     config = NodeConfig.from_env()
-    db = Database(config.db_url)
+    db = _initialised_node(config)
     try:
         bootstrap_if_new(config.db_url, config.http_timeout)
         result = sync_now(db, config.http_timeout, config.push_batch_size)
@@ -462,7 +476,7 @@ def pos_rotate_key() -> None:
     """Give this node a new signing key (central accepts the old one for KASSA_KEY_GRACE)."""
     from kassa.sync.client import SyncError, rotate_key
     config = NodeConfig.from_env()
-    db = Database(config.db_url)
+    db = _initialised_node(config)
     try:
         rotate_key(db, config.http_timeout)
     except SyncError as err:

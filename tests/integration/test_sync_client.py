@@ -201,3 +201,15 @@ def test_answers_cut_short_fail_the_run_and_change_nothing(node_db, live_central
         proxy.set_faults()
         assert sync_now(node_db, timeout=2).high_water == 3
     assert count(central_db, CentralSale) == 2
+
+
+def test_the_node_commands_refuse_clearly_before_init(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from kassa.cli import main
+    monkeypatch.setenv("KASSA_NODE_DB", str(tmp_path / "never-initialised.sqlite"))
+    for command in ("sync-now", "rotate-key"):
+        result = CliRunner().invoke(main, ["pos", command])
+        assert result.exit_code == 1 and result.exception.__class__ is SystemExit, command
+        assert "error [node_not_initialised]" in result.output and "kassa pos init" in \
+            result.output, result.output

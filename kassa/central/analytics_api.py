@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import marshmallow as ma
 import numpy as np
-from flask import Response, current_app, g
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
@@ -22,7 +22,7 @@ from kassa.central.auth import require_role
 from kassa.central.models import OfferSettings, Product, SegmentRule, Store
 from kassa.central.warehouse import demand, rfm, schema
 from kassa.common.errors import Invalid, KassaError, NotFound
-from kassa.common.spreadsheet import csv_text
+from kassa.common.web import csv_response
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
                description="Segments, the segment map, offers' settings, demand")
@@ -173,11 +173,6 @@ FORMAT = fields.String(load_default="json", validate=validate.OneOf(("json", "cs
                        metadata={"description": "csv: the rows as a spreadsheet"})
 
 
-def _csv(name: str, rows: list[dict]) -> Response:
-    return Response(csv_text(rows), mimetype="text/csv", headers={
-        "Content-Disposition": f"attachment; filename={name}.csv"})
-
-
 class SegmentsArgs(ma.Schema):
     date_from = fields.Date(data_key="from", load_default=None)
     date_to = fields.Date(data_key="to", load_default=None)
@@ -223,7 +218,7 @@ class Segments(MethodView):
             sizes = rfm.sizes(con, first, last, source)
             moves = rfm.movements(con, runs[-2], runs[-1], source) if len(runs) > 1 else []
         if args["format"] == "csv":  # the sizes, each run's segments with the moves' totals
-            return _csv(f"segments-{first}-{last}", sizes)
+            return csv_response(f"segments-{first}-{last}", sizes)
         return {"sizes": sizes, "movements": moves, "runs": runs}
 
 
@@ -283,7 +278,7 @@ class Demand(MethodView):
         forecast = [{"week": (last + timedelta(weeks=i + 1)).isoformat(),
                      "quantity": round(v, 2)} for i, v in enumerate(result.values)]
         if args["format"] == "csv":
-            return _csv(f"demand-{store.code}-{product.sku}",
+            return csv_response(f"demand-{store.code}-{product.sku}",
                         [{"week": w.isoformat(), "sold": q, "forecast": None} for w, q in rows]
                         + [{"week": f["week"], "sold": None, "forecast": f["quantity"]}
                            for f in forecast])

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import duckdb
 import marshmallow as ma
-from flask import Response, current_app, g
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -46,7 +46,7 @@ from kassa.central.warehouse import schema as wh_schema
 from kassa.central.warehouse.reports import sales_table
 from kassa.common.db import utc_date
 from kassa.common.errors import Invalid, KassaError
-from kassa.common.spreadsheet import csv_text
+from kassa.common.web import csv_response
 
 bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
                description="Managers' reports: sales, loyalty, authorizations, leads, tasks")
@@ -362,8 +362,7 @@ def _offer_row(offer_id: int | None, product: str | None, groups: dict) -> dict:
 
 def _answer(name: str, args, report: dict, first: date, last: date):
     if args["format"] == "csv":
-        return Response(csv_text(report["rows"]), mimetype="text/csv", headers={
-            "Content-Disposition": f"attachment; filename={name}-{first}-{last}.csv"})
+        return csv_response(f"{name}-{first}-{last}", report["rows"])
     return {"date_from": first, "date_to": last, **report}
 
 

@@ -9,7 +9,7 @@ import re
 import zlib
 
 import marshmallow as ma
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -119,6 +119,13 @@ MAX_INFLATED_BODY = 64 * 1024 * 1024
 # A NUL character, raw or as JSON's escape (not an escaped backslash before "u0000"): no
 # database text column takes it (PostgreSQL refuses it outright), so no body may carry one.
 _NUL_ESCAPE = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
+
+
+def csv_response(filename: str, rows: list[dict]) -> Response:
+    """A report's rows as a CSV download (formula-safe cells: ``spreadsheet.csv_text``)."""
+    from kassa.common.spreadsheet import csv_text
+    return Response(csv_text(rows), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename={filename}.csv"})
 
 
 def _has_nul(body: bytes) -> bool:

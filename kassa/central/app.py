@@ -11,6 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kassa.central import region_wall
+from kassa.common import observability
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
 from kassa.common.web import make_api
@@ -35,6 +36,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=10))
 
     api = make_api(app, "kassa central")
+    observability.init_app(app, "central", observability.CentralCollector(db))
     from kassa.central import (
         account_api,
         analytics_api,

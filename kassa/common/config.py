@@ -20,6 +20,22 @@ def clock_offset_seconds() -> float:
     return float(os.environ.get("KASSA_CLOCK_OFFSET", "0"))
 
 
+def log_format(default: str = "text") -> str:
+    """``KASSA_LOG_FORMAT``: ``json`` (one object per line) or ``text``; the serve commands
+    default to ``json``, everything else (CLI, tests) to ``text``."""
+    value = os.environ.get("KASSA_LOG_FORMAT", default)
+    if value not in ("json", "text"):
+        raise ValueError("KASSA_LOG_FORMAT must be 'json' or 'text'")
+    return value
+
+
+def metrics_multiprocess_dir() -> Path | None:
+    """``PROMETHEUS_MULTIPROC_DIR``: set by ``kassa ... serve`` for its gunicorn workers (which
+    then count into files there, summed at scrape time); unset, metrics live in the process."""
+    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(value) if value else None
+
+
 def normalize_db_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and a bare SQLite path; always use psycopg 3."""
     if url.startswith(("postgres://", "postgresql://")):
@@ -50,6 +66,9 @@ class CentralConfig:
     # Proxies in front of central whose X-Forwarded-For/-Proto are believed (nginx: 1). With
     # 0 the headers are ignored, so a client cannot pick its own address by sending one.
     trusted_proxies: int = 0
+    # ``KASSA_METRICS_TOKEN``: a client sending ``Authorization: Bearer <token>`` may read
+    # /metrics from anywhere; without it only loopback clients may.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
@@ -67,6 +86,7 @@ class CentralConfig:
             secret_key_file=var_dir() / "central" / "secret_key",
             secure_cookies=os.environ.get("KASSA_SECURE_COOKIES", "auto") == "1",
             trusted_proxies=int(os.environ.get("KASSA_TRUSTED_PROXIES", "0")),
+            metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
             warehouse_path=_warehouse_path(
                 normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),
         )
@@ -99,6 +119,8 @@ class NodeConfig:
     # ``KASSA_CARD_READER``: the PC/SC reader the customer's card goes in; empty for the
     # first reader pcscd lists, ``off`` for a till without one.
     card_reader: str | None = ""
+    # ``KASSA_METRICS_TOKEN``, as for central.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -113,4 +135,5 @@ class NodeConfig:
             sync_interval=float(os.environ.get("KASSA_SYNC_INTERVAL", "5")),
             sync_backoff_max=float(os.environ.get("KASSA_SYNC_BACKOFF_MAX", "300")),
             card_reader=os.environ.get("KASSA_CARD_READER", ""),
+            metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
         )

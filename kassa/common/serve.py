@@ -1,17 +1,30 @@
-"""Serving a Flask app factory under gunicorn, started from the ``kassa`` command."""
+"""Serving a Flask app factory under gunicorn, started from the ``kassa`` command.
+
+Served processes log JSON lines by default (``KASSA_LOG_FORMAT``) and keep their metrics in
+prometheus-client's multiprocess mode: each worker counts into files of a directory made
+fresh for this run, and a scrape answered by any worker sums them all.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from kassa.common.config import log_format, var_dir
+
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, factory: Callable[[], Flask], options: dict):
+    def __init__(self, factory: Callable[[], Flask], options: dict, log_format: str,
+                 app_name: str):
         self.factory = factory
         self.options = options
+        self.log_format = log_format
+        self.app_name = app_name
         super().__init__()
 
     def load_config(self):
@@ -19,26 +32,69 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        from kassa.common import observability
+        observability.configure_logging(self.log_format, self.app_name)
         return self.factory()
+
+
+def _child_exit(_server, worker) -> None:
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def fresh_metrics_dir(name: str) -> Path:
+    """``$KASSA_VAR_DIR/metrics/<name>-<pid>``, empty; directories left by runs whose process
+    is gone are removed (a crash leaves its directory behind)."""
+    root = var_dir() / "metrics"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob(f"{name}-*"):
+        pid = old.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / f"{name}-{os.getpid()}"
+    shutil.rmtree(mine, ignore_errors=True)
+    mine.mkdir()
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def serve(factory: Callable[[], Flask], host: str, port: int, workers: int, threads: int,
           name: str) -> None:
     """Run until SIGINT/SIGTERM; gunicorn stops its workers before returning."""
-    _Gunicorn(factory, {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        # With several workers, one takes at most as many connections as it has threads, so
-        # keep-alive clients spread over the workers: left at gunicorn's 1000, one worker
-        # accepted all sixteen connections of the authorization bench while the others idled
-        # (165 -> 241 decisions/s). A single worker keeps the default.
-        "worker_connections": threads if workers > 1 else 1000,
-        "proc_name": name,
-        "graceful_timeout": 10,
-        "timeout": 60,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-    }).run()
+    fmt = log_format(default="json")
+    metrics_dir = fresh_metrics_dir(name)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # the workers inherit it
+    from kassa.common import observability
+    observability.use_multiprocess()
+    app_name = name.removeprefix("kassa-")
+    try:
+        _Gunicorn(factory, {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            # With several workers, one takes at most as many connections as it has threads,
+            # so keep-alive clients spread over the workers: left at gunicorn's 1000, one
+            # worker accepted all sixteen connections of the authorization bench while the
+            # others idled (165 -> 241 decisions/s). A single worker keeps the default.
+            "worker_connections": threads if workers > 1 else 1000,
+            "proc_name": name,
+            "graceful_timeout": 10,
+            "timeout": 60,
+            "accesslog": None,  # kassa logs each request itself, with its request id
+            "errorlog": "-",
+            "loglevel": "warning",
+            "logger_class": observability.gunicorn_logger(fmt, app_name),
+            "child_exit": _child_exit,
+        }, fmt, app_name).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

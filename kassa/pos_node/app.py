@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import Flask, jsonify
 from sqlalchemy import func, select
 
+from kassa.common import observability
 from kassa.common.config import NodeConfig
 from kassa.common.db import Database, utcnow
 from kassa.common.web import make_api
@@ -30,6 +31,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
     api = make_api(app, "kassa POS node")
+    observability.init_app(app, "pos", observability.NodeCollector(db, config.sync_interval))
     from kassa.pos_node import authorization_api, card_api, sales_api, till_api, ui
     api.register_blueprint(till_api.bp)
     api.register_blueprint(authorization_api.bp)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -20,6 +22,8 @@ import requests
 from sqlalchemy import func, select, update
 
 from kassa.common.db import Database, utc_date, utcnow
+from kassa.common.observability import HEADER as REQUEST_ID_HEADER
+from kassa.common.observability import outgoing_request_id
 from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers
 from kassa.pos_node.models import Counter, NodeIdentity, OutboxEvent, Return, Sale
 from kassa.sync import outbox, replica
@@ -28,6 +32,8 @@ from kassa.sync.protocol import (
     NodeStatusAnswerSchema,
     PushResponseSchema,
 )
+
+log = logging.getLogger(__name__)
 
 
 class SyncError(Exception):
@@ -80,11 +86,23 @@ class CentralClient:
         split = urlsplit(prepared.url)
         path_qs = split.path + (f"?{split.query}" if split.query else "")
         headers.update(signature_headers(self.node_id, self.key, method, path_qs, raw))
+        # Not signed (the signature covers method, path, time, nonce and body): it only ties
+        # this call's log lines at both ends together.
+        request_id = headers[REQUEST_ID_HEADER] = outgoing_request_id()
+        started = time.perf_counter()
+        context = {"request_id": request_id, "node_id": self.node_id, "method": method,
+                   "path": split.path}
         try:
             resp = self.http.request(method, prepared.url, data=raw or None, headers=headers,
                                      timeout=self.timeout)
         except requests.RequestException as err:
+            log.warning("central %s %s: unreachable (%s)", method, split.path,
+                        err.__class__.__name__, extra={**context, "duration_ms": round(
+                            (time.perf_counter() - started) * 1000, 1)})
             raise SyncError(f"central unreachable: {err.__class__.__name__}") from err
+        log.info("central %s %s %s", method, split.path, resp.status_code,
+                 extra={**context, "status": resp.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         try:
             doc = resp.json()
         except ValueError:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from http import HTTPStatus
 
 import marshmallow as ma
+from apispec import BasePlugin
 from flask import Flask, Response, jsonify
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
@@ -41,10 +43,45 @@ class ErrorSchema(ma.Schema):
     details = ma.fields.Dict(metadata={"description": "per-field validation messages"})
 
 
+# Refusals the shared machinery can give any operation: a KassaError from a service (bad
+# request, sign-in, role, unknown id, conflict, validation, storage or central unavailable) and
+# the NUL-character refusal. A body adds the size limit and the JSON-only rule.
+STANDARD_ERRORS = (400, 401, 403, 404, 409, 422, 503)
+BODY_ERRORS = (413, 415)
+
+
+class _StandardErrorResponses(BasePlugin):
+    """Documents the standard error responses on every operation, each with ``ErrorSchema``,
+    unless the operation documents that status itself (an import report's 422, a 429). Explicit
+    codes rather than one ``default`` response: a client (and the fuzz test) can tell a
+    documented refusal from an undocumented status."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            documented = {str(status) for status in responses}
+            statuses = STANDARD_ERRORS + (BODY_ERRORS if method in ("post", "put", "patch")
+                                          else ())
+            for status in statuses:
+                if str(status) not in documented:
+                    responses[str(status)] = HTTPStatus(status).name  # flask-smorest's component
+
+
+def report_or_refusal(report_schema) -> dict:
+    """The schema of an import's 422: its report of the bad rows, or a refusal of the request
+    itself (not UTF-8, a NUL character, a bad query parameter) in ``ErrorSchema``."""
+    return {"anyOf": [report_schema, ErrorSchema]}
+
+
 class KassaApi(Api):
-    """flask-smorest's Api answering errors in kassa's shape."""
+    """flask-smorest's Api answering errors in kassa's shape and documenting them."""
 
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # replaced by explicit codes: _StandardErrorResponses
+
+    def _init_spec(self, *, extra_plugins=None, **options):
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), _StandardErrorResponses()],
+                           **options)
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500
@@ -119,6 +156,10 @@ MAX_INFLATED_BODY = 64 * 1024 * 1024
 # A NUL character, raw or as JSON's escape (not an escaped backslash before "u0000"): no
 # database text column takes it (PostgreSQL refuses it outright), so no body may carry one.
 _NUL_ESCAPE = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
+
+
+# The OpenAPI schema of a CSV download (``csv_response``), to document with content_type="text/csv".
+CSV_TEXT = {"type": "string", "description": "CSV: a header row, then one row per record"}
 
 
 def csv_response(filename: str, rows: list[dict]) -> Response:

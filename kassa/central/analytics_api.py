@@ -22,7 +22,7 @@ from kassa.central.auth import require_role
 from kassa.central.models import OfferSettings, Product, SegmentRule, Store
 from kassa.central.warehouse import demand, rfm, schema
 from kassa.common.errors import Invalid, KassaError, NotFound
-from kassa.common.web import csv_response
+from kassa.common.web import CSV_TEXT, csv_response
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
                description="Segments, the segment map, offers' settings, demand")
@@ -194,6 +194,8 @@ class Segments(MethodView):
     @require_role(*OPERATORS, "regional_manager")
     @bp.arguments(SegmentsArgs, location="query")
     @bp.response(200, SegmentsSchema)
+    @bp.alt_response(200, schema=CSV_TEXT, content_type="text/csv", success=True,
+                     description="with format=csv: the rows as CSV")
     def get(self, args):
         """Segment sizes of every analysis run in the period (default: the last 90 days) and
         how customers moved between the last two runs."""
@@ -248,6 +250,8 @@ class Demand(MethodView):
     @require_role(*READERS)
     @bp.arguments(DemandArgs, location="query")
     @bp.response(200, DemandSchema)
+    @bp.alt_response(200, schema=CSV_TEXT, content_type="text/csv", success=True,
+                     description="with format=csv: the rows as CSV")
     def get(self, args):
         """A store's weekly sales of a product (zeros included), its trend and the next weeks'
         forecast with its error on held-out weeks beside the seasonal-naive baseline."""

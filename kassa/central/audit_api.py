@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from kassa.central.auth import require_role
 from kassa.central.models import AuditEntry, Node, Store, User
 from kassa.common.spreadsheet import cell
+from kassa.common.web import CSV_TEXT
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
                description="Who allowed what, and why")
@@ -101,7 +102,7 @@ class Audit(MethodView):
 
     @bp.arguments(AuditQuerySchema, location="query")
     @bp.response(200, AuditListSchema)
-    @bp.alt_response(200, description="with format=csv: the same rows as CSV",
+    @bp.alt_response(200, schema=CSV_TEXT, description="with format=csv: the same rows as CSV",
                      content_type="text/csv", success=True)
     def get(self, args):
         """The audit log, newest first (``format=csv`` downloads it)."""

@@ -248,7 +248,8 @@ class Documents(MethodView):
     decorators = [require_role(*PEOPLE)]
 
     @bp.arguments(DocumentInSchema)
-    @bp.response(201, description="the document as PDF", content_type="application/pdf")
+    @bp.response(201, {"type": "string", "format": "binary"}, description="the document as PDF",
+                 content_type="application/pdf")
     def post(self, body, customer_id):
         """A quote or an invoice for the customer at the chain's prices, as PDF (numbered, kept,
         and on the customer's timeline)."""
@@ -316,7 +317,7 @@ class Merge(MethodView):
 class Export(MethodView):
     decorators = [require_role(*STAFF)]
 
-    @bp.response(200, description="all data of the customer, as a JSON file")
+    @bp.response(200, {"type": "object"}, description="all data of the customer, as a JSON file")
     def get(self, customer_id):
         """Everything kept about the customer (their data-access request), as a download; the
         export is in the audit log."""

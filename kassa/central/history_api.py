@@ -13,6 +13,7 @@ from marshmallow import fields
 from kassa.central import history_import
 from kassa.central.auth import require_role
 from kassa.central.masterdata_api import EDITORS, csv_body
+from kassa.common.web import report_or_refusal
 
 bp = Blueprint("history", __name__, url_prefix="/api/v1/history",
                description="Customers' purchase history from a previous system")
@@ -59,7 +60,8 @@ class Import(MethodView):
 
     @bp.arguments(HistoryImportArgsSchema, location="query")
     @bp.response(200, HistoryReportSchema)
-    @bp.alt_response(422, schema=HistoryReportSchema, description="bad rows, nothing loaded")
+    @bp.alt_response(422, schema=report_or_refusal(HistoryReportSchema),
+                     description="bad rows, nothing loaded")
     def post(self, args):
         """Load customers' purchases from a CSV body (``text/csv``; columns ``customer, date,
         quantity, amount`` and optionally ``store, product``): all rows or none; the same file

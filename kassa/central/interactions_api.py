@@ -26,6 +26,7 @@ from kassa.central.masterdata_api import ImportArgsSchema, csv_body
 from kassa.central.models import FormSubmission, Store
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError, NotFound
+from kassa.common.web import ErrorSchema, report_or_refusal
 
 bp = Blueprint("interactions", __name__, url_prefix="/api/v1",
                description="Contacts from every channel; the website's lead form")
@@ -145,7 +146,7 @@ class ImportInteractions(MethodView):
 
     @bp.arguments(ImportArgsSchema, location="query")
     @bp.response(200, ContactsImportReportSchema)
-    @bp.alt_response(422, schema=ContactsImportReportSchema,
+    @bp.alt_response(422, schema=report_or_refusal(ContactsImportReportSchema),
                      description="bad rows, nothing written")
     def post(self, args):
         """Contacts from another system as CSV (``text/csv``; columns ``channel, direction,
@@ -212,6 +213,8 @@ def _rate_limited(session, client: str) -> int | None:
 class WebForm(MethodView):
     @bp.arguments(WebFormSchema)
     @bp.response(202, ReceivedSchema)
+    @bp.alt_response(429, schema=ErrorSchema, description="rate_limited: too many forms from "
+                     "this client; details.retry_after_s says when to try again")
     def post(self, body):
         """The website's contact form: a lead with its source, or a contact of the customer
         it matches. No sign-in; rate-limited per client (429 ``rate_limited``)."""

@@ -46,7 +46,7 @@ from kassa.central.warehouse import schema as wh_schema
 from kassa.central.warehouse.reports import sales_table
 from kassa.common.db import utc_date
 from kassa.common.errors import Invalid, KassaError
-from kassa.common.web import csv_response
+from kassa.common.web import CSV_TEXT, csv_response
 
 bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
                description="Managers' reports: sales, loyalty, authorizations, leads, tasks")
@@ -372,6 +372,8 @@ def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
 
         @bp.arguments(args_schema, location="query")
         @bp.response(200, Rows)
+        @bp.alt_response(200, schema=CSV_TEXT, content_type="text/csv", success=True,
+                         description="with format=csv: the same rows as CSV")
         def get(self, args):
             first, last, start, end = period(args)
             with _db().read() as session:

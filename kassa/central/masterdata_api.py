@@ -17,6 +17,7 @@ from kassa.central import masterdata as md
 from kassa.central.auth import require_role
 from kassa.central.models import Price, Product
 from kassa.common.errors import KassaError, NotFound
+from kassa.common.web import CSV_TEXT, report_or_refusal
 
 bp = Blueprint("masterdata", __name__, url_prefix="/api/v1/products",
                description="Products, one at a time or in bulk")
@@ -180,7 +181,8 @@ class Import(MethodView):
 
     @bp.arguments(ImportArgsSchema, location="query")
     @bp.response(200, ImportReportSchema)
-    @bp.alt_response(422, schema=ImportReportSchema, description="bad rows, nothing written")
+    @bp.alt_response(422, schema=report_or_refusal(ImportReportSchema),
+                     description="bad rows, nothing written")
     def post(self, args):
         """Import products and chain-wide prices from a CSV body (``text/csv``; columns
         ``sku,name,vat_rate_bp,unit,category,barcodes,price,active``)."""
@@ -197,7 +199,7 @@ class Import(MethodView):
 class Export(MethodView):
     decorators = [require_role(*EDITORS, "regional_manager")]
 
-    @bp.response(200, description="the products as CSV, in the import's columns",
+    @bp.response(200, CSV_TEXT, description="the products as CSV, in the import's columns",
                  content_type="text/csv")
     def get(self):
         """Every product with its barcodes and chain-wide price, as CSV."""

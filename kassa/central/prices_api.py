@@ -21,6 +21,7 @@ from kassa.central.auth import require_role
 from kassa.central.masterdata_api import ImportArgsSchema, ImportReportSchema, csv_body
 from kassa.central.models import Price, Product, Region, Store, User
 from kassa.common.errors import Forbidden, NotFound
+from kassa.common.web import CSV_TEXT, report_or_refusal
 
 bp = Blueprint("prices", __name__, url_prefix="/api/v1/prices",
                description="Prices per chain, region and store, with scheduled changes")
@@ -163,7 +164,8 @@ class ImportPrices(MethodView):
 
     @bp.arguments(ImportArgsSchema, location="query")
     @bp.response(200, ImportReportSchema)
-    @bp.alt_response(422, schema=ImportReportSchema, description="bad rows, nothing written")
+    @bp.alt_response(422, schema=report_or_refusal(ImportReportSchema),
+                     description="bad rows, nothing written")
     def post(self, args):
         """Import a price list from a CSV body (``text/csv``; columns
         ``sku,store_code,region_code,price,effective_from``)."""
@@ -180,7 +182,7 @@ class ImportPrices(MethodView):
 class ExportPrices(MethodView):
     decorators = [require_role(*READERS)]
 
-    @bp.response(200, description="the price rows as CSV, in the import's columns",
+    @bp.response(200, CSV_TEXT, description="the price rows as CSV, in the import's columns",
                  content_type="text/csv")
     def get(self):
         """Every price row the signed-in person may see, as CSV."""

@@ -104,6 +104,7 @@ class RotateKey(MethodView):
 class SaleForReturn(MethodView):
     decorators = [node_signed]
 
+    @bp.response(200, description="the sale, its lines and payments, and the returns' ids")
     def get(self, receipt_no):
         """A sale by receipt number, with what returns took back so far (for a return at
         another till of the same store chain)."""

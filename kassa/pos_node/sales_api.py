@@ -118,6 +118,7 @@ class ReturnLookup(MethodView):
     decorators = [till_user]
 
     @bp.arguments(ReceiptQuerySchema, location="query")
+    @bp.response(200, description="the sale's lines with what can still be returned")
     def get(self, args):
         """What can still be returned from a receipt, line by line."""
         return returns.OriginalSale.to_dict(find_original(args["receipt"]))

@@ -71,6 +71,7 @@ class Session(MethodView):
 class CurrentShift(MethodView):
     decorators = [till_user]
 
+    @bp.response(200, description="the X report")
     def get(self):
         """The open shift's X report (totals so far), or 404 when none is open."""
         with work(read_only=True) as s:
@@ -194,11 +195,24 @@ class CartVoid(MethodView):
         return sale
 
 
+class ProductHitSchema(ma.Schema):
+    product_id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    unit = fields.String()
+    price_minor = fields.Integer(metadata={"description": "this store's price now"})
+
+
+class ProductSearchSchema(ma.Schema):
+    products = fields.List(fields.Nested(ProductHitSchema))
+
+
 @bp.route("/products")
 class Products(MethodView):
     decorators = [till_user]
 
     @bp.arguments(SearchQuerySchema, location="query")
+    @bp.response(200, ProductSearchSchema)
     def get(self, args):
         """Search products by name or SKU (every word a prefix)."""
         with work(read_only=True) as s:

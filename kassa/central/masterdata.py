@@ -93,6 +93,7 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
         raise Invalid(f"Unknown unit {unit!r}.", code="bad_unit")
     if session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
         raise Conflict(f"SKU {sku} exists already.", code="duplicate_sku")
+    barcodes = tuple(dict.fromkeys(barcodes))  # a barcode given twice is there once
     _check_barcodes(session, barcodes, None)
     product = Product(sku=sku, name=name, vat_rate_bp=vat_rate_bp, unit=unit, active=True,
                       category=category, barcodes=[ProductBarcode(barcode=b) for b in barcodes])
@@ -127,6 +128,7 @@ def update_product(session: Session, product: Product, *, barcodes: tuple[str, .
     if product.unit not in ("pcs", "kg"):
         raise Invalid(f"Unknown unit {product.unit!r}.", code="bad_unit")
     if barcodes is not None:
+        barcodes = tuple(dict.fromkeys(barcodes))  # a barcode given twice is there once
         _check_barcodes(session, barcodes, product.id)
         product.barcodes = [b for b in product.barcodes if b.barcode in barcodes]
         known = {b.barcode for b in product.barcodes}

@@ -103,3 +103,18 @@ def test_one_product_at_a_time_with_its_barcodes(central_app, central_db, seeded
                                              ["4600000060029", "4600000060036"]]
     log = api.get("/api/v1/audit?action=masterdata:product", headers=office).json["entries"]
     assert log[0]["details"]["before"]["active"] is True
+
+
+def test_a_barcode_given_twice_is_kept_once(central_app, seeded):
+    """A repeated barcode in one request broke the unique index (a 500, found by the fuzz
+    test); the product keeps it once."""
+    api = central_app.test_client()
+    office = basic_auth("office", seeded["users"]["office"]["password"])
+    made = api.post("/api/v1/products", json={
+        "sku": "7001", "name": "Rye bread", "vat_rate_bp": 1000,
+        "barcodes": ["4600000070011", "4600000070011"], "price_minor": 5990}, headers=office)
+    assert made.status_code == 201 and made.json["barcodes"] == ["4600000070011"], made.json
+    changed = api.patch("/api/v1/products/7001", json={
+        "barcodes": ["4600000070028", "4600000070028", "4600000070011"]}, headers=office)
+    assert changed.status_code == 200, changed.json
+    assert changed.json["barcodes"] == ["4600000070011", "4600000070028"]

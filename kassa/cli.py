@@ -29,7 +29,9 @@ def _serving_central_app():
     import os
 
     from kassa.central.jobs import Jobs
+    from kassa.common.backup import supervise
     app = _central_app()
+    supervise(app.config["KASSA"].db_url, app.config["KASSA"].backup)
     if os.environ.get("KASSA_CENTRAL_JOBS", "on") != "off":
         jobs = Jobs(app.extensions["kassa_db"], app.config["KASSA"].warehouse_path).start()
         atexit.register(jobs.stop)
@@ -45,9 +47,11 @@ def _serving_pos_app():
     """The till as served: the app plus its background sync, stopped when the worker exits."""
     import atexit
 
+    from kassa.common.backup import supervise
     from kassa.sync.scheduler import SyncScheduler
     app = _pos_app()
     config = app.config["KASSA"]
+    supervise(config.db_url, config.backup)
     if config.sync_interval > 0:
         scheduler = SyncScheduler(app.extensions["kassa_db"], config.sync_interval,
                                   config.http_timeout, config.push_batch_size,
@@ -484,6 +488,40 @@ def pos_rotate_key() -> None:
     finally:
         db.dispose()
     click.echo("key rotated")
+
+
+@pos.command("restore", with_appcontext=False)
+@click.option("--replica", default=None, help="Litestream replica URL (default: KASSA_BACKUP)")
+@click.option("--timestamp", default=None,
+              help="restore the database as it was at this moment (RFC 3339); default: latest")
+@click.option("--output", default=None, type=click.Path(dir_okay=False),
+              help="restore a copy to this file instead, checked and described (a drill: the "
+                   "till is not touched, central not asked)")
+@click.option("--force", is_flag=True,
+              help="move an existing database aside (kept as <file>.lost-<time>) first")
+def pos_restore(replica: str | None, timestamp: str | None, output: str | None,
+                force: bool) -> None:
+    """Rebuild this till's database from its Litestream replica and go on from what central
+    holds: no seq gap, no seq twice, no receipt number reused. Prints what was lost, by seq.
+    Needs central to answer; the till must be stopped."""
+    import json
+    from pathlib import Path
+
+    from kassa.pos_node.restore import restore_node, verify_copy
+    from kassa.sync.client import SyncError
+    config = NodeConfig.from_env()
+    replica = replica or (config.backup and config.backup.replica_url)
+    if not replica:
+        _fail(KassaError("No replica: KASSA_BACKUP is off; pass --replica URL.",
+                         code="no_replica"))
+    try:
+        if output:
+            report = verify_copy(replica, Path(output), timestamp)
+        else:
+            report = restore_node(config.db_url, replica, config.http_timeout, timestamp, force)
+    except (KassaError, SyncError) as err:
+        _fail(err)
+    click.echo(json.dumps(report, indent=2, default=str))
 
 
 @main.group("card", help="Loyalty cards: issue and block at central; emulate a card.")

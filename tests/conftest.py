@@ -25,6 +25,9 @@ PG_ADMIN = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 # Tills started by tests watch no card reader unless a test gives them one (and reserves it):
 # a till watching the machine's first reader would read other tests' virtual cards.
 os.environ.setdefault("KASSA_CARD_READER", "off")
+# Nor do they stream their databases to a replica unless a test asks (tests/e2e/test_backup.py):
+# a Litestream per process started would only cost the suite time.
+os.environ.setdefault("KASSA_BACKUP", "off")
 
 
 def pytest_addoption(parser):

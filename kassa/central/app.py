@@ -11,7 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kassa.central import region_wall
-from kassa.common import observability
+from kassa.common import backup, observability
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
 from kassa.common.web import make_api
@@ -25,7 +25,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     if config.trusted_proxies:  # the client's address and scheme as the TLS proxy saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,
                                 x_proto=config.trusted_proxies)
-    db = Database(config.db_url)
+    db = Database(config.db_url, checkpoints=config.backup is None)
     app.extensions["kassa_db"] = db
     region_wall.install(db)
     app.secret_key = _secret_key(config)
@@ -73,7 +73,10 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     def health():
         with db.transaction() as session:
             session.connection().exec_driver_sql("SELECT 1")
-        return jsonify(status="ok", app="central", database=db.engine.dialect.name)
+        # Public: the backup's state only, not its replica or errors (the ops pages have those).
+        state = backup.read_state(backup.sqlite_path(db.url))["state"]
+        return jsonify(status="ok", app="central", database=db.engine.dialect.name,
+                       backup=state)
 
     return app
 

@@ -88,6 +88,10 @@ class Node(Base):
     last_refusal: Mapped[str | None] = mapped_column(String(32))
     last_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clock_skew_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Its Litestream backup as it last reported (``kassa.common.backup``): alarm, lag, why.
+    backup_state: Mapped[str | None] = mapped_column(String(16))
+    backup_lag_seconds: Mapped[int | None] = mapped_column(Integer)
+    backup_error: Mapped[str | None] = mapped_column(String(500))
     store: Mapped[Store] = relationship()
 
 

@@ -14,13 +14,15 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from kassa.central import quarantine
+from kassa.central import audit, quarantine
 from kassa.central.models import (
     BusinessDay,
     ChangeFeedEntry,
     Node,
     NodeDayTotal,
     Region,
+    Return,
+    Sale,
     Store,
     User,
 )
@@ -38,6 +40,9 @@ def record_report(session: Session, node_id: str, report: dict) -> dict:
     node.reported_at = utcnow()
     node.node_seq, node.queue_depth = report["node_seq"], report["queue_depth"]
     node.oldest_pending_at, node.feed_cursor = report["oldest_pending_at"], report["feed_cursor"]
+    backup = report.get("backup") or {"state": None}
+    node.backup_state, node.backup_error = backup["state"], backup.get("last_error")
+    node.backup_lag_seconds = int(backup["lag_seconds"]) if backup["state"] else None
     days = report["days"]
     if days:
         session.execute(delete(NodeDayTotal).where(
@@ -87,8 +92,29 @@ def statuses(session: Session, user: User | None) -> list[dict]:
             "clock_skew_seconds": node.clock_skew_seconds if node.last_refusal == "clock_skew"
             else None,
             "last_refusal": node.last_refusal, "last_refused_at": node.last_refused_at,
-            "quarantined": held.get(node.id, 0)})
+            "quarantined": held.get(node.id, 0),
+            "backup_state": node.backup_state, "backup_lag_seconds": node.backup_lag_seconds,
+            "backup_error": node.backup_error})
     return out
+
+
+def record_restore(session: Session, node_id: str, report: dict) -> dict:
+    """A node was rebuilt from its replica: say in the audit log how far its copy reaches
+    against what central holds, and answer what it needs to go on without reusing a seq
+    central holds or a receipt number a customer may hold."""
+    node = session.get(Node, node_id, with_for_update=True)
+    last_receipt = session.scalar(select(func.max(Sale.receipt_no))
+                                  .where(Sale.node_id == node_id))
+    last_return = session.scalar(select(func.max(Return.return_no))
+                                 .where(Return.node_id == node_id))
+    answer = {"high_water": node.high_water, "node_seq": node.node_seq,
+              "reported_at": node.reported_at, "last_receipt_no": last_receipt,
+              "last_return_no": last_return}
+    audit.record(session, "node.restored", f"node {node_id}",
+                 reason=f"restored up to seq {report['restored_seq']}; central holds up to "
+                        f"{node.high_water}",
+                 node_id=node_id, details=jsonable({**report, "central": answer}))
+    return answer
 
 
 def unsynced_nodes(session: Session, store_id: int, day: date) -> list[dict]:

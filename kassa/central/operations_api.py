@@ -49,6 +49,11 @@ class NodeStatusSchema(ma.Schema):
     last_refusal = fields.String(allow_none=True)
     last_refused_at = fields.AwareDateTime(allow_none=True)
     quarantined = fields.Integer()
+    backup_state = fields.String(allow_none=True, metadata={
+        "description": "the node's Litestream backup: ok | behind | alarm | down | off | "
+                       "starting; null before it reported one"})
+    backup_lag_seconds = fields.Integer(allow_none=True)
+    backup_error = fields.String(allow_none=True)
 
 
 class NodeStatusListSchema(ma.Schema):

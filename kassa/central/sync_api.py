@@ -21,6 +21,8 @@ from kassa.sync.protocol import (
     NodeStatusReportSchema,
     PushRequestSchema,
     PushResponseSchema,
+    RestoredAnswerSchema,
+    RestoredReportSchema,
 )
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync",
@@ -74,6 +76,22 @@ class Status(MethodView):
             raise Forbidden("A node may report only on itself.", code="node_mismatch")
         with current_app.extensions["kassa_db"].transaction() as session:
             return node_status.record_report(session, g.node_id, report)
+
+
+@bp.route("/restored")
+class Restored(MethodView):
+    decorators = [node_signed]
+
+    @bp.arguments(RestoredReportSchema)
+    @bp.response(200, RestoredAnswerSchema)
+    def post(self, report):
+        """A node rebuilt from its backup (``kassa pos restore``) says how far its copy reaches
+        and learns what central holds of it, so it goes on with no seq gap, no seq central
+        holds twice, and no receipt number issued before. Recorded in the audit log."""
+        if report["node_id"] != g.node_id:
+            raise Forbidden("A node may report only on itself.", code="node_mismatch")
+        with current_app.extensions["kassa_db"].transaction() as session:
+            return node_status.record_restore(session, g.node_id, report)
 
 
 class RotateKeySchema(ma.Schema):

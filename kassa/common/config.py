@@ -8,6 +8,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kassa.common.backup import BackupConfig
 
 
 def var_dir() -> Path:
@@ -66,6 +70,8 @@ class CentralConfig:
     # Proxies in front of central whose X-Forwarded-For/-Proto are believed (nginx: 1). With
     # 0 the headers are ignored, so a client cannot pick its own address by sending one.
     trusted_proxies: int = 0
+    # Continuous backup of an SQLite central with Litestream (None: off, or PostgreSQL).
+    backup: "BackupConfig | None" = None
     # ``KASSA_METRICS_TOKEN``: a client sending ``Authorization: Bearer <token>`` may read
     # /metrics from anywhere; without it only loopback clients may.
     metrics_token: str | None = None
@@ -89,7 +95,29 @@ class CentralConfig:
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
             warehouse_path=_warehouse_path(
                 normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),
+            backup=backup_config(
+                normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),
         )
+
+
+def backup_config(db_url: str) -> "BackupConfig | None":
+    """``KASSA_BACKUP``: ``off``, or the Litestream replica URL of this SQLite database
+    (``file:///dir``, ``s3://bucket/path``); by default a file replica under
+    ``$KASSA_VAR_DIR/backup/`` named after the database file. Put it on another disk in
+    production. ``KASSA_BACKUP_ALARM_AFTER`` (seconds the replica may lag before the alarm,
+    default 60), ``KASSA_BACKUP_SYNC_INTERVAL`` (Litestream's, default 1 s) and
+    ``KASSA_BACKUP_CHECK_EVERY`` (default 5 s) tune it."""
+    from kassa.common.backup import BackupConfig, sqlite_path
+    path = sqlite_path(db_url)
+    value = os.environ.get("KASSA_BACKUP", "")
+    if path is None or value == "off":
+        return None
+    url = value or (var_dir() / "backup" / path.stem).as_uri()
+    return BackupConfig(
+        replica_url=url,
+        sync_interval_s=int(os.environ.get("KASSA_BACKUP_SYNC_INTERVAL", "1")),
+        alarm_after_s=float(os.environ.get("KASSA_BACKUP_ALARM_AFTER", "60")),
+        check_every_s=float(os.environ.get("KASSA_BACKUP_CHECK_EVERY", "5")))
 
 
 def _warehouse_path(db_url: str) -> Path | None:
@@ -119,6 +147,8 @@ class NodeConfig:
     # ``KASSA_CARD_READER``: the PC/SC reader the customer's card goes in; empty for the
     # first reader pcscd lists, ``off`` for a till without one.
     card_reader: str | None = ""
+    # Continuous backup of the node's database with Litestream (None: off).
+    backup: "BackupConfig | None" = None
     # ``KASSA_METRICS_TOKEN``, as for central.
     metrics_token: str | None = None
 
@@ -135,5 +165,7 @@ class NodeConfig:
             sync_interval=float(os.environ.get("KASSA_SYNC_INTERVAL", "5")),
             sync_backoff_max=float(os.environ.get("KASSA_SYNC_BACKOFF_MAX", "300")),
             card_reader=os.environ.get("KASSA_CARD_READER", ""),
+            backup=backup_config(
+                normalize_db_url(os.environ.get("KASSA_NODE_DB", str(default)))),
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
         )

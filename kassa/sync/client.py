@@ -198,8 +198,16 @@ def report_status(db: Database, client: CentralClient, days: int = 7) -> dict:
     """Tell central how far this node is and what it counted per day (reconciliation)."""
     with db.read() as session:
         report = node_report(session, days)
+    report["backup"] = _backup_report(db)
     return client.request("POST", "/api/v1/sync/status", {"node_id": client.node_id, **report},
                           expect=NodeStatusAnswerSchema())
+
+
+def _backup_report(db: Database) -> dict:
+    from kassa.common.backup import read_state, sqlite_path
+    state = read_state(sqlite_path(db.url))
+    return {"state": state["state"], "lag_seconds": state.get("lag_seconds", 0.0),
+            "last_error": state.get("last_error") if state["state"] != "ok" else None}
 
 
 def node_report(session, days: int = 7) -> dict:

@@ -44,6 +44,21 @@ class DayTotalsSchema(ma.Schema):
     returns_minor = fields.Integer(required=True, strict=True)
 
 
+BACKUP_STATES = ("off", "starting", "ok", "behind", "alarm", "down")
+
+
+class BackupReportSchema(ma.Schema):
+    """The node's Litestream backup as its supervisor last saw it (``kassa.common.backup``)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    state = fields.String(required=True, validate=validate.OneOf(BACKUP_STATES))
+    lag_seconds = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=1e9))
+    last_error = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=500))
+
+
 class NodeStatusReportSchema(ma.Schema):
     """What a node says about itself after each sync: how far it is, what it counted."""
 
@@ -54,6 +69,7 @@ class NodeStatusReportSchema(ma.Schema):
     feed_cursor = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     days = fields.List(fields.Nested(DayTotalsSchema), load_default=list,
                        validate=validate.Length(max=62))
+    backup = fields.Nested(BackupReportSchema, load_default=None, allow_none=True)
 
 
 class NodeStatusAnswerSchema(ma.Schema):
@@ -62,6 +78,30 @@ class NodeStatusAnswerSchema(ma.Schema):
 
     high_water = fields.Integer(required=True)
     quarantined = fields.Integer(required=True)
+
+
+class RestoredReportSchema(ma.Schema):
+    """A node rebuilt from its replica says how far its copy reaches (``kassa pos restore``)."""
+
+    node_id = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    restored_seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    replica_at = fields.AwareDateTime(required=True, allow_none=True)
+    last_receipt_no = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Length(max=64))
+
+
+class RestoredAnswerSchema(ma.Schema):
+    """What central holds of the node: its events up to ``high_water``, the newest seq the
+    node last reported (``node_seq``, when), and its newest receipt and return numbers."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    high_water = fields.Integer(required=True)
+    node_seq = fields.Integer(allow_none=True)
+    reported_at = fields.AwareDateTime(allow_none=True)
+    last_receipt_no = fields.String(allow_none=True)
+    last_return_no = fields.String(allow_none=True)
 
 
 class ChangesQuerySchema(ma.Schema):

@@ -22,6 +22,7 @@ ACCESS = {
     ("GET", "/api/v1/sync/changes"): NODE,
     ("POST", "/api/v1/sync/status"): NODE,
     ("POST", "/api/v1/sync/rotate-key"): NODE,
+    ("POST", "/api/v1/sync/restored"): NODE,
     ("GET", "/api/v1/sync/sales/{receipt_no}"): NODE,
     ("GET", "/api/v1/sync/snapshot"): NODE,
     ("POST", "/api/v1/nodes/enroll"): PUBLIC,  # a one-time enrolment code is the credential

@@ -56,6 +56,14 @@ function stateLabel(n) {
   return n.state.replace("_", " ");
 }
 
+function backupCell(n) {
+  const bad = ["alarm", "down"].includes(n.backup_state);
+  const lag = n.backup_state === "behind" || bad ? ` ${seconds(n.backup_lag_seconds)}` : "";
+  const td = cell(n.backup_state ? `${n.backup_state}${lag}` : null, bad ? "warn" : "");
+  if (n.backup_error) td.title = n.backup_error;
+  return td;
+}
+
 async function loadNodes() {
   const {nodes} = await api("GET", "/api/v1/nodes/status");
   const body = $("#nodes tbody");
@@ -70,10 +78,10 @@ async function loadNodes() {
       cell(n.events_behind, n.events_behind ? "n warn" : "n"), cell(n.queue_depth, "n"),
       cell(when(n.oldest_pending_at)),
       cell(n.feed_cursor === null ? null : n.feed_head - n.feed_cursor, "n"),
-      cell(n.quarantined, n.quarantined ? "n warn" : "n"));
+      cell(n.quarantined, n.quarantined ? "n warn" : "n"), backupCell(n));
     return tr;
   }));
-  if (!nodes.length) body.innerHTML = "<tr><td colspan=11>No nodes in your scope.</td></tr>";
+  if (!nodes.length) body.innerHTML = "<tr><td colspan=12>No nodes in your scope.</td></tr>";
 }
 
 let current = null;

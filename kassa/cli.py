@@ -418,8 +418,11 @@ def pos() -> None:
 @click.option("--port", default=8701, show_default=True, type=int)
 @click.option("--threads", default=4, show_default=True, type=int)
 def pos_serve(host: str, port: int, threads: int) -> None:
-    """Serve the till until Ctrl-C (one process: the node's SQLite has one writer)."""
+    """Serve the till until Ctrl-C (one process: the node's SQLite has one writer). Brings the
+    node's database to the installed kassa's schema first (a till upgrades on restart)."""
+    from kassa.common.migrate import upgrade
     from kassa.common.serve import serve
+    upgrade("node", NodeConfig.from_env().db_url)
     serve(_serving_pos_app, host, port, 1, threads, "kassa-pos")
 
 

@@ -83,7 +83,8 @@ def run_demo(port: int) -> None:
     try:
         pcscd_note, card_off = _card_service(services)
         procs.start("central", kassa + ["central", "serve", "--port", str(port)],
-                    {"KASSA_CENTRAL_DB": central_db, "KASSA_ISSUER_KEY_DIR": str(root / "issuer")})
+                    {"KASSA_CENTRAL_DB": central_db, "KASSA_ISSUER_KEY_DIR": str(root / "issuer"),
+                     **_backup_env(root, "central")})
         procs.wait_http("central", central_url + "/health")
         node_urls = {}
         for i, node_id in enumerate(NODES, start=1):
@@ -93,7 +94,8 @@ def run_demo(port: int) -> None:
             sync_now(node_db_handle)
             url = f"http://127.0.0.1:{port + i}"
             procs.start(node_id, kassa + ["pos", "serve", "--port", str(port + i)],
-                        {"KASSA_NODE_DB": node_db, "KASSA_CARD_READER": TILL_READERS[node_id][0]})
+                        {"KASSA_NODE_DB": node_db, "KASSA_CARD_READER": TILL_READERS[node_id][0],
+                         **_backup_env(root, node_id)})
             procs.wait_http(node_id, url + "/health")
             node_urls[node_id] = (url, node_db, node_db_handle)
         card_pid = None
@@ -125,6 +127,14 @@ def _issue_card(db: Database, key_dir: Path, path: Path) -> DemoCard:
                                                       WELCOME_POINTS, utcnow()))
     save_card(state, path)
     return DemoCard(state.card_number, pin, path, WELCOME_POINTS)
+
+
+def _backup_env(root: Path, name: str) -> dict[str, str]:
+    """Each database streams to a replica of the demo's own (made afresh with it), unless
+    KASSA_BACKUP says otherwise (``off`` for none)."""
+    if os.environ.get("KASSA_BACKUP"):
+        return {}
+    return {"KASSA_BACKUP": (root / "backup" / name).as_uri()}
 
 
 def _card_service(services: Supervisor) -> tuple[str, str | None]:

@@ -81,3 +81,27 @@ def test_one_price_per_product_scope_and_start(central_db_url):
             s.execute(insert, {"amount": 200})
     finally:
         db.dispose()
+
+
+def test_a_till_served_after_an_upgrade_brings_its_database_to_head(tmp_path):
+    """The till's database is migrated when the upgraded kassa starts serving it."""
+    import sqlite3
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    from kassa.common.processes import Supervisor
+    from tests.helpers import free_port
+    db = tmp_path / "pos.sqlite"
+    upgrade("node", f"sqlite:///{db}", "0009")  # as a till of an older kassa left it
+    sup, port = Supervisor(tmp_path / "logs"), free_port()
+    try:
+        sup.start("pos", [sys.executable, "-m", "kassa.cli", "pos", "serve", "--port", str(port)],
+                  {"KASSA_NODE_DB": str(db), "KASSA_SYNC_INTERVAL": "0"})
+        sup.wait_http("pos", f"http://127.0.0.1:{port}/health")
+    finally:
+        sup.stop_all()
+    with sqlite3.connect(db) as conn:
+        (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert version == ScriptDirectory.from_config(
+        alembic_config("node", f"sqlite:///{db}")).get_current_head()

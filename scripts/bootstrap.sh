@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(gcc make pcscd vsmartcard-vpcd libpcsclite-dev swig chromium postgresql-client
-                 fonts-dejavu-core iproute2)
+                 fonts-dejavu-core iproute2 nftables)
 # Debian's python3 needs these for a venv and for building pyscard; a Python that already has
 # venv, ensurepip and its headers (pyenv, a distribution build with -dev) does not.
 if ! python3 -c 'import venv, ensurepip, sysconfig, os

@@ -10,8 +10,9 @@ nothing of ours is reachable from, or listens in, the root namespace. The test d
 processes without a link of its own: its HTTP calls run in threads that entered the process's
 namespace (``tests.netns``), so a till is spoken to on that till's loopback and central on its
 bridge address, and taking a till's link down takes that till, and only it, off the network.
-Needs root (``ip netns add`` is tried; skipped with the reason where it fails); delay and loss
-need the kernel's netem qdisc, whose test is skipped, with the reason, where it cannot load.
+Needs root (``ip netns add`` is tried; skipped with the reason where it fails). Delay and loss
+come from the kernel's netem qdisc, or where the kernel has none, from a token-bucket rate
+limit and nftables' random drop (``impairment``); skipped, with the reason, where neither works.
 
 The proof after each fault heals: every sale a cashier was told of is at central exactly once,
 each till's seqs arrived without gap or double, the outboxes are empty, and both tills have the
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import threading
@@ -262,27 +265,68 @@ def node_facts(path: str) -> tuple[int, dict[str, int]]:
 
 
 @pytest.fixture
-def netem(shop):
-    reason = netns.qdisc_available(shop.central, "netem", "delay", "1ms")
-    if reason:
-        pytest.skip(f"no delay or loss without netem: {reason}")
+def impairment(shop) -> str:
+    """How links are made slow and lossy here: ``netem`` (delay, jitter, random loss), or where
+    the kernel has no netem (this machine's has none, and no modules), ``tbf+nft``: a token
+    bucket rate limit (queueing delay, and tail drops when its queue is full) and nftables'
+    random drop, both in the kernel on the same veths."""
+    why_netem = netns.qdisc_available(shop.central, "netem", "delay", "1ms")
+    if why_netem is None:
+        return "netem"
+    why_tbf = netns.qdisc_available(shop.central, "tbf", *TBF)
+    nft = shop.central.run(["nft", "list", "tables"]) if shutil.which("nft") else None
+    if why_tbf is None and nft is not None and nft.returncode == 0:
+        return "tbf+nft"
+    pytest.skip(f"no delay or loss here: {why_netem}; {why_tbf or 'no usable nft'}")
 
 
-def impair(shop: Shop, till: Till, *netem_args: str) -> None:
-    """netem on both ends of the till's link, so both directions suffer (empty: heal)."""
-    for space, dev in ((till.space, "eth0"), (shop.central, till.uplink)):
-        if netem_args:
-            space.ip("tc", "qdisc", "replace", "dev", dev, "root", "netem", *netem_args)
-        else:
-            space.ip("tc", "qdisc", "del", "dev", dev, "root", check=False)
+# A slow link: 256 kbit/s, at most 200 ms queued; above that packets drop.
+TBF = ("rate", "256kbit", "burst", "8kb", "latency", "200ms")
 
 
-def test_tills_converge_through_delay_and_loss(shop, netem):
+def impair(shop: Shop, till: Till, how: str, delay_ms: int = 0, loss_pct: int = 0) -> None:
+    """Delay and loss on both ends of the till's link, so both directions suffer; with
+    neither, heal it."""
+    ends = ((till.space, "eth0"), (shop.central, till.uplink))
+    for space, dev in ends:
+        space.ip("tc", "qdisc", "del", "dev", dev, "root", check=False)
+    till.space.run(["nft", "delete", "table", "inet", "kassa_loss"])
+    if not (delay_ms or loss_pct):
+        return
+    if how == "netem":
+        args = ["delay", f"{delay_ms}ms", f"{delay_ms // 4}ms", "loss", f"{loss_pct}%"]
+        for space, dev in ends:
+            space.ip("tc", "qdisc", "replace", "dev", dev, "root", "netem", *args)
+        return
+    if delay_ms:
+        for space, dev in ends:
+            space.ip("tc", "qdisc", "replace", "dev", dev, "root", "tbf", *TBF)
+    if loss_pct:  # half each way, in the till's namespace; its loopback (our calls) spared
+        chains = "".join(
+            f"chain {hook} {{\n type filter hook {hook} priority 0;\n"
+            f' meta {side} != "lo" numgen random mod 100 < {loss_pct // 2} counter drop\n}}\n'
+            for hook, side in (("input", "iifname"), ("output", "oifname")))
+        script = f"table inet kassa_loss {{\n{chains}}}\n"
+        done = subprocess.run(till.space.argv(["nft", "-f", "-"]), input=script, text=True,
+                              capture_output=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+
+
+def dropped(shop: Shop, till: Till) -> int:
+    """Packets the kernel dropped on the till's link: netem's or nftables' count."""
+    shown = till.space.run(["nft", "list", "table", "inet", "kassa_loss"]).stdout
+    if shown:
+        return sum(int(n) for n in re.findall(r"packets (\d+)", shown))
+    stats = till.space.ip("tc", "-s", "qdisc", "show", "dev", "eth0").stdout
+    return sum(int(n) for n in re.findall(r"dropped (\d+)", stats))
+
+
+def test_tills_converge_through_delay_and_loss(shop, impairment):
     pos1, pos2 = shop.tills["pos-1"], shop.tills["pos-2"]
     with Selling(shop):
         try:
-            impair(shop, pos1, "delay", "40ms", "10ms", "loss", "30%")
-            impair(shop, pos2, "delay", "150ms", "30ms")
+            impair(shop, pos1, impairment, delay_ms=40, loss_pct=30)
+            impair(shop, pos2, impairment, delay_ms=150)
             told = len(pos1.told), len(pos2.told)
             shop.office_post("/api/v1/prices", {"sku": "1002", "amount_minor": 5990})
             # A slow or lossy link is not a cut: retries (and back-off) get both tills
@@ -290,7 +334,8 @@ def test_tills_converge_through_delay_and_loss(shop, netem):
             for till, before in ((pos1, told[0]), (pos2, told[1])):
                 assert wait_until(lambda t=till, n=before: len(t.told) >= n + 10
                                   and t.shelf_price("1002") == 5990, timeout=30), till.status()
+            assert dropped(shop, pos1) > 0  # the loss was real
         finally:
-            impair(shop, pos1)
-            impair(shop, pos2)
+            impair(shop, pos1, impairment)
+            impair(shop, pos2, impairment)
     assert_converged(shop)

@@ -98,18 +98,25 @@ def statuses(session: Session, user: User | None) -> list[dict]:
     return out
 
 
+def position(session: Session, node: Node) -> dict:
+    """What central holds of a node: its events up to ``high_water``, the newest seq it last
+    reported, and its newest receipt and return numbers. A till that starts over (restored
+    from its backup, or a new database for a re-enrolled node) goes on after these."""
+    last_receipt = session.scalar(select(func.max(Sale.receipt_no))
+                                  .where(Sale.node_id == node.id))
+    last_return = session.scalar(select(func.max(Return.return_no))
+                                 .where(Return.node_id == node.id))
+    return {"high_water": node.high_water, "node_seq": node.node_seq,
+            "reported_at": node.reported_at, "last_receipt_no": last_receipt,
+            "last_return_no": last_return}
+
+
 def record_restore(session: Session, node_id: str, report: dict) -> dict:
     """A node was rebuilt from its replica: say in the audit log how far its copy reaches
     against what central holds, and answer what it needs to go on without reusing a seq
     central holds or a receipt number a customer may hold."""
     node = session.get(Node, node_id, with_for_update=True)
-    last_receipt = session.scalar(select(func.max(Sale.receipt_no))
-                                  .where(Sale.node_id == node_id))
-    last_return = session.scalar(select(func.max(Return.return_no))
-                                 .where(Return.node_id == node_id))
-    answer = {"high_water": node.high_water, "node_seq": node.node_seq,
-              "reported_at": node.reported_at, "last_receipt_no": last_receipt,
-              "last_return_no": last_return}
+    answer = position(session, node)
     audit.record(session, "node.restored", f"node {node_id}",
                  reason=f"restored up to seq {report['restored_seq']}; central holds up to "
                         f"{node.high_water}",

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import audit
+from kassa.central import audit, node_status
 from kassa.central.auth import require_role
 from kassa.central.masterdata import add_node, enroll_node, reenroll_node, store_by_code
 from kassa.central.models import Node
@@ -26,6 +26,10 @@ class EnrollSchema(ma.Schema):
 class EnrolledSchema(ma.Schema):
     node_id = fields.String()
     store_id = fields.Integer()
+    # A re-enrolled node's new database goes on after what central already holds of it.
+    high_water = fields.Integer(metadata={"description": "the node's events central holds"})
+    last_receipt_no = fields.String(allow_none=True)
+    last_return_no = fields.String(allow_none=True)
 
 
 @bp.route("/enroll")
@@ -36,7 +40,8 @@ class Enroll(MethodView):
         """Register the node's public key with its one-time enrolment code."""
         with current_app.extensions["kassa_db"].transaction() as session:
             node = enroll_node(session, body["node_id"], body["code"], body["public_key_pem"])
-            return {"node_id": node.id, "store_id": node.store_id}
+            return {"node_id": node.id, "store_id": node.store_id,
+                    **node_status.position(session, node)}
 
 
 class NewNodeSchema(ma.Schema):

@@ -356,7 +356,10 @@ def supervise(db_url: str, config: BackupConfig | None) -> Litestream | None:
     """Start backing up a serving process's SQLite database, stopped when the process exits."""
     import atexit
     path = sqlite_path(db_url)
-    if config is None or path is None:
+    if path is None:
+        return None
+    if config is None:  # backups turned off: no stale state of an earlier run shows "down"
+        state_file(path).unlink(missing_ok=True)
         return None
     litestream = Litestream(path, config).start()
     atexit.register(litestream.stop)

@@ -105,25 +105,34 @@ def _resume(work_url: str, restored: backup.Restored, timeout: float) -> dict:
                 "node_id": client.node_id, "restored_seq": seq,
                 "replica_at": restored.replica_at, "last_receipt_no": last_receipt},
                 expect=RestoredAnswerSchema())
-        high_water = answer["high_water"]
-        numbers = {
-            "receipt": max(counters.get("receipt", 0), _number(answer["last_receipt_no"]))
-            + NUMBER_GAP,
-            "return": max(counters.get("return", 0), _number(answer["last_return_no"]))
-            + NUMBER_GAP,
-            "outbox_seq": max(seq, high_water)}
         with db.transaction() as session:
-            for name, value in numbers.items():
-                session.merge(Counter(name=name, value=value))
-            # What central holds needs no sending again (it would be skipped there anyway).
-            session.execute(update(OutboxEvent).where(OutboxEvent.seq <= high_water,
-                                                      OutboxEvent.acked_at.is_(None))
-                            .values(acked_at=utcnow()))
+            numbers = continue_after(session, answer)
     finally:
         db.dispose()
     with sqlite3.connect(work_url.removeprefix("sqlite:///")) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one file to move into place
     return _report(restored, seq, answer, numbers, last_receipt)
+
+
+def continue_after(session, central: dict) -> dict:
+    """Go on after what central holds of this node (``high_water``, its newest receipt and
+    return numbers): the next event is the one after central's mark, and receipt and return
+    numbers skip ``NUMBER_GAP`` past the highest either side knows. Returns the counters."""
+    counters = dict(session.execute(select(Counter.name, Counter.value)).all())
+    high_water = central["high_water"]
+    numbers = {
+        "receipt": max(counters.get("receipt", 0), _number(central["last_receipt_no"]))
+        + NUMBER_GAP,
+        "return": max(counters.get("return", 0), _number(central["last_return_no"]))
+        + NUMBER_GAP,
+        "outbox_seq": max(counters.get("outbox_seq", 0), high_water)}
+    for name, value in numbers.items():
+        session.merge(Counter(name=name, value=value))
+    # What central holds needs no sending again (it would be skipped there anyway).
+    session.execute(update(OutboxEvent).where(OutboxEvent.seq <= high_water,
+                                              OutboxEvent.acked_at.is_(None))
+                    .values(acked_at=utcnow()))
+    return numbers
 
 
 def _report(restored: backup.Restored, seq: int, answer: dict, numbers: dict,

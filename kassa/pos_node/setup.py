@@ -16,7 +16,9 @@ from kassa.pos_node.models import NodeIdentity
 
 def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
               timeout: float = 10.0) -> NodeIdentity:
-    """Idempotent for the schema; refuses to re-enrol a database that already has an identity."""
+    """Idempotent for the schema; refuses to re-enrol a database that already has an identity.
+    A node central already holds events of (re-enrolled with ``kassa central reenroll-node``)
+    starts its seqs and receipt numbers after them."""
     upgrade("node", db_url)
     db = Database(db_url)
     try:
@@ -43,6 +45,12 @@ def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
                                 central_url=central_url, private_key_pem=key, feed_cursor=0,
                                 session_secret=secrets.token_hex(32))
             session.add(node)
+            if body.get("high_water"):
+                # A re-enrolled node on a new database (its disk and its backup lost): go on
+                # after what central holds, so central sees no seq twice and no receipt number
+                # a customer holds is issued again.
+                from kassa.pos_node.restore import continue_after
+                continue_after(session, body)
         return node
     finally:
         db.dispose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -37,7 +38,8 @@ FULL = os.environ.get("KASSA_SOAK") == "full"
 SALE = {"lines": [{"sku": "1001", "quantity": 1}],
         "payments": [{"method": "cash", "amount": 100000}]}
 
-CASHIERS = {"pos-1": "cashier-s001", "pos-2": "cashier-s002", "pos-3": "cashier-s001"}
+CASHIERS = {"pos-1": "cashier-s001", "pos-2": "cashier-s002", "pos-3": "cashier-s001",
+            "pos-4": "cashier-s002"}
 
 
 class Central:
@@ -49,14 +51,14 @@ class Central:
                     "KASSA_BACKUP": (root / "replicas" / "central").as_uri(),
                     "KASSA_BACKUP_CHECK_EVERY": "0.5"}
         run_kassa("central", "init-db", env=self.env)
-        self.secrets = json.loads(run_kassa("central", "seed-demo", "--node", "pos-1", "--node",
-                                            "pos-2", "--node", "pos-3", env=self.env).stdout)
+        nodes = [arg for node in CASHIERS for arg in ("--node", node)]
+        self.secrets = json.loads(run_kassa("central", "seed-demo", *nodes, env=self.env).stdout)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sup.start("central", KASSA + ["central", "serve", "--port", str(self.port)],
                        self.env)
         self.sup.wait_http("central", self.url + "/health")
-        self.free_nodes = ["pos-1", "pos-2", "pos-3"]
+        self.free_nodes = list(CASHIERS)
 
     def query(self, sql: str, *args) -> list[tuple]:
         with sqlite3.connect(self.env["KASSA_CENTRAL_DB"]) as conn:
@@ -79,6 +81,7 @@ class Shop:
         self.central_url, self.secrets = central.url, central.secrets
         self.node_id = central.free_nodes.pop(0)
         self.at_central = central.query
+        self.central_env = central.env
         self.sup = Supervisor(root / "logs")
         self.proxy = FaultProxy(("127.0.0.1", central.port)).start()
         self.db = root / f"{self.node_id}.sqlite"
@@ -207,12 +210,38 @@ def test_a_till_that_lost_its_disk_is_restored_and_every_sale_is_accounted_for(s
     assert wait_until(lambda: shop.backup_state() == "ok", timeout=20)
 
 
+def test_a_till_that_lost_disk_and_backup_is_reenrolled_and_goes_on(shop):
+    shop.serve()
+    shop.sell(4)
+    assert wait_until(shop.synced, timeout=20)
+    shop.kill()
+    lose_disk(shop.db)
+    shutil.rmtree(shop.replica.removeprefix("file://"), ignore_errors=True)
+
+    code = run_kassa("central", "reenroll-node", shop.node_id, env=shop.central_env).stdout
+    run_kassa("pos", "init", "--node-id", shop.node_id, "--central-url", shop.proxy.url,
+              "--enroll-code", code.strip(), env=shop.env)
+    shop.serve()
+    after = shop.sell(3)
+    assert wait_until(shop.synced, timeout=20)
+    receipts = [r for (r,) in shop.at_central(
+        "SELECT receipt_no FROM sales WHERE node_id = ?", shop.node_id)]
+    assert sorted(receipts) == sorted(shop.told)  # all there, once each
+    assert min(_number(r) for r in after) > 1000  # numbers go on past the old ones
+    seqs = [s for (s,) in shop.at_central(
+        "SELECT seq FROM received_events WHERE node_id = ? ORDER BY seq", shop.node_id)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert shop.at_central("SELECT count(*) FROM quarantined_events WHERE node_id = ?",
+                           shop.node_id) == [(0,)]
+
+
 def _number(receipt_no: str) -> int:
     return int(receipt_no.rsplit("-", 1)[1])
 
 
 def test_a_replica_restored_while_the_till_sells_is_always_whole(shop, tmp_path):
     shop.serve()
+    assert wait_until(lambda: shop.backup_state() == "ok", timeout=20)
     stop = threading.Event()
 
     def sell_on():

@@ -219,6 +219,32 @@ def central_reenroll_node(node_id: str) -> None:
     click.echo(code)
 
 
+@central.command("rotate-issuer-key")
+def central_rotate_issuer_key() -> None:
+    """Make the next card issuer key: cards issued from now on are signed with it; cards of
+    older keys keep working until those keys are retired."""
+    from kassa.central.cards import rotate_issuer_key
+    key_dir = CentralConfig.from_env().issuer_key_dir
+    with _central_work() as session:
+        key_id = rotate_issuer_key(session, key_dir).id
+    click.echo(f"issuer key {key_id} made ({key_dir}/issuer-{key_id}.pem); new cards are signed "
+               "with it, tills trust it from their next pull")
+
+
+@central.command("retire-issuer-key")
+@click.argument("key_id", type=int)
+@click.option("--force", is_flag=True, help="retire even though cards in use carry the key "
+              "(they stop working at every till)")
+def central_retire_issuer_key(key_id: int, force: bool) -> None:
+    """Stop trusting an old card issuer key: tills refuse the cards it signed from their next
+    pull (refused for the newest key, and while cards in use carry it, unless --force)."""
+    from kassa.central.cards import retire_issuer_key
+    with _central_work() as session:
+        stopped = retire_issuer_key(session, key_id, force=force)
+    stop = f"; {_count(stopped, 'card')} signed with it " + ("stops" if stopped == 1 else "stop")
+    click.echo(f"issuer key {key_id} retired" + (f"{stop} working" if stopped else ""))
+
+
 @central.command("close-day")
 @click.argument("store_code")
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))

@@ -6,8 +6,9 @@ account. Every block goes into the change feed as a ``card_block`` entry for eve
 lost card stops working everywhere at the next pull. Issuer public keys go into the feed too
 (``issuer_key``): tills check the card's certificate with them.
 
-The issuer's private key is a file in ``key_dir`` (mode 0600), made on first use; central's
-database holds only the public half.
+The issuer's private keys are files in ``key_dir`` (mode 0600); central's database holds only
+the public halves. Key 1 is made on first use; ``rotate_issuer_key`` makes the next one, which
+signs every card from then on, and ``retire_issuer_key`` withdraws an old one from the tills.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from kassa.central import audit
 from kassa.central.documents import customer_doc
-from kassa.central.feed import customer_scope, record_change
+from kassa.central.feed import FEED_LOCK_ID, customer_scope, record_change
 from kassa.central.models import Card, Customer, IssuerKey, LoyaltyAccount
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
@@ -34,32 +35,125 @@ from kassa.smartcard.issuer import issue_card
 BLOCK_REASONS = ("lost", "stolen", "damaged", "fraud", "replaced", "erased", "merged")
 CARD_PREFIX = "777"
 VALID_YEARS = 5
+MAX_ISSUER_KEY_ID = 255  # the card names its key in one byte (C5)
 
 
 def issuer_key(session: Session, key_dir: Path) -> tuple[int, str]:
-    """The active issuer key's id and private PEM; the first call makes key 1."""
-    key = session.scalars(select(IssuerKey).where(IssuerKey.active.is_(True))
-                          .order_by(IssuerKey.id.desc())).first()
-    if key is not None:
-        path = Path(key_dir) / f"issuer-{key.id}.pem"
-        if not path.exists():
-            raise Invalid(f"The private half of issuer key {key.id} is missing from {key_dir}.",
-                          code="issuer_key_missing")
-        return key.id, path.read_text()
+    """The newest active issuer key's id and private PEM, which new cards are signed with; the
+    first call makes key 1."""
+    key = _newest_active(session)
+    if key is None:
+        _lock_keys(session)
+        key = _newest_active(session) or _new_issuer_key(session, key_dir)
+    path = _key_path(key_dir, key.id)
+    if not path.exists():
+        raise Invalid(f"The private half of issuer key {key.id} is missing from {key_dir}.",
+                      code="issuer_key_missing")
+    return key.id, path.read_text()
+
+
+def rotate_issuer_key(session: Session, key_dir: Path) -> IssuerKey:
+    """A new issuer key, N+1, that every card issued from now on is signed with. Older keys
+    stay active (their cards keep working) until ``retire_issuer_key``. Tills trust the new key
+    from their next pull: a card signed with it is refused at a till that has not pulled yet."""
+    key = _new_issuer_key(session, key_dir)
+    audit.record(session, "issuer_key_rotate", f"issuer key {key.id}",
+                 details={"previous": key.id - 1 or None})
+    return key
+
+
+def retire_issuer_key(session: Session, key_id: int, *, force: bool = False) -> int:
+    """Stop trusting issuer key ``key_id``: central marks it inactive and tills drop it at their
+    next pull, refusing every card it signed (``card_unknown_issuer``). Refused for the key new
+    cards are signed with, and while unexpired cards that are not blocked still carry it unless
+    ``force``. Returns how many such cards stop working."""
+    key = session.get(IssuerKey, key_id, with_for_update=True)
+    if key is None:
+        raise NotFound(f"No issuer key {key_id}.", code="issuer_key_not_found")
+    if not key.active:
+        raise Conflict(f"Issuer key {key_id} is already retired.", code="issuer_key_retired")
+    newest = session.scalar(select(func.max(IssuerKey.id)).where(IssuerKey.active.is_(True)))
+    if key_id == newest:
+        raise Conflict(f"Issuer key {key_id} is the one new cards are signed with: rotate "
+                       "first (`kassa central rotate-issuer-key`).", code="issuer_key_current")
+    carrying = session.scalar(select(func.count()).select_from(Card).where(
+        Card.issuer_key_id == key_id, Card.status.in_(("issued", "active")),
+        Card.expires_on >= utcnow().date()))
+    if carrying and not force:
+        raise Conflict(f"{carrying} card(s) in use still carry issuer key {key_id}; replace "
+                       "them first, or retire with --force and they stop working.",
+                       code="issuer_key_has_cards", details={"cards": carrying})
+    key.active = False
+    session.flush()
+    # A tombstone: tills delete the key, and cannot keep trusting it by missing a field.
+    record_change(session, "issuer_key", key_id, None)
+    audit.record(session, "issuer_key_retire", f"issuer key {key_id}",
+                 reason="forced" if carrying else "", details={"cards_stopped": carrying})
+    return carrying
+
+
+def _key_path(key_dir: Path, key_id: int) -> Path:
+    return Path(key_dir) / f"issuer-{key_id}.pem"
+
+
+def _newest_active(session: Session) -> IssuerKey | None:
+    return session.scalars(select(IssuerKey).where(IssuerKey.active.is_(True))
+                           .order_by(IssuerKey.id.desc())).first()
+
+
+def _lock_keys(session: Session) -> None:
+    """Serialize making keys: two at once would both pick N+1. The feed's lock, which making a
+    key takes anyway to publish it (on SQLite, ``BEGIN IMMEDIATE`` already serializes)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FEED_LOCK_ID})
+
+
+def _newest_id(session: Session) -> int:
+    return session.scalar(select(func.max(IssuerKey.id))) or 0
+
+
+def _new_issuer_key(session: Session, key_dir: Path) -> IssuerKey:
+    """Key N+1: the private half to a new file (mode 0600), the public half to the database
+    and the feed, active."""
+    _lock_keys(session)
+    key_id = _newest_id(session) + 1
+    if key_id > MAX_ISSUER_KEY_ID:
+        raise Conflict(f"Issuer key ids are one byte on the card (C5): key {MAX_ISSUER_KEY_ID} "
+                       "was the last one.", code="issuer_key_ids_exhausted")
     private = ec.generate_private_key(ec.SECP256R1())
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-    Path(key_dir).mkdir(parents=True, exist_ok=True)
-    path = Path(key_dir) / "issuer-1.pem"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(pem)
+    _write_private(_key_path(key_dir, key_id), pem)
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    session.add(IssuerKey(id=1, public_key_pem=public, active=True))
+    key = IssuerKey(id=key_id, public_key_pem=public, active=True)
+    session.add(key)
     session.flush()
-    record_change(session, "issuer_key", 1, {"id": 1, "public_key_pem": public})
-    return 1, pem
+    record_change(session, "issuer_key", key_id, {"id": key_id, "public_key_pem": public})
+    return key
+
+
+def _write_private(path: Path, pem: str) -> None:
+    """Write the key file whole or not at all (mode 0600 from the start), on disk before the
+    database names it. A file already there for an id the database lacks is most likely left
+    by a transaction that rolled back, but might be the last trace of a key a restored database
+    forgot: it is moved aside (``.unused-<time>``), never overwritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.rename(path.with_name(f"{path.name}.unused-{utcnow():%Y%m%dT%H%M%S%f}"))
+    partial = path.with_name(path.name + ".new")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(pem)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _new_number(session: Session) -> str:

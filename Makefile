@@ -17,9 +17,13 @@ test: bootstrap
 	@scripts/ensure-postgres.sh
 	$(PYTEST) $(PYTEST_ARGS)
 
+# The chaos test writes its summary table to var/soak-summary.txt (pytest-xdist keeps a
+# test's stdout to itself); it is shown whether the run passed or not.
 soak: bootstrap
 	@scripts/ensure-postgres.sh
-	KASSA_SOAK=full $(PYTEST) $(PYTEST_ARGS) -m soak
+	@rm -f var/soak-summary.txt
+	KASSA_SOAK=full $(PYTEST) $(PYTEST_ARGS) -m soak; status=$$?; \
+	  cat var/soak-summary.txt 2>/dev/null || echo "no soak summary was written"; exit $$status
 
 bench: bootstrap
 	@scripts/ensure-postgres.sh

@@ -111,3 +111,37 @@ def kill_tree(pid: int) -> None:
     for member in tree:
         with contextlib.suppress(ProcessLookupError):
             os.kill(member, signal.SIGKILL)
+
+
+def process_group(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (a supervised child and what it forked:
+    gunicorn's master and its workers), leader first."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return sorted(members, key=lambda pid: pid != pgid)
+
+
+def rss_kib(pid: int) -> int | None:
+    """The resident set size of ``pid`` in KiB (VmRSS in /proc/pid/status); None if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def percentile(values, q: float) -> float:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``values``; 0.0 when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
+    return ordered[int(rank) - 1]

@@ -220,7 +220,7 @@ def _card_trust(conn: Connection) -> Iterator[Entry]:
     """What a till needs to check cards: issuer keys, every trusted node's key (records other
     tills wrote), and the block list; documents as ``cards`` and ``masterdata`` record them."""
     for k in _records(conn, select(IssuerKey.id, IssuerKey.public_key_pem)
-                      .order_by(IssuerKey.id)):
+                      .where(IssuerKey.active.is_(True)).order_by(IssuerKey.id)):
         yield "issuer_key", str(k.id), {"id": k.id, "public_key_pem": k.public_key_pem}
     for n in _records(conn, select(Node.id, Node.store_id, Node.public_key_pem)
                       .where(Node.active.is_(True), Node.public_key_pem.is_not(None))

@@ -239,6 +239,7 @@ def _number(receipt_no: str) -> int:
     return int(receipt_no.rsplit("-", 1)[1])
 
 
+@pytest.mark.soak
 def test_a_replica_restored_while_the_till_sells_is_always_whole(shop, tmp_path):
     shop.serve()
     assert wait_until(lambda: shop.backup_state() == "ok", timeout=20)

@@ -176,9 +176,6 @@ def test_rotate_and_retire_from_the_command_line(central_db_url, central_db, tmp
     assert forced.output.strip() == "issuer key 1 retired; 1 card signed with it stops working"
 
 
-@pytest.mark.xfail(strict=True, reason="kassa/central/snapshot.py (_card_trust) still sends "
-                   "retired issuer keys to a new till; its query wants "
-                   ".where(IssuerKey.active.is_(True))")
 def test_a_new_till_bootstrapped_after_retirement_does_not_trust_the_retired_key(
         central_db, tmp_path):
     from kassa.central import snapshot

@@ -256,6 +256,11 @@ class NodeCollector:
         if status.get("state"):
             yield gauge("kassa_node_sync_state", "The badge's state (always 1)", 1,
                         state=status["state"])
+        backup = status.get("backup") or {"state": "off"}
+        yield gauge("kassa_backup_lag_seconds", "Age of the oldest write the Litestream "
+                    "replica does not have yet (0: caught up)", backup.get("lag_seconds", 0.0))
+        yield gauge("kassa_backup_state", "The backup's state: ok, behind, alarm, down, off, "
+                    "starting (always 1)", 1, state=backup["state"])
 
 
 class CentralCollector:
@@ -306,6 +311,10 @@ class CentralCollector:
             "state": GaugeMetricFamily(
                 "kassa_central_node_state", "The node's state (always 1)",
                 labels=["node_id", "state"]),
+            "backup": GaugeMetricFamily(
+                "kassa_central_node_backup_lag_seconds",
+                "The node's backup lag as it last reported (its Litestream replica)",
+                labels=["node_id", "state"]),
         }
         for row in nodes:
             nid = row["node_id"]
@@ -323,6 +332,9 @@ class CentralCollector:
                                                    0))
             families["held"].add_metric([nid], row["quarantined"])
             families["state"].add_metric([nid, row["state"]], 1)
+            if row["backup_state"] is not None:
+                families["backup"].add_metric([nid, row["backup_state"]],
+                                              row["backup_lag_seconds"] or 0)
         yield from families.values()
 
 

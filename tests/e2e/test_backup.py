@@ -311,6 +311,11 @@ def test_a_full_replica_raises_the_alarm_and_selling_goes_on(shop, small_disk):
     nodes = requests.get(shop.central_url + "/api/v1/nodes/status", auth=office,
                          timeout=5).json()["nodes"]
     assert [n["backup_state"] for n in nodes if n["node_id"] == shop.node_id] == ["alarm"]
+    scraped = requests.get(shop.url + "/metrics", timeout=5).text
+    assert f'kassa_backup_state{{node_id="{shop.node_id}",state="alarm"}} 1.0' in scraped
+    scraped = requests.get(shop.central_url + "/metrics", timeout=5).text
+    assert f'kassa_central_node_backup_lag_seconds{{node_id="{shop.node_id}",state="alarm"}}' \
+        in scraped
 
     # Room again: Litestream catches up and the alarm clears.
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)

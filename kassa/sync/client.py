@@ -111,11 +111,16 @@ class CentralClient:
             doc = doc if isinstance(doc, dict) else {}
             raise SyncError(doc.get("message", f"HTTP {resp.status_code}"),
                             code=doc.get("error", "http_error"), details=doc.get("details"))
+        if not isinstance(doc, dict):
+            if resp.status_code == 204:
+                return {}
+            # A connection cut in the headers or the body can still look like a 200 (urllib3
+            # only warns); central's JSON answers are objects, so this is no answer at all.
+            raise SyncError("central's answer was cut off or is not JSON", code="bad_response")
         if expect is None:
-            return doc if isinstance(doc, dict) else {}
+            return doc
         try:
-            # A cut connection can end a body early and still look like a 200.
-            return expect.load(doc if isinstance(doc, dict) else {})
+            return expect.load(doc)
         except ma.ValidationError as err:
             raise SyncError(f"central's answer is incomplete or malformed: {err.messages}",
                             code="bad_response") from None

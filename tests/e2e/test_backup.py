@@ -25,12 +25,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from kassa.common import backup
 from kassa.common.processes import Supervisor
 from tests.e2e.conftest import KASSA, run_kassa
 from tests.faultproxy import FaultProxy
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, sign_in_central, wait_until
 
 pytestmark = [pytest.mark.e2e]
 
@@ -285,7 +286,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_replica_raises_the_alarm_and_selling_goes_on(shop, small_disk):
+def test_a_full_replica_raises_the_alarm_and_selling_goes_on(shop, small_disk, page):
     shop.env["KASSA_BACKUP"] = (small_disk / shop.node_id).as_uri()
     shop.serve()
     assert wait_until(lambda: shop.backup_state() == "ok", timeout=20)
@@ -311,6 +312,17 @@ def test_a_full_replica_raises_the_alarm_and_selling_goes_on(shop, small_disk):
     nodes = requests.get(shop.central_url + "/api/v1/nodes/status", auth=office,
                          timeout=5).json()["nodes"]
     assert [n["backup_state"] for n in nodes if n["node_id"] == shop.node_id] == ["alarm"]
+    # The cashier's screen shows it too (for the manager to call about).
+    page.context.add_cookies([{"name": "kassa_till", "url": shop.url,
+                               "value": shop.http.cookies["kassa_till"]}])
+    page.goto(shop.url + "/")
+    expect(page.locator("#backup-alarm")).to_have_text("backup alarm")
+    expect(page.locator("#scan")).to_be_visible()
+    page.shot("till-backup-alarm")
+    sign_in_central(page, shop.central_url, *office)
+    page.goto(shop.central_url + "/ops/nodes")
+    expect(page.locator(f"tr[data-node='{shop.node_id}'] td").last).to_contain_text("alarm")
+    page.shot("central-nodes-backup-alarm")
     scraped = requests.get(shop.url + "/metrics", timeout=5).text
     assert f'kassa_backup_state{{node_id="{shop.node_id}",state="alarm"}} 1.0' in scraped
     scraped = requests.get(shop.central_url + "/metrics", timeout=5).text
@@ -320,5 +332,7 @@ def test_a_full_replica_raises_the_alarm_and_selling_goes_on(shop, small_disk):
     # Room again: Litestream catches up and the alarm clears.
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     assert wait_until(lambda: shop.backup_state() == "ok", timeout=60)
+    page.goto(shop.url + "/")
+    expect(page.locator("#backup-alarm")).to_be_hidden(timeout=15000)
     # Central on SQLite streams its own database the same way.
     assert requests.get(shop.central_url + "/health", timeout=5).json()["backup"] == "ok"

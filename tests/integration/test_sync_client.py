@@ -203,6 +203,38 @@ def test_answers_cut_short_fail_the_run_and_change_nothing(node_db, live_central
     assert count(central_db, CentralSale) == 2
 
 
+def test_an_empty_or_cut_200_is_no_answer(node_db, enrolled):
+    """A reply cut inside its headers reaches the client as a 200 with no body (urllib3 only
+    warns): a call to central must fail as ``bad_response``, not hand ``{}`` to its caller
+    (the soak run found a till answering 500 on an authorization that way)."""
+    import socket
+    import threading
+
+    from kassa.sync.client import ask
+    replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+               b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Cut"]
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        for reply in replies:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    threading.Thread(target=answer, daemon=True).start()
+    node_id, key = enrolled
+    install_identity(node_db, node_id, 1, key,
+                     central_url=f"http://127.0.0.1:{server.getsockname()[1]}")
+    try:
+        for _ in replies:
+            with pytest.raises(SyncError) as err:
+                ask(node_db, "GET", "/api/v1/authorizations/x", timeout=5)
+            assert err.value.code in ("bad_response", "unreachable"), err.value
+    finally:
+        server.close()
+
+
 def test_the_node_commands_refuse_clearly_before_init(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

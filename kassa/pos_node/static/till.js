@@ -564,6 +564,10 @@ async function pollStatus() {
     badge.className = "badge " + (s.state || "offline");
     badge.firstChild.textContent = (s.state_label || "offline") + " · ";
     $("#pending").textContent = s.pending_events;
+    const backup = (s.backup || {}).state;
+    const alarm = $("#backup-alarm");
+    alarm.hidden = !["alarm", "down"].includes(backup);
+    alarm.textContent = `backup ${backup}`;
   } catch (e) { /* the badge keeps its last state */ }
 }
 

@@ -190,7 +190,9 @@ def test_enrolment_codes_work_once(central_app, seeded):
     assert client.post("/api/v1/nodes/enroll",
                        json={**body, "public_key_pem": "junk"}).json["error"] == "bad_public_key"
     ok = client.post("/api/v1/nodes/enroll", json=body)
-    assert ok.status_code == 200 and ok.json == {"node_id": "pos-2", "store_id": 2}
+    assert ok.status_code == 200 and ok.json == {
+        "node_id": "pos-2", "store_id": 2, "high_water": 0, "last_receipt_no": None,
+        "last_return_no": None}  # a new node: nothing to go on after
     again = client.post("/api/v1/nodes/enroll", json=body)
     assert again.status_code == 401 and again.json["error"] == "enrollment_refused"
 

@@ -85,7 +85,10 @@ def _dot(u, v) -> float:
     return float(np.einsum("i,i->", u, v))
 
 
-def _maximize(mean_ll, start, data, model: str) -> list[float]:
+RUNAWAY_LOG = 12.0
+
+
+def _maximize(mean_ll, start, data, model: str, scale: int) -> list[float]:
     """Maximum-likelihood parameters, searched in log space so that every step is admissible.
 
     The objective is a mean per customer, not a sum, so that the tolerances do not depend on
@@ -98,7 +101,11 @@ def _maximize(mean_ll, start, data, model: str) -> list[float]:
     res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
                             bounds=[(-30.0, 30.0)] * len(start),
                             options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-8})
-    runaway = np.any(np.abs(res.x) > 29.0)
+    # A shape parameter beyond e^±12 (below 6e-6 or above 160,000) is one the likelihood kept
+    # pushing to 0 or infinity: how soon the search stops on that slope depends on the
+    # optimizer's version (scipy 1.17 stops near e^-14.5 where older ones reached the box).
+    # The scale (``scale``: BG/NBD's alpha in days, Gamma-Gamma's v in kopecks) may be large.
+    runaway = np.any(np.abs(np.delete(res.x, scale)) > RUNAWAY_LOG)
     if not res.success or runaway or not np.all(np.isfinite(res.x)):
         why = "a parameter ran off to 0 or infinity" if runaway else res.message.strip()
         raise ValueError(f"{model} fit did not converge ({why}): the data do not pin the "
@@ -169,7 +176,8 @@ def fit_bgnbd(frequency, recency, age) -> BgNbd:
     # start at r = 1 with the shop's mean purchase rate and an even Beta(1, 1) dropout
     per_purchase = max(big_t.mean(), 1e-9) / x.mean()
     start = np.log([1.0, per_purchase, 1.0, 1.0])
-    return BgNbd(*_maximize(_bgnbd_mean_ll, start, _prepare(x, t_x, big_t), "BG/NBD"))
+    return BgNbd(*_maximize(_bgnbd_mean_ll, start, _prepare(x, t_x, big_t), "BG/NBD",
+                                 scale=1))
 
 
 def _p_alive(params: BgNbd, x, t_x, big_t) -> np.ndarray:
@@ -268,7 +276,7 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGamma:
     on how often a customer buys: check that correlation on the data before trusting it."""
     data = _prepare_spends(frequency, monetary)
     start = np.log([1.0, 2.0, float(np.mean(data[1] / data[0]))])
-    return GammaGamma(*_maximize(_gg_mean_ll, start, data, "Gamma-Gamma"))
+    return GammaGamma(*_maximize(_gg_mean_ll, start, data, "Gamma-Gamma", scale=2))
 
 
 def gamma_gamma_log_likelihood(params: GammaGamma, frequency, monetary) -> float:

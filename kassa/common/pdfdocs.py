@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fpdf import FPDF
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from kassa.common.money import format_minor
@@ -30,6 +29,7 @@ def render_html(template: str, **context) -> str:
 def render_pdf(template: str, *, title: str, page: tuple[float, float] | str = "A4",
                margin: float = 15, font_size: float = 10, **context) -> bytes:
     """The template filled with ``context``, as a PDF of the given page size (mm or a name)."""
+    from fpdf import FPDF  # 0.1-0.2 s of imports (fontTools) every process would pay at start
     doc = FPDF(format=page, unit="mm")
     doc.set_margins(margin, margin, margin)
     doc.set_auto_page_break(True, margin)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +34,36 @@ def supervisor(tmp_path):
     sup.stop_all()
 
 
+@pytest.fixture(scope="session")
+def seeded_central(tmp_path_factory):
+    """``seed(path, *nodes)`` puts at ``path`` a migrated central SQLite database holding the
+    demo chain with those nodes and returns ``seed-demo``'s secrets. Made with the real
+    commands (``init-db``, ``seed-demo``) once per session for each list of nodes, then copied:
+    a copy's one-time enrolment codes are its own. Saves each stack five seconds."""
+    made: dict[tuple[str, ...], tuple[Path, dict]] = {}
+
+    def seed(path: Path, *nodes: str) -> dict:
+        if nodes not in made:
+            template = tmp_path_factory.mktemp("central-template") / "central.sqlite"
+            env = {"KASSA_CENTRAL_DB": str(template)}
+            run_kassa("central", "init-db", env=env)
+            chosen = [arg for node in nodes for arg in ("--node", node)]
+            made[nodes] = template, json.loads(
+                run_kassa("central", "seed-demo", *chosen, env=env).stdout)
+        template, secrets = made[nodes]
+        shutil.copyfile(template, path)  # closed cleanly: no WAL beside it
+        return copy.deepcopy(secrets)
+
+    return seed
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, seeded_central):
     """Central (SQLite) and node pos-1, seeded, enrolled and synced, as real processes."""
     root = tmp_path_factory.mktemp("ui-stack")
     central_env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite")}
     node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0"}
-    run_kassa("central", "init-db", env=central_env)
-    secrets = json.loads(run_kassa("central", "seed-demo", env=central_env).stdout)
+    secrets = seeded_central(root / "central.sqlite")
     sup = Supervisor(root / "logs")
     cport, nport = free_port(), free_port()
     central, node = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{nport}"

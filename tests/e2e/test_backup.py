@@ -46,14 +46,12 @@ CASHIERS = {"pos-1": "cashier-s001", "pos-2": "cashier-s002", "pos-3": "cashier-
 class Central:
     """Central on SQLite, its own database backed up too, with a till id for each test."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, seeded_central):
         self.sup = Supervisor(root / "logs")
         self.env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite"),
                     "KASSA_BACKUP": (root / "replicas" / "central").as_uri(),
                     "KASSA_BACKUP_CHECK_EVERY": "0.5"}
-        run_kassa("central", "init-db", env=self.env)
-        nodes = [arg for node in CASHIERS for arg in ("--node", node)]
-        self.secrets = json.loads(run_kassa("central", "seed-demo", *nodes, env=self.env).stdout)
+        self.secrets = seeded_central(root / "central.sqlite", *CASHIERS)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sup.start("central", KASSA + ["central", "serve", "--port", str(self.port)],
@@ -67,8 +65,8 @@ class Central:
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory):
-    central = Central(tmp_path_factory.mktemp("backup-central"))
+def central(tmp_path_factory, seeded_central):
+    central = Central(tmp_path_factory.mktemp("backup-central"), seeded_central)
     try:
         yield central
     finally:

@@ -21,7 +21,6 @@ prices and products the office changed at central while their link was down or l
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -36,7 +35,7 @@ import requests
 
 from kassa.common.processes import Supervisor
 from tests import netns
-from tests.e2e.conftest import KASSA, run_kassa
+from tests.e2e.conftest import KASSA
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -114,16 +113,14 @@ class Shop:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
+def shop(tmp_path_factory, seeded_central):
     reason = netns.unavailable()
     if reason:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("netns")
     common = {"KASSA_VAR_DIR": str(root / "var")}
     central_env = {**common, "KASSA_CENTRAL_DB": str(root / "central.sqlite")}
-    run_kassa("central", "init-db", env=central_env)  # SQLite: no network needed for these
-    secrets = json.loads(run_kassa("central", "seed-demo", "--node", "pos-1", "--node", "pos-2",
-                                   env=central_env).stdout)
+    secrets = seeded_central(root / "central.sqlite", "pos-1", "pos-2")
     net = netns.Network()
     sup = Supervisor(root / "logs")
     try:

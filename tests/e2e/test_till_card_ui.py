@@ -25,14 +25,13 @@ PIN = "2580"
 
 
 @pytest.fixture
-def card_stack(tmp_path, pcscd, supervisor):
+def card_stack(tmp_path, pcscd, supervisor, seeded_central):
     """Central and till pos-1 as real processes; Anna holds a card with PIN and 500 points;
     the till watches virtual reader 00 00, which is this test's alone."""
     from tests.smartcard_env import reserved_reader
     central_env = {"KASSA_CENTRAL_DB": str(tmp_path / "central.sqlite"),
                    "KASSA_ISSUER_KEY_DIR": str(tmp_path / "issuer")}
-    run_kassa("central", "init-db", env=central_env)
-    secrets = __import__("json").loads(run_kassa("central", "seed-demo", env=central_env).stdout)
+    secrets = seeded_central(tmp_path / "central.sqlite")
     card_file = tmp_path / "anna.card"
     number = run_kassa("card", "issue", "--customer", "+79000000001", "--out", str(card_file),
                        "--pin", PIN, env=central_env).stdout.strip()

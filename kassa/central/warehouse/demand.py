@@ -25,7 +25,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 MIN_TRAIN_WEEKS = 4  # fewer weeks give nothing to fit a level and slope to, nor to scale MASE
 TREND_WEEKS = 13  # a quarter: long enough to average out weekly noise, short enough to be recent
@@ -152,6 +151,7 @@ def _fit_forecast(y: np.ndarray, h: int, season: int) -> tuple[np.ndarray, float
     axes = [(0.1, 0.4, 0.8), (0.05, 0.3), (0.85, 0.98)] + ([(0.1, 0.5)] if season else [])
     start = np.array(min(itertools.product(*axes), key=sse))
     bounds = [(0.01, 0.99), (0.0, 1.0), PHI_BOUNDS] + ([(0.0, 1.0)] if season else [])
+    from scipy.optimize import minimize  # scipy only where a forecast is made, not at start
     result = minimize(sse, start, method="L-BFGS-B", bounds=bounds)
     best = result.x if result.fun <= sse(start) else start
     alpha, beta, phi, gamma = params(best)

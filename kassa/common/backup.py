@@ -270,7 +270,9 @@ class Litestream:
                 local_at is None or written > local_at):
             self._unshipped = written
         try:
-            self._replica_txid, made = replica_position(self.config.replica_url)
+            # Bounded so that an endpoint that never answers delays the alarm by little.
+            self._replica_txid, made = replica_position(
+                self.config.replica_url, min(20.0, max(2.0, self.config.alarm_after_s / 3)))
             self.state.replica_at = _iso(made)
         except BackupError as err:
             self._note_error(f"replica unreachable: {err}")

@@ -332,5 +332,35 @@ def test_a_full_replica_raises_the_alarm_and_selling_goes_on(shop, small_disk, p
     assert wait_until(lambda: shop.backup_state() == "ok", timeout=60)
     page.goto(shop.url + "/")
     expect(page.locator("#backup-alarm")).to_be_hidden(timeout=15000)
-    # Central on SQLite streams its own database the same way.
+    # Central on SQLite streams its own database the same way, and its copy is whole.
     assert requests.get(shop.central_url + "/health", timeout=5).json()["backup"] == "ok"
+    copy = backup.restore(shop.central_env["KASSA_BACKUP"], small_disk.parent / "central.copy")
+    with sqlite3.connect(copy.path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT count(*) FROM nodes").fetchone() == (len(CASHIERS),)
+
+
+def test_an_unreachable_replica_raises_the_alarm_with_its_reason(tmp_path, monkeypatch):
+    """Litestream supervised on its own, its replica on an S3 endpoint nobody answers."""
+    monkeypatch.setenv("LITESTREAM_ACCESS_KEY_ID", "kassa-test")
+    monkeypatch.setenv("LITESTREAM_SECRET_ACCESS_KEY", "kassa-test")
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)  # litestream 0.5.17 fails on it
+    db = tmp_path / "till.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE sales (n INTEGER)")
+    port = free_port()  # nothing listens there
+    config = backup.BackupConfig(
+        f"s3://kassa-backups/till?endpoint=http://127.0.0.1:{port}&region=us-east-1",
+        alarm_after_s=2, check_every_s=0.3)
+    litestream = backup.Litestream(db, config).start()
+    try:
+        with sqlite3.connect(db) as conn:
+            conn.execute("INSERT INTO sales VALUES (1)")
+        assert wait_until(lambda: backup.read_state(db)["state"] == "alarm", timeout=30)
+        state = backup.read_state(db)
+        assert "replica unreachable" in state["last_error"]
+        assert state["lag_seconds"] >= 2
+    finally:
+        litestream.stop()
+    assert not litestream.running

@@ -33,11 +33,12 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
     api = make_api(app, "kassa POS node")
     observability.init_app(app, "pos", observability.NodeCollector(db, config.sync_interval))
-    from kassa.pos_node import authorization_api, card_api, sales_api, till_api, ui
+    from kassa.pos_node import authorization_api, card_api, display_api, sales_api, till_api, ui
     api.register_blueprint(till_api.bp)
     api.register_blueprint(authorization_api.bp)
     api.register_blueprint(sales_api.bp)
     api.register_blueprint(card_api.bp)
+    api.register_blueprint(display_api.bp)
     app.register_blueprint(ui.bp)
 
     @app.get("/health")

@@ -1,5 +1,6 @@
 """The cashier's screens: one server-rendered page per state (sign-in, open shift, sell) with
-a little JavaScript that talks to the till's JSON API; receipts as HTML and PDF."""
+a little JavaScript that talks to the till's JSON API; receipts as HTML and PDF; the customer's
+display (``/display``, see ``display_api``)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,16 @@ def till():
     if shift is None:
         return render_template("open_shift.html", **page)
     return render_template("till.html", **page)
+
+
+@bp.get("/display")
+def display():
+    """The customer-facing display: a page that polls ``/api/v1/display/state``."""
+    with db().read() as s:
+        node = sales.identity(s)
+        store = s.get(Store, node.store_id)
+        name = store.name if store else f"Store {node.store_id}"
+    return render_template("display.html", store=name)
 
 
 def _receipt(receipt_no: str) -> receipts.ReceiptView:

@@ -166,3 +166,67 @@ def test_the_badge_names_a_clock_central_refuses(page, stack):
             db.execute("UPDATE node_identity SET sync_error_code = NULL, "
                        "clock_skew_seconds = NULL, last_sync_error = NULL")
         db.close()
+
+
+@pytest.mark.usefixtures("offer")
+def test_the_customer_display_follows_the_sale(page, stack):
+    """The customer's monitor (a second page, as a second window on the till's machine)
+    mirrors the cashier's screen within a second: lines, total, the customer's first name and
+    points, the offer for them; then thanks with the new balance."""
+    display = page.context.new_page()
+    display.set_viewport_size({"width": 1280, "height": 800})
+    display.goto(stack["node"] + "/display")
+    expect(display.locator("#d-idle")).to_contain_text("Welcome")
+    page.shot_of(display, "till-customer-display-idle")
+    sign_in_and_open_shift(page, stack)
+    page.keyboard.press("F2")                           # Anna's card number keyed in
+    page.keyboard.type(ANNA)
+    page.keyboard.press("Enter")
+    expect(page.locator("#customer-name")).to_contain_text("Anna Petrova")
+    expect(display.locator("#d-customer-name")).to_have_text("Anna", timeout=1000)
+    scan(page, "4600000010010")                         # milk: the offer of coffee
+    scan(page, "0.750*2001")                            # apples by weight
+    expect(page.locator("#t-total")).to_have_text("209.83")
+    expect(display.locator("#d-lines tr")).to_have_count(2, timeout=1000)
+    expect(display.locator("#d-lines tr").first).to_contain_text("Milk 3.2% 1 l", timeout=1000)
+    expect(display.locator("#d-total")).to_have_text("209.83", timeout=1000)
+    expect(display.locator("#d-offer")).to_contain_text("Coffee beans 1 kg", timeout=1000)
+    expect(display.locator("#d-earn")).to_have_text(re.compile(r"\+[1-9]\d*"), timeout=1000)
+    expect(display.locator("#d-spend-row")).to_be_hidden()  # typed in: points cannot be spent
+    expect(display.locator("body")).not_to_contain_text("Petrova")  # first name only
+    balance = int(display.locator("#d-balance").inner_text())
+    earned = int(display.locator("#d-earn").inner_text())
+    page.shot_of(display, "till-customer-display-cart")
+
+    page.keyboard.press("F9")
+    expect(page.locator("#dialog-title")).to_have_text("Payment: 209.83")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("250")
+    page.keyboard.press("Enter")
+    expect(page.locator("#last-change")).to_have_text("40.17")
+    expect(display.locator("#d-thanks-title")).to_have_text("Thank you, Anna!", timeout=1000)
+    expect(display.locator("#d-change")).to_have_text("40.17")
+    expect(display.locator("#d-thanks-earned")).to_have_text(str(earned))
+    expect(display.locator("#d-thanks-balance")).to_have_text(str(balance + earned))
+    page.shot_of(display, "till-customer-display-thanks")
+    scan(page, "1001")                                  # the next customer: their cart at once
+    expect(display.locator("#d-lines tr")).to_have_count(1, timeout=1000)
+    expect(display.locator("#d-customer")).to_be_hidden()
+    page.keyboard.press("F10")
+    page.keyboard.press("Enter")
+    expect(display.locator("#d-idle")).to_be_visible(timeout=1000)
+    display.close()
+    page.keyboard.press("F11")                          # close the shift for the next test
+    expect(page.locator("#dialog-title")).to_contain_text("X report")
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_have_text("Close shift")
+    page.keyboard.type("1209.83")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_contain_text("Z report")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Open a shift")
+
+
+# Below the helpers that module imports from here (it is imported first when collected first).
+from tests.e2e.test_till_offer_ui import ANNA, offer  # noqa: E402,F401

@@ -197,6 +197,8 @@ def test_the_customer_display_follows_the_sale(page, stack):
     balance = int(display.locator("#d-balance").inner_text())
     earned = int(display.locator("#d-earn").inner_text())
     page.shot_of(display, "till-customer-display-cart")
+    display.set_viewport_size({"width": 1024, "height": 600})  # the smaller monitor
+    page.shot_of(display, "till-customer-display-cart-1024x600")
 
     page.keyboard.press("F9")
     expect(page.locator("#dialog-title")).to_have_text("Payment: 209.83")

@@ -6,7 +6,7 @@ const POLL_MS = 300;
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 const money = (minor) => (minor < 0 ? "-" : "") + (Math.abs(minor) / 100).toFixed(2);
-const percent = (bp) => `${(bp / 100).toFixed(bp % 100 ? 1 : 0)} %`;
+const percent = (bp) => `${(bp / 100).toFixed(bp % 100 ? 1 : 0)}\u00a0%`;
 
 let etag = null;
 let shownLines = 0;

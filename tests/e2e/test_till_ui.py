@@ -1,5 +1,6 @@
 """The cashier's UI in a real headless Chromium against a real node and central: selling,
-an override, a return and closing the shift, with the keyboard (and scanner) alone.
+an override, a return and closing the shift, with the keyboard (and scanner) alone; the
+customer's display following the sale.
 
 Screenshots go to the test's temporary folder; with KASSA_SCREENSHOTS=DIR they are also
 saved to DIR (``docs/screenshots`` holds the ones we looked at).
@@ -9,6 +10,12 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
+
+from kassa.central import feed
+from kassa.central.models import Customer, Offer, Product
+from kassa.common.db import Database
+from tests.e2e.conftest import run_kassa
 
 pytestmark = pytest.mark.e2e
 
@@ -168,7 +175,36 @@ def test_the_badge_names_a_clock_central_refuses(page, stack):
         db.close()
 
 
-@pytest.mark.usefixtures("offer")
+ANNA = "7770000000000001"
+
+
+@pytest.fixture
+def offer_for_anna(stack):
+    """Coffee at 10 % off with milk for Anna, who consented to offers (as in
+    ``test_till_offer_ui``), published by central and pulled by the till."""
+    db = Database(f"sqlite:///{stack['central_db']}")
+    try:
+        with db.transaction() as s:
+            coffee, milk = (s.scalars(select(Product.id).where(Product.sku == sku)).one()
+                            for sku in ("3001", "1001"))
+            anna = s.scalars(select(Customer.id).where(Customer.card_number == ANNA)).one()
+            row = Offer(rule_key="e2e:display", kind="cross_sell", product_id=coffee,
+                        trigger_product_ids=[milk], discount_bp=1000, segments=None, active=True)
+            s.add(row)
+            s.flush()
+            feed.record_change(s, "offer", row.id, {
+                "id": row.id, "kind": "cross_sell", "product_id": coffee,
+                "trigger_product_ids": [milk], "discount_bp": 1000, "segments": None,
+                "active": True})
+            feed.record_change(s, "offer_profile", str(anna), {
+                "customer_id": str(anna), "segment": "Loyal", "offers_ok": True,
+                "held_out": False})
+    finally:
+        db.dispose()
+    run_kassa("pos", "sync-now", env=stack["node_env"])
+
+
+@pytest.mark.usefixtures("offer_for_anna")
 def test_the_customer_display_follows_the_sale(page, stack):
     """The customer's monitor (a second page, as a second window on the till's machine)
     mirrors the cashier's screen within a second: lines, total, the customer's first name and
@@ -229,6 +265,3 @@ def test_the_customer_display_follows_the_sale(page, stack):
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text("Open a shift")
 
-
-# Below the helpers that module imports from here (it is imported first when collected first).
-from tests.e2e.test_till_offer_ui import ANNA, offer  # noqa: E402,F401

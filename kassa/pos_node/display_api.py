@@ -38,7 +38,7 @@ from kassa.pos_node import loyalty, sales
 from kassa.pos_node.auth import db
 from kassa.pos_node.card_api import with_customer
 from kassa.pos_node.models import LoyaltyAccount, Product, Sale, Store, User
-from kassa.pos_node.schemas import _qty
+from kassa.pos_node.schemas import quantity_text
 
 bp = Blueprint("display", __name__, url_prefix="/api/v1",
                description="The customer-facing display (read-only)")
@@ -147,7 +147,7 @@ def _cart(s: Session, sale: Sale) -> dict:
                     "points_earned": points_earned(s, sale),
                     "points_spendable": points_spendable(s, sale, balance)}
     return {
-        "lines": [{"name": ln.name, "quantity": _qty(ln), "unit": ln.unit,
+        "lines": [{"name": ln.name, "quantity": quantity_text(ln), "unit": ln.unit,
                    "unit_price_minor": ln.unit_price_minor, "discount_minor": ln.discount_minor,
                    "amount_minor": ln.amount_minor, "offer": ln.offer_id is not None}
                   for ln in sale.lines],

@@ -184,7 +184,7 @@ class ReceiptQuerySchema(ma.Schema):
 
 # --- out ---------------------------------------------------------------------------------------
 
-def _qty(obj) -> str:
+def quantity_text(obj) -> str:
     milli = obj["quantity_milli"] if isinstance(obj, dict) else obj.quantity_milli
     return format(Decimal(milli) / 1000, "f").rstrip("0").rstrip(".") or "0"
 
@@ -195,7 +195,7 @@ class LineOutSchema(ma.Schema):
     sku = fields.String()
     name = fields.String()
     unit = fields.String()
-    quantity = fields.Function(_qty)
+    quantity = fields.Function(quantity_text)
     unit_price_minor = fields.Integer()
     gross_minor = fields.Integer()
     promotion_id = fields.Integer(allow_none=True)
@@ -265,7 +265,7 @@ class ReturnLineOutSchema(ma.Schema):
     original_line_no = fields.Integer(allow_none=True)
     sku = fields.String()
     name = fields.String()
-    quantity = fields.Function(_qty)
+    quantity = fields.Function(quantity_text)
     amount_minor = fields.Integer()
     vat_rate_bp = fields.Integer()
     vat_minor = fields.Integer()

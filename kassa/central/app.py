@@ -54,6 +54,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         operations_api,
         prices_api,
         reports,
+        selfservice_api,
         stores_api,
         sync_api,
         tasks_api,
@@ -64,7 +65,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                       cards_api.bp, masterdata_api.bp, stores_api.bp, prices_api.bp,
                       users_api.bp, chain_api.bp, customers_api.bp,
                       interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp,
-                      analytics_api.bp):
+                      analytics_api.bp, selfservice_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)

@@ -348,6 +348,8 @@ class Card(Base):
     replaced_by: Mapped[str | None] = mapped_column(String(16))
     # Whether the card asks for a PIN before its balance is lowered (tills ask the customer).
     has_pin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The PIN for the customer's own web page (argon2; None: that page is closed to the card).
+    web_pin_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class RedemptionHold(Base):

@@ -13,6 +13,7 @@ from kassa.central.models import User
 from tests.helpers import basic_auth
 
 NODE, PUBLIC = "node", "public"
+CUSTOMER = "customer"  # a customer's own session (/api/v1/me); no staff credential opens it
 PEOPLE = frozenset({"admin", "central_office", "regional_manager", "store_manager"})
 CENTRAL_STAFF = frozenset({"admin", "central_office", "regional_manager"})
 OPERATORS = frozenset({"admin", "central_office"})
@@ -112,6 +113,12 @@ ACCESS = {
     ("GET", "/api/v1/task-rules"): CENTRAL_STAFF,
     ("PUT", "/api/v1/task-rules/{trigger}"): OPERATORS,
     ("POST", "/api/v1/public/leads"): PUBLIC,  # the website's form: rate-limited, bot-guarded
+    ("POST", "/api/v1/me/sign-in"): PUBLIC,  # card number + web PIN; rate-limited, lockout
+    ("POST", "/api/v1/me/sign-out"): PUBLIC,
+    ("GET", "/api/v1/me"): CUSTOMER,
+    ("GET", "/api/v1/me/purchases"): CUSTOMER,
+    ("PUT", "/api/v1/me/consents/{channel}"): CUSTOMER,
+    ("POST", "/api/v1/me/lost-card"): CUSTOMER,
 }
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
@@ -155,7 +162,7 @@ def test_each_kind_of_caller_gets_exactly_what_the_table_says(central_app, centr
         url = re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], path)
         resp = client.open(url, method=method, headers=headers,
                            json={} if method in ("POST", "PUT", "PATCH") else None)
-        if rule == NODE or caller in ("cashier", "nobody"):
+        if rule in (NODE, CUSTOMER) or caller in ("cashier", "nobody"):
             expected = "401"  # people cannot act as a till; cashiers have no access at all
             ok = resp.status_code == 401
         elif caller in rule:

@@ -1,0 +1,125 @@
+"""The customer's own page at central: sign-in with card number and web PIN, and what a
+signed-in customer may see and do (their points, purchases, consents; report a lost card).
+
+A customer is never a staff user: their session holds only their card and customer id, and
+every query here is scoped to that customer. Wrong PINs are audited; ``MAX_FAILURES`` of them
+for a card within ``LOCKOUT`` close that card's sign-in for the rest of the window.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kassa.central import audit, cards, crm, loyalty
+from kassa.central.models import AuditEntry, Card, Customer, LoyaltyAccount, Sale, Store
+from kassa.common.db import utcnow
+from kassa.common.errors import KassaError
+from kassa.common.passwords import hash_secret, verify_secret
+
+MAX_FAILURES = 5  # wrong PINs per card within LOCKOUT before its web sign-in closes
+LOCKOUT = timedelta(minutes=15)
+PAGE = 20
+
+
+def set_web_pin(session: Session, number: str, pin: str) -> None:
+    """Give the card a PIN for the customer's web page (stored as an argon2 hash)."""
+    card = session.get(Card, number, with_for_update=True)
+    card.web_pin_hash = hash_secret(pin)
+
+
+def sign_in(session: Session, number: str, pin: str, client: str) -> Customer | str:
+    """The card's customer when the PIN is right, else why not (``card_locked`` or
+    ``bad_credentials``); each attempt is audited. The caller commits before refusing, so
+    that failures count."""
+    now = utcnow()
+    subject = f"card {number}"
+    failures = session.scalar(select(func.count()).where(
+        AuditEntry.action == "me_sign_in:wrong", AuditEntry.subject == subject,
+        AuditEntry.at > now - LOCKOUT))
+    if failures >= MAX_FAILURES:
+        audit.record(session, "me_sign_in:locked", subject, at=now, reason=client)
+        return "card_locked"
+    card = session.get(Card, number)
+    customer = _owner(session, card) if card is not None else None
+    if card is None or card.status not in ("issued", "active") or customer is None \
+            or not verify_secret(card.web_pin_hash, pin):
+        audit.record(session, "me_sign_in:wrong", subject, at=now, reason=client)
+        return "bad_credentials"
+    audit.record(session, "me_sign_in:ok", subject, at=now, reason=client)
+    return customer
+
+
+def _owner(session: Session, card: Card) -> Customer | None:
+    customer = session.scalar(select(Customer).join(
+        LoyaltyAccount, LoyaltyAccount.customer_id == Customer.id).where(
+        LoyaltyAccount.id == card.account_id))
+    if customer is None or customer.merged_into_id or customer.anonymized_at:
+        return None
+    return customer
+
+
+def summary(session: Session, customer: Customer) -> dict:
+    """Balance, tier and what the next tier needs, points expiring, cards, consents."""
+    now = utcnow()
+    account = session.scalars(select(LoyaltyAccount).where(
+        LoyaltyAccount.customer_id == customer.id)).one()
+    thresholds = loyalty.rules(session).tiers.thresholds
+    spend = loyalty.rolling_spend(session, [customer.id], now).get(customer.id, 0)
+    above = [(name, minimum) for name, minimum in thresholds
+             if minimum > dict(thresholds).get(account.tier, 0)]
+    in_force = crm.consents(session, customer.id)
+    return {
+        "name": customer.name, "card_number": customer.card_number,
+        "balance": account.balance - account.held, "tier": account.tier,
+        "spend_12m_minor": int(spend),
+        "next_tier": None if not above else {
+            "tier": above[0][0], "spend_needed_minor": max(0, above[0][1] - int(spend))},
+        "expiring": [{"on": day, "points": points}
+                     for day, points in loyalty.expiring(session, account.id, now)],
+        "cards": [{"card_number": c.card_number, "status": c.status}
+                  for c in session.scalars(select(Card).where(Card.account_id == account.id)
+                                           .order_by(Card.issued_at))],
+        "consents": [{"channel": c, "granted": in_force[c].granted if c in in_force else False}
+                     for c in crm.CONSENT_CHANNELS],
+    }
+
+
+def purchases(session: Session, customer: Customer, page: int) -> dict:
+    """The customer's purchases in every store, newest first, ``PAGE`` a page."""
+    base = select(Sale.receipt_no, Store.code, Store.name, Sale.sold_at, Sale.total_minor,
+                  Sale.status, Sale.points_burned).join(Store, Store.id == Sale.store_id) \
+        .where(Sale.customer_id == customer.id)
+    total = session.scalar(select(func.count()).where(Sale.customer_id == customer.id))
+    rows = session.execute(base.order_by(Sale.sold_at.desc(), Sale.receipt_no)
+                           .offset((page - 1) * PAGE).limit(PAGE))
+    return {"page": page, "pages": max(1, -(-total // PAGE)), "items": [
+        {"receipt_no": r[0], "store_code": r[1], "store_name": r[2], "sold_at": r[3],
+         "total_minor": r[4], "status": r[5], "points_burned": r[6]} for r in rows]}
+
+
+def set_consent(session: Session, customer: Customer, channel: str, granted: bool) -> None:
+    """The customer's own choice, through the same path as staff's (audit, feed)."""
+    crm.set_consent(session, customer, channel, granted, "self-service page")
+
+
+def report_lost(session: Session, customer: Customer, number: str) -> Card:
+    """Block the customer's own card at once and ask the office for a replacement."""
+    card = session.get(Card, number)
+    account_id = session.scalar(select(LoyaltyAccount.id).where(
+        LoyaltyAccount.customer_id == customer.id))
+    if card is None or card.account_id != account_id:
+        raise KassaError(f"No card {number}.", code="card_not_found", status=404)
+    card = cards.block(session, number, "lost")
+    crm.record_interaction(session, customer, channel="web_form", direction="in",
+                           subject="Lost card: replacement requested",
+                           body=f"Card {number} reported lost on the self-service page.",
+                           store_id=customer.home_store_id)
+    return card
+
+
+def customer(session: Session, customer_id: str) -> Customer | None:
+    return session.get(Customer, uuid.UUID(customer_id))

@@ -1,0 +1,197 @@
+"""The customer's own JSON API (``/api/v1/me``): sign in with card number and web PIN, then
+read their points and purchases, change consents, report a lost card.
+
+The customer's session lives in the same signed cookie as staff sessions but under its own key
+(``me``); it is never a staff sign-in, and staff credentials never open it. Sign-in is limited
+per client address (the lead form's mechanism: hashed addresses in ``form_submissions``) and
+per card (``selfservice.MAX_FAILURES``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from functools import wraps
+
+import marshmallow as ma
+from flask import current_app, request, session
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+from sqlalchemy import delete, func, select
+
+from kassa.central import crm, selfservice
+from kassa.central.models import Card, FormSubmission
+from kassa.common.db import utcnow
+from kassa.common.errors import Forbidden, KassaError, NotFound, Unauthorized
+from kassa.common.web import ErrorSchema
+
+bp = Blueprint("selfservice", __name__, url_prefix="/api/v1/me",
+               description="The customer's own page: points, purchases, consents, lost card")
+SIGN_IN_LIMIT = (timedelta(minutes=15), 20)  # attempts per client address
+
+
+def _db():
+    return current_app.extensions["kassa_db"]
+
+
+class SignInSchema(ma.Schema):
+    card_number = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{16}\Z"))
+    pin = fields.String(required=True, validate=validate.Length(min=4, max=12))
+
+
+class SignedInSchema(ma.Schema):
+    name = fields.String()
+    csrf = fields.String()
+
+
+class PageArgs(ma.Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class MyConsentSchema(ma.Schema):
+    granted = fields.Boolean(required=True)
+
+
+class LostSchema(ma.Schema):
+    card_number = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{16}\Z"))
+
+
+def _client() -> str:
+    secret = current_app.secret_key or ""
+    return hashlib.sha256(f"{secret}|me|{request.remote_addr}".encode()).hexdigest()
+
+
+def _too_many(db_session, client: str) -> bool:
+    window, most = SIGN_IN_LIMIT
+    now = utcnow()
+    if db_session.scalar(select(func.count()).where(FormSubmission.client_hash == client,
+                                                    FormSubmission.at > now - window)) >= most:
+        return True
+    db_session.add(FormSubmission(client_hash=client, at=now))
+    if now.second == 0:
+        db_session.execute(delete(FormSubmission).where(
+            FormSubmission.client_hash == client, FormSubmission.at < now - window))
+    return False
+
+
+def _customer_session(view):
+    """401 before anything else (the body's validation too) without a customer session."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not isinstance(session.get("me"), dict):
+            raise Unauthorized("Sign in with your card number and PIN.", code="auth_required")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def signed_in_customer(db_session):
+    """The signed-in customer (401 without a customer session); unsafe requests must carry
+    the session's CSRF token."""
+    me = session.get("me")
+    if not isinstance(me, dict):
+        raise Unauthorized("Sign in with your card number and PIN.", code="auth_required")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not hmac.compare_digest(
+            request.headers.get("X-CSRF-Token", ""), me.get("csrf", "-")):
+        raise Forbidden("The request lacks this session's CSRF token.", code="csrf_failed")
+    customer = selfservice.customer(db_session, me["customer"])
+    card = db_session.get(Card, me["card"])
+    if customer is None or card is None or card.status not in ("issued", "active"):
+        session.pop("me", None)  # the card was replaced or reported lost: sign in again
+        raise Unauthorized("Sign in with your card number and PIN.", code="auth_required")
+    return customer
+
+
+@bp.route("/sign-in")
+class SignIn(MethodView):
+    @bp.arguments(SignInSchema)
+    @bp.response(200, SignedInSchema)
+    @bp.alt_response(401, schema=ErrorSchema, description="bad_credentials")
+    @bp.alt_response(429, schema=ErrorSchema, description="card_locked or rate_limited")
+    def post(self, body):
+        """Sign in with the card number and its web PIN (no staff sign-in is touched)."""
+        client = _client()
+        with _db().transaction() as db_session:
+            if _too_many(db_session, client):
+                outcome = "rate_limited"
+            else:
+                outcome = selfservice.sign_in(db_session, body["card_number"], body["pin"],
+                                              client)
+        if outcome == "rate_limited":
+            raise KassaError("Too many sign-ins from here; try again later.",
+                             code="rate_limited", status=429,
+                             details={"retry_after_s": int(SIGN_IN_LIMIT[0].total_seconds())})
+        if outcome == "card_locked":
+            raise KassaError("Too many wrong PINs: this card's sign-in is closed for "
+                             f"{int(selfservice.LOCKOUT.total_seconds() // 60)} minutes.",
+                             code="card_locked", status=429)
+        if isinstance(outcome, str):
+            raise Unauthorized("Card number or PIN is wrong.", code="bad_credentials")
+        session.clear()  # a staff sign-in in this browser ends: one person per session
+        csrf = secrets.token_urlsafe(32)
+        session["me"] = {"card": body["card_number"], "customer": str(outcome.id),
+                         "csrf": csrf}
+        session.permanent = True
+        return {"name": outcome.name, "csrf": csrf}
+
+
+@bp.route("/sign-out")
+class SignOut(MethodView):
+    @bp.response(204)
+    def post(self):
+        """End the customer's session."""
+        session.pop("me", None)
+
+
+@bp.route("")
+class Summary(MethodView):
+    decorators = [_customer_session]
+
+    @bp.response(200)
+    def get(self):
+        """Balance, tier and what the next tier needs, points expiring, cards, consents."""
+        with _db().read() as db_session:
+            return selfservice.summary(db_session, signed_in_customer(db_session))
+
+
+@bp.route("/purchases")
+class Purchases(MethodView):
+    decorators = [_customer_session]
+
+    @bp.arguments(PageArgs, location="query")
+    @bp.response(200)
+    def get(self, args):
+        """Purchases in every store, newest first, a page at a time."""
+        with _db().read() as db_session:
+            return selfservice.purchases(db_session, signed_in_customer(db_session),
+                                         args["page"])
+
+
+@bp.route("/consents/<string(maxlength=12):channel>")
+class Consent(MethodView):
+    decorators = [_customer_session]
+
+    @bp.arguments(MyConsentSchema)
+    @bp.response(204)
+    def put(self, body, channel):
+        """Give or withdraw a consent (audited, published like a change made by staff)."""
+        if channel not in crm.CONSENT_CHANNELS:
+            raise NotFound(f"No consent channel {channel}.", code="bad_channel")
+        with _db().transaction() as db_session:
+            selfservice.set_consent(db_session, signed_in_customer(db_session), channel,
+                                    body["granted"])
+
+
+@bp.route("/lost-card")
+class LostCard(MethodView):
+    decorators = [_customer_session]
+
+    @bp.arguments(LostSchema)
+    @bp.response(204)
+    def post(self, body):
+        """Report the card lost: blocked at once everywhere, a replacement asked for."""
+        with _db().transaction() as db_session:
+            selfservice.report_lost(db_session, signed_in_customer(db_session),
+                                    body["card_number"])

@@ -1,0 +1,103 @@
+"""The customer's own page at central: sign-in with card and web PIN, lockout and rate limit,
+only their own data, consents and a lost card through the same paths staff use."""
+
+import pytest
+from sqlalchemy import select
+
+from kassa.central import cards, selfservice
+from kassa.central.auth import new_token
+from kassa.central.models import AuditEntry, ChangeFeedEntry, Customer, LoyaltyAccount, User
+
+
+@pytest.fixture
+def two_cards(central_db, seeded, tmp_path):
+    """Anna's and Ivan's new cards, each with web PIN 2468."""
+    numbers = {}
+    with central_db.transaction() as s:
+        for name in ("Anna Petrova", "Ivan Sidorov"):
+            customer = s.scalars(select(Customer).where(Customer.name == name)).one()
+            account = s.scalars(select(LoyaltyAccount).where(
+                LoyaltyAccount.customer_id == customer.id)).one()
+            number = cards.issue(s, account, tmp_path).card_number
+            selfservice.set_web_pin(s, number, "2468")
+            numbers[name.split()[0].lower()] = number
+    return numbers
+
+
+def sign_in(client, number, pin="2468"):
+    return client.post("/api/v1/me/sign-in", json={"card_number": number, "pin": pin})
+
+
+def test_sign_in_shows_only_the_customers_own_page(central_app, two_cards):
+    client = central_app.test_client()
+    assert client.get("/api/v1/me").status_code == 401
+    resp = sign_in(client, two_cards["anna"])
+    assert resp.status_code == 200 and resp.json["name"] == "Anna Petrova"
+    me = client.get("/api/v1/me").json
+    assert me["card_number"] == two_cards["anna"] and me["tier"] == "base"
+    assert me["next_tier"]["tier"] == "silver"
+    assert client.get("/api/v1/me/purchases?page=1").json["page"] == 1
+    # Ivan's card is not Anna's to report lost
+    resp = client.post("/api/v1/me/lost-card", json={"card_number": two_cards["ivan"]},
+                       headers={"X-CSRF-Token": "wrong"})
+    assert resp.status_code == 403 and resp.json["error"] == "csrf_failed"
+
+
+def test_wrong_pin_then_lockout_per_card(central_app, central_db, two_cards):
+    client = central_app.test_client()
+    for _ in range(selfservice.MAX_FAILURES):
+        resp = sign_in(client, two_cards["anna"], "0000")
+        assert resp.status_code == 401 and resp.json["error"] == "bad_credentials"
+    resp = sign_in(client, two_cards["anna"])  # the right PIN, too late
+    assert resp.status_code == 429 and resp.json["error"] == "card_locked"
+    assert sign_in(client, two_cards["ivan"]).status_code == 200  # another card is not locked
+    with central_db.read() as s:
+        wrong = s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "me_sign_in:wrong",
+            AuditEntry.subject == f"card {two_cards['anna']}")).all()
+    assert len(wrong) == selfservice.MAX_FAILURES
+
+
+def test_sign_ins_per_client_address_are_limited(central_app, two_cards, monkeypatch):
+    from kassa.central import selfservice_api
+    monkeypatch.setattr(selfservice_api, "SIGN_IN_LIMIT",
+                        (selfservice_api.SIGN_IN_LIMIT[0], 3))
+    client = central_app.test_client()
+    for _ in range(3):
+        assert sign_in(client, "7770000000009999", "1111").status_code == 401
+    resp = sign_in(client, two_cards["ivan"])
+    assert resp.status_code == 429 and resp.json["error"] == "rate_limited"
+
+
+def test_staff_and_customers_do_not_cross(central_app, central_db, seeded, two_cards):
+    client = central_app.test_client()
+    with central_db.transaction() as s:
+        office = s.scalars(select(User).where(User.username == "office")).one()
+        token = new_token(s, office, "t")[1]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+                      ).status_code == 401
+    sign_in(client, two_cards["anna"])
+    assert client.get("/api/v1/stores").status_code == 401
+    assert client.get("/api/v1/customers?q=Anna").status_code == 401
+
+
+def test_consent_and_lost_card_reach_audit_and_feed(central_app, central_db, two_cards):
+    client = central_app.test_client()
+    csrf = sign_in(client, two_cards["anna"]).json["csrf"]
+    headers = {"X-CSRF-Token": csrf}
+    assert client.put("/api/v1/me/consents/offers", json={"granted": True},
+                      headers=headers).status_code == 204
+    assert {"channel": "offers", "granted": True} in client.get("/api/v1/me").json["consents"]
+    resp = client.post("/api/v1/me/lost-card", json={"card_number": two_cards["ivan"]},
+                       headers=headers)
+    assert resp.status_code == 404  # not hers
+    assert client.post("/api/v1/me/lost-card", json={"card_number": two_cards["anna"]},
+                       headers=headers).status_code == 204
+    assert client.get("/api/v1/me").status_code == 401  # her card is blocked: session ends
+    with central_db.read() as s:
+        actions = set(s.scalars(select(AuditEntry.action)))
+        blocks = s.scalars(select(ChangeFeedEntry.entity_key).where(
+            ChangeFeedEntry.entity == "card_block")).all()
+    assert {"consent:given", "card_block"} <= actions
+    assert blocks == [two_cards["anna"]]
+    assert sign_in(client, two_cards["anna"]).status_code == 401

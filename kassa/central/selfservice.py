@@ -14,8 +14,19 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kassa.central import audit, cards, crm, loyalty
-from kassa.central.models import AuditEntry, Card, Customer, LoyaltyAccount, Sale, Store
+from kassa.central import audit, cards, crm, loyalty, offers
+from kassa.central.models import (
+    AuditEntry,
+    Card,
+    Customer,
+    CustomerScore,
+    LoyaltyAccount,
+    LoyaltyEntry,
+    Offer,
+    Product,
+    Sale,
+    Store,
+)
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.passwords import hash_secret, verify_secret
@@ -23,6 +34,7 @@ from kassa.common.passwords import hash_secret, verify_secret
 MAX_FAILURES = 5  # wrong PINs per card within LOCKOUT before its web sign-in closes
 LOCKOUT = timedelta(minutes=15)
 PAGE = 20
+OFFERS_SHOWN = 10
 
 
 def set_web_pin(session: Session, number: str, pin: str) -> None:
@@ -99,6 +111,37 @@ def purchases(session: Session, customer: Customer, page: int) -> dict:
     return {"page": page, "pages": max(1, -(-total // PAGE)), "items": [
         {"receipt_no": r[0], "store_code": r[1], "store_name": r[2], "sold_at": r[3],
          "total_minor": r[4], "status": r[5], "points_burned": r[6]} for r in rows]}
+
+
+def points(session: Session, customer: Customer, page: int) -> dict:
+    """The customer's points ledger (earned, spent, expired...), newest first."""
+    account_id = session.scalar(select(LoyaltyAccount.id).where(
+        LoyaltyAccount.customer_id == customer.id))
+    total = session.scalar(select(func.count()).where(LoyaltyEntry.account_id == account_id))
+    rows = session.scalars(select(LoyaltyEntry).where(LoyaltyEntry.account_id == account_id)
+                           .order_by(LoyaltyEntry.at.desc(), LoyaltyEntry.id.desc())
+                           .offset((page - 1) * PAGE).limit(PAGE))
+    return {"page": page, "pages": max(1, -(-total // PAGE)), "items": [
+        {"at": e.at, "kind": e.kind, "points": e.points, "expires_at": e.expires_at}
+        for e in rows]}
+
+
+def personal_offers(session: Session, customer: Customer) -> dict:
+    """The offers a till would make this customer now: none without their consent to offers,
+    none in the hold-out group (the offers' uplift is measured against it)."""
+    if not offers.consenting(session, [customer.id]).get(customer.id):
+        return {"consented": False, "items": []}
+    if offers.held_out(customer.id, offers.settings(session).holdout_bp):
+        return {"consented": True, "items": []}
+    segment = session.scalar(select(CustomerScore.segment).where(
+        CustomerScore.customer_id == customer.id))
+    rows = session.execute(select(Offer, Product.name).join(Product, Product.id ==
+                                                            Offer.product_id)
+                           .where(Offer.active.is_(True)).order_by(Offer.lift.desc(), Offer.id))
+    items = [{"product": name, "discount_bp": offer.discount_bp, "kind": offer.kind}
+             for offer, name in rows
+             if offer.segments is None or segment in offer.segments][:OFFERS_SHOWN]
+    return {"consented": True, "items": items}
 
 
 def set_consent(session: Session, customer: Customer, channel: str, granted: bool) -> None:

@@ -169,6 +169,29 @@ class Purchases(MethodView):
                                          args["page"])
 
 
+@bp.route("/points")
+class Points(MethodView):
+    decorators = [_customer_session]
+
+    @bp.arguments(PageArgs, location="query")
+    @bp.response(200)
+    def get(self, args):
+        """Points earned, spent and expired, newest first, a page at a time."""
+        with _db().read() as db_session:
+            return selfservice.points(db_session, signed_in_customer(db_session), args["page"])
+
+
+@bp.route("/offers")
+class Offers(MethodView):
+    decorators = [_customer_session]
+
+    @bp.response(200)
+    def get(self):
+        """The customer's current personal offers (only with their consent to offers)."""
+        with _db().read() as db_session:
+            return selfservice.personal_offers(db_session, signed_in_customer(db_session))
+
+
 @bp.route("/consents/<string(maxlength=12):channel>")
 class Consent(MethodView):
     decorators = [_customer_session]

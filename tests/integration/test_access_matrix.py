@@ -117,6 +117,8 @@ ACCESS = {
     ("POST", "/api/v1/me/sign-out"): PUBLIC,
     ("GET", "/api/v1/me"): CUSTOMER,
     ("GET", "/api/v1/me/purchases"): CUSTOMER,
+    ("GET", "/api/v1/me/points"): CUSTOMER,
+    ("GET", "/api/v1/me/offers"): CUSTOMER,
     ("PUT", "/api/v1/me/consents/{channel}"): CUSTOMER,
     ("POST", "/api/v1/me/lost-card"): CUSTOMER,
 }

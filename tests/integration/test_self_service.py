@@ -1,12 +1,26 @@
 """The customer's own page at central: sign-in with card and web PIN, lockout and rate limit,
 only their own data, consents and a lost card through the same paths staff use."""
 
+import uuid
+from datetime import datetime, timezone
+
 import pytest
 from sqlalchemy import select
 
-from kassa.central import cards, selfservice
+from kassa.central import cards, loyalty, offers, selfservice
 from kassa.central.auth import new_token
-from kassa.central.models import AuditEntry, ChangeFeedEntry, Customer, LoyaltyAccount, User
+from kassa.central.models import (
+    AuditEntry,
+    ChangeFeedEntry,
+    Customer,
+    LoyaltyAccount,
+    Offer,
+    Product,
+    Sale,
+    Store,
+    User,
+)
+from kassa.loyalty.ledger import EntryKind, LedgerEntry
 
 
 @pytest.fixture
@@ -101,3 +115,36 @@ def test_consent_and_lost_card_reach_audit_and_feed(central_app, central_db, two
     assert {"consent:given", "card_block"} <= actions
     assert blocks == [two_cards["anna"]]
     assert sign_in(client, two_cards["anna"]).status_code == 401
+
+
+def test_purchases_points_and_offers_are_the_customers_own(central_app, central_db, two_cards):
+    with central_db.transaction() as s:
+        store = s.scalars(select(Store).where(Store.code == "S002")).one()
+        milk = s.scalars(select(Product).where(Product.sku == "1001")).one()
+        conf = offers.settings(s)
+        conf.holdout_bp = 0  # nobody held out: the offer must show
+        s.merge(conf)
+        s.add(Offer(rule_key="test:milk", kind="cross_sell", product_id=milk.id,
+                    trigger_product_ids=[], discount_bp=1500, segments=None))
+        for who, receipt, points in (("anna", "A-1", 70), ("ivan", "I-1", 90)):
+            customer = s.scalars(select(Customer).where(
+                Customer.card_number == two_cards[who])).one()
+            account = s.scalars(select(LoyaltyAccount).where(
+                LoyaltyAccount.customer_id == customer.id)).one()
+            s.add(Sale(id=uuid.uuid4(), receipt_no=receipt, node_id="pos-1", store_id=store.id,
+                       customer_id=customer.id, sold_at=datetime.now(timezone.utc),
+                       total_minor=points * 100, vat_minor=0))
+            loyalty.post(s, account.id, LedgerEntry(f"test:{receipt}", EntryKind.EARN, points,
+                                                    datetime.now(timezone.utc)))
+    client = central_app.test_client()
+    csrf = sign_in(client, two_cards["anna"]).json["csrf"]
+    bought = client.get("/api/v1/me/purchases").json["items"]
+    assert [(p["receipt_no"], p["store_code"]) for p in bought] == [("A-1", "S002")]
+    assert [e["points"] for e in client.get("/api/v1/me/points").json["items"]] == [70]
+    assert client.get("/api/v1/me").json["balance"] == 70
+    assert client.get("/api/v1/me/offers").json == {"consented": False, "items": []}
+    client.put("/api/v1/me/consents/offers", json={"granted": True},
+               headers={"X-CSRF-Token": csrf})
+    shown = client.get("/api/v1/me/offers").json
+    assert shown == {"consented": True, "items": [
+        {"product": milk.name, "discount_bp": 1500, "kind": "cross_sell"}]}

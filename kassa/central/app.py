@@ -69,6 +69,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)
+    app.register_blueprint(selfservice_api.page)
 
     @app.get("/health")
     def health():

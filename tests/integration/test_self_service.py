@@ -1,8 +1,10 @@
 """The customer's own page at central: sign-in with card and web PIN, lockout and rate limit,
 only their own data, consents and a lost card through the same paths staff use."""
 
+import os
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -148,3 +150,46 @@ def test_purchases_points_and_offers_are_the_customers_own(central_app, central_
     shown = client.get("/api/v1/me/offers").json
     assert shown == {"consented": True, "items": [
         {"product": milk.name, "discount_bp": 1500, "kind": "cross_sell"}]}
+
+
+def test_the_page_carries_only_its_own_sessions_token(central_app, two_cards):
+    client = central_app.test_client()
+    page = client.get("/my/").get_data(as_text=True)
+    assert 'id="signin"' in page and '<meta name="csrf" content="">' in page
+    csrf = sign_in(client, two_cards["anna"]).json["csrf"]
+    assert f'<meta name="csrf" content="{csrf}">' in client.get("/my/").get_data(as_text=True)
+
+
+def test_the_page_on_a_phone(central_app, central_db, live_central, two_cards, tmp_path):
+    """Sign in through the form on a 375 px screen, see the points, allow offers."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.helpers import CHROMIUM_ARGS
+    with central_db.transaction() as s:
+        account = s.scalars(select(LoyaltyAccount).join(
+            Customer, Customer.id == LoyaltyAccount.customer_id).where(
+            Customer.card_number == two_cards["anna"])).one()
+        loyalty.post(s, account.id, LedgerEntry("test:welcome", EntryKind.EARN, 350,
+                                                datetime.now(timezone.utc)))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 375, "height": 740}).new_page()
+            page.goto(f"{live_central}/my/")
+            page.fill("input[name=card_number]", two_cards["anna"])
+            page.fill("input[name=pin]", "2468")
+            page.click("#signin button[type=submit]")
+            expect(page.locator("#balance")).to_have_text("350")
+            expect(page.locator("#points li").first).to_contain_text("+350")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways
+            for folder in [tmp_path] + ([Path(os.environ["KASSA_SCREENSHOTS"])]
+                                        if os.environ.get("KASSA_SCREENSHOTS") else []):
+                folder.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(folder / "selfservice-phone.png"), full_page=True)
+            page.locator("#consents label", has_text="Personal offers").locator("input").check()
+            expect(page.locator("#message")).to_have_text("Saved")
+        finally:
+            browser.close()
+    with central_db.read() as s:
+        assert s.scalar(select(AuditEntry.subject).where(
+            AuditEntry.action == "consent:given")).endswith(" offers")

@@ -97,6 +97,20 @@ def test_staff_and_customers_do_not_cross(central_app, central_db, seeded, two_c
     assert client.get("/api/v1/customers?q=Anna").status_code == 401
 
 
+def test_a_staff_cookie_is_no_customer_session_and_back(central_app, seeded, two_cards):
+    from tests.integration.test_central_signin import sign_in as staff_sign_in
+    client = central_app.test_client()
+    staff_sign_in(client, "office", seeded["users"]["office"]["password"])
+    assert client.get("/api/v1/stores").status_code == 200  # the staff session works
+    assert client.get("/api/v1/me").status_code == 401
+    assert 'id="signin"' in client.get("/my/").text
+    sign_in(client, two_cards["anna"])  # one person per browser session: staff's ends
+    assert client.get("/api/v1/stores").status_code == 401
+    assert "/ops/signin" in client.get("/ops/nodes").headers["Location"]
+    staff_sign_in(client, "office", seeded["users"]["office"]["password"])
+    assert client.get("/api/v1/me").status_code == 401  # and the other way round
+
+
 def test_consent_and_lost_card_reach_audit_and_feed(central_app, central_db, two_cards):
     client = central_app.test_client()
     csrf = sign_in(client, two_cards["anna"]).json["csrf"]
@@ -115,6 +129,12 @@ def test_consent_and_lost_card_reach_audit_and_feed(central_app, central_db, two
         blocks = s.scalars(select(ChangeFeedEntry.entity_key).where(
             ChangeFeedEntry.entity == "card_block")).all()
     assert {"consent:given", "card_block"} <= actions
+    with central_db.read() as s:
+        anna = s.scalar(select(Customer.id).where(Customer.card_number == two_cards["anna"]))
+        profiles = s.scalars(select(ChangeFeedEntry.payload).where(
+            ChangeFeedEntry.entity == "offer_profile",
+            ChangeFeedEntry.entity_key == str(anna))).all()
+    assert [p["offers_ok"] for p in profiles] == [True]  # the tills learn of the consent
     assert blocks == [two_cards["anna"]]
     assert sign_in(client, two_cards["anna"]).status_code == 401
 

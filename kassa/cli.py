@@ -608,6 +608,20 @@ def card_block(number: str, reason: str) -> None:
     click.echo(f"card {number} blocked ({reason})")
 
 
+@card.command("web-pin")
+@click.argument("number")
+@click.option("--pin", default=None, help="4-8 digits; default: a new random 6-digit PIN")
+def card_web_pin(number: str, pin: str | None) -> None:
+    """Set the PIN the card's holder signs in with at /my/ (central; printed once)."""
+    import secrets
+
+    from kassa.central import selfservice
+    pin = pin or f"{secrets.randbelow(10**6):06d}"
+    with _central_work() as session:
+        selfservice.set_web_pin(session, number, pin)
+    click.echo(pin)
+
+
 @card.command("replace")
 @click.argument("number")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))

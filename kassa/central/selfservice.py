@@ -28,7 +28,7 @@ from kassa.central.models import (
     Store,
 )
 from kassa.common.db import utcnow
-from kassa.common.errors import KassaError
+from kassa.common.errors import Invalid, KassaError, NotFound
 from kassa.common.passwords import hash_secret, verify_secret
 
 MAX_FAILURES = 5  # wrong PINs per card within LOCKOUT before its web sign-in closes
@@ -38,9 +38,15 @@ OFFERS_SHOWN = 10
 
 
 def set_web_pin(session: Session, number: str, pin: str) -> None:
-    """Give the card a PIN for the customer's web page (stored as an argon2 hash)."""
+    """Give the card a PIN for the customer's web page (stored as an argon2 hash); the old
+    PIN, if any, stops working. Audited, never with the PIN."""
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
+        raise Invalid("A web PIN is 4-8 digits.", code="bad_pin")
     card = session.get(Card, number, with_for_update=True)
+    if card is None:
+        raise NotFound(f"No card {number}.", code="card_not_found")
     card.web_pin_hash = hash_secret(pin)
+    audit.record(session, "me_web_pin_set", f"card {number}")
 
 
 def sign_in(session: Session, number: str, pin: str, client: str) -> Customer | str:

@@ -213,3 +213,24 @@ def test_the_page_on_a_phone(central_app, central_db, live_central, two_cards, t
     with central_db.read() as s:
         assert s.scalar(select(AuditEntry.subject).where(
             AuditEntry.action == "consent:given")).endswith(" offers")
+
+
+def test_the_office_gives_a_card_its_web_pin(central_db, central_db_url, two_cards,
+                                             monkeypatch):
+    """``kassa card web-pin``: a new PIN (printed once) replaces the old; bad ones refused."""
+    from click.testing import CliRunner
+
+    from kassa.cli import main
+    monkeypatch.setenv("KASSA_CENTRAL_DB", central_db_url)
+    runner = CliRunner()
+    made = runner.invoke(main, ["card", "web-pin", two_cards["anna"]])
+    assert made.exit_code == 0, made.output
+    pin = made.output.strip()
+    assert len(pin) == 6 and pin.isdigit()
+    with central_db.transaction() as s:
+        assert selfservice.sign_in(s, two_cards["anna"], "2468", "test") == "bad_credentials"
+        assert isinstance(selfservice.sign_in(s, two_cards["anna"], pin, "test"), Customer)
+    for args, code in ((["card", "web-pin", two_cards["anna"], "--pin", "12a4"], "bad_pin"),
+                       (["card", "web-pin", "0000", "--pin", "1234"], "card_not_found")):
+        refused = runner.invoke(main, args)
+        assert refused.exit_code == 1 and f"[{code}]" in refused.output, refused.output

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kassa.central import audit, cards, crm, loyalty, offers
+from kassa.central import audit, cards, crm, loyalty, offers, tasks
 from kassa.central.models import (
     AuditEntry,
     Card,
@@ -167,6 +167,8 @@ def report_lost(session: Session, customer: Customer, number: str) -> Card:
                            subject="Lost card: replacement requested",
                            body=f"Card {number} reported lost on the self-service page.",
                            store_id=customer.home_store_id)
+    tasks.open_task(session, "card_replacement", customer=customer,
+                    store_id=customer.home_store_id, note=f"Card {number} was blocked.")
     return card
 
 

@@ -1,6 +1,7 @@
 """Follow-up tasks with deadlines, and the notices that chase them.
 
-A trigger (a lead from the website, a complaint logged at a till) opens a task by its rule:
+A trigger (a lead from the website, a complaint logged at a till, a card reported lost on the
+self-service page) opens a task by its rule:
 a title, a deadline in minutes, the role of whoever at the store it concerns gets it (rules in
 ``task_rules`` override ``DEFAULT_RULES``). Tasks move open -> in_progress -> done (or
 cancelled), each move with a comment. A scheduled job finds tasks past their deadline and
@@ -31,7 +32,7 @@ from kassa.central.models import (
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid
 
-TRIGGERS = ("web_lead", "complaint")
+TRIGGERS = ("web_lead", "complaint", "card_replacement")
 STATUSES = ("open", "in_progress", "done", "cancelled")
 MOVES = {"open": {"in_progress", "done", "cancelled"}, "in_progress": {"done", "cancelled",
                                                                         "open"},
@@ -50,6 +51,8 @@ class Rule:
 DEFAULT_RULES = {
     "web_lead": Rule("Call back within 15 minutes", 15, "store_manager"),
     "complaint": Rule("Answer the customer's complaint", 24 * 60, "store_manager"),
+    # A card reported lost on the self-service page: blocked already, a new one to issue.
+    "card_replacement": Rule("Issue a replacement card", 2 * 24 * 60, "store_manager"),
 }
 
 

@@ -20,6 +20,7 @@ from kassa.central.models import (
     Product,
     Sale,
     Store,
+    Task,
     User,
 )
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
@@ -137,6 +138,9 @@ def test_consent_and_lost_card_reach_audit_and_feed(central_app, central_db, two
     assert [p["offers_ok"] for p in profiles] == [True]  # the tills learn of the consent
     assert blocks == [two_cards["anna"]]
     assert sign_in(client, two_cards["anna"]).status_code == 401
+    with central_db.read() as s:  # and the store is asked for a new card
+        asked = s.execute(select(Task.trigger, Task.customer_id, Task.status)).all()
+    assert asked == [("card_replacement", anna, "open")]
 
 
 def test_purchases_points_and_offers_are_the_customers_own(central_app, central_db, two_cards):

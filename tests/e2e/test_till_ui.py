@@ -43,6 +43,20 @@ def sign_in_and_open_shift(page, stack, float_text="1000.00"):
     ready(page)
 
 
+def close_shift(page, counted: str) -> None:
+    """F11: the X report, option 3 (close), the counted cash, the Z report, back to the start."""
+    page.keyboard.press("F11")
+    expect(page.locator("#dialog-title")).to_contain_text("X report")
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_have_text("Close shift")
+    page.keyboard.type(counted)
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-title")).to_contain_text("Z report")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Open a shift")
+
+
 def scan(page, code):
     """A barcode scanner is a keyboard: it types the code and Enter."""
     page.keyboard.type(code)
@@ -144,16 +158,7 @@ def test_refusals_are_shown_and_the_focus_returns_to_the_scan_field(page, stack)
     expect(page.locator("#message")).to_contain_text("Sale voided")
     expect(page.locator("#badge")).to_contain_text("to sync")
     page.shot("09-refusal")
-    page.keyboard.press("F11")
-    expect(page.locator("#dialog-title")).to_contain_text("X report")
-    page.keyboard.type("3")
-    page.keyboard.press("Enter")
-    expect(page.locator("#dialog-title")).to_have_text("Close shift")
-    page.keyboard.type("0")
-    page.keyboard.press("Enter")
-    expect(page.locator("#dialog-title")).to_contain_text("Z report")
-    page.keyboard.press("Enter")
-    expect(page.locator("h1")).to_have_text("Open a shift")
+    close_shift(page, "0")
 
 
 def test_the_badge_names_a_clock_central_refuses(page, stack):
@@ -254,14 +259,5 @@ def test_the_customer_display_follows_the_sale(page, stack):
     page.keyboard.press("Enter")
     expect(display.locator("#d-idle")).to_be_visible(timeout=1000)
     display.close()
-    page.keyboard.press("F11")                          # close the shift for the next test
-    expect(page.locator("#dialog-title")).to_contain_text("X report")
-    page.keyboard.type("3")
-    page.keyboard.press("Enter")
-    expect(page.locator("#dialog-title")).to_have_text("Close shift")
-    page.keyboard.type("1209.83")
-    page.keyboard.press("Enter")
-    expect(page.locator("#dialog-title")).to_contain_text("Z report")
-    page.keyboard.press("Enter")
-    expect(page.locator("h1")).to_have_text("Open a shift")
+    close_shift(page, "1209.83")                        # for the next test
 

@@ -408,6 +408,14 @@ def test_an_offer_whose_trigger_left_the_cart_is_not_taken_and_a_line_loses_it(
         offer_id, sale["id"], False)
 
 
+def coffee_on_offer(client, db, offer_id: int) -> None:
+    """After central's change: sync, Anna's card, milk, and the coffee taken on the offer."""
+    sync_now(db)
+    identify(client, ANNA)
+    add(client, sku=MILK)
+    assert offer_lines(add(client, sku=COFFEE))[1][2] == offer_id
+
+
 def test_an_offer_switched_off_or_a_consent_withdrawn_mid_cart_is_no_longer_taken(
         tills, central_db):
     client, db = tills["pos-1"]
@@ -427,10 +435,7 @@ def test_an_offer_switched_off_or_a_consent_withdrawn_mid_cart_is_no_longer_take
         assert client.post("/api/v1/cart/void", json={"reason": "test"}).status_code == 200
 
         change_offer(central_db, offer_id, active=True)
-        sync_now(db)
-        identify(client, ANNA)
-        add(client, sku=MILK)
-        assert offer_lines(add(client, sku=COFFEE))[1][2] == offer_id
+        coffee_on_offer(client, db, offer_id)
         change_offer(central_db, offer_id, **off)
         sync_now(db)
         cart = add(client, sku=BREAD)  # the next change of the cart takes the offer back
@@ -440,10 +445,7 @@ def test_an_offer_switched_off_or_a_consent_withdrawn_mid_cart_is_no_longer_take
 
     # Consent withdrawn (the profile's tombstone) with the coffee in the cart.
     change_offer(central_db, offer_id, active=True)
-    sync_now(db)
-    identify(client, ANNA)
-    add(client, sku=MILK)
-    assert offer_lines(add(client, sku=COFFEE))[1][2] == offer_id
+    coffee_on_offer(client, db, offer_id)
     publish_profile(central_db, ANNA, deleted=True)
     sync_now(db)
     cart = client.patch("/api/v1/cart/lines/1", json={"quantity": 2}).json
@@ -455,10 +457,7 @@ def test_an_offer_switched_off_or_a_consent_withdrawn_mid_cart_is_no_longer_take
     # Switched off by a pull with the coffee already in the cart and no change since: paying
     # takes the offer back, and the cashier is told the new total.
     publish_profile(central_db, ANNA)
-    sync_now(db)
-    identify(client, ANNA)
-    add(client, sku=MILK)
-    assert offer_lines(add(client, sku=COFFEE))[1][2] == offer_id
+    coffee_on_offer(client, db, offer_id)
     change_offer(central_db, offer_id, active=False)
     sync_now(db)
     ended = client.post("/api/v1/cart/checkout", json={"payments": [

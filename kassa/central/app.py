@@ -6,12 +6,12 @@ import os
 import secrets
 from datetime import timedelta
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kassa.central import region_wall
-from kassa.common import backup, observability
+from kassa.common import backup, i18n, observability
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
 from kassa.common.web import make_api
@@ -36,6 +36,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=10))
 
     api = make_api(app, "kassa central")
+    i18n.init_app(app, _language)
     observability.init_app(app, "central", observability.CentralCollector(db))
     from kassa.central import (
         account_api,
@@ -81,6 +82,16 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                        backup=state)
 
     return app
+
+
+def _language() -> str | None:
+    """``?lang=`` (kept for the session), else the session's (a staff user's own setting,
+    put there at sign-in), else None: the browser's."""
+    asked = request.args.get("lang")
+    if asked in i18n.LOCALES:
+        session["lang"] = asked
+        return asked
+    return session.get("lang")
 
 
 class _SessionInterface(SecureCookieSessionInterface):

@@ -1,10 +1,15 @@
 """Refusals with a stable machine code and a human sentence; plain Python, no web import.
 
 Domain and service code raise these; the web layer (``kassa.common.web``) turns them into
-``{"error": code, "message": text}`` with the right HTTP status.
+``{"error": code, "message": text}`` with the right HTTP status, the sentence in the
+request's language. So the sentence is a fixed English text with ``%(name)s`` for its values,
+given apart (``Conflict("Card %(number)s is blocked.", number=n)``), never an f-string: the
+catalog holds the fixed text (``kassa.common.i18n_tools``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 
 class KassaError(Exception):
@@ -15,17 +20,24 @@ class KassaError(Exception):
     headers: dict[str, str] | None = None  # extra response headers (a sign-in challenge)
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 details: dict | None = None):
-        super().__init__(message)
-        self.message = message
+                 details: dict | None = None, **values):
+        self.template, self.values = message, values
+        self.message = message % values if values else message
+        super().__init__(self.message)
         if code:
             self.code = code
         if status:
             self.status = status
         self.details = details
 
-    def to_dict(self) -> dict:
-        body = {"error": self.code, "message": self.message}
+    def to_dict(self, translate: Callable[[str], str] | None = None) -> dict:
+        """The refusal as the API answers it; ``translate`` gives the sentence's text in the
+        reader's language."""
+        message = self.message
+        if translate is not None:
+            message = translate(self.template)
+            message = message % self.values if self.values else message
+        body = {"error": self.code, "message": message}
         if self.details:
             body["details"] = self.details
         return body

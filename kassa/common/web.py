@@ -12,6 +12,7 @@ from http import HTTPStatus
 import marshmallow as ma
 from apispec import BasePlugin
 from flask import Flask, Response, jsonify
+from flask_babel import gettext
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -131,7 +132,7 @@ def storage_failure(err: Exception) -> KassaError | None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(KassaError)
     def _kassa_error(err: KassaError):
-        return jsonify(err.to_dict()), err.status, err.headers or {}
+        return jsonify(err.to_dict(gettext)), err.status, err.headers or {}
 
     @app.errorhandler(OperationalError)
     def _storage(err: OperationalError):
@@ -140,7 +141,7 @@ def register_error_handlers(app: Flask) -> None:
             log.exception("database error")
             return app.extensions["kassa_api"].handle_http_exception(InternalServerError())
         log.error("storage failure: %s", err.orig)
-        return jsonify(refusal.to_dict()), refusal.status
+        return jsonify(refusal.to_dict(gettext)), refusal.status
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 from sqlalchemy import func, select
 
-from kassa.common import backup, observability
+from kassa.common import backup, i18n, observability
 from kassa.common.config import NodeConfig
 from kassa.common.db import Database, utcnow
 from kassa.common.web import make_api
 from kassa.pos_node.card_reader import CardReader
-from kassa.pos_node.models import NodeIdentity, OutboxEvent
+from kassa.pos_node.models import NodeIdentity, OutboxEvent, Store
 
 
 def create_app(config: NodeConfig | None = None) -> Flask:
@@ -32,6 +32,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
     api = make_api(app, "kassa POS node")
+    i18n.init_app(app, lambda: _store_language(db)[0], lambda: _store_language(db)[1])
     observability.init_app(app, "pos", observability.NodeCollector(db, config.sync_interval))
     from kassa.pos_node import authorization_api, card_api, display_api, sales_api, till_api, ui
     api.register_blueprint(till_api.bp)
@@ -66,6 +67,19 @@ def _session_secret(db: Database) -> str:
             return node.session_secret
     except Exception:  # noqa: BLE001 - a database not migrated yet: the app says so per request
         return secrets.token_hex(32)
+
+
+def _store_language(db: Database) -> tuple[str | None, str | None]:
+    """The till's store's language and currency, read once a request (none before set-up)."""
+    if "kassa_store_language" not in g:
+        try:
+            with db.read() as session:
+                row = session.execute(select(Store.locale, Store.currency).join(
+                    NodeIdentity, NodeIdentity.store_id == Store.id)).first()
+        except Exception:  # noqa: BLE001 - a database not migrated yet: English, say so later
+            row = None
+        g.kassa_store_language = (row[0], row[1]) if row else (None, None)
+    return g.kassa_store_language
 
 
 def node_status(db: Database, sync_interval: float) -> dict:

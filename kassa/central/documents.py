@@ -14,7 +14,7 @@ def region_doc(r) -> dict:
 
 def store_doc(s) -> dict:
     return {"id": s.id, "code": s.code, "name": s.name, "region_code": s.region_code,
-            "timezone": s.timezone}
+            "timezone": s.timezone, "locale": s.locale, "currency": s.currency}
 
 
 def product_doc(p, barcodes: list[str]) -> dict:

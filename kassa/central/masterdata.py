@@ -40,6 +40,7 @@ from kassa.central.models import (
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound, Unauthorized
+from kassa.common.i18n import DEFAULT_CURRENCY, DEFAULT_LOCALE
 from kassa.common.passwords import hash_secret, verify_secret
 from kassa.common.signing import load_public_key
 
@@ -73,7 +74,8 @@ def create_store(session: Session, code: str, name: str, region: Region,
     session.add(store)
     session.flush()
     record_change(session, "store", store.id, store_doc(SimpleNamespace(
-        id=store.id, code=code, name=name, region_code=region.code, timezone=store.timezone)))
+        id=store.id, code=code, name=name, region_code=region.code, timezone=store.timezone,
+        locale=store.locale or DEFAULT_LOCALE, currency=store.currency or DEFAULT_CURRENCY)))
     return store
 
 

@@ -57,6 +57,9 @@ class Store(Base):
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
     # IANA zone of the store's wall clock: scheduled prices take effect at its local time.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # The till's language (screen, customer display, receipt) and the money it counts in.
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    currency: Mapped[str] = mapped_column(String(3), default="RUB", server_default="RUB")
     region: Mapped[Region] = relationship()
 
 
@@ -144,6 +147,7 @@ class User(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locale: Mapped[str | None] = mapped_column(String(8))  # None: the browser's language
 
 
 class ApiToken(Base):
@@ -693,6 +697,31 @@ class Notification(Base):
     text: Mapped[str] = mapped_column(String(500))
     task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class VatRate(Base):
+    """A VAT rate a product may carry, in basis points (2000 = 20 %). Master data: the
+    defaults are a Russian chain's 20 %, 10 % and 0 %; a rate no longer in force is kept
+    inactive, since past sales name it."""
+
+    __tablename__ = "vat_rates"
+    rate_bp: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SignInCode(Base):
+    """A one-time code mailed to a customer for their self-service page: kept hashed, good
+    once and for a few minutes, void after a few wrong tries."""
+
+    __tablename__ = "sign_in_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class MailMessage(Base):

@@ -19,9 +19,11 @@ from kassa.central.feed import record_change
 from kassa.central.masterdata import check_timezone
 from kassa.central.models import Region, Store, User
 from kassa.common.errors import Conflict, NotFound
+from kassa.common.i18n import CURRENCIES, DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES
 
 bp = Blueprint("stores", __name__, url_prefix="/api/v1/stores", description="Stores")
 PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
+CURRENCY = validate.OneOf(CURRENCIES, error="an ISO 4217 currency code, e.g. RUB")
 CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
 
 
@@ -35,6 +37,8 @@ class StoreSchema(ma.Schema):
     name = fields.String()
     region_code = fields.String()
     timezone = fields.String()
+    locale = fields.String(metadata={"description": "the tills' and receipts' language"})
+    currency = fields.String(metadata={"description": "ISO 4217 code, e.g. RUB"})
 
 
 class StoreListSchema(ma.Schema):
@@ -47,16 +51,20 @@ class NewStoreSchema(ma.Schema):
     region_code = fields.String(required=True, validate=CODE)
     timezone = fields.String(load_default="UTC", validate=validate.Length(min=1, max=64),
                              metadata={"description": "IANA zone, e.g. Europe/Moscow"})
+    locale = fields.String(load_default=DEFAULT_LOCALE, validate=validate.OneOf(LOCALES))
+    currency = fields.String(load_default=DEFAULT_CURRENCY, validate=CURRENCY)
 
 
 class StorePatchSchema(ma.Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     timezone = fields.String(validate=validate.Length(min=1, max=64))
+    locale = fields.String(validate=validate.OneOf(LOCALES))
+    currency = fields.String(validate=CURRENCY)
 
 
 def _view(store: Store, region_code: str) -> dict:
     return {"id": store.id, "code": store.code, "name": store.name, "region_code": region_code,
-            "timezone": store.timezone}
+            "timezone": store.timezone, "locale": store.locale, "currency": store.currency}
 
 
 def _scoped(user: User):
@@ -91,7 +99,8 @@ class Stores(MethodView):
             if session.scalar(select(Store.id).where(Store.code == body["code"])):
                 raise Conflict(f"Store {body['code']} exists already.", code="duplicate_store")
             store = Store(code=body["code"], name=body["name"], region_id=region.id,
-                          timezone=check_timezone(body["timezone"]))
+                          timezone=check_timezone(body["timezone"]), locale=body["locale"],
+                          currency=body["currency"])
             session.add(store)
             session.flush()
             after = _view(store, region.code)
@@ -107,7 +116,8 @@ class OneStore(MethodView):
     @bp.arguments(StorePatchSchema)
     @bp.response(200, StoreSchema)
     def patch(self, body, store_id):
-        """Rename a store or set its time zone (a regional manager: one of their region's)."""
+        """Rename a store or set its time zone, language or currency (a regional manager: one
+        of their region's)."""
         with _db().transaction() as session:
             row = session.execute(_scoped(g.user).where(Store.id == store_id)
                                   .with_for_update(of=Store)).first()
@@ -118,6 +128,8 @@ class OneStore(MethodView):
             if "timezone" in body:
                 store.timezone = check_timezone(body["timezone"])
             store.name = body.get("name", store.name)
+            store.locale = body.get("locale", store.locale)
+            store.currency = body.get("currency", store.currency)
             session.flush()
             after = _view(store, region_code)
             if after != before:

@@ -57,6 +57,8 @@ class Store(Base):
     name: Mapped[str] = mapped_column(String(200))
     region_code: Mapped[str] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    currency: Mapped[str] = mapped_column(String(3), default="RUB", server_default="RUB")
 
 
 class User(Base):

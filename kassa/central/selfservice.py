@@ -1,16 +1,21 @@
-"""The customer's own page at central: sign-in with card number and web PIN, and what a
-signed-in customer may see and do (their points, purchases, consents; report a lost card).
+"""The customer's own page at central: sign-in with card number and web PIN or with a
+one-time code mailed to them, and what a signed-in customer may see and do (their points,
+purchases, consents; report a lost card).
 
 A customer is never a staff user: their session holds only their card and customer id, and
 every query here is scoped to that customer. Wrong PINs are audited; ``MAX_FAILURES`` of them
-for a card within ``LOCKOUT`` close that card's sign-in for the rest of the window.
+for a card within ``LOCKOUT`` close that card's sign-in for the rest of the window. A mailed
+code is good once, for ``CODE_TTL``, and dies after ``CODE_TRIES`` wrong guesses; at most
+``CODES_PER_WINDOW`` are mailed to a customer within ``LOCKOUT``.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import timedelta
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -22,9 +27,11 @@ from kassa.central.models import (
     CustomerScore,
     LoyaltyAccount,
     LoyaltyEntry,
+    MailMessage,
     Offer,
     Product,
     Sale,
+    SignInCode,
     Store,
 )
 from kassa.common.db import utcnow
@@ -35,6 +42,9 @@ MAX_FAILURES = 5  # wrong PINs per card within LOCKOUT before its web sign-in cl
 LOCKOUT = timedelta(minutes=15)
 PAGE = 20
 OFFERS_SHOWN = 10
+CODE_TTL = timedelta(minutes=10)
+CODE_TRIES = 5
+CODES_PER_WINDOW = 3
 
 
 def set_web_pin(session: Session, number: str, pin: str) -> None:
@@ -55,11 +65,7 @@ def sign_in(session: Session, number: str, pin: str, client: str) -> Customer | 
     that failures count."""
     now = utcnow()
     subject = f"card {number}"
-    failures = session.scalar(select(func.count()).where(
-        AuditEntry.action == "me_sign_in:wrong", AuditEntry.subject == subject,
-        AuditEntry.at > now - LOCKOUT))
-    if failures >= MAX_FAILURES:
-        audit.record(session, "me_sign_in:locked", subject, at=now, reason=client)
+    if _locked(session, subject, now, client):
         return "card_locked"
     card = session.get(Card, number)
     customer = _owner(session, card) if card is not None else None
@@ -69,6 +75,90 @@ def sign_in(session: Session, number: str, pin: str, client: str) -> Customer | 
         return "bad_credentials"
     audit.record(session, "me_sign_in:ok", subject, at=now, reason=client)
     return customer
+
+
+def mail_code(session: Session, email: str, client: str) -> bool:
+    """Mail a one-time code to the customer with this address, when exactly one live
+    customer with a usable card has it. Says whether a code went out, for the audit only: the
+    answer to the customer must not tell which addresses are known."""
+    address = crm.normal_email(email)
+    found = _by_email(session, address)
+    if found is None:
+        audit.record(session, "me_code:unknown", "e-mail", reason=client)
+        return False
+    customer, card = found
+    now = utcnow()
+    recent = session.scalar(select(func.count()).where(
+        SignInCode.customer_id == customer.id, SignInCode.created_at > now - LOCKOUT))
+    if recent >= CODES_PER_WINDOW:
+        audit.record(session, "me_code:limited", f"card {card.card_number}", reason=client)
+        return False
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    session.add(SignInCode(customer_id=customer.id, code_hash=hash_secret(code), created_at=now,
+                           expires_at=now + CODE_TTL))
+    minutes = int(CODE_TTL.total_seconds() // 60)
+    session.add(MailMessage(
+        to_address=address, subject=gettext("Your sign-in code: %(code)s", code=code),
+        body=gettext("Your code to sign in to your loyalty page is %(code)s. It works once, "
+                     "for %(minutes)s minutes. If you did not ask for it, ignore this mail.",
+                     code=code, minutes=minutes)))
+    audit.record(session, "me_code:sent", f"card {card.card_number}", reason=client)
+    return True
+
+
+def sign_in_with_code(session: Session, email: str, code: str,
+                      client: str) -> tuple[Customer, Card] | str:
+    """The customer and their card when the code is one mailed to them, unused and in time;
+    else ``bad_credentials``. A wrong code counts against every code the customer holds."""
+    now = utcnow()
+    found = _by_email(session, crm.normal_email(email))
+    if found is None:
+        audit.record(session, "me_sign_in:wrong", "e-mail", at=now, reason=client)
+        return "bad_credentials"
+    customer, card = found
+    subject = f"card {card.card_number}"
+    if _locked(session, subject, now, client):
+        return "card_locked"
+    live = list(session.scalars(select(SignInCode).where(
+        SignInCode.customer_id == customer.id, SignInCode.used_at.is_(None),
+        SignInCode.expires_at > now, SignInCode.failures < CODE_TRIES)
+        .order_by(SignInCode.id.desc()).with_for_update()))
+    match = next((c for c in live if verify_secret(c.code_hash, code)), None)
+    if match is None:
+        for c in live:
+            c.failures += 1
+        audit.record(session, "me_sign_in:wrong", subject, at=now, reason=client)
+        return "bad_credentials"
+    for c in live:  # one sign-in spends every code that was out
+        c.used_at = now
+    audit.record(session, "me_sign_in:ok", subject, at=now, reason=client)
+    return customer, card
+
+
+def _locked(session: Session, subject: str, now, client: str) -> bool:
+    """``MAX_FAILURES`` wrong PINs or codes for this card within ``LOCKOUT``."""
+    failures = session.scalar(select(func.count()).where(
+        AuditEntry.action == "me_sign_in:wrong", AuditEntry.subject == subject,
+        AuditEntry.at > now - LOCKOUT))
+    if failures >= MAX_FAILURES:
+        audit.record(session, "me_sign_in:locked", subject, at=now, reason=client)
+        return True
+    return False
+
+
+def _by_email(session: Session, address: str | None) -> tuple[Customer, Card] | None:
+    """The one live customer with this address and a usable card (with the card)."""
+    if not address:
+        return None
+    rows = session.execute(select(Customer, Card).join(
+        LoyaltyAccount, LoyaltyAccount.customer_id == Customer.id).join(
+        Card, Card.account_id == LoyaltyAccount.id).where(
+        Customer.email == address, Customer.merged_into_id.is_(None),
+        Customer.anonymized_at.is_(None), Card.status.in_(("issued", "active")))
+        .order_by(Card.issued_at.desc())).all()
+    if len({c.id for c, _ in rows}) != 1:
+        return None  # nobody, or an address several customers share: a PIN is needed
+    return rows[0][0], rows[0][1]
 
 
 def _owner(session: Session, card: Card) -> Customer | None:

@@ -1,5 +1,6 @@
-"""The customer's own JSON API (``/api/v1/me``): sign in with card number and web PIN, then
-read their points and purchases, change consents, report a lost card.
+"""The customer's own JSON API (``/api/v1/me``): sign in with card number and web PIN, or
+with a one-time code mailed to them, then read their points and purchases, change consents,
+report a lost card.
 
 The customer's session lives in the same signed cookie as staff sessions but under its own key
 (``me``); it is never a staff sign-in, and staff credentials never open it. Sign-in is limited
@@ -23,7 +24,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import delete, func, select
 
-from kassa.central import crm, selfservice
+from kassa.central import crm, mail, selfservice
 from kassa.central.models import Card, FormSubmission
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, KassaError, NotFound, Unauthorized
@@ -42,8 +43,27 @@ def _db():
 
 
 class SignInSchema(ma.Schema):
-    card_number = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{16}\Z"))
-    pin = fields.String(required=True, validate=validate.Length(min=4, max=12))
+    """Card number and web PIN, or e-mail address and the code mailed to it."""
+
+    card_number = fields.String(validate=validate.Regexp(r"^[0-9]{16}\Z"))
+    pin = fields.String(validate=validate.Length(min=4, max=12))
+    email = fields.Email(validate=validate.Length(max=200))
+    code = fields.String(validate=validate.Regexp(r"^[0-9]{6}\Z"))
+
+    @ma.validates_schema
+    def _one_way(self, data, **kwargs):
+        by_pin = "card_number" in data and "pin" in data
+        by_code = "email" in data and "code" in data
+        if by_pin == by_code:
+            raise ma.ValidationError("Give card_number and pin, or email and code.")
+
+
+class CodeRequestSchema(ma.Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=200))
+
+
+class CodeSentSchema(ma.Schema):
+    minutes = fields.Integer(metadata={"description": "how long a code works"})
 
 
 class SignedInSchema(ma.Schema):
@@ -115,30 +135,66 @@ class SignIn(MethodView):
     @bp.alt_response(401, schema=ErrorSchema, description="bad_credentials")
     @bp.alt_response(429, schema=ErrorSchema, description="card_locked or rate_limited")
     def post(self, body):
-        """Sign in with the card number and its web PIN (no staff sign-in is touched)."""
+        """Sign in with the card number and its web PIN, or with the e-mail address and the
+        code mailed to it (no staff sign-in is touched)."""
         client = _client()
         with _db().transaction() as db_session:
             if _too_many(db_session, client):
                 outcome = "rate_limited"
-            else:
+            elif "pin" in body:
                 outcome = selfservice.sign_in(db_session, body["card_number"], body["pin"],
                                               client)
-        if outcome == "rate_limited":
-            raise KassaError("Too many sign-ins from here; try again later.",
-                             code="rate_limited", status=429,
-                             details={"retry_after_s": int(SIGN_IN_LIMIT[0].total_seconds())})
-        if outcome == "card_locked":
-            raise KassaError("Too many wrong PINs: this card's sign-in is closed for "
-                             f"{int(selfservice.LOCKOUT.total_seconds() // 60)} minutes.",
-                             code="card_locked", status=429)
-        if isinstance(outcome, str):
-            raise Unauthorized("Card number or PIN is wrong.", code="bad_credentials")
+                outcome = outcome if isinstance(outcome, str) else (outcome, body["card_number"])
+            else:
+                outcome = selfservice.sign_in_with_code(db_session, body["email"], body["code"],
+                                                        client)
+                outcome = outcome if isinstance(outcome, str) else \
+                    (outcome[0], outcome[1].card_number)
+        _refuse(outcome, "pin" in body)
+        customer, card_number = outcome
+        lang = session.get("lang")
         session.clear()  # a staff sign-in in this browser ends: one person per session
+        if lang:
+            session["lang"] = lang
         csrf = secrets.token_urlsafe(32)
-        session["me"] = {"card": body["card_number"], "customer": str(outcome.id),
-                         "csrf": csrf}
+        session["me"] = {"card": card_number, "customer": str(customer.id), "csrf": csrf}
         session.permanent = True
-        return {"name": outcome.name, "csrf": csrf}
+        return {"name": customer.name, "csrf": csrf}
+
+
+def _refuse(outcome, by_pin: bool) -> None:
+    if outcome == "rate_limited":
+        raise KassaError("Too many sign-ins from here; try again later.",
+                         code="rate_limited", status=429,
+                         details={"retry_after_s": int(SIGN_IN_LIMIT[0].total_seconds())})
+    if outcome == "card_locked":
+        raise KassaError("Too many wrong PINs or codes: this card's sign-in is closed for "
+                         "%(minutes)s minutes.", code="card_locked", status=429,
+                         minutes=int(selfservice.LOCKOUT.total_seconds() // 60))
+    if isinstance(outcome, str) and by_pin:
+        raise Unauthorized("Card number or PIN is wrong.", code="bad_credentials")
+    if isinstance(outcome, str):
+        raise Unauthorized("The code is wrong or no longer valid.", code="bad_credentials")
+
+
+@bp.route("/code")
+class Code(MethodView):
+    @bp.arguments(CodeRequestSchema)
+    @bp.response(202, CodeSentSchema)
+    @bp.alt_response(429, schema=ErrorSchema, description="rate_limited")
+    def post(self, body):
+        """Mail a one-time sign-in code to this address, if it is a card holder's. The answer
+        is the same whether it is or not."""
+        client = _client()
+        with _db().transaction() as db_session:
+            limited = _too_many(db_session, client)
+            if not limited:
+                selfservice.mail_code(db_session, body["email"], client)
+        if limited:
+            _refuse("rate_limited", False)
+        with _db().transaction() as db_session:  # now, not at the mail job's next round
+            mail.send_pending(db_session)
+        return {"minutes": int(selfservice.CODE_TTL.total_seconds() // 60)}
 
 
 @bp.route("/sign-out")

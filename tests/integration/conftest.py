@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from kassa.central import create_app as create_central
@@ -19,7 +20,7 @@ from kassa.pos_node import create_app as create_node
 from kassa.pos_node.models import NodeIdentity
 from kassa.sync import replica
 from kassa.sync.client import sync_now
-from tests.helpers import install_identity
+from tests.helpers import free_port, install_identity
 
 
 @pytest.fixture
@@ -157,3 +158,27 @@ def tills(central_db, seeded, live_central, node_template, tmp_path, demo_secret
     for _client, db, app in made.values():
         app.extensions["kassa_db"].dispose()
         db.dispose()
+
+
+class Inbox:
+    def __init__(self, port: int):
+        self.port = port
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real SMTP server on loopback (aiosmtpd); central's mail settings point at it."""
+    port = free_port()
+    inbox = Inbox(port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("KASSA_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("KASSA_SMTP_PORT", str(port))
+    monkeypatch.setenv("KASSA_MAIL_FROM", "kassa@kassa.example")
+    yield inbox
+    controller.stop()

@@ -238,3 +238,98 @@ def test_the_office_gives_a_card_its_web_pin(central_db, central_db_url, two_car
                        (["card", "web-pin", "0000", "--pin", "1234"], "card_not_found")):
         refused = runner.invoke(main, args)
         assert refused.exit_code == 1 and f"[{code}]" in refused.output, refused.output
+
+
+# --- one-time codes by e-mail ------------------------------------------------------------
+
+def _mailed_code(inbox, address: str) -> tuple[str, str]:
+    """The code in the last mail to ``address`` (a real SMTP server received it), and the
+    mail's text."""
+    import email
+    import email.policy
+    import re
+    mails = [email.message_from_string(text, policy=email.policy.default)
+             for rcpts, text in inbox.messages if address in rcpts]
+    assert mails, f"no mail to {address}"
+    body = mails[-1].get_content()
+    return re.search(r"\b(\d{6})\b", body).group(1), str(mails[-1]["Subject"]) + "\n" + body
+
+
+@pytest.fixture
+def anna_by_mail(central_db, two_cards):
+    with central_db.transaction() as s:
+        s.scalars(select(Customer).where(Customer.name == "Anna Petrova")).one().email = \
+            "anna@example.ru"
+    return "anna@example.ru"
+
+
+def test_a_code_mailed_to_the_customer_signs_them_in_once(central_app, central_db, two_cards,
+                                                          anna_by_mail, smtp):
+    client = central_app.test_client()
+    resp = client.post("/api/v1/me/code", json={"email": "Anna@Example.RU"})
+    assert resp.status_code == 202 and resp.json == {"minutes": 10}
+    code, text = _mailed_code(smtp, anna_by_mail)
+    assert "10 minutes" in text
+    wrong = "000000" if code != "000000" else "111111"
+    resp = client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": wrong})
+    assert resp.status_code == 401 and resp.json["error"] == "bad_credentials"
+    resp = client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": code})
+    assert resp.status_code == 200 and resp.json["name"] == "Anna Petrova"
+    assert client.get("/api/v1/me").json["card_number"] == two_cards["anna"]
+    # used once: the same code does not open a second session
+    other = central_app.test_client()
+    resp = other.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": code})
+    assert resp.status_code == 401
+    with central_db.read() as s:
+        actions = [a.action for a in s.scalars(select(AuditEntry).where(
+            AuditEntry.action.like("me_%")).order_by(AuditEntry.id))]
+    assert actions[-4:] == ["me_code:sent", "me_sign_in:wrong", "me_sign_in:ok",
+                            "me_sign_in:wrong"]
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_mail(central_app, two_cards, smtp):
+    client = central_app.test_client()
+    resp = client.post("/api/v1/me/code", json={"email": "nobody@example.ru"})
+    assert resp.status_code == 202 and resp.json == {"minutes": 10}
+    assert smtp.messages == []
+    resp = client.post("/api/v1/me/sign-in", json={"email": "nobody@example.ru",
+                                                   "code": "123456"})
+    assert resp.status_code == 401
+    resp = client.post("/api/v1/me/sign-in", json={"email": "nobody@example.ru", "pin": "1234"})
+    assert resp.status_code == 422  # an address with a PIN is neither way in
+
+
+def test_codes_expire_die_after_wrong_guesses_and_are_rationed(central_app, central_db,
+                                                               two_cards, anna_by_mail, smtp):
+    from kassa.central.models import SignInCode
+    client = central_app.test_client()
+    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    code, _ = _mailed_code(smtp, anna_by_mail)
+    with central_db.transaction() as s:
+        for c in s.scalars(select(SignInCode)):
+            c.expires_at = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    resp = client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": code})
+    assert resp.status_code == 401  # late
+    for _ in range(selfservice.CODES_PER_WINDOW - 1):
+        client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    mailed = len(smtp.messages)
+    assert mailed == selfservice.CODES_PER_WINDOW
+    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    assert len(smtp.messages) == mailed  # no more codes in this window
+    code, _ = _mailed_code(smtp, anna_by_mail)
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(selfservice.MAX_FAILURES):
+        client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": wrong})
+    resp = client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": code})
+    assert resp.status_code == 429 and resp.json["error"] == "card_locked"
+    resp = sign_in(client, two_cards["anna"])  # the card's PIN is locked with it
+    assert resp.status_code == 429
+
+
+def test_the_code_mail_is_in_the_language_of_the_page(central_app, two_cards, anna_by_mail,
+                                                      smtp):
+    client = central_app.test_client()
+    client.get("/my/?lang=ru")
+    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    code, text = _mailed_code(smtp, anna_by_mail)
+    assert f"Код для входа: {code}" in text and "10 мин." in text

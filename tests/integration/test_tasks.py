@@ -4,8 +4,6 @@ with comments; a late one is told to the manager's manager in the app and by e-m
 real SMTP server (aiosmtpd) receives, and a mail server that is down delays mail, never
 loses it."""
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from kassa.central import jobs
@@ -14,31 +12,6 @@ from kassa.common.db import utcnow
 from kassa.sync.client import sync_now
 from tests.helpers import free_port, wait_until
 from tests.helpers import staff_auth as who
-
-
-class Inbox:
-    def __init__(self, port: int):
-        self.port = port
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(monkeypatch):
-    """A real SMTP server on loopback; central's mail settings point at it."""
-    port = free_port()
-    inbox = Inbox(port)
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("KASSA_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("KASSA_SMTP_PORT", str(port))
-    monkeypatch.setenv("KASSA_MAIL_FROM", "kassa@kassa.example")
-    yield inbox
-    controller.stop()
-
 
 
 def test_a_lead_becomes_a_call_back_and_a_late_one_is_mailed_upwards(

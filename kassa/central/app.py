@@ -60,13 +60,14 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         sync_api,
         tasks_api,
         users_api,
+        vat_rates_api,
     )
     for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp,
                       loyalty_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
                       cards_api.bp, masterdata_api.bp, stores_api.bp, prices_api.bp,
                       users_api.bp, chain_api.bp, customers_api.bp,
                       interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp,
-                      analytics_api.bp, selfservice_api.bp):
+                      analytics_api.bp, selfservice_api.bp, vat_rates_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import ui
     app.register_blueprint(ui.bp)

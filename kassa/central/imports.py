@@ -25,7 +25,7 @@ from kassa.central import audit
 from kassa.central import masterdata as md
 from kassa.central.documents import price_doc, product_doc
 from kassa.central.feed import record_changes
-from kassa.central.models import Price, Product, ProductBarcode
+from kassa.central.models import Price, Product, ProductBarcode, VatRate
 from kassa.common.bulk import copy_rows, insert_rows, is_postgresql, next_ids, update_rows
 from kassa.common.spreadsheet import cell
 
@@ -170,13 +170,18 @@ def import_products(session: Session, text: str, *, skip_bad: bool = False,
 
 
 def _check_against_central(session: Session, rows: list[Row], report: Report) -> list[Row]:
-    """A SKU or barcode twice in the file, or a barcode another product holds at central."""
+    """A SKU or barcode twice in the file, a barcode another product holds at central, or a
+    VAT rate that is not one of the chain's."""
     seen_skus, seen_codes, good = {}, {}, []
     owners = dict(session.execute(select(ProductBarcode.barcode, Product.sku).join(
         Product, Product.id == ProductBarcode.product_id)).all())
+    rates = set(session.scalars(select(VatRate.rate_bp).where(VatRate.active)))
     for row in rows:
         problem = None
-        if row.sku in seen_skus:
+        if row.vat_rate_bp not in rates:
+            problem = ("vat_rate_bp", "not one of the chain's VAT rates: "
+                       + ", ".join(str(r) for r in sorted(rates)))
+        elif row.sku in seen_skus:
             problem = ("sku", f"also on line {seen_skus[row.sku]}")
         for code in row.barcodes:
             if problem is None and code in seen_codes:

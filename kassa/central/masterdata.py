@@ -37,6 +37,7 @@ from kassa.central.models import (
     RoleLimit,
     Store,
     User,
+    VatRate,
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -93,6 +94,7 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
                    category: str | None = None) -> Product:
     if unit not in ("pcs", "kg"):
         raise Invalid(f"Unknown unit {unit!r}.", code="bad_unit")
+    check_vat_rate(session, vat_rate_bp)
     if session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
         raise Conflict(f"SKU {sku} exists already.", code="duplicate_sku")
     barcodes = tuple(dict.fromkeys(barcodes))  # a barcode given twice is there once
@@ -105,6 +107,14 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
                   product_doc(product, sorted(b.barcode for b in product.barcodes)))
     set_price(session, product, price_minor)
     return product
+
+
+def check_vat_rate(session: Session, rate_bp: int) -> None:
+    """``bad_vat_rate`` unless the rate is one of the chain's rates in force (``VatRate``)."""
+    rate = session.get(VatRate, rate_bp)
+    if rate is None or not rate.active:
+        raise Invalid("VAT rate %(rate)s (basis points) is not one of the chain's rates in "
+                      "force.", code="bad_vat_rate", rate=rate_bp)
 
 
 def _check_barcodes(session: Session, barcodes, product_id: int | None) -> None:
@@ -126,6 +136,8 @@ def update_product(session: Session, product: Product, *, barcodes: tuple[str, .
     for name, value in fields.items():
         if name not in ("name", "vat_rate_bp", "unit", "category", "active"):
             raise Invalid(f"Field {name!r} cannot be edited here.", code="bad_field")
+        if name == "vat_rate_bp" and value != product.vat_rate_bp:
+            check_vat_rate(session, value)
         setattr(product, name, value)
     if product.unit not in ("pcs", "kg"):
         raise Invalid(f"Unknown unit {product.unit!r}.", code="bad_unit")

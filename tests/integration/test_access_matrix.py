@@ -44,6 +44,8 @@ ACCESS = {
     ("GET", "/api/v1/authorizations/{auth_id}"): NODE,
     ("POST", "/api/v1/authorizations/{auth_id}/decision"): CENTRAL_STAFF,
     ("GET", "/api/v1/account/tokens"): PEOPLE,
+    ("GET", "/api/v1/account/language"): PEOPLE,
+    ("PUT", "/api/v1/account/language"): PEOPLE,
     ("POST", "/api/v1/account/tokens"): PEOPLE,
     ("DELETE", "/api/v1/account/tokens/{token_id}"): PEOPLE,
     ("GET", "/api/v1/audit"): CENTRAL_STAFF,
@@ -56,6 +58,9 @@ ACCESS = {
     ("GET", "/api/v1/stores"): PEOPLE,
     ("POST", "/api/v1/stores"): OPERATORS,
     ("PATCH", "/api/v1/stores/{store_id}"): CENTRAL_STAFF,
+    ("GET", "/api/v1/vat-rates"): PEOPLE,
+    ("POST", "/api/v1/vat-rates"): OPERATORS,
+    ("PATCH", "/api/v1/vat-rates/{rate_bp}"): OPERATORS,
     ("GET", "/api/v1/prices"): PEOPLE,
     ("POST", "/api/v1/prices"): CENTRAL_STAFF,
     ("DELETE", "/api/v1/prices/{price_id}"): CENTRAL_STAFF,
@@ -114,6 +119,7 @@ ACCESS = {
     ("PUT", "/api/v1/task-rules/{trigger}"): OPERATORS,
     ("POST", "/api/v1/public/leads"): PUBLIC,  # the website's form: rate-limited, bot-guarded
     ("POST", "/api/v1/me/sign-in"): PUBLIC,  # card number + web PIN; rate-limited, lockout
+    ("POST", "/api/v1/me/code"): PUBLIC,  # mails a sign-in code; the same answer for all
     ("POST", "/api/v1/me/sign-out"): PUBLIC,
     ("GET", "/api/v1/me"): CUSTOMER,
     ("GET", "/api/v1/me/purchases"): CUSTOMER,
@@ -130,7 +136,7 @@ PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
           "user_id": "2147483647", "region_id": "2147483647", "role": "no-such-role",
           "promotion_id": "2147483647", "customer_id": str(uuid.uuid4()),
           "sku": "no-such-sku", "channel": "email", "task_id": str(uuid.uuid4()),
-          "notification_id": "2147483647", "trigger": "web_lead"}
+          "notification_id": "2147483647", "trigger": "web_lead", "rate_bp": "9999"}
 
 
 def operations(app) -> set[tuple[str, str]]:

@@ -1,10 +1,10 @@
-"""API tokens for integrations: made by a signed-in person for themself, shown once, stored as
-a hash, revocable at once."""
+"""The signed-in person's own settings: their language for central's pages, and API tokens
+for integrations (made for themself, shown once, stored as a hash, revocable at once)."""
 
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import current_app, g, session
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -12,12 +12,13 @@ from sqlalchemy import select
 
 from kassa.central import audit
 from kassa.central.auth import new_token, require_role
-from kassa.central.models import ApiToken
+from kassa.central.models import ApiToken, User
 from kassa.common.db import utcnow
 from kassa.common.errors import NotFound
+from kassa.common.i18n import LOCALES
 
 bp = Blueprint("account", __name__, url_prefix="/api/v1/account",
-               description="The signed-in person's API tokens")
+               description="The signed-in person's language and API tokens")
 PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
 
 
@@ -44,6 +45,31 @@ class NewTokenSchema(TokenSchema):
 
 class TokenListSchema(ma.Schema):
     tokens = fields.List(fields.Nested(TokenSchema))
+
+
+class LanguageSchema(ma.Schema):
+    locale = fields.String(required=True, allow_none=True, validate=validate.OneOf(LOCALES),
+                           metadata={"description": "null: the browser's language"})
+
+
+@bp.route("/language")
+class Language(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.response(200, LanguageSchema)
+    def get(self):
+        """The language central's pages speak to the signed-in person (null: the browser's)."""
+        return {"locale": g.user.locale}
+
+    @bp.arguments(LanguageSchema)
+    @bp.response(200, LanguageSchema)
+    def put(self, body):
+        """Set the signed-in person's language for central's pages."""
+        with _db().transaction() as db_session:
+            db_session.get(User, g.user.id).locale = body["locale"]
+        if session.get("uid") == g.user.id:  # this browser follows at once
+            session["lang"] = body["locale"]
+        return {"locale": body["locale"]}
 
 
 @bp.route("/tokens")

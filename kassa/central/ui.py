@@ -23,6 +23,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 
 from kassa.central import audit as audit_log
 from kassa.central.auth import check_password, current_user, password_stamp
@@ -57,8 +58,8 @@ def page_for(*roles: str):
             except Unauthorized:
                 return redirect(url_for("ops.signin", next=request.path))
             if user.role not in roles:
-                raise Forbidden(f"The {user.role} role may not open this page.",
-                                code="role_forbidden")
+                raise Forbidden("The %(role)s role may not open this page.",
+                                code="role_forbidden", role=user.role)
             return view(user, *args, **kwargs)
         return wrapper
     return decorator
@@ -89,18 +90,19 @@ def signin():
     error, status = None, 200
     if request.method == "POST":
         if not _form_csrf_ok():
-            error, status = "The form expired; try again.", 400
+            error, status = gettext("The form expired; try again."), 400
         else:
             try:
                 user = check_password(request.form.get("username", "").strip(),
                                       request.form.get("password", ""), audit=True)
             except Unauthorized as err:
-                error, status = str(err), 401
+                error, status = err.to_dict(gettext)["message"], 401
             else:
+                lang = user.locale or session.get("lang")  # their own, else what they chose
                 session.clear()
                 session.permanent = True
                 session.update(uid=user.id, pwd=password_stamp(user),
-                               csrf=secrets.token_urlsafe(24))
+                               csrf=secrets.token_urlsafe(24), lang=lang)
                 return redirect(_next_page())
     return render_template("ops_signin.html", error=error, csrf=csrf_token(),
                            next=request.values.get("next", "")), status

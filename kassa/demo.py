@@ -21,11 +21,11 @@ from pathlib import Path
 
 import click
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kassa.central import cards, loyalty
 from kassa.central.demo_data import new_pin, seed
-from kassa.central.models import Customer
+from kassa.central.models import Customer, Store
 from kassa.common.config import var_dir
 from kassa.common.db import Database, utcnow
 from kassa.common.migrate import upgrade
@@ -64,6 +64,8 @@ def run_demo(port: int) -> None:
     db = Database(central_db)
     with db.transaction() as session:
         secrets_doc = seed(session, NODES)
+        # The demo shows both languages: pos-2's store (Saint Petersburg) speaks Russian.
+        session.execute(update(Store).where(Store.code == "S002").values(locale="ru"))
     # Before the nodes' first sync: they pull the card's number, its issuer key and the points.
     card = _issue_card(db, root / "issuer", root / "anna.card")
     db.dispose()
@@ -203,7 +205,11 @@ def _banner(central_url: str, nodes: dict, doc: dict, creds, card_lines: list[st
         f"  till pos-1     {nodes['pos-1'][0]}/   sign in: cashier-s001 / PIN "
         f"{users['cashier-s001']['pin']}  (manager sm-s001 / PIN {users['sm-s001']['pin']})",
         f"  till pos-2     {nodes['pos-2'][0]}/   sign in: cashier-s002 / PIN "
-        f"{users['cashier-s002']['pin']}  (manager sm-s002 / PIN {users['sm-s002']['pin']})",
+        f"{users['cashier-s002']['pin']}  (manager sm-s002 / PIN {users['sm-s002']['pin']})"
+        "  in Russian",
+        f"  managers       {central_url}/ops/nodes   sign in: office / {users['office']['password']}"
+        "  (?lang=ru for Russian)",
+        f"  customers      {central_url}/my/",
         f"  central        {central_url}/health",
         f"    OpenAPI      {central_url}/api/openapi.json",
         f"    report       {central_url}/api/v1/reports/sales-by-store "

@@ -77,6 +77,9 @@ def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, dem
         assert {r["store_code"]: r["sales_count"] for r in rows["stores"]} == {"S001": 1,
                                                                                "S002": 0}
         assert oct((tmp_path / "demo" / "credentials.json").stat().st_mode & 0o777) == "0o600"
+        # pos-2's store speaks Russian, pos-1's English
+        assert '<html lang="ru">' in requests.get(f"http://127.0.0.1:{port + 2}/", timeout=5).text
+        assert '<html lang="en">' in requests.get(f"http://127.0.0.1:{port + 1}/", timeout=5).text
         card_file = tmp_path / "demo" / "anna.card"
         number = load_card(card_file).card_number
         the_card_pays_with_the_banners_pin(f"http://127.0.0.1:{port + 1}", text, number,

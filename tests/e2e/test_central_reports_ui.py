@@ -27,7 +27,7 @@ def test_the_morning_reports_show_todays_sales(browser, page, stack):
 
     sign_in_central(page, stack["central"], "office", stack["users"]["office"]["password"])
     page.goto(stack["central"] + "/ops/reports")
-    expect(page.locator("#kpis .kpi", has_text="Revenue")).to_contain_text("1579.90")
+    expect(page.locator("#kpis .kpi", has_text="Revenue")).to_contain_text("1,579.90")
     expect(page.locator("section[data-report=sales] tbody")).to_contain_text("S001")
     expect(page.locator("#chart-sales .main-svg").first).to_be_visible()  # plotly drew
     href = page.locator("section[data-report=sales] a.csv").get_attribute("href")

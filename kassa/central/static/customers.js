@@ -1,9 +1,42 @@
 // The customers page: find a customer, see everything about them, record consents and
-// contacts. api(), say(), cell() and when() come from ops.js.
+// contacts. api(), say() and cell() come from ops.js; t(), tn(), amount(), money(),
+// formatDate() and formatDateTime() from i18n.js.
 "use strict";
 
 let shown = null;  // the customer on the page
-const money2 = (minor) => (minor === null || minor === undefined ? null : (minor / 100).toFixed(2));
+const inMinor = (minor) => (minor === null || minor === undefined ? null : amount(minor));
+const STATUSES = {customer: t("customer"), lead: t("lead")};
+// The consent channels and the timeline's kinds of entry (purchase, return or a contact's
+// channel), as the API names them.
+const CONSENT_CHANNELS = {sms: t("sms"), email: t("email"), phone: t("phone"), offers: t("offers")};
+const KINDS = {purchase: t("purchase"), return: t("return"), call: t("call"), email: t("email"),
+  chat: t("chat"), social: t("social"), meeting: t("meeting"), event: t("event"),
+  letter: t("letter"), sms: t("sms"), web_form: t("web form")};
+const TIERS = {base: t("base"), silver: t("silver"), gold: t("gold"), platinum: t("platinum")};
+const CARDS = {
+  issued: (card) => t("%(card)s (issued)", {card}), active: (card) => t("%(card)s (active)", {card}),
+  blocked: (card) => t("%(card)s (blocked)", {card}), replaced: (card) => t("%(card)s (replaced)", {card}),
+};
+// The analysis names its segments (rfm_segments) in English, each name its own message:
+// t(name) puts one into the page's language. (Listed here to be in the catalog.)
+const SEGMENT_NAMES = [t("Champions"), t("Loyal"), t("Potential loyalists"), t("New"),
+  t("At risk"), t("Can't lose them"), t("Hibernating"), t("Lost")];
+
+// The timeline's details come written by central ("receipt 12", "from customer: subject"):
+// the known shapes are put into the page's language, anything else is shown as it is.
+function details(e) {
+  const s = e.summary || "";
+  let m;
+  if (e.kind === "purchase" && (m = /^receipt (.+)$/.exec(s))) {
+    return t("receipt %(number)s", {number: m[1]});
+  }
+  if (e.kind === "return" && (m = /^return (.+) of (.+)$/.exec(s))) {
+    return t("return %(number)s of %(receipt)s", {number: m[1], receipt: m[2]});
+  }
+  if ((m = /^from customer: ([\s\S]*)$/.exec(s))) return t("from customer: %(subject)s", {subject: m[1]});
+  if ((m = /^to customer: ([\s\S]*)$/.exec(s))) return t("to customer: %(subject)s", {subject: m[1]});
+  return s;
+}
 
 async function findCustomers(q) {
   const {customers} = await api("GET", "/api/v1/customers?q=" + encodeURIComponent(q));
@@ -11,50 +44,72 @@ async function findCustomers(q) {
     const tr = document.createElement("tr");
     tr.tabIndex = 0;
     tr.className = "pick";
-    [c.name, c.phone, c.email, c.card_number, c.status].forEach((v) => tr.append(cell(v)));
+    [c.name, c.phone, c.email, c.card_number, STATUSES[c.status] ?? c.status]
+      .forEach((v) => tr.append(cell(v)));
     const open = () => showCustomer(c.id).catch((e) => say(e.message));
     tr.onclick = open;
     tr.onkeydown = (ev) => { if (ev.key === "Enter") open(); };
     return tr;
   }));
   if (customers.length === 1) await showCustomer(customers[0].id);
-  else if (!customers.length) say("Nobody found.");
+  else if (!customers.length) say(t("Nobody found."));
+}
+
+function loyaltyText(p) {
+  if (!p.loyalty) return t("No loyalty account.");
+  const cards = p.cards.map((c) => (CARDS[c.status] ? CARDS[c.status](c.card_number)
+    : `${c.card_number} (${c.status})`)).join(", ") || t("none");
+  return tn("%(n)s point, tier %(tier)s; cards: %(cards)s",
+    "%(n)s points, tier %(tier)s; cards: %(cards)s", p.loyalty.balance,
+    {n: new Intl.NumberFormat(I18N.locale).format(p.loyalty.balance),
+      tier: TIERS[p.loyalty.tier] ?? p.loyalty.tier, cards});
+}
+
+function scoresText(sc) {
+  if (!sc) return t("Not scored yet: the analysis runs daily.");
+  const segment = sc.segment ? t(sc.segment) : t("no segment");  // see SEGMENT_NAMES
+  const decimal = (x, digits) => new Intl.NumberFormat(I18N.locale,
+    {minimumFractionDigits: digits, maximumFractionDigits: digits}).format(x);
+  return [`${segment} (R${sc.r} F${sc.f} M${sc.m})`,
+    sc.p_alive !== null && t("still active with probability %(n)s %%", {n: Math.round(sc.p_alive * 100)}),
+    sc.expected_purchases_90d !== null && t("%(n)s purchases expected in 90 days",
+      {n: decimal(sc.expected_purchases_90d, 1)}),
+    sc.value_12m_minor !== null && t("worth %(amount)s in the next 12 months",
+      {amount: money(sc.value_12m_minor)}),
+    t("scored %(date)s", {date: formatDate(sc.scored_at)})].filter(Boolean).join(" · ");
 }
 
 async function showCustomer(id) {
   const p = await api("GET", `/api/v1/customers/${id}`);
   shown = p;
   $("#profile").hidden = false;
-  $("#p-name").textContent = p.name + (p.status === "lead" ? " (lead)" : "") + (p.blocked ? " · blocked" : "");
-  const facts = [p.phone, p.email, p.home_store_code && `home store ${p.home_store_code}`,
-    `${p.purchases.count} purchases, ${money2(p.purchases.total_minor)} in all`,
-    p.lead_source && `came from ${Object.values(p.lead_source).join(", ")}`];
+  let title = p.status === "lead" ? t("%(name)s (lead)", {name: p.name}) : p.name;
+  if (p.blocked) title = t("%(name)s · blocked", {name: title});
+  $("#p-name").textContent = title;
+  const facts = [p.phone, p.email,
+    p.home_store_code && t("home store %(store)s", {store: p.home_store_code}),
+    tn("%(n)s purchase, %(amount)s in all", "%(n)s purchases, %(amount)s in all",
+      p.purchases.count, {amount: money(p.purchases.total_minor)}),
+    p.lead_source && t("came from %(source)s", {source: Object.values(p.lead_source).join(", ")})];
   $("#p-facts").textContent = facts.filter(Boolean).join(" · ");
-  $("#p-loyalty").textContent = p.loyalty
-    ? `${p.loyalty.balance} points, tier ${p.loyalty.tier}; cards: ${p.cards.map((c) => `${c.card_number} (${c.status})`).join(", ") || "none"}`
-    : "No loyalty account.";
-  const sc = p.scores;
-  $("#p-scores").textContent = sc
-    ? [`${sc.segment || "no segment"} (R${sc.r} F${sc.f} M${sc.m})`,
-      sc.p_alive !== null && `still active with probability ${Math.round(sc.p_alive * 100)} %`,
-      sc.expected_purchases_90d !== null && `${sc.expected_purchases_90d.toFixed(1)} purchases expected in 90 days`,
-      sc.value_12m_minor !== null && `worth ${money2(sc.value_12m_minor)} in the next 12 months`,
-      `scored ${new Date(sc.scored_at).toLocaleDateString()}`].filter(Boolean).join(" · ")
-    : "Not scored yet: the analysis runs daily.";
+  $("#p-loyalty").textContent = loyaltyText(p);
+  $("#p-scores").textContent = scoresText(p.scores);
   $("#offers-table").hidden = !p.offers.length;
   $("#offers-table tbody").replaceChildren(...p.offers.map((o) => {
     const tr = document.createElement("tr");
-    [when(o.at), o.product, o.store_code,
-      o.held_out ? "held out (no offer)" : o.accepted ? "accepted" : "not taken"].forEach((v) => tr.append(cell(v)));
+    [formatDateTime(o.at), o.product, o.store_code,
+      o.held_out ? t("held out (no offer)") : o.accepted ? t("accepted") : t("not taken")]
+      .forEach((v) => tr.append(cell(v)));
     return tr;
   }));
   $("#consents-table tbody").replaceChildren(...p.consents.map((c) => {
     const tr = document.createElement("tr");
-    [c.channel, c.granted ? "agreed" : "no", c.at && new Date(c.at).toLocaleDateString(), c.source].forEach((v) => tr.append(cell(v)));
+    [CONSENT_CHANNELS[c.channel] ?? c.channel, c.granted ? t("agreed") : t("no"),
+      c.at && formatDate(c.at), c.source].forEach((v) => tr.append(cell(v)));
     const td = document.createElement("td");
     const b = document.createElement("button");
     b.type = "button";
-    b.textContent = c.granted ? "withdraw" : "agrees";
+    b.textContent = c.granted ? t("withdraw") : t("agrees");
     b.onclick = async () => {
       try {
         await api("PUT", `/api/v1/customers/${p.id}/consents/${c.channel}`, {granted: !c.granted, source: "office"});
@@ -67,8 +122,9 @@ async function showCustomer(id) {
   }));
   $("#timeline-table tbody").replaceChildren(...p.timeline.map((e) => {
     const tr = document.createElement("tr");
-    [when(e.at), e.kind.replace("_", " "), e.store_code, e.summary].forEach((v) => tr.append(cell(v)));
-    tr.append(cell(money2(e.amount_minor), "n"));
+    [formatDateTime(e.at), KINDS[e.kind] ?? e.kind.replace("_", " "), e.store_code, details(e)]
+      .forEach((v) => tr.append(cell(v)));
+    tr.append(cell(inMinor(e.amount_minor), "n"));
     return tr;
   }));
   history.replaceState(null, "", `?id=${p.id}`);
@@ -85,7 +141,7 @@ $("#contact-form").addEventListener("submit", async (ev) => {
     await api("POST", `/api/v1/customers/${shown.id}/interactions`, {channel: f.channel.value,
       direction: f.direction.value, subject: f.subject.value.trim(), body: f.body.value.trim()});
     f.reset();
-    say("Logged.");
+    say(t("Logged."));
     await showCustomer(shown.id);
   } catch (e) { say(e.message); }
 });

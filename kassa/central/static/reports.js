@@ -1,27 +1,64 @@
 // The reports page: each section is one report of /api/v1/reports, drawn with plotly (served
 // by central itself) and listed as a table; its CSV link asks the same report as CSV.
-// api(), say() and cell() come from ops.js.
+// api(), say() and cell() come from ops.js; t(), amount(), money() and formatDate() from
+// i18n.js.
 "use strict";
 
 const MONEY_COLUMNS = /_minor$/;
 const LABELS = {
-  key: "", receipts: "Receipts", revenue_minor: "Revenue", average_receipt_minor: "Avg receipt",
-  items: "Items", items_per_receipt: "Items/receipt", loyalty_revenue_minor: "Loyalty revenue",
-  loyalty_share: "Loyalty share", returns: "Returns", returns_minor: "Returned",
-  returns_rate: "Returns rate", points: "Points", requested: "Requested", approved: "Approved",
-  declined: "Declined", expired: "Expired", pending: "Pending", leads: "Leads",
-  converted: "Bought", conversion: "Conversion", on_time: "On time", late: "Late",
-  overdue: "Overdue", open: "Open",
+  key: "", receipts: t("Receipts"), revenue_minor: t("Revenue"),
+  average_receipt_minor: t("Avg receipt"), items: t("Items"), items_per_receipt: t("Items/receipt"),
+  loyalty_revenue_minor: t("Loyalty revenue"), loyalty_share: t("Loyalty share"),
+  returns: t("Returns"), returns_minor: t("Returned"), returns_rate: t("Returns rate"),
+  points: t("Points"), requested: t("Requested"), approved: t("Approved"), declined: t("Declined"),
+  expired: t("Expired"), pending: t("Pending"), leads: t("Leads"), converted: t("Bought"),
+  conversion: t("Conversion"), on_time: t("On time"), late: t("Late"), overdue: t("Overdue"),
+  open: t("Open"),
 };
+// What the first column of each report holds (sales: what they are grouped by).
+const KEY_LABELS = {
+  store: t("Store"), region: t("Region"), day: t("Day"), hour: t("Hour"), cashier: t("Cashier"),
+  points: "", leads: t("Source"), authorizations: t("Kind"), tasks: t("Assignee"),
+};
+// The points report's rows are named in English, each name its own message: t(key) puts one
+// into the page's language. (Listed here to be in the catalog.)
+const POINTS_ROWS = [t("issued"), t("burned"), t("expired"), t("taken back on returns"),
+  t("given back on returns")];
+const AUTHORIZATION_KINDS = {refund: t("refund"), blind_return: t("blind return"),
+  discount: t("discount"), price_override: t("price override"),
+  blocked_customer: t("blocked customer")};
 const LAYOUT = {margin: {l: 60, r: 10, t: 10, b: 40}, height: 260, font: {size: 12},
-  paper_bgcolor: "#fff", plot_bgcolor: "#fff", legend: {orientation: "h"}};
+  paper_bgcolor: "#fff", plot_bgcolor: "#fff", legend: {orientation: "h"},
+  separators: I18N.decimal + I18N.group};
 const CONFIG = {displayModeBar: false, responsive: true};
+
+function decimal(value, digits) {
+  return new Intl.NumberFormat(I18N.locale, {maximumFractionDigits: digits}).format(value);
+}
 
 function show(column, value) {
   if (value === null || value === undefined) return null;
-  if (MONEY_COLUMNS.test(column)) return (value / 100).toFixed(2);
-  if (/(share|rate|conversion)$/.test(column)) return `${(value * 100).toFixed(1)} %`;
-  return value;
+  if (MONEY_COLUMNS.test(column)) return amount(value);
+  if (/(share|rate|conversion)$/.test(column)) {
+    return new Intl.NumberFormat(I18N.locale, {minimumFractionDigits: 1, maximumFractionDigits: 1})
+      .format(value * 100) + " %";
+  }
+  return typeof value === "number" ? decimal(value, 2) : value;
+}
+
+// A report's key as the page shows it: a day in the locale's way, the reports' own words
+// translated; hours, codes, names and sources as they are.
+function keyText(report, value, group) {
+  if (value === null || value === undefined) return null;
+  if (report === "sales" && group === "day" && /^\d{4}-\d{2}-\d{2}/.test(value)) {
+    return formatDate(`${String(value).slice(0, 10)}T00:00`);  // a UTC day: read as local
+  }
+  if (report === "points") return t(String(value));  // one of POINTS_ROWS
+  if (report === "authorizations") return AUTHORIZATION_KINDS[value] ?? String(value).replace("_", " ");
+  if (value === "(none)") return t("(none)");  // sales by cashier: sold with nobody signed in
+  if (value === "(nobody)") return t("(nobody)");  // tasks: not assigned
+  if (report === "leads" && value === "unknown") return t("unknown");
+  return String(value);
 }
 
 function query(extra = {}) {
@@ -29,7 +66,7 @@ function query(extra = {}) {
   return new URLSearchParams({from: f.from.value, to: f.to.value, ...extra}).toString();
 }
 
-function table(section, rows, keyLabel) {
+function table(section, rows, keyLabel, report, group) {
   // The API's JSON comes with its keys sorted: lay the columns out in LABELS' order.
   const present = rows.length ? Object.keys(rows[0]) : ["key"];
   const columns = Object.keys(LABELS).filter((c) => present.includes(c))
@@ -39,38 +76,48 @@ function table(section, rows, keyLabel) {
   section.querySelector("thead").replaceChildren(head);
   section.querySelector("tbody").replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
-    columns.forEach((c) => tr.append(cell(show(c, r[c]), c === "key" ? "" : "n")));
+    columns.forEach((c) => tr.append(c === "key" ? cell(keyText(report, r.key, group)) : cell(show(c, r[c]), "n")));
     return tr;
   }));
-  if (!rows.length) section.querySelector("tbody").innerHTML = `<tr><td>Nothing in this period.</td></tr>`;
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    tr.append(cell(t("Nothing in this period.")));
+    section.querySelector("tbody").replaceChildren(tr);
+  }
 }
 
 function draw(id, traces, layout = {}) {
-  const empty = traces.every((t) => !t.x.length);
+  const empty = traces.every((trace) => !trace.x.length);
   document.getElementById(id).hidden = empty;  // no axes around nothing
   if (window.Plotly && !empty) Plotly.react(id, traces, {...LAYOUT, ...layout}, CONFIG);
 }
 
 const CHARTS = {
-  sales: (rows) => draw("chart-sales", [
-    {type: "bar", name: "Revenue", x: rows.map((r) => String(r.key)), y: rows.map((r) => r.revenue_minor / 100), marker: {color: "#1565c0"}},
-    {type: "scatter", mode: "lines+markers", name: "Receipts", yaxis: "y2", x: rows.map((r) => String(r.key)), y: rows.map((r) => r.receipts), marker: {color: "#ef6c00"}},
-  ], {yaxis: {title: {text: "revenue"}}, yaxis2: {overlaying: "y", side: "right", title: {text: "receipts"}}}),
-  points: (rows) => draw("chart-points", [{type: "bar", x: rows.map((r) => r.key), y: rows.map((r) => r.points), marker: {color: "#2e7d32"}}]),
+  sales: (rows, group) => {
+    const x = rows.map((r) => keyText("sales", r.key, group));
+    draw("chart-sales", [
+      {type: "bar", name: t("Revenue"), x, y: rows.map((r) => r.revenue_minor / 100), marker: {color: "#1565c0"}},
+      {type: "scatter", mode: "lines+markers", name: t("Receipts"), yaxis: "y2", x, y: rows.map((r) => r.receipts), marker: {color: "#ef6c00"}},
+    ], {xaxis: {type: "category"}, yaxis: {title: {text: t("revenue")}},
+      yaxis2: {overlaying: "y", side: "right", title: {text: t("receipts")}}});
+  },
+  points: (rows) => draw("chart-points", [{type: "bar", x: rows.map((r) => keyText("points", r.key)), y: rows.map((r) => r.points), marker: {color: "#2e7d32"}}]),
   leads: (rows) => draw("chart-leads", [
-    {type: "bar", name: "Leads", x: rows.map((r) => r.key), y: rows.map((r) => r.leads), marker: {color: "#6a1b9a"}},
-    {type: "bar", name: "Bought", x: rows.map((r) => r.key), y: rows.map((r) => r.converted), marker: {color: "#2e7d32"}}]),
+    {type: "bar", name: t("Leads"), x: rows.map((r) => keyText("leads", r.key)), y: rows.map((r) => r.leads), marker: {color: "#6a1b9a"}},
+    {type: "bar", name: t("Bought"), x: rows.map((r) => keyText("leads", r.key)), y: rows.map((r) => r.converted), marker: {color: "#2e7d32"}}]),
   tasks: (rows) => draw("chart-tasks", ["on_time", "late", "overdue", "open"].map((k, i) => ({
-    type: "bar", name: LABELS[k], x: rows.map((r) => r.key), y: rows.map((r) => r[k]),
+    type: "bar", name: LABELS[k], x: rows.map((r) => keyText("tasks", r.key)), y: rows.map((r) => r[k]),
     marker: {color: ["#2e7d32", "#f9a825", "#c62828", "#90a4ae"][i]}})), {barmode: "stack"}),
 };
 
 function kpis(sales, points) {
-  const t = sales.totals;
-  const items = [["Revenue", show("x_minor", t.revenue_minor)], ["Receipts", t.receipts],
-    ["Average receipt", show("x_minor", t.average_receipt_minor)],
-    ["Loyalty share", show("share", t.loyalty_share)], ["Returns rate", show("rate", t.returns_rate)],
-    ["Points liability", show("x_minor", points.totals.liability_minor)]];
+  const totals = sales.totals;
+  const cash = (minor) => (minor === null || minor === undefined ? null : money(minor));
+  const items = [[t("Revenue"), cash(totals.revenue_minor)], [t("Receipts"), show("receipts", totals.receipts)],
+    [t("Average receipt"), cash(totals.average_receipt_minor)],
+    [t("Loyalty share"), show("share", totals.loyalty_share)],
+    [t("Returns rate"), show("rate", totals.returns_rate)],
+    [t("Points liability"), cash(points.totals.liability_minor)]];
   $("#kpis").replaceChildren(...items.map(([label, value]) => {
     const div = document.createElement("div");
     div.className = "kpi";
@@ -89,11 +136,10 @@ async function refresh() {
     const extra = name === "sales" ? {group} : {};
     const report = await api("GET", `/api/v1/reports/${name}?${query(extra)}`);
     answers[name] = report;
-    const keyLabel = {sales: group, points: "", leads: "source", authorizations: "kind",
-      tasks: "assignee"}[name];
-    table(section, report.rows, keyLabel.charAt(0).toUpperCase() + keyLabel.slice(1));
+    const keyLabel = KEY_LABELS[name === "sales" ? group : name] ?? "";
+    table(section, report.rows, keyLabel, name, group);
     section.querySelector("a.csv").href = `/api/v1/reports/${name}?${query({...extra, format: "csv"})}`;
-    if (CHARTS[name]) CHARTS[name](report.rows);
+    if (CHARTS[name]) CHARTS[name](report.rows, group);
   }
   kpis(answers.sales, answers.points);
 }

@@ -48,9 +48,12 @@ function money(minor) {
   return minor < 0 ? "-" + text : text;
 }
 
+// A day ("2026-11-27") is that day wherever the browser is; a moment is shown in its zone.
 function formatDate(iso) {
   if (!iso) return "";
-  return new Intl.DateTimeFormat(I18N.locale, {dateStyle: "medium"}).format(new Date(iso));
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(iso);
+  return new Intl.DateTimeFormat(I18N.locale, {dateStyle: "medium", ...(day ? {timeZone: "UTC"} : {})})
+    .format(new Date(iso));
 }
 
 function formatDateTime(iso) {

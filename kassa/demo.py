@@ -18,13 +18,16 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from kassa.central import cards, loyalty
 from kassa.central.demo_data import new_pin, seed
+from kassa.central.documents import store_doc
+from kassa.central.feed import record_change
 from kassa.central.models import Customer, Store
 from kassa.common.config import var_dir
 from kassa.common.db import Database, utcnow
@@ -64,8 +67,7 @@ def run_demo(port: int) -> None:
     db = Database(central_db)
     with db.transaction() as session:
         secrets_doc = seed(session, NODES)
-        # The demo shows both languages: pos-2's store (Saint Petersburg) speaks Russian.
-        session.execute(update(Store).where(Store.code == "S002").values(locale="ru"))
+        _speak_russian(session, "S002")
     # Before the nodes' first sync: they pull the card's number, its issuer key and the points.
     card = _issue_card(db, root / "issuer", root / "anna.card")
     db.dispose()
@@ -115,6 +117,16 @@ def run_demo(port: int) -> None:
         procs.stop_all()
         services.stop_all()
         click.echo("demo stopped")
+
+
+def _speak_russian(session, code: str) -> None:
+    """The demo shows both languages: this store's tills speak Russian (through the feed, as
+    a change made at central's API would)."""
+    store = session.scalars(select(Store).where(Store.code == code)).one()
+    store.locale = "ru"
+    record_change(session, "store", store.id, store_doc(SimpleNamespace(
+        id=store.id, code=store.code, name=store.name, region_code=store.region.code,
+        timezone=store.timezone, locale=store.locale, currency=store.currency)))
 
 
 def _issue_card(db: Database, key_dir: Path, path: Path) -> DemoCard:
@@ -207,8 +219,8 @@ def _banner(central_url: str, nodes: dict, doc: dict, creds, card_lines: list[st
         f"  till pos-2     {nodes['pos-2'][0]}/   sign in: cashier-s002 / PIN "
         f"{users['cashier-s002']['pin']}  (manager sm-s002 / PIN {users['sm-s002']['pin']})"
         "  in Russian",
-        f"  managers       {central_url}/ops/nodes   sign in: office / {users['office']['password']}"
-        "  (?lang=ru for Russian)",
+        f"  managers       {central_url}/ops/nodes   sign in: office / "
+        f"{users['office']['password']}  (?lang=ru for Russian)",
         f"  customers      {central_url}/my/",
         f"  central        {central_url}/health",
         f"    OpenAPI      {central_url}/api/openapi.json",

@@ -57,7 +57,7 @@ def test_the_cashier_sees_the_offer_and_the_customer_gets_its_price(page, stack,
     scan(page, "4600000010010")                         # milk: coffee goes with it
     expect(page.locator("#offers .offer")).to_have_count(1)
     expect(page.locator("#offers")).to_contain_text("Offer: Coffee beans 1 kg, -10 %")
-    expect(page.locator("#offers .price")).to_have_text("1341.00 instead of 1490.00")
+    expect(page.locator("#offers .price")).to_have_text("1,341.00 instead of 1,490.00")
     expect(page.locator("#offers .plu")).to_contain_text("PLU 3001")
     expect(page.locator("#scan")).to_be_focused()
     expect(page.locator("#message")).to_be_hidden(timeout=10_000)  # "Customer: ..." goes
@@ -68,10 +68,10 @@ def test_the_cashier_sees_the_offer_and_the_customer_gets_its_price(page, stack,
     expect(page.locator("#cart tbody tr[data-line='2']")).to_contain_text(
         "personal offer -10 %")
     expect(page.locator("#offers")).to_be_hidden()
-    expect(page.locator("#t-total")).to_have_text("1430.90")  # 89.90 + 1490.00 - 10 %
+    expect(page.locator("#t-total")).to_have_text("1,430.90")  # 89.90 + 1490.00 - 10 %
     page.shot("37-till-offer-taken")
     page.keyboard.press("F9")
-    expect(page.locator("#dialog-title")).to_have_text("Payment: 1430.90")
+    expect(page.locator("#dialog-title")).to_have_text("Payment: 1,430.90")
     page.keyboard.press("Enter")
     expect(page.locator("#last-receipt")).to_be_visible()
 

@@ -121,7 +121,7 @@ def test_sell_override_return_and_close_a_shift_with_the_keyboard(page, stack):
 
     page.keyboard.press("F11")                         # X report, then close the shift
     expect(page.locator("#dialog-title")).to_contain_text("X report")
-    expect(page.locator("#expected-cash b")).to_have_text("1405.79")  # 1000 + 477.71 - 71.92
+    expect(page.locator("#expected-cash b")).to_have_text("1,405.79")  # 1000 + 477.71 - 71.92
     page.shot("07-x-report")
     page.keyboard.type("3")
     page.keyboard.press("Enter")

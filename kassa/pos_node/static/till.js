@@ -4,7 +4,17 @@
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-const money = (minor) => (minor < 0 ? "-" : "") + (Math.abs(minor) / 100).toFixed(2);
+// An amount as the cashier types it back into a field (toMinor reads it): "1234.50".
+const plain = (minor) => (minor / 100).toFixed(2);
+// A quantity shown (not typed back): "0.75" -> "0,75" where the locale writes a comma.
+const decimal = (value) => String(value).replace(".", I18N.decimal);
+// Payment methods as the cashier reads them (the API speaks codes).
+const METHODS = {cash: t("cash"), card: t("card"), points: t("points")};
+const methodName = (code) => METHODS[code] || code;
+// Pieces of dialogs: their words come in as arguments, so that every t() stands outside a
+// template literal (where the message extraction would not see it).
+const para = (text) => `<p>${esc(text)}</p>`;
+const field = (label, input) => `<label>${esc(label)} ${input}</label>`;
 
 function toMinor(text) {
   const m = String(text).trim().replace(",", ".").match(/^(\d{1,10})(?:\.(\d{1,2}))?$/);
@@ -22,7 +32,7 @@ async function api(method, path, body) {
     opts.body = JSON.stringify(body);
   }
   let resp;
-  try { resp = await fetch(path, opts); } catch (e) { throw new ApiError("The till's server does not answer.", "no_server"); }
+  try { resp = await fetch(path, opts); } catch (e) { throw new ApiError(t("The till's server does not answer."), "no_server"); }
   let data = null;
   try { data = await resp.json(); } catch (e) { /* 204 */ }
   if (!resp.ok) {
@@ -78,12 +88,12 @@ function ask(title, html, onOk, okLabel = "OK") {
 }
 
 function askOverride(why) {
-  return ask("Manager approval", `<p>${esc(why)}</p>
-    <label>Manager <input name="username" autocomplete="off" required></label>
-    <label>Manager PIN <input name="pin" type="password" inputmode="numeric" autocomplete="off" required></label>
-    <label>Reason <input name="reason" required></label>`,
+  return ask(t("Manager approval"), para(why) +
+    field(t("Manager"), '<input name="username" autocomplete="off" required>') +
+    field(t("Manager PIN"), '<input name="pin" type="password" inputmode="numeric" autocomplete="off" required>') +
+    field(t("Reason"), '<input name="reason" required>'),
   (f) => ({username: f.username.value.trim(), pin: f.pin.value, reason: f.reason.value.trim()}),
-  "Approve");
+  t("Approve"));
 }
 
 // Run an API call; when a manager must approve, ask for the override and try once more;
@@ -97,7 +107,7 @@ async function withOverride(method, path, body = {}) {
     }
     if (!(e.details && e.details.override_required)) throw e;
     const override = await askOverride(e.message);
-    if (!override) throw new ApiError("Cancelled: " + e.message, "cancelled");
+    if (!override) throw new ApiError(t("Cancelled: %(reason)s", {reason: e.message}), "cancelled");
     return api(method, path, {...body, override});
   }
 }
@@ -108,8 +118,9 @@ async function askCentral(details, why) {
   let cancelled = false;
   if (answer.status === "pending") {
     const dialog = $("#dialog");
-    $("#dialog-title").textContent = "Waiting for central";
-    $("#dialog-body").innerHTML = `<p>${esc(why)}</p><p id="central-wait">Asked central office (${esc(answer.policy)}); the customer waits…</p>`;
+    $("#dialog-title").textContent = t("Waiting for central");
+    const asked = t("Asked central office (%(policy)s); the customer waits…", {policy: answer.policy});
+    $("#dialog-body").innerHTML = `${para(why)}<p id="central-wait">${esc(asked)}</p>`;
     $("#dialog-error").textContent = "";
     $("#dialog-cancel").onclick = () => { cancelled = true; dialog.close(); };
     dialog.oncancel = (ev) => { ev.preventDefault(); cancelled = true; dialog.close(); };
@@ -118,16 +129,30 @@ async function askCentral(details, why) {
     dialog.showModal();
     while (answer.status === "pending" && !cancelled) {
       answer = await api("GET", `/api/v1/authorizations/${answer.id}?wait=10`);
-      if (answer.level && answer.status === "pending") $("#central-wait").textContent = `Asked ${answer.level.replace("_", " ")}; the customer waits…`;
+      if (answer.level && answer.status === "pending") $("#central-wait").textContent = askedLevel(answer.level);
     }
     if (dialog.open) dialog.close();
     $("#dialog-cancel").onclick = null; dialog.oncancel = null; $("#dialog-form").onsubmit = null;
     $("#dialog-ok").hidden = false;
     focusScan();
   }
-  if (cancelled) throw new ApiError("Cancelled while waiting for central.", "cancelled");
-  if (answer.status !== "approved") throw new ApiError(`Central ${answer.status} it: ${answer.reason}`, "central_" + answer.status);
+  if (cancelled) throw new ApiError(t("Cancelled while waiting for central."), "cancelled");
+  if (answer.status !== "approved") {
+    const text = answer.status === "expired" ? t("Central expired it: %(reason)s", {reason: answer.reason})
+      : t("Central declined it: %(reason)s", {reason: answer.reason});
+    throw new ApiError(text, "central_" + answer.status);
+  }
   return answer.id;
+}
+
+// Whom central asks now (its request climbs from the office to the regional manager to admin).
+function askedLevel(level) {
+  const asked = {
+    central_office: t("Asked central office; the customer waits…"),
+    regional_manager: t("Asked regional manager; the customer waits…"),
+    admin: t("Asked admin; the customer waits…"),
+  };
+  return asked[level] || asked.central_office;
 }
 
 // --- sign-in and shift pages ------------------------------------------------------------------
@@ -142,9 +167,9 @@ function bindSimpleForms() {
   const open = $("#open-shift");
   if (open) open.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const amount = toMinor(open.opening_float.value);
-    if (amount === null) { say("Enter the float as an amount, e.g. 5000.00"); return; }
-    try { await api("POST", "/api/v1/shifts/current", {opening_float: amount}); location.reload(); }
+    const float = toMinor(open.opening_float.value);
+    if (float === null) { say(t("Enter the float as an amount, e.g. 5000.00")); return; }
+    try { await api("POST", "/api/v1/shifts/current", {opening_float: float}); location.reload(); }
     catch (e) { say(e.message); }
   });
 }
@@ -168,23 +193,30 @@ function render(sale) {
   if (sale && cart && sale.id === cart.id && sale.offers === undefined) sale.offers = cart.offers;
   cart = sale && sale.status === "open" ? sale : null;
   const lines = cart ? cart.lines : [];
+  const empty = t("Scan the first item, key its PLU, or type a name and press F3.");
   if (!lines.some((l) => l.line_no === selected)) selected = lines.length ? lines[lines.length - 1].line_no : 0;
+  const promotion = esc(t("promotion"));
+  const offerTaken = (l) => t("personal offer %(discount)s", {discount: `-${l.offer_discount_bp / 100}&nbsp;%`});
+  const quantity = (l) => esc(l.unit === "kg" ? t("%(quantity)s kg", {quantity: decimal(l.quantity)}) : decimal(l.quantity));
   $("#cart tbody").innerHTML = lines.map((l) => `
     <tr data-line="${l.line_no}" class="${l.line_no === selected ? "selected" : ""}">
       <td>${l.line_no}</td>
-      <td>${esc(l.name)}${l.promotion_id ? '<span class="promo">promotion</span>' : ""}${l.offer_id ? `<span class="promo offer-taken">personal offer -${l.offer_discount_bp / 100}&nbsp;%</span>` : ""}</td>
-      <td class="num">${esc(l.quantity)}${l.unit === "kg" ? " kg" : ""}</td>
-      <td class="num">${money(l.unit_price_minor)}</td>
-      <td class="num">${l.discount_minor ? money(-l.discount_minor) : ""}${l.line_discount_bp ? ` (${l.line_discount_bp / 100}%)` : ""}</td>
-      <td class="num">${money(l.amount_minor)}</td></tr>`).join("")
-    || `<tr class="empty"><td colspan="6">Scan the first item, key its PLU, or type a name and press F3.</td></tr>`;
-  const t = cart || {gross_minor: 0, discount_minor: 0, vat_minor: 0, total_minor: 0};
-  $("#t-gross").textContent = money(t.gross_minor);
-  $("#t-discount").textContent = t.discount_minor ? money(-t.discount_minor) : "0.00";
-  $("#t-vat").textContent = money(t.vat_minor);
-  $("#t-total").textContent = money(t.total_minor);
+      <td>${esc(l.name)}${l.promotion_id ? `<span class="promo">${promotion}</span>` : ""}${l.offer_id ? `<span class="promo offer-taken">${offerTaken(l)}</span>` : ""}</td>
+      <td class="num">${quantity(l)}</td>
+      <td class="num">${amount(l.unit_price_minor)}</td>
+      <td class="num">${l.discount_minor ? amount(-l.discount_minor) : ""}${l.line_discount_bp ? ` (${l.line_discount_bp / 100}%)` : ""}</td>
+      <td class="num">${amount(l.amount_minor)}</td></tr>`).join("")
+    || `<tr class="empty"><td colspan="6">${esc(empty)}</td></tr>`;
+  const sums = cart || {gross_minor: 0, discount_minor: 0, vat_minor: 0, total_minor: 0};
+  $("#t-gross").textContent = amount(sums.gross_minor);
+  $("#t-discount").textContent = amount(sums.discount_minor ? -sums.discount_minor : 0);
+  $("#t-vat").textContent = amount(sums.vat_minor);
+  $("#t-total").textContent = amount(sums.total_minor);
   $("#t-points-row").hidden = !(cart && cart.points_burned);
-  if (cart && cart.points_burned) $("#t-points").textContent = `${money(-cart.points_value_minor)} (${cart.points_burned} pts)`;
+  if (cart && cart.points_burned) {
+    $("#t-points").textContent = tn("%(amount)s (%(n)s pt)", "%(amount)s (%(n)s pts)", cart.points_burned,
+      {amount: amount(-cart.points_value_minor)});
+  }
   $("#cart tbody tr.selected")?.scrollIntoView({block: "nearest"});
   renderCustomer();
   renderOffers();
@@ -197,10 +229,17 @@ function renderOffers() {
   if (!box) return;
   const offers = (cart && cart.offers) || [];
   box.hidden = !offers.length;
-  box.innerHTML = offers.map((o) => `<div class="offer" data-offer="${o.offer_id}">
-    <div class="what">Offer: <b>${esc(o.name)}</b>, <span class="off">-${o.discount_bp / 100}&nbsp;%</span></div>
-    <div class="price"><b>${money(o.offer_price_minor)}</b> instead of ${money(o.price_minor)}${o.unit === "kg" ? " a kg" : ""}</div>
-    <div class="plu">PLU ${esc(o.sku)}: scan it for this price</div></div>`).join("");
+  box.innerHTML = offers.map((o) => {
+    const what = t("Offer: %(name)s, %(discount)s",
+      {name: `<b>${esc(o.name)}</b>`, discount: `<span class="off">-${o.discount_bp / 100}&nbsp;%</span>`});
+    const prices = {offer: `<b>${amount(o.offer_price_minor)}</b>`, price: amount(o.price_minor)};
+    const price = o.unit === "kg" ? t("%(offer)s instead of %(price)s a kg", prices) : t("%(offer)s instead of %(price)s", prices);
+    const plu = t("PLU %(sku)s: scan it for this price", {sku: esc(o.sku)});
+    return `<div class="offer" data-offer="${o.offer_id}">
+    <div class="what">${what}</div>
+    <div class="price">${price}</div>
+    <div class="plu">${plu}</div></div>`;
+  }).join("");
 }
 
 // --- the customer and their card --------------------------------------------------------------
@@ -208,7 +247,8 @@ function renderOffers() {
 let card = {seq: -1, status: "no_reader"};  // what GET /api/v1/card said last
 
 function expiringText(account) {
-  return (account.expiring || []).map((e) => `${e.points} points expire on ${new Date(e.date + "T00:00:00").toLocaleDateString()}`).join("<br>");
+  return (account.expiring || []).map((e) => esc(tn("%(n)s point expires on %(date)s", "%(n)s points expire on %(date)s", e.points,
+    {date: formatDate(e.date + "T00:00:00")}))).join("<br>");
 }
 
 function renderCustomer() {
@@ -217,24 +257,27 @@ function renderCustomer() {
   const account = cart && cart.customer ? cart.customer
     : (card.status === "identified" && card.account ? card.account : null);
   if (card.status === "refused" && !(cart && cart.customer)) {
-    box.hidden = false; box.className = "customer refused";
-    box.innerHTML = `<div class="name">Card refused</div><div id="card-error">${esc(card.error.message)}</div><div class="muted">${esc(card.error.code)}</div>`;
+    const refused = t("Card refused");
+    box.hidden = false; box.className = "customer"; box.classList.add("refused");
+    box.innerHTML = `<div class="name">${esc(refused)}</div><div id="card-error">${esc(card.error.message)}</div><div class="muted">${esc(card.error.code)}</div>`;
     return;
   }
   if (!account) { box.hidden = true; return; }
-  const how = cart && cart.customer ? (cart.card_number ? "card in the reader" : "typed in: points cannot be spent")
-    : "card in the reader: scan an item to start";
+  const how = cart && cart.customer ? (cart.card_number ? t("card in the reader") : t("typed in: points cannot be spent"))
+    : t("card in the reader: scan an item to start");
+  const balance = tn("%(balance)s point", "%(balance)s points", account.balance,
+    {balance: `<b id="customer-balance">${esc(account.balance)}</b>`});
   box.hidden = false; box.className = "customer";
   box.innerHTML = `<div class="name" id="customer-name">${esc(account.name)}<span class="tier">${esc(account.tier)}</span></div>
-    <div class="balance"><b id="customer-balance">${account.balance}</b> points</div>
+    <div class="balance">${balance}</div>
     ${account.expiring && account.expiring.length ? `<div class="expiring" id="customer-expiring">${expiringText(account)}</div>` : ""}
-    <div class="muted">${esc(account.card_number || "")} · ${how}</div>`;
+    <div class="muted">${esc(account.card_number || "")} · ${esc(how)}</div>`;
 }
 
 async function identify(body) {
   const sale = await withOverride("POST", "/api/v1/cart/customer", body);
   render(sale);
-  say(`Customer: ${sale.customer ? sale.customer.name : "found"}`, true);
+  say(sale.customer ? t("Customer: %(name)s", {name: sale.customer.name}) : t("Customer: found"), true);
   return sale;
 }
 
@@ -252,7 +295,7 @@ async function pollCard() {
       scanQueue = scanQueue.then(() => identify({card_number: state.card_number})).catch((e) => say(e.message));
     }
   } else if (state.status === "refused") {
-    say(`Card: ${state.error.message}`);
+    say(t("Card: %(message)s", {message: state.error.message}));
   }
   renderCustomer();
 }
@@ -260,15 +303,15 @@ async function pollCard() {
 async function customerMenu() {
   // The dialog finds whom; making the sale theirs comes after it closes, since that may need
   // central's approval (a blocked customer), which has its own dialog.
-  const body = await ask("Customer", `<p>Insert the card, or key its number (a damaged card), or the phone number.</p>
-    <label>Card or phone number <input name="who" autocomplete="off" inputmode="numeric" required></label>`,
+  const body = await ask(t("Customer"), para(t("Insert the card, or key its number (a damaged card), or the phone number.")) +
+    field(t("Card or phone number"), '<input name="who" autocomplete="off" inputmode="numeric" required>'),
   async (f) => {
     const who = f.who.value.replace(/[\s-]/g, "");
     if (/^\d{16}$/.test(who)) return {card_number: who};
     const found = (await api("GET", "/api/v1/customers?q=" + encodeURIComponent(f.who.value.trim()))).customers;
-    if (!found.length) throw new Error("No customer with that card or phone number.");
+    if (!found.length) throw new Error(t("No customer with that card or phone number."));
     return {customer_id: found[0].id};
-  }, "Find");
+  }, t("Find"));
   if (body) { try { await identify(body); } catch (e) { say(e.message); } }
 }
 
@@ -276,15 +319,15 @@ async function customerMenu() {
 async function askPoints() {
   const c = cart.customer;
   if (!c || !cart.card_number || cart.points_burned || c.balance <= 0) return true;
-  const pin = c.card_has_pin ? `<label>Card PIN (the customer types it) <input name="pin" type="password" inputmode="numeric" autocomplete="off"></label>` : "";
-  const sale = await ask(`Points: ${c.name} has ${c.balance}`, `<p>How many points to spend? 0 or empty: none.</p>
-    <label>Points <input name="points" id="points" inputmode="numeric" value="0"></label>${pin}`,
+  const pin = c.card_has_pin ? field(t("Card PIN (the customer types it)"), '<input name="pin" type="password" inputmode="numeric" autocomplete="off">') : "";
+  const sale = await ask(t("Points: %(name)s has %(balance)s", {name: c.name, balance: c.balance}), para(t("How many points to spend? 0 or empty: none.")) +
+    field(t("Points"), '<input name="points" id="points" inputmode="numeric" value="0">') + pin,
   (f) => {
     const points = parseInt(f.points.value.trim() || "0", 10);
-    if (!(points >= 0)) throw new Error("Points as a whole number, please.");
+    if (!(points >= 0)) throw new Error(t("Points as a whole number, please."));
     if (points === 0) return "none";
     return api("POST", "/api/v1/cart/points", {points, ...(f.pin && f.pin.value ? {pin: f.pin.value} : {})});
-  }, "Next");
+  }, t("Next"));
   if (sale === null) return false;
   if (sale !== "none") render(sale);
   return true;
@@ -328,20 +371,21 @@ async function handleScan(text) {
 async function search(text) {
   const q = text || $("#scan").value.trim();
   $("#scan").value = q;
-  if (!q) { say("Type part of a name, then F3."); return; }
+  if (!q) { say(t("Type part of a name, then F3.")); return; }
   try {
     results = (await api("GET", "/api/v1/products?q=" + encodeURIComponent(q))).products;
     resultIndex = 0;
     showResults();
-    if (!results.length) say(`Nothing found for “${q}”.`);
+    if (!results.length) say(t("Nothing found for “%(query)s”.", {query: q}));
   } catch (e) { say(e.message); }
 }
 
 function showResults() {
   const list = $("#search-results");
   list.hidden = !results.length;
+  const price = (r) => (r.unit === "kg" ? t("%(price)s/kg", {price: amount(r.price_minor)}) : amount(r.price_minor));
   list.innerHTML = results.map((r, i) => `<li data-i="${i}" class="${i === resultIndex ? "selected" : ""}">
-    <span>${esc(r.name)} <small>${esc(r.sku)}</small></span><b>${money(r.price_minor)}${r.unit === "kg" ? "/kg" : ""}</b></li>`).join("");
+    <span>${esc(r.name)} <small>${esc(r.sku)}</small></span><b>${esc(price(r))}</b></li>`).join("");
 }
 
 function hideResults() { results = []; $("#search-results").hidden = true; }
@@ -351,8 +395,8 @@ async function pickResult() {
   hideResults();
   let quantity = "1";
   if (r.unit === "kg") {
-    quantity = await ask(`Weight of ${r.name}`, `<label>Kilograms <input name="q" inputmode="decimal" required></label>`,
-      (f) => { const v = f.q.value.trim().replace(",", "."); if (!/^\d+(\.\d{1,3})?$/.test(v) || Number(v) <= 0) throw new Error("Enter a weight like 0.750"); return v; });
+    quantity = await ask(t("Weight of %(name)s", {name: r.name}), field(t("Kilograms"), '<input name="q" inputmode="decimal" required>'),
+      (f) => { const v = f.q.value.trim().replace(",", "."); if (!/^\d+(\.\d{1,3})?$/.test(v) || Number(v) <= 0) throw new Error(t("Enter a weight like 0.750")); return v; });
     if (!quantity) return;
   }
   $("#scan").value = "";
@@ -365,29 +409,30 @@ function selectedLine() { return cart && cart.lines.find((l) => l.line_no === se
 
 async function changeQuantity() {
   const line = selectedLine();
-  if (!line) { say("No line to change."); return; }
-  const sale = await ask(`Quantity of ${line.name}`, `<label>Quantity${line.unit === "kg" ? " (kg)" : ""} <input name="q" value="${esc(line.quantity)}" inputmode="decimal" required></label>`,
+  if (!line) { say(t("No line to change.")); return; }
+  const sale = await ask(t("Quantity of %(name)s", {name: line.name}),
+    field(line.unit === "kg" ? t("Quantity (kg)") : t("Quantity"), `<input name="q" value="${esc(line.quantity)}" inputmode="decimal" required>`),
     (f) => api("PATCH", `/api/v1/cart/lines/${line.line_no}`, {quantity: f.q.value.trim().replace(",", ".")}));
   if (sale) render(sale);
 }
 
 async function discount(which) {
   const line = selectedLine();
-  if (which === "line" && !line) { say("No line to discount."); return; }
-  if (!cart) { say("The sale is empty."); return; }
-  const title = which === "line" ? `Discount on ${line.name}` : "Discount on the whole receipt";
+  if (which === "line" && !line) { say(t("No line to discount.")); return; }
+  if (!cart) { say(t("The sale is empty.")); return; }
+  const title = which === "line" ? t("Discount on %(name)s", {name: line.name}) : t("Discount on the whole receipt");
   // A line takes a percent off, or a new price (a price override: a cut counts as a discount).
   const priceField = which === "line"
-    ? `<label>or new price <input name="price" inputmode="decimal" placeholder="${esc(money(line.unit_price_minor))}"></label>` : "";
-  const change = await ask(title, `<label>Percent <input name="p" inputmode="decimal"></label>${priceField}`,
+    ? field(t("or new price"), `<input name="price" inputmode="decimal" placeholder="${plain(line.unit_price_minor)}">`) : "";
+  const change = await ask(title, field(t("Percent"), '<input name="p" inputmode="decimal">') + priceField,
     (f) => {
       if (f.price && f.price.value.trim()) {
         const minor = toMinor(f.price.value);
-        if (minor === null) throw new Error("Enter the new price, like 79.90");
+        if (minor === null) throw new Error(t("Enter the new price, like 79.90"));
         return {unit_price_minor: minor};
       }
       const v = f.p.value.trim().replace(",", ".");
-      if (!/^\d{1,3}(\.\d{1,2})?$/.test(v) || Number(v) > 100) throw new Error("Enter a percent from 0 to 100");
+      if (!/^\d{1,3}(\.\d{1,2})?$/.test(v) || Number(v) > 100) throw new Error(t("Enter a percent from 0 to 100"));
       return {discount_percent: v};
     });
   if (change === null) return;
@@ -400,123 +445,147 @@ async function discount(which) {
 
 async function removeLine() {
   const line = selectedLine();
-  if (!line) { say("No line to delete."); return; }
-  try { render(await api("DELETE", `/api/v1/cart/lines/${line.line_no}`)); say(`Deleted ${line.name}.`, true); }
+  if (!line) { say(t("No line to delete.")); return; }
+  try { render(await api("DELETE", `/api/v1/cart/lines/${line.line_no}`)); say(t("Deleted %(name)s.", {name: line.name}), true); }
   catch (e) { say(e.message); }
 }
 
 async function pay() {
-  if (!cart || !cart.lines.length) { say("Nothing to pay for yet."); return; }
+  if (!cart || !cart.lines.length) { say(t("Nothing to pay for yet.")); return; }
   if (!(await askPoints())) return;
   const total = cart.total_minor - (cart.points_value_minor || 0);
-  const sale = await ask(`Payment: ${money(total)}${cart.points_burned ? ` (after ${cart.points_burned} points)` : ""}`, `
-    <label>Cash received <input name="cash" inputmode="decimal" value="${money(total)}"></label>
-    <label>Card (terminal) <input name="card" inputmode="decimal" value="0.00"></label>
-    <label>Card reference (RRN) <input name="ref" autocomplete="off"></label>`,
+  const title = cart.points_burned
+    ? tn("Payment: %(amount)s (after %(n)s point)", "Payment: %(amount)s (after %(n)s points)", cart.points_burned, {amount: amount(total)})
+    : t("Payment: %(amount)s", {amount: amount(total)});
+  const sale = await ask(title,
+    field(t("Cash received"), `<input name="cash" inputmode="decimal" value="${plain(total)}">`) +
+    field(t("Card (terminal)"), '<input name="card" inputmode="decimal" value="0.00">') +
+    field(t("Card reference (RRN)"), '<input name="ref" autocomplete="off">'),
     (f) => {
       const cash = toMinor(f.cash.value || "0"), card = toMinor(f.card.value || "0");
-      if (cash === null || card === null) throw new Error("Amounts like 123.45, please.");
+      if (cash === null || card === null) throw new Error(t("Amounts like 123.45, please."));
       const payments = [];
       if (card > 0) payments.push({method: "card", amount: card, ...(f.ref.value.trim() ? {reference: f.ref.value.trim()} : {})});
       if (cash > 0) payments.push({method: "cash", amount: cash});
-      if (!payments.length) throw new Error("Enter how the customer pays.");
+      if (!payments.length) throw new Error(t("Enter how the customer pays."));
       return api("POST", "/api/v1/cart/checkout", {payments}).catch(async (e) => {
         // An offer ended since the last scan: the cart behind the dialog shows the new total.
         if (e.code === "offer_ended") render(await api("GET", "/api/v1/cart"));
         throw e;
       });
-    }, "Pay");
+    }, t("Pay"));
   if (!sale) return;
   render(null);
   const last = $("#last");
   const earned = sale.lines.reduce((n, l) => n + (l.points_earned || 0), 0);
   last.hidden = false;
-  last.innerHTML = `Receipt <b id="last-receipt">${esc(sale.receipt_no)}</b><br>Total ${money(sale.total_minor)}` +
-    (sale.change_minor ? `<br>Change <b id="last-change">${money(sale.change_minor)}</b>` : "") +
-    (sale.customer_id ? `<br>Points earned <b id="last-points">${earned}</b>` + (sale.points_burned ? `, spent ${sale.points_burned}` : "") : "") +
-    (sale.card_record_written === false ? `<br><span class="expiring">Card taken out early: its record is updated next time.</span>` : "") +
-    `<br><a href="/receipts/${encodeURIComponent(sale.receipt_no)}" target="_blank">Receipt</a> · ` +
+  const points = {earned: `<b id="last-points">${earned}</b>`, spent: sale.points_burned};
+  last.innerHTML = t("Receipt %(number)s", {number: `<b id="last-receipt">${esc(sale.receipt_no)}</b>`}) +
+    "<br>" + t("Total %(amount)s", {amount: amount(sale.total_minor)}) +
+    (sale.change_minor ? "<br>" + t("Change %(amount)s", {amount: `<b id="last-change">${amount(sale.change_minor)}</b>`}) : "") +
+    (sale.customer_id ? "<br>" + (sale.points_burned ? t("Points earned %(earned)s, spent %(spent)s", points)
+      : t("Points earned %(earned)s", points)) : "") +
+    (sale.card_record_written === false ? '<br><span class="expiring">' + esc(t("Card taken out early: its record is updated next time.")) + "</span>" : "") +
+    `<br><a href="/receipts/${encodeURIComponent(sale.receipt_no)}" target="_blank">` + esc(t("Receipt")) + "</a> · " +
     `<a href="/receipts/${encodeURIComponent(sale.receipt_no)}.pdf" target="_blank">PDF</a>`;
-  say(sale.change_minor ? `Change: ${money(sale.change_minor)}` : "Paid. Thank you!", true);
+  say(sale.change_minor ? t("Change: %(amount)s", {amount: amount(sale.change_minor)}) : t("Paid. Thank you!"), true);
   if (sale.customer_id) pollCard();  // the card's new balance
 }
 
 async function voidSale() {
-  if (!cart) { say("There is no sale to void."); return; }
-  const sale = await ask("Void this sale?", `<label>Reason <input name="r" required value="customer changed their mind"></label>`,
-    (f) => api("POST", "/api/v1/cart/void", {reason: f.r.value.trim()}), "Void");
-  if (sale) { render(null); say("Sale voided.", true); }
+  if (!cart) { say(t("There is no sale to void.")); return; }
+  const reason = t("customer changed their mind");
+  const sale = await ask(t("Void this sale?"), field(t("Reason"), `<input name="r" required value="${esc(reason)}">`),
+    (f) => api("POST", "/api/v1/cart/void", {reason: f.r.value.trim()}), t("Void"));
+  if (sale) { render(null); say(t("Sale voided."), true); }
 }
 
 async function returnGoods() {
-  const receipt = await ask("Return", `<p>Scan or key the receipt number. Leave it empty for a return without a receipt.</p>
-    <label>Receipt number <input name="r" autocomplete="off"></label>`, (f) => f.r.value.trim(), "Next");
+  const receipt = await ask(t("Return"), para(t("Scan or key the receipt number. Leave it empty for a return without a receipt.")) +
+    field(t("Receipt number"), '<input name="r" autocomplete="off">'), (f) => f.r.value.trim(), t("Next"));
   if (receipt === null) return;
   if (!receipt) { await blindReturn(); return; }
   let original;
   try { original = await api("GET", "/api/v1/returns/lookup?receipt=" + encodeURIComponent(receipt)); }
   catch (e) { say(e.message); return; }
+  const of = (l) => t("%(returnable)s of %(quantity)s", {returnable: decimal(l.returnable_milli / 1000), quantity: decimal(l.quantity_milli / 1000)});
   const rows = original.lines.map((l) => `<tr><td>${l.line_no}</td><td>${esc(l.name)}</td>
-    <td>${l.returnable_milli / 1000} of ${l.quantity_milli / 1000}</td>
+    <td>${esc(of(l))}</td>
     <td><input name="q${l.line_no}" data-line="${l.line_no}" size="6" inputmode="decimal" value="0"></td></tr>`).join("");
-  const ret = await ask(`Return from ${receipt}`, `<table><tr><th>#</th><th>Item</th><th>Returnable</th><th>Return</th></tr>${rows}</table>
-    <label>Reason <input name="reason" value="customer return"></label>`,
+  const head = ["#", t("Item"), t("Returnable"), t("Return")].map((h) => `<th>${esc(h)}</th>`).join("");
+  const reason = t("customer return");
+  const ret = await ask(t("Return from %(receipt)s", {receipt}), `<table><tr>${head}</tr>${rows}</table>` +
+    field(t("Reason"), `<input name="reason" value="${esc(reason)}">`),
     (f) => {
       const lines = [...f.querySelectorAll("input[data-line]")]
         .map((i) => ({line_no: Number(i.dataset.line), quantity: i.value.trim().replace(",", ".")}))
         .filter((l) => Number(l.quantity) > 0);
-      if (!lines.length) throw new Error("Enter what comes back.");
+      if (!lines.length) throw new Error(t("Enter what comes back."));
       return withOverride("POST", "/api/v1/returns", {receipt_no: receipt, lines, reason: f.reason.value.trim()});
-    }, "Refund");
-  if (ret) say(`Return ${ret.return_no}: refund ` + ret.refunds.map((r) => `${r.method} ${money(r.amount_minor)}`).join(", "), true);
+    }, t("Refund"));
+  if (ret) {
+    const refunds = ret.refunds.map((r) => `${methodName(r.method)} ${amount(r.amount_minor)}`);
+    say(t("Return %(number)s: refund %(refunds)s", {number: ret.return_no, refunds: refunds.join(", ")}), true);
+  }
 }
 
 async function blindReturn() {
-  const ret = await ask("Return without a receipt", `<label>Item (barcode or PLU) <input name="code" required></label>
-    <label>Quantity <input name="q" value="1" inputmode="decimal" required></label>
-    <label>Reason <input name="reason" required></label>`,
+  const ret = await ask(t("Return without a receipt"),
+    field(t("Item (barcode or PLU)"), '<input name="code" required>') +
+    field(t("Quantity"), '<input name="q" value="1" inputmode="decimal" required>') +
+    field(t("Reason"), '<input name="reason" required>'),
     (f) => {
       const item = parseScan(f.code.value.trim());
-      if (item.search !== undefined) throw new Error("Scan the barcode or key the PLU.");
+      if (item.search !== undefined) throw new Error(t("Scan the barcode or key the PLU."));
       delete item.quantity;
       return withOverride("POST", "/api/v1/returns/blind", {lines: [{...item, quantity: f.q.value.trim().replace(",", ".")}], reason: f.reason.value.trim()});
-    }, "Refund");
-  if (ret) say(`Return ${ret.return_no}: refund cash ${money(ret.total_minor)}`, true);
+    }, t("Refund"));
+  if (ret) say(t("Return %(number)s: refund cash %(amount)s", {number: ret.return_no, amount: amount(ret.total_minor)}), true);
 }
 
 function reportHtml(r) {
-  const row = (k, v, id) => `<div${id ? ` id="${id}"` : ""}><span>${k}</span><b>${v}</b></div>`;
-  return `<div class="report">${row("Shift", r.number)}${row("Float", money(r.opening_float_minor))}
-    ${row("Sales", `${r.sales_count} · ${money(r.sales_minor)}`)}
-    ${r.by_payment.map((p) => row(`&nbsp; ${p.method}`, `${money(p.sales_minor)}${p.refunds_minor ? ` (refunds ${money(p.refunds_minor)})` : ""}`)).join("")}
-    ${r.by_vat.map((v) => row(`&nbsp; VAT ${v.vat_rate_bp / 100}%`, `${money(v.vat_minor)} of ${money(v.gross_minor)}`)).join("")}
-    ${row("Returns", `${r.returns_count} · ${money(r.returns_minor)}`)}
-    ${row("Voided / post-voided", `${r.voided_count} / ${r.post_voided_count}`)}
-    ${row("Cash in / out", `${money(r.cash_in_minor)} / ${money(r.cash_out_minor)}`)}
-    ${row("Expected cash", money(r.expected_cash_minor), "expected-cash")}
-    ${r.counted_cash_minor !== null ? row("Counted", money(r.counted_cash_minor)) + row("Difference", money(r.difference_minor), "difference") : ""}</div>`;
+  const row = (k, v, id) => `<div ${id ? `id="${id}"` : ""}><span>${esc(k)}</span><b>${esc(v)}</b></div>`;
+  const payments = r.by_payment.map((p) => row("\u00a0 " + methodName(p.method), p.refunds_minor
+    ? t("%(amount)s (refunds %(refunds)s)", {amount: amount(p.sales_minor), refunds: amount(p.refunds_minor)})
+    : amount(p.sales_minor)));
+  const vat = r.by_vat.map((v) => row("\u00a0 " + t("VAT %(rate)s%%", {rate: v.vat_rate_bp / 100}),
+    t("%(vat)s of %(gross)s", {vat: amount(v.vat_minor), gross: amount(v.gross_minor)})));
+  const counted = r.counted_cash_minor === null ? ""
+    : row(t("Counted"), amount(r.counted_cash_minor)) + row(t("Difference"), amount(r.difference_minor), "difference");
+  return '<div class="report">' + row(t("Shift"), r.number) + row(t("Float"), amount(r.opening_float_minor)) +
+    row(t("Sales"), `${r.sales_count} · ${amount(r.sales_minor)}`) + payments.join("") + vat.join("") +
+    row(t("Returns"), `${r.returns_count} · ${amount(r.returns_minor)}`) +
+    row(t("Voided / post-voided"), `${r.voided_count} / ${r.post_voided_count}`) +
+    row(t("Cash in / out"), `${amount(r.cash_in_minor)} / ${amount(r.cash_out_minor)}`) +
+    row(t("Expected cash"), amount(r.expected_cash_minor), "expected-cash") + counted + "</div>";
 }
 
 async function shiftMenu() {
   let report;
   try { report = await api("GET", "/api/v1/shifts/current"); } catch (e) { say(e.message); return; }
-  const choice = await ask(`Shift ${report.number}: X report`, reportHtml(report) + `
-    <p class="hint">Next: <kbd>1</kbd> cash in · <kbd>2</kbd> cash out · <kbd>3</kbd> close the shift (Z report) · nothing: back to selling</p>
-    <label>Next <input name="next" id="shift-next" maxlength="1" inputmode="numeric" autocomplete="off"></label>`,
+  const keys = {one: "<kbd>1</kbd>", two: "<kbd>2</kbd>", three: "<kbd>3</kbd>"};
+  const hint = t("Next: %(one)s cash in · %(two)s cash out · %(three)s close the shift (Z report) · nothing: back to selling", keys);
+  const choice = await ask(t("Shift %(number)s: X report", {number: report.number}), reportHtml(report) +
+    `<p class="hint">${hint}</p>` +
+    field(t("Next"), '<input name="next" id="shift-next" maxlength="1" inputmode="numeric" autocomplete="off">'),
     (f) => {
       const v = f.next.value.trim();
-      if (!["", "1", "2", "3"].includes(v)) throw new Error("Type 1, 2 or 3, or leave it empty.");
+      if (!["", "1", "2", "3"].includes(v)) throw new Error(t("Type 1, 2 or 3, or leave it empty."));
       return {"": "", "1": "in", "2": "out", "3": "close"}[v];
-    }, "Go");
+    }, t("Go"));
   if (choice === "in" || choice === "out") {
-    const done = await ask(choice === "in" ? "Cash in" : "Cash out", `<label>Amount <input name="a" inputmode="decimal" required></label>
-      <label>Reason <input name="r" required></label>`,
-      (f) => { const a = toMinor(f.a.value); if (!a) throw new Error("Enter an amount."); return api("POST", "/api/v1/shifts/current/cash", {kind: choice, amount: a, reason: f.r.value.trim()}); });
-    if (done) say(`Cash ${choice === "in" ? "in" : "out"} recorded. Expected in the drawer: ${money(done.expected_cash_minor)}`, true);
+    const done = await ask(choice === "in" ? t("Cash in") : t("Cash out"),
+      field(t("Amount"), '<input name="a" inputmode="decimal" required>') + field(t("Reason"), '<input name="r" required>'),
+      (f) => { const a = toMinor(f.a.value); if (!a) throw new Error(t("Enter an amount.")); return api("POST", "/api/v1/shifts/current/cash", {kind: choice, amount: a, reason: f.r.value.trim()}); });
+    if (done) {
+      const drawer = {amount: amount(done.expected_cash_minor)};
+      say(choice === "in" ? t("Cash in recorded. Expected in the drawer: %(amount)s", drawer)
+        : t("Cash out recorded. Expected in the drawer: %(amount)s", drawer), true);
+    }
   } else if (choice === "close") {
-    const z = await ask("Close shift", `<p>Count the cash in the drawer.</p><label>Counted cash <input name="c" inputmode="decimal" required></label>`,
-      (f) => { const c = toMinor(f.c.value); if (c === null) throw new Error("Enter the counted amount."); return api("POST", "/api/v1/shifts/current/close", {counted_cash: c}); }, "Close shift");
-    if (z) { await ask(`Z report, shift ${z.number}`, reportHtml(z), () => true, "Done"); location.reload(); }
+    const z = await ask(t("Close shift"), para(t("Count the cash in the drawer.")) + field(t("Counted cash"), '<input name="c" inputmode="decimal" required>'),
+      (f) => { const c = toMinor(f.c.value); if (c === null) throw new Error(t("Enter the counted amount.")); return api("POST", "/api/v1/shifts/current/close", {counted_cash: c}); }, t("Close shift"));
+    if (z) { await ask(t("Z report, shift %(number)s", {number: z.number}), reportHtml(z), () => true, t("Done")); location.reload(); }
   }
 }
 
@@ -562,12 +631,12 @@ async function pollStatus() {
     const s = await api("GET", "/api/v1/status");
     const badge = $("#badge");
     badge.className = "badge " + (s.state || "offline");
-    badge.firstChild.textContent = (s.state_label || "offline") + " · ";
+    $("#badge-state").textContent = s.state_label || "offline";
     $("#pending").textContent = s.pending_events;
     const backup = (s.backup || {}).state;
     const alarm = $("#backup-alarm");
     alarm.hidden = !["alarm", "down"].includes(backup);
-    alarm.textContent = `backup ${backup}`;
+    alarm.textContent = backup === "down" ? t("backup down") : t("backup alarm");
   } catch (e) { /* the badge keeps its last state */ }
 }
 

@@ -240,7 +240,7 @@ def test_quotes_and_invoices_come_from_the_crm_as_pdf(central_app, central_db, s
     number = made.headers["Content-Disposition"].split("filename=")[1].removesuffix(".pdf")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(made.data)).pages)
     for expected in (f"Invoice No. {number}", "Anna Petrova", "Arbat 10, Moscow",
-                     "Coffee beans 1 kg", "Total: 3069.90", "Payment details",
+                     "Coffee beans 1 kg", "Total: RUB 3,069.90", "Payment details",
                      "40702810000000000000"):
         assert expected in text, (expected, text)
     quote = api.post(f"/api/v1/customers/{anna}/documents", json={

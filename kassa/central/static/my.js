@@ -1,12 +1,20 @@
 // The customer's own page: signs in, then fills itself from /api/v1/me (JSON only, every
-// change sent with the session's CSRF token).
+// change sent with the session's CSRF token). t(), tn(), amount(), money() and formatDate()
+// come from i18n.js, in the page's language.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   let csrf = document.querySelector('meta[name="csrf"]').content;
   const pages = { purchases: 1, points: 1 };
-  const CONSENTS = { email: "News by e-mail", sms: "Text messages", phone: "Phone calls",
-                     offers: "Personal offers" };
+  const CONSENTS = { email: t("News by e-mail"), sms: t("Text messages"),
+                     phone: t("Phone calls"), offers: t("Personal offers") };
+  const CARD_STATUSES = { issued: t("Issued"), active: t("Active"), blocked: t("Blocked"),
+                          replaced: t("Replaced") };
+  const POINT_KINDS = { earn: t("Points earned"), burn: t("Points spent"),
+                        reversal: t("Points taken back for a return"),
+                        refund: t("Points given back for a return"),
+                        expiry: t("Points expired"), adjustment: t("Points adjusted"),
+                        transfer: t("Points moved from your old card") };
 
   async function api(method, url, body) {
     const resp = await fetch(url, {
@@ -19,8 +27,6 @@
     if (!resp.ok) { throw Object.assign(new Error(data.message), { code: data.error }); }
     return data;
   }
-  function money(minor) { return (minor / 100).toFixed(2); }
-  function day(iso) { return new Date(iso).toLocaleDateString(); }
   function item(left, right) {
     const li = document.createElement("li");
     const a = document.createElement("span"); a.textContent = left;
@@ -44,21 +50,25 @@
     const me = await api("GET", "/api/v1/me");
     $("me-name").textContent = me.name;
     $("balance").textContent = me.balance;
+    $("balance-unit").textContent = tn("point", "points", me.balance);
     $("tier").textContent = me.tier;
-    $("next-tier").textContent = me.next_tier ? `— ${money(me.next_tier.spend_needed_minor)} ` +
-      `more in purchases this year for ${me.next_tier.tier}` : "";
+    $("next-tier").textContent = me.next_tier
+      ? "— " + t("%(amount)s more in purchases this year for %(tier)s",
+                 { amount: money(me.next_tier.spend_needed_minor), tier: me.next_tier.tier })
+      : "";
     $("expiring").replaceChildren(...me.expiring.map(
-      (e) => item(`${e.points} points expire`, day(e.on))));
+      (e) => item(tn("%(n)s point expires", "%(n)s points expire", e.points),
+                  formatDate(e.on))));
     fill("cards", me.cards.map((c) => {
-      const li = item(c.card_number, c.status);
+      const li = item(c.card_number, CARD_STATUSES[c.status] || c.status);
       if (c.status === "active" || c.status === "issued") {
         const lost = document.createElement("button");
-        lost.className = "danger"; lost.textContent = "Report lost";
+        lost.className = "danger"; lost.textContent = t("Report lost");
         lost.onclick = () => reportLost(c.card_number);
         li.append(lost);
       }
       return li;
-    }), "No card");
+    }), t("No card"));
     const box = $("consents");
     box.replaceChildren(...me.consents.map((c) => {
       const label = document.createElement("label");
@@ -66,7 +76,7 @@
       input.type = "checkbox"; input.checked = c.granted;
       input.onchange = () => api("PUT", `/api/v1/me/consents/${c.channel}`,
                                  { granted: input.checked })
-        .then(() => { say("Saved"); offers(); }, (e) => say(e.message));
+        .then(() => { say(t("Saved")); offers(); }, (e) => say(e.message));
       label.append(CONSENTS[c.channel] || c.channel, input);
       return label;
     }));
@@ -74,15 +84,17 @@
   }
   async function offers() {
     const o = await api("GET", "/api/v1/me/offers");
-    fill("offers", o.items.map((x) => item(x.product, `−${x.discount_bp / 100}%`)),
-         o.consented ? "No offers just now" : "Allow personal offers below to see yours");
+    fill("offers", o.items.map((x) => item(
+      x.product, `−${String(x.discount_bp / 100).replace(".", I18N.decimal)}%`)),
+         o.consented ? t("No offers just now") : t("Allow personal offers below to see yours"));
   }
   async function list(name) {
     const data = await api("GET", `/api/v1/me/${name}?page=${pages[name]}`);
     fill(name, data.items.map((x) => name === "purchases"
-      ? item(`${day(x.sold_at)} · ${x.store_name}`, money(x.total_minor))
-      : item(`${day(x.at)} · ${x.kind}`, (x.points > 0 ? "+" : "") + x.points)),
-      "Nothing yet");
+      ? item(`${formatDate(x.sold_at)} · ${x.store_name}`, amount(x.total_minor))
+      : item(`${formatDate(x.at)} · ${POINT_KINDS[x.kind] || x.kind}`,
+             (x.points > 0 ? "+" : "") + x.points)),
+      t("Nothing yet"));
     const nav = document.querySelector(`.pager[data-list="${name}"]`);
     nav.replaceChildren();
     if (data.pages > 1) {
@@ -97,11 +109,11 @@
     }
   }
   async function reportLost(number) {
-    if (!confirm(`Block card ${number} now? It stops working in every shop, and we will ` +
-                 "prepare a new one for you.")) { return; }
+    if (!confirm(t("Block card %(number)s now? It stops working in every shop, and we will prepare a new one for you.",
+                   { number }))) { return; }
     try {
       await api("POST", "/api/v1/me/lost-card", { card_number: number });
-      csrf = ""; show(false); say("The card is blocked. We will contact you about a new one.");
+      csrf = ""; show(false); say(t("The card is blocked. We will contact you about a new one."));
     } catch (e) { say(e.message); }
   }
 

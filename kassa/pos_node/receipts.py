@@ -1,20 +1,22 @@
 """Receipts: HTML for the till's printer and a PDF to download, from one receipt model; the
-PDF comes from a template like every printed document (``kassa.common.pdfdocs``)."""
+PDF comes from a template like every printed document (``kassa.common.pdfdocs``). Both are in
+the till's store's language and currency."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
 
+from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kassa.common.errors import NotFound
-from kassa.common.money import format_minor
+from kassa.common.i18n import DEFAULT_CURRENCY, DEFAULT_LOCALE, translations
 from kassa.common.pdfdocs import render_pdf
 from kassa.pos_node.models import NodeIdentity, Sale, Store, User
 from kassa.pos_node.sales import sale_by_receipt
-
-METHOD_NAMES = {"cash": "Cash", "card": "Card", "points": "Points"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class ReceiptView:
     node_id: str
     cashier: str
     sale: Sale
+    locale: str = DEFAULT_LOCALE
+    currency: str = DEFAULT_CURRENCY
 
     @property
     def vat_by_rate(self) -> list[tuple[int, int, int]]:
@@ -37,26 +41,48 @@ class ReceiptView:
 def load(session: Session, receipt_no: str) -> ReceiptView:
     sale = sale_by_receipt(session, receipt_no)
     if sale is None or sale.status == "open":
-        raise NotFound(f"No receipt {receipt_no} at this till.", code="receipt_not_found")
+        raise NotFound("No receipt %(receipt_no)s at this till.", code="receipt_not_found",
+                       receipt_no=receipt_no)
     node = session.scalars(select(NodeIdentity)).one()
     store = session.get(Store, node.store_id)
     cashier = session.get(User, sale.cashier_id) if sale.cashier_id else None
     return ReceiptView(store.name if store else f"Store {node.store_id}",
                        store.code if store else "", node.node_id,
-                       (cashier.full_name or cashier.username) if cashier else "", sale)
+                       (cashier.full_name or cashier.username) if cashier else "", sale,
+                       store.locale if store else DEFAULT_LOCALE,
+                       store.currency if store else DEFAULT_CURRENCY)
 
 
-def money(amount: int) -> str:
-    return format_minor(amount)
+def method_names(locale: str) -> dict[str, str]:
+    """How the receipt names the payment methods, in ``locale``."""
+    _ = translations(locale).gettext
+    return {"cash": _("Cash"), "card": _("Card"), "points": _("Points")}
 
 
-def qty(line) -> str:
-    q = f"{line.quantity_milli / 1000:.3f}".rstrip("0").rstrip(".")
-    return f"{q} kg" if line.unit == "kg" else q
+def qty(line, locale: str = DEFAULT_LOCALE) -> str:
+    """A line's quantity as the locale writes it, with its unit when weighed: ``0.35 kg``."""
+    q = format_decimal(Decimal(line.quantity_milli) / 1000, format="#,##0.###", locale=locale)
+    return translations(locale).gettext("%(quantity)s kg") % {"quantity": q} \
+        if line.unit == "kg" else q
+
+
+def percent(rate_bp: int, locale: str = DEFAULT_LOCALE) -> str:
+    """A VAT rate in basis points as a number of percent: ``20``, ``12.5``."""
+    return format_decimal(Decimal(rate_bp) / 100, format="#,##0.##", locale=locale)
+
+
+def helpers(view: ReceiptView) -> dict:
+    """What both receipt templates use beside the view, in the receipt's language."""
+    return {"qty": partial(qty, locale=view.locale),
+            "percent": partial(percent, locale=view.locale),
+            "methods": method_names(view.locale)}
 
 
 def pdf(view: ReceiptView) -> bytes:
-    """The receipt as a PDF on 80 mm paper, from its template (``doc_templates/receipt.html``)."""
-    return render_pdf("receipt.html", title=f"Receipt {view.sale.receipt_no}",
+    """The receipt as a PDF on 80 mm paper, from its template (``doc_templates/receipt.html``),
+    in the store's language and currency."""
+    title = translations(view.locale).gettext("Receipt %(number)s") % {
+        "number": view.sale.receipt_no}
+    return render_pdf("receipt.html", title=title,
                       page=(80, 120 + 12 * len(view.sale.lines)), margin=4, font_size=8,
-                      view=view, qty=qty, methods=METHOD_NAMES)
+                      locale=view.locale, currency=view.currency, view=view, **helpers(view))

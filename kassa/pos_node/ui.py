@@ -69,8 +69,7 @@ def _receipt(receipt_no: str) -> receipts.ReceiptView:
 @bp.get("/receipts/<receipt_no>")
 def receipt_html(receipt_no: str):
     view = _receipt(receipt_no)
-    return render_template("receipt.html", r=view, money=receipts.money, qty=receipts.qty,
-                           methods=receipts.METHOD_NAMES)
+    return render_template("receipt.html", r=view, **receipts.helpers(view))
 
 
 @bp.get("/receipts/<receipt_no>.pdf")

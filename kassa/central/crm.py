@@ -14,7 +14,9 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
+from babel.numbers import format_decimal
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -46,6 +48,7 @@ from kassa.central.models import (
     TaskComment,
     User,
 )
+from kassa.common import i18n
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.common.money import format_minor, vat_included
@@ -70,7 +73,7 @@ def normal_phone(text: str | None) -> str | None:
     elif len(digits) == 10 and digits[0] == "9":
         digits = "7" + digits
     if not 7 <= len(digits) <= 15:
-        raise Invalid(f"{text!r} is not a phone number.", code="bad_phone")
+        raise Invalid("%(text)s is not a phone number.", code="bad_phone", text=repr(text))
     return "+" + digits
 
 
@@ -79,7 +82,7 @@ def normal_email(text: str | None) -> str | None:
         return None
     email = text.strip().lower()
     if not _EMAIL.match(email) or len(email) > 200:
-        raise Invalid(f"{text!r} is not an e-mail address.", code="bad_email")
+        raise Invalid("%(text)s is not an e-mail address.", code="bad_email", text=repr(text))
     return email
 
 
@@ -131,7 +134,7 @@ def record_interaction(session: Session, customer: Customer, *, channel: str,
     """Add one contact to the customer's timeline; with ``external_id`` a repeat is the same
     interaction (returned with ``False``)."""
     if channel not in CHANNELS:
-        raise Invalid(f"Unknown channel {channel!r}.", code="bad_channel")
+        raise Invalid("Unknown channel %(channel)s.", code="bad_channel", channel=repr(channel))
     if external_id:
         earlier = session.scalars(select(Interaction).where(
             Interaction.external_id == external_id)).first()
@@ -149,7 +152,8 @@ def set_consent(session: Session, customer: Customer, channel: str, granted: boo
                 source: str, user: User | None = None, at: datetime | None = None) -> Consent:
     """Record a consent given or withdrawn (a row of its history) unless it is already so."""
     if channel not in CONSENT_CHANNELS:
-        raise Invalid(f"Unknown consent channel {channel!r}.", code="bad_channel")
+        raise Invalid("Unknown consent channel %(channel)s.", code="bad_channel",
+                      channel=repr(channel))
     current = consents(session, customer.id).get(channel)
     if current is not None and current.granted == granted:
         return current
@@ -562,21 +566,24 @@ def make_document(session: Session, customer: Customer, kind: str,
                   lines: list[tuple[str, int]], user: User,
                   valid_days: int = 14) -> tuple[CustomerDocument, bytes]:
     """A quote or invoice for ``lines`` (``[(sku, quantity)]``) at the chain's standing prices,
-    numbered, kept, on the customer's timeline, and its PDF (``doc_templates``)."""
+    numbered, kept, on the customer's timeline, and its PDF (``doc_templates``): in the language
+    and currency of the store it comes from (the issuer's, else the customer's home store), else
+    in the request's language and the default currency."""
     if kind not in DOCUMENT_TITLES:
-        raise Invalid(f"Unknown document {kind!r}.", code="bad_document")
+        raise Invalid("Unknown document %(kind)s.", code="bad_document", kind=repr(kind))
     skus = [sku for sku, _q in lines]
     found = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
     missing = sorted(set(skus) - set(found))
     if missing:
-        raise NotFound(f"No product {', '.join(missing[:5])}.", code="product_not_found")
+        raise NotFound("No product %(skus)s.", code="product_not_found",
+                       skus=", ".join(missing[:5]))
     prices = dict(session.execute(select(Price.product_id, Price.amount_minor).where(
         Price.product_id.in_([p.id for p in found.values()]), *CHAIN_STANDING)).all())
     items, vat = [], {}
     for sku, quantity in lines:
         product = found[sku]
         if product.id not in prices:
-            raise Invalid(f"{sku} has no chain-wide price.", code="no_price")
+            raise Invalid("%(sku)s has no chain-wide price.", code="no_price", sku=sku)
         amount = prices[product.id] * quantity
         items.append({"sku": sku, "name": product.name, "quantity": quantity,
                       "unit_price_minor": prices[product.id], "amount_minor": amount,
@@ -590,9 +597,16 @@ def make_document(session: Session, customer: Customer, kind: str,
     session.flush()
     number = f"{kind[0].upper()}-{row.id:06d}"
     issued = row.issued_at.date()
+    store_id = user.store_id or customer.home_store_id
+    store = session.get(Store, store_id) if store_id is not None else None
+    locale = store.locale if store else i18n.current_locale()
+    currency = store.currency if store else i18n.DEFAULT_CURRENCY
+    _ = i18n.translations(locale).gettext
+    title = _("Invoice %(number)s") if kind == "invoice" else _("Quote %(number)s")
     document = render_pdf(
-        "customer_document.html", title=f"{DOCUMENT_TITLES[kind]} {number}",
-        heading=DOCUMENT_TITLES[kind], kind=kind,
+        "customer_document.html", title=title % {"number": number},
+        locale=locale, currency=currency, kind=kind,
+        percent=lambda bp: format_decimal(Decimal(bp) / 100, format="#,##0.##", locale=locale),
         number=number, issued_on=issued,
         valid_until=issued + timedelta(days=valid_days) if kind == "quote" else None,
         company=company(session), customer=customer, items=items, total_minor=row.total_minor,

@@ -85,7 +85,8 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"Unknown time zone {name!r}.", code="bad_timezone") from None
+        raise Invalid("Unknown time zone %(zone)s.", code="bad_timezone",
+                      zone=repr(name)) from None
     return name
 
 
@@ -93,10 +94,10 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
                    unit: str = "pcs", barcodes: tuple[str, ...] = (),
                    category: str | None = None) -> Product:
     if unit not in ("pcs", "kg"):
-        raise Invalid(f"Unknown unit {unit!r}.", code="bad_unit")
+        raise Invalid("Unknown unit %(unit)s.", code="bad_unit", unit=repr(unit))
     check_vat_rate(session, vat_rate_bp)
     if session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
-        raise Conflict(f"SKU {sku} exists already.", code="duplicate_sku")
+        raise Conflict("SKU %(sku)s exists already.", code="duplicate_sku", sku=sku)
     barcodes = tuple(dict.fromkeys(barcodes))  # a barcode given twice is there once
     _check_barcodes(session, barcodes, None)
     product = Product(sku=sku, name=name, vat_rate_bp=vat_rate_bp, unit=unit, active=True,
@@ -126,7 +127,8 @@ def _check_barcodes(session: Session, barcodes, product_id: int | None) -> None:
                             .where(ProductBarcode.barcode.in_(list(barcodes)),
                                    ProductBarcode.product_id != (product_id or 0))).first()
     if taken is not None:
-        raise Conflict(f"Barcode {taken.barcode} belongs to {taken.sku}.", code="barcode_taken")
+        raise Conflict("Barcode %(barcode)s belongs to %(sku)s.", code="barcode_taken",
+                       barcode=taken.barcode, sku=taken.sku)
 
 
 def update_product(session: Session, product: Product, *, barcodes: tuple[str, ...] | None = None,
@@ -135,12 +137,13 @@ def update_product(session: Session, product: Product, *, barcodes: tuple[str, .
     barcodes; the tills get the whole product at their next pull."""
     for name, value in fields.items():
         if name not in ("name", "vat_rate_bp", "unit", "category", "active"):
-            raise Invalid(f"Field {name!r} cannot be edited here.", code="bad_field")
+            raise Invalid("Field %(field)s cannot be edited here.", code="bad_field",
+                          field=repr(name))
         if name == "vat_rate_bp" and value != product.vat_rate_bp:
             check_vat_rate(session, value)
         setattr(product, name, value)
     if product.unit not in ("pcs", "kg"):
-        raise Invalid(f"Unknown unit {product.unit!r}.", code="bad_unit")
+        raise Invalid("Unknown unit %(unit)s.", code="bad_unit", unit=repr(product.unit))
     if barcodes is not None:
         barcodes = tuple(dict.fromkeys(barcodes))  # a barcode given twice is there once
         _check_barcodes(session, barcodes, product.id)
@@ -232,11 +235,11 @@ def create_user(session: Session, username: str, role: str, *, password: str | N
                 pin: str | None = None, full_name: str = "", region: Region | None = None,
                 store: Store | None = None, email: str | None = None) -> User:
     if role not in ROLES:
-        raise Invalid(f"Unknown role {role!r}.", code="bad_role")
+        raise Invalid("Unknown role %(role)s.", code="bad_role", role=repr(role))
     if role == "regional_manager" and region is None:
         raise Invalid("A regional manager needs a region.", code="bad_role")
     if role in ("cashier", "store_manager") and store is None:
-        raise Invalid(f"A {role} needs a store.", code="bad_role")
+        raise Invalid("A %(role)s needs a store.", code="bad_role", role=role)
     user = User(username=username, role=role, full_name=full_name, email=email,
                 password_hash=hash_secret(password) if password else None,
                 pin_hash=hash_secret(pin) if pin else None,
@@ -286,7 +289,7 @@ def update_user(session: Session, user: User, *, full_name: str | None = None,
 def set_role_limit(session: Session, role: str, max_discount_bp: int,
                    max_refund_minor: int) -> RoleLimit:
     if role not in ROLES:
-        raise Invalid(f"Unknown role {role!r}.", code="bad_role")
+        raise Invalid("Unknown role %(role)s.", code="bad_role", role=repr(role))
     if not 0 <= max_discount_bp <= 10000 or max_refund_minor < 0:
         raise Invalid("Limits must be a 0-100 % discount and a non-negative refund.",
                       code="bad_limit")
@@ -305,7 +308,7 @@ def create_promotion(session: Session, name: str, kind: str, products: list[Prod
                      percent_bp: int = 0, amount_minor: int = 0, n: int = 0, m: int = 0,
                      starts_at=None, ends_at=None) -> Promotion:
     if kind not in PROMOTION_KINDS:
-        raise Invalid(f"Unknown promotion kind {kind!r}.", code="bad_promotion")
+        raise Invalid("Unknown promotion kind %(kind)s.", code="bad_promotion", kind=repr(kind))
     if kind == "n_for_m" and not n > m >= 0:
         raise Invalid("An n-for-m promotion needs n > m.", code="bad_promotion")
     promo = Promotion(name=name, kind=kind, product_ids=[p.id for p in products],
@@ -333,7 +336,8 @@ def update_customer(session: Session, customer: Customer, **fields: str | None) 
     """Central's own edit of a customer's contact fields (central wins over tills' edits)."""
     for name, value in fields.items():
         if name not in ("name", "phone", "email"):
-            raise Invalid(f"Field {name!r} cannot be edited here.", code="bad_field")
+            raise Invalid("Field %(field)s cannot be edited here.", code="bad_field",
+                          field=repr(name))
         setattr(customer, name, value)
     session.flush()
     record_change(session, "customer", customer.id, customer_doc(customer),
@@ -344,7 +348,7 @@ def update_customer(session: Session, customer: Customer, **fields: str | None) 
 def add_node(session: Session, node_id: str, store: Store) -> str:
     """Register a node and return its one-time enrolment code (only its hash is kept)."""
     if session.get(Node, node_id) is not None:
-        raise Conflict(f"Node {node_id} exists already.", code="duplicate_node")
+        raise Conflict("Node %(node_id)s exists already.", code="duplicate_node", node_id=node_id)
     code = secrets.token_urlsafe(18)
     session.add(Node(id=node_id, store_id=store.id, enroll_code_hash=hash_secret(code),
                      enroll_expires_at=utcnow() + ENROLL_CODE_TTL, high_water=0, active=True))
@@ -361,7 +365,8 @@ def enroll_node(session: Session, node_id: str, code: str, public_key_pem: str) 
     try:
         load_public_key(public_key_pem)
     except ValueError as err:
-        raise Invalid(f"Public key refused: {err}", code="bad_public_key") from err
+        raise Invalid("Public key refused: %(reason)s", code="bad_public_key",
+                      reason=str(err)) from err
     node.public_key_pem = public_key_pem
     node.enroll_code_hash = None
     node.enroll_expires_at = None
@@ -381,7 +386,8 @@ def rotate_node_key(session: Session, node_id: str, public_key_pem: str,
     try:
         load_public_key(public_key_pem)
     except ValueError as err:
-        raise Invalid(f"Public key refused: {err}", code="bad_public_key") from err
+        raise Invalid("Public key refused: %(reason)s", code="bad_public_key",
+                      reason=str(err)) from err
     node.previous_public_key_pem = node.public_key_pem
     node.previous_key_until = utcnow() + timedelta(seconds=grace_seconds)
     node.public_key_pem = public_key_pem
@@ -394,7 +400,7 @@ def revoke_node(session: Session, node_id: str) -> Node:
     with ``add-node --reenroll`` to bring it back)."""
     node = session.get(Node, node_id, with_for_update=True)
     if node is None:
-        raise NotFound(f"No node {node_id}.", code="node_not_found")
+        raise NotFound("No node %(node_id)s.", code="node_not_found", node_id=node_id)
     node.active = False
     node.revoked_at = utcnow()
     node.previous_public_key_pem = node.previous_key_until = None
@@ -407,7 +413,7 @@ def reenroll_node(session: Session, node_id: str) -> str:
     its seq history at central stays, so it resumes where central's high-water mark is."""
     node = session.get(Node, node_id, with_for_update=True)
     if node is None:
-        raise NotFound(f"No node {node_id}.", code="node_not_found")
+        raise NotFound("No node %(node_id)s.", code="node_not_found", node_id=node_id)
     code = secrets.token_urlsafe(18)
     node.enroll_code_hash, node.enroll_expires_at = hash_secret(code), utcnow() + ENROLL_CODE_TTL
     node.active, node.revoked_at = True, None
@@ -428,5 +434,5 @@ def _node_changed(session: Session, node: Node) -> None:
 def store_by_code(session: Session, code: str) -> Store:
     store = session.scalars(select(Store).where(Store.code == code)).first()
     if store is None:
-        raise NotFound(f"No store {code}.", code="store_not_found")
+        raise NotFound("No store %(store)s.", code="store_not_found", store=code)
     return store

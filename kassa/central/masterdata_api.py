@@ -153,7 +153,7 @@ class OneProduct(MethodView):
             product = session.scalars(select(Product).where(Product.sku == sku)
                                       .with_for_update()).first()
             if product is None:
-                raise NotFound(f"No product {sku}.", code="product_not_found")
+                raise NotFound("No product %(sku)s.", code="product_not_found", sku=sku)
             before = _product_view(session, product)
             barcodes = body.pop("barcodes", None)
             md.update_product(session, product, barcodes=tuple(barcodes)

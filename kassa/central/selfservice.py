@@ -54,7 +54,7 @@ def set_web_pin(session: Session, number: str, pin: str) -> None:
         raise Invalid("A web PIN is 4-8 digits.", code="bad_pin")
     card = session.get(Card, number, with_for_update=True)
     if card is None:
-        raise NotFound(f"No card {number}.", code="card_not_found")
+        raise NotFound("No card %(number)s.", code="card_not_found", number=number)
     card.web_pin_hash = hash_secret(pin)
     audit.record(session, "me_web_pin_set", f"card {number}")
 
@@ -251,7 +251,7 @@ def report_lost(session: Session, customer: Customer, number: str) -> Card:
     account_id = session.scalar(select(LoyaltyAccount.id).where(
         LoyaltyAccount.customer_id == customer.id))
     if card is None or card.account_id != account_id:
-        raise KassaError(f"No card {number}.", code="card_not_found", status=404)
+        raise KassaError("No card %(number)s.", code="card_not_found", status=404, number=number)
     card = cards.block(session, number, "lost")
     crm.record_interaction(session, customer, channel="web_form", direction="in",
                            subject="Lost card: replacement requested",

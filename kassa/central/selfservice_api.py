@@ -261,7 +261,7 @@ class Consent(MethodView):
     def put(self, body, channel):
         """Give or withdraw a consent (audited, published like a change made by staff)."""
         if channel not in crm.CONSENT_CHANNELS:
-            raise NotFound(f"No consent channel {channel}.", code="bad_channel")
+            raise NotFound("No consent channel %(channel)s.", code="bad_channel", channel=channel)
         with _db().transaction() as db_session:
             selfservice.set_consent(db_session, signed_in_customer(db_session), channel,
                                     body["granted"])

@@ -95,9 +95,11 @@ class Stores(MethodView):
             region = session.scalars(select(Region).where(
                 Region.code == body["region_code"])).first()
             if region is None:
-                raise NotFound(f"No region {body['region_code']}.", code="region_not_found")
+                raise NotFound("No region %(region)s.", code="region_not_found",
+                               region=body["region_code"])
             if session.scalar(select(Store.id).where(Store.code == body["code"])):
-                raise Conflict(f"Store {body['code']} exists already.", code="duplicate_store")
+                raise Conflict("Store %(store)s exists already.", code="duplicate_store",
+                               store=body["code"])
             store = Store(code=body["code"], name=body["name"], region_id=region.id,
                           timezone=check_timezone(body["timezone"]), locale=body["locale"],
                           currency=body["currency"])

@@ -123,12 +123,12 @@ def password(user):
     if request.method == "POST":
         new = request.form.get("new", "")
         if not _form_csrf_ok():
-            error, status = "The form expired; try again.", 400
+            error, status = gettext("The form expired; try again."), 400
         elif not verify_secret(user.password_hash, request.form.get("current", "")):
-            error, status = "The current password is wrong.", 422
+            error, status = gettext("The current password is wrong."), 422
         elif len(new) < MIN_PASSWORD or new != request.form.get("repeat", ""):
-            error, status = (f"The new password needs {MIN_PASSWORD} characters at least, "
-                             "typed the same twice."), 422
+            error, status = gettext("The new password needs %(n)s characters at least, typed "
+                                    "the same twice.", n=MIN_PASSWORD), 422
         else:
             with db().transaction() as db_session:
                 row = db_session.get(User, user.id)

@@ -104,8 +104,8 @@ def _view(session: Session, u: User) -> dict:
 
 def _may_manage(actor: User, role: str) -> None:
     if role not in MANAGES[actor.role]:
-        raise Forbidden(f"A {actor.role} may not manage {role} accounts.",
-                        code="role_not_manageable")
+        raise Forbidden("A %(actor_role)s may not manage %(role)s accounts.",
+                        code="role_not_manageable", actor_role=actor.role, role=role)
 
 
 def _place(session: Session, actor: User, body: dict) -> tuple[Region | None, Store | None]:
@@ -117,12 +117,13 @@ def _place(session: Session, actor: User, body: dict) -> tuple[Region | None, St
         if store is None or (actor.role == "regional_manager"
                              and store.region_id != actor.region_id) or (
                 actor.role == "store_manager" and store.id != actor.store_id):
-            raise NotFound(f"No store {body['store_code']}.", code="store_not_found")
+            raise NotFound("No store %(store)s.", code="store_not_found", store=body["store_code"])
     if body["region_code"]:
         region = session.scalars(select(Region).where(
             Region.code == body["region_code"])).first()
         if region is None:
-            raise NotFound(f"No region {body['region_code']}.", code="region_not_found")
+            raise NotFound("No region %(region)s.", code="region_not_found",
+                           region=body["region_code"])
     return region, store
 
 
@@ -144,8 +145,8 @@ class Users(MethodView):
         _may_manage(g.user, body["role"])
         with _db().transaction() as session:
             if session.scalar(select(User.id).where(User.username == body["username"])):
-                raise Conflict(f"User {body['username']} exists already.",
-                                  code="duplicate_user")
+                raise Conflict("User %(username)s exists already.",
+                               code="duplicate_user", username=body["username"])
             region, store = _place(session, g.user, body)
             till = body["role"] in ("cashier", "store_manager")
             if till and not body["pin"]:

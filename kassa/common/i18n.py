@@ -37,6 +37,7 @@ from markupsafe import Markup
 from kassa.common.config import var_dir
 
 LOCALES = ("en", "ru")
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}  # each in its own language, for a switch
 DEFAULT_LOCALE = "en"
 DEFAULT_CURRENCY = "RUB"
 SOURCE = Path(__file__).resolve().parent.parent / "translations"
@@ -136,6 +137,7 @@ def init_app(app: Flask, locale_selector: Callable[[], str | None],
     env.globals["i18n_script_data"] = lambda: script_data(directory, current_locale(),
                                                           currency())
     env.globals["html_lang"] = current_locale
+    env.globals["languages"] = LANGUAGE_NAMES
 
 
 def script_data(directory: Path, locale: str, currency: str) -> Markup:

@@ -130,6 +130,31 @@
         $("signin-error").textContent = e.message; $("signin-error").hidden = false;
       }
     });
+    let email = "";
+    $("code-ask").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      email = new FormData(ev.target).get("email");
+      try {
+        const r = await api("POST", "/api/v1/me/code", { email });
+        $("code-sent").textContent = t("If %(email)s is the address we have for your card, a code is on its way. It works for %(minutes)s minutes.",
+                                       { email, minutes: r.minutes });
+        $("code-signin").hidden = false; $("signin-error").hidden = true;
+        $("code-signin").querySelector("input").focus();
+      } catch (e) {
+        $("signin-error").textContent = e.message; $("signin-error").hidden = false;
+      }
+    });
+    $("code-signin").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const r = await api("POST", "/api/v1/me/sign-in",
+                            { email, code: new FormData(ev.target).get("code") });
+        csrf = r.csrf; $("signin-error").hidden = true; ev.target.reset();
+        show(true); await load();
+      } catch (e) {
+        $("signin-error").textContent = e.message; $("signin-error").hidden = false;
+      }
+    });
     $("sign-out").onclick = async () => { await api("POST", "/api/v1/me/sign-out");
                                           csrf = ""; show(false); };
     if (!$("me").hidden) { load().catch(() => show(false)); }

@@ -1,14 +1,14 @@
 // The master-data page: each section is a table from the JSON API and a form that posts to it.
-// api(), say() and cell() come from ops.js.
+// api(), say(), cell(), when() and roleName() come from ops.js; t() and amount() from i18n.js.
 "use strict";
 
 const ROLE = window.KASSA_ROLE;
 const OPERATOR = ROLE === "admin" || ROLE === "central_office";
-const money = (minor) => (minor / 100).toFixed(2);
+const plain = (minor) => (minor / 100).toFixed(2);  // for an input the code parses back
 
 function toMinor(text) {
   const m = String(text || "").trim().replace(",", ".").match(/^(\d{1,10})(?:\.(\d{1,2}))?$/);
-  if (!m) throw new Error(`Not an amount: ${text}`);
+  if (!m) throw new Error(t("Not an amount: %(text)s", {text}));
   return parseInt(m[1], 10) * 100 + parseInt((m[2] || "0").padEnd(2, "0"), 10);
 }
 
@@ -26,7 +26,8 @@ function button(label, onClick) {
   return b;
 }
 
-function fill(table, rows, render) {
+// (Not named fill(): that is i18n.js's.)
+function fillTable(table, rows, render) {
   $(`#${table} tbody`).replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
     render(r).forEach((c) => tr.append(c instanceof Node ? wrap(c) : cell(c)));
@@ -44,10 +45,10 @@ const load = {
   async products() {
     const q = $("#product-filter [name=q]").value.trim();
     const {products} = await api("GET", "/api/v1/products?limit=50" + (q ? `&q=${encodeURIComponent(q)}` : ""));
-    fill("products-table", products, (p) => [p.sku, p.name, p.category, p.barcodes.join(" "),
-      p.vat_rate_bp / 100, p.price_minor === null ? null : money(p.price_minor),
-      p.active ? "sold" : "not sold",
-      OPERATOR ? button(p.active ? "stop selling" : "sell again", async () => {
+    fillTable("products-table", products, (p) => [p.sku, p.name, p.category, p.barcodes.join(" "),
+      p.vat_rate_bp / 100, p.price_minor === null ? null : amount(p.price_minor),
+      p.active ? t("sold") : t("not sold"),
+      OPERATOR ? button(p.active ? t("stop selling") : t("sell again"), async () => {
         await api("PATCH", `/api/v1/products/${encodeURIComponent(p.sku)}`, {active: !p.active});
         await load.products();
       }) : ""]);
@@ -55,24 +56,28 @@ const load = {
   async prices() {
     const sku = $("#price-filter [name=sku]").value.trim();
     const {prices} = await api("GET", "/api/v1/prices?limit=200" + (sku ? `&sku=${encodeURIComponent(sku)}` : ""));
-    fill("prices-table", prices, (p) => [p.sku, money(p.amount_minor), p.store_code, p.region_code,
-      p.effective_from ? p.effective_from.replace("T", " ") : "standing",
+    fillTable("prices-table", prices, (p) => [p.sku, amount(p.amount_minor), p.store_code, p.region_code,
+      p.effective_from ? p.effective_from.replace("T", " ") : t("standing"),
       (p.store_code || p.region_code || p.effective_from) && (OPERATOR || p.store_code || p.region_code)
-        ? button("withdraw", async () => { await api("DELETE", `/api/v1/prices/${p.id}`); say("Price withdrawn."); await load.prices(); })
+        ? button(t("withdraw"), async () => {
+          await api("DELETE", `/api/v1/prices/${p.id}`);
+          say(t("Price withdrawn."));
+          await load.prices();
+        })
         : ""]);
   },
   async users() {
     const {users} = await api("GET", "/api/v1/users");
-    fill("users-table", users, (u) => [u.username, u.full_name, u.role.replace("_", " "), u.store_code,
-      u.region_code, u.locked ? "locked out" : u.active ? "active" : "inactive",
-      button(u.active ? "deactivate" : "activate", async () => {
+    fillTable("users-table", users, (u) => [u.username, u.full_name, roleName(u.role), u.store_code,
+      u.region_code, u.locked ? t("locked out") : u.active ? t("active") : t("inactive"),
+      button(u.active ? t("deactivate") : t("activate"), async () => {
         await api("PATCH", `/api/v1/users/${u.id}`, u.locked ? {unlock: true} : {active: !u.active});
         await load.users();
       })]);
   },
   async stores() {
     const {stores} = await api("GET", "/api/v1/stores");
-    fill("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.timezone]);
+    fillTable("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.timezone]);
     options("stores", stores.map((s) => [s.code, `${s.code} ${s.name}`]));
   },
   async regions() {
@@ -81,24 +86,26 @@ const load = {
   },
   async promotions() {
     const {promotions} = await api("GET", "/api/v1/promotions");
-    const kind = (p) => (p.kind === "percent" ? `${p.percent_bp / 100} % off` : p.kind === "amount"
-      ? `${money(p.amount_minor)} off` : `${p.n} for ${p.m}`);
-    fill("promotions-table", promotions, (p) => [p.name, kind(p), p.skus.join(" "), when(p.starts_at),
-      when(p.ends_at), p.active ? "active" : "stopped",
-      OPERATOR ? button(p.active ? "stop" : "restart", async () => {
+    const kind = (p) => (p.kind === "percent"
+      ? t("%(n)s %% off", {n: String(p.percent_bp / 100).replace(".", I18N.decimal)})
+      : p.kind === "amount" ? t("%(amount)s off", {amount: amount(p.amount_minor)})
+        : t("%(n)s for %(m)s", {n: p.n, m: p.m}));
+    fillTable("promotions-table", promotions, (p) => [p.name, kind(p), p.skus.join(" "), when(p.starts_at),
+      when(p.ends_at), p.active ? t("active") : t("stopped"),
+      OPERATOR ? button(p.active ? t("stop") : t("restart"), async () => {
         await api("PATCH", `/api/v1/promotions/${p.id}`, {active: !p.active});
         await load.promotions();
       }) : ""]);
   },
   async limits() {
     const {limits} = await api("GET", "/api/v1/role-limits");
-    fill("limits-table", limits, (l) => {
-      const pct = input(l.max_discount_bp / 100, 5), refund = input(money(l.max_refund_minor), 9);
-      return [l.role.replace("_", " "), pct, refund, OPERATOR ? button("save", async () => {
+    fillTable("limits-table", limits, (l) => {
+      const pct = input(l.max_discount_bp / 100, 5), refund = input(plain(l.max_refund_minor), 9);
+      return [roleName(l.role), pct, refund, OPERATOR ? button(t("save"), async () => {
         await api("PUT", `/api/v1/role-limits/${l.role}`, {
           max_discount_bp: Math.round(Number(pct.value.replace(",", ".")) * 100),
           max_refund_minor: toMinor(refund.value)});
-        say(`Limits of the ${l.role.replace("_", " ")} saved.`);
+        say(t("Limits of the %(role)s saved.", {role: roleName(l.role)}));
       }) : ""];
     });
   },
@@ -161,11 +168,12 @@ function bindForms() {
         const answer = await api("POST", form.dataset.post, BODIES[form.dataset.post](form));
         if (form.dataset.show) {
           const box = $("#enroll-code");
-          box.textContent = `One-time code for ${answer.node_id}: ${answer[form.dataset.show]}`;
+          box.textContent = t("One-time code for %(node)s: %(code)s",
+            {node: answer.node_id, code: answer[form.dataset.show]});
           box.hidden = false;
         }
         form.reset();
-        say("Saved.");
+        say(t("Saved."));
         if (form.dataset.reload !== "none") await load[form.dataset.reload]();
         if (form.dataset.reload === "regions") await load.stores();
       } catch (e) { say(e.message); }
@@ -184,8 +192,9 @@ function bindForms() {
       const box = $("#import-report");
       box.hidden = false;
       box.textContent = report.errors === undefined ? report.message
-        : `${report.written ? "Written" : "Nothing written"}: ${report.created} new, ${report.updated} changed, ${report.skipped} bad rows\n`
-          + report.errors.map((e) => `line ${e.line} ${e.sku} ${e.field}: ${e.message}`).join("\n");
+        : [report.written ? t("Written: %(created)s new, %(updated)s changed, %(skipped)s bad rows", report)
+          : t("Nothing written: %(created)s new, %(updated)s changed, %(skipped)s bad rows", report),
+        ...report.errors.map((e) => t("line %(line)s %(sku)s %(field)s: %(message)s", e))].join("\n");
       await load.products();
     });
   }
@@ -199,7 +208,7 @@ function bindForms() {
           offline_points_per_day: Number(caps.offline_points_per_day.value),
           offline_max_hours: Number(caps.offline_max_hours.value),
           max_share_bp: Math.round(Number(caps.max_share.value.replace(",", ".")) * 100)}});
-        say("Loyalty rules saved.");
+        say(t("Loyalty rules saved."));
         await load.loyalty();
       } catch (e) { say(e.message); }
     });

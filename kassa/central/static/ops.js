@@ -36,30 +36,53 @@ function cell(text, cls) {
 }
 
 function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : null;
+  return iso ? formatDateTime(iso) : null;
+}
+
+// The roles as people read them (the API's codes: cashier, store_manager, ...).
+const ROLE_NAMES = {
+  cashier: t("cashier"), store_manager: t("store manager"), central_office: t("central office"),
+  regional_manager: t("regional manager"), admin: t("admin"),
+};
+
+function roleName(role) {
+  return role ? ROLE_NAMES[role] || role.replace("_", " ") : "";
 }
 
 function seconds(s) {
   if (s === null || s === undefined) return null;
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} d`;
+  if (s < 120) return t("%(n)s s", {n: s});
+  if (s < 7200) return t("%(n)s min", {n: Math.round(s / 60)});
+  if (s < 172800) return t("%(n)s h", {n: Math.round(s / 3600)});
+  return t("%(n)s d", {n: Math.round(s / 86400)});
 }
+
+const NODE_STATES = {
+  online: t("online"), offline: t("offline"), revoked: t("revoked"), never_seen: t("never seen"),
+  not_enrolled: t("not enrolled"), refused: t("refused"),
+};
 
 function stateLabel(n) {
   if (n.state === "clock_skew") {
     const h = Math.abs(n.clock_skew_seconds) / 3600;
-    const off = h >= 1 ? `${h.toFixed(1)} h` : `${Math.abs(n.clock_skew_seconds)} s`;
-    return `clock skew ${off} ${n.clock_skew_seconds > 0 ? "ahead" : "behind"}`;
+    const off = h >= 1 ? t("%(n)s h", {n: h.toFixed(1).replace(".", I18N.decimal)})
+      : t("%(n)s s", {n: Math.abs(n.clock_skew_seconds)});
+    return n.clock_skew_seconds > 0 ? t("clock skew %(offset)s ahead", {offset: off})
+      : t("clock skew %(offset)s behind", {offset: off});
   }
-  return n.state.replace("_", " ");
+  return NODE_STATES[n.state] || n.state.replace("_", " ");
 }
+
+const BACKUP_STATES = {
+  ok: t("ok"), behind: t("behind"), alarm: t("alarm"), down: t("down"), off: t("off"),
+  starting: t("starting"),
+};
 
 function backupCell(n) {
   const bad = ["alarm", "down"].includes(n.backup_state);
   const lag = n.backup_state === "behind" || bad ? ` ${seconds(n.backup_lag_seconds)}` : "";
-  const td = cell(n.backup_state ? `${n.backup_state}${lag}` : null, bad ? "warn" : "");
+  const label = BACKUP_STATES[n.backup_state] || n.backup_state;
+  const td = cell(n.backup_state ? `${label}${lag}` : null, bad ? "warn" : "");
   if (n.backup_error) td.title = n.backup_error;
   return td;
 }
@@ -81,7 +104,7 @@ async function loadNodes() {
       cell(n.quarantined, n.quarantined ? "n warn" : "n"), backupCell(n));
     return tr;
   }));
-  if (!nodes.length) body.innerHTML = "<tr><td colspan=12>No nodes in your scope.</td></tr>";
+  if (!nodes.length) body.innerHTML = `<tr><td colspan=12>${t("No nodes in your scope.")}</td></tr>`;
 }
 
 let current = null;
@@ -93,7 +116,7 @@ async function loadHeld() {
     const tr = document.createElement("tr");
     tr.dataset.id = e.id;
     const open = Object.assign(document.createElement("button"),
-      {textContent: "Repair…", type: "button"});
+      {textContent: t("Repair…"), type: "button"});
     open.addEventListener("click", () => openRepair(e));
     const act = document.createElement("td");
     act.append(open);
@@ -101,12 +124,13 @@ async function loadHeld() {
       cell(e.reason), cell(e.message, "msg"), act);
     return tr;
   }));
-  if (!events.length) body.innerHTML = "<tr><td colspan=7>Nothing is held.</td></tr>";
+  if (!events.length) body.innerHTML = `<tr><td colspan=7>${t("Nothing is held.")}</td></tr>`;
 }
 
 function openRepair(e) {
   current = e;
-  $("#repair-title").textContent = `${e.kind} · ${e.node_id} seq ${e.seq}`;
+  $("#repair-title").textContent = t("%(kind)s · %(node)s seq %(seq)s",
+    {kind: e.kind, node: e.node_id, seq: e.seq});
   $("#repair-payload").value = JSON.stringify(e.payload, null, 2);
   $("#repair-note").value = "";
   $("#repair").showModal();
@@ -122,7 +146,7 @@ async function replay(ev) {
   try {
     payload = JSON.parse($("#repair-payload").value);
   } catch (err) {
-    say(`The payload is not valid JSON: ${err.message}`);
+    say(t("The payload is not valid JSON: %(error)s", {error: err.message}));
     return;
   }
   const changed = JSON.stringify(payload) !== JSON.stringify(current.payload);
@@ -130,7 +154,7 @@ async function replay(ev) {
     await api("POST", `/api/v1/quarantine/${current.id}/replay`,
       {payload: changed ? payload : null, note: $("#repair-note").value});
     $("#repair").close();
-    say(`Replayed ${current.node_id} seq ${current.seq}.`);
+    say(t("Replayed %(node)s seq %(seq)s.", {node: current.node_id, seq: current.seq}));
     await loadHeld();
   } catch (err) {
     say(err.message);
@@ -138,20 +162,31 @@ async function replay(ev) {
 }
 
 async function discard() {
-  const reason = prompt("Why is this event discarded? (kept in the audit log)");
+  const reason = prompt(t("Why is this event discarded? (kept in the audit log)"));
   if (!reason) return;
   try {
     await api("POST", `/api/v1/quarantine/${current.id}/discard`, {reason});
     $("#repair").close();
-    say(`Discarded ${current.node_id} seq ${current.seq}.`);
+    say(t("Discarded %(node)s seq %(seq)s.", {node: current.node_id, seq: current.seq}));
     await loadHeld();
   } catch (err) {
     say(err.message);
   }
 }
 
-function amount(a) {
-  return a.kind === "discount" ? `${a.amount / 100} %` : (a.amount / 100).toFixed(2);
+// What an authorization is for: a discount in per cent, anything else an amount.
+// (Not named amount(): that is i18n.js's, which this page uses too.)
+function authAmount(a) {
+  return a.kind === "discount" ? `${String(a.amount / 100).replace(".", I18N.decimal)} %` : amount(a.amount);
+}
+
+const AUTH_KINDS = {
+  refund: t("refund"), blind_return: t("blind return"), discount: t("discount"),
+  price_override: t("price override"), blocked_customer: t("blocked customer"),
+};
+
+function authKind(a) {
+  return AUTH_KINDS[a.kind] || a.kind.replace("_", " ");
 }
 
 async function loadQueue() {
@@ -163,28 +198,30 @@ async function loadQueue() {
     const tr = document.createElement("tr");
     tr.dataset.id = a.id;
     const reason = Object.assign(document.createElement("input"),
-      {placeholder: "why (kept in the audit log)", maxLength: 200, className: "reason"});
+      {placeholder: t("why (kept in the audit log)"), maxLength: 200, className: "reason"});
     const act = document.createElement("td");
-    for (const [label, approve, cls] of [["Approve", true, "primary"], ["Decline", false, "danger"]]) {
+    for (const [label, approve, cls] of [[t("Approve"), true, "primary"], [t("Decline"), false, "danger"]]) {
       const b = Object.assign(document.createElement("button"), {textContent: label, type: "button", className: cls});
       b.addEventListener("click", () => decide(a, approve, reason.value));
       act.append(b);
     }
     const why = document.createElement("td");
     why.append(reason);
-    tr.append(cell(when(a.requested_at)), cell(a.node_id), cell(a.kind.replace("_", " ")),
-      cell(amount(a), "n"), cell(a.subject), cell((a.level || "").replace("_", " ")),
+    tr.append(cell(when(a.requested_at)), cell(a.node_id), cell(authKind(a)),
+      cell(authAmount(a), "n"), cell(a.subject), cell(roleName(a.level)),
       cell(when(a.expires_at)), why, act);
     return tr;
   }));
-  if (!authorizations.length) body.innerHTML = "<tr><td colspan=9>Nothing is waiting.</td></tr>";
+  if (!authorizations.length) body.innerHTML = `<tr><td colspan=9>${t("Nothing is waiting.")}</td></tr>`;
 }
 
 async function decide(a, approve, reason) {
-  if (!reason.trim()) { say("Write why first: it goes to the audit log."); return; }
+  if (!reason.trim()) { say(t("Write why first: it goes to the audit log.")); return; }
   try {
     await api("POST", `/api/v1/authorizations/${a.id}/decision`, {approve, reason});
-    say(`${approve ? "Approved" : "Declined"}: ${a.kind.replace("_", " ")} ${amount(a)} for ${a.node_id}.`);
+    const done = {kind: authKind(a), amount: authAmount(a), node: a.node_id};
+    say(approve ? t("Approved: %(kind)s %(amount)s for %(node)s.", done)
+      : t("Declined: %(kind)s %(amount)s for %(node)s.", done));
     await loadQueue();
   } catch (err) {
     say(err.message);
@@ -204,7 +241,7 @@ async function loadAudit() {
       cell(e.on_behalf_of), cell(e.subject, "msg"), cell(e.reason, "msg"));
     return tr;
   }));
-  if (!entries.length) body.innerHTML = "<tr><td colspan=7>Nothing matches.</td></tr>";
+  if (!entries.length) body.innerHTML = `<tr><td colspan=7>${t("Nothing matches.")}</td></tr>`;
 }
 
 function init() {

@@ -24,6 +24,7 @@ from kassa.central.models import (
     User,
 )
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
+from tests.helpers import wait_until
 
 
 @pytest.fixture
@@ -184,8 +185,10 @@ def test_the_page_carries_only_its_own_sessions_token(central_app, two_cards):
     assert f'<meta name="csrf" content="{csrf}">' in client.get("/my/").get_data(as_text=True)
 
 
-def test_the_page_on_a_phone(central_app, central_db, live_central, two_cards, tmp_path):
-    """Sign in through the form on a 375 px screen, see the points, allow offers."""
+def test_the_page_on_a_phone(central_app, central_db, live_central, two_cards, anna_by_mail,
+                             smtp, tmp_path):
+    """Sign in through the form on a 375 px screen, see the points, allow offers; then in
+    Russian, with a code by e-mail."""
     from playwright.sync_api import expect, sync_playwright
 
     from tests.helpers import CHROMIUM_ARGS
@@ -212,6 +215,24 @@ def test_the_page_on_a_phone(central_app, central_db, live_central, two_cards, t
                 page.screenshot(path=str(folder / "selfservice-phone.png"), full_page=True)
             page.locator("#consents label", has_text="Personal offers").locator("input").check()
             expect(page.locator("#message")).to_have_text("Saved")
+            page.click("#sign-out")
+            page.click("a[lang=ru]")
+            expect(page.locator("html")).to_have_attribute("lang", "ru")
+            page.click("#by-code summary")
+            page.fill("input[name=email]", anna_by_mail)
+            page.click("#code-ask button")
+            expect(page.locator("#code-sent")).to_contain_text("код уже отправлен")
+            assert wait_until(lambda: smtp.messages, timeout=10)
+            code, text = _mailed_code(smtp, anna_by_mail)
+            assert "Код для входа" in text
+            page.fill("input[name=code]", code)
+            page.click("#code-signin button")
+            expect(page.locator("#balance-unit")).to_have_text("баллов")  # 350: the "many" form
+            expect(page.locator("#consents")).to_contain_text("Персональные предложения")
+            for folder in [tmp_path] + ([Path(os.environ["KASSA_SCREENSHOTS"])]
+                                        if os.environ.get("KASSA_SCREENSHOTS") else []):
+                page.screenshot(path=str(folder / "selfservice-phone-ru.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
         finally:
             browser.close()
     with central_db.read() as s:

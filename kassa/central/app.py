@@ -33,7 +33,11 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     app.config.update(SESSION_COOKIE_NAME="kassa_central", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=config.secure_cookies,
-                      PERMANENT_SESSION_LIFETIME=timedelta(hours=10))
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=10),
+                      # The cookie is sent only when the session changes: a page's reads in
+                      # flight would otherwise answer with the session as it was and undo a
+                      # change made meanwhile (a language chosen). 10 hours from sign-in.
+                      SESSION_REFRESH_EACH_REQUEST=False)
 
     api = make_api(app, "kassa central")
     i18n.init_app(app, _language)

@@ -90,3 +90,28 @@ def test_a_regional_manager_sees_only_their_region(browser, page, stack):
     expect(page.locator("#stores-table tbody")).to_contain_text("S002")
     expect(page.locator("#tills")).to_have_count(0)
     expect(page.locator("#prices-table tbody")).not_to_contain_text("MSK")
+
+
+def test_the_office_works_in_russian_and_gives_a_store_its_language(browser, page, stack):
+    """The language links make the person's own setting; VAT rates come from master data; a
+    store's language is changed in place and reaches the store API (and the tills' feed)."""
+    office = ("office", stack["users"]["office"]["password"])
+    sign_in_central(page, stack["central"], *office)
+    page.goto(stack["central"] + "/ops/masterdata")
+    page.click("a[data-lang=ru]")
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    expect(page.locator("header nav")).to_contain_text("Узлы")
+    assert requests.get(stack["central"] + "/api/v1/account/language", auth=office,
+                        timeout=10).json() == {"locale": "ru"}
+    expect(page.locator("#vat-table tbody tr")).to_have_count(3)
+    expect(page.locator("#vat-table tbody tr").first).to_contain_text("действует")
+    expect(page.locator("select[name=vat] option")).to_have_count(3)
+    page.locator("#stores-table tbody tr", has_text="S002").locator("select").select_option("ru")
+    expect(page.locator("#message")).to_contain_text("Сохранено")
+    stores = requests.get(stack["central"] + "/api/v1/stores", auth=office, timeout=10).json()
+    assert {s["code"]: s["locale"] for s in stores["stores"]} == {"S001": "en", "S002": "ru"}
+    page.shot_of(page, "central-masterdata-ru")
+    page.click("a[data-lang=en]")  # as the other tests expect the office
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    requests.patch(stack["central"] + "/api/v1/stores/2", json={"locale": "en"}, auth=office,
+                   timeout=10).raise_for_status()

@@ -75,9 +75,21 @@ const load = {
         await load.users();
       })]);
   },
+  async vat() {
+    const {rates} = await api("GET", "/api/v1/vat-rates");
+    const percent = (bp) => String(bp / 100).replace(".", I18N.decimal);
+    options("vat", rates.filter((r) => r.active).map((r) => [bp2percent(r.rate_bp), `${percent(r.rate_bp)} · ${r.name}`]));
+    fillTable("vat-table", rates, (r) => [percent(r.rate_bp), r.name, r.products,
+      r.active ? t("in force") : t("retired"),
+      OPERATOR ? button(r.active ? t("retire") : t("bring back"), async () => {
+        await api("PATCH", `/api/v1/vat-rates/${r.rate_bp}`, {active: !r.active});
+        await load.vat();
+      }) : ""]);
+  },
   async stores() {
     const {stores} = await api("GET", "/api/v1/stores");
-    fillTable("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.timezone]);
+    fillTable("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.timezone,
+      OPERATOR ? languageSelect(s) : s.locale, s.currency]);
     options("stores", stores.map((s) => [s.code, `${s.code} ${s.name}`]));
   },
   async regions() {
@@ -130,6 +142,19 @@ function input(value, size) {
   return i;
 }
 
+const bp2percent = (bp) => String(bp / 100);
+
+// A store's language, changed in place: its tills follow at their next pull.
+function languageSelect(store) {
+  const sel = document.createElement("select");
+  sel.setAttribute("aria-label", t("Language of %(store)s", {store: store.code}));
+  document.querySelectorAll("#stores form select[name=locale] option").forEach(
+    (o) => sel.append(new Option(o.textContent, o.value, false, o.value === store.locale)));
+  sel.onchange = () => api("PATCH", `/api/v1/stores/${store.id}`, {locale: sel.value})
+    .then(() => say(t("Saved. The store's tills follow at their next pull.")), (e) => say(e.message));
+  return sel;
+}
+
 function options(kind, pairs) {
   document.querySelectorAll(`select[data-options=${kind}]`).forEach((sel) => {
     const keep = sel.required ? [] : [new Option("–", "")];
@@ -140,7 +165,7 @@ function options(kind, pairs) {
 // What each form posts, from its fields.
 const BODIES = {
   "/api/v1/products": (f) => ({sku: f.sku.value.trim(), name: f.name.value.trim(),
-    vat_rate_bp: Number(f.vat.value) * 100, unit: f.unit.value, category: orNull(f.category.value.trim()),
+    vat_rate_bp: Math.round(Number(f.vat.value) * 100), unit: f.unit.value, category: orNull(f.category.value.trim()),
     barcodes: f.barcodes.value.split(/[\s,]+/).filter(Boolean), price_minor: toMinor(f.amount.value)}),
   "/api/v1/prices": (f) => ({sku: f.sku.value.trim(), amount_minor: toMinor(f.amount.value),
     store_code: orNull(f.store_code.value), region_code: orNull(f.region_code.value),
@@ -149,7 +174,10 @@ const BODIES = {
     role: f.role.value, store_code: orNull(f.store_code.value), region_code: orNull(f.region_code.value),
     pin: orNull(f.pin.value), password: orNull(f.password.value)}),
   "/api/v1/stores": (f) => ({code: f.code.value.trim(), name: f.name.value.trim(),
-    region_code: f.region_code.value, timezone: f.timezone.value.trim()}),
+    region_code: f.region_code.value, timezone: f.timezone.value.trim(), locale: f.locale.value,
+    currency: f.currency.value.trim().toUpperCase()}),
+  "/api/v1/vat-rates": (f) => ({rate_bp: Math.round(Number(f.percent.value.replace(",", ".")) * 100),
+    name: f.name.value.trim()}),
   "/api/v1/regions": (f) => ({code: f.code.value.trim(), name: f.name.value.trim()}),
   "/api/v1/nodes": (f) => ({node_id: f.node_id.value.trim(), store_code: f.store_code.value}),
   "/api/v1/promotions": (f) => ({name: f.name.value.trim(), kind: f.kind.value,
@@ -217,7 +245,7 @@ function bindForms() {
 
 (async () => {
   bindForms();
-  for (const part of ["regions", "stores", "products", "prices", "users", "promotions", "limits", "loyalty"]) {
+  for (const part of ["vat", "regions", "stores", "products", "prices", "users", "promotions", "limits", "loyalty"]) {
     try { await load[part](); } catch (e) { say(e.message); }
   }
 })();

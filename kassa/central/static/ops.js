@@ -244,8 +244,18 @@ async function loadAudit() {
   if (!entries.length) body.innerHTML = `<tr><td colspan=7>${t("Nothing matches.")}</td></tr>`;
 }
 
+// The language links keep the choice as the person's own setting, not this browser's only.
+function languageLinks() {
+  document.querySelectorAll("a[data-lang]").forEach((a) => a.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    api("PUT", "/api/v1/account/language", {locale: a.dataset.lang})
+      .then(() => location.reload(), (e) => say(e.message));
+  }));
+}
+
 function init() {
   const page = document.body.dataset.page;
+  languageLinks();
   if (page === "audit") {
     const refresh = () => loadAudit().catch((e) => say(e.message));
     $("#audit-filter").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });

@@ -80,8 +80,8 @@ def node_signed(view):
                     node = session.execute(_NODE_KEYS, {"id": node_id}).first()
                 keys = _verifying_keys(node)
                 if not keys:
-                    raise Unauthorized(f"Node {node_id!r} is unknown, revoked or not enrolled.",
-                                       code="unknown_node")
+                    raise Unauthorized("Node %(node_id)s is unknown, revoked or not enrolled.",
+                                       code="unknown_node", node_id=repr(node_id))
                 if not any(verify_request(key, signature, request.method, path_qs, stamp,
                                           nonce, g.raw_body) for key in keys):
                     raise Unauthorized("The request signature does not verify.",
@@ -96,8 +96,9 @@ def node_signed(view):
                 session.execute(update(Node).where(Node.id == node_id).values(
                     last_refusal="clock_skew", last_refused_at=now, clock_skew_seconds=skew))
             raise Unauthorized(
-                f"The node's clock is {skew:+d} s from central's (window {window} s).",
-                code="clock_skew", details={"skew_seconds": skew})
+                "The node's clock is %(skew)s s from central's (window %(window)s s).",
+                code="clock_skew", details={"skew_seconds": skew}, skew=format(skew, "+d"),
+                window=window)
         g.node_id = node_id
         return view(*args, **kwargs)
 
@@ -143,8 +144,8 @@ def _check_in_pg(session, node_id: str, nonce: str, now):
                                               "stale": now - SEEN_EVERY}).first()
     except IntegrityError as err:
         if getattr(err.orig, "sqlstate", None) == "23503":  # no such node for the nonce
-            raise Unauthorized(f"Node {node_id!r} is unknown, revoked or not enrolled.",
-                               code="unknown_node") from None
+            raise Unauthorized("Node %(node_id)s is unknown, revoked or not enrolled.",
+                               code="unknown_node", node_id=repr(node_id)) from None
         raise
 
 
@@ -205,9 +206,9 @@ def check_password(username: str, password: str, *, audit: bool = False) -> User
             audit_log.record(session, f"sign_in:{outcome}", f"user {username}", at=now,
                          actor_id=user.id if user else None, reason=request.remote_addr or "")
     if outcome == "locked":
-        raise SignInRequired(f"Too many wrong passwords: {username} is locked out for "
-                             f"{int(LOCKOUT.total_seconds() // 60)} minutes.",
-                             code="account_locked")
+        raise SignInRequired("Too many wrong passwords: %(username)s is locked out for "
+                             "%(minutes)s minutes.", code="account_locked", username=username,
+                             minutes=int(LOCKOUT.total_seconds() // 60))
     if outcome == "wrong":
         raise SignInRequired("User name or password is wrong.", code="bad_credentials")
     return user
@@ -282,7 +283,8 @@ def require_role(*roles: str):
         def wrapper(*args, **kwargs):
             user = current_user()
             if user.role not in roles:
-                raise Forbidden(f"The {user.role} role may not do this.", code="role_forbidden")
+                raise Forbidden("The %(role)s role may not do this.", code="role_forbidden",
+                                role=user.role)
             g.user = user
             # From here on, a regional manager's queries run behind row-level security too.
             region_wall.scope_request(user.region_id if user.role == "regional_manager"

@@ -60,7 +60,7 @@ def set_policy(session: Session, kind: str, store_id: int | None, *,
                auto_approve_max: int | None = None, decline_over: int | None = None,
                escalate_after_s: int = 120, expire_after_s: int = 600) -> AuthorizationPolicy:
     if kind not in KINDS:
-        raise Invalid(f"No such kind of authorization: {kind}.", code="bad_kind")
+        raise Invalid("No such kind of authorization: %(kind)s.", code="bad_kind", kind=kind)
     if not 0 < escalate_after_s <= expire_after_s:
         raise Invalid("Escalate before the request expires.", code="bad_policy")
     row = session.scalars(select(AuthorizationPolicy).where(
@@ -78,7 +78,7 @@ def request(session: Session, node_id: str, kind: str, amount: int, subject: str
             cashier_id: int | None = None, now: datetime | None = None) -> Authorization:
     """A till's request, decided at once by the policy or queued for staff."""
     if kind not in KINDS:
-        raise Invalid(f"No such kind of authorization: {kind}.", code="bad_kind")
+        raise Invalid("No such kind of authorization: %(kind)s.", code="bad_kind", kind=kind)
     node = session.get(Node, node_id)
     now = now or utcnow()
     policy = policy_for(session, kind, node.store_id)
@@ -126,11 +126,12 @@ def decide(session: Session, auth_id: uuid.UUID, user: User, approve: bool,
     if auth is None or not _visible(session, user, auth):
         raise NotFound("No such authorization request.", code="authorization_not_found")
     if auth.status != "pending":
-        raise Conflict(f"The request was {auth.status} already.", code="authorization_closed",
-                       details={"status": auth.status})
+        raise Conflict("The request was %(request_status)s already.",
+                       code="authorization_closed", details={"status": auth.status},
+                       request_status=auth.status)
     if not may_decide(session, user, auth):
-        raise Forbidden(f"This request waits for the {auth.level.replace('_', ' ')}.",
-                        code="not_your_level")
+        raise Forbidden("This request waits for the %(level)s.", code="not_your_level",
+                        level=auth.level.replace("_", " "))
     if not reason.strip():
         raise Invalid("Say why.", code="reason_required")
     _decide(session, auth, "approved" if approve else "declined", user, reason.strip(),

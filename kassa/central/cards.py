@@ -47,8 +47,8 @@ def issuer_key(session: Session, key_dir: Path) -> tuple[int, str]:
         key = _newest_active(session) or _new_issuer_key(session, key_dir)
     path = _key_path(key_dir, key.id)
     if not path.exists():
-        raise Invalid(f"The private half of issuer key {key.id} is missing from {key_dir}.",
-                      code="issuer_key_missing")
+        raise Invalid("The private half of issuer key %(key_id)s is missing from %(key_dir)s.",
+                      code="issuer_key_missing", key_id=key.id, key_dir=key_dir)
     return key.id, path.read_text()
 
 
@@ -69,20 +69,23 @@ def retire_issuer_key(session: Session, key_id: int, *, force: bool = False) -> 
     ``force``. Returns how many such cards stop working."""
     key = session.get(IssuerKey, key_id, with_for_update=True)
     if key is None:
-        raise NotFound(f"No issuer key {key_id}.", code="issuer_key_not_found")
+        raise NotFound("No issuer key %(key_id)s.", code="issuer_key_not_found", key_id=key_id)
     if not key.active:
-        raise Conflict(f"Issuer key {key_id} is already retired.", code="issuer_key_retired")
+        raise Conflict("Issuer key %(key_id)s is already retired.", code="issuer_key_retired",
+                       key_id=key_id)
     newest = session.scalar(select(func.max(IssuerKey.id)).where(IssuerKey.active.is_(True)))
     if key_id == newest:
-        raise Conflict(f"Issuer key {key_id} is the one new cards are signed with: rotate "
-                       "first (`kassa central rotate-issuer-key`).", code="issuer_key_current")
+        raise Conflict("Issuer key %(key_id)s is the one new cards are signed with: rotate "
+                       "first (`kassa central rotate-issuer-key`).", code="issuer_key_current",
+                       key_id=key_id)
     carrying = session.scalar(select(func.count()).select_from(Card).where(
         Card.issuer_key_id == key_id, Card.status.in_(("issued", "active")),
         Card.expires_on >= utcnow().date()))
     if carrying and not force:
-        raise Conflict(f"{carrying} card(s) in use still carry issuer key {key_id}; replace "
+        raise Conflict("%(cards)s card(s) in use still carry issuer key %(key_id)s; replace "
                        "them first, or retire with --force and they stop working.",
-                       code="issuer_key_has_cards", details={"cards": carrying})
+                       code="issuer_key_has_cards", details={"cards": carrying}, cards=carrying,
+                       key_id=key_id)
     key.active = False
     session.flush()
     # A tombstone: tills delete the key, and cannot keep trusting it by missing a field.
@@ -118,8 +121,8 @@ def _new_issuer_key(session: Session, key_dir: Path) -> IssuerKey:
     _lock_keys(session)
     key_id = _newest_id(session) + 1
     if key_id > MAX_ISSUER_KEY_ID:
-        raise Conflict(f"Issuer key ids are one byte on the card (C5): key {MAX_ISSUER_KEY_ID} "
-                       "was the last one.", code="issuer_key_ids_exhausted")
+        raise Conflict("Issuer key ids are one byte on the card (C5): key %(key_id)s was the "
+                       "last one.", code="issuer_key_ids_exhausted", key_id=MAX_ISSUER_KEY_ID)
     private = ec.generate_private_key(ec.SECP256R1())
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
@@ -185,14 +188,15 @@ def issue(session: Session, account: LoyaltyAccount, key_dir: Path, *,
 def _card(session: Session, number: str) -> Card:
     card = session.get(Card, number, with_for_update=True)
     if card is None:
-        raise NotFound(f"No card {number}.", code="card_not_found")
+        raise NotFound("No card %(number)s.", code="card_not_found", number=number)
     return card
 
 
 def activate(session: Session, number: str) -> Card:
     card = _card(session, number)
     if card.status != "issued":
-        raise Conflict(f"Card {number} is {card.status}.", code="card_not_issued")
+        raise Conflict("Card %(number)s is %(card_status)s.", code="card_not_issued",
+                       number=number, card_status=card.status)
     card.status, card.activated_at = "active", utcnow()
     session.flush()
     return card
@@ -202,7 +206,8 @@ def block(session: Session, number: str, reason: str, actor_id: int | None = Non
     """Block a card now; every till refuses it from its next pull. The block is in the audit
     log with who did it (None: a command at central's console)."""
     if reason not in BLOCK_REASONS:
-        raise Invalid(f"Say why: one of {', '.join(BLOCK_REASONS)}.", code="bad_block_reason")
+        raise Invalid("Say why: one of %(reasons)s.", code="bad_block_reason",
+                      reasons=", ".join(BLOCK_REASONS))
     card = _card(session, number)
     if card.status in ("blocked", "replaced"):
         return card
@@ -222,8 +227,8 @@ def replace(session: Session, number: str, key_dir: Path, *,
     one is blocked everywhere."""
     old = _card(session, number)
     if old.status == "replaced":
-        raise Conflict(f"Card {number} was replaced by {old.replaced_by}.",
-                       code="card_replaced")
+        raise Conflict("Card %(number)s was replaced by %(replaced_by)s.",
+                       code="card_replaced", number=number, replaced_by=old.replaced_by)
     account = session.get(LoyaltyAccount, old.account_id)
     state = issue(session, account, key_dir, pin=pin)
     activate(session, state.card_number)

@@ -44,7 +44,7 @@ class Block(MethodView):
     def post(self, body, number):
         """Block the card at once (audited); tills refuse it from their next pull."""
         if not number.isdigit():
-            raise NotFound(f"No card {number}.", code="card_not_found")
+            raise NotFound("No card %(number)s.", code="card_not_found", number=number)
         with _db().transaction() as session:
             if g.user.role == "regional_manager":
                 region = session.scalar(
@@ -53,5 +53,5 @@ class Block(MethodView):
                     .join(Card, Card.account_id == LoyaltyAccount.id)
                     .where(Card.card_number == number))
                 if region != g.user.region_id:
-                    raise NotFound(f"No card {number}.", code="card_not_found")
+                    raise NotFound("No card %(number)s.", code="card_not_found", number=number)
             return cards.block(session, number, body["reason"], g.user.id)

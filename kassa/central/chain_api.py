@@ -87,8 +87,8 @@ class Regions(MethodView):
         """Open a region; its stores, prices and managers come next."""
         with _db().transaction() as session:
             if session.scalar(select(Region.id).where(Region.code == body["code"])):
-                raise Conflict(f"Region {body['code']} exists already.",
-                               code="duplicate_region")
+                raise Conflict("Region %(region)s exists already.",
+                               code="duplicate_region", region=body["code"])
             after = _region_view(md.create_region(session, body["code"], body["name"]))
             audit.change(session, g.user.id, "region", body["code"], None, after)
             return after
@@ -154,7 +154,7 @@ class OneRoleLimit(MethodView):
     def put(self, body, role):
         """Set a role's discount and refund limits (tills get them at their next pull)."""
         if role not in ROLES:
-            raise NotFound(f"No role {role!r}.", code="role_not_found")
+            raise NotFound("No role %(role)s.", code="role_not_found", role=repr(role))
         with _db().transaction() as session:
             old = session.get(RoleLimit, role)
             before = role_limit_doc(old) if old else None
@@ -290,8 +290,8 @@ class Promotions(MethodView):
                 Product.sku.in_(body["skus"]))))
             missing = sorted(set(body["skus"]) - {p.sku for p in products})
             if missing:
-                raise NotFound(f"No product {', '.join(missing[:5])}.",
-                               code="product_not_found")
+                raise NotFound("No product %(sku)s.", code="product_not_found",
+                               sku=", ".join(missing[:5]))
             promo = md.create_promotion(
                 session, body["name"], body["kind"], products, percent_bp=body["percent_bp"],
                 amount_minor=body["amount_minor"], n=body["n"], m=body["m"],

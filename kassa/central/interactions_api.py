@@ -83,7 +83,7 @@ def _scoped_store(session, code: str | None, user=None) -> Store | None:
     if store is None or (user is not None and (
             (user.role == "regional_manager" and store.region_id != user.region_id)
             or (user.role == "store_manager" and store.id != user.store_id))):
-        raise NotFound(f"No store {code}.", code="store_not_found")
+        raise NotFound("No store %(store)s.", code="store_not_found", store=code)
     return store
 
 

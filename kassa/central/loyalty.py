@@ -52,7 +52,7 @@ def set_rules(session: Session, document: dict) -> LoyaltySettings:
     try:
         settings.parse(document)
     except LedgerError as err:
-        raise Invalid(str(err), code=err.code) from err
+        raise Invalid(err.template, code=err.code, **err.values) from err
     row = session.get(LoyaltySettings, 1) or LoyaltySettings(id=1)
     row.document, row.updated_at = document, utcnow()
     session.add(row)
@@ -218,8 +218,8 @@ def post_batch(session: Session, postings: list[tuple[uuid.UUID, LedgerEntry]]) 
             new.append((account_id, entry))
             moved[account_id] = moved.get(account_id, 0) + entry.points
         elif earlier != (account_id, entry.kind.value, entry.points):
-            raise Conflict(f"Cause {entry.cause} is posted already with other points.",
-                           code="ledger_conflict")
+            raise Conflict("Cause %(cause)s is posted already with other points.",
+                           code="ledger_conflict", cause=entry.cause)
     if not new:
         return 0
     table = LoyaltyAccount.__table__
@@ -337,8 +337,8 @@ def hold(session: Session, account_id: uuid.UUID, node_id: str, points: int,
         account = session.get(LoyaltyAccount, account_id)
         if account is None:
             raise NotFound("No such loyalty account.", code="account_not_found")
-        raise Conflict(f"The account has {account.balance - account.held} points free.",
-                       code="insufficient_points",
+        raise Conflict("The account has %(points)s points free.", code="insufficient_points",
+                       points=account.balance - account.held,
                        details={"available": account.balance - account.held})
     if conn.dialect.name != "postgresql":
         conn.execute(insert(RedemptionHold.__table__).values(
@@ -394,8 +394,8 @@ def _resolve(session: Session, hold_id: uuid.UUID, node_id: str,
     if reservation.status == status:
         return reservation  # a retry of the same decision
     if reservation.status != "held":
-        raise Conflict(f"The hold was {reservation.status} already.", code="hold_closed",
-                       details={"status": reservation.status})
+        raise Conflict("The hold was %(hold_status)s already.", code="hold_closed",
+                       details={"status": reservation.status}, hold_status=reservation.status)
     session.execute(update(LoyaltyAccount).where(LoyaltyAccount.id == reservation.account_id)
                     .values(held=LoyaltyAccount.held - reservation.points))
     reservation.status, reservation.resolved_at = status, utcnow()

@@ -88,7 +88,7 @@ def period(args) -> tuple[date, date, datetime, datetime]:
     if first > last:
         raise Invalid("'from' is after 'to'.", code="bad_period")
     if (last - first).days >= MAX_DAYS:
-        raise Invalid(f"At most {MAX_DAYS} days at a time.", code="bad_period")
+        raise Invalid("At most %(days)s days at a time.", code="bad_period", days=MAX_DAYS)
     if not (2000 <= first.year and last.year <= 2999):
         raise Invalid("Dates from 2000 to 2999.", code="bad_period")
     start = datetime.combine(first, time.min, tzinfo=timezone.utc)

@@ -153,11 +153,13 @@ def close_day(session: Session, store: Store, day: date, user: User | None,
     if day >= utcnow().date():
         raise Invalid("Only a past day can be closed.", code="day_not_over")
     if session.get(BusinessDay, (store.id, day)) is not None:
-        raise Conflict(f"{store.code} {day} is closed already.", code="day_closed")
+        raise Conflict("%(store)s %(day)s is closed already.", code="day_closed",
+                       store=store.code, day=day)
     unsynced = unsynced_nodes(session, store.id, day)
     if unsynced and not force:
-        raise Conflict(f"{len(unsynced)} node(s) of {store.code} may still hold events of {day}.",
-                       code="unsynced_nodes", details={"nodes": jsonable(unsynced)})
+        raise Conflict("%(nodes)s node(s) of %(store)s may still hold events of %(day)s.",
+                       code="unsynced_nodes", details={"nodes": jsonable(unsynced)},
+                       nodes=len(unsynced), store=store.code, day=day)
     session.add(BusinessDay(store_id=store.id, day=day, closed_at=utcnow(),
                             closed_by_id=user.id if user else None,
                             unsynced_nodes=jsonable(unsynced)))

@@ -196,6 +196,6 @@ class CloseDay(MethodView):
 def _store_in_scope(session, code: str) -> Store:
     store = store_by_code(session, code)
     if g.user.role == "regional_manager" and store.region_id != g.user.region_id:
-        raise NotFound(f"No store {code}.", code="store_not_found")
+        raise NotFound("No store %(store)s.", code="store_not_found", store=code)
     return store
 

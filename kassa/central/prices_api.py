@@ -93,11 +93,11 @@ def _target(session: Session, user: User, store_code: str | None,
         store = session.scalars(select(Store).where(Store.code == store_code)).first()
         if store is None or (user.role == "regional_manager"
                              and store.region_id != user.region_id):
-            raise NotFound(f"No store {store_code}.", code="store_not_found")
+            raise NotFound("No store %(store)s.", code="store_not_found", store=store_code)
     elif region_code:
         region = session.scalars(select(Region).where(Region.code == region_code)).first()
         if region is None or (user.role == "regional_manager" and region.id != user.region_id):
-            raise NotFound(f"No region {region_code}.", code="region_not_found")
+            raise NotFound("No region %(region)s.", code="region_not_found", region=region_code)
     elif user.role == "regional_manager":
         raise Forbidden("A regional manager prices their region or its stores, not the chain.",
                         code="out_of_scope")
@@ -143,7 +143,7 @@ class Prices(MethodView):
         with _db().transaction() as session:
             product = session.scalars(select(Product).where(Product.sku == body["sku"])).first()
             if product is None:
-                raise NotFound(f"No product {body['sku']}.", code="product_not_found")
+                raise NotFound("No product %(sku)s.", code="product_not_found", sku=body["sku"])
             store, region = _target(session, g.user, body["store_code"], body["region_code"])
             before = session.scalars(select(Price.id).where(
                 Price.product_id == product.id, md.same(Price.store_id, store and store.id),

@@ -37,10 +37,12 @@ def held_counts(session: Session) -> dict[str, int]:
 def _get_held(session: Session, event_id: int) -> QuarantinedEvent:
     event = session.get(QuarantinedEvent, event_id)
     if event is None:
-        raise NotFound(f"No quarantined event {event_id}.", code="quarantine_not_found")
+        raise NotFound("No quarantined event %(event_id)s.", code="quarantine_not_found",
+                       event_id=event_id)
     if event.status != "held":
-        raise Conflict(f"Event {event_id} was {event.status} already.", code="not_held",
-                       details={"status": event.status})
+        raise Conflict("Event %(event_id)s was %(event_status)s already.", code="not_held",
+                       details={"status": event.status}, event_id=event_id,
+                       event_status=event.status)
     return event
 
 
@@ -55,8 +57,8 @@ def replay(session: Session, event_id: int, actor: str, payload: dict | None = N
         QuarantinedEvent.seq < event.seq,
         QuarantinedEvent.seq == event.depends_on_seq))
     if blocker is not None:
-        raise Conflict(f"Replay event {blocker} first: this one depends on it.",
-                       code="dependency_held", details={"seq": blocker})
+        raise Conflict("Replay event %(seq)s first: this one depends on it.",
+                       code="dependency_held", details={"seq": blocker}, seq=blocker)
     document = {"seq": event.seq, "event_id": event.event_id, "kind": event.kind,
                 "occurred_at": event.occurred_at,
                 "payload": event.payload if payload is None else payload}
@@ -73,8 +75,9 @@ def replay(session: Session, event_id: int, actor: str, payload: dict | None = N
         raise Conflict("The event repeats a fact central already holds.",
                        code="duplicate_fact") from err
     except apply.BUG_ERRORS as err:
-        raise Invalid(f"The event still cannot be applied: {err.__class__.__name__}: {err}",
-                      code="apply_failed") from err
+        raise Invalid("The event still cannot be applied: %(error)s: %(reason)s",
+                      code="apply_failed", error=err.__class__.__name__,
+                      reason=str(err)) from err
     if payload is not None:
         event.payload = payload
     _resolve(session, event, "replayed", actor, note)

@@ -13,9 +13,11 @@ from kassa.common.errors import Conflict, NotFound
 def sale_for_return(session: Session, receipt_no: str) -> dict:
     sale = session.scalars(select(Sale).where(Sale.receipt_no == receipt_no)).first()
     if sale is None:
-        raise NotFound(f"No sale with receipt {receipt_no}.", code="sale_not_found")
+        raise NotFound("No sale with receipt %(receipt_no)s.", code="sale_not_found",
+                       receipt_no=receipt_no)
     if sale.status != "completed":
-        raise Conflict(f"Receipt {receipt_no} was voided.", code="sale_voided")
+        raise Conflict("Receipt %(receipt_no)s was voided.", code="sale_voided",
+                       receipt_no=receipt_no)
     returned = {n: (q, a) for n, q, a in session.execute(
         select(ReturnLine.original_line_no, func.sum(ReturnLine.quantity_milli),
                func.sum(ReturnLine.amount_minor)).join(Return, Return.id == ReturnLine.return_id)

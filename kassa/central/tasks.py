@@ -66,9 +66,10 @@ def rule_for(session: Session, trigger: str) -> Rule:
 def set_rule(session: Session, trigger: str, title: str, due_minutes: int,
              assignee_role: str, active: bool = True) -> TaskRule:
     if trigger not in TRIGGERS:
-        raise Invalid(f"Unknown trigger {trigger!r}.", code="bad_trigger")
+        raise Invalid("Unknown trigger %(trigger)s.", code="bad_trigger", trigger=repr(trigger))
     if assignee_role not in ASSIGNABLE:
-        raise Invalid(f"Tasks go to one of {', '.join(ASSIGNABLE)}.", code="bad_role")
+        raise Invalid("Tasks go to one of %(roles)s.", code="bad_role",
+                      roles=", ".join(ASSIGNABLE))
     row = session.get(TaskRule, trigger) or TaskRule(trigger=trigger)
     row.title, row.due_minutes, row.assignee_role, row.active = (title, due_minutes,
                                                                  assignee_role, active)
@@ -121,7 +122,8 @@ def move(session: Session, task: Task, user: User, status: str | None, comment: 
     allow: a done task stays done)."""
     if status is not None and status != task.status:
         if status not in MOVES[task.status]:
-            raise Conflict(f"A task {task.status} cannot become {status}.", code="bad_move")
+            raise Conflict("A task %(was)s cannot become %(now)s.", code="bad_move",
+                           was=task.status, now=status)
         task.status = status
         task.done_at = utcnow() if status in ("done", "cancelled") else None
     session.add(TaskComment(task_id=task.id, user_id=user.id, text=comment,

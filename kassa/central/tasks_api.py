@@ -211,8 +211,8 @@ class OneRule(MethodView):
     def put(self, body, trigger):
         """Change a trigger's rule (the tasks it opens from now on)."""
         if trigger not in tasks.TRIGGERS:
-            raise KassaError(f"No trigger {trigger!r}.", code="trigger_not_found",
-                             status=404)
+            raise KassaError("No trigger %(trigger)s.", code="trigger_not_found", status=404,
+                             trigger=repr(trigger))
         with _db().transaction() as session:
             before = tasks.rule_for(session, trigger).__dict__
             tasks.set_rule(session, trigger, **body)

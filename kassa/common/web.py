@@ -106,26 +106,22 @@ class KassaApi(Api):
         return jsonify(body), status, data.get("headers", {})
 
 
-# Storage failures a till meets in real life, by what SQLite or the driver says.
-_STORAGE_FAILURES = [
-    ("disk is full", "storage_full",
-     "The disk is full: nothing was saved. Free space on this till, then try again."),
-    ("readonly", "storage_read_only",
-     "The database cannot be written (read-only): nothing was saved. Call support."),
-    ("read-only", "storage_read_only",
-     "The database cannot be written (read-only): nothing was saved. Call support."),
-    ("database is locked", "storage_busy",
-     "The database is busy: nothing was saved. Try again in a moment."),
-    ("disk i/o error", "storage_io_error",
-     "The disk reported an error: nothing was saved. Call support."),
-]
-
-
 def storage_failure(err: Exception) -> KassaError | None:
+    """The refusal for a storage failure a till meets in real life, by what SQLite or the
+    driver says; None for any other database error."""
     text = str(getattr(err, "orig", err)).lower()
-    for needle, code, message in _STORAGE_FAILURES:
-        if needle in text:
-            return KassaError(message, code=code, status=503)
+    if "disk is full" in text:
+        return KassaError("The disk is full: nothing was saved. Free space on this till, then "
+                          "try again.", code="storage_full", status=503)
+    if "readonly" in text or "read-only" in text:
+        return KassaError("The database cannot be written (read-only): nothing was saved. "
+                          "Call support.", code="storage_read_only", status=503)
+    if "database is locked" in text:
+        return KassaError("The database is busy: nothing was saved. Try again in a moment.",
+                          code="storage_busy", status=503)
+    if "disk i/o error" in text:
+        return KassaError("The disk reported an error: nothing was saved. Call support.",
+                          code="storage_io_error", status=503)
     return None
 
 

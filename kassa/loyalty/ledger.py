@@ -30,12 +30,15 @@ class EntryKind(str, Enum):
 
 
 class LedgerError(ValueError):
-    """A refusal with a stable code, like ``kassa.common.errors`` (kept import-free here)."""
+    """A refusal with a stable code, like ``kassa.common.errors`` (kept import-free here): a
+    fixed sentence with ``%(name)s`` for its values, given apart, so a refusal made of it is
+    translated (``template`` and ``values`` pass on to ``KassaError``)."""
 
     code = "ledger_error"
 
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, code: str | None = None, **values):
+        self.template, self.values = message, values
+        super().__init__(message % values if values else message)
         self.code = code or self.code
 
 
@@ -60,10 +63,10 @@ class LedgerEntry:
         if self.points < 0 and self.expires_at is not None:
             raise LedgerError("Only points added can expire.", "bad_expiry")
         if self.kind in (EntryKind.EARN, EntryKind.REFUND) and self.points < 0:
-            raise LedgerError(f"A {self.kind.value} adds points.", "bad_sign")
+            raise LedgerError("A %(kind)s adds points.", "bad_sign", kind=self.kind.value)
         if self.kind in (EntryKind.BURN, EntryKind.REVERSAL, EntryKind.EXPIRY) and \
                 self.points > 0:
-            raise LedgerError(f"A {self.kind.value} takes points.", "bad_sign")
+            raise LedgerError("A %(kind)s takes points.", "bad_sign", kind=self.kind.value)
 
 
 @dataclass
@@ -94,8 +97,9 @@ class Ledger:
         if held is not None:
             if (held.kind, held.points, held.expires_at) != (entry.kind, entry.points,
                                                              entry.expires_at):
-                raise LedgerConflict(f"Cause {entry.cause} is in the ledger with "
-                                     f"{held.points} points, not {entry.points}.")
+                raise LedgerConflict("Cause %(cause)s is in the ledger with %(held)s points, "
+                                     "not %(points)s.", cause=entry.cause, held=held.points,
+                                     points=entry.points)
             return False
         self.entries.append(entry)
         self._by_cause[entry.cause] = entry

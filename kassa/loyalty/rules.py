@@ -60,7 +60,7 @@ def earn(rules: EarningRules, tier: str, lines: list[EarnLine], paid_with_points
     nothing left out)."""
     rate = rules.rate_milli_by_tier.get(tier)
     if rate is None:
-        raise LedgerError(f"No earning rate for tier {tier!r}.", "unknown_tier")
+        raise LedgerError("No earning rate for tier %(tier)s.", "unknown_tier", tier=repr(tier))
     total = sum(ln.amount_minor for ln in lines)
     if not 0 <= paid_with_points_minor <= total:
         raise LedgerError("Points paid for more than the sale.", "bad_points_payment")
@@ -103,14 +103,16 @@ def redemption_value(rules: RedemptionRules, points: int, sale_total_minor: int,
     """What ``points`` pay on a sale of ``sale_total_minor``: the customer chooses how many to
     spend (partial redemption), within their balance and the rules."""
     if points < rules.min_points:
-        raise LedgerError(f"Spend at least {rules.min_points} points.", "too_few_points")
+        raise LedgerError("Spend at least %(points)s points.", "too_few_points",
+                          points=rules.min_points)
     if points > balance:
-        raise LedgerError(f"The card holds {balance} points.", "insufficient_points")
+        raise LedgerError("The card holds %(points)s points.", "insufficient_points",
+                          points=balance)
     value = points * rules.minor_per_point
     limit = sale_total_minor * rules.max_share_bp // FULL_BP
     if value > limit:
-        raise LedgerError(f"Points may pay at most {limit / 100:.2f} of this sale.",
-                          "points_over_share")
+        raise LedgerError("Points may pay at most %(amount)s of this sale.",
+                          "points_over_share", amount=format(limit / 100, ".2f"))
     return value
 
 
@@ -139,8 +141,8 @@ def points_for_return(sold: list[SoldLine], returning: dict[int, int],
         line = by_no.get(line_no)
         before = earlier.get(line_no, 0)
         if line is None or qty <= 0 or before + qty > line.quantity_milli:
-            raise LedgerError(f"Line {line_no} was not sold in that quantity.",
-                              "bad_return_line")
+            raise LedgerError("Line %(line_no)s was not sold in that quantity.",
+                              "bad_return_line", line_no=line_no)
         taken = (line.earned * (before + qty) // line.quantity_milli
                  - line.earned * before // line.quantity_milli)
         if taken:
@@ -171,8 +173,8 @@ def check_offline_redemption(allowance: OfflineAllowance, points: int, used_toda
                           "offline.", "offline_too_long")
     if used_today + points > allowance.points_per_day:
         left = max(allowance.points_per_day - used_today, 0)
-        raise LedgerError(f"Offline, this card may spend {left} more points today.",
-                          "offline_allowance_exceeded")
+        raise LedgerError("Offline, this card may spend %(points)s more points today.",
+                          "offline_allowance_exceeded", points=left)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ def parse(document: dict) -> LoyaltyRules:
     try:
         doc = msgspec.convert(document, RulesDoc, strict=False)
     except msgspec.ValidationError as err:
-        raise LedgerError(f"Loyalty rules refused: {err}", "bad_rules") from None
+        raise LedgerError("Loyalty rules refused: %(reason)s", "bad_rules",
+                          reason=str(err)) from None
     names = [name for name, _ in doc.tiers]
     thresholds = [minimum for _, minimum in doc.tiers]
     if thresholds != sorted(thresholds) or thresholds[0] != 0 or len(set(names)) != len(names):

@@ -46,12 +46,15 @@ def require(session: Session, kind: str, amount: int, subject: str,
     if not needed(session, kind, amount):
         return None
     if authorization_id is None:
-        why = ("the customer is blocked" if kind == "blocked_customer"
-               else "beyond the store manager's limit")
+        details = {"kind": kind, "amount": amount, "subject": subject[:200],
+                   "central_authorization_required": True}
+        if kind == "blocked_customer":
+            raise CentralAuthorizationRequired(
+                "%(subject)s: the customer is blocked; central must approve it.",
+                details=details, subject=subject)
         raise CentralAuthorizationRequired(
-            f"{subject}: {why}; central must approve it.",
-            details={"kind": kind, "amount": amount, "subject": subject[:200],
-                     "central_authorization_required": True})
+            "%(subject)s: beyond the store manager's limit; central must approve it.",
+            details=details, subject=subject)
     return consume(session, authorization_id, kind, amount)
 
 

@@ -270,8 +270,8 @@ def central_hold(account_id: uuid.UUID, points: int, sale_id: uuid.UUID) -> uuid
         if err.unanswered:
             return None
         status = 409 if err.code == "insufficient_points" else 422
-        raise KassaError(f"Central refused the points: {err}", code=err.code,
-                         status=status, details=err.details or None) from None
+        raise KassaError("Central refused the points: %(reason)s", code=err.code,
+                         status=status, details=err.details or None, reason=str(err)) from None
     try:
         return uuid.UUID(str(answer["id"]))
     except (KeyError, ValueError):

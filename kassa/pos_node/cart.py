@@ -124,16 +124,15 @@ class PricedSale:
 
 def check_quantity(item: Item, qty: int, line_no: int) -> None:
     if qty <= 0:
-        raise KassaError(f"Line {line_no}: quantity must be positive.", code="bad_quantity",
-                         status=422)
+        raise KassaError("Line %(line_no)s: quantity must be positive.", code="bad_quantity",
+                         status=422, line_no=line_no)
     if item.unit != "kg" and qty % MILLI:
-        raise KassaError(f"Line {line_no}: {item.name} is sold by the piece, not by weight.",
-                         code="bad_quantity", status=422)
+        raise KassaError("Line %(line_no)s: %(name)s is sold by the piece, not by weight.",
+                         code="bad_quantity", status=422, line_no=line_no, name=item.name)
 
 
-def _check_bp(bp: int, what: str) -> None:
-    if not 0 <= bp <= FULL_BP:
-        raise KassaError(f"{what} must be between 0 and 100 %.", code="bad_discount", status=422)
+def _bad_bp(bp: int) -> bool:
+    return not 0 <= bp <= FULL_BP
 
 
 def price(entries: list[Entry], promotions: list[Promotion] = (),
@@ -141,12 +140,18 @@ def price(entries: list[Entry], promotions: list[Promotion] = (),
     """Price a cart. Refuses an empty cart unless ``allow_empty`` (an open cart may be)."""
     if not entries and not allow_empty:
         raise KassaError("A sale needs at least one line.", code="empty_sale", status=422)
-    _check_bp(receipt_discount_bp, "A receipt discount")
+    if _bad_bp(receipt_discount_bp):
+        raise KassaError("A receipt discount must be between 0 and 100 %.",
+                         code="bad_discount", status=422)
     staged = []
     for n, e in enumerate(entries, start=1):
         check_quantity(e.item, e.quantity_milli, n)
-        _check_bp(e.line_discount_bp, "A line discount")
-        _check_bp(e.offer_discount_bp, "An offer's discount")
+        if _bad_bp(e.line_discount_bp):
+            raise KassaError("A line discount must be between 0 and 100 %.",
+                             code="bad_discount", status=422)
+        if _bad_bp(e.offer_discount_bp):
+            raise KassaError("An offer's discount must be between 0 and 100 %.",
+                             code="bad_discount", status=422)
         gross = line_amount(e.item.unit_price_minor, e.quantity_milli)
         best, promo_off = None, 0
         for promo in promotions:
@@ -286,8 +291,8 @@ def settle(total_minor: int, tenders: list[Tender]) -> Settlement:
         raise KassaError("Card and points payments exceed the amount due.",
                          code="overpayment", status=422)
     if non_cash + cash < total_minor:
-        raise KassaError(f"Payments fall short of the total by {total_minor - non_cash - cash}.",
-                         code="payment_short", status=422)
+        raise KassaError("Payments fall short of the total by %(short)s.",
+                         code="payment_short", status=422, short=total_minor - non_cash - cash)
     change = non_cash + cash - total_minor
     cash_due = total_minor - non_cash
     applied = []

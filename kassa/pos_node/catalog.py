@@ -46,7 +46,8 @@ def _item(row) -> cart.Item:
     """A row of ``_COLUMNS`` as a sellable item."""
     pid, sku, name, unit, vat_rate_bp, _active, price = row
     if price is None:
-        raise KassaError(f"{name} has no price at this store.", code="no_price", status=422)
+        raise KassaError("%(name)s has no price at this store.", code="no_price", status=422,
+                         name=name)
     return cart.Item(pid, sku, name, unit, vat_rate_bp, price)
 
 
@@ -54,14 +55,20 @@ def find(session: Session, store_id: int, *, barcode: str | None = None,
          sku: str | None = None, product_id: int | None = None) -> cart.Item:
     """The sellable item for a scanned barcode, a keyed SKU/PLU or a picked product id."""
     if barcode is not None:
-        query, key, what, code = _BY_BARCODE, barcode, f"barcode {barcode}", "unknown_barcode"
+        query, key = _BY_BARCODE, barcode
     elif sku is not None:
-        query, key, what, code = _BY_SKU, sku, f"SKU {sku}", "unknown_product"
+        query, key = _BY_SKU, sku
     else:
-        query, key, what, code = _BY_ID, product_id, f"id {product_id}", "unknown_product"
+        query, key = _BY_ID, product_id
     row = session.execute(query, {"key": key, **shelf(session, store_id)}).first()
     if row is None or not row.active:
-        raise UnknownProduct(f"No product with {what}.", code=code)
+        if barcode is not None:
+            raise UnknownProduct("No product with barcode %(barcode)s.", code="unknown_barcode",
+                                 barcode=barcode)
+        if sku is not None:
+            raise UnknownProduct("No product with SKU %(sku)s.", code="unknown_product", sku=sku)
+        raise UnknownProduct("No product with id %(product_id)s.", code="unknown_product",
+                             product_id=product_id)
     return _item(row)
 
 
@@ -90,10 +97,14 @@ def find_many(session: Session, store_id: int,
     for n, (kind, key) in enumerate(lookups, start=1):
         hit = found.get((kind, key))
         if hit is None or not hit[5]:  # unknown or no longer sold
-            what = {"barcode": "barcode", "sku": "SKU", "product_id": "id"}[kind]
-            raise UnknownProduct(f"Line {n}: no product with {what} {key}.",
-                                 code="unknown_barcode" if kind == "barcode"
-                                 else "unknown_product")
+            if kind == "barcode":
+                raise UnknownProduct("Line %(line_no)s: no product with barcode %(key)s.",
+                                     code="unknown_barcode", line_no=n, key=key)
+            if kind == "sku":
+                raise UnknownProduct("Line %(line_no)s: no product with SKU %(key)s.",
+                                     code="unknown_product", line_no=n, key=key)
+            raise UnknownProduct("Line %(line_no)s: no product with id %(key)s.",
+                                 code="unknown_product", line_no=n, key=key)
         items.append(_item(hit))
     return items
 

@@ -42,7 +42,8 @@ def update(session: Session, user: User, customer_id: uuid.UUID, fields: dict) -
     changes = {}
     for name, value in fields.items():
         if name not in EDITABLE:
-            raise Invalid(f"{name} cannot be changed at the till.", code="bad_field")
+            raise Invalid("%(field)s cannot be changed at the till.", code="bad_field",
+                          field=name)
         value = (value.strip() if isinstance(value, str) else value) or None
         if name == "name" and value is None:
             raise Invalid("A customer needs a name.", code="name_required")

@@ -51,7 +51,7 @@ class LoyaltyRefused(KassaError):
 
 
 def refused(err: LedgerError) -> LoyaltyRefused:
-    return LoyaltyRefused(str(err), code=err.code)
+    return LoyaltyRefused(err.template, code=err.code, **err.values)
 
 
 def rules(session: Session) -> settings.LoyaltyRules:
@@ -100,11 +100,12 @@ def by_card(session: Session, card_number: str) -> AccountView:
     customer = session.scalars(select(Customer).where(
         Customer.card_number == card_number)).first()
     if customer is None:
-        raise NotFound(f"No customer holds card {card_number} at this till (yet).",
-                       code="card_not_known")
+        raise NotFound("No customer holds card %(number)s at this till (yet).",
+                       code="card_not_known", number=card_number)
     account = view(session, customer)
     if account is None:
-        raise NotFound(f"{customer.name} has no loyalty account.", code="account_not_found")
+        raise NotFound("%(name)s has no loyalty account.", code="account_not_found",
+                       name=customer.name)
     return account
 
 

@@ -45,16 +45,17 @@ def restore_node(db_url: str, replica_url: str, timeout: float = 10.0,
     if path is None:
         raise KassaError("A node's database is an SQLite file.", code="not_sqlite")
     if path.exists() and not force:
-        raise Conflict(f"{path} exists: a restore replaces a lost database. Stop the till "
+        raise Conflict("%(path)s exists: a restore replaces a lost database. Stop the till "
                        "and pass --force to move the existing file aside first.",
-                       code="node_db_exists")
+                       code="node_db_exists", path=path)
     work = path.with_name(path.name + ".restoring")
     _remove(work)
     try:
         restored = backup.restore(replica_url, work, timestamp)
     except backup.BackupError as err:
-        raise KassaError(f"Litestream could not restore from {replica_url}: {err}",
-                         code="restore_failed") from err
+        raise KassaError("Litestream could not restore from %(replica_url)s: %(reason)s",
+                         code="restore_failed", replica_url=replica_url,
+                         reason=str(err)) from err
     try:
         report = _resume(f"sqlite:///{work}", restored, timeout)
     except BaseException:
@@ -72,12 +73,13 @@ def verify_copy(replica_url: str, into: Path, timestamp: str | None = None) -> d
     """Restore a copy elsewhere (a drill: the till is not touched, central not asked) and say
     how far it reaches."""
     if into.exists():
-        raise Conflict(f"{into} exists.", code="output_exists")
+        raise Conflict("%(path)s exists.", code="output_exists", path=into)
     try:
         restored = backup.restore(replica_url, into, timestamp)
     except backup.BackupError as err:
-        raise KassaError(f"Litestream could not restore from {replica_url}: {err}",
-                         code="restore_failed") from err
+        raise KassaError("Litestream could not restore from %(replica_url)s: %(reason)s",
+                         code="restore_failed", replica_url=replica_url,
+                         reason=str(err)) from err
     with sqlite3.connect(into) as conn:
         check = conn.execute("PRAGMA integrity_check").fetchall()
         local = _position_of(conn)

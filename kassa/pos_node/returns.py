@@ -66,8 +66,8 @@ def local_original(session: Session, receipt_no: str) -> OriginalSale | None:
     if sale is None:
         return None
     if sale.status != "completed":
-        raise KassaError(f"Receipt {receipt_no} was voided; there is nothing to return.",
-                         code="sale_voided", status=409)
+        raise KassaError("Receipt %(receipt_no)s was voided; there is nothing to return.",
+                         code="sale_voided", status=409, receipt_no=receipt_no)
     returned = {n: (q, a) for n, q, a in session.execute(
         select(ReturnLine.original_line_no, func.sum(ReturnLine.quantity_milli),
                func.sum(ReturnLine.amount_minor)).join(Return)
@@ -154,16 +154,18 @@ def return_against_receipt(session: Session, user: User, original: OriginalSale,
     for n, (line_no, qty) in enumerate(wanted, start=1):
         line = by_no.get(line_no)
         if line is None:
-            raise KassaError(f"Receipt {original.receipt_no} has no line {line_no}.",
-                             code="no_such_line", status=422)
+            raise KassaError("Receipt %(receipt_no)s has no line %(line_no)s.",
+                             code="no_such_line", status=422, receipt_no=original.receipt_no,
+                             line_no=line_no)
         if qty <= 0:
             raise KassaError("Return quantities must be positive.", code="bad_quantity",
                              status=422)
         if qty > line.returnable_milli:
             raise ReturnRefused(
-                f"Line {line_no} ({line.name}): {qty / 1000:g} asked, "
-                f"{line.returnable_milli / 1000:g} left to return of "
-                f"{line.quantity_milli / 1000:g} sold.")
+                "Line %(line_no)s (%(name)s): %(asked)s asked, %(left)s left to return of "
+                "%(sold)s sold.", line_no=line_no, name=line.name,
+                asked=format(qty / 1000, "g"), left=format(line.returnable_milli / 1000, "g"),
+                sold=format(line.quantity_milli / 1000, "g"))
         amount = _line_refund(line, qty)
         line.returned_milli += qty  # a line listed twice counts both times
         line.returned_minor += amount
@@ -245,10 +247,15 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
     kind = "blind_return" if blind else "refund"
     central = authorizations.require(session, kind, total, f"{subject} {total / 100:.2f}",
                                      authorization_id)
+    if blind:
+        refusal = staff.OverrideRequired(
+            "A return without a receipt. A store manager must approve.")
+    else:
+        refusal = staff.OverrideRequired(
+            "A refund of %(amount)s is over the %(limit)s limit. A store manager must approve.",
+            amount=format(total / 100, ".2f"), limit=format(limit / 100, ".2f"))
     granted = None if central else staff.authorize(
-        session, node.store_id, user, kind, subject, blind or total > limit,
-        "A return without a receipt." if blind else
-        f"A refund of {total / 100:.2f} is over the {limit / 100:.2f} limit.", override)
+        session, node.store_id, user, kind, subject, blind or total > limit, refusal, override)
     ret = Return(return_no=f"{node.node_id}-R{next_counter(session, 'return'):08d}",
                  original_sale_id=original.sale_id if original else None,
                  original_receipt_no=original.receipt_no if original else None,

@@ -118,7 +118,7 @@ def _line(sale: Sale, line_no: int) -> SaleLine:
     for line in sale.lines:
         if line.line_no == line_no:
             return line
-    raise NotFound(f"The sale has no line {line_no}.", code="no_such_line")
+    raise NotFound("The sale has no line %(line_no)s.", code="no_such_line", line_no=line_no)
 
 
 def _entry(line: SaleLine) -> cart.Entry:
@@ -164,7 +164,10 @@ def _check_discount(session: Session, user: User, sale: Sale, bp: int, subject: 
         return
     limit = staff.limits(session, user.role).max_discount_bp
     staff.authorize(session, identity(session).store_id, user, "discount", subject, bp > limit,
-                    f"A discount of {bp / 100:g} % is over the {limit / 100:g} % limit.",
+                    staff.OverrideRequired(
+                        "A discount of %(discount)s %% is over the %(limit)s %% limit. A store "
+                        "manager must approve.", discount=format(bp / 100, "g"),
+                        limit=format(limit / 100, "g")),
                     override)
 
 
@@ -193,7 +196,9 @@ def _check_price(session: Session, user: User, sale: Sale, line: SaleLine, price
                f"{format_minor(price)}")
     if price > shelf:
         staff.authorize(session, identity(session).store_id, user, "price_override", subject,
-                        user.role != "store_manager", "Raising a shelf price.", override)
+                        user.role != "store_manager",
+                        staff.OverrideRequired(
+                            "Raising a shelf price. A store manager must approve."), override)
         return
     bp = _cut_bp(shelf, price, line.line_discount_bp)
     central = authorizations.require(session, "price_override", bp, subject, authorization_id)
@@ -202,8 +207,10 @@ def _check_price(session: Session, user: User, sale: Sale, line: SaleLine, price
         return
     limit = staff.limits(session, user.role).max_discount_bp
     staff.authorize(session, identity(session).store_id, user, "price_override", subject,
-                    bp > limit, f"A price {bp / 100:g} % under the shelf's is over the "
-                    f"{limit / 100:g} % limit.", override)
+                    bp > limit, staff.OverrideRequired(
+                        "A price %(cut)s %% under the shelf's is over the %(limit)s %% limit. "
+                        "A store manager must approve.", cut=format(bp / 100, "g"),
+                        limit=format(limit / 100, "g")), override)
 
 
 def update_line(session: Session, user: User, line_no: int, *, quantity_milli: int | None = None,
@@ -325,8 +332,8 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
         # An offer switched off (or a consent withdrawn) by a pull since the last change of
         # the cart: its line goes back to the shelf price, and the cashier takes the new total.
         reprice(session, sale, allow_empty=False)
-        raise OfferEnded(f"An offer ended since the last scan: the total is now "
-                         f"{format_minor(sale.total_minor)}.")
+        raise OfferEnded("An offer ended since the last scan: the total is now %(total)s.",
+                         total=format_minor(sale.total_minor))
     reprice(session, sale, allow_empty=False)
     if sale.points_value_minor:
         loyalty.points_value(session, sale, sale.points_burned)  # the cart may have shrunk
@@ -379,7 +386,9 @@ def post_void(session: Session, user: User, sale_id: UUID, reason: str,
         raise Conflict("Only a completed sale of the open shift can be post-voided; "
                        "later, take it back as a return.", code="not_post_voidable")
     granted = staff.authorize(session, identity(session).store_id, user, "post_void",
-                              sale.receipt_no, True, "Post-voiding a sale.", override)
+                              sale.receipt_no, True, staff.OverrideRequired(
+                                  "Post-voiding a sale. A store manager must approve."),
+                              override)
     sale.status, sale.void_reason = "post_voided", reason.strip()[:200] or override.reason
     event = append_event(session, "sale.post_voided", {
         "sale_id": sale.id, "receipt_no": sale.receipt_no, "override_id": granted.id,

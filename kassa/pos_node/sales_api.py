@@ -28,7 +28,7 @@ bp = Blueprint("sales", __name__, url_prefix="/api/v1", description="Selling and
 
 
 def tenders(body: dict) -> list[cart.Tender]:
-    return [cart.Tender(t["method"], t["amount"], t.get("reference")) for t in body["payments"]]
+    return [cart.Tender(p["method"], p["amount"], p.get("reference")) for p in body["payments"]]
 
 
 def line_request(body: dict) -> sales.LineRequest:
@@ -94,19 +94,20 @@ def find_original(receipt_no: str) -> returns.OriginalSale:
         if returns.is_local_receipt(node.node_id, receipt_no):
             original = returns.local_original(s, receipt_no)
             if original is None:
-                raise NotFound(f"No sale with receipt {receipt_no} at this till.",
-                               code="receipt_not_found")
+                raise NotFound("No sale with receipt %(receipt_no)s at this till.",
+                               code="receipt_not_found", receipt_no=receipt_no)
             return original
     try:
         doc = ask(db(), "GET", f"/api/v1/sync/sales/{receipt_no}")
     except SyncError as err:
         if err.code == "sale_not_found":
-            raise NotFound(f"Central has no sale with receipt {receipt_no}.",
-                           code="receipt_not_found") from err
+            raise NotFound("Central has no sale with receipt %(receipt_no)s.",
+                           code="receipt_not_found", receipt_no=receipt_no) from err
         raise KassaError(
-            f"Receipt {receipt_no} is from another till, and central cannot be reached "
-            f"to check it ({err.code}). Try again when the till is online.",
-            code="central_unreachable", status=503) from err
+            "Receipt %(receipt_no)s is from another till, and central cannot be reached "
+            "to check it (%(reason)s). Try again when the till is online.",
+            code="central_unreachable", status=503, receipt_no=receipt_no,
+            reason=err.code) from err
     original = returns.original_from_central(doc)
     with db().read() as s:
         returns.add_unsent_returns(s, original, set(doc.get("return_ids", [])))

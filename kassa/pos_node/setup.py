@@ -25,21 +25,25 @@ def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
         with db.transaction() as session:
             existing = session.scalars(select(NodeIdentity)).first()
             if existing is not None:
-                raise Conflict(f"This database already belongs to node {existing.node_id}.",
-                               code="already_initialized")
+                raise Conflict("This database already belongs to node %(node_id)s.",
+                               code="already_initialized", node_id=existing.node_id)
         key = generate_private_key_pem()
         try:
             resp = requests.post(central_url.rstrip("/") + "/api/v1/nodes/enroll", json={
                 "node_id": node_id, "code": enroll_code,
                 "public_key_pem": public_key_pem(key)}, timeout=timeout)
         except requests.RequestException as err:
-            raise KassaError(f"Central at {central_url} is unreachable: {err}",
-                             code="central_unreachable", status=503) from err
+            raise KassaError("Central at %(central_url)s is unreachable: %(reason)s",
+                             code="central_unreachable", status=503, central_url=central_url,
+                             reason=str(err)) from err
         body = resp.json() if resp.headers.get("Content-Type", "").startswith(
             "application/json") else {}
         if resp.status_code != 200:
-            raise KassaError(body.get("message", f"enrolment failed: HTTP {resp.status_code}"),
-                             code=body.get("error", "enrollment_failed"), status=resp.status_code)
+            code = body.get("error", "enrollment_failed")
+            if "message" in body:  # central's own refusal, as it worded it
+                raise KassaError(body["message"], code=code, status=resp.status_code)
+            raise KassaError("enrolment failed: HTTP %(http_status)s", code=code,
+                             status=resp.status_code, http_status=resp.status_code)
         with db.transaction() as session:
             node = NodeIdentity(node_id=node_id, store_id=body["store_id"],
                                 central_url=central_url, private_key_pem=key, feed_cursor=0,

@@ -49,8 +49,9 @@ def _check_pin(session: Session, user: User | None, pin: str) -> bool:
     failure = session.get(PinFailure, user.id)
     now = utcnow()
     if failure is not None and failure.locked_until and failure.locked_until > now:
-        raise Unauthorized(f"{user.full_name or user.username} is locked out after "
-                           f"{MAX_PIN_FAILURES} wrong PINs; try again later.", code="pin_locked")
+        raise Unauthorized("%(name)s is locked out after %(failures)s wrong PINs; try again "
+                           "later.", code="pin_locked", name=user.full_name or user.username,
+                           failures=MAX_PIN_FAILURES)
     if verify_secret(user.pin_hash, pin):
         if failure is not None:
             session.delete(failure)
@@ -70,15 +71,15 @@ def sign_in(session: Session, store_id: int, username: str, pin: str) -> User:
     if not ok or not user.active or user.role not in TILL_ROLES or user.store_id != store_id:
         # Commit the failure count even though we refuse: the caller's transaction is ours.
         session.flush()
-        raise _Refused("User name or PIN is wrong, or this user may not use this till.",
-                       code="bad_pin")
+        raise _committed(Unauthorized(
+            "User name or PIN is wrong, or this user may not use this till.", code="bad_pin"))
     return user
 
 
-class _Refused(Unauthorized):
+def _committed(refusal: KassaError) -> KassaError:
     """A refusal whose bookkeeping (failed-PIN counts) must still be committed."""
-
-    commit_anyway = True
+    refusal.commit_anyway = True
+    return refusal
 
 
 def limits(session: Session, role: str) -> RoleLimit:
@@ -86,29 +87,30 @@ def limits(session: Session, role: str) -> RoleLimit:
 
 
 def authorize(session: Session, store_id: int, cashier: User, action: str, subject: str,
-              needed: bool, detail: str, override: OverrideRequest | None) -> Override | None:
+              needed: bool, refusal: OverrideRequired,
+              override: OverrideRequest | None) -> Override | None:
     """Return None when the cashier may act alone; else the recorded manager override.
 
-    Raises ``discount_over_limit``, ``refund_over_limit`` or ``override_required`` (with
-    ``details.override_required``) when one is needed and none was given, ``bad_override``
-    when the PIN or the manager is wrong.
+    Raises ``refusal`` (the sentence the cashier reads, as ``discount_over_limit``,
+    ``refund_over_limit`` or ``override_required``, with ``details.override_required``) when
+    one is needed and none was given, ``bad_override`` when the PIN or the manager is wrong.
     """
     if not needed:
         return None
     if override is None:
-        raise OverrideRequired(f"{detail} A store manager must approve.",
-                               code=REFUSAL_CODES.get(action, "override_required"),
-                               details={"action": action, "override_required": True})
+        refusal.code = REFUSAL_CODES.get(action, "override_required")
+        refusal.details = {"action": action, "override_required": True}
+        raise refusal
     if not override.reason.strip():
         raise KassaError("An override needs a reason.", code="override_reason_missing",
                          status=422)
     manager = session.scalars(select(User).where(User.username == override.username)).first()
     if not _check_pin(session, manager, override.pin):
         session.flush()
-        raise _Refused("Manager PIN is wrong.", code="bad_override")
+        raise _committed(Unauthorized("Manager PIN is wrong.", code="bad_override"))
     if manager.role != "store_manager" or manager.store_id != store_id or not manager.active:
-        raise Forbidden(f"{manager.username} is not a manager of this store.",
-                        code="bad_override")
+        raise Forbidden("%(username)s is not a manager of this store.", code="bad_override",
+                        username=manager.username)
     record = Override(manager_id=manager.id, cashier_id=cashier.id, action=action,
                       subject=subject[:200], reason=override.reason.strip()[:200])
     session.add(record)

@@ -28,7 +28,7 @@ def test_a_store_set_to_russian_gets_its_tills_speaking_russian(central_app, see
     assert "no-such-sku" in refused.json["message"] and "SKU" not in refused.json["message"]
     sale = sell(till, [{"method": "cash", "amount": 8990}], sku="1001", quantity=1)
     receipt = till.get(f"/receipts/{sale['receipt_no']}").data.decode()
-    assert "89,90" in receipt and "Итого" in receipt.replace("ИТОГО", "Итого")
+    assert "<span>ИТОГ</span><span>89,90\xa0₽</span>" in receipt and "Наличные" in receipt
     # the other store stays English
     other, _ = tills["pos-2"]
     assert '<html lang="en">' in other.get("/").data.decode()

@@ -25,16 +25,17 @@ def ready(page):
     expect(page.locator("body[data-ready]")).to_have_count(1)
 
 
-def sign_in_and_open_shift(page, stack, float_text="1000.00"):
+def sign_in_and_open_shift(page, stack, float_text="1000.00",
+                           headings=("Sign in", "Open a shift")):
     page.goto(stack["node"] + "/")
-    expect(page.locator("h1")).to_have_text("Sign in")
+    expect(page.locator("h1")).to_have_text(headings[0])
     ready(page)
     page.shot("01-sign-in")
     page.keyboard.type("cashier-s001")
     page.keyboard.press("Tab")
     page.keyboard.type(stack["users"]["cashier-s001"]["pin"])
     page.keyboard.press("Enter")
-    expect(page.locator("h1")).to_have_text("Open a shift")
+    expect(page.locator("h1")).to_have_text(headings[1])
     ready(page)
     page.keyboard.press("Control+A")
     page.keyboard.type(float_text)
@@ -261,3 +262,58 @@ def test_the_customer_display_follows_the_sale(page, stack):
     display.close()
     close_shift(page, "1209.83")                        # for the next test
 
+
+
+def set_store_language(stack, locale: str) -> None:
+    """Central sets store S001's language; the till takes it at its next pull."""
+    import requests
+    requests.patch(stack["central"] + "/api/v1/stores/1", json={"locale": locale}, timeout=10,
+                   auth=("office", stack["users"]["office"]["password"])).raise_for_status()
+    run_kassa("pos", "sync-now", env=stack["node_env"])
+
+
+def test_a_till_set_to_russian_sells_in_russian(page, stack):
+    """The store speaks Russian from the till's next pull: the cashier's screen, the customer's
+    display and the receipt, amounts written the Russian way; keyboard alone, as in English."""
+    set_store_language(stack, "ru")
+    try:
+        display = page.context.new_page()
+        display.set_viewport_size({"width": 1024, "height": 600})
+        display.goto(stack["node"] + "/display")
+        expect(display.locator("#d-idle")).to_contain_text("Добро пожаловать")
+        sign_in_and_open_shift(page, stack, headings=("Вход", "Открытие смены"))
+        scan(page, "4600000010010")                     # milk
+        scan(page, "4600000010010")
+        scan(page, "0.750*2001")                        # apples by weight
+        expect(page.locator("#t-total")).to_have_text("299,73")
+        expect(page.locator("#cart tbody")).to_contain_text("0,75")
+        expect(display.locator("#d-total")).to_have_text("299,73", timeout=1000)
+        page.shot("till-ru-sale")
+        page.keyboard.press("F9")
+        expect(page.locator("#dialog-title")).to_have_text("Оплата: 299,73")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("500")
+        page.keyboard.press("Enter")
+        expect(page.locator("#last-change")).to_have_text("200,27")
+        expect(display.locator("#d-thanks")).to_be_visible(timeout=1000)
+        expect(display.locator("#d-thanks-title")).to_have_text("Спасибо за покупку!")
+        expect(display.locator("#d-change")).to_have_text("200,27")
+        page.shot_of(display, "till-customer-display-ru-thanks")
+        receipt = page.locator("#last-receipt").inner_text()
+        page.goto(f"{stack['node']}/receipts/{receipt}")
+        expect(page.locator("body")).to_contain_text("ИТОГ")
+        expect(page.locator("body")).to_contain_text("299,73")
+        page.shot("till-ru-receipt")
+        page.goto(stack["node"] + "/")
+        page.keyboard.press("F11")
+        expect(page.locator("#dialog-title")).to_contain_text("X-отчёт")
+        page.keyboard.type("3")
+        page.keyboard.press("Enter")
+        expect(page.locator("#dialog-title")).to_have_text("Закрыть смену")
+        page.keyboard.type("1299.73")
+        page.keyboard.press("Enter")
+        expect(page.locator("#dialog-title")).to_contain_text("Z-отчёт")
+        page.keyboard.press("Enter")
+        display.close()
+    finally:
+        set_store_language(stack, "en")

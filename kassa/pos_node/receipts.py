@@ -5,8 +5,10 @@ the till's store's language and currency."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 from sqlalchemy import select
@@ -28,6 +30,12 @@ class ReceiptView:
     sale: Sale
     locale: str = DEFAULT_LOCALE
     currency: str = DEFAULT_CURRENCY
+    timezone: str = "UTC"
+
+    @property
+    def sold_at_local(self) -> datetime:
+        """When the sale was made, on the store's wall clock (what a receipt prints)."""
+        return self.sale.sold_at.astimezone(ZoneInfo(self.timezone))
 
     @property
     def vat_by_rate(self) -> list[tuple[int, int, int]]:
@@ -50,7 +58,8 @@ def load(session: Session, receipt_no: str) -> ReceiptView:
                        store.code if store else "", node.node_id,
                        (cashier.full_name or cashier.username) if cashier else "", sale,
                        store.locale if store else DEFAULT_LOCALE,
-                       store.currency if store else DEFAULT_CURRENCY)
+                       store.currency if store else DEFAULT_CURRENCY,
+                       store.timezone if store else "UTC")
 
 
 def method_names(locale: str) -> dict[str, str]:

@@ -63,14 +63,20 @@ def card_stack(tmp_path, pcscd, supervisor, seeded_central):
 def test_the_card_brings_the_customer_and_pays_with_points(page, card_stack,
                                                             virtual_card_factory):
     sign_in_and_open_shift(page, card_stack)
+    display = page.context.new_page()  # the customer's monitor
+    display.goto(card_stack["node"] + "/display")
     path = card_stack["card_file"]
     inserted = virtual_card_factory(LoyaltyCardApplet(load_card(path), path))
     expect(page.locator("#customer-name")).to_contain_text("Anna Petrova", timeout=10_000)
     expect(page.locator("#customer-balance")).to_have_text("500")
+    expect(display.locator("#d-customer-name")).to_have_text("Anna")
     scan(page, "1001")  # milk, keyed by its PLU
     scan(page, "3*1001")  # three more
     expect(page.locator("#cart tbody tr")).to_have_count(1)
     expect(page.locator("#t-total")).to_have_text("359.60")
+    # the card is in the reader: the display offers points to pay part of the sale
+    expect(display.locator("#d-spend-row")).to_be_visible()
+    expect(display.locator("#d-spend")).to_have_text(re.compile(r"^[1-9]\d*$"))
     page.shot("20-card-customer")
     page.keyboard.press("F9")
     expect(page.locator("#dialog-title")).to_have_text("Points: Anna Petrova has 500")
@@ -81,9 +87,16 @@ def test_the_card_brings_the_customer_and_pays_with_points(page, card_stack,
     page.shot("21-points-with-pin")
     page.keyboard.press("Enter")
     expect(page.locator("#dialog-title")).to_have_text("Payment: 209.60 (after 150 points)")
+    expect(display.locator("#d-points-label")).to_have_text("150 points")
+    expect(display.locator("#d-total")).to_have_text("209.60")
     page.keyboard.press("Enter")
     expect(page.locator("#last-receipt")).to_have_text(re.compile(r"pos-1-\d{8}"))
     expect(page.locator("#last-points")).to_have_text("209")
+    expect(display.locator("#d-thanks")).to_be_visible()
+    expect(display.locator("#d-thanks-earned")).to_have_text("209")
+    expect(display.locator("#d-thanks-balance")).to_have_text(str(500 - 150 + 209))
+    page.shot_of(display, "till-customer-display-paid-with-points")
+    display.close()
     page.shot("22-paid-with-points")
     # A damaged card: the number keyed in finds the customer, who earns but cannot spend.
     inserted.stop()

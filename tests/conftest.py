@@ -28,6 +28,9 @@ os.environ.setdefault("KASSA_CARD_READER", "off")
 # Nor do they stream their databases to a replica unless a test asks (tests/e2e/test_backup.py):
 # a Litestream per process started would only cost the suite time.
 os.environ.setdefault("KASSA_BACKUP", "off")
+# Still argon2id, at its cheapest: the suite hashes and checks demo secrets thousands of times,
+# and at the real cost (0.13 s each here) that was a quarter of the integration tests' time.
+os.environ.setdefault("KASSA_PASSWORD_HASH_COST", "test")
 
 
 def pytest_addoption(parser):

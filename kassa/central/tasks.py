@@ -31,6 +31,7 @@ from kassa.central.models import (
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid
+from kassa.common.i18n import DEFAULT_LOCALE, translations
 
 TRIGGERS = ("web_lead", "complaint", "card_replacement")
 STATUSES = ("open", "in_progress", "done", "cancelled")
@@ -111,8 +112,9 @@ def open_task(session: Session, trigger: str, *, customer: Customer | None,
     if note:
         session.add(TaskComment(task_id=task.id, user_id=None, at=now, text=note[:2000]))
     if assignee is not None:
+        _ = translations(assignee.locale or DEFAULT_LOCALE).gettext
         session.add(Notification(user_id=assignee.id, at=now, task_id=task.id,
-                                 text=f"New task: {rule.title}"[:500]))
+                                 text=(_("New task: %(title)s") % {"title": rule.title})[:500]))
     session.flush()
     return task
 
@@ -156,12 +158,15 @@ def notice_overdue(session: Session, now: datetime | None = None) -> int:
         task.overdue_noticed_at = now
         if boss is None:
             continue
-        who = assignee.full_name or assignee.username if assignee else "nobody"
-        text = (f"Overdue: \"{task.title}\" ({who}) was due "
-                f"{task.due_at:%Y-%m-%d %H:%M} UTC")
+        _ = translations(boss.locale or DEFAULT_LOCALE).gettext  # in the reader's language
+        who = assignee.full_name or assignee.username if assignee else _("nobody")
+        text = _('Overdue: "%(title)s" (%(who)s) was due %(due)s UTC') % {
+            "title": task.title, "who": who, "due": f"{task.due_at:%Y-%m-%d %H:%M}"}
         session.add(Notification(user_id=boss.id, at=now, task_id=task.id, text=text[:500]))
         if boss.email:
-            session.add(MailMessage(to_address=boss.email, subject=f"Overdue task: {task.title}"
-                                    [:200], body=f"{text}.\n\nTask {task.id}\n", created_at=now))
+            subject = _("Overdue task: %(title)s") % {"title": task.title}
+            body = _("%(notice)s.\n\nTask %(task)s\n") % {"notice": text, "task": task.id}
+            session.add(MailMessage(to_address=boss.email, subject=subject[:200], body=body,
+                                    created_at=now))
     session.flush()
     return len(late)

@@ -7,7 +7,7 @@ loses it."""
 from sqlalchemy import select, update
 
 from kassa.central import jobs
-from kassa.central.models import Customer, Interaction, MailMessage, Task
+from kassa.central.models import Customer, Interaction, MailMessage, Task, User
 from kassa.common.db import utcnow
 from kassa.sync.client import sync_now
 from tests.helpers import free_port, wait_until
@@ -84,3 +84,21 @@ def test_a_complaint_at_the_till_gives_the_store_manager_a_task(central_app, cen
         contact = s.scalars(select(Interaction).where(
             Interaction.customer_id == anna.id)).one()
         assert (contact.channel, contact.body) == ("complaint", "The milk was sour")
+
+
+def test_notices_come_in_the_readers_own_language(central_app, central_db, seeded):
+    with central_db.transaction() as s:
+        s.execute(update(User).where(User.username.in_(("sm-s001", "rm-msk")))
+                  .values(locale="ru"))
+    api = central_app.test_client()
+    assert api.post("/api/v1/public/leads", json={
+        "name": "Irina", "phone": "+79123456789", "message": "Call me", "store_code": "S001",
+        "fill_ms": 5000}).status_code == 202
+    notices = api.get("/api/v1/notifications", headers=who(seeded, "sm-s001")).json
+    assert notices["notifications"][0]["text"] == "Новая задача: Call back within 15 minutes"
+    with central_db.transaction() as s:
+        s.execute(update(Task).values(due_at=utcnow().replace(year=2020)))
+    assert jobs.run(central_db, "overdue_tasks") == 1
+    notices = api.get("/api/v1/notifications", headers=who(seeded, "rm-msk")).json
+    assert notices["notifications"][0]["text"].startswith(
+        "Просрочено: «Call back within 15 minutes» (sm-s001)")

@@ -22,6 +22,7 @@ import requests
 from sqlalchemy import func, select, update
 
 from kassa.common.db import Database, utc_date, utcnow
+from kassa.common.i18n import current_locale
 from kassa.common.observability import HEADER as REQUEST_ID_HEADER
 from kassa.common.observability import outgoing_request_id
 from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers
@@ -141,8 +142,10 @@ def client_for(db: Database, timeout: float = 10.0) -> CentralClient:
 
 def ask(db: Database, method: str, path: str, body: dict | None = None,
         timeout: float = 5.0) -> dict:
-    """One signed request to central from a till's request handler (no transaction held)."""
+    """One signed request to central from a till's request handler (no transaction held).
+    Central answers in the till's language, so its refusals reach the cashier readable."""
     with client_for(db, timeout=timeout) as client:
+        client.http.headers["Accept-Language"] = current_locale()
         return client.request(method, path, body)
 
 

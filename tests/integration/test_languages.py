@@ -100,3 +100,25 @@ def test_vat_rates_are_master_data_products_must_use(central_app, central_db, se
         logged = session.scalars(select(AuditEntry.subject).where(
             AuditEntry.action == "masterdata:vat_rate")).all()
     assert logged == ["vat_rate 2200", "vat_rate 2000"]
+
+
+def test_a_tills_question_to_central_is_answered_in_the_tills_language(central_app,
+                                                                        central_db, tills):
+    """A refusal with a value cannot be translated at the till (its English is filled in): the
+    till asks central in the language of the request it serves."""
+    from kassa.central.models import Customer, LoyaltyAccount
+    from kassa.sync.client import SyncError, ask
+    _till, till_db = tills["pos-1"]
+    with central_db.read() as session:
+        account = session.scalars(select(LoyaltyAccount.id).join(
+            Customer, Customer.id == LoyaltyAccount.customer_id).where(
+            Customer.name == "Anna Petrova")).one()
+    for language, start in (("ru", "Свободных баллов на счёте: "), ("en", "The account has ")):
+        with central_app.test_request_context(headers={"Accept-Language": language}):
+            try:
+                ask(till_db, "POST", "/api/v1/loyalty/holds",
+                    {"account_id": str(account), "points": 10**6})
+            except SyncError as err:
+                assert err.code == "insufficient_points" and str(err).startswith(start), err
+            else:
+                raise AssertionError("central granted a million points")

@@ -19,6 +19,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 from jinja2 import Environment
 
-from kassa.common.i18n import LOCALES, SOURCE, catalog_files
+from kassa.common.i18n import LANGUAGE_NAMES, LOCALES, SOURCE, catalog_files
 
 PACKAGE = SOURCE.parent
 REFUSALS = ("KassaError", "NotFound", "Unauthorized", "Forbidden", "Conflict", "Invalid",
@@ -116,6 +117,7 @@ def update(fills: dict[str, dict[str, str | list[str]]] | None = None) -> dict[s
                            update_header_comment=False)
             catalog.obsolete.clear()
             catalog.fuzzy = False
+            _header(catalog, loc)
             for m in catalog:
                 if m.id:
                     _fill(m, loc, fills.get(loc, {}))
@@ -127,6 +129,20 @@ def update(fills: dict[str, dict[str, str | list[str]]] | None = None) -> dict[s
             f.truncate()
             f.write(out.getvalue())
     return missing
+
+
+# A fixed date in the header: an update that changes no message changes no byte.
+_HEADER_DATE = datetime(2026, 11, 27, tzinfo=timezone.utc)
+
+
+def _header(catalog: Catalog, loc: str) -> None:
+    catalog.header_comment = (
+        f"# kassa's messages in {LANGUAGE_NAMES[loc]}: English ids, and their text.\n"
+        "# Kept in line with the code by `kassa i18n update`; checked by `kassa i18n check`.")
+    catalog.project, catalog.version = "kassa", "1"
+    catalog.msgid_bugs_address = catalog.copyright_holder = ""
+    catalog.last_translator = catalog.language_team = "the kassa team"
+    catalog.creation_date = catalog.revision_date = _HEADER_DATE
 
 
 def _fill(message, loc: str, fill: dict) -> None:

@@ -44,18 +44,30 @@ def sign_in_and_open_shift(page, stack, float_text="1000.00",
     ready(page)
 
 
-def close_shift(page, counted: str) -> None:
-    """F11: the X report, option 3 (close), the counted cash, the Z report, back to the start."""
+def close_shift(page, counted: str,
+                titles=("X report", "Close shift", "Z report", "Open a shift")) -> None:
+    """F11: the X report, option 3 (close), the counted cash, the Z report, back to the start
+    (``titles``: what each step is called in the till's language)."""
+    x_report, close, z_report, start = titles
     page.keyboard.press("F11")
-    expect(page.locator("#dialog-title")).to_contain_text("X report")
+    expect(page.locator("#dialog-title")).to_contain_text(x_report)
     page.keyboard.type("3")
     page.keyboard.press("Enter")
-    expect(page.locator("#dialog-title")).to_have_text("Close shift")
+    expect(page.locator("#dialog-title")).to_have_text(close)
     page.keyboard.type(counted)
     page.keyboard.press("Enter")
-    expect(page.locator("#dialog-title")).to_contain_text("Z report")
+    expect(page.locator("#dialog-title")).to_contain_text(z_report)
     page.keyboard.press("Enter")
-    expect(page.locator("h1")).to_have_text("Open a shift")
+    expect(page.locator("h1")).to_have_text(start)
+
+
+def pay_cash(page, title: str, cash: str) -> None:
+    """F9, the payment dialog titled ``title``, the cash received typed over the total."""
+    page.keyboard.press("F9")
+    expect(page.locator("#dialog-title")).to_have_text(title)
+    page.keyboard.press("Control+A")
+    page.keyboard.type(cash)
+    page.keyboard.press("Enter")
 
 
 def scan(page, code):
@@ -242,11 +254,7 @@ def test_the_customer_display_follows_the_sale(page, stack):
     display.set_viewport_size({"width": 1024, "height": 600})  # the smaller monitor
     page.shot_of(display, "till-customer-display-cart-1024x600")
 
-    page.keyboard.press("F9")
-    expect(page.locator("#dialog-title")).to_have_text("Payment: 209.83")
-    page.keyboard.press("Control+A")
-    page.keyboard.type("250")
-    page.keyboard.press("Enter")
+    pay_cash(page, "Payment: 209.83", "250")
     expect(page.locator("#last-change")).to_have_text("40.17")
     expect(display.locator("#d-thanks-title")).to_have_text("Thank you, Anna!", timeout=1000)
     expect(display.locator("#d-change")).to_have_text("40.17")
@@ -261,7 +269,6 @@ def test_the_customer_display_follows_the_sale(page, stack):
     expect(display.locator("#d-idle")).to_be_visible(timeout=1000)
     display.close()
     close_shift(page, "1209.83")                        # for the next test
-
 
 
 def set_store_language(stack, locale: str) -> None:
@@ -289,11 +296,7 @@ def test_a_till_set_to_russian_sells_in_russian(page, stack):
         expect(page.locator("#cart tbody")).to_contain_text("0,75")
         expect(display.locator("#d-total")).to_have_text("299,73", timeout=1000)
         page.shot("till-ru-sale")
-        page.keyboard.press("F9")
-        expect(page.locator("#dialog-title")).to_have_text("Оплата: 299,73")
-        page.keyboard.press("Control+A")
-        page.keyboard.type("500")
-        page.keyboard.press("Enter")
+        pay_cash(page, "Оплата: 299,73", "500")
         expect(page.locator("#last-change")).to_have_text("200,27")
         expect(display.locator("#d-thanks")).to_be_visible(timeout=1000)
         expect(display.locator("#d-thanks-title")).to_have_text("Спасибо за покупку!")
@@ -305,15 +308,8 @@ def test_a_till_set_to_russian_sells_in_russian(page, stack):
         expect(page.locator("body")).to_contain_text("299,73")
         page.shot("till-ru-receipt")
         page.goto(stack["node"] + "/")
-        page.keyboard.press("F11")
-        expect(page.locator("#dialog-title")).to_contain_text("X-отчёт")
-        page.keyboard.type("3")
-        page.keyboard.press("Enter")
-        expect(page.locator("#dialog-title")).to_have_text("Закрыть смену")
-        page.keyboard.type("1299.73")
-        page.keyboard.press("Enter")
-        expect(page.locator("#dialog-title")).to_contain_text("Z-отчёт")
-        page.keyboard.press("Enter")
+        ready(page)
+        close_shift(page, "1299.73", ("X-отчёт", "Закрыть смену", "Z-отчёт", "Открытие смены"))
         display.close()
     finally:
         set_store_language(stack, "en")

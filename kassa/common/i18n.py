@@ -140,6 +140,7 @@ def init_app(app: Flask, locale_selector: Callable[[], str | None],
     env.globals["languages"] = LANGUAGE_NAMES
 
 
+@lru_cache(maxsize=16)  # every page carries it: made once per language and currency
 def script_data(directory: Path, locale: str, currency: str) -> Markup:
     """What ``i18n.js`` reads: the language, its number forms, the currency pattern and the
     catalog's messages for scripts, as JSON safe inside ``<script type=application/json>``."""

@@ -30,14 +30,14 @@ from pathlib import Path
 import psycopg
 from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 
-from kassa.central import loyalty
+from kassa.central.catalog.products import enroll_node
 from kassa.central.demo_data import seed
-from kassa.central.masterdata import enroll_node
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import Customer
 from kassa.common.db import Database, utcnow
-from kassa.common.migrate import upgrade
-from kassa.common.processes import Supervisor
+from kassa.common.runtime.processes import Supervisor
 from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers
+from kassa.common.storage.migrate import upgrade
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 12_000
@@ -62,8 +62,8 @@ def prepare(url: str) -> tuple[list[str], dict[str, str]]:
             customer = Customer(name=f"Bench {i}", card_number=f"{7772000000000000 + i}")
             session.add(customer)
             session.flush()
-            account = loyalty.open_account(session, customer)
-            loyalty.post(session, account.id, LedgerEntry(
+            account = loyalty_accounts.open_account(session, customer)
+            loyalty_accounts.post(session, account.id, LedgerEntry(
                 f"bench:{i}", EntryKind.ADJUSTMENT, POINTS, utcnow()))
             accounts.append(str(account.id))
     db.dispose()

@@ -1,4 +1,4 @@
-"""Basket rules: ``kassa.central.warehouse.basket.mine_rules`` next to mlxtend's fpgrowth.
+"""Basket rules: ``kassa.central.reporting.warehouse.basket.mine_rules`` next to mlxtend's fpgrowth.
 
 Figures: rules ``{A} -> B`` and ``{A, B} -> C`` mined from N baskets (default 1,000,000) over
 5,000 products, by the module (DuckDB SQL) and by mlxtend (``fpgrowth`` then
@@ -94,7 +94,7 @@ def run_kassa(path: str, params: dict, repeat: int) -> dict:
     import duckdb
     import pandas as pd
 
-    from kassa.central.warehouse import basket
+    from kassa.central.reporting.warehouse import basket
 
     data = np.load(path)
     con = duckdb.connect()

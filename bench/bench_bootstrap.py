@@ -1,11 +1,10 @@
 """Bootstrap of a new node from central's snapshot, end to end, next to baselines of its parts.
 
-Figure: ``kassa.sync.bootstrap.bootstrap()`` on a fresh node enrolled with central, central
-served over real loopback HTTP (``kassa central serve``, gunicorn) and holding 100,000 products
-(each with a barcode and a chain-wide price) and 1,000,000 customers: seconds end to end
-(download, verify, apply, cursor), rows/s and bytes downloaded. Target (the issue): <= 60 s.
-Central on SQLite and on PostgreSQL (``KASSA_TEST_PG``; the bench creates and drops its own
-database).
+Figure: ``kassa.pos_node.replication.bootstrap.bootstrap()`` on a fresh node enrolled with central,
+central served over real loopback HTTP (``kassa central serve``, gunicorn) and holding 100,000
+products (each with a barcode and a chain-wide price) and 1,000,000 customers: seconds end to end
+(download, verify, apply, cursor), rows/s and bytes downloaded. Target (the issue): <= 60 s. Central
+on SQLite and on PostgreSQL (``KASSA_TEST_PG``; the bench creates and drops its own database).
 
 Baselines, same run, same rows:
   [a] central alone: ``snapshot.stream()`` consumed in process (read, encode, gzip; no HTTP);
@@ -42,22 +41,22 @@ from pathlib import Path
 import psycopg
 from bench_till import FIRST, LAST, ean13, product_name, raw_connect, sqlite_ts
 
-from kassa.central import masterdata as md
-from kassa.central import snapshot
-from kassa.central.feed import NodeScope
+from kassa.central.catalog import products as md
 from kassa.central.models import Store
+from kassa.central.replication import snapshot
+from kassa.central.replication.feed import NodeScope
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
-from kassa.common.processes import Supervisor
-from kassa.pos_node.setup import init_node
-from kassa.sync.bootstrap import (
+from kassa.common.runtime.processes import Supervisor
+from kassa.common.storage.migrate import upgrade
+from kassa.pos_node.replication.bootstrap import (
     LOAD_CACHE_KIB,
     REPLICA,
     apply_snapshot,
     bootstrap,
     download,
 )
-from kassa.sync.client import client_for
+from kassa.pos_node.replication.client import client_for
+from kassa.pos_node.replication.enrolment import init_node
 
 PG = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 NODE_ID = "bench-1"

@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from smartcard.CardMonitoring import CardMonitor, CardObserver  # noqa: E402
 
 from kassa.common.signing import generate_private_key_pem  # noqa: E402
-from kassa.smartcard import protocol as p  # noqa: E402
+from kassa.smartcard import card_protocol as p
 from kassa.smartcard.applet import LoyaltyCardApplet  # noqa: E402
 from kassa.smartcard.issuer import issue_card  # noqa: E402
 from kassa.smartcard.pcsc import PcscTransport  # noqa: E402

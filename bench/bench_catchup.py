@@ -1,10 +1,10 @@
 """Catch-up after a long outage: a till with 50,000 offline sales reconnects to central.
 
 Figure: seconds from the first push to the last acknowledgement, end to end over real HTTP
-(``kassa.sync.client.sync_now`` against ``kassa central serve``, gunicorn, PostgreSQL): the
-node reads its outbox, signs and gzips batches, central validates, applies each batch exactly
-once in one transaction, and the node marks them acknowledged. Target (issue 4): <= 30 s.
-Baseline, same run: raw PostgreSQL COPY of the same rows (sale, 5 lines, payment and the
+(``kassa.pos_node.replication.client.sync_now`` against ``kassa central serve``, gunicorn,
+PostgreSQL): the node reads its outbox, signs and gzips batches, central validates, applies each
+batch exactly once in one transaction, and the node marks them acknowledged. Target (issue 4): <= 30
+s. Baseline, same run: raw PostgreSQL COPY of the same rows (sale, 5 lines, payment and the
 received-event record per sale) into an empty copy of central's schema.
 
 The node's sales are made beforehand by the till's own service layer (``quick_sale``, 5 lines
@@ -29,14 +29,14 @@ from sqlalchemy import select
 
 from kassa.central.demo_data import seed
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
-from kassa.common.processes import Supervisor
-from kassa.pos_node import shifts
-from kassa.pos_node.cart import Tender
+from kassa.common.runtime.processes import Supervisor
+from kassa.common.storage.migrate import upgrade
 from kassa.pos_node.models import OutboxEvent, User
-from kassa.pos_node.sales import LineRequest, quick_sale
-from kassa.pos_node.setup import init_node
-from kassa.sync.client import pull, sync_now
+from kassa.pos_node.replication.client import pull, sync_now
+from kassa.pos_node.replication.enrolment import init_node
+from kassa.pos_node.sale import shifts
+from kassa.pos_node.sale.cart import Tender
+from kassa.pos_node.sale.sales import LineRequest, quick_sale
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 500
@@ -126,7 +126,7 @@ def main() -> None:
         init_node(node_url, "pos-1", f"http://127.0.0.1:{port}",
                   secrets["nodes"]["pos-1"]["enroll_code"])
         node = Database(node_url)
-        from kassa.sync.client import client_for
+        from kassa.pos_node.replication.client import client_for
         with client_for(node) as client:
             pull(node, client)
         t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Fitting the lifetime-value models on a large customer base.
 
-Figure: seconds for ``kassa.central.warehouse.clv.fit_bgnbd`` and ``fit_gamma_gamma`` on N
+Figure: seconds for ``kassa.central.reporting.warehouse.clv.fit_bgnbd`` and ``fit_gamma_gamma`` on N
 synthetic customers (default 500,000) simulated with a fixed seed from the published CDNOW
 parameters (BG/NBD r=0.243, alpha=4.414, a=0.793, b=2.426; Gamma-Gamma p=6.25, q=3.74,
 v=15.44), time unit weeks, first purchases spread over 12 weeks and the window ending at week
@@ -21,7 +21,7 @@ import time
 import numpy as np
 from scipy import special
 
-from kassa.central.warehouse import clv
+from kassa.central.reporting.warehouse import clv
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 500_000
 TRUE_BG = clv.BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)

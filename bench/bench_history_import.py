@@ -1,7 +1,7 @@
 """Loading a customer transaction history from CSV at central, on PostgreSQL and SQLite.
 
 Figure: seconds to import N rows (default 100,000) through
-``kassa.central.history_import.import_history`` (decode, check every row, find 20,000
+``kassa.central.reporting.history_import.import_history`` (decode, check every row, find 20,000
 customers by card, phone or e-mail and 1,000 products by SKU in bulk, write, audit), all in one
 transaction; then the same file again ("already imported"). Baseline, same run: the same rows,
 already resolved to ids, written raw into a bare table of the same columns (COPY on
@@ -24,13 +24,13 @@ import psycopg
 from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 from sqlalchemy import insert, select
 
-from kassa.central import masterdata as md
+from kassa.central.catalog import products as md
 from kassa.central.demo_data import seed
-from kassa.central.history_import import HistoryReport, import_history
 from kassa.central.models import Customer
 from kassa.central.models import HistoricTransaction as H
+from kassa.central.reporting.history_import import HistoryReport, import_history
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
+from kassa.common.storage.migrate import upgrade
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 CUSTOMERS, PRODUCTS = 20_000, 1_000

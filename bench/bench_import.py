@@ -1,11 +1,11 @@
 """Importing products and prices from CSV at central, on PostgreSQL.
 
 Figure: seconds to import N products (default 100,000) with a barcode and a chain-wide price
-each through ``kassa.central.imports.import_products`` (parse, check every row, check barcodes
-against central's, write products, barcodes and prices, put every change in the feed, audit),
-all in one transaction, then the same file again (every row an update); then a price list of
+each through ``kassa.central.catalog.product_imports.import_products`` (parse, check every row,
+check barcodes against central's, write products, barcodes and prices, put every change in the feed,
+audit), all in one transaction, then the same file again (every row an update); then a price list of
 as many rows (a scheduled price for region MSK per product) through
-``kassa.central.price_imports``. Target (issue 6): 100,000 rows in <= 20 s. Baseline, same
+``kassa.central.catalog.price_imports``. Target (issue 6): 100,000 rows in <= 20 s. Baseline, same
 run: raw PostgreSQL COPY of the same products, barcodes and prices into bare tables.
 
 Run: ``.venv/bin/python bench/bench_import.py [N_ROWS]``.
@@ -20,11 +20,11 @@ import psycopg
 from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 from sqlalchemy import select
 
-from kassa.central import imports, price_imports
+from kassa.central.catalog import price_imports, product_imports
 from kassa.central.demo_data import seed
 from kassa.central.models import User
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
+from kassa.common.storage.migrate import upgrade
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 
@@ -43,18 +43,18 @@ def price_list(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def kassa_seconds(url: str, text: str) -> tuple[float, float, float, imports.Report]:
+def kassa_seconds(url: str, text: str) -> tuple[float, float, float, product_imports.Report]:
     upgrade("central", url)
     db = Database(url)
     with db.transaction() as session:
         seed(session)
     start = time.perf_counter()
     with db.transaction() as session:
-        report = imports.import_products(session, text)
+        report = product_imports.import_products(session, text)
     first = time.perf_counter() - start
     start = time.perf_counter()
     with db.transaction() as session:
-        imports.import_products(session, text)
+        product_imports.import_products(session, text)
     second = time.perf_counter() - start
     prices = price_list(text.count("\n") - 1)
     with db.transaction() as session:

@@ -1,13 +1,13 @@
 """How fast central applies pushed sales, next to the raw engine writing the same rows.
 
-Figure: sale events applied per second by ``kassa.sync.apply.apply_batch`` (batches of 200,
-5 lines and 1 payment each, with the exactly-once and quarantine bookkeeping), on SQLite and
-PostgreSQL. Target (issue 4): on PostgreSQL at least 20 % of the raw COPY rate.
-Baseline, same run, same rows: raw sqlite3 ``executemany`` / PostgreSQL ``COPY``.
-A second kassa figure has half the sales made by loyalty customers (2,000 accounts): each of
-those posts five earn entries and moves the account's balance, tier and feed entry, which the
-raw baselines do not write; the gap between the two kassa figures is the loyalty ledger's cost.
-Run: ``.venv/bin/python bench/bench_push_apply.py [N_EVENTS]``.
+Figure: sale events applied per second by ``kassa.central.replication.ingest.apply_batch`` (batches
+of 200, 5 lines and 1 payment each, with the exactly-once and quarantine bookkeeping), on SQLite and
+PostgreSQL. Target (issue 4): on PostgreSQL at least 20 % of the raw COPY rate. Baseline, same run,
+same rows: raw sqlite3 ``executemany`` / PostgreSQL ``COPY``. A second kassa figure has half the
+sales made by loyalty customers (2,000 accounts): each of those posts five earn entries and moves
+the account's balance, tier and feed entry, which the raw baselines do not write; the gap between
+the two kassa figures is the loyalty ledger's cost. Run: ``.venv/bin/python
+bench/bench_push_apply.py [N_EVENTS]``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from datetime import datetime, timezone
 import psycopg
 
 from kassa.central.demo_data import seed
+from kassa.central.replication.ingest import apply_batch
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
-from kassa.sync.apply import apply_batch
+from kassa.common.storage.migrate import upgrade
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
 BATCH = 200
@@ -56,14 +56,14 @@ def events(n: int, accounts: list[str] = ()) -> list[dict]:
 
 
 def open_accounts(session) -> list[str]:
-    from kassa.central import loyalty
+    from kassa.central.membership import loyalty_accounts
     from kassa.central.models import Customer
     made = []
     for i in range(ACCOUNTS):
         customer = Customer(name=f"Bench {i}", card_number=f"{7771000000000000 + i}")
         session.add(customer)
         session.flush()
-        made.append(str(loyalty.open_account(session, customer).id))
+        made.append(str(loyalty_accounts.open_account(session, customer).id))
     return made
 
 

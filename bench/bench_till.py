@@ -51,12 +51,12 @@ import requests
 from sqlalchemy import select
 
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
 from kassa.common.passwords import hash_secret
-from kassa.common.processes import Supervisor
+from kassa.common.runtime.processes import Supervisor
 from kassa.common.signing import generate_private_key_pem
-from kassa.pos_node import cart, catalog, sales, shifts
+from kassa.common.storage.migrate import upgrade
 from kassa.pos_node.models import NodeIdentity, Promotion, RoleLimit, Store, User
+from kassa.pos_node.sale import cart, catalog, sales, shifts
 
 STORE_ID = 1
 NODE_ID = "bench-1"

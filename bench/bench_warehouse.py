@@ -1,16 +1,16 @@
 """The warehouse: the consolidated report over 10 million sale lines, and incremental loads.
 
 Figure 1: seconds for the consolidated report (revenue, receipts, average receipt by region x
-month) through ``kassa.central.warehouse.reports.by_region_month`` on a warehouse of N_LINES
-sale lines (default 10,000,000; 2 years, 2 regions, 20 stores, 5,000 products), best of 5.
-Target (issue 8): <= 1 s. Baseline, same run: the same query in plain DuckDB over the Parquet
-files ``kassa central warehouse export`` wrote from that warehouse (the region comes from the
-partition there, from the store dimension in the warehouse).
+month) through ``kassa.central.reporting.warehouse.warehouse_reports.by_region_month`` on a
+warehouse of N_LINES sale lines (default 10,000,000; 2 years, 2 regions, 20 stores, 5,000 products),
+best of 5. Target (issue 8): <= 1 s. Baseline, same run: the same query in plain DuckDB over the
+Parquet files ``kassa central warehouse export`` wrote from that warehouse (the region comes from
+the partition there, from the store dimension in the warehouse).
 
-Figure 2: lines/s of ``kassa.central.warehouse.load.refresh`` from a PostgreSQL central: the
-first load of N_SALES sales (5 lines each, default 100,000), then an incremental run after
-10 % more arrived. Baseline, same run: raw PostgreSQL ``COPY (SELECT ...) TO STDOUT`` of the
-same lines (what reading them costs before any loading).
+Figure 2: lines/s of ``kassa.central.reporting.warehouse.load.refresh`` from a PostgreSQL central:
+the first load of N_SALES sales (5 lines each, default 100,000), then an incremental run after 10 %
+more arrived. Baseline, same run: raw PostgreSQL ``COPY (SELECT ...) TO STDOUT`` of the same lines
+(what reading them costs before any loading).
 
 Run: ``.venv/bin/python bench/bench_warehouse.py [N_LINES] [N_SALES]``.
 """
@@ -31,10 +31,10 @@ from sqlalchemy import select
 
 from kassa.central.demo_data import seed
 from kassa.central.models import Node, Product, Sale, SaleLine, Store
-from kassa.central.warehouse import export, load, reports, schema
-from kassa.common.bulk import copy_rows
+from kassa.central.reporting.warehouse import export, load, schema, warehouse_reports
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
+from kassa.common.storage.bulk import copy_rows
+from kassa.common.storage.migrate import upgrade
 
 N_LINES = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
 N_SALES = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
@@ -65,7 +65,7 @@ def report_seconds(path: Path, out: Path) -> tuple[float, float, list]:
         ours = []
         for _ in range(5):
             start = time.perf_counter()
-            rows = reports.by_region_month(con)
+            rows = warehouse_reports.by_region_month(con)
             ours.append(time.perf_counter() - start)
     plain = duckdb.connect()
     plain.execute(f"CREATE VIEW f AS SELECT * FROM read_parquet('{out}/fact_sale_line/**/*."
@@ -73,8 +73,8 @@ def report_seconds(path: Path, out: Path) -> tuple[float, float, list]:
     theirs = []
     for _ in range(5):
         start = time.perf_counter()
-        raw = plain.execute(reports.CONSOLIDATED.format(region="f.region", source="f",
-                                                        join="")).fetchall()
+        raw = plain.execute(warehouse_reports.CONSOLIDATED.format(region="f.region", source="f",
+                                                                  join="")).fetchall()
         theirs.append(time.perf_counter() - start)
     assert rows == raw, "the two queries disagree"
     return min(ours), min(theirs), rows

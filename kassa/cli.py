@@ -29,7 +29,7 @@ def _serving_central_app():
     import os
 
     from kassa.central.jobs import Jobs
-    from kassa.common.backup import supervise
+    from kassa.common.storage.backup import supervise
     app = _central_app()
     supervise(app.config["KASSA"].db_url, app.config["KASSA"].backup)
     if os.environ.get("KASSA_CENTRAL_JOBS", "on") != "off":
@@ -47,8 +47,8 @@ def _serving_pos_app():
     """The till as served: the app plus its background sync, stopped when the worker exits."""
     import atexit
 
-    from kassa.common.backup import supervise
-    from kassa.sync.scheduler import SyncScheduler
+    from kassa.common.storage.backup import supervise
+    from kassa.pos_node.replication.scheduler import SyncScheduler
     app = _pos_app()
     config = app.config["KASSA"]
     supervise(config.db_url, config.backup)
@@ -115,7 +115,7 @@ def central() -> None:
 @click.option("--threads", default=4, show_default=True, type=int)
 def central_serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve central's API under gunicorn until Ctrl-C."""
-    from kassa.common.serve import serve
+    from kassa.common.runtime.serve import serve
     if CentralConfig.from_env().db_url.startswith("sqlite"):
         workers = 1
     serve(_serving_central_app, host, port, workers, threads, "kassa-central")
@@ -138,7 +138,7 @@ def central_run_jobs() -> None:
 @central.command("init-db")
 def central_init_db() -> None:
     """Create or upgrade central's schema (alembic upgrade head)."""
-    from kassa.common.migrate import upgrade
+    from kassa.common.storage.migrate import upgrade
     url = CentralConfig.from_env().db_url
     upgrade("central", url)
     click.echo(f"central database at head: {_safe(url)}")
@@ -150,7 +150,7 @@ def central_init_db() -> None:
               help="developers: autogenerate a new revision with this message instead")
 def central_migrate(revision: str, message: str | None) -> None:
     """Apply pending migrations (or, with --new, write a new one from the models)."""
-    from kassa.common import migrate
+    from kassa.common.storage import migrate
     url = CentralConfig.from_env().db_url
     if message:
         migrate.revision("central", url, message)
@@ -174,7 +174,7 @@ def central_seed_demo(node_ids: tuple[str, ...]) -> None:
 @click.option("--store", "store_code", required=True, help="store code, e.g. S001")
 def central_add_node(node_id: str, store_code: str) -> None:
     """Register a POS node; prints its one-time enrolment code for `kassa pos init`."""
-    from kassa.central.masterdata import add_node, store_by_code
+    from kassa.central.catalog.products import add_node, store_by_code
     with _central_work() as session:
         code = add_node(session, node_id, store_by_code(session, store_code))
     click.echo(code)
@@ -183,7 +183,7 @@ def central_add_node(node_id: str, store_code: str) -> None:
 @central.command("nodes")
 def central_nodes() -> None:
     """Every node's sync state: last contact, events behind, queue, skew, quarantine."""
-    from kassa.central.node_status import statuses
+    from kassa.central.replication.node_status import statuses
     with _central_work() as session:
         rows = statuses(session, None)
     click.echo(f"{'node':<10} {'store':<6} {'state':<12} {'lag s':>7} {'high':>7} "
@@ -203,7 +203,7 @@ def _dash(value) -> str:
 @click.argument("node_id")
 def central_revoke_node(node_id: str) -> None:
     """Stop trusting a node's key now (a lost or stolen till)."""
-    from kassa.central.masterdata import revoke_node
+    from kassa.central.catalog.products import revoke_node
     with _central_work() as session:
         revoke_node(session, node_id)
     click.echo(f"node {node_id} revoked")
@@ -213,7 +213,7 @@ def central_revoke_node(node_id: str) -> None:
 @click.argument("node_id")
 def central_reenroll_node(node_id: str) -> None:
     """A new one-time enrolment code for an existing node (revoked, or rebuilt)."""
-    from kassa.central.masterdata import reenroll_node
+    from kassa.central.catalog.products import reenroll_node
     with _central_work() as session:
         code = reenroll_node(session, node_id)
     click.echo(code)
@@ -223,7 +223,7 @@ def central_reenroll_node(node_id: str) -> None:
 def central_rotate_issuer_key() -> None:
     """Make the next card issuer key: cards issued from now on are signed with it; cards of
     older keys keep working until those keys are retired."""
-    from kassa.central.cards import rotate_issuer_key
+    from kassa.central.membership.cards import rotate_issuer_key
     key_dir = CentralConfig.from_env().issuer_key_dir
     with _central_work() as session:
         key_id = rotate_issuer_key(session, key_dir).id
@@ -238,7 +238,7 @@ def central_rotate_issuer_key() -> None:
 def central_retire_issuer_key(key_id: int, force: bool) -> None:
     """Stop trusting an old card issuer key: tills refuse the cards it signed from their next
     pull (refused for the newest key, and while cards in use carry it, unless --force)."""
-    from kassa.central.cards import retire_issuer_key
+    from kassa.central.membership.cards import retire_issuer_key
     with _central_work() as session:
         stopped = retire_issuer_key(session, key_id, force=force)
     stop = f"; {_count(stopped, 'card')} signed with it " + ("stops" if stopped == 1 else "stop")
@@ -251,8 +251,8 @@ def central_retire_issuer_key(key_id: int, force: bool) -> None:
 @click.option("--force", is_flag=True, help="close even though nodes may hold the day's events")
 def central_close_day(store_code: str, day, force: bool) -> None:
     """Close a store's business day (refused while its nodes may still hold events of it)."""
-    from kassa.central.masterdata import store_by_code
-    from kassa.central.node_status import close_day
+    from kassa.central.catalog.products import store_by_code
+    from kassa.central.replication.node_status import close_day
     with _central_work() as session:
         closed = close_day(session, store_by_code(session, store_code), day.date(), None, force)
     for node in closed["unsynced_nodes"]:
@@ -269,7 +269,7 @@ def central_import_transactions(csv_file: str, dry_run: bool) -> None:
     and optionally store,product); all rows or none, and the same file only once."""
     from pathlib import Path
 
-    from kassa.central.history_import import import_history
+    from kassa.central.reporting.history_import import import_history
     from kassa.common.money import format_minor
     with _central_work() as session:
         report = import_history(session, Path(csv_file).read_bytes(), dry_run=dry_run)
@@ -308,8 +308,8 @@ def central_warehouse() -> None:
 
 def _warehouse_run(work):
     """Run ``work(db, path)`` on central's database and the warehouse; print its result."""
-    from kassa.central.warehouse.analytics import Busy
-    from kassa.central.warehouse.load import OtherCentral
+    from kassa.central.reporting.warehouse.analytics import Busy
+    from kassa.central.reporting.warehouse.load import OtherCentral
     config = CentralConfig.from_env()
     if config.warehouse_path is None:
         _fail(KassaError("KASSA_WAREHOUSE is off: there is no warehouse."))
@@ -325,7 +325,7 @@ def _warehouse_run(work):
 @central_warehouse.command("refresh")
 def warehouse_refresh() -> None:
     """Load what changed at central since the last run (resumable; twice changes nothing)."""
-    from kassa.central.warehouse import analytics
+    from kassa.central.reporting.warehouse import analytics
     _warehouse_run(analytics.refresh)
 
 
@@ -333,13 +333,13 @@ def warehouse_refresh() -> None:
 def warehouse_rebuild() -> None:
     """Load everything again into a new file (keeping customer history and every score run)
     and swap it in."""
-    from kassa.central.warehouse import load
+    from kassa.central.reporting.warehouse import load
     _warehouse_run(lambda db, path: _locked(path, lambda: load.rebuild(db, path)))
 
 
 def _locked(path, work):
     """``work()`` while this process alone works on the warehouse at ``path``."""
-    from kassa.central.warehouse.analytics import locked
+    from kassa.central.reporting.warehouse.analytics import locked
     with locked(path):
         return work()
 
@@ -351,7 +351,7 @@ def warehouse_export(out_dir: str) -> None:
     (Hive layout), dimensions and scores one file each."""
     from pathlib import Path
 
-    from kassa.central.warehouse import export
+    from kassa.central.reporting.warehouse import export
     _warehouse_run(lambda _db, path: _locked(path, lambda: export.export(path, Path(out_dir))))
 
 
@@ -360,7 +360,7 @@ def warehouse_export(out_dir: str) -> None:
               help="score as of the end of this day (default: today, UTC)")
 def warehouse_analyze(as_of) -> None:
     """Refresh, then RFM segments, lifetime value and offers, sent back to central."""
-    from kassa.central.warehouse import analytics
+    from kassa.central.reporting.warehouse import analytics
     _warehouse_run(lambda db, path: analytics.analyze(
         db, path, as_of.date() if as_of else None))
 
@@ -375,7 +375,7 @@ def central_quarantine() -> None:
 @click.option("--status", default="held", show_default=True,
               type=click.Choice(["held", "replayed", "discarded"]))
 def quarantine_list(node_id: str | None, status: str) -> None:
-    from kassa.central import quarantine
+    from kassa.central.replication import quarantine
     with _central_work() as session:
         for e in quarantine.held(session, node_id, status):
             click.echo(f"{e.id:>6} {e.node_id:<10} seq {e.seq:<8} {e.kind:<18} {e.reason:<24} "
@@ -401,7 +401,7 @@ def quarantine_show(event_id: int) -> None:
 @click.option("--note", default="", help="what was repaired")
 @click.option("--as", "actor", default="cli", show_default=True, help="who replays it")
 def quarantine_replay(event_id: int, payload_file, note: str, actor: str) -> None:
-    from kassa.central import quarantine
+    from kassa.central.replication import quarantine
     payload = json.load(payload_file) if payload_file else None
     with _central_work() as session:
         event = quarantine.replay(session, event_id, actor, payload, note)
@@ -413,7 +413,7 @@ def quarantine_replay(event_id: int, payload_file, note: str, actor: str) -> Non
 @click.option("--as", "actor", default="cli", show_default=True)
 def quarantine_replay_node(node_id: str, actor: str) -> None:
     """Replay every held event of a node in seq order (after fixing master data)."""
-    from kassa.central import quarantine
+    from kassa.central.replication import quarantine
     db = Database(CentralConfig.from_env().db_url)
     try:
         for seq, outcome in quarantine.replay_node(db, node_id, actor):
@@ -427,7 +427,7 @@ def quarantine_replay_node(node_id: str, actor: str) -> None:
 @click.option("--reason", required=True)
 @click.option("--as", "actor", default="cli", show_default=True)
 def quarantine_discard(event_id: int, reason: str, actor: str) -> None:
-    from kassa.central import quarantine
+    from kassa.central.replication import quarantine
     with _central_work() as session:
         event = quarantine.discard(session, event_id, actor, reason)
     click.echo(f"discarded {event.node_id} seq {event.seq} ({event.kind})")
@@ -446,8 +446,8 @@ def pos() -> None:
 def pos_serve(host: str, port: int, threads: int) -> None:
     """Serve the till until Ctrl-C (one process: the node's SQLite has one writer). Brings the
     node's database to the installed kassa's schema first (a till upgrades on restart)."""
-    from kassa.common.migrate import upgrade
-    from kassa.common.serve import serve
+    from kassa.common.runtime.serve import serve
+    from kassa.common.storage.migrate import upgrade
     upgrade("node", NodeConfig.from_env().db_url)
     serve(_serving_pos_app, host, port, 1, threads, "kassa-pos")
 
@@ -459,9 +459,9 @@ def pos_serve(host: str, port: int, threads: int) -> None:
               help="one-time code from `kassa central add-node` (or $KASSA_ENROLL_CODE)")
 def pos_init(node_id: str, central_url: str, enroll_code: str) -> None:
     """Create this node's database, generate its key and enrol it with central."""
-    from kassa.pos_node.setup import init_node
-    from kassa.sync.bootstrap import bootstrap_if_new
-    from kassa.sync.client import SyncError
+    from kassa.pos_node.replication.bootstrap import bootstrap_if_new
+    from kassa.pos_node.replication.client import SyncError
+    from kassa.pos_node.replication.enrolment import init_node
     config = NodeConfig.from_env()
     try:
         init_node(config.db_url, node_id, central_url, enroll_code, config.http_timeout)
@@ -489,8 +489,8 @@ def _initialised_node(config: NodeConfig) -> Database:
 @pos.command("sync-now")
 def pos_sync_now() -> None:
     """Push pending facts and pull master data once, now (a new node bootstraps first)."""
-    from kassa.sync.bootstrap import bootstrap_if_new
-    from kassa.sync.client import SyncError, sync_now
+    from kassa.pos_node.replication.bootstrap import bootstrap_if_new
+    from kassa.pos_node.replication.client import SyncError, sync_now
     config = NodeConfig.from_env()
     db = _initialised_node(config)
     try:
@@ -507,7 +507,7 @@ def pos_sync_now() -> None:
 @pos.command("rotate-key")
 def pos_rotate_key() -> None:
     """Give this node a new signing key (central accepts the old one for KASSA_KEY_GRACE)."""
-    from kassa.sync.client import SyncError, rotate_key
+    from kassa.pos_node.replication.client import SyncError, rotate_key
     config = NodeConfig.from_env()
     db = _initialised_node(config)
     try:
@@ -536,8 +536,8 @@ def pos_restore(replica: str | None, timestamp: str | None, output: str | None,
     import json
     from pathlib import Path
 
-    from kassa.pos_node.restore import restore_node, verify_copy
-    from kassa.sync.client import SyncError
+    from kassa.pos_node.replication.client import SyncError
+    from kassa.pos_node.replication.restore import restore_node, verify_copy
     config = NodeConfig.from_env()
     replica = replica or (config.backup and config.backup.replica_url)
     if not replica:
@@ -561,7 +561,7 @@ def card() -> None:
 def _customer_account(session, who: str):
     from sqlalchemy import select
 
-    from kassa.central.loyalty import open_account
+    from kassa.central.membership.loyalty_accounts import open_account
     from kassa.central.models import Customer
     customer = session.scalars(select(Customer).where(
         (Customer.card_number == who) | (Customer.phone == who) | (Customer.email == who)
@@ -587,7 +587,7 @@ def _write_card_file(state, out) -> None:
 @click.option("--pin", default=None, help="4-8 digits; asked before points are spent")
 def card_issue(who: str, out: str, pin: str | None) -> None:
     """Issue an active card to a customer (central): key pair, issuer certificate, card file."""
-    from kassa.central import cards
+    from kassa.central.membership import cards
     key_dir = CentralConfig.from_env().issuer_key_dir
     with _central_work() as session:
         state = cards.issue(session, _customer_account(session, who), key_dir, pin=pin)
@@ -602,7 +602,7 @@ def card_issue(who: str, out: str, pin: str | None) -> None:
                                                             "fraud"]))
 def card_block(number: str, reason: str) -> None:
     """Block a card (central); every till refuses it from its next pull."""
-    from kassa.central import cards
+    from kassa.central.membership import cards
     with _central_work() as session:
         cards.block(session, number, reason)
     click.echo(f"card {number} blocked ({reason})")
@@ -615,7 +615,7 @@ def card_web_pin(number: str, pin: str | None) -> None:
     """Set the PIN the card's holder signs in with at /my/ (central; printed once)."""
     import secrets
 
-    from kassa.central import selfservice
+    from kassa.central.membership import selfservice
     pin = pin or f"{secrets.randbelow(10**6):06d}"
     with _central_work() as session:
         selfservice.set_web_pin(session, number, pin)
@@ -628,7 +628,7 @@ def card_web_pin(number: str, pin: str | None) -> None:
 @click.option("--pin", default=None)
 def card_replace(number: str, out: str, pin: str | None) -> None:
     """A new card for the same account; the old one is blocked everywhere."""
-    from kassa.central import cards
+    from kassa.central.membership import cards
     key_dir = CentralConfig.from_env().issuer_key_dir
     with _central_work() as session:
         state = cards.replace(session, number, key_dir, pin=pin)

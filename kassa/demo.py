@@ -24,21 +24,21 @@ import click
 import requests
 from sqlalchemy import select
 
-from kassa.central import cards, loyalty
 from kassa.central.demo_data import new_pin, seed
-from kassa.central.documents import store_doc
-from kassa.central.feed import record_change
+from kassa.central.membership import cards, loyalty_accounts
 from kassa.central.models import Customer, Store
+from kassa.central.replication.feed import record_change
+from kassa.central.replication.feed_documents import store_doc
 from kassa.common.config import var_dir
 from kassa.common.db import Database, utcnow
-from kassa.common.migrate import upgrade
-from kassa.common.processes import ProcessFailed, Supervisor
+from kassa.common.runtime.processes import ProcessFailed, Supervisor
+from kassa.common.storage.migrate import upgrade
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
-from kassa.pos_node.setup import init_node
+from kassa.pos_node.replication.client import sync_now
+from kassa.pos_node.replication.enrolment import init_node
 from kassa.smartcard import pcscd
 from kassa.smartcard.applet import save_card
 from kassa.smartcard.vpcd import VPCD_PORT
-from kassa.sync.client import sync_now
 
 NODES = ("pos-1", "pos-2")
 # Each till watches its own virtual reader: one reader for both would show the card at both.
@@ -134,11 +134,11 @@ def _issue_card(db: Database, key_dir: Path, path: Path) -> DemoCard:
     pin = new_pin()
     with db.transaction() as session:
         customer = session.scalars(select(Customer).where(Customer.name == CARD_CUSTOMER)).one()
-        account = loyalty.open_account(session, customer)
+        account = loyalty_accounts.open_account(session, customer)
         state = cards.issue(session, account, key_dir, pin=pin)
         cards.activate(session, state.card_number)
-        loyalty.post(session, account.id, LedgerEntry("demo:welcome", EntryKind.ADJUSTMENT,
-                                                      WELCOME_POINTS, utcnow()))
+        loyalty_accounts.post(session, account.id, LedgerEntry("demo:welcome", EntryKind.ADJUSTMENT,
+                                                               WELCOME_POINTS, utcnow()))
     save_card(state, path)
     return DemoCard(state.card_number, pin, path, WELCOME_POINTS)
 

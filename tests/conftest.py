@@ -19,7 +19,7 @@ import pytest
 
 from kassa.central.demo_data import seed
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
+from kassa.common.storage.migrate import upgrade
 
 PG_ADMIN = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 # Tills started by tests watch no card reader unless a test gives them one (and reserves it):

@@ -10,10 +10,12 @@ from flask import Flask, jsonify, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kassa.central import region_wall
-from kassa.common import backup, i18n, observability
+from kassa.central.access import region_wall
+from kassa.common import i18n
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
+from kassa.common.runtime import observability
+from kassa.common.storage import backup
 from kassa.common.web import make_api
 
 
@@ -42,39 +44,32 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     api = make_api(app, "kassa central")
     i18n.init_app(app, _language)
     observability.init_app(app, "central", observability.CentralCollector(db))
-    from kassa.central import (
-        account_api,
-        analytics_api,
-        audit_api,
-        authorizations_api,
-        cards_api,
-        chain_api,
-        customers_api,
-        history_api,
-        interactions_api,
-        loyalty_api,
-        manager_reports,
-        masterdata_api,
-        nodes_api,
-        operations_api,
+    from kassa.central.access import account_api, audit_api, authorizations_api, users_api
+    from kassa.central.catalog import (
         prices_api,
-        reports,
-        selfservice_api,
+        products_api,
+        regions_api,
         stores_api,
-        sync_api,
-        tasks_api,
-        users_api,
         vat_rates_api,
     )
-    for blueprint in (sync_api.bp, nodes_api.bp, reports.bp, operations_api.bp,
-                      loyalty_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
-                      cards_api.bp, masterdata_api.bp, stores_api.bp, prices_api.bp,
-                      users_api.bp, chain_api.bp, customers_api.bp,
+    from kassa.central.crm import customers_api, interactions_api, tasks_api
+    from kassa.central.membership import cards_api, holds_api, selfservice_api
+    from kassa.central.replication import nodes_api, operations_api, sync_api
+    from kassa.central.reporting import (
+        analytics_api,
+        history_api,
+        manager_reports,
+        operational_reports,
+    )
+    for blueprint in (sync_api.bp, nodes_api.bp, operational_reports.bp, operations_api.bp,
+                      holds_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
+                      cards_api.bp, products_api.bp, stores_api.bp, prices_api.bp,
+                      users_api.bp, regions_api.bp, customers_api.bp,
                       interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp,
                       analytics_api.bp, selfservice_api.bp, vat_rates_api.bp):
         api.register_blueprint(blueprint)
-    from kassa.central import ui
-    app.register_blueprint(ui.bp)
+    from kassa.central import pages
+    app.register_blueprint(pages.bp)
     app.register_blueprint(selfservice_api.page)
 
     @app.get("/health")

@@ -10,8 +10,8 @@ import secrets
 
 from sqlalchemy.orm import Session
 
-from kassa.central import loyalty
-from kassa.central import masterdata as md
+from kassa.central.catalog import products as md
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import CompanyDetails
 from kassa.loyalty import settings
 
@@ -57,7 +57,7 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
                         amount_minor=2000)
     md.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
     md.set_role_limit(session, "store_manager", 5000, 10000000)
-    loyalty.set_rules(session, settings.DEFAULT)
+    loyalty_accounts.set_rules(session, settings.DEFAULT)
     session.add(CompanyDetails(id=1, name="Kassa Retail LLC", inn="7700000000", kpp="770001001",
                                address="Tverskaya 7, Moscow", bank="Demo Bank",
                                bic="044525000", account="40702810000000000000"))
@@ -65,7 +65,7 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
                                       ("Olga Smirnova", 1)], start=1):
         customer = md.create_customer(session, name, card_number=f"{7770000000000000 + n}",
                                       phone=f"+7900000000{n}", home_store=stores[home])
-        loyalty.open_account(session, customer)
+        loyalty_accounts.open_account(session, customer)
 
     users = {}
     for username, role, kwargs in [

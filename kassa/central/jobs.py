@@ -23,20 +23,22 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from kassa.central import authorizations, loyalty, mail, tasks
+from kassa.central.access import authorizations
+from kassa.central.crm import mail, tasks
+from kassa.central.membership import loyalty_accounts
 from kassa.common.db import Database
 
 log = logging.getLogger(__name__)
 
 
 def _expire(session: Session) -> dict:
-    return {"points_expired": loyalty.expire_points(session),
-            "tiers_reviewed": loyalty.review_tiers(session)}
+    return {"points_expired": loyalty_accounts.expire_points(session),
+            "tiers_reviewed": loyalty_accounts.review_tiers(session)}
 
 
 JOBS: dict[str, tuple[Callable[[Session], object], int]] = {
     "authorizations": (authorizations.escalate_and_expire, 10),
-    "expire_holds": (loyalty.expire_holds, 60),
+    "expire_holds": (loyalty_accounts.expire_holds, 60),
     "overdue_tasks": (tasks.notice_overdue, 60),
     "send_mail": (mail.send_pending, 10),
     "expire_points": (_expire, 3600),
@@ -59,7 +61,7 @@ def run_all(db: Database) -> dict:
     return {name: run(db, name) for name in JOBS}
 
 
-# The warehouse's work (kassa.central.warehouse.analytics), when central has one: every 15
+# The warehouse's work (kassa.central.reporting.warehouse.analytics), when central has one: every 15
 # minutes what changed is loaded; once a day customers are scored and offers made (the first
 # time at start, which refreshes too; the first plain refresh comes a round later). A file
 # lock beside the warehouse lets one process of several do it; one that finds it busy tries
@@ -93,7 +95,7 @@ class Jobs:
                                next_run_time=datetime.now(timezone.utc) + (first or timedelta()))
 
     def _run_warehouse(self, name: str) -> None:
-        from kassa.central.warehouse import analytics
+        from kassa.central.reporting.warehouse import analytics
         try:
             work = getattr(analytics, WAREHOUSE_JOBS[name][0])
             log.info("job %s: %s", name, work(self.db, self.warehouse_path))

@@ -91,7 +91,7 @@ class Node(Base):
     last_refusal: Mapped[str | None] = mapped_column(String(32))
     last_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clock_skew_seconds: Mapped[int | None] = mapped_column(Integer)
-    # Its Litestream backup as it last reported (``kassa.common.backup``): alarm, lag, why.
+    # Its Litestream backup as it last reported (``kassa.common.storage.backup``): alarm, lag, why.
     backup_state: Mapped[str | None] = mapped_column(String(16))
     backup_lag_seconds: Mapped[int | None] = mapped_column(Integer)
     backup_error: Mapped[str | None] = mapped_column(String(500))
@@ -283,9 +283,9 @@ class FormSubmission(Base):
 
 class LoyaltyAccount(Base):
     """A customer's points. ``balance`` caches the sum of the account's ledger entries
-    (``kassa.central.loyalty.check_balance`` proves it); ``held`` is what open redemption holds
-    reserve. A hold is granted only by a conditional update on this row, never by trusting the
-    isolation level."""
+    (``kassa.central.membership.loyalty_accounts.check_balance`` proves it); ``held`` is what open
+    redemption holds reserve. A hold is granted only by a conditional update on this row, never by
+    trusting the isolation level."""
 
     __tablename__ = "loyalty_accounts"
     changed_at: Mapped[datetime] = changed_at_column()
@@ -426,7 +426,7 @@ class SaleLine(Base):
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
-    # The personal offer the line's discount came from (kassa.central.offers).
+    # The personal offer the line's discount came from (kassa.central.membership.personal_offers).
     offer_id: Mapped[int | None] = mapped_column(Integer)
     sale: Mapped[Sale] = relationship(back_populates="lines")
 
@@ -648,7 +648,7 @@ class Authorization(Base):
 
 class TaskRule(Base):
     """What a trigger makes: a task with this title, due this many minutes later, for this
-    role (of the store it concerns). Rows override ``kassa.central.tasks.DEFAULT_RULES``."""
+    role (of the store it concerns). Rows override ``kassa.central.crm.tasks.DEFAULT_RULES``."""
 
     __tablename__ = "task_rules"
     trigger: Mapped[str] = mapped_column(String(32), primary_key=True)  # web_lead | complaint
@@ -754,8 +754,8 @@ class CustomerDocument(Base):
 
 class HistoricTransaction(Base):
     """A customer's purchase from before kassa, loaded from the previous system's export
-    (``kassa.central.history_import``): what the warehouse and the lifetime-value models read
-    beside kassa's own sales. ``batch`` is the file's sha256: a file is loaded once."""
+    (``kassa.central.reporting.history_import``): what the warehouse and the lifetime-value models
+    read beside kassa's own sales. ``batch`` is the file's sha256: a file is loaded once."""
 
     __tablename__ = "historic_transactions"
     __table_args__ = (UniqueConstraint("batch", "line_no"),)

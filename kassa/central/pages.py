@@ -25,8 +25,8 @@ from flask import (
 )
 from flask_babel import gettext
 
-from kassa.central import audit as audit_log
-from kassa.central.auth import check_password, current_user, password_stamp
+from kassa.central.access import audit as audit_log
+from kassa.central.access.auth import check_password, current_user, password_stamp
 from kassa.central.models import User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized

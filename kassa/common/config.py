@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kassa.common.backup import BackupConfig
+    from kassa.common.storage.backup import BackupConfig
 
 
 def var_dir() -> Path:
@@ -107,7 +107,7 @@ def backup_config(db_url: str) -> "BackupConfig | None":
     production. ``KASSA_BACKUP_ALARM_AFTER`` (seconds the replica may lag before the alarm,
     default 60), ``KASSA_BACKUP_SYNC_INTERVAL`` (Litestream's, default 1 s) and
     ``KASSA_BACKUP_CHECK_EVERY`` (default 5 s) tune it."""
-    from kassa.common.backup import BackupConfig, sqlite_path
+    from kassa.common.storage.backup import BackupConfig, sqlite_path
     path = sqlite_path(db_url)
     value = os.environ.get("KASSA_BACKUP", "")
     if path is None or value == "off":

@@ -57,7 +57,7 @@ class NodeBase(DeclarativeBase):
 
 def make_engine(url: str, checkpoints: bool = True) -> Engine:
     """``checkpoints=False`` when Litestream watches the file: it checkpoints the WAL itself,
-    after copying it (``kassa.common.backup``), and must be the only one that does."""
+    after copying it (``kassa.common.storage.backup``), and must be the only one that does."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

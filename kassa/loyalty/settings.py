@@ -1,7 +1,7 @@
 """The chain's loyalty rules as one document central owns and every till replicates.
 
-Central edits the document (``kassa.central.loyalty.set_rules``); it travels in the change feed
-as the ``loyalty_rules`` entity, and both ends turn it into the rule objects of
+Central edits the document (``kassa.central.membership.loyalty_accounts.set_rules``); it travels in
+the change feed as the ``loyalty_rules`` entity, and both ends turn it into the rule objects of
 ``kassa.loyalty.rules`` with ``parse``, which refuses a document that does not hold together.
 """
 

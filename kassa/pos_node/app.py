@@ -8,11 +8,13 @@ from datetime import timedelta
 from flask import Flask, g, jsonify
 from sqlalchemy import func, select
 
-from kassa.common import backup, i18n, observability
+from kassa.common import i18n
 from kassa.common.config import NodeConfig
 from kassa.common.db import Database, utcnow
+from kassa.common.runtime import observability
+from kassa.common.storage import backup
 from kassa.common.web import make_api
-from kassa.pos_node.card_reader import CardReader
+from kassa.pos_node.cards.card_reader import CardReader
 from kassa.pos_node.models import NodeIdentity, OutboxEvent, Store
 
 
@@ -24,7 +26,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     app.config.update(SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_NAME="kassa_till",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=14))
-    # With Litestream watching the file, it alone checkpoints (kassa.common.backup).
+    # With Litestream watching the file, it alone checkpoints (kassa.common.storage.backup).
     db = Database(config.db_url, checkpoints=config.backup is None)
     app.extensions["kassa_db"] = db
     app.secret_key = _session_secret(db)
@@ -34,9 +36,9 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     api = make_api(app, "kassa POS node")
     i18n.init_app(app, lambda: _store_language(db)[0], lambda: _store_language(db)[1])
     observability.init_app(app, "pos", observability.NodeCollector(db, config.sync_interval))
-    from kassa.pos_node import authorization_api, card_api, display_api, sales_api, till_api, ui
+    from kassa.pos_node.screens import approvals_api, card_api, display_api, sales_api, till_api, ui
     api.register_blueprint(till_api.bp)
-    api.register_blueprint(authorization_api.bp)
+    api.register_blueprint(approvals_api.bp)
     api.register_blueprint(sales_api.bp)
     api.register_blueprint(card_api.bp)
     api.register_blueprint(display_api.bp)

@@ -134,8 +134,8 @@ class LoyaltyPosting(Base):
     """Points this till moved (earned, spent, reversed, given back) that central's replica
     balance may not show yet. The till's balance is the replica's plus the postings not yet
     absorbed: an account update pulled after central acknowledged the posting's event
-    includes it (``kassa.sync.replica``). ``offline`` spends count against the card's daily
-    offline allowance."""
+    includes it (``kassa.pos_node.replication.replica``). ``offline`` spends count against the
+    card's daily offline allowance."""
 
     __tablename__ = "loyalty_postings"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -460,7 +460,7 @@ class OutboxEvent(Base):
 
 class CentralAuthorization(Base):
     """Central's answer to this till's request for a decision beyond the store manager's limit
-    (``kassa.pos_node.authorizations``); an approval allows one action, once."""
+    (``kassa.pos_node.sale.approvals``); an approval allows one action, once."""
 
     __tablename__ = "central_authorizations"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

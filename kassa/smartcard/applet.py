@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kassa.smartcard import protocol as p
+from kassa.smartcard import card_protocol as p
 
 
 @dataclass

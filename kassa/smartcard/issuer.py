@@ -8,7 +8,7 @@ from datetime import date
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kassa.smartcard import protocol as p
+from kassa.smartcard import card_protocol as p
 from kassa.smartcard.applet import CardState
 
 

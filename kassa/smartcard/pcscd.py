@@ -1,6 +1,6 @@
 """pcscd on a machine without systemd: whether one answers with vpcd's virtual readers, and
 the command that starts one. ``kassa demo`` uses it; it owns the pcscd it starts (a
-``kassa.common.processes.Supervisor`` child) and never stops one it found running.
+``kassa.common.runtime.processes.Supervisor`` child) and never stops one it found running.
 
 Debian's ``vsmartcard-vpcd`` configures pcscd by itself (``/etc/reader.conf.d/vpcd`` loads the
 driver), so ``pcscd --foreground`` is all it takes, as root: pcscd creates ``/run/pcscd``.

@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kassa.smartcard import protocol as p
+from kassa.smartcard import card_protocol as p
 
 
 class Transport(Protocol):

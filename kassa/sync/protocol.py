@@ -48,7 +48,8 @@ BACKUP_STATES = ("off", "starting", "ok", "behind", "alarm", "down")
 
 
 class BackupReportSchema(ma.Schema):
-    """The node's Litestream backup as its supervisor last saw it (``kassa.common.backup``)."""
+    """The node's Litestream backup as its supervisor last saw it
+    (``kassa.common.storage.backup``)."""
 
     class Meta:
         unknown = ma.EXCLUDE

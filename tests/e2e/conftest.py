@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from kassa.common.processes import Supervisor
+from kassa.common.runtime.processes import Supervisor
 from tests.helpers import CHROMIUM_ARGS, free_port
 
 KASSA = [sys.executable, "-m", "kassa.cli"]

@@ -27,8 +27,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from kassa.common import backup
-from kassa.common.processes import Supervisor
+from kassa.common.runtime.processes import Supervisor
+from kassa.common.storage import backup
 from tests.e2e.conftest import KASSA, run_kassa
 from tests.faultproxy import FaultProxy
 from tests.helpers import free_port, sign_in_central, wait_until

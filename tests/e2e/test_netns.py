@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kassa.common.processes import Supervisor
+from kassa.common.runtime.processes import Supervisor
 from tests import netns
 from tests.e2e.conftest import KASSA
 from tests.helpers import wait_until

@@ -33,7 +33,7 @@ import psycopg
 import pytest
 import requests
 
-from kassa.common.processes import Supervisor
+from kassa.common.runtime.processes import Supervisor
 from kassa.smartcard.applet import LoyaltyCardApplet, load_card
 from kassa.smartcard.vpcd import VPCD_PORT
 from tests.e2e.conftest import KASSA, free_port, run_kassa

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from kassa.central import loyalty
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import Customer, LoyaltyAccount
 from kassa.common.db import Database, utcnow
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
@@ -40,8 +40,8 @@ def card_stack(tmp_path, pcscd, supervisor, seeded_central):
         customer = session.scalars(select(Customer).where(Customer.card_number == number)).one()
         account = session.scalars(select(LoyaltyAccount).where(
             LoyaltyAccount.customer_id == customer.id)).one()
-        loyalty.post(session, account.id, LedgerEntry(f"test:{uuid.uuid4()}", EntryKind.EARN,
-                                                      500, utcnow()))
+        loyalty_accounts.post(session, account.id, LedgerEntry(
+            f"test:{uuid.uuid4()}", EntryKind.EARN, 500, utcnow()))
     db.dispose()
     with reserved_reader(pcscd, VPCD_PORT) as reader:
         node_env = {"KASSA_NODE_DB": str(tmp_path / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "2",

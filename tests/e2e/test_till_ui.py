@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from kassa.central import feed
 from kassa.central.models import Customer, Offer, Product
+from kassa.central.replication import feed
 from kassa.common.db import Database
 from tests.e2e.conftest import run_kassa
 

@@ -9,17 +9,17 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from kassa.central import create_app as create_central
-from kassa.central import feed
+from kassa.central.catalog.products import enroll_node
 from kassa.central.demo_data import seed
-from kassa.central.masterdata import enroll_node
+from kassa.central.replication import feed
 from kassa.common.config import CentralConfig, NodeConfig
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
 from kassa.common.signing import generate_private_key_pem, public_key_pem
+from kassa.common.storage.migrate import upgrade
 from kassa.pos_node import create_app as create_node
 from kassa.pos_node.models import NodeIdentity
-from kassa.sync import replica
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication import replica
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import free_port, install_identity
 
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from kassa.central.auth import new_token
+from kassa.central.access.auth import new_token
 from kassa.central.models import User
 from tests.helpers import basic_auth
 
@@ -208,9 +208,11 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
     """Ids of things in region MSK, one per URL parameter a regional manager may use."""
     from sqlalchemy import select
 
-    from kassa.central import authorizations, cards, tasks
-    from kassa.central import masterdata as md
-    from kassa.central.auth import new_token
+    from kassa.central.access import authorizations
+    from kassa.central.access.auth import new_token
+    from kassa.central.catalog import products as md
+    from kassa.central.crm import tasks
+    from kassa.central.membership import cards
     from kassa.central.models import Customer, LoyaltyAccount, Product, Region, Store, User
 
     with central_db.transaction() as s:

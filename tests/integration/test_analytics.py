@@ -15,9 +15,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from kassa.central import create_app, crm, offers
-from kassa.central import masterdata as md
+from kassa.central import create_app
+from kassa.central.catalog import products as md
+from kassa.central.crm import profiles
 from kassa.central.demo_data import CATALOGUE
+from kassa.central.membership import personal_offers
 from kassa.central.models import (
     ChangeFeedEntry,
     CustomerScore,
@@ -29,7 +31,7 @@ from kassa.central.models import (
     Store,
     User,
 )
-from kassa.central.warehouse import analytics, load, rfm, schema
+from kassa.central.reporting.warehouse import analytics, load, rfm, schema
 from kassa.common.config import CentralConfig
 from tests.helpers import staff_auth as who
 
@@ -93,8 +95,8 @@ def test_the_default_segment_map_covers_every_score_cell(central_db):
 def test_analysis_scores_customers_and_makes_offers(central_db, central_app, seeded, tmp_path):
     with central_db.transaction() as s:
         customers, products = plant_history(s)
-        crm.set_consent(s, customers[0], "offers", True, "till pos-1")
-        crm.set_consent(s, customers[1], "offers", True, "till pos-1")
+        profiles.set_consent(s, customers[0], "offers", True, "till pos-1")
+        profiles.set_consent(s, customers[1], "offers", True, "till pos-1")
     path = tmp_path / "wh.duckdb"
     result = analytics.analyze(central_db, path)
 
@@ -196,8 +198,8 @@ def test_analysis_scores_customers_and_makes_offers(central_db, central_app, see
 
     # Withdrawing the consent sends the tills a tombstone for the profile.
     with central_db.transaction() as s:
-        crm.set_consent(s, s.get(type(customers[0]), customers[0].id), "offers", False,
-                        "office")
+        profiles.set_consent(s, s.get(type(customers[0]), customers[0].id), "offers", False,
+                             "office")
         last = s.scalars(select(ChangeFeedEntry).order_by(
             ChangeFeedEntry.version.desc())).first()
         assert (last.entity, last.deleted) == ("offer_profile", True)
@@ -282,18 +284,18 @@ def test_a_refresh_stopped_half_way_resumes_without_doubles(central_db, tmp_path
 
 
 def test_profiles_follow_consent_through_merges_and_erasure(central_db, seeded, monkeypatch):
-    monkeypatch.setattr(offers, "CHUNK", 2)  # several IN lists, as with 65,536+ customers
+    monkeypatch.setattr(personal_offers, "CHUNK", 2)  # several IN lists, as with 65,536+ customers
     with central_db.transaction() as s:
         customers, _products = plant_history(s, n_customers=6)
         for c in customers[:5]:
-            crm.set_consent(s, c, "offers", True, "till pos-1")
-        assert offers.publish_profiles(s) == 5
-        crm.set_consent(s, customers[5], "offers", False, "till pos-1")
+            profiles.set_consent(s, c, "offers", True, "till pos-1")
+        assert personal_offers.publish_profiles(s) == 5
+        profiles.set_consent(s, customers[5], "offers", False, "till pos-1")
         office = s.scalars(select(User).where(User.username == "office")).one()
         # The duplicate said no later than the kept record said yes: the merged record's
         # newest answer is no, and the tills must stop offering.
-        crm.merge(s, customers[0], customers[5], office)
-        crm.anonymize(s, customers[1], "asked to be forgotten", office)
+        profiles.merge(s, customers[0], customers[5], office)
+        profiles.anonymize(s, customers[1], "asked to be forgotten", office)
 
     def newest(cid):
         with central_db.read() as s:

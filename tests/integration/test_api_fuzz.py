@@ -18,7 +18,7 @@ from schemathesis.checks import (
 from schemathesis.core.failures import Failure, FailureGroup
 from sqlalchemy import select
 
-from kassa.central.auth import new_token
+from kassa.central.access.auth import new_token
 from kassa.central.models import User
 from tests.helpers import basic_auth
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from kassa.central import audit, audit_api
+from kassa.central.access import audit, audit_api
 from tests.helpers import basic_auth, signed
 from tests.integration.test_authorizations import ask
 

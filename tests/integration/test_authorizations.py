@@ -10,7 +10,7 @@ from datetime import timedelta
 import requests
 from sqlalchemy import select
 
-from kassa.central import authorizations
+from kassa.central.access import authorizations
 from kassa.central.models import AuditEntry, Authorization
 from kassa.common.db import utcnow
 from kassa.common.signing import signature_headers

@@ -9,18 +9,23 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from kassa.central import create_app as create_central
-from kassa.central import feed, snapshot
-from kassa.central import masterdata as md
+from kassa.central.catalog import products as md
 from kassa.central.models import ChangeFeedEntry, Node
 from kassa.central.models import Customer as CentralCustomer
+from kassa.central.replication import feed, snapshot
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
-from kassa.pos_node import catalog, shifts
-from kassa.pos_node.cart import Tender
 from kassa.pos_node.models import NodeIdentity, OutboxEvent, SaleLine, User
-from kassa.pos_node.sales import LineRequest, quick_sale
-from kassa.sync.bootstrap import SnapshotError, apply_snapshot, bootstrap, bootstrap_if_new
-from kassa.sync.client import CentralClient, SyncError, pull
+from kassa.pos_node.replication.bootstrap import (
+    SnapshotError,
+    apply_snapshot,
+    bootstrap,
+    bootstrap_if_new,
+)
+from kassa.pos_node.replication.client import CentralClient, SyncError, pull
+from kassa.pos_node.sale import catalog, shifts
+from kassa.pos_node.sale.cart import Tender
+from kassa.pos_node.sale.sales import LineRequest, quick_sale
 from tests.helpers import count, install_identity, signed
 
 SNAPSHOT = "/api/v1/sync/snapshot"

@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from kassa.central import cards, loyalty
-from kassa.central.feed import NodeScope, page
+from kassa.central.membership import cards, loyalty_accounts
 from kassa.central.models import Card, Customer
+from kassa.central.replication.feed import NodeScope, page
 from kassa.smartcard.applet import LoyaltyCardApplet
-from kassa.smartcard.protocol import load_public
+from kassa.smartcard.card_protocol import load_public
 from kassa.smartcard.reader import Trust, read_card
 from tests.unit.test_card_protocol import InProcess
 
@@ -20,13 +20,13 @@ from tests.unit.test_card_protocol import InProcess
 def anna_account(central_db):
     with central_db.transaction() as session:
         anna = session.scalars(select(Customer).where(Customer.name == "Anna Petrova")).one()
-        return loyalty.open_account(session, anna).id
+        return loyalty_accounts.open_account(session, anna).id
 
 
 def test_issue_activate_block_and_replace(central_db, anna_account, tmp_path):
     keys = tmp_path / "issuer"
     with central_db.transaction() as session:
-        account = session.get(loyalty.LoyaltyAccount, anna_account)
+        account = session.get(loyalty_accounts.LoyaltyAccount, anna_account)
         state = cards.issue(session, account, keys, pin="2468", today=date(2026, 11, 27))
         cards.activate(session, state.card_number)
     assert stat.S_IMODE((keys / "issuer-1.pem").stat().st_mode) == 0o600
@@ -60,15 +60,15 @@ def test_a_till_checks_cards_with_what_the_feed_brought(central_db, anna_account
     """Issue two cards at central, block one; the till's replica then accepts the first, refuses
     the blocked one, trusts records its peers signed, and catches a replayed record."""
     from kassa.common.signing import generate_private_key_pem
-    from kassa.pos_node import cards as till_cards
+    from kassa.pos_node.cards import card_trust as till_cards
     from kassa.pos_node.models import NodeIdentity
-    from kassa.smartcard.protocol import load_private
+    from kassa.pos_node.replication import replica
+    from kassa.smartcard.card_protocol import load_private
     from kassa.smartcard.reader import CardError, write_record
-    from kassa.sync import replica
     from tests.helpers import install_identity
 
     with central_db.transaction() as session:
-        account = session.get(loyalty.LoyaltyAccount, anna_account)
+        account = session.get(loyalty_accounts.LoyaltyAccount, anna_account)
         good = cards.issue(session, account, tmp_path)
         lost = cards.issue(session, account, tmp_path)
         cards.block(session, lost.card_number, "lost")

@@ -4,8 +4,8 @@ change feed for the tills and in the audit log with its before and after."""
 
 from sqlalchemy import select
 
-from kassa.central.feed import page
 from kassa.central.models import AuditEntry
+from kassa.central.replication.feed import page
 from kassa.common.signing import generate_private_key_pem, public_key_pem
 from tests.helpers import staff_auth as who
 

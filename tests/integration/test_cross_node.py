@@ -4,7 +4,7 @@ whole workflow goes up, and a receipt from one till is returned at another."""
 from sqlalchemy import select
 
 from kassa.central.models import AuditEntry, Return, Sale, Shift
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import count
 from tests.integration.test_returns import give_back, sell
 from tests.integration.test_till_workflow import add, manager

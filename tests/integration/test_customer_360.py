@@ -9,9 +9,9 @@ import uuid
 from pypdf import PdfReader
 from sqlalchemy import delete, func, select
 
-from kassa.central import cards, create_app, loyalty
-from kassa.central import masterdata as md
-from kassa.central.feed import page
+from kassa.central import create_app
+from kassa.central.catalog import products as md
+from kassa.central.membership import cards, loyalty_accounts
 from kassa.central.models import (
     AuditEntry,
     Card,
@@ -21,12 +21,13 @@ from kassa.central.models import (
     LoyaltyAccount,
     Store,
 )
+from kassa.central.replication.feed import page
 from kassa.common.config import CentralConfig
 from kassa.common.db import utcnow
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.models import BlockedCard
 from kassa.pos_node.models import Customer as NodeCustomer
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import staff_auth as who
 
 
@@ -157,9 +158,9 @@ def test_duplicates_merge_into_one_customer(central_app, central_db, seeded, tmp
         store = s.scalars(select(Store).where(Store.code == "S001")).one()
         twin = md.create_customer(s, "petrova anna", phone=None, email="anna@example.com",
                                   home_store=store)
-        account = loyalty.open_account(s, twin)
-        loyalty.post(s, account.id, LedgerEntry("test:twin", EntryKind.ADJUSTMENT, 70,
-                                                utcnow()))
+        account = loyalty_accounts.open_account(s, twin)
+        loyalty_accounts.post(s, account.id, LedgerEntry("test:twin", EntryKind.ADJUSTMENT, 70,
+                                                         utcnow()))
         twin_card = cards.issue(s, account, tmp_path).card_number
         twin_id = str(twin.id)
         anna_balance = s.scalars(select(LoyaltyAccount.balance).join(Customer).where(

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, insert, select, update
 
-from kassa.central.history_import import import_history
 from kassa.central.models import (
     AuditEntry,
     Customer,
@@ -23,6 +22,7 @@ from kassa.central.models import (
     Store,
     User,
 )
+from kassa.central.reporting.history_import import import_history
 from tests.helpers import staff_auth as who
 
 HEADER = "customer,date,quantity,amount,store,product\n"
@@ -242,7 +242,7 @@ def _never_500(api, token, data):
 
 
 def test_no_file_gets_a_500(central_app, central_db, seeded):
-    from kassa.central.auth import new_token
+    from kassa.central.access.auth import new_token
     with central_db.transaction() as s:
         office = s.scalars(select(User).where(User.username == "office")).one()
         _token, secret = new_token(s, office, "fuzz")

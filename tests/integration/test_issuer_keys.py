@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from kassa.central import cards, loyalty
-from kassa.central.feed import NodeScope, page
+from kassa.central.membership import cards, loyalty_accounts
 from kassa.central.models import AuditEntry, Customer, IssuerKey
+from kassa.central.replication.feed import NodeScope, page
 from kassa.common.errors import KassaError
 from kassa.pos_node.models import IssuerKey as TillIssuerKey
+from kassa.pos_node.replication.client import sync_now
 from kassa.smartcard.applet import load_card, save_card
-from kassa.smartcard.protocol import load_private, load_public
-from kassa.sync.client import sync_now
+from kassa.smartcard.card_protocol import load_private, load_public
 from tests.integration.test_till_card import card_readers, card_seen, insert, swap  # noqa: F401
 
 pytest_plugins = ("tests.smartcard_env",)
@@ -26,7 +26,7 @@ def issue(central_db, key_dir, customer: str, today=None):
     """An active card for ``customer``, issued at central; its card state."""
     with central_db.transaction() as session:
         person = session.scalars(select(Customer).where(Customer.name == customer)).one()
-        state = cards.issue(session, loyalty.open_account(session, person), key_dir,
+        state = cards.issue(session, loyalty_accounts.open_account(session, person), key_dir,
                             today=today)
         cards.activate(session, state.card_number)
     return state
@@ -178,7 +178,7 @@ def test_rotate_and_retire_from_the_command_line(central_db_url, central_db, tmp
 
 def test_a_new_till_bootstrapped_after_retirement_does_not_trust_the_retired_key(
         central_db, tmp_path):
-    from kassa.central import snapshot
+    from kassa.central.replication import snapshot
     keys = tmp_path / "issuer"
     issue(central_db, keys, "Anna Petrova")
     with central_db.transaction() as session:

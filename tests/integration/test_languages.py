@@ -6,7 +6,7 @@ use."""
 from sqlalchemy import select
 
 from kassa.central.models import AuditEntry, Product
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import staff_auth as who
 from tests.integration.test_returns import sell
 
@@ -107,7 +107,7 @@ def test_a_tills_question_to_central_is_answered_in_the_tills_language(central_a
     """A refusal with a value cannot be translated at the till (its English is filled in): the
     till asks central in the language of the request it serves."""
     from kassa.central.models import Customer, LoyaltyAccount
-    from kassa.sync.client import SyncError, ask
+    from kassa.pos_node.replication.client import SyncError, ask
     _till, till_db = tills["pos-1"]
     with central_db.read() as session:
         account = session.scalars(select(LoyaltyAccount.id).join(

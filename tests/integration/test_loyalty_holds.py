@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from kassa.central import loyalty
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import Customer, LoyaltyAccount
 from kassa.common.signing import signature_headers
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
@@ -23,9 +23,9 @@ def account(central_db):
     """Anna's account with 300 points."""
     with central_db.transaction() as session:
         anna = session.scalars(select(Customer).where(Customer.name == "Anna Petrova")).one()
-        acc = loyalty.open_account(session, anna)
-        loyalty.post(session, acc.id, LedgerEntry("sale:s1:1:earn", EntryKind.EARN, 300, NOW,
-                                                  NOW + timedelta(days=365)))
+        acc = loyalty_accounts.open_account(session, anna)
+        loyalty_accounts.post(session, acc.id, LedgerEntry(
+            "sale:s1:1:earn", EntryKind.EARN, 300, NOW, NOW + timedelta(days=365)))
         return acc.id
 
 
@@ -38,14 +38,15 @@ def balance(db, account_id):
 def test_entries_count_once_and_the_cache_equals_the_ledger(central_db, account):
     again = LedgerEntry("sale:s1:1:earn", EntryKind.EARN, 300, NOW, NOW + timedelta(days=365))
     with central_db.transaction() as session:
-        assert loyalty.post(session, account, again) is False
-        with pytest.raises(loyalty.Conflict) as err:
-            loyalty.post(session, account, LedgerEntry("sale:s1:1:earn", EntryKind.EARN, 30,
-                                                       NOW))
+        assert loyalty_accounts.post(session, account, again) is False
+        with pytest.raises(loyalty_accounts.Conflict) as err:
+            loyalty_accounts.post(session, account,
+                                  LedgerEntry("sale:s1:1:earn", EntryKind.EARN, 30, NOW))
         assert err.value.code == "ledger_conflict"
-        loyalty.post(session, account, LedgerEntry("adjust:1", EntryKind.ADJUSTMENT, -20, NOW))
+        loyalty_accounts.post(session, account,
+                              LedgerEntry("adjust:1", EntryKind.ADJUSTMENT, -20, NOW))
     with central_db.read() as session:
-        assert loyalty.check_balance(session, account) == (280, 280)
+        assert loyalty_accounts.check_balance(session, account) == (280, 280)
 
 
 def test_hold_commit_and_release_are_idempotent(central_app, central_db, enrolled, account):
@@ -78,7 +79,7 @@ def test_hold_commit_and_release_are_idempotent(central_app, central_db, enrolle
         assert freed.status_code == 200 and freed.json["status"] == "released"
     assert balance(central_db, account) == (180, 0)
     with central_db.read() as session:
-        assert loyalty.check_balance(session, account) == (180, 180)
+        assert loyalty_accounts.check_balance(session, account) == (180, 180)
     unknown = signed(client, "POST", f"/api/v1/loyalty/holds/{uuid.uuid4()}/release",
                      node_id, key)
     assert unknown.status_code == 404 and unknown.json["error"] == "hold_not_found"
@@ -86,9 +87,9 @@ def test_hold_commit_and_release_are_idempotent(central_app, central_db, enrolle
 
 def test_expired_holds_free_their_points(central_db, enrolled, account):
     with central_db.transaction() as session:
-        loyalty.hold(session, account, "pos-1", 200, ttl=timedelta(seconds=-1))
+        loyalty_accounts.hold(session, account, "pos-1", 200, ttl=timedelta(seconds=-1))
     with central_db.transaction() as session:
-        assert loyalty.expire_holds(session) == 1
+        assert loyalty_accounts.expire_holds(session) == 1
     assert balance(central_db, account) == (300, 0)
 
 
@@ -120,18 +121,18 @@ def test_fifty_tills_racing_for_the_same_points_never_overdraw(live_central, cen
 
 
 def test_rules_and_balances_reach_the_tills(central_db, account, node_db, node_key):
-    from kassa.central.feed import NodeScope, page
+    from kassa.central.replication.feed import NodeScope, page
     from kassa.loyalty import settings
     from kassa.pos_node.models import LoyaltyAccount as NodeAccount
     from kassa.pos_node.models import LoyaltyRules, NodeIdentity
-    from kassa.sync import replica
+    from kassa.pos_node.replication import replica
     from tests.helpers import install_identity
 
     with central_db.transaction() as session:
-        with pytest.raises(loyalty.Invalid) as err:
-            loyalty.set_rules(session, {**settings.DEFAULT, "tiers": [["base", 5]]})
+        with pytest.raises(loyalty_accounts.Invalid) as err:
+            loyalty_accounts.set_rules(session, {**settings.DEFAULT, "tiers": [["base", 5]]})
         assert err.value.code == "bad_rules"
-        loyalty.set_rules(session, {**settings.DEFAULT, "offline_points_per_day": 300})
+        loyalty_accounts.set_rules(session, {**settings.DEFAULT, "offline_points_per_day": 300})
     install_identity(node_db, "pos-1", 1, node_key)
     with central_db.read() as central, node_db.transaction() as session:
         node = session.scalars(select(NodeIdentity)).one()
@@ -153,8 +154,10 @@ def test_an_overdrawn_account_is_in_the_fraud_report_until_earnings_repay_it(
             headers=basic_auth(user, seeded["users"][user]["password"]))
 
     with central_db.transaction() as session:  # two tills offline spent the same points
-        loyalty.post(session, account, LedgerEntry("sale:a:burn", EntryKind.BURN, -250, NOW))
-        loyalty.post(session, account, LedgerEntry("sale:b:burn", EntryKind.BURN, -200, NOW))
+        loyalty_accounts.post(session, account,
+                              LedgerEntry("sale:a:burn", EntryKind.BURN, -250, NOW))
+        loyalty_accounts.post(session, account,
+                              LedgerEntry("sale:b:burn", EntryKind.BURN, -200, NOW))
     (row,) = get("office").json["accounts"]
     assert row["balance"] == -150 and {b["cause"] for b in row["burns"]} == {"sale:a:burn",
                                                                              "sale:b:burn"}
@@ -162,5 +165,6 @@ def test_an_overdrawn_account_is_in_the_fraud_report_until_earnings_repay_it(
     assert get("rm-spb").json["accounts"] == []
     assert get("sm-s001").status_code == 403
     with central_db.transaction() as session:
-        loyalty.post(session, account, LedgerEntry("sale:c:1:earn", EntryKind.EARN, 150, NOW))
+        loyalty_accounts.post(session, account,
+                              LedgerEntry("sale:c:1:earn", EntryKind.EARN, 150, NOW))
     assert get("office").json["accounts"] == []

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from kassa.central import jobs
-from kassa.central import loyalty as central_loyalty
+from kassa.central.membership import loyalty_accounts as central_loyalty
 from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry, Product
 from kassa.common.db import utcnow
 from kassa.loyalty import settings
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.models import LoyaltyAccount as NodeAccount
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.integration.test_returns import give_back
 from tests.integration.test_till_workflow import add, manager
 

@@ -6,8 +6,8 @@ CSV carrying the same rows as the JSON."""
 import csv
 import io
 
-from kassa.central import authorizations
-from kassa.sync.client import sync_now
+from kassa.central.access import authorizations
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import staff_auth as who
 
 

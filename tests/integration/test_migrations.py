@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 import kassa.central.models  # noqa: F401
 import kassa.pos_node.models  # noqa: F401
 from kassa.common.db import CentralBase, Database, NodeBase
-from kassa.common.migrate import alembic_config, include_name, upgrade
+from kassa.common.storage.migrate import alembic_config, include_name, upgrade
 
 
 def _diff(url, metadata):
@@ -90,7 +90,7 @@ def test_a_till_served_after_an_upgrade_brings_its_database_to_head(tmp_path):
 
     from alembic.script import ScriptDirectory
 
-    from kassa.common.processes import Supervisor
+    from kassa.common.runtime.processes import Supervisor
     from tests.helpers import free_port
     db = tmp_path / "pos.sqlite"
     upgrade("node", f"sqlite:///{db}", "0009")  # as a till of an older kassa left it

@@ -19,10 +19,10 @@ from kassa.central import create_app as create_central
 from kassa.central.demo_data import seed
 from kassa.common.config import CentralConfig, normalize_db_url
 from kassa.common.db import Database
-from kassa.common.migrate import upgrade
-from kassa.common.processes import Supervisor
-from kassa.pos_node.setup import init_node
-from kassa.sync.bootstrap import bootstrap_if_new
+from kassa.common.runtime.processes import Supervisor
+from kassa.common.storage.migrate import upgrade
+from kassa.pos_node.replication.bootstrap import bootstrap_if_new
+from kassa.pos_node.replication.enrolment import init_node
 from tests.conftest import PG_ADMIN
 from tests.faultproxy import FaultProxy
 from tests.helpers import free_port, wait_until
@@ -248,12 +248,13 @@ def test_served_central_and_till(pg_server, node_template, tmp_path):
     # The till's request, its call to central and central's answer share the till's id.
     assert lines(node_log, request_id="till-auth-0001", logger="kassa.request",
                  path="/api/v1/authorizations", status=201, app="pos", node_id="pos-1")
-    assert lines(node_log, request_id="till-auth-0001", logger="kassa.sync.client",
+    assert lines(node_log, request_id="till-auth-0001", logger="kassa.pos_node.replication.client",
                  path="/api/v1/authorizations", status=201)
     assert lines(central_log, request_id="till-auth-0001", logger="kassa.request",
                  path="/api/v1/authorizations", status=201, app="central", node_id="pos-1")
     # Each background sync call carries an id of its own, logged at both ends.
-    pushes = lines(node_log, logger="kassa.sync.client", path="/api/v1/sync/push", status=200)
+    pushes = lines(node_log, logger="kassa.pos_node.replication.client",
+                   path="/api/v1/sync/push", status=200)
     assert pushes
     for push in pushes:
         assert lines(central_log, request_id=push["request_id"], path="/api/v1/sync/push",

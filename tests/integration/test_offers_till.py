@@ -8,12 +8,12 @@ import uuid
 
 from sqlalchemy import select
 
-from kassa.central import feed
 from kassa.central.models import Customer, Offer, OfferExposure, Product, QuarantinedEvent
 from kassa.central.models import SaleLine as CentralLine
+from kassa.central.replication import feed
 from kassa.pos_node.models import OfferExposure as TillExposure
 from kassa.pos_node.models import OutboxEvent
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import count
 from tests.integration.test_till_workflow import add
 
@@ -272,8 +272,8 @@ def test_a_new_till_bootstrapped_from_the_snapshot_holds_the_offers_a_pull_bring
     from sqlalchemy import text
 
     from kassa.common.db import Database
-    from kassa.sync.bootstrap import bootstrap
-    from kassa.sync.client import CentralClient, pull
+    from kassa.pos_node.replication.bootstrap import bootstrap
+    from kassa.pos_node.replication.client import CentralClient, pull
     from tests.helpers import install_identity
     kept = publish_offer(central_db, COFFEE, [MILK], segments=["Loyal"])
     changed = publish_offer(central_db, TEA, [])

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kassa.central.feed import page
 from kassa.central.models import AuditEntry
+from kassa.central.replication.feed import page
 from kassa.common import clock
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import staff_auth as who
 
 

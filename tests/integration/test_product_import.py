@@ -4,8 +4,8 @@ changes in the feed for the tills, the export readable by the import."""
 
 from sqlalchemy import func, select
 
-from kassa.central.feed import page
 from kassa.central.models import AuditEntry, Price, Product
+from kassa.central.replication.feed import page
 from tests.helpers import basic_auth
 
 HEADER = "sku,name,vat_rate_bp,unit,category,barcodes,price,active\n"

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from kassa.central import region_wall
+from kassa.central.access import region_wall
 from tests.helpers import basic_auth
 
 

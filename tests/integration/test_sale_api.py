@@ -95,7 +95,7 @@ def test_a_body_that_is_not_json_is_refused(till, stocked_node, data, content_ty
 
 
 def test_a_failure_after_the_sale_rows_rolls_everything_back(till, stocked_node, monkeypatch):
-    import kassa.pos_node.sales as sales
+    from kassa.pos_node.sale import sales
 
     def broken_outbox(*_args, **_kwargs):
         raise RuntimeError("disk full")

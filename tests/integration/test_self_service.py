@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from kassa.central import cards, loyalty, offers, selfservice
-from kassa.central.auth import new_token
+from kassa.central.access.auth import new_token
+from kassa.central.membership import cards, loyalty_accounts, personal_offers, selfservice
 from kassa.central.models import (
     AuditEntry,
     ChangeFeedEntry,
@@ -77,7 +77,7 @@ def test_wrong_pin_then_lockout_per_card(central_app, central_db, two_cards):
 
 
 def test_sign_ins_per_client_address_are_limited(central_app, two_cards, monkeypatch):
-    from kassa.central import selfservice_api
+    from kassa.central.membership import selfservice_api
     monkeypatch.setattr(selfservice_api, "SIGN_IN_LIMIT",
                         (selfservice_api.SIGN_IN_LIMIT[0], 3))
     client = central_app.test_client()
@@ -148,7 +148,7 @@ def test_purchases_points_and_offers_are_the_customers_own(central_app, central_
     with central_db.transaction() as s:
         store = s.scalars(select(Store).where(Store.code == "S002")).one()
         milk = s.scalars(select(Product).where(Product.sku == "1001")).one()
-        conf = offers.settings(s)
+        conf = personal_offers.settings(s)
         conf.holdout_bp = 0  # nobody held out: the offer must show
         s.merge(conf)
         s.add(Offer(rule_key="test:milk", kind="cross_sell", product_id=milk.id,
@@ -161,8 +161,8 @@ def test_purchases_points_and_offers_are_the_customers_own(central_app, central_
             s.add(Sale(id=uuid.uuid4(), receipt_no=receipt, node_id="pos-1", store_id=store.id,
                        customer_id=customer.id, sold_at=datetime.now(timezone.utc),
                        total_minor=points * 100, vat_minor=0))
-            loyalty.post(s, account.id, LedgerEntry(f"test:{receipt}", EntryKind.EARN, points,
-                                                    datetime.now(timezone.utc)))
+            loyalty_accounts.post(s, account.id, LedgerEntry(
+                f"test:{receipt}", EntryKind.EARN, points, datetime.now(timezone.utc)))
     client = central_app.test_client()
     csrf = sign_in(client, two_cards["anna"]).json["csrf"]
     bought = client.get("/api/v1/me/purchases").json["items"]
@@ -196,8 +196,8 @@ def test_the_page_on_a_phone(central_app, central_db, live_central, two_cards, a
         account = s.scalars(select(LoyaltyAccount).join(
             Customer, Customer.id == LoyaltyAccount.customer_id).where(
             Customer.card_number == two_cards["anna"])).one()
-        loyalty.post(s, account.id, LedgerEntry("test:welcome", EntryKind.EARN, 350,
-                                                datetime.now(timezone.utc)))
+        loyalty_accounts.post(s, account.id, LedgerEntry("test:welcome", EntryKind.EARN, 350,
+                                                         datetime.now(timezone.utc)))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:

@@ -4,8 +4,8 @@ its before and after."""
 
 from sqlalchemy import select
 
-from kassa.central.feed import page
 from kassa.central.models import AuditEntry
+from kassa.central.replication.feed import page
 from tests.helpers import staff_auth as who
 
 

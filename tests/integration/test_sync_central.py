@@ -202,7 +202,7 @@ def test_a_retry_racing_the_original_applies_once(central_db, enrolled):
     central was still working): the node-row lock makes the second wait and skip."""
     import threading
 
-    from kassa.sync.apply import apply_batch
+    from kassa.central.replication.ingest import apply_batch
     from kassa.sync.protocol import PushRequestSchema
 
     batch = PushRequestSchema().load({"node_id": "pos-1",

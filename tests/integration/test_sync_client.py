@@ -9,11 +9,11 @@ from kassa.central.models import Payment as CentralPayment
 from kassa.central.models import Sale as CentralSale
 from kassa.central.models import SaleLine as CentralLine
 from kassa.common.errors import KassaError
-from kassa.pos_node import shifts
-from kassa.pos_node.cart import Tender
 from kassa.pos_node.models import NodeIdentity, OutboxEvent, Product, User
-from kassa.pos_node.sales import LineRequest, quick_sale
-from kassa.sync.client import SyncError, sync_now
+from kassa.pos_node.replication.client import SyncError, sync_now
+from kassa.pos_node.sale import shifts
+from kassa.pos_node.sale.cart import Tender
+from kassa.pos_node.sale.sales import LineRequest, quick_sale
 from tests.helpers import count, install_identity, wait_until
 
 
@@ -85,7 +85,7 @@ def test_a_refused_push_keeps_events_and_records_the_error(node, central_db):
 def test_the_background_sync_pushes_by_itself_and_stops_when_told(node, central_db):
     import threading
 
-    from kassa.sync.scheduler import SyncScheduler
+    from kassa.pos_node.replication.scheduler import SyncScheduler
 
     scheduler = SyncScheduler(node, interval_s=0.2, timeout_s=5, batch_size=50)
     scheduler.start()
@@ -100,7 +100,7 @@ def test_the_background_sync_pushes_by_itself_and_stops_when_told(node, central_
 
 
 def test_a_failing_schedule_backs_off_and_sync_now_skips_the_wait(node, central_db):
-    from kassa.sync.scheduler import SyncScheduler, backoff_delay
+    from kassa.pos_node.replication.scheduler import SyncScheduler, backoff_delay
 
     assert [backoff_delay(n, 5, 300, rng=_Top()) for n in range(0, 8)] == \
         [0, 10, 20, 40, 80, 160, 300, 300]
@@ -140,8 +140,8 @@ def test_the_node_reports_itself_and_central_can_reconcile(node, central_db):
 
 
 def test_a_customer_corrected_at_the_till_reaches_central(node, central_db):
-    from kassa.pos_node import customers
     from kassa.pos_node.models import Customer
+    from kassa.pos_node.sale import customers
 
     sync_now(node)
     with node.transaction() as session:
@@ -159,7 +159,7 @@ def test_a_customer_corrected_at_the_till_reaches_central(node, central_db):
 
 def test_a_node_rotates_its_key_and_keeps_syncing(node, central_db):
     from kassa.common.signing import public_key_pem
-    from kassa.sync.client import rotate_key
+    from kassa.pos_node.replication.client import rotate_key
 
     sync_now(node)
     new_public = rotate_key(node)
@@ -210,7 +210,7 @@ def test_an_empty_or_cut_200_is_no_answer(node_db, enrolled):
     import socket
     import threading
 
-    from kassa.sync.client import ask
+    from kassa.pos_node.replication.client import ask
     replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Cut"]
     server = socket.create_server(("127.0.0.1", 0))

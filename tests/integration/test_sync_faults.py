@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from kassa.central import masterdata as md
+from kassa.central.catalog import products as md
 from kassa.central.models import AuditEntry, Customer, Node, QuarantinedEvent, Sale
 from kassa.common.signing import generate_private_key_pem, public_key_pem
 from tests.helpers import basic_auth, count, signed
@@ -211,7 +211,7 @@ def test_keys_rotate_without_downtime_and_revocation_is_immediate(central_app, c
 
 
 def feed_of(session, scope=None):
-    from kassa.central.feed import page
+    from kassa.central.replication.feed import page
     return page(session, 0, 1000, scope)["changes"]
 
 
@@ -275,7 +275,7 @@ def test_closing_a_day_warns_of_nodes_that_may_hold_its_events(central_app, enro
 
 
 def test_each_node_gets_only_its_share_of_the_feed(central_db, seeded):
-    from kassa.central.feed import NodeScope
+    from kassa.central.replication.feed import NodeScope
     with central_db.transaction() as session:
         s002 = md.store_by_code(session, "S002")
         milk = session.scalars(select(md.Product).where(md.Product.sku == "1001")).one()
@@ -294,7 +294,7 @@ def test_each_node_gets_only_its_share_of_the_feed(central_db, seeded):
         s002_changes = feed_of(session, NodeScope(2, 2))
         assert 7990 in {c["data"]["amount_minor"] for c in s002_changes
                         if c["entity"] == "price"}
-        from kassa.central.feed import page
+        from kassa.central.replication.feed import page
         last = page(session, 0, 1000)["next_since"]
         # Entries for other nodes only at the end: the cursor still moves past them.
         assert page(session, last - 1, 10, s001)["next_since"] == last
@@ -382,11 +382,11 @@ def test_operators_work_the_quarantine_from_the_cli(central_app, central_db_url,
 
 def test_deletes_travel_as_tombstones_and_reach_the_replica(central_db, seeded, node_db,
                                                             node_key):
-    from kassa.central.feed import NodeScope, page
+    from kassa.central.replication.feed import NodeScope, page
     from kassa.pos_node.models import NodeIdentity
     from kassa.pos_node.models import Price as NodePrice
     from kassa.pos_node.models import User as NodeUser
-    from kassa.sync import replica
+    from kassa.pos_node.replication import replica
     from tests.helpers import install_identity
 
     install_identity(node_db, "pos-1", 1, node_key)

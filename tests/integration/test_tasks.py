@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from kassa.central import jobs
 from kassa.central.models import Customer, Interaction, MailMessage, Task, User
 from kassa.common.db import utcnow
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import free_port, wait_until
 from tests.helpers import staff_auth as who
 

@@ -8,10 +8,10 @@ import uuid
 import requests
 from sqlalchemy import select
 
-from kassa.central import authorizations as central_authorizations
+from kassa.central.access import authorizations as central_authorizations
 from kassa.central.models import Customer, Return, Sale
 from kassa.pos_node.models import NodeIdentity
-from kassa.sync.client import sync_now
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import basic_auth
 from tests.integration.test_returns import give_back, sell
 

@@ -15,18 +15,18 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from kassa.central import cards
-from kassa.central import loyalty as central_loyalty
+from kassa.central.membership import cards
+from kassa.central.membership import loyalty_accounts as central_loyalty
 from kassa.central.models import Customer, LoyaltyAccount, RedemptionHold
 from kassa.common.db import utcnow
 from kassa.loyalty import settings
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
-from kassa.pos_node.card_reader import CardReader
+from kassa.pos_node.cards.card_reader import CardReader
 from kassa.pos_node.models import NodeIdentity, Sale
-from kassa.smartcard import protocol as p
+from kassa.pos_node.replication.client import sync_now
+from kassa.smartcard import card_protocol as p
 from kassa.smartcard.applet import LoyaltyCardApplet, load_card, save_card
 from kassa.smartcard.vpcd import VPCD_PORT
-from kassa.sync.client import sync_now
 from tests.helpers import wait_until
 from tests.unit.test_card_protocol import card as foreign_card
 

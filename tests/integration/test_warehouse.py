@@ -10,14 +10,16 @@ import duckdb
 import pytest
 from sqlalchemy import select, update
 
-from kassa.central import create_app, crm, history_import
-from kassa.central import masterdata as md
+from kassa.central import create_app
+from kassa.central.catalog import products as md
+from kassa.central.crm import profiles
 from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry, User
-from kassa.central.warehouse import export, load, schema
+from kassa.central.reporting import history_import
+from kassa.central.reporting.warehouse import export, load, schema
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database, utcnow
-from kassa.common.migrate import upgrade
-from kassa.sync.client import sync_now
+from kassa.common.storage.migrate import upgrade
+from kassa.pos_node.replication.client import sync_now
 from tests.helpers import staff_auth as who
 from tests.integration.test_till_workflow import manager
 
@@ -156,7 +158,7 @@ def test_imported_history_becomes_sale_lines_and_follows_a_merge(central_db, see
         (str(anna_id), 2, 19980 + 5490), (str(ivan_id), 1, 149000)]
     with central_db.transaction() as s:
         office = s.scalars(select(User).where(User.username == "office")).one()
-        crm.merge(s, s.get(Customer, anna_id), s.get(Customer, ivan_id), office)
+        profiles.merge(s, s.get(Customer, anna_id), s.get(Customer, ivan_id), office)
     load.refresh(central_db, path)
     assert facts(path, "SELECT DISTINCT customer_id::VARCHAR FROM fact_sale_line "
                        "WHERE source = 'import'") == [(str(anna_id),)]
@@ -198,7 +200,7 @@ def test_ledger_entries_follow_an_account_handed_over_in_a_merge(central_db, see
         (str(other_id),)]
     with central_db.transaction() as s:
         office = s.scalars(select(User).where(User.username == "office")).one()
-        crm.merge(s, s.get(Customer, keep_id), s.get(Customer, other_id), office)
+        profiles.merge(s, s.get(Customer, keep_id), s.get(Customer, other_id), office)
     load.refresh(central_db, path)
     assert facts(path, "SELECT DISTINCT customer_id::VARCHAR FROM fact_loyalty_entry") == [
         (str(keep_id),)]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from mlxtend.frequent_patterns import association_rules, fpgrowth
 
-from kassa.central.warehouse import basket
+from kassa.central.reporting.warehouse import basket
 
 
 def connect(baskets: dict[int, list[int]]) -> duckdb.DuckDBPyConnection:

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kassa.smartcard import protocol as p
+from kassa.smartcard import card_protocol as p
 from kassa.smartcard.applet import LoyaltyCardApplet, load_card, save_card
 from kassa.smartcard.issuer import issue_card
 from kassa.smartcard.reader import CardError, Trust, read_card, verify_pin, write_record

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kassa.common.errors import KassaError
-from kassa.pos_node.cart import Item, Tender, price_lines, settle
+from kassa.pos_node.sale.cart import Item, Tender, price_lines, settle
 
 MILK = Item(1, "1001", "Milk", "pcs", 1000, 8990)
 APPLES = Item(6, "2001", "Apples", "kg", 1000, 15990)

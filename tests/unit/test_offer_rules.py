@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from kassa.common.errors import KassaError
-from kassa.pos_node.cart import (
+from kassa.pos_node.sale.cart import (
     Entry,
     Item,
     OfferProfile,
@@ -18,7 +18,7 @@ from kassa.pos_node.cart import (
     offer_quantity,
     price,
 )
-from kassa.pos_node.offers import Shown, kept, line_offer
+from kassa.pos_node.sale.offers import Shown, kept, line_offer
 
 MILK, COFFEE, TEA, CHOC = 1, 8, 9, 12
 COFFEE_ITEM = Item(COFFEE, "3001", "Coffee", "pcs", 2000, 149000)

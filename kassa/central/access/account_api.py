@@ -10,8 +10,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from kassa.central import audit
-from kassa.central.auth import new_token, require_role
+from kassa.central.access import audit
+from kassa.central.access.auth import new_token, require_role
 from kassa.central.models import ApiToken, User
 from kassa.common.db import utcnow
 from kassa.common.errors import NotFound

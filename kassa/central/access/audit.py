@@ -1,5 +1,5 @@
 """Writing to the audit log: one line per decision or change, never updated or deleted
-(``kassa.central.audit_api`` reads it back). Fields are cut to their columns' lengths here,
+(``kassa.central.access.audit_api`` reads it back). Fields are cut to their columns' lengths here,
 so no caller has to."""
 
 from __future__ import annotations

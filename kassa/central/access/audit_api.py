@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import or_, select
 
-from kassa.central.auth import require_role
+from kassa.central.access.auth import require_role
 from kassa.central.models import AuditEntry, Node, Store, User
 from kassa.common.spreadsheet import cell
 from kassa.common.web import CSV_TEXT

@@ -22,8 +22,8 @@ from flask import current_app, g, request, session
 from sqlalchemy import bindparam, delete, func, insert, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kassa.central import audit as audit_log
-from kassa.central import region_wall
+from kassa.central.access import audit as audit_log
+from kassa.central.access import region_wall
 from kassa.central.models import ApiToken, Node, NodeNonce, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from kassa.central import audit
+from kassa.central.access import audit
 from kassa.central.models import Authorization, AuthorizationPolicy, Node, Store, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound

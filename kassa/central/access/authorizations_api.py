@@ -11,8 +11,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import authorizations
-from kassa.central.auth import node_signed, require_role
+from kassa.central.access import authorizations
+from kassa.central.access.auth import node_signed, require_role
 
 bp = Blueprint("authorizations", __name__, url_prefix="/api/v1/authorizations",
                description="Decisions a till may not take alone")

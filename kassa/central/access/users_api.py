@@ -17,9 +17,9 @@ from marshmallow import fields, validate
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from kassa.central import audit
-from kassa.central import masterdata as md
-from kassa.central.auth import require_role
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.catalog import products as md
 from kassa.central.models import ROLES, Region, Store, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound

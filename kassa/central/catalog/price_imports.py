@@ -5,8 +5,9 @@ Columns: ``sku, store_code, region_code, price, effective_from`` (at most one of
 ``effective_from`` a local wall-clock time like ``2026-12-01T00:00``, empty for a standing
 price). Checked whole first, every problem reported with its line, field and reason; then all
 or nothing, or the good rows with the bad ones listed (``skip_bad``), as for products
-(``kassa.central.imports``). A row for a product, scope and start that has a price changes it;
-any other row adds one. A regional manager's file may only price their region and its stores.
+(``kassa.central.catalog.product_imports``). A row for a product, scope and start that has a price
+changes it; any other row adds one. A regional manager's file may only price their region and its
+stores.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from kassa.central import audit
-from kassa.central.documents import price_doc
-from kassa.central.feed import record_changes
-from kassa.central.imports import CHUNK, MAX_ROWS, Record, Report, parse_minor
+from kassa.central.access import audit
+from kassa.central.catalog.product_imports import CHUNK, MAX_ROWS, Record, Report, parse_minor
 from kassa.central.models import Price, Product, Region, Store, User
-from kassa.common.bulk import insert_rows, update_rows
+from kassa.central.replication.feed import record_changes
+from kassa.central.replication.feed_documents import price_doc
 from kassa.common.spreadsheet import cell
+from kassa.common.storage.bulk import insert_rows, update_rows
 
 COLUMNS = ("sku", "store_code", "region_code", "price", "effective_from")
 

@@ -15,10 +15,11 @@ from marshmallow import fields, validate, validates_schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from kassa.central import audit, price_imports
-from kassa.central import masterdata as md
-from kassa.central.auth import require_role
-from kassa.central.masterdata_api import ImportArgsSchema, ImportReportSchema, csv_body
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.catalog import price_imports
+from kassa.central.catalog import products as md
+from kassa.central.catalog.products_api import ImportArgsSchema, ImportReportSchema, csv_body
 from kassa.central.models import Price, Product, Region, Store, User
 from kassa.common.errors import Forbidden, NotFound
 from kassa.common.web import CSV_TEXT, report_or_refusal

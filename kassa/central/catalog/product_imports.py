@@ -21,13 +21,13 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
-from kassa.central import audit
-from kassa.central import masterdata as md
-from kassa.central.documents import price_doc, product_doc
-from kassa.central.feed import record_changes
+from kassa.central.access import audit
+from kassa.central.catalog import products as md
 from kassa.central.models import Price, Product, ProductBarcode, VatRate
-from kassa.common.bulk import copy_rows, insert_rows, is_postgresql, next_ids, update_rows
+from kassa.central.replication.feed import record_changes
+from kassa.central.replication.feed_documents import price_doc, product_doc
 from kassa.common.spreadsheet import cell
+from kassa.common.storage.bulk import copy_rows, insert_rows, is_postgresql, next_ids, update_rows
 
 COLUMNS = ("sku", "name", "vat_rate_bp", "unit", "category", "barcodes", "price", "active")
 MAX_ROWS = 1_000_000

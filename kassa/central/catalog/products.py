@@ -14,17 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.documents import (
-    customer_doc,
-    price_doc,
-    product_doc,
-    promotion_doc,
-    region_doc,
-    role_limit_doc,
-    store_doc,
-    user_doc,
-)
-from kassa.central.feed import customer_scope, record_change
 from kassa.central.models import (
     ROLES,
     Customer,
@@ -38,6 +27,17 @@ from kassa.central.models import (
     Store,
     User,
     VatRate,
+)
+from kassa.central.replication.feed import customer_scope, record_change
+from kassa.central.replication.feed_documents import (
+    customer_doc,
+    price_doc,
+    product_doc,
+    promotion_doc,
+    region_doc,
+    role_limit_doc,
+    store_doc,
+    user_doc,
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound, Unauthorized

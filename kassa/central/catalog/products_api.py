@@ -1,6 +1,6 @@
 """Products over HTTP: one at a time (with their barcodes and category), and with their
-chain-wide prices in bulk as CSV (``kassa.central.imports``). Every change goes to the tills
-at their next pull and to the audit log with its before and after."""
+chain-wide prices in bulk as CSV (``kassa.central.catalog.product_imports``). Every change goes to
+the tills at their next pull and to the audit log with its before and after."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from marshmallow import fields, validate
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from kassa.central import audit, imports
-from kassa.central import masterdata as md
-from kassa.central.auth import require_role
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.catalog import product_imports
+from kassa.central.catalog import products as md
 from kassa.central.models import Price, Product
 from kassa.common.errors import KassaError, NotFound
 from kassa.common.web import CSV_TEXT, report_or_refusal
@@ -97,7 +98,7 @@ class ProductPatchSchema(ma.Schema):
 
 def _prices(session, ids: list[int]) -> dict[int, int]:
     return dict(session.execute(select(Price.product_id, Price.amount_minor).where(
-        Price.product_id.in_(ids), *imports.CHAIN_STANDING)).all())
+        Price.product_id.in_(ids), *product_imports.CHAIN_STANDING)).all())
 
 
 def _product_view(session, p: Product, price: int | None = None) -> dict:
@@ -188,8 +189,8 @@ class Import(MethodView):
         ``sku,name,vat_rate_bp,unit,category,barcodes,price,active``)."""
         text = csv_body()
         with _db().transaction() as session:
-            report = imports.import_products(session, text, skip_bad=args["skip_bad"],
-                                             actor_id=g.user.id)
+            report = product_imports.import_products(session, text, skip_bad=args["skip_bad"],
+                                                     actor_id=g.user.id)
         if report.errors and not args["skip_bad"]:
             return ImportReportSchema().dump(report), 422
         return report
@@ -204,6 +205,6 @@ class Export(MethodView):
     def get(self):
         """Every product with its barcodes and chain-wide price, as CSV."""
         with _db().read() as session:
-            text = imports.export_products(session)
+            text = product_imports.export_products(session)
         return Response(text, mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=products.csv"})

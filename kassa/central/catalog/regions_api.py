@@ -14,11 +14,11 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy import select
 
-from kassa.central import audit, crm, loyalty
-from kassa.central import masterdata as md
-from kassa.central.auth import require_role
-from kassa.central.documents import promotion_doc, role_limit_doc
-from kassa.central.feed import record_change
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.catalog import products as md
+from kassa.central.crm import profiles
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
     ROLES,
     CompanyDetails,
@@ -28,6 +28,8 @@ from kassa.central.models import (
     Region,
     RoleLimit,
 )
+from kassa.central.replication.feed import record_change
+from kassa.central.replication.feed_documents import promotion_doc, role_limit_doc
 from kassa.common.errors import Conflict, NotFound
 from kassa.loyalty import settings
 
@@ -192,7 +194,7 @@ class Company(MethodView):
             if row is None:
                 raise NotFound("The company's details are not set yet.",
                                code="company_details_missing")
-            return {f: getattr(row, f) for f in crm.COMPANY_FIELDS}
+            return {f: getattr(row, f) for f in profiles.COMPANY_FIELDS}
 
     @require_role(*OPERATORS)
     @bp.arguments(CompanySchema)
@@ -201,7 +203,7 @@ class Company(MethodView):
         """Set the seller's details (audited); documents issued from now on carry them."""
         with _db().transaction() as session:
             row = session.get(CompanyDetails, 1, with_for_update=True)
-            before = None if row is None else {f: getattr(row, f) for f in crm.COMPANY_FIELDS}
+            before = None if row is None else {f: getattr(row, f) for f in profiles.COMPANY_FIELDS}
             if row is None:
                 row = CompanyDetails(id=1, **body)
                 session.add(row)
@@ -209,7 +211,7 @@ class Company(MethodView):
                 for k, v in body.items():
                     setattr(row, k, v)
             session.flush()
-            after = {f: getattr(row, f) for f in crm.COMPANY_FIELDS}
+            after = {f: getattr(row, f) for f in profiles.COMPANY_FIELDS}
             if after != before:
                 audit.change(session, g.user.id, "company", 1, before, after)
             return after
@@ -359,7 +361,7 @@ class LoyaltyRules(MethodView):
             before = dict(row.document if row else settings.DEFAULT)
             after = {**before, **body["changes"]}
             if after != before:
-                loyalty.set_rules(session, after)
+                loyalty_accounts.set_rules(session, after)
                 audit.change(session, g.user.id, "loyalty_rules", 1,
                              {k: before.get(k) for k in body["changes"]}, body["changes"])
             return {"document": after}

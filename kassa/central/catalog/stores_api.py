@@ -12,12 +12,12 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from kassa.central import audit
-from kassa.central.auth import require_role
-from kassa.central.documents import store_doc
-from kassa.central.feed import record_change
-from kassa.central.masterdata import check_timezone
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.catalog.products import check_timezone
 from kassa.central.models import Region, Store, User
+from kassa.central.replication.feed import record_change
+from kassa.central.replication.feed_documents import store_doc
 from kassa.common.errors import Conflict, NotFound
 from kassa.common.i18n import CURRENCIES, DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES
 

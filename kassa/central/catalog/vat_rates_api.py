@@ -12,8 +12,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import func, select
 
-from kassa.central import audit
-from kassa.central.auth import require_role
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
 from kassa.central.models import Product, VatRate
 from kassa.common.errors import Conflict, NotFound
 

@@ -13,14 +13,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import audit, crm
-from kassa.central.auth import require_role
-from kassa.central.documents import customer_doc
-from kassa.central.feed import customer_scope, record_change
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.crm import profiles
 from kassa.central.models import Customer
+from kassa.central.replication.feed import customer_scope, record_change
+from kassa.central.replication.feed_documents import customer_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict
-from kassa.sync.outbox import jsonable
+from kassa.pos_node.replication.outbox import jsonable
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                description="Customers: the 360 view, consents, contacts, blocks")
@@ -101,7 +102,7 @@ class InteractionSchema(ma.Schema):
 
 
 class NewContactSchema(ma.Schema):
-    channel = fields.String(required=True, validate=validate.OneOf(crm.CHANNELS))
+    channel = fields.String(required=True, validate=validate.OneOf(profiles.CHANNELS))
     direction = fields.String(load_default="in", validate=validate.OneOf(("in", "out")))
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
     body = fields.String(load_default="", validate=validate.Length(max=20_000))
@@ -139,7 +140,8 @@ def _state(c: Customer) -> dict:
 
 def _set_block(customer_id, reason: str | None) -> dict:
     with _db().transaction() as session:
-        customer = crm.reachable(session, crm.Reach.of(g.user), customer_id, writable=True)
+        customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
+                                      writable=True)
         before = {"blocked": customer.blocked_at is not None, "reason": customer.block_reason}
         customer.blocked_at = utcnow() if reason else None
         customer.block_reason = reason
@@ -163,7 +165,7 @@ class Customers(MethodView):
     def get(self, args):
         """Customers and leads by card number, phone, e-mail or part of the name."""
         with _db().read() as session:
-            return {"customers": crm.search(session, crm.Reach.of(g.user), args["q"])}
+            return {"customers": profiles.search(session, profiles.Reach.of(g.user), args["q"])}
 
 
 @bp.route("/<uuid:customer_id>")
@@ -176,17 +178,17 @@ class OneCustomer(MethodView):
         """Correct a customer's name, phone, e-mail, birthday or address (audited; the tills
         get the record at their next pull)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
-                                     writable=True)
-            return crm.update_profile(session, customer, body, g.user)
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
+                                          writable=True)
+            return profiles.update_profile(session, customer, body, g.user)
 
     @bp.response(200, ProfileSchema)
     def get(self, customer_id):
         """Everything about one customer: profile, consents, cards, points, purchases and
         returns in every store, contacts on every channel, and their timeline."""
         with _db().read() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
-            view = crm.profile(session, customer)
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
+            view = profiles.profile(session, customer)
         # The free-form parts as JSON text now: the schema's Dict fields pass values as is.
         for part in ("cards", "loyalty", "purchases", "returns"):
             view[part] = jsonable(view[part])
@@ -202,10 +204,10 @@ class CustomerConsent(MethodView):
     def put(self, body, customer_id, channel):
         """Record a consent given or withdrawn (kept with its history and in the audit log)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
-                                     writable=True)
-            row = crm.set_consent(session, customer, channel, body["granted"],
-                                  f"{body['source']} ({g.user.username})", g.user)
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
+                                          writable=True)
+            row = profiles.set_consent(session, customer, channel, body["granted"],
+                                       f"{body['source']} ({g.user.username})", g.user)
             return {"channel": row.channel, "granted": row.granted, "at": row.at,
                     "source": row.source}
 
@@ -219,9 +221,9 @@ class CustomerContacts(MethodView):
     def post(self, body, customer_id):
         """Log a contact with the customer (a call taken, a letter sent...)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
-                                     writable=True)
-            row, _new = crm.record_interaction(
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
+                                          writable=True)
+            row, _new = profiles.record_interaction(
                 session, customer, channel=body["channel"], direction=body["direction"],
                 subject=body["subject"], body=body["body"], at=body["at"],
                 store_id=g.user.store_id, user_id=g.user.id)
@@ -237,7 +239,7 @@ class DocumentLineSchema(ma.Schema):
 
 
 class DocumentInSchema(ma.Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(tuple(crm.DOCUMENT_TITLES)))
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(profiles.DOCUMENT_TITLES)))
     items = fields.List(fields.Nested(DocumentLineSchema), required=True,
                         validate=validate.Length(min=1, max=200))
     valid_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
@@ -254,9 +256,9 @@ class Documents(MethodView):
         """A quote or an invoice for the customer at the chain's prices, as PDF (numbered, kept,
         and on the customer's timeline)."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id,
-                                     writable=True)
-            row, document = crm.make_document(
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
+                                          writable=True)
+            row, document = profiles.make_document(
                 session, customer, body["kind"],
                 [(i["sku"], i["quantity"]) for i in body["items"]], g.user, body["valid_days"])
             number = f"{row.kind[0].upper()}-{row.id:06d}"
@@ -292,7 +294,7 @@ class Duplicates(MethodView):
         """Records that are likely one person: the same phone or e-mail, or the same name with
         the same birthday or home store."""
         with _db().read() as session:
-            return {"groups": crm.duplicates(session, crm.Reach.of(g.user))}
+            return {"groups": profiles.duplicates(session, profiles.Reach.of(g.user))}
 
 
 @bp.route("/<uuid:customer_id>/merge")
@@ -307,10 +309,10 @@ class Merge(MethodView):
         """Merge a duplicate into this customer: purchases, points, cards, consents and
         contacts move over (audited; the tills drop the duplicate at their next pull)."""
         with _db().transaction() as session:
-            reach = crm.Reach.of(g.user)
-            keep = crm.reachable(session, reach, customer_id)
-            other = crm.reachable(session, reach, body["other_id"])
-            return crm.merge(session, keep, other, g.user)
+            reach = profiles.Reach.of(g.user)
+            keep = profiles.reachable(session, reach, customer_id)
+            other = profiles.reachable(session, reach, body["other_id"])
+            return profiles.merge(session, keep, other, g.user)
 
 
 @bp.route("/<uuid:customer_id>/export")
@@ -322,8 +324,8 @@ class Export(MethodView):
         """Everything kept about the customer (their data-access request), as a download; the
         export is in the audit log."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
-            data = jsonable(crm.export_all(session, customer))
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
+            data = jsonable(profiles.export_all(session, customer))
             audit.record(session, "customer_exported", f"customer {customer.id}",
                          actor_id=g.user.id)
         return Response(json.dumps(data, ensure_ascii=False, indent=1),
@@ -342,11 +344,11 @@ class Anonymize(MethodView):
         """Erase who the customer is on their request; what they bought stays, anonymous, so
         sales totals and reports do not change. Their cards are blocked."""
         with _db().transaction() as session:
-            customer = crm.reachable(session, crm.Reach.of(g.user), customer_id)
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
             if customer.merged_into_id is not None:
                 raise Conflict("Anonymize the record it was merged into.",
                                code="customer_merged")
-            return crm.anonymize(session, customer, body["reason"], g.user)
+            return profiles.anonymize(session, customer, body["reason"], g.user)
 
 
 @bp.route("/<uuid:customer_id>/block")

@@ -20,9 +20,9 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy import delete, func, select
 
-from kassa.central import crm, tasks
-from kassa.central.auth import require_role
-from kassa.central.masterdata_api import ImportArgsSchema, csv_body
+from kassa.central.access.auth import require_role
+from kassa.central.catalog.products_api import ImportArgsSchema, csv_body
+from kassa.central.crm import profiles, tasks
 from kassa.central.models import FormSubmission, Store
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError, NotFound
@@ -54,7 +54,7 @@ class LeadSchema(ma.Schema):
 
 
 class InteractionInSchema(ma.Schema):
-    channel = fields.String(required=True, validate=validate.OneOf(crm.CHANNELS))
+    channel = fields.String(required=True, validate=validate.OneOf(profiles.CHANNELS))
     direction = fields.String(load_default="in", validate=validate.OneOf(("in", "out")))
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
     body = fields.String(load_default="", validate=validate.Length(max=20_000))
@@ -100,11 +100,11 @@ class Interactions(MethodView):
         if not match:
             raise KassaError("Say how to find the customer.", code="match_required",
                              status=422)
-        reach = crm.Reach.of(g.user)
+        reach = profiles.Reach.of(g.user)
         with _db().transaction() as session:
-            customer = crm.find(session, **match)
+            customer = profiles.find(session, **match)
             if customer is not None and reach.clause() is not None:
-                customer = crm.reachable(session, reach, customer.id)
+                customer = profiles.reachable(session, reach, customer.id)
             created = False
             if customer is None:
                 lead = body["lead"]
@@ -112,18 +112,18 @@ class Interactions(MethodView):
                     raise NotFound("Nobody matches; send a lead to create one.",
                                    code="customer_not_found")
                 store = _scoped_store(session, lead["store_code"], g.user)
-                customer = crm.new_lead(session, lead["name"], phone=lead["phone"] or
-                                        match.get("phone"), email=lead["email"] or
-                                        match.get("email"),
-                                        source={"channel": body["channel"],
+                customer = profiles.new_lead(session, lead["name"], phone=lead["phone"] or
+                                             match.get("phone"), email=lead["email"] or
+                                             match.get("email"),
+                                             source={"channel": body["channel"],
                                                 **(body["source"] or {})}, home_store=store)
                 created = True
             if body["external_id"]:
-                earlier = crm.by_external_id(session, body["external_id"])
+                earlier = profiles.by_external_id(session, body["external_id"])
                 if earlier is not None and earlier.customer_id != customer.id:
                     raise KassaError("That external id was used for another contact.",
                                      code="external_id_taken", status=409)
-            row, new = crm.record_interaction(
+            row, new = profiles.record_interaction(
                 session, customer, channel=body["channel"], direction=body["direction"],
                 subject=body["subject"], body=body["body"], at=body["at"],
                 user_id=g.user.id, external_id=body["external_id"], source=body["source"])
@@ -154,8 +154,8 @@ class ImportInteractions(MethodView):
         nothing, or ``?skip_bad=true`` with a report; a repeated ``external_id`` is skipped."""
         text = csv_body()
         with _db().transaction() as session:
-            report = crm.import_interactions(session, text, g.user, crm.Reach.of(g.user),
-                                             skip_bad=args["skip_bad"])
+            report = profiles.import_interactions(session, text, g.user, profiles.Reach.of(g.user),
+                                                  skip_bad=args["skip_bad"])
         answer = ContactsImportReportSchema().dump(report)
         return (answer, 422) if report.errors and not args["skip_bad"] else answer
 
@@ -232,22 +232,22 @@ class WebForm(MethodView):
                                        "utm_campaign") if body[k]}
         with _db().transaction() as session:
             store = _scoped_store(session, body["store_code"])
-            customer = crm.find(session, phone=body["phone"], email=body["email"])
+            customer = profiles.find(session, phone=body["phone"], email=body["email"])
             created = customer is None
             if created:
-                customer = crm.new_lead(session, body["name"], phone=body["phone"],
-                                        email=body["email"],
-                                        source={"channel": "web_form", **source},
-                                        home_store=store)
-            crm.record_interaction(session, customer, channel="web_form", direction="in",
-                                   subject="Web form", body=body["message"],
-                                   store_id=store.id if store else None, source=source)
+                customer = profiles.new_lead(session, body["name"], phone=body["phone"],
+                                             email=body["email"],
+                                             source={"channel": "web_form", **source},
+                                             home_store=store)
+            profiles.record_interaction(session, customer, channel="web_form", direction="in",
+                                        subject="Web form", body=body["message"],
+                                        store_id=store.id if store else None, source=source)
             # Consent from an anonymous form is taken for a new lead only: anyone can type a
             # known customer's phone, and must not overturn their choice (a withdrawal).
             for channel, wanted in (("email", body["consent_email"]),
                                     ("sms", body["consent_sms"])):
                 if wanted and created:
-                    crm.set_consent(session, customer, channel, True, "web form")
+                    profiles.set_consent(session, customer, channel, True, "web form")
             # Someone asked to be contacted: a call-back for the store's manager, by the rule.
             tasks.open_task(session, "web_lead", customer=customer,
                             store_id=store.id if store else customer.home_store_id,

@@ -20,10 +20,9 @@ from babel.numbers import format_decimal
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from kassa.central import audit, cards, offers
-from kassa.central.documents import customer_doc
-from kassa.central.feed import customer_scope, record_change
-from kassa.central.imports import CHAIN_STANDING
+from kassa.central.access import audit
+from kassa.central.catalog.product_imports import CHAIN_STANDING
+from kassa.central.membership import cards, personal_offers
 from kassa.central.models import (
     Card,
     CompanyDetails,
@@ -48,6 +47,8 @@ from kassa.central.models import (
     TaskComment,
     User,
 )
+from kassa.central.replication.feed import customer_scope, record_change
+from kassa.central.replication.feed_documents import customer_doc
 from kassa.common import i18n
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
@@ -166,7 +167,7 @@ def set_consent(session: Session, customer: Customer, channel: str, granted: boo
                  f"customer {customer.id} {channel}", actor_id=user.id if user else None,
                  reason=source, details={"channel": channel, "granted": granted})
     if channel == "offers":
-        offers.publish_profiles(session, [customer.id])
+        personal_offers.publish_profiles(session, [customer.id])
     return row
 
 
@@ -381,7 +382,7 @@ def anonymize(session: Session, customer: Customer, reason: str, user: User) -> 
     _erase(session, customer)
     session.flush()
     _publish_customer(session, customer)
-    offers.publish_profiles(session, [customer.id])  # no personal offers for nobody
+    personal_offers.publish_profiles(session, [customer.id])  # no personal offers for nobody
     audit.record(session, "customer_anonymized", f"customer {customer.id}", actor_id=user.id,
                  reason=reason)
     return customer
@@ -475,7 +476,7 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
     (``merged_into_id``), gone from the tills (a tombstone in the feed). Cards of the merged
     record keep working when ``keep`` has none; otherwise they are blocked (``merged``) and the
     customer uses ``keep``'s."""
-    from kassa.central import loyalty
+    from kassa.central.membership import loyalty_accounts
 
     if keep.id == other.id:
         raise Invalid("Merge two different customers.", code="bad_merge")
@@ -518,7 +519,7 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
                 account_id=keep_account.id))
             session.delete(other_account)
             record_change(session, "loyalty_account", other_account.id, None)
-        loyalty.mark_changed(session, keep_account.id)
+        loyalty_accounts.mark_changed(session, keep_account.id)
     for field in ("phone", "email", "birthday", "card_number", "home_store_id"):
         if getattr(keep, field) is None and getattr(other, field) is not None:
             value = getattr(other, field)
@@ -533,7 +534,8 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
     session.flush()
     _publish_customer(session, keep)
     record_change(session, "customer", other.id, None, **customer_scope(session, other))
-    offers.publish_profiles(session, [keep.id, other.id])  # the consents moved with the merge
+    # the consents moved with the merge
+    personal_offers.publish_profiles(session, [keep.id, other.id])
     audit.record(session, "customer_merged", f"customer {other.id} into {keep.id}",
                  actor_id=user.id, details={**before, "after": _brief(keep)})
     return keep

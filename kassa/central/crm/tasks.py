@@ -7,7 +7,7 @@ a title, a deadline in minutes, the role of whoever at the store it concerns get
 cancelled), each move with a comment. A scheduled job finds tasks past their deadline and
 tells the assignee's manager (the store manager's is the regional manager, theirs central
 office), in the app and by e-mail; the mail goes through ``mail_outbox`` and is sent after the
-transaction that decided it (``kassa.central.mail``).
+transaction that decided it (``kassa.central.crm.mail``).
 """
 
 from __future__ import annotations

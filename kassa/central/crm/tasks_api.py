@@ -11,8 +11,9 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import or_, select
 
-from kassa.central import audit, tasks
-from kassa.central.auth import require_role
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.crm import tasks
 from kassa.central.models import Notification, Store, Task, TaskComment, User
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError, NotFound

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from kassa.central import audit
-from kassa.central.documents import customer_doc
-from kassa.central.feed import FEED_LOCK_ID, customer_scope, record_change
+from kassa.central.access import audit
 from kassa.central.models import Card, Customer, IssuerKey, LoyaltyAccount
+from kassa.central.replication.feed import FEED_LOCK_ID, customer_scope, record_change
+from kassa.central.replication.feed_documents import customer_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.smartcard.applet import CardState

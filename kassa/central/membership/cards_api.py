@@ -10,8 +10,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from kassa.central import cards
-from kassa.central.auth import require_role
+from kassa.central.access.auth import require_role
+from kassa.central.membership import cards
 from kassa.central.models import Card, Customer, LoyaltyAccount, Store
 from kassa.common.errors import NotFound
 

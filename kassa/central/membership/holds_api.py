@@ -8,8 +8,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import loyalty
-from kassa.central.auth import node_signed
+from kassa.central.access.auth import node_signed
+from kassa.central.membership import loyalty_accounts
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict
 
@@ -52,12 +52,12 @@ class Holds(MethodView):
         cannot cover them, counting other tills' holds)."""
         try:
             with _db().transaction() as session:
-                return loyalty.hold(session, body["account_id"], g.node_id, body["points"],
-                                    body["sale_id"])
+                return loyalty_accounts.hold(session, body["account_id"], g.node_id, body["points"],
+                                             body["sale_id"])
         except Conflict:
             with _db().transaction() as session:  # the refusal is a decision too
-                session.add(loyalty.hold_audit(g.node_id, body["account_id"], body["points"],
-                                               "refused", None, utcnow()))
+                session.add(loyalty_accounts.hold_audit(
+                    g.node_id, body["account_id"], body["points"], "refused", None, utcnow()))
             raise
 
 
@@ -70,7 +70,7 @@ class CommitHold(MethodView):
     def post(self, body, hold_id):
         """The sale completed: burn the held points (a retry changes nothing)."""
         with _db().transaction() as session:
-            return loyalty.commit(session, hold_id, g.node_id, body["sale_id"])
+            return loyalty_accounts.commit(session, hold_id, g.node_id, body["sale_id"])
 
 
 @bp.route("/holds/<uuid:hold_id>/release")
@@ -81,4 +81,4 @@ class ReleaseHold(MethodView):
     def post(self, hold_id):
         """The sale was voided or paid otherwise: free the points."""
         with _db().transaction() as session:
-            return loyalty.release(session, hold_id, g.node_id)
+            return loyalty_accounts.release(session, hold_id, g.node_id)

@@ -21,9 +21,7 @@ from types import SimpleNamespace
 from sqlalchemy import bindparam, event, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from kassa.central import audit
-from kassa.central.documents import account_doc
-from kassa.central.feed import record_change, record_changes
+from kassa.central.access import audit
 from kassa.central.models import (
     AuditEntry,
     Customer,
@@ -35,9 +33,11 @@ from kassa.central.models import (
     Sale,
     Store,
 )
-from kassa.common.bulk import copy_rows
+from kassa.central.replication.feed import record_change, record_changes
+from kassa.central.replication.feed_documents import account_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
+from kassa.common.storage.bulk import copy_rows
 from kassa.loyalty import settings
 from kassa.loyalty.ledger import EntryKind, Ledger, LedgerEntry, LedgerError
 from kassa.loyalty.rules import next_tier

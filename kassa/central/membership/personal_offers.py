@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.feed import record_change, record_changes
 from kassa.central.models import Consent, Customer, CustomerScore, Offer, OfferSettings
+from kassa.central.replication.feed import record_change, record_changes
 from kassa.common.db import utcnow
 
 UPSELL_SEGMENTS = ["Champions", "Loyal", "Potential loyalists", "Can't lose them"]

@@ -19,7 +19,9 @@ from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kassa.central import audit, cards, crm, loyalty, offers, tasks
+from kassa.central.access import audit
+from kassa.central.crm import profiles, tasks
+from kassa.central.membership import cards, loyalty_accounts, personal_offers
 from kassa.central.models import (
     AuditEntry,
     Card,
@@ -81,7 +83,7 @@ def mail_code(session: Session, email: str, client: str) -> bool:
     """Mail a one-time code to the customer with this address, when exactly one live
     customer with a usable card has it. Says whether a code went out, for the audit only: the
     answer to the customer must not tell which addresses are known."""
-    address = crm.normal_email(email)
+    address = profiles.normal_email(email)
     found = _by_email(session, address)
     if found is None:
         audit.record(session, "me_code:unknown", "e-mail", reason=client)
@@ -111,7 +113,7 @@ def sign_in_with_code(session: Session, email: str, code: str,
     """The customer and their card when the code is one mailed to them, unused and in time;
     else ``bad_credentials``. A wrong code counts against every code the customer holds."""
     now = utcnow()
-    found = _by_email(session, crm.normal_email(email))
+    found = _by_email(session, profiles.normal_email(email))
     if found is None:
         audit.record(session, "me_sign_in:wrong", "e-mail", at=now, reason=client)
         return "bad_credentials"
@@ -175,11 +177,11 @@ def summary(session: Session, customer: Customer) -> dict:
     now = utcnow()
     account = session.scalars(select(LoyaltyAccount).where(
         LoyaltyAccount.customer_id == customer.id)).one()
-    thresholds = loyalty.rules(session).tiers.thresholds
-    spend = loyalty.rolling_spend(session, [customer.id], now).get(customer.id, 0)
+    thresholds = loyalty_accounts.rules(session).tiers.thresholds
+    spend = loyalty_accounts.rolling_spend(session, [customer.id], now).get(customer.id, 0)
     above = [(name, minimum) for name, minimum in thresholds
              if minimum > dict(thresholds).get(account.tier, 0)]
-    in_force = crm.consents(session, customer.id)
+    in_force = profiles.consents(session, customer.id)
     return {
         "name": customer.name, "card_number": customer.card_number,
         "balance": account.balance - account.held, "tier": account.tier,
@@ -187,12 +189,12 @@ def summary(session: Session, customer: Customer) -> dict:
         "next_tier": None if not above else {
             "tier": above[0][0], "spend_needed_minor": max(0, above[0][1] - int(spend))},
         "expiring": [{"on": day, "points": points}
-                     for day, points in loyalty.expiring(session, account.id, now)],
+                     for day, points in loyalty_accounts.expiring(session, account.id, now)],
         "cards": [{"card_number": c.card_number, "status": c.status}
                   for c in session.scalars(select(Card).where(Card.account_id == account.id)
                                            .order_by(Card.issued_at))],
         "consents": [{"channel": c, "granted": in_force[c].granted if c in in_force else False}
-                     for c in crm.CONSENT_CHANNELS],
+                     for c in profiles.CONSENT_CHANNELS],
     }
 
 
@@ -222,12 +224,12 @@ def points(session: Session, customer: Customer, page: int) -> dict:
         for e in rows]}
 
 
-def personal_offers(session: Session, customer: Customer) -> dict:
+def offers_for(session: Session, customer: Customer) -> dict:
     """The offers a till would make this customer now: none without their consent to offers,
     none in the hold-out group (the offers' uplift is measured against it)."""
-    if not offers.consenting(session, [customer.id]).get(customer.id):
+    if not personal_offers.consenting(session, [customer.id]).get(customer.id):
         return {"consented": False, "items": []}
-    if offers.held_out(customer.id, offers.settings(session).holdout_bp):
+    if personal_offers.held_out(customer.id, personal_offers.settings(session).holdout_bp):
         return {"consented": True, "items": []}
     segment = session.scalar(select(CustomerScore.segment).where(
         CustomerScore.customer_id == customer.id))
@@ -242,7 +244,7 @@ def personal_offers(session: Session, customer: Customer) -> dict:
 
 def set_consent(session: Session, customer: Customer, channel: str, granted: bool) -> None:
     """The customer's own choice, through the same path as staff's (audit, feed)."""
-    crm.set_consent(session, customer, channel, granted, "self-service page")
+    profiles.set_consent(session, customer, channel, granted, "self-service page")
 
 
 def report_lost(session: Session, customer: Customer, number: str) -> Card:
@@ -253,10 +255,10 @@ def report_lost(session: Session, customer: Customer, number: str) -> Card:
     if card is None or card.account_id != account_id:
         raise KassaError("No card %(number)s.", code="card_not_found", status=404, number=number)
     card = cards.block(session, number, "lost")
-    crm.record_interaction(session, customer, channel="web_form", direction="in",
-                           subject="Lost card: replacement requested",
-                           body=f"Card {number} reported lost on the self-service page.",
-                           store_id=customer.home_store_id)
+    profiles.record_interaction(session, customer, channel="web_form", direction="in",
+                                subject="Lost card: replacement requested",
+                                body=f"Card {number} reported lost on the self-service page.",
+                                store_id=customer.home_store_id)
     tasks.open_task(session, "card_replacement", customer=customer,
                     store_id=customer.home_store_id, note=f"Card {number} was blocked.")
     return card

@@ -15,6 +15,7 @@ import hmac
 import secrets
 from datetime import timedelta
 from functools import wraps
+from pathlib import Path
 
 import marshmallow as ma
 from flask import Blueprint as PageBlueprint
@@ -24,7 +25,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import delete, func, select
 
-from kassa.central import crm, mail, selfservice
+from kassa.central.crm import mail, profiles
+from kassa.central.membership import selfservice
 from kassa.central.models import Card, FormSubmission
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, KassaError, NotFound, Unauthorized
@@ -33,7 +35,9 @@ from kassa.common.web import ErrorSchema
 bp = Blueprint("selfservice", __name__, url_prefix="/api/v1/me",
                description="The customer's own page: points, purchases, consents, lost card")
 # The page itself: a shell the script fills from the API above (none of it in the OpenAPI spec).
-page = PageBlueprint("my", __name__, url_prefix="/my", template_folder="templates",
+page = PageBlueprint("my", __name__, url_prefix="/my",
+                     root_path=str(Path(__file__).resolve().parents[1]),
+                     template_folder="templates",
                      static_folder="static", static_url_path="/static")
 SIGN_IN_LIMIT = (timedelta(minutes=15), 20)  # attempts per client address
 
@@ -249,7 +253,7 @@ class Offers(MethodView):
     def get(self):
         """The customer's current personal offers (only with their consent to offers)."""
         with _db().read() as db_session:
-            return selfservice.personal_offers(db_session, signed_in_customer(db_session))
+            return selfservice.offers_for(db_session, signed_in_customer(db_session))
 
 
 @bp.route("/consents/<string(maxlength=12):channel>")
@@ -260,7 +264,7 @@ class Consent(MethodView):
     @bp.response(204)
     def put(self, body, channel):
         """Give or withdraw a consent (audited, published like a change made by staff)."""
-        if channel not in crm.CONSENT_CHANNELS:
+        if channel not in profiles.CONSENT_CHANNELS:
             raise NotFound("No consent channel %(channel)s.", code="bad_channel", channel=channel)
         with _db().transaction() as db_session:
             selfservice.set_consent(db_session, signed_in_customer(db_session), channel,

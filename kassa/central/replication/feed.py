@@ -15,8 +15,8 @@ from sqlalchemy import and_, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from kassa.central.models import ChangeFeedEntry, Customer, Store
-from kassa.common.bulk import copy_rows
 from kassa.common.db import utcnow
+from kassa.common.storage.bulk import copy_rows
 
 FEED_LOCK_ID = 0x4B415353  # "KASS"
 # Entities a region's entries of which only that region's nodes get (customers too, where the

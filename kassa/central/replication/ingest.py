@@ -11,8 +11,8 @@ does not know, a fact it already holds under another event) does not block the n
 it is quarantined with its reason (``quarantined_events``), its seq still counts as received,
 and the events after it go on, except those that depend on it (a post-void of a quarantined
 sale, the close of a quarantined shift), which are held beside it. An operator repairs and
-replays them (``kassa.central.quarantine``). A sale that arrives for a shift central already
-has closed, or for a business day closed at central, is recorded with its own time and a
+replays them (``kassa.central.replication.quarantine``). A sale that arrives for a shift central
+already has closed, or for a business day closed at central, is recorded with its own time and a
 ``late_reason`` for the reconciliation report.
 """
 
@@ -27,9 +27,8 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kassa.central import crm, loyalty, tasks
-from kassa.central.documents import customer_doc
-from kassa.central.feed import customer_scope, record_change
+from kassa.central.crm import profiles, tasks
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
     AuditEntry,
     BusinessDay,
@@ -49,9 +48,11 @@ from kassa.central.models import (
     Shift,
     User,
 )
-from kassa.common.bulk import copy_rows
+from kassa.central.replication.feed import customer_scope, record_change
+from kassa.central.replication.feed_documents import customer_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, KassaError
+from kassa.common.storage.bulk import copy_rows
 from kassa.sync import payloads
 
 
@@ -86,7 +87,7 @@ class RowBuffer:
         if self.points:
             postings, self.points = self.points, []
             with _as_invalid():
-                loyalty.post_batch(session, postings)
+                loyalty_accounts.post_batch(session, postings)
 
     def clear(self) -> None:
         self.rows.clear()
@@ -365,11 +366,11 @@ def _sale_points(session: Session, node: Node, p: dict, buffer: RowBuffer) -> No
     use = p["loyalty"]
     earned = {ln["line_no"]: ln["points_earned"] for ln in p["lines"]}
     buffer.post(use["account_id"],
-                loyalty.earned_entries(session, p["sale_id"], earned, p["sold_at"]))
+                loyalty_accounts.earned_entries(session, p["sale_id"], earned, p["sold_at"]))
     with _as_invalid():
         if use["burned"]:
-            loyalty.burn_for_sale(session, use["account_id"], p["sale_id"], use["burned"],
-                                  use["hold_id"], node.id, p["sold_at"])
+            loyalty_accounts.burn_for_sale(session, use["account_id"], p["sale_id"], use["burned"],
+                                           use["hold_id"], node.id, p["sold_at"])
 
 
 @contextmanager
@@ -400,7 +401,7 @@ def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
         raise Invalid(f"Post-void of unknown sale {p['receipt_no']}.", code="unknown_reference")
     sale = session.get(Sale, p["sale_id"])
     if sale.account_id is not None:
-        buffer.post(sale.account_id, loyalty.void_entries(session, sale, p["at"]))
+        buffer.post(sale.account_id, loyalty_accounts.void_entries(session, sale, p["at"]))
 
 
 def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
@@ -419,7 +420,7 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         buffer.add(Refund.__table__, {**r, "return_id": p["return_id"]})
     if p["account_id"] is not None:
         reversed_by_line = {ln["line_no"]: ln["points_reversed"] for ln in p["lines"]}
-        buffer.post(p["account_id"], loyalty.return_entries(
+        buffer.post(p["account_id"], loyalty_accounts.return_entries(
             session, p["return_id"], reversed_by_line, p["points_refunded"], p["returned_at"]))
 
 
@@ -496,10 +497,10 @@ def _complaint_logged(session: Session, node: Node, p: dict, buffer: RowBuffer,
     buffer.flush(session)
     customer = session.get(Customer, p["customer_id"]) if p.get("customer_id") else None
     if customer is not None:
-        crm.record_interaction(session, customer, channel="complaint", direction="in",
-                               subject="Complaint at the till", body=p["text"], at=p["at"],
-                               store_id=node.store_id, user_id=p.get("user_id"),
-                               external_id=f"complaint:{p['complaint_id']}")
+        profiles.record_interaction(session, customer, channel="complaint", direction="in",
+                                    subject="Complaint at the till", body=p["text"], at=p["at"],
+                                    store_id=node.store_id, user_id=p.get("user_id"),
+                                    external_id=f"complaint:{p['complaint_id']}")
     tasks.open_task(session, "complaint", customer=customer, store_id=node.store_id,
                     note=p["text"], now=p["at"])
 

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from kassa.central import audit, quarantine
+from kassa.central.access import audit
 from kassa.central.models import (
     BusinessDay,
     ChangeFeedEntry,
@@ -26,10 +26,11 @@ from kassa.central.models import (
     Store,
     User,
 )
-from kassa.central.reports import scope_stores
+from kassa.central.replication import quarantine
+from kassa.central.reporting.operational_reports import scope_stores
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid
-from kassa.sync.outbox import jsonable
+from kassa.pos_node.replication.outbox import jsonable
 
 # A node not heard from for this long is shown offline (its sync runs every few seconds).
 OFFLINE_AFTER = timedelta(minutes=2)

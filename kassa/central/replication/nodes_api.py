@@ -9,10 +9,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import audit, node_status
-from kassa.central.auth import require_role
-from kassa.central.masterdata import add_node, enroll_node, reenroll_node, store_by_code
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.catalog.products import add_node, enroll_node, reenroll_node, store_by_code
 from kassa.central.models import Node
+from kassa.central.replication import node_status
 
 bp = Blueprint("nodes", __name__, url_prefix="/api/v1/nodes", description="POS node enrolment")
 

@@ -12,11 +12,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import node_status, quarantine
-from kassa.central.auth import require_role
-from kassa.central.masterdata import revoke_node, store_by_code
+from kassa.central.access.auth import require_role
+from kassa.central.catalog.products import revoke_node, store_by_code
 from kassa.central.models import Store
-from kassa.central.reports import READERS
+from kassa.central.replication import node_status, quarantine
+from kassa.central.reporting.operational_reports import READERS
 from kassa.common.errors import NotFound
 
 bp = Blueprint("operations", __name__, url_prefix="/api/v1",

@@ -1,11 +1,11 @@
 """Events central could not apply, held until an operator repairs and replays them.
 
-``kassa.sync.apply`` puts an event here with its reason instead of stopping the node's queue.
-The operator fixes the cause (adds the missing product, corrects the payload) and replays the
-event; it is then applied exactly as it would have been, under its original seq. Events held
-because they depend on another held event are replayed after it (``replay_node`` goes in seq
-order). An event may also be discarded, with a reason, which the audit log keeps: nothing
-leaves quarantine silently.
+``kassa.central.replication.ingest`` puts an event here with its reason instead of stopping the
+node's queue. The operator fixes the cause (adds the missing product, corrects the payload) and
+replays the event; it is then applied exactly as it would have been, under its original seq. Events
+held because they depend on another held event are replayed after it (``replay_node`` goes in seq
+order). An event may also be discarded, with a reason, which the audit log keeps: nothing leaves
+quarantine silently.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kassa.central import audit
+from kassa.central.access import audit
 from kassa.central.models import Node, QuarantinedEvent
+from kassa.central.replication import ingest
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
-from kassa.sync import apply
 
 
 def held(session: Session, node_id: str | None = None, status: str = "held") -> list:
@@ -62,19 +62,19 @@ def replay(session: Session, event_id: int, actor: str, payload: dict | None = N
     document = {"seq": event.seq, "event_id": event.event_id, "kind": event.kind,
                 "occurred_at": event.occurred_at,
                 "payload": event.payload if payload is None else payload}
-    loaded = apply._load_payload(document)
-    buffer = apply.RowBuffer()
-    known = apply.Known.load(session, [loaded])
+    loaded = ingest._load_payload(document)
+    buffer = ingest.RowBuffer()
+    known = ingest.Known.load(session, [loaded])
     try:
         with session.begin_nested():
-            error = apply._try_apply(session, node, document, loaded, known, buffer)
+            error = ingest._try_apply(session, node, document, loaded, known, buffer)
             if error is not None:
                 raise error
             buffer.flush(session)
     except IntegrityError as err:
         raise Conflict("The event repeats a fact central already holds.",
                        code="duplicate_fact") from err
-    except apply.BUG_ERRORS as err:
+    except ingest.BUG_ERRORS as err:
         raise Invalid("The event still cannot be applied: %(error)s: %(reason)s",
                       code="apply_failed", error=err.__class__.__name__,
                       reason=str(err)) from err

@@ -24,18 +24,6 @@ from typing import Iterator
 import msgspec
 from sqlalchemy import Connection, String, cast, func, or_, select
 
-from kassa.central.documents import (
-    account_doc,
-    customer_doc,
-    price_doc,
-    product_doc,
-    promotion_doc,
-    region_doc,
-    role_limit_doc,
-    store_doc,
-    user_doc,
-)
-from kassa.central.feed import NodeScope
 from kassa.central.models import (
     Card,
     ChangeFeedEntry,
@@ -52,6 +40,18 @@ from kassa.central.models import (
     RoleLimit,
     Store,
     User,
+)
+from kassa.central.replication.feed import NodeScope
+from kassa.central.replication.feed_documents import (
+    account_doc,
+    customer_doc,
+    price_doc,
+    product_doc,
+    promotion_doc,
+    region_doc,
+    role_limit_doc,
+    store_doc,
+    user_doc,
 )
 from kassa.common.db import Database
 

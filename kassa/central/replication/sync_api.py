@@ -8,12 +8,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central import feed, node_status, returns_view, snapshot
-from kassa.central.auth import node_signed
-from kassa.central.masterdata import rotate_node_key
+from kassa.central.access.auth import node_signed
+from kassa.central.catalog.products import rotate_node_key
 from kassa.central.models import Node
+from kassa.central.replication import feed, node_status, returns_view, snapshot
+from kassa.central.replication.ingest import apply_batch
 from kassa.common.errors import Forbidden
-from kassa.sync.apply import apply_batch
 from kassa.sync.protocol import (
     ChangesPageSchema,
     ChangesQuerySchema,
@@ -144,7 +144,8 @@ class Snapshot(MethodView):
                  description="gzip-compressed NDJSON: header line, one line per row, trailer")
     def get(self, _args):
         """Everything this node replicates, read in one consistent transaction, as one file
-        (``kassa.central.snapshot``); the node then pulls the feed from its ``feed_version``.
+        (``kassa.central.replication.snapshot``); the node then pulls the feed from its
+        ``feed_version``.
 
         Served as ``application/gzip`` without ``Content-Encoding``: the body is the file
         itself, byte for byte, and no HTTP client or proxy decompresses it on the way."""

@@ -17,10 +17,11 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy import delete, select
 
-from kassa.central import audit, offers
-from kassa.central.auth import require_role
+from kassa.central.access import audit
+from kassa.central.access.auth import require_role
+from kassa.central.membership import personal_offers
 from kassa.central.models import OfferSettings, Product, SegmentRule, Store
-from kassa.central.warehouse import demand, rfm, schema
+from kassa.central.reporting.warehouse import demand, rfm, schema
 from kassa.common.errors import Invalid, KassaError, NotFound
 from kassa.common.web import CSV_TEXT, csv_response
 
@@ -142,7 +143,7 @@ class OfferSettingsView(MethodView):
     def get(self):
         """The offers' discount, the hold-out share and the rules' thresholds."""
         with _db().read() as session:
-            conf = offers.settings(session)
+            conf = personal_offers.settings(session)
             return {k: getattr(conf, k) for k in SETTINGS}
 
     @require_role(*OPERATORS)
@@ -152,7 +153,7 @@ class OfferSettingsView(MethodView):
         """Change some settings; a new hold-out share re-sends every consenting customer's
         offer profile, a new discount applies from the next analysis run."""
         with _db().transaction() as session:
-            conf = session.get(OfferSettings, 1, with_for_update=True) or offers.settings(
+            conf = session.get(OfferSettings, 1, with_for_update=True) or personal_offers.settings(
                 session)
             session.add(conf)
             before = {k: getattr(conf, k) for k in SETTINGS}
@@ -163,7 +164,7 @@ class OfferSettingsView(MethodView):
             if after != before:
                 audit.change(session, g.user.id, "offer_settings", 1, before, after)
             if after["holdout_bp"] != before["holdout_bp"]:
-                offers.publish_profiles(session)
+                personal_offers.publish_profiles(session)
             return after
 
 

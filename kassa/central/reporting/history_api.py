@@ -1,5 +1,6 @@
 """Customers' purchases from before kassa, sent as the previous system's CSV export
-(``kassa.central.history_import``): central office and admins only, like the product import.
+(``kassa.central.reporting.history_import``): central office and admins only, like the product
+import.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from kassa.central import history_import
-from kassa.central.auth import require_role
-from kassa.central.masterdata_api import EDITORS, csv_body
+from kassa.central.access.auth import require_role
+from kassa.central.catalog.products_api import EDITORS, csv_body
+from kassa.central.reporting import history_import
 from kassa.common.web import report_or_refusal
 
 bp = Blueprint("history", __name__, url_prefix="/api/v1/history",

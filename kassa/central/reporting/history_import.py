@@ -4,7 +4,7 @@ so a chain starts with its past (the warehouse and the lifetime-value models rea
 Columns ``customer, date, quantity, amount`` and optionally ``store, product``; a header
 line; UTF-8 with or without a BOM; commas or semicolons (a semicolon file may write decimals
 with a comma, as spreadsheets in Russian do). ``customer`` is an existing customer's kassa id,
-16-digit card number, phone or e-mail, matched as ``kassa.central.crm.find`` does (a record
+16-digit card number, phone or e-mail, matched as ``kassa.central.crm.profiles.find`` does (a record
 merged into another is followed to it); an unknown one is a bad row, never a new record.
 ``date`` is an ISO date (midnight UTC) or time (UTC unless it names its zone). Every row is
 checked first and every problem reported with its line, column and reason; a file with any
@@ -27,13 +27,14 @@ from decimal import Decimal
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from kassa.central import audit, crm
-from kassa.central.imports import CHUNK, MAX_ROWS, parse_minor
+from kassa.central.access import audit
+from kassa.central.catalog.product_imports import CHUNK, MAX_ROWS, parse_minor
+from kassa.central.crm import profiles
 from kassa.central.models import Customer, HistoricTransaction, Product, Store
-from kassa.common.bulk import copy_rows, is_postgresql
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid
 from kassa.common.money import quantity_to_milli
+from kassa.common.storage.bulk import copy_rows, is_postgresql
 
 REQUIRED = ("customer", "date", "quantity", "amount")
 HISTORY_LOCK = 0x4B48495354  # "KHIST"
@@ -224,10 +225,10 @@ def customer_key(value: str) -> tuple[str, object]:
         except ValueError:
             pass
     if "@" in value:
-        return "email", crm.normal_email(value)
+        return "email", profiles.normal_email(value)
     if _CARD.match(value):
         return "card", value
-    return "phone", crm.normal_phone(value)
+    return "phone", profiles.normal_phone(value)
 
 
 def moment(value: str) -> datetime:
@@ -303,7 +304,7 @@ def _resolve(session: Session, rows: list[_Row], report: HistoryReport) -> list[
 def find_customers(session: Session, keys: list[tuple[str, object]]) -> dict:
     """Each key's live customer id (a merged record followed to the one it was merged into),
     or a reason it cannot take history (str); keys nobody matches are left out. Phones and
-    e-mails shared by several records match the oldest, as ``crm.find`` does."""
+    e-mails shared by several records match the oldest, as ``profiles.find`` does."""
     wanted: dict[str, set] = {"id": set(), "card": set(), "phone": set(), "email": set()}
     for kind, value in keys:
         wanted[kind].add(value)

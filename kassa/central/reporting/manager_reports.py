@@ -22,8 +22,8 @@ from marshmallow import fields, validate
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from kassa.central import loyalty
-from kassa.central.auth import require_role
+from kassa.central.access.auth import require_role
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
     Authorization,
     Customer,
@@ -41,9 +41,9 @@ from kassa.central.models import (
     Task,
     User,
 )
-from kassa.central.warehouse import reports as wh_reports
-from kassa.central.warehouse import schema as wh_schema
-from kassa.central.warehouse.reports import sales_table
+from kassa.central.reporting.warehouse import schema as wh_schema
+from kassa.central.reporting.warehouse import warehouse_reports as wh_reports
+from kassa.central.reporting.warehouse.warehouse_reports import sales_table
 from kassa.common.db import utc_date
 from kassa.common.errors import Invalid, KassaError
 from kassa.common.web import CSV_TEXT, csv_response
@@ -209,7 +209,7 @@ def points(session: Session, user: User, start: datetime, end: datetime) -> dict
         balance = balance.where(LoyaltyAccount.customer_id.in_(customers))
     by_kind = {kind: int(total or 0) for kind, total in session.execute(entries)}
     outstanding = int(session.scalar(balance) or 0)
-    minor_per_point = loyalty.rules(session).redemption.minor_per_point
+    minor_per_point = loyalty_accounts.rules(session).redemption.minor_per_point
     rows = [{"key": "issued", "points": by_kind.get("earn", 0) + max(
                 by_kind.get("adjustment", 0), 0)},
             {"key": "burned", "points": -by_kind.get("burn", 0)},

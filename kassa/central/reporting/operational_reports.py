@@ -15,9 +15,10 @@ from flask_smorest import Blueprint
 from marshmallow import fields
 from sqlalchemy import and_, func, select
 
-from kassa.central import loyalty, quarantine
-from kassa.central.auth import require_role
+from kassa.central.access.auth import require_role
+from kassa.central.membership import loyalty_accounts
 from kassa.central.models import Node, NodeDayTotal, Region, Return, Sale, Store, User
+from kassa.central.replication import quarantine
 from kassa.common.db import utc_date
 from kassa.common.errors import Invalid
 
@@ -208,4 +209,4 @@ class LoyaltyOverdrafts(MethodView):
         regional manager sees the customers of their region."""
         region = g.user.region_id if g.user.role == "regional_manager" else None
         with current_app.extensions["kassa_db"].read() as session:
-            return {"accounts": loyalty.overdrawn(session, region)}
+            return {"accounts": loyalty_accounts.overdrawn(session, region)}

@@ -5,8 +5,8 @@ log lines (JSON or text) that carry them.
 the raw path, so the label set stays bounded): request latency and count, errors by their
 ``{"error": code}``, and the checkout and authorization endpoints as histograms of their own.
 State that lives in a database (the till's queue, central's view of every node) is read when
-Prometheus scrapes, by the app's collector. Served under gunicorn, ``kassa.common.serve`` puts
-prometheus-client in multiprocess mode, so a scrape answered by any worker sums all of them.
+Prometheus scrapes, by the app's collector. Served under gunicorn, ``kassa.common.runtime.serve``
+puts prometheus-client in multiprocess mode, so a scrape answered by any worker sums all of them.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def outgoing_request_id() -> str:
 
 
 def use_multiprocess() -> None:
-    """Count into ``PROMETHEUS_MULTIPROC_DIR`` from now on (``kassa.common.serve`` sets it
+    """Count into ``PROMETHEUS_MULTIPROC_DIR`` from now on (``kassa.common.runtime.serve`` sets it
     before gunicorn forks). prometheus-client picks its storage when first imported, and the
     CLI may have built the app, importing it, before serving; every metric here has labels,
     so no value exists until a worker makes one."""
@@ -273,7 +273,7 @@ class CentralCollector:
         return None
 
     def collect(self):
-        from kassa.central import node_status
+        from kassa.central.replication import node_status
         from kassa.common.db import utcnow
         try:
             with self.db.read() as session:

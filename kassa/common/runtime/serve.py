@@ -32,7 +32,7 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from kassa.common import observability
+        from kassa.common.runtime import observability
         observability.configure_logging(self.log_format, self.app_name)
         return self.factory()
 
@@ -73,7 +73,7 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int, thre
     fmt = log_format(default="json")
     metrics_dir = fresh_metrics_dir(name)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # the workers inherit it
-    from kassa.common import observability
+    from kassa.common.runtime import observability
     observability.use_multiprocess()
     app_name = name.removeprefix("kassa-")
     try:

@@ -15,8 +15,8 @@ from sqlalchemy import MetaData
 from kassa.common.db import make_engine
 
 CHAINS = {
-    "central": Path(__file__).resolve().parent.parent / "central" / "migrations",
-    "node": Path(__file__).resolve().parent.parent / "pos_node" / "migrations",
+    "central": Path(__file__).resolve().parents[2] / "central" / "migrations",
+    "node": Path(__file__).resolve().parents[2] / "pos_node" / "migrations",
 }
 
 

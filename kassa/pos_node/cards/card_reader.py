@@ -30,9 +30,9 @@ from smartcard.System import readers as pcsc_readers
 
 from kassa.common.db import Database, utcnow
 from kassa.common.errors import KassaError
-from kassa.pos_node import cards, loyalty
+from kassa.pos_node.cards import card_trust, till_loyalty
 from kassa.pos_node.models import NodeIdentity
-from kassa.smartcard import protocol as p
+from kassa.smartcard import card_protocol as p
 from kassa.smartcard.pcsc import PcscTransport, end_monitor_thread
 from kassa.smartcard.reader import (
     CardError,
@@ -176,7 +176,7 @@ class CardReader(CardObserver):
                                            self._state.seq + 1, reader, error=err))
             try:
                 with self.db.read() as session:
-                    reading = read_card(transport, cards.trust(session), _today())
+                    reading = read_card(transport, card_trust.trust(session), _today())
                 state = self._set(CardState("identified", self._state.seq + 1, reader, reading))
                 self._refresh_record(transport, reading)
             except CardError as err:
@@ -251,7 +251,7 @@ class CardReader(CardObserver):
         (then at the next sale, when the customer has given it)."""
         with self.db.read() as session:
             try:
-                account = loyalty.by_card(session, reading.identity.card_number)
+                account = till_loyalty.by_card(session, reading.identity.card_number)
             except KassaError:
                 return
         record = self._state.written or reading.record
@@ -269,7 +269,7 @@ class CardReader(CardObserver):
         counter = (last.counter if last else 0) + 1
         try:
             with self.db.read() as session:
-                account = loyalty.by_card(session, number)
+                account = till_loyalty.by_card(session, number)
                 node = session.query(NodeIdentity).one()
                 node_id, key_pem = node.node_id, node.private_key_pem
             _select(transport)
@@ -282,7 +282,7 @@ class CardReader(CardObserver):
             self._set(replace(self._state, record_written=False))
             return False
         with self.db.transaction() as session:
-            cards.saw_counter(session, number, counter)
+            card_trust.saw_counter(session, number, counter)
         self._pins.pop(number, None)
         self._set(replace(self._state, written=record, record_written=True,
                           seq=self._state.seq + 1))

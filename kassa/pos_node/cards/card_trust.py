@@ -9,7 +9,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
 from kassa.pos_node.models import BlockedCard, CardCounter, IssuerKey, PeerNode
-from kassa.smartcard.protocol import load_public
+from kassa.smartcard.card_protocol import load_public
 from kassa.smartcard.reader import Trust
 
 

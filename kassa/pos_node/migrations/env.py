@@ -2,6 +2,6 @@
 
 import kassa.pos_node.models  # noqa: F401  (registers the tables)
 from kassa.common.db import NodeBase
-from kassa.common.migrate import run_env
+from kassa.common.storage.migrate import run_env
 
 run_env(NodeBase.metadata)

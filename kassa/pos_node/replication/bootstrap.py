@@ -1,12 +1,12 @@
 """Bootstrap of a new node: central's snapshot of everything it replicates, then the feed.
 
 Replaying the change feed from version 0 grows with central's whole history; the snapshot
-(``kassa.central.snapshot``) is one file of the current rows and the feed version they are
-consistent with. The download goes to a temporary file first, so no local transaction waits on
+(``kassa.central.replication.snapshot``) is one file of the current rows and the feed version they
+are consistent with. The download goes to a temporary file first, so no local transaction waits on
 the network (as for pull). The file is then applied in ONE transaction: the replica tables are
-emptied and refilled in chunks of Core executemany, and the feed cursor is set to the
-snapshot's version, from where the normal pull continues. Anything wrong (a cut download, a bad
-line, a missing or wrong trailer) rolls all of it back and leaves the node as it was.
+emptied and refilled in chunks of Core executemany, and the feed cursor is set to the snapshot's
+version, from where the normal pull continues. Anything wrong (a cut download, a bad line, a missing
+or wrong trailer) rolls all of it back and leaves the node as it was.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from kassa.pos_node.models import (
     Store,
     User,
 )
-from kassa.sync.client import CentralClient, SyncError, client_for
-from kassa.sync.replica import canonical
+from kassa.pos_node.replication.client import CentralClient, SyncError, client_for
+from kassa.pos_node.replication.replica import canonical
 
 SNAPSHOT_PATH = "/api/v1/sync/snapshot"
 FORMAT, FORMAT_VERSION = "kassa-snapshot", 1
@@ -254,8 +254,8 @@ INSERTS[OfferProfile] = insert(OfferProfile).values(
     customer_id=bindparam("customer_id", type_=Uuid(as_uuid=False)))
 
 
-# Feed documents to replica rows, as kassa.sync.replica applies them: the document's fields
-# that are columns of the replica table, with ids and instants typed.
+# Feed documents to replica rows, as kassa.pos_node.replication.replica applies them: the document's
+# fields that are columns of the replica table, with ids and instants typed.
 
 Loader = Callable[[dict], Iterable[tuple[type, dict]]]
 _COLUMNS = {model: tuple(model.__table__.columns.keys()) for model in REPLICA}

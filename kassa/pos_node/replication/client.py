@@ -23,11 +23,11 @@ from sqlalchemy import func, select, update
 
 from kassa.common.db import Database, utc_date, utcnow
 from kassa.common.i18n import current_locale
-from kassa.common.observability import HEADER as REQUEST_ID_HEADER
-from kassa.common.observability import outgoing_request_id
+from kassa.common.runtime.observability import HEADER as REQUEST_ID_HEADER
+from kassa.common.runtime.observability import outgoing_request_id
 from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers
 from kassa.pos_node.models import Counter, NodeIdentity, OutboxEvent, Return, Sale
-from kassa.sync import outbox, replica
+from kassa.pos_node.replication import outbox, replica
 from kassa.sync.protocol import (
     ChangesPageSchema,
     NodeStatusAnswerSchema,
@@ -212,7 +212,7 @@ def report_status(db: Database, client: CentralClient, days: int = 7) -> dict:
 
 
 def _backup_report(db: Database) -> dict:
-    from kassa.common.backup import read_state, sqlite_path
+    from kassa.common.storage.backup import read_state, sqlite_path
     state = read_state(sqlite_path(db.url))
     return {"state": state["state"], "lag_seconds": state.get("lag_seconds", 0.0),
             "last_error": state.get("last_error") if state["state"] != "ok" else None}

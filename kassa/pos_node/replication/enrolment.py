@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from kassa.common.db import Database
 from kassa.common.errors import Conflict, KassaError
-from kassa.common.migrate import upgrade
 from kassa.common.signing import generate_private_key_pem, public_key_pem
+from kassa.common.storage.migrate import upgrade
 from kassa.pos_node.models import NodeIdentity
 
 
@@ -53,7 +53,7 @@ def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
                 # A re-enrolled node on a new database (its disk and its backup lost): go on
                 # after what central holds, so central sees no seq twice and no receipt number
                 # a customer holds is issued again.
-                from kassa.pos_node.restore import continue_after
+                from kassa.pos_node.replication.restore import continue_after
                 continue_after(session, body)
         return node
     finally:

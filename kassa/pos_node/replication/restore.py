@@ -27,12 +27,12 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from kassa.common import backup
 from kassa.common.db import Database, utcnow
 from kassa.common.errors import Conflict, KassaError
-from kassa.common.migrate import upgrade
+from kassa.common.storage import backup
+from kassa.common.storage.migrate import upgrade
 from kassa.pos_node.models import Counter, OutboxEvent, Sale
-from kassa.sync.client import client_for
+from kassa.pos_node.replication.client import client_for
 from kassa.sync.protocol import RestoredAnswerSchema
 
 NUMBER_GAP = 1000

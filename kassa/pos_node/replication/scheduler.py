@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from kassa.common.db import Database
-from kassa.sync.client import SyncError, sync_now
+from kassa.pos_node.replication.client import SyncError, sync_now
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Decisions beyond the store: a refund, blind return, discount or price override larger than
 the store manager's own limit, and any sale to a customer central blocked, need central's
-authorization (``kassa.central.authorizations``).
+authorization (``kassa.central.access.authorizations``).
 
 The till asks central through its API (``POST /api/v1/authorizations``, proxied and signed),
 keeps central's answer here, and the cashier repeats the action with the authorization's id;
@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError
-from kassa.pos_node import staff
 from kassa.pos_node.models import CentralAuthorization
+from kassa.pos_node.sale import staff
 
 
 class CentralAuthorizationRequired(KassaError):

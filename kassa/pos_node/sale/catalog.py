@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from kassa.common import clock
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
-from kassa.pos_node import cart
 from kassa.pos_node.models import Price, Product, ProductBarcode, Promotion, Store
+from kassa.pos_node.sale import cart
 
 
 class UnknownProduct(KassaError):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, NotFound
 from kassa.pos_node.models import Customer, Sale, User
-from kassa.sync.outbox import append_event
+from kassa.pos_node.replication.outbox import append_event
 
 EDITABLE = ("name", "phone", "email")
 

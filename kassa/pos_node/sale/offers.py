@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
-from kassa.pos_node import cart, catalog
 from kassa.pos_node.models import Offer, OfferExposure, OfferProfile, Sale, SaleLine
-from kassa.sync.outbox import append_event
+from kassa.pos_node.replication.outbox import append_event
+from kassa.pos_node.sale import cart, catalog
 
 
 class Shown(NamedTuple):
@@ -169,7 +169,7 @@ def refresh(session: Session, sale: Sale, store_id: int, feed_cursor: int,
     after every change of the cart: with ``record`` (a change, not a read) its offer lines are
     checked again first (``recheck_lines``), and the cart repriced when one changed."""
     if record and recheck_lines(session, sale, feed_cursor):
-        from kassa.pos_node import sales  # sales imports this module
+        from kassa.pos_node.sale import sales
         sales.reprice(session, sale)
     sale.offers = current(session, sale.id, sale.customer_id,
                           [ln.product_id for ln in sale.lines], store_id, feed_cursor,

@@ -18,7 +18,7 @@ from kassa.common.errors import NotFound
 from kassa.common.i18n import DEFAULT_CURRENCY, DEFAULT_LOCALE, translations
 from kassa.common.pdfdocs import render_pdf
 from kassa.pos_node.models import NodeIdentity, Sale, Store, User
-from kassa.pos_node.sales import sale_by_receipt
+from kassa.pos_node.sale.sales import sale_by_receipt
 
 
 @dataclass(frozen=True)

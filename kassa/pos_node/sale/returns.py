@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.money import round_half_up, vat_included
-from kassa.pos_node import authorizations, cart, catalog, loyalty, shifts, staff
+from kassa.pos_node.cards import till_loyalty
 from kassa.pos_node.models import Refund, Return, ReturnLine, User
-from kassa.pos_node.sales import identity, sale_by_receipt
-from kassa.sync.outbox import append_event, next_counter
+from kassa.pos_node.replication.outbox import append_event, next_counter
+from kassa.pos_node.sale import approvals, cart, catalog, shifts, staff
+from kassa.pos_node.sale.sales import identity, sale_by_receipt
 
 
 @dataclass
@@ -47,7 +48,7 @@ class OriginalSale:
     receipt_no: str
     lines: list[OriginalLine]
     paid: cart.PaidBy = field(default_factory=cart.PaidBy)
-    points: loyalty.SalePoints | None = None  # the sale earned or spent points
+    points: till_loyalty.SalePoints | None = None  # the sale earned or spent points
 
     def to_dict(self) -> dict:
         return {"sale_id": self.sale_id, "receipt_no": self.receipt_no,
@@ -85,9 +86,9 @@ def local_original(session: Session, receipt_no: str) -> OriginalSale | None:
     if sale.account_id is not None:
         given_back = session.scalar(select(func.coalesce(func.sum(Return.points_refunded), 0))
                                     .where(Return.original_sale_id == sale.id))
-        points = loyalty.SalePoints(sale.account_id, sale.points_burned, sale.points_value_minor,
-                                    {ln.line_no: ln.points_earned for ln in sale.lines},
-                                    given_back)
+        points = till_loyalty.SalePoints(
+            sale.account_id, sale.points_burned, sale.points_value_minor,
+            {ln.line_no: ln.points_earned for ln in sale.lines}, given_back)
     return OriginalSale(sale.id, receipt_no, [
         OriginalLine(ln.line_no, ln.product_id, ln.sku, ln.name, ln.quantity_milli,
                      ln.amount_minor, ln.vat_rate_bp, *returned.get(ln.line_no, (0, 0)))
@@ -104,9 +105,10 @@ def original_from_central(doc: dict) -> OriginalSale:
     points = None
     if doc.get("account_id"):
         value = sum(p["amount_minor"] for p in doc["payments"] if p["method"] == "points")
-        points = loyalty.SalePoints(UUID(doc["account_id"]), doc.get("points_burned", 0), value,
-                                    {ln["line_no"]: ln.get("points_earned", 0)
-                                     for ln in doc["lines"]}, doc.get("points_given_back", 0))
+        points = till_loyalty.SalePoints(
+            UUID(doc["account_id"]), doc.get("points_burned", 0), value,
+            {ln["line_no"]: ln.get("points_earned", 0) for ln in doc["lines"]},
+            doc.get("points_given_back", 0))
     return OriginalSale(UUID(str(doc["sale_id"])), doc["receipt_no"], [
         OriginalLine(ln["line_no"], ln["product_id"], ln["sku"], ln["name"],
                      ln["quantity_milli"], ln["amount_minor"], ln["vat_rate_bp"],
@@ -194,13 +196,13 @@ def _points_back(original: OriginalSale, lines: list[ReturnLine],
         returning[ln.original_line_no] = returning.get(ln.original_line_no, 0) + ln.quantity_milli
     earlier = {ln.line_no: ln.returned_milli - returning.get(ln.line_no, 0)
                for ln in original.lines}
-    reverse, give_back = loyalty.for_return(
+    reverse, give_back = till_loyalty.for_return(
         [(ln.line_no, ln.quantity_milli, ln.amount_minor) for ln in original.lines],
         original.points, returning, earlier)
     for ln in lines:  # a line listed twice gives its points up on its first return line
         ln.points_reversed = reverse.pop(ln.original_line_no, 0)
     paid = cart.PaidBy(dict(original.paid.remaining), dict(original.paid.references))
-    by_points = min(loyalty.points_refund_minor(original.points, give_back), total,
+    by_points = min(till_loyalty.points_refund_minor(original.points, give_back), total,
                     paid.remaining.pop("points", 0))
     refunds = cart.allocate_refund(total - by_points, paid)
     if by_points:
@@ -245,8 +247,8 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
     limit = staff.limits(session, user.role).max_refund_minor
     subject = original.receipt_no if original else "blind return"
     kind = "blind_return" if blind else "refund"
-    central = authorizations.require(session, kind, total, f"{subject} {total / 100:.2f}",
-                                     authorization_id)
+    central = approvals.require(session, kind, total, f"{subject} {total / 100:.2f}",
+                                authorization_id)
     if blind:
         refusal = staff.OverrideRequired(
             "A return without a receipt. A store manager must approve.")
@@ -272,8 +274,8 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
     session.flush()
     event = append_event(session, "return.completed", return_document(ret))
     if ret.account_id is not None:
-        loyalty.post(session, ret.account_id,
-                     points_back - sum(ln.points_reversed for ln in lines), event.seq)
+        till_loyalty.post(session, ret.account_id,
+                          points_back - sum(ln.points_reversed for ln in lines), event.seq)
     return ret
 
 

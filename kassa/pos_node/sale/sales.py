@@ -21,18 +21,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
 from kassa.common.money import format_minor
-from kassa.pos_node import (
-    authorizations,
-    cart,
-    catalog,
-    loyalty,
-    offers,
-    scanning,
-    shifts,
-    staff,
-)
+from kassa.pos_node.cards import till_loyalty
 from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
-from kassa.sync.outbox import append_event, next_counter
+from kassa.pos_node.replication.outbox import append_event, next_counter
+from kassa.pos_node.sale import approvals, cart, catalog, offers, scanning, shifts, staff
 
 
 @dataclass(frozen=True)
@@ -158,7 +150,7 @@ def _check_discount(session: Session, user: User, sale: Sale, bp: int, subject: 
                     authorization_id: UUID | None) -> None:
     """Within the cashier's limit: alone; within the store manager's: their override; beyond:
     central's authorization, whose id the sale keeps."""
-    central = authorizations.require(session, "discount", bp, subject, authorization_id)
+    central = approvals.require(session, "discount", bp, subject, authorization_id)
     if central is not None:
         sale.authorization_id = central.id
         return
@@ -201,7 +193,7 @@ def _check_price(session: Session, user: User, sale: Sale, line: SaleLine, price
                             "Raising a shelf price. A store manager must approve."), override)
         return
     bp = _cut_bp(shelf, price, line.line_discount_bp)
-    central = authorizations.require(session, "price_override", bp, subject, authorization_id)
+    central = approvals.require(session, "price_override", bp, subject, authorization_id)
     if central is not None:
         sale.authorization_id = central.id
         return
@@ -326,7 +318,8 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
         raise KassaError("Points are put towards the sale with the card (POST /cart/points), "
                          "not as a payment line.", code="points_via_card", status=422)
     if customer_id is not None and customer_id != sale.customer_id:
-        loyalty.identify(sale, loyalty.by_customer(session, customer_id), customer_id, None)
+        account = till_loyalty.by_customer(session, customer_id)
+        till_loyalty.identify(sale, account, customer_id, None)
         offers.take_lines_back(sale)
     if offers.recheck_lines(session, sale, node.feed_cursor):
         # An offer switched off (or a consent withdrawn) by a pull since the last change of
@@ -336,7 +329,7 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
                          total=format_minor(sale.total_minor))
     reprice(session, sale, allow_empty=False)
     if sale.points_value_minor:
-        loyalty.points_value(session, sale, sale.points_burned)  # the cart may have shrunk
+        till_loyalty.points_value(session, sale, sale.points_burned)  # the cart may have shrunk
         tenders = [cart.Tender("points", sale.points_value_minor,
                                str(sale.points_hold_id or "offline")), *tenders]
     settlement = cart.settle(sale.total_minor, tenders)
@@ -347,11 +340,11 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
                              tendered_minor=p.tendered_minor, reference=p.reference)
                      for p in settlement.payments]
     if sale.account_id is not None:
-        loyalty.earn_for_sale(session, sale)
+        till_loyalty.earn_for_sale(session, sale)
     event = append_event(session, "sale.completed", sale_document(sale, node.store_id),
                          occurred_at=sale.sold_at)
     if sale.account_id is not None:
-        loyalty.post_sale(session, sale, event.seq)
+        till_loyalty.post_sale(session, sale, event.seq)
     if inspect(sale).persistent:
         offers.emit(session, sale)  # what the cart offered, and whether it was taken
         return sale  # the cart: the unit of work writes what changed
@@ -394,8 +387,8 @@ def post_void(session: Session, user: User, sale_id: UUID, reason: str,
         "sale_id": sale.id, "receipt_no": sale.receipt_no, "override_id": granted.id,
         "reason": sale.void_reason, "at": utcnow()})
     if sale.account_id is not None:  # central undoes the sale's points the same way
-        loyalty.post(session, sale.account_id,
-                     sale.points_burned - sum(ln.points_earned for ln in sale.lines), event.seq)
+        points = sale.points_burned - sum(ln.points_earned for ln in sale.lines)
+        till_loyalty.post(session, sale.account_id, points, event.seq)
     return sale
 
 
@@ -412,7 +405,7 @@ def sale_document(sale: Sale, store_id: int) -> dict:
             "vat_minor", "points_earned", "offer_id")} for ln in sale.lines],
         "payments": [{c: getattr(p, c) for c in ("method", "amount_minor", "tendered_minor",
                                                  "reference")} for p in sale.payments],
-        "loyalty": loyalty.loyalty_use(sale), "authorization_id": sale.authorization_id,
+        "loyalty": till_loyalty.loyalty_use(sale), "authorization_id": sale.authorization_id,
     }
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
-from kassa.pos_node import cart, catalog, offers, shifts
 from kassa.pos_node.models import Sale, SaleLine, User
+from kassa.pos_node.sale import cart, catalog, offers, shifts
 
 _LINE_COLUMNS = ("line_no", "product_id", "sku", "name", "unit", "quantity_milli",
                  "unit_price_minor", "line_discount_bp", "gross_minor", "promotion_id",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError
 from kassa.pos_node.models import CashMovement, Payment, Refund, Return, Sale, SaleLine, Shift, User
-from kassa.sync.outbox import append_event, next_counter
+from kassa.pos_node.replication.outbox import append_event, next_counter
 
 
 class ShiftClosed(KassaError):

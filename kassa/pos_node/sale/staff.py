@@ -17,7 +17,7 @@ from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, KassaError, Unauthorized
 from kassa.common.passwords import verify_secret
 from kassa.pos_node.models import Override, PinFailure, RoleLimit, User
-from kassa.sync.outbox import append_event
+from kassa.pos_node.replication.outbox import append_event
 
 MAX_PIN_FAILURES = 5
 LOCKOUT = timedelta(minutes=5)

@@ -10,9 +10,9 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.common.errors import KassaError
-from kassa.pos_node import authorizations
-from kassa.pos_node.auth import db, till_user, work
-from kassa.sync.client import SyncError, ask
+from kassa.pos_node.replication.client import SyncError, ask
+from kassa.pos_node.sale import approvals
+from kassa.pos_node.screens.signed_in import db, till_user, work
 
 bp = Blueprint("authorization", __name__, url_prefix="/api/v1/authorizations",
                description="Central's approval for what the store may not decide")
@@ -21,7 +21,7 @@ MAX_WAIT_S = 20
 
 
 class AskSchema(ma.Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(authorizations.KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(approvals.KINDS))
     amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=0,
                                                                                 max=10**12))
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -52,7 +52,7 @@ def _central(method: str, path: str, body: dict | None = None, timeout: float = 
                              status=503) from None
         raise KassaError(str(err), code=err.code, status=422) from None
     with work() as s:
-        authorizations.remember(s, answer)
+        approvals.remember(s, answer)
     return answer
 
 

@@ -14,12 +14,13 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.common.errors import Conflict, KassaError
-from kassa.pos_node import authorizations, loyalty, offers, sales
-from kassa.pos_node.auth import db, till_user, work
-from kassa.pos_node.card_reader import CardReader, CardState
+from kassa.pos_node.cards import till_loyalty
+from kassa.pos_node.cards.card_reader import CardReader, CardState
 from kassa.pos_node.models import BlockedCard, Customer, Sale
-from kassa.pos_node.schemas import SaleOutSchema
-from kassa.sync.client import SyncError, ask
+from kassa.pos_node.replication.client import SyncError, ask
+from kassa.pos_node.sale import approvals, offers, sales
+from kassa.pos_node.screens.schemas import SaleOutSchema
+from kassa.pos_node.screens.signed_in import db, till_user, work
 
 bp = Blueprint("card", __name__, url_prefix="/api/v1",
                description="Loyalty cards, the sale's customer and points")
@@ -119,7 +120,7 @@ def card_answer(state: CardState) -> dict:
                              "problem": reading.record_problem}
         with db().read() as session:
             try:
-                out["account"] = loyalty.by_card(session, state.card_number).to_dict()
+                out["account"] = till_loyalty.by_card(session, state.card_number).to_dict()
             except KassaError as err:
                 out["account_error"] = _error(err)
     return out
@@ -144,7 +145,7 @@ def with_customer(session, sale: Sale | None):
         return None
     sale.customer = None
     if sale.customer_id is not None:
-        account = loyalty.by_customer(session, sale.customer_id)
+        account = till_loyalty.by_customer(session, sale.customer_id)
         sale.customer = account.to_dict() if account else None
     if getattr(sale, "offers", None) is None:
         node = sales.identity(session)
@@ -177,19 +178,20 @@ class CartCustomer(MethodView):
             if number is not None:
                 if s.get(BlockedCard, number) is not None:
                     raise Conflict("This card is blocked.", code="card_blocked")
-                account = loyalty.by_card(s, number)
+                account = till_loyalty.by_card(s, number)
             else:
-                account = loyalty.by_customer(s, body["customer_id"])
+                account = till_loyalty.by_customer(s, body["customer_id"])
             customer_id = account.customer_id if account else body["customer_id"]
             sale = sales.start_cart(s, g.user)
             customer = s.get(Customer, customer_id)
             if customer is not None and customer.blocked and sale.customer_id != customer_id:
-                central = authorizations.require(s, "blocked_customer", 0,
-                                                 f"sale to {customer.name}",
-                                                 body["authorization_id"])
+                central = approvals.require(s, "blocked_customer", 0,
+                                            f"sale to {customer.name}",
+                                            body["authorization_id"])
                 sale.authorization_id = sale.authorization_id or central.id
             changed = sale.customer_id != customer_id
-            loyalty.identify(sale, account, customer_id, number if number == in_reader else None)
+            till_loyalty.identify(sale, account, customer_id,
+                                  number if number == in_reader else None)
             if changed:
                 _customer_changed(s, sale)
             return with_customer(s, sale)
@@ -200,8 +202,8 @@ class CartCustomer(MethodView):
         hold = None
         with work() as s:
             sale = sales.require_cart(s)
-            hold = loyalty.clear_points(sale)
-            loyalty.identify(sale, None, None, None)
+            hold = till_loyalty.clear_points(sale)
+            till_loyalty.identify(sale, None, None, None)
             _customer_changed(s, sale)
             answer = with_customer(s, sale)
         release_hold(hold)
@@ -222,8 +224,8 @@ class CartPoints(MethodView):
         with db().read() as s:
             sale = sales.require_cart(s)
             sales.reprice(s, sale)
-            value = loyalty.points_value(s, sale, points)
-            account = loyalty.by_customer(s, sale.customer_id)
+            value = till_loyalty.points_value(s, sale, points)
+            account = till_loyalty.by_customer(s, sale.customer_id)
             sale_id, previous = sale.id, sale.points_hold_id
         if reader().card_in_reader() != account.card_number:
             raise KassaError("Put the customer's card in the reader to spend points.",
@@ -236,12 +238,12 @@ class CartPoints(MethodView):
         hold_id = central_hold(account.account_id, points, sale_id)
         if hold_id is None:
             with db().read() as s:
-                loyalty.offline_allowance_check(s, account.account_id, points)
+                till_loyalty.offline_allowance_check(s, account.account_id, points)
         with work() as s:
             sale = sales.require_cart(s)
             if sale.id != sale_id:
                 raise Conflict("The sale changed meanwhile.", code="sale_changed")
-            loyalty.apply_points(sale, points, value, hold_id)
+            till_loyalty.apply_points(sale, points, value, hold_id)
             answer = with_customer(s, sale)
         if previous is not None and previous != hold_id:
             release_hold(previous)
@@ -252,7 +254,7 @@ class CartPoints(MethodView):
         """Take the points off the sale (central's hold is released)."""
         with work() as s:
             sale = sales.require_cart(s)
-            hold = loyalty.clear_points(sale)
+            hold = till_loyalty.clear_points(sale)
             if sale.card_number:
                 reader().forget_pin(sale.card_number)
             answer = with_customer(s, sale)

@@ -34,11 +34,12 @@ from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden
 from kassa.loyalty.ledger import LedgerError
 from kassa.loyalty.rules import FULL_BP, EarnLine, earn
-from kassa.pos_node import loyalty, sales
-from kassa.pos_node.auth import db
-from kassa.pos_node.card_api import with_customer
+from kassa.pos_node.cards import till_loyalty
 from kassa.pos_node.models import LoyaltyAccount, Product, Sale, Store, User
-from kassa.pos_node.schemas import quantity_text
+from kassa.pos_node.sale import sales
+from kassa.pos_node.screens.card_api import with_customer
+from kassa.pos_node.screens.schemas import quantity_text
+from kassa.pos_node.screens.signed_in import db
 
 bp = Blueprint("display", __name__, url_prefix="/api/v1",
                description="The customer-facing display (read-only)")
@@ -111,7 +112,7 @@ def _first_name(name: str | None) -> str | None:
 
 
 def points_earned(s: Session, sale: Sale) -> int:
-    """What the sale earns as it stands (what ``loyalty.earn_for_sale`` will write when it is
+    """What the sale earns as it stands (what ``till_loyalty.earn_for_sale`` will write when it is
     paid), without touching the sale."""
     account = s.get(LoyaltyAccount, sale.account_id) if sale.account_id else None
     if account is None or not sale.lines:
@@ -121,9 +122,9 @@ def points_earned(s: Session, sale: Sale) -> int:
     lines = [EarnLine(ln.line_no, ln.product_id, categories.get(ln.product_id), ln.amount_minor)
              for ln in sale.lines]
     try:
-        return sum(earn(loyalty.rules(s).earning, account.tier, lines,
+        return sum(earn(till_loyalty.rules(s).earning, account.tier, lines,
                         min(sale.points_value_minor, sale.total_minor), utcnow(),
-                        account.balance + loyalty.pending_points(s, account.id)).values())
+                        account.balance + till_loyalty.pending_points(s, account.id)).values())
     except LedgerError:
         return 0
 
@@ -132,7 +133,7 @@ def points_spendable(s: Session, sale: Sale, balance: int) -> int:
     """The most points that may pay part of the sale: only with the card in the reader."""
     if sale.card_number is None or sale.points_burned:
         return 0
-    rules = loyalty.rules(s).redemption
+    rules = till_loyalty.rules(s).redemption
     most = min(balance, sale.total_minor * rules.max_share_bp // FULL_BP // rules.minor_per_point)
     return most if most >= rules.min_points else 0
 
@@ -168,7 +169,7 @@ def _thanks(s: Session) -> dict | None:
     if s.scalar(select(Sale.id).where(Sale.status == "voided", Sale.started_at > sale.sold_at)
                 .limit(1)) is not None:
         return None  # the next customer's sale came and went: not them to thank
-    account = loyalty.by_customer(s, sale.customer_id) if sale.customer_id else None
+    account = till_loyalty.by_customer(s, sale.customer_id) if sale.customer_id else None
     return {"receipt_no": sale.receipt_no, "total_minor": sale.total_minor,
             "change_minor": sale.change_minor,
             "first_name": _first_name(account.name) if account else None,

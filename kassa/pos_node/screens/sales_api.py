@@ -8,10 +8,10 @@ from flask_smorest import Blueprint
 
 from kassa.common.errors import KassaError, NotFound
 from kassa.common.money import quantity_to_milli
-from kassa.pos_node import cart, returns, sales
-from kassa.pos_node.auth import db, till_user, work
-from kassa.pos_node.card_api import reader
-from kassa.pos_node.schemas import (
+from kassa.pos_node.replication.client import SyncError, ask
+from kassa.pos_node.sale import cart, returns, sales
+from kassa.pos_node.screens.card_api import reader
+from kassa.pos_node.screens.schemas import (
     BlindReturnInSchema,
     CheckoutSchema,
     PostVoidSchema,
@@ -21,8 +21,8 @@ from kassa.pos_node.schemas import (
     SaleInSchema,
     SaleOutSchema,
 )
-from kassa.pos_node.till_api import override_of
-from kassa.sync.client import SyncError, ask
+from kassa.pos_node.screens.signed_in import db, till_user, work
+from kassa.pos_node.screens.till_api import override_of
 
 bp = Blueprint("sales", __name__, url_prefix="/api/v1", description="Selling and returns")
 

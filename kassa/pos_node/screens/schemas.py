@@ -7,7 +7,7 @@ from decimal import Decimal
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from kassa.pos_node import cart
+from kassa.pos_node.sale import cart
 
 MAX_QUANTITY = 100000
 MAX_AMOUNT = 10**12

@@ -13,10 +13,10 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.common.money import quantity_to_milli
-from kassa.pos_node import catalog, customers, loyalty, sales, shifts, staff
-from kassa.pos_node.auth import db, till_user, work
-from kassa.pos_node.card_api import release_hold, with_customer
-from kassa.pos_node.schemas import (
+from kassa.pos_node.cards import till_loyalty
+from kassa.pos_node.sale import catalog, customers, sales, shifts, staff
+from kassa.pos_node.screens.card_api import release_hold, with_customer
+from kassa.pos_node.screens.schemas import (
     CashMoveSchema,
     CloseShiftSchema,
     LineInSchema,
@@ -29,6 +29,7 @@ from kassa.pos_node.schemas import (
     UserOutSchema,
     VoidSchema,
 )
+from kassa.pos_node.screens.signed_in import db, till_user, work
 
 bp = Blueprint("till", __name__, url_prefix="/api/v1", description="Working at the till")
 
@@ -190,7 +191,7 @@ class CartVoid(MethodView):
         """Void the sale in progress."""
         with work() as s:
             sale = sales.void_cart(s, g.user, body["reason"])
-            hold = loyalty.clear_points(sale)
+            hold = till_loyalty.clear_points(sale)
         release_hold(hold)
         return sale
 

@@ -4,17 +4,21 @@ display (``/display``, see ``display_api``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Response, current_app, render_template, session
 
 from kassa.common.errors import Unauthorized
-from kassa.pos_node import receipts, sales, shifts
 from kassa.pos_node.app import node_status
-from kassa.pos_node.auth import db
-from kassa.pos_node.card_api import with_customer
 from kassa.pos_node.models import Store, User
-from kassa.pos_node.schemas import SaleOutSchema
+from kassa.pos_node.sale import receipts, sales, shifts
+from kassa.pos_node.screens.card_api import with_customer
+from kassa.pos_node.screens.schemas import SaleOutSchema
+from kassa.pos_node.screens.signed_in import db
 
-bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
+# Templates and scripts stay in the app's own folders (kassa/pos_node/templates, static).
+bp = Blueprint("ui", __name__, root_path=str(Path(__file__).resolve().parents[1]),
+               template_folder="templates", static_folder="static",
                static_url_path="/static/till")
 
 

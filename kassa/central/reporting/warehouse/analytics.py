@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, select
 
-from kassa.central import offers
+from kassa.central.membership import personal_offers
 from kassa.central.models import CustomerScore, Price, Product, SegmentRule
-from kassa.central.warehouse import basket, lifetime, load, rfm, schema
-from kassa.common.bulk import copy_rows
+from kassa.central.reporting.warehouse import basket, lifetime, load, rfm, schema
 from kassa.common.db import Database
+from kassa.common.storage.bulk import copy_rows
 
 BASKET_DAYS = 180  # the baskets offers are mined from: the last half year's
 
@@ -53,7 +53,7 @@ def analyze(db: Database, path: Path, as_of: date | None = None) -> dict:
     with db.read() as session:
         segment_map = [(r.priority, r.segment, r.r_min, r.r_max, r.f_min, r.f_max)
                        for r in session.scalars(select(SegmentRule))]
-        conf = offers.settings(session)
+        conf = personal_offers.settings(session)
         prices = session.execute(
             select(Product.id, Product.category, Price.amount_minor)
             .join(Price, Price.product_id == Product.id)
@@ -74,8 +74,8 @@ def analyze(db: Database, path: Path, as_of: date | None = None) -> dict:
                 WHERE r.as_of = ?""", [as_of]).fetchall()
     with db.transaction() as session:
         moved = _store_scores(session, scores, now)
-        made = offers.sync_offers(session, proposals)
-        profiles = offers.publish_profiles(session, moved)
+        made = personal_offers.sync_offers(session, proposals)
+        profiles = personal_offers.publish_profiles(session, moved)
     return {"loaded": loaded, "segments": segments, "lifetime": life, **made,
             "profiles_published": profiles}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from kassa.central.warehouse import schema
+from kassa.central.reporting.warehouse import schema
 
 REGION_CODES = "(SELECT DISTINCT region_id, region_code FROM dim_store)"
 

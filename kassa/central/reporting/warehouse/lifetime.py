@@ -4,9 +4,9 @@ A customer's history becomes the models' (frequency, recency, T, monetary value)
 day: frequency is the number of days with a purchase after the first, recency the weeks from
 the first to the last, T the weeks from the first to ``as_of``, monetary value the mean spend of
 the repeat days (the first day's spend is left out, as the Gamma-Gamma model asks). BG/NBD and
-Gamma-Gamma are fitted by maximum likelihood (``kassa.central.warehouse.clv``); each customer
-then gets the probability of being still active, the purchases expected in the next 90 days and
-the value of the next 12 months in minor units.
+Gamma-Gamma are fitted by maximum likelihood (``kassa.central.reporting.warehouse.clv``); each
+customer then gets the probability of being still active, the purchases expected in the next 90 days
+and the value of the next 12 months in minor units.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import date
 
 import numpy as np
 
-from kassa.central.warehouse import clv
+from kassa.central.reporting.warehouse import clv
 
 MIN_CUSTOMERS = 30  # fewer than this and the fit says nothing: the run is skipped
 DAYS_PER_WEEK = 7.0

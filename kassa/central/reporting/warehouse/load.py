@@ -37,7 +37,7 @@ from kassa.central.models import (
     Store,
     User,
 )
-from kassa.central.warehouse import schema
+from kassa.central.reporting.warehouse import schema
 from kassa.common.db import Database
 
 LOOKBACK = timedelta(minutes=10)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from kassa.central.warehouse.load import scd_update
+from kassa.central.reporting.warehouse.load import scd_update
 
 SegmentMap = list[tuple[int, str, int, int, int, int]]  # priority, segment, r/f min, max
 # Quintiles of fewer buyers say nothing (one buyer would be "Lost", ranked 1 of 1).

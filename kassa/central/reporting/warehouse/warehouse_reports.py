@@ -1,5 +1,5 @@
 """Reports answered from the warehouse: history, with the same figures and the same rows as
-the live reports on central's database (``kassa.central.manager_reports``), and the
+the live reports on central's database (``kassa.central.reporting.manager_reports``), and the
 consolidated report by region and month.
 
 Only the tills' sales count in the managers' sales figures; purchases imported from a previous

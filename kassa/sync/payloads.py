@@ -10,7 +10,7 @@ Fields added to a kind after its first version carry defaults, so older nodes' e
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -240,3 +240,17 @@ def load(kind: str, document) -> dict:
     except msgspec.ValidationError as err:
         raise PayloadError(str(err)) from None
     return msgspec.to_builtins(record, builtin_types=(uuid.UUID, datetime))
+
+
+def jsonable(value):
+    """The JSON form of an event document: ids as strings, times as ISO 8601, which ``load``
+    reads back (a test holds the two together)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    return value

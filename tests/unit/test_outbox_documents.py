@@ -4,8 +4,8 @@ JSON conversion and the payload records agree."""
 import uuid
 from datetime import datetime, timezone
 
-from kassa.pos_node.replication.outbox import jsonable
 from kassa.sync import payloads
+from kassa.sync.payloads import jsonable
 
 NOW = datetime(2026, 11, 27, 10, 30, 0, 123456, tzinfo=timezone.utc)
 SALE = {

@@ -21,7 +21,7 @@ from kassa.central.replication.feed import customer_scope, record_change
 from kassa.central.replication.feed_documents import customer_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict
-from kassa.pos_node.replication.outbox import jsonable
+from kassa.sync.payloads import jsonable
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                description="Customers: the 360 view, consents, contacts, blocks")

@@ -30,7 +30,7 @@ from kassa.central.replication import quarantine
 from kassa.central.reporting.operational_reports import scope_stores
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid
-from kassa.pos_node.replication.outbox import jsonable
+from kassa.sync.payloads import jsonable
 
 # A node not heard from for this long is shown offline (its sync runs every few seconds).
 OFFLINE_AFTER = timedelta(minutes=2)

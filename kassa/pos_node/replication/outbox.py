@@ -8,7 +8,7 @@ increasing even after acknowledged rows are pruned. SQLite's ``BEGIN IMMEDIATE``
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
 from kassa.pos_node.models import Counter, OutboxEvent
-from kassa.sync.payloads import EVENT_PAYLOADS
+from kassa.sync.payloads import EVENT_PAYLOADS, jsonable
 
 _BUMP = (insert(Counter).values(name=bindparam("name"), value=1)
          .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
@@ -27,20 +27,6 @@ def next_counter(session: Session, name: str) -> int:
     """Increment and return a gap-free counter inside the caller's transaction: one upsert
     that answers the new value, sent on the session's connection (no ORM round)."""
     return session.connection().execute(_BUMP, {"name": name}).scalar_one()
-
-
-def jsonable(value):
-    """The JSON form of an event document: ids as strings, times as ISO 8601, which the
-    payload records in ``kassa.sync.payloads`` load back (a test holds the two together)."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, date):  # datetimes too
-        return value.isoformat()
-    return value
 
 
 def append_event(session: Session, kind: str, payload: dict,

@@ -33,7 +33,7 @@ from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 from kassa.central.catalog.products import enroll_node
 from kassa.central.demo_data import seed
 from kassa.central.membership import loyalty_accounts
-from kassa.central.models import Customer
+from kassa.central.models import MIGRATIONS, Customer
 from kassa.common.db import Database, utcnow
 from kassa.common.runtime.processes import Supervisor
 from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers
@@ -49,7 +49,7 @@ THREADS_PER_WORKER = int(os.environ.get("BENCH_THREADS", "3"))
 
 
 def prepare(url: str) -> tuple[list[str], dict[str, str]]:
-    upgrade("central", url)
+    upgrade(MIGRATIONS, url)
     db = Database(url)
     keys = {}
     with db.transaction() as session:

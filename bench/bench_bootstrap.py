@@ -41,6 +41,7 @@ from pathlib import Path
 import psycopg
 from bench_till import FIRST, LAST, ean13, product_name, raw_connect, sqlite_ts
 
+from kassa.central import models as central_models
 from kassa.central.catalog import products as md
 from kassa.central.models import Store
 from kassa.central.replication import snapshot
@@ -48,6 +49,7 @@ from kassa.central.replication.feed import NodeScope
 from kassa.common.db import Database
 from kassa.common.runtime.processes import Supervisor
 from kassa.common.storage.migrate import upgrade
+from kassa.pos_node import models as node_models
 from kassa.pos_node.replication.bootstrap import (
     LOAD_CACHE_KIB,
     REPLICA,
@@ -232,7 +234,7 @@ def raw_insert(root: Path, empty_node: Path) -> float:
 def run_sqlite(root: Path, args, empty_node: Path) -> tuple[dict, tuple[int, float]]:
     path = root / "central.sqlite"
     url = f"sqlite:///{path}"
-    upgrade("central", url)
+    upgrade(central_models.MIGRATIONS, url)
     fill_sqlite(path, central_rows(args.products, args.customers, random.Random(7)))
     code = register_node(url)
     return end_to_end(str(path), code, root, empty_node), central_alone(url)
@@ -245,7 +247,7 @@ def run_postgresql(root: Path, args, empty_node: Path) -> tuple[dict, tuple[int,
     with psycopg.connect(PG, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            upgrade("central", url)
+            upgrade(central_models.MIGRATIONS, url)
             fill_postgresql(f"{base}/{name}",
                             central_rows(args.products, args.customers, random.Random(7)))
             code = register_node(url)
@@ -282,7 +284,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kassa-bench-") as tmp:
         root = Path(tmp)
         empty_node = root / "node-empty.sqlite"
-        upgrade("node", f"sqlite:///{empty_node}")
+        upgrade(node_models.MIGRATIONS, f"sqlite:///{empty_node}")
         print(f"bootstrap of a new node: {args.products:,} products (barcode, chain-wide "
               f"price each), {args.customers:,} customers")
         for n, engine in enumerate(engines):

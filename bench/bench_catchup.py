@@ -28,6 +28,7 @@ import psycopg
 from sqlalchemy import select
 
 from kassa.central.demo_data import seed
+from kassa.central.models import MIGRATIONS
 from kassa.common.db import Database
 from kassa.common.runtime.processes import Supervisor
 from kassa.common.storage.migrate import upgrade
@@ -64,7 +65,7 @@ def offline_sales(node: Database, n: int) -> None:
 
 def copy_baseline(name: str, node: Database) -> float:
     """Raw COPY of the rows central ends up with, from the node's own outbox documents."""
-    upgrade("central", "postgresql+psycopg://" + pg_url(name).split("://", 1)[1])
+    upgrade(MIGRATIONS, "postgresql+psycopg://" + pg_url(name).split("://", 1)[1])
     db = Database(pg_url(name))
     with db.transaction() as s:
         seed(s, ("pos-1",))
@@ -112,7 +113,7 @@ def main() -> None:
     sup = Supervisor(tmp / "logs")
     try:
         central_url = pg_url(names[0])
-        upgrade("central", "postgresql+psycopg://" + central_url.split("://", 1)[1])
+        upgrade(MIGRATIONS, "postgresql+psycopg://" + central_url.split("://", 1)[1])
         central_db = Database(central_url)
         with central_db.transaction() as s:
             secrets = seed(s, ("pos-1",))

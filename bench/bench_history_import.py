@@ -26,7 +26,7 @@ from sqlalchemy import insert, select
 
 from kassa.central.catalog import products as md
 from kassa.central.demo_data import seed
-from kassa.central.models import Customer
+from kassa.central.models import MIGRATIONS, Customer
 from kassa.central.models import HistoricTransaction as H
 from kassa.central.reporting.history_import import HistoryReport, import_history
 from kassa.common.db import Database
@@ -53,7 +53,7 @@ def csv_bytes(n: int) -> bytes:
 
 
 def prepare(url: str) -> Database:
-    upgrade("central", url)
+    upgrade(MIGRATIONS, url)
     db = Database(url)
     with db.transaction() as session:
         seed(session)

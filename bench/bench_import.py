@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from kassa.central.catalog import price_imports, product_imports
 from kassa.central.demo_data import seed
-from kassa.central.models import User
+from kassa.central.models import MIGRATIONS, User
 from kassa.common.db import Database
 from kassa.common.storage.migrate import upgrade
 
@@ -44,7 +44,7 @@ def price_list(n: int) -> str:
 
 
 def kassa_seconds(url: str, text: str) -> tuple[float, float, float, product_imports.Report]:
-    upgrade("central", url)
+    upgrade(MIGRATIONS, url)
     db = Database(url)
     with db.transaction() as session:
         seed(session)

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from kassa.central.demo_data import seed
+from kassa.central.models import MIGRATIONS
 from kassa.central.replication.ingest import apply_batch
 from kassa.common.db import Database
 from kassa.common.storage.migrate import upgrade
@@ -68,7 +69,7 @@ def open_accounts(session) -> list[str]:
 
 
 def kassa_rate(url: str, n: int, loyal: bool = False) -> float:
-    upgrade("central", url)
+    upgrade(MIGRATIONS, url)
     db = Database(url)
     with db.transaction() as s:
         seed(s)
@@ -109,7 +110,7 @@ SQL = {
 
 def raw_sqlite_rate(path: str, evs) -> float:
     import sqlite3
-    upgrade("central", f"sqlite:///{path}")
+    upgrade(MIGRATIONS, f"sqlite:///{path}")
     db = Database(f"sqlite:///{path}")
     with db.transaction() as s:
         seed(s)
@@ -136,7 +137,7 @@ def raw_sqlite_rate(path: str, evs) -> float:
 
 def raw_pg_copy_rate(dbname: str, evs) -> float:
     url = PG.rsplit("/", 1)[0] + "/" + dbname
-    upgrade("central", "postgresql+psycopg://" + url.split("://", 1)[1])
+    upgrade(MIGRATIONS, "postgresql+psycopg://" + url.split("://", 1)[1])
     db = Database("postgresql+psycopg://" + url.split("://", 1)[1])
     with db.transaction() as s:
         seed(s)

@@ -55,7 +55,7 @@ from kassa.common.passwords import hash_secret
 from kassa.common.runtime.processes import Supervisor
 from kassa.common.signing import generate_private_key_pem
 from kassa.common.storage.migrate import upgrade
-from kassa.pos_node.models import NodeIdentity, Promotion, RoleLimit, Store, User
+from kassa.pos_node.models import MIGRATIONS, NodeIdentity, Promotion, RoleLimit, Store, User
 from kassa.pos_node.sale import cart, catalog, sales, shifts
 
 STORE_ID = 1
@@ -181,7 +181,7 @@ def build_replica(root: Path, n_products: int, n_customers: int, n_promotions: i
     path = root / "node.sqlite"
     url = f"sqlite:///{path}"
     start = time.perf_counter()
-    upgrade("node", url)
+    upgrade(MIGRATIONS, url)
 
     names = [product_name(rng) for _ in range(n_products)]
     active = [rng.random() >= 0.02 for _ in range(n_products)]  # a few delisted products

@@ -30,7 +30,7 @@ from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 from sqlalchemy import select
 
 from kassa.central.demo_data import seed
-from kassa.central.models import Node, Product, Sale, SaleLine, Store
+from kassa.central.models import MIGRATIONS, Node, Product, Sale, SaleLine, Store
 from kassa.central.reporting.warehouse import export, load, schema, warehouse_reports
 from kassa.common.db import Database
 from kassa.common.storage.bulk import copy_rows
@@ -132,7 +132,7 @@ def main() -> None:
 
     with scratch_databases(1) as (name,), tempfile.TemporaryDirectory() as tmp:
         url = sqlalchemy_url(name)
-        upgrade("central", url)
+        upgrade(MIGRATIONS, url)
         db = Database(url)
         with db.transaction() as session:
             seed(session)

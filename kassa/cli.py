@@ -138,9 +138,10 @@ def central_run_jobs() -> None:
 @central.command("init-db")
 def central_init_db() -> None:
     """Create or upgrade central's schema (alembic upgrade head)."""
+    from kassa.central.models import MIGRATIONS
     from kassa.common.storage.migrate import upgrade
     url = CentralConfig.from_env().db_url
-    upgrade("central", url)
+    upgrade(MIGRATIONS, url)
     click.echo(f"central database at head: {_safe(url)}")
 
 
@@ -150,12 +151,13 @@ def central_init_db() -> None:
               help="developers: autogenerate a new revision with this message instead")
 def central_migrate(revision: str, message: str | None) -> None:
     """Apply pending migrations (or, with --new, write a new one from the models)."""
+    from kassa.central.models import MIGRATIONS
     from kassa.common.storage import migrate
     url = CentralConfig.from_env().db_url
     if message:
-        migrate.revision("central", url, message)
+        migrate.revision(MIGRATIONS, url, message)
     else:
-        migrate.upgrade("central", url, revision)
+        migrate.upgrade(MIGRATIONS, url, revision)
         click.echo(f"central database at {revision}: {_safe(url)}")
 
 
@@ -448,7 +450,8 @@ def pos_serve(host: str, port: int, threads: int) -> None:
     node's database to the installed kassa's schema first (a till upgrades on restart)."""
     from kassa.common.runtime.serve import serve
     from kassa.common.storage.migrate import upgrade
-    upgrade("node", NodeConfig.from_env().db_url)
+    from kassa.pos_node.models import MIGRATIONS
+    upgrade(MIGRATIONS, NodeConfig.from_env().db_url)
     serve(_serving_pos_app, host, port, 1, threads, "kassa-pos")
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from kassa.central.demo_data import new_pin, seed
 from kassa.central.membership import cards, loyalty_accounts
-from kassa.central.models import Customer, Store
+from kassa.central.models import MIGRATIONS, Customer, Store
 from kassa.central.replication.feed import record_change
 from kassa.central.replication.feed_documents import store_doc
 from kassa.common.config import var_dir
@@ -63,7 +63,7 @@ def run_demo(port: int) -> None:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     central_db = f"sqlite:///{root / 'central.sqlite'}"
-    upgrade("central", central_db)
+    upgrade(MIGRATIONS, central_db)
     db = Database(central_db)
     with db.transaction() as session:
         secrets_doc = seed(session, NODES)

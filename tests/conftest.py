@@ -17,9 +17,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from kassa.central import models as central_models
 from kassa.central.demo_data import seed
 from kassa.common.db import Database
 from kassa.common.storage.migrate import upgrade
+from kassa.pos_node import models as node_models
 
 PG_ADMIN = os.environ.get("KASSA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 # Tills started by tests watch no card reader unless a test gives them one (and reserves it):
@@ -100,7 +102,7 @@ def central_template(central_engine, tmp_path_factory, request):
     else:
         source = request.getfixturevalue("pg_server").create()
         url = _sqlalchemy_url(source)
-    upgrade("central", url)
+    upgrade(central_models.MIGRATIONS, url)
     db = Database(url)
     with db.transaction() as session:
         secrets = seed(session)
@@ -131,7 +133,7 @@ def central_db_url(central_template, tmp_path, request):
 @pytest.fixture(scope="session")
 def node_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("node-template") / "node.sqlite"
-    upgrade("node", f"sqlite:///{path}")
+    upgrade(node_models.MIGRATIONS, f"sqlite:///{path}")
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -27,10 +29,18 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from kassa.common.db import CentralBase as Base
-from kassa.common.db import JSONDoc, UTCDateTime, utcnow
+from kassa.common.db import NAMING, JSONDoc, UTCDateTime, utcnow
+
+# Central's Alembic chain: every change to these tables is a migration there.
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Base(DeclarativeBase):
+    """Declarative base for central's tables: one metadata, one Alembic chain (``MIGRATIONS``)."""
+
+    metadata = MetaData(naming_convention=NAMING)
 
 ROLES = ("cashier", "store_manager", "central_office", "regional_manager", "admin")
 

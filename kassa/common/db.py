@@ -17,14 +17,13 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
-    MetaData,
     TypeDecorator,
     create_engine,
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
 
 from kassa.common import clock
@@ -33,7 +32,8 @@ BUSY_TIMEOUT_MS = 5000
 WAL_AUTOCHECKPOINT_PAGES = 10000
 
 
-# Every constraint gets a predictable name, so migrations can drop or alter it on SQLite too.
+# Every constraint gets a predictable name, so migrations can drop or alter it on SQLite too;
+# each app's declarative base uses it (kassa.central.models, kassa.pos_node.models).
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -41,18 +41,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class CentralBase(DeclarativeBase):
-    """Declarative base for central's tables (one metadata, one Alembic chain)."""
-
-    metadata = MetaData(naming_convention=NAMING)
-
-
-class NodeBase(DeclarativeBase):
-    """Declarative base for a POS node's tables (its own metadata and Alembic chain)."""
-
-    metadata = MetaData(naming_convention=NAMING)
 
 
 def make_engine(url: str, checkpoints: bool = True) -> Engine:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -16,15 +17,26 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from kassa.common.db import JSONDoc, UTCDateTime, utcnow
-from kassa.common.db import NodeBase as Base
+from kassa.common.db import NAMING, JSONDoc, UTCDateTime, utcnow
+
+# A till's Alembic chain: every change to these tables is a migration there.
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Made by the chain, not described by the models: the FTS5 name index and its shadow tables.
+UNMODELLED_TABLES = ("products_fts",)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for a till's tables: one metadata, one Alembic chain (``MIGRATIONS``)."""
+
+    metadata = MetaData(naming_convention=NAMING)
 
 
 class NodeIdentity(Base):

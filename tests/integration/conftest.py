@@ -11,6 +11,7 @@ from sqlalchemy import select
 from kassa.central import create_app as create_central
 from kassa.central.catalog.products import enroll_node
 from kassa.central.demo_data import seed
+from kassa.central.models import MIGRATIONS
 from kassa.central.replication import feed
 from kassa.common.config import CentralConfig, NodeConfig
 from kassa.common.db import Database
@@ -62,7 +63,7 @@ def enrolled(central_db, seeded, node_key):
 def demo_feed(tmp_path_factory):
     """Central's change feed after the demo seed, computed once per session (SQLite central)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('feed') / 'central.sqlite'}"
-    upgrade("central", url)
+    upgrade(MIGRATIONS, url)
     db = Database(url)
     with db.transaction() as session:
         secrets = seed(session)

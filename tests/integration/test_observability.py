@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kassa.central import create_app as create_central
 from kassa.central.demo_data import seed
+from kassa.central.models import MIGRATIONS
 from kassa.common.config import CentralConfig, normalize_db_url
 from kassa.common.db import Database
 from kassa.common.runtime.processes import Supervisor
@@ -129,7 +130,7 @@ def test_served_central_and_till(pg_server, node_template, tmp_path):
                 "KASSA_VAR_DIR": str(tmp_path / "pos-var"), "KASSA_SYNC_INTERVAL": "0.3",
                 "KASSA_SYNC_BACKOFF_MAX": "0.6", "KASSA_HTTP_TIMEOUT": "3",
                 "KASSA_BACKUP": "off"}
-    upgrade("central", central_url)
+    upgrade(MIGRATIONS, central_url)
     db = Database(central_url)
     with db.transaction() as session:
         secrets = seed(session, ("pos-1",))

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from kassa.central import create_app
 from kassa.central.catalog import products as md
 from kassa.central.crm import profiles
-from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry, User
+from kassa.central.models import MIGRATIONS, Customer, LoyaltyAccount, LoyaltyEntry, User
 from kassa.central.reporting import history_import
 from kassa.central.reporting.warehouse import export, load, schema
 from kassa.common.config import CentralConfig
@@ -170,7 +170,7 @@ def test_a_warehouse_belongs_to_one_central(central_db, tmp_path):
     path = tmp_path / "wh.duckdb"
     load.refresh(central_db, path)
     other = Database(f"sqlite:///{tmp_path / 'other.sqlite'}")
-    upgrade("central", str(other.engine.url))
+    upgrade(MIGRATIONS, str(other.engine.url))
     try:
         with pytest.raises(load.OtherCentral, match="loaded from"):
             load.refresh(other, path)

@@ -1,7 +1,6 @@
 """Alembic environment for a POS node's chain."""
 
-import kassa.pos_node.models  # noqa: F401  (registers the tables)
-from kassa.common.db import NodeBase
 from kassa.common.storage.migrate import run_env
+from kassa.pos_node.models import UNMODELLED_TABLES, Base
 
-run_env(NodeBase.metadata)
+run_env(Base.metadata, UNMODELLED_TABLES)

@@ -11,7 +11,7 @@ from kassa.common.db import Database
 from kassa.common.errors import Conflict, KassaError
 from kassa.common.signing import generate_private_key_pem, public_key_pem
 from kassa.common.storage.migrate import upgrade
-from kassa.pos_node.models import NodeIdentity
+from kassa.pos_node.models import MIGRATIONS, NodeIdentity
 
 
 def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
@@ -19,7 +19,7 @@ def init_node(db_url: str, node_id: str, central_url: str, enroll_code: str,
     """Idempotent for the schema; refuses to re-enrol a database that already has an identity.
     A node central already holds events of (re-enrolled with ``kassa central reenroll-node``)
     starts its seqs and receipt numbers after them."""
-    upgrade("node", db_url)
+    upgrade(MIGRATIONS, db_url)
     db = Database(db_url)
     try:
         with db.transaction() as session:

@@ -31,7 +31,7 @@ from kassa.common.db import Database, utcnow
 from kassa.common.errors import Conflict, KassaError
 from kassa.common.storage import backup
 from kassa.common.storage.migrate import upgrade
-from kassa.pos_node.models import Counter, OutboxEvent, Sale
+from kassa.pos_node.models import MIGRATIONS, Counter, OutboxEvent, Sale
 from kassa.pos_node.replication.client import client_for
 from kassa.sync.protocol import RestoredAnswerSchema
 
@@ -94,7 +94,7 @@ def _position_of(conn: sqlite3.Connection) -> dict:
 
 
 def _resume(work_url: str, restored: backup.Restored, timeout: float) -> dict:
-    upgrade("node", work_url)  # a copy from before an upgrade
+    upgrade(MIGRATIONS, work_url)  # a copy from before an upgrade
     db = Database(work_url)
     try:
         with db.read() as session:

@@ -11,6 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kassa.central.access import region_wall
+from kassa.central.replication.node_status import CentralCollector
 from kassa.common import i18n
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
@@ -43,7 +44,9 @@ def create_app(config: CentralConfig | None = None) -> Flask:
 
     api = make_api(app, "kassa central")
     i18n.init_app(app, _language)
-    observability.init_app(app, "central", observability.CentralCollector(db))
+    observability.init_app(app, "central", CentralCollector(db), timed={
+        ("authorizations.Requests", "POST"): observability.AUTHORIZATION_SECONDS,
+        ("authorizations.Decision", "POST"): observability.AUTHORIZATION_SECONDS})
     from kassa.central.access import account_api, audit_api, authorizations_api, users_api
     from kassa.central.catalog import (
         prices_api,

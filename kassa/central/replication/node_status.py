@@ -9,8 +9,10 @@ business-day close read from here.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta, timezone
 
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -30,10 +32,13 @@ from kassa.central.replication import quarantine
 from kassa.central.reporting.operational_reports import scope_stores
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid
+from kassa.common.runtime.observability import age_seconds, ok_metric
 from kassa.sync.payloads import jsonable
 
 # A node not heard from for this long is shown offline (its sync runs every few seconds).
 OFFLINE_AFTER = timedelta(minutes=2)
+
+log = logging.getLogger(__name__)
 
 
 def record_report(session: Session, node_id: str, report: dict) -> dict:
@@ -166,3 +171,76 @@ def close_day(session: Session, store: Store, day: date, user: User | None,
                             unsynced_nodes=jsonable(unsynced)))
     session.flush()
     return {"store_code": store.code, "day": day, "unsynced_nodes": unsynced}
+
+
+class CentralCollector:
+    """Every node's sync state as central's node status page shows it."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def own_node_id(self) -> None:
+        return None
+
+    def collect(self):
+        try:
+            with self.db.read() as session:
+                nodes = statuses(session, None)
+        except Exception:  # noqa: BLE001 - a scrape must answer even when the database fails
+            log.warning("metrics: node statuses failed", exc_info=True)
+            yield ok_metric(False)
+            return
+        yield ok_metric(True)
+        now = utcnow()
+        families = {
+            "high_water": GaugeMetricFamily(
+                "kassa_central_node_high_water", "Highest seq central holds of the node",
+                labels=["node_id"]),
+            "lag": GaugeMetricFamily(
+                "kassa_central_node_seconds_since_seen",
+                "Seconds since the node's last signed request (absent: never seen)",
+                labels=["node_id"]),
+            "behind": GaugeMetricFamily(
+                "kassa_central_node_events_behind",
+                "Events the node reported that central does not hold yet", labels=["node_id"]),
+            "queue": GaugeMetricFamily(
+                "kassa_central_node_queue_depth", "Unsent events the node last reported",
+                labels=["node_id"]),
+            "oldest": GaugeMetricFamily(
+                "kassa_central_node_oldest_pending_age_seconds",
+                "Age of the oldest event the node last reported unsent (sync lag; 0: none)",
+                labels=["node_id"]),
+            "feed": GaugeMetricFamily(
+                "kassa_central_node_feed_behind",
+                "Change-feed versions the node has not pulled yet", labels=["node_id"]),
+            "held": GaugeMetricFamily(
+                "kassa_central_quarantined_events",
+                "The node's events held in quarantine, waiting for repair", labels=["node_id"]),
+            "state": GaugeMetricFamily(
+                "kassa_central_node_state", "The node's state (always 1)",
+                labels=["node_id", "state"]),
+            "backup": GaugeMetricFamily(
+                "kassa_central_node_backup_lag_seconds",
+                "The node's backup lag as it last reported (its Litestream replica)",
+                labels=["node_id", "state"]),
+        }
+        for row in nodes:
+            nid = row["node_id"]
+            families["high_water"].add_metric([nid], row["high_water"])
+            if row["lag_seconds"] is not None:
+                families["lag"].add_metric([nid], row["lag_seconds"])
+            if row["events_behind"] is not None:
+                families["behind"].add_metric([nid], row["events_behind"])
+            if row["queue_depth"] is not None:
+                families["queue"].add_metric([nid], row["queue_depth"])
+            if row["reported_at"] is not None:
+                families["oldest"].add_metric(
+                    [nid], age_seconds(row["oldest_pending_at"], now) or 0.0)
+            families["feed"].add_metric([nid], max(row["feed_head"] - (row["feed_cursor"] or 0),
+                                                   0))
+            families["held"].add_metric([nid], row["quarantined"])
+            families["state"].add_metric([nid, row["state"]], 1)
+            if row["backup_state"] is not None:
+                families["backup"].add_metric([nid, row["backup_state"]],
+                                              row["backup_lag_seconds"] or 0)
+        yield from families.values()

@@ -3,10 +3,12 @@ log lines (JSON or text) that carry them.
 
 ``init_app`` instruments an app generically from Flask's request hooks, by endpoint name (never
 the raw path, so the label set stays bounded): request latency and count, errors by their
-``{"error": code}``, and the checkout and authorization endpoints as histograms of their own.
-State that lives in a database (the till's queue, central's view of every node) is read when
-Prometheus scrapes, by the app's collector. Served under gunicorn, ``kassa.common.runtime.serve``
-puts prometheus-client in multiprocess mode, so a scrape answered by any worker sums all of them.
+``{"error": code}``, and the endpoints the app names (checkout, authorizations) as histograms of
+their own. State that lives in a database (the till's queue, central's view of every node) is
+read when Prometheus scrapes, by the collector the app brings (the till's
+``replication.status.NodeCollector``, central's ``replication.node_status.CentralCollector``).
+Served under gunicorn, ``kassa.common.runtime.serve`` puts prometheus-client in multiprocess
+mode, so a scrape answered by any worker sums all of them.
 """
 
 from __future__ import annotations
@@ -51,16 +53,6 @@ AUTHORIZATION_SECONDS = Histogram(
     ["app", "endpoint", "outcome"], buckets=_LATENCY_BUCKETS, registry=None)
 _SHARED = (HTTP_SECONDS, HTTP_ERRORS, CHECKOUT_SECONDS, AUTHORIZATION_SECONDS)
 
-# (app, endpoint, method) -> its own histogram, besides the generic one.
-_TIMED = {
-    ("pos", "sales.Checkout", "POST"): CHECKOUT_SECONDS,
-    ("pos", "sales.Sales", "POST"): CHECKOUT_SECONDS,
-    ("pos", "authorization.Ask", "POST"): AUTHORIZATION_SECONDS,
-    ("central", "authorizations.Requests", "POST"): AUTHORIZATION_SECONDS,
-    ("central", "authorizations.Decision", "POST"): AUTHORIZATION_SECONDS,
-}
-
-
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -83,10 +75,11 @@ def use_multiprocess() -> None:
 
 
 class _State:
-    """One app's metrics registry, name and (on a till) its node id."""
+    """One app's metrics registry, name, timed endpoints and (on a till) its node id."""
 
-    def __init__(self, app: Flask, name: str, collector):
+    def __init__(self, app: Flask, name: str, collector, timed: dict):
         self.name = name
+        self.timed = timed
         self.token = getattr(app.config["KASSA"], "metrics_token", None)
         self.registry = CollectorRegistry()
         if metrics_multiprocess_dir() is not None:
@@ -101,19 +94,22 @@ class _State:
         self._node_id: str | None = None
 
     def node_id(self) -> str | None:
-        """A till's own id (known once it is enrolled); on central, the signing node's."""
-        if self.name == "central":
-            return g.get("node_id") if has_request_context() else None
+        """The node that signed the request (central sets ``g.node_id``), else the app's own
+        (a till's, once it is enrolled; central has none)."""
+        if has_request_context() and g.get("node_id"):
+            return g.node_id
         if self._node_id is None and self.collector is not None:
             self._node_id = self.collector.own_node_id()
         return self._node_id
 
 
-def init_app(app: Flask, name: str, collector=None) -> None:
+def init_app(app: Flask, name: str, collector=None, timed: dict | None = None) -> None:
     """Request ids, request metrics and logs, and ``/metrics`` (a plain route: not in the
     OpenAPI document) for ``app``, called ``name`` (``central`` or ``pos``) in labels and logs.
-    ``collector`` adds what is read from the database at scrape time."""
-    state = _State(app, name, collector)
+    ``collector`` adds what is read from the database at scrape time (it answers
+    ``own_node_id()`` and ``collect()``); ``timed`` maps ``(endpoint, method)`` to a histogram
+    of its own (``CHECKOUT_SECONDS``, ``AUTHORIZATION_SECONDS``), besides the generic one."""
+    state = _State(app, name, collector, timed or {})
     app.extensions["kassa_observability"] = state
     # First of all before-request hooks: a request refused by another hook still gets an id.
     app.before_request_funcs.setdefault(None, []).insert(0, _begin)
@@ -142,7 +138,7 @@ def _finish(response: Response) -> Response:
     if status >= 400:
         code = _error_code(response)
         HTTP_ERRORS.labels(state.name, code, str(status)).inc()
-    timed = _TIMED.get((state.name, endpoint, request.method))
+    timed = state.timed.get((endpoint, request.method))
     if timed is not None:
         timed.labels(state.name, endpoint, "ok" if status < 400 else "error").observe(elapsed)
     log.log(logging.ERROR if status >= 500 else logging.INFO, "%s %s %s", method,
@@ -183,9 +179,9 @@ def _may_scrape(token: str | None) -> bool:
     return not proxied and request.remote_addr in ("127.0.0.1", "::1")
 
 
-# -- what is read from the database at scrape time ------------------------------------------
+# -- helpers for the apps' collectors (what is read from the database at scrape time) -------
 
-def _age_seconds(moment: datetime | None, now: datetime) -> float | None:
+def age_seconds(moment: datetime | None, now: datetime) -> float | None:
     if moment is None:
         return None
     if moment.tzinfo is None:
@@ -193,149 +189,10 @@ def _age_seconds(moment: datetime | None, now: datetime) -> float | None:
     return max((now - moment).total_seconds(), 0.0)
 
 
-def _ok_metric(ok: bool) -> GaugeMetricFamily:
+def ok_metric(ok: bool) -> GaugeMetricFamily:
     return GaugeMetricFamily("kassa_status_query_ok",
                              "1 when the scrape could read the database's state, else 0",
                              value=1 if ok else 0)
-
-
-class NodeCollector:
-    """The till's queue and sync lag, from what its status endpoint shows."""
-
-    def __init__(self, db, sync_interval: float):
-        self.db = db
-        self.sync_interval = sync_interval
-
-    def own_node_id(self) -> str | None:
-        from sqlalchemy import select
-
-        from kassa.pos_node.models import NodeIdentity
-        try:
-            with self.db.read() as session:
-                return session.scalar(select(NodeIdentity.node_id).limit(1))
-        except Exception:  # noqa: BLE001 - not migrated yet; the next request asks again
-            return None
-
-    def collect(self):
-        from sqlalchemy import func, select
-
-        from kassa.common.db import utcnow
-        from kassa.pos_node.app import node_status
-        from kassa.pos_node.models import OutboxEvent
-        try:
-            status = node_status(self.db, self.sync_interval)
-            with self.db.read() as session:
-                oldest = session.scalar(select(func.min(OutboxEvent.occurred_at))
-                                        .where(OutboxEvent.acked_at.is_(None)))
-        except Exception:  # noqa: BLE001 - a scrape must answer even when the database fails
-            logging.getLogger(__name__).warning("metrics: node status failed", exc_info=True)
-            yield _ok_metric(False)
-            return
-        yield _ok_metric(True)
-        now = utcnow()
-        node = status.get("node_id") or ""
-
-        def gauge(name, text, value, **labels):
-            family = GaugeMetricFamily(name, text, labels=["node_id", *labels])
-            family.add_metric([node, *labels.values()], value)
-            return family
-
-        yield gauge("kassa_node_outbox_pending_events",
-                    "Events in the outbox not yet acknowledged by central (queue depth)",
-                    status["pending_events"])
-        yield gauge("kassa_node_oldest_pending_event_age_seconds",
-                    "Age of the oldest unacknowledged event (0: none waiting)",
-                    _age_seconds(oldest, now) or 0.0)
-        last = status.get("last_contact_at")
-        since = _age_seconds(datetime.fromisoformat(last), now) if last else None
-        if since is not None:
-            yield gauge("kassa_node_seconds_since_last_sync",
-                        "Seconds since the last successful push or pull", since)
-        yield gauge("kassa_node_online", "1 when the till syncs with central now",
-                    1 if status["online"] else 0)
-        if status.get("state"):
-            yield gauge("kassa_node_sync_state", "The badge's state (always 1)", 1,
-                        state=status["state"])
-        backup = status.get("backup") or {"state": "off"}
-        yield gauge("kassa_backup_lag_seconds", "Age of the oldest write the Litestream "
-                    "replica does not have yet (0: caught up)", backup.get("lag_seconds", 0.0))
-        yield gauge("kassa_backup_state", "The backup's state: ok, behind, alarm, down, off, "
-                    "starting (always 1)", 1, state=backup["state"])
-
-
-class CentralCollector:
-    """Every node's sync state as central's node status page shows it."""
-
-    def __init__(self, db):
-        self.db = db
-
-    def own_node_id(self) -> None:
-        return None
-
-    def collect(self):
-        from kassa.central.replication import node_status
-        from kassa.common.db import utcnow
-        try:
-            with self.db.read() as session:
-                nodes = node_status.statuses(session, None)
-        except Exception:  # noqa: BLE001 - a scrape must answer even when the database fails
-            logging.getLogger(__name__).warning("metrics: node statuses failed", exc_info=True)
-            yield _ok_metric(False)
-            return
-        yield _ok_metric(True)
-        now = utcnow()
-        families = {
-            "high_water": GaugeMetricFamily(
-                "kassa_central_node_high_water", "Highest seq central holds of the node",
-                labels=["node_id"]),
-            "lag": GaugeMetricFamily(
-                "kassa_central_node_seconds_since_seen",
-                "Seconds since the node's last signed request (absent: never seen)",
-                labels=["node_id"]),
-            "behind": GaugeMetricFamily(
-                "kassa_central_node_events_behind",
-                "Events the node reported that central does not hold yet", labels=["node_id"]),
-            "queue": GaugeMetricFamily(
-                "kassa_central_node_queue_depth", "Unsent events the node last reported",
-                labels=["node_id"]),
-            "oldest": GaugeMetricFamily(
-                "kassa_central_node_oldest_pending_age_seconds",
-                "Age of the oldest event the node last reported unsent (sync lag; 0: none)",
-                labels=["node_id"]),
-            "feed": GaugeMetricFamily(
-                "kassa_central_node_feed_behind",
-                "Change-feed versions the node has not pulled yet", labels=["node_id"]),
-            "held": GaugeMetricFamily(
-                "kassa_central_quarantined_events",
-                "The node's events held in quarantine, waiting for repair", labels=["node_id"]),
-            "state": GaugeMetricFamily(
-                "kassa_central_node_state", "The node's state (always 1)",
-                labels=["node_id", "state"]),
-            "backup": GaugeMetricFamily(
-                "kassa_central_node_backup_lag_seconds",
-                "The node's backup lag as it last reported (its Litestream replica)",
-                labels=["node_id", "state"]),
-        }
-        for row in nodes:
-            nid = row["node_id"]
-            families["high_water"].add_metric([nid], row["high_water"])
-            if row["lag_seconds"] is not None:
-                families["lag"].add_metric([nid], row["lag_seconds"])
-            if row["events_behind"] is not None:
-                families["behind"].add_metric([nid], row["events_behind"])
-            if row["queue_depth"] is not None:
-                families["queue"].add_metric([nid], row["queue_depth"])
-            if row["reported_at"] is not None:
-                families["oldest"].add_metric(
-                    [nid], _age_seconds(row["oldest_pending_at"], now) or 0.0)
-            families["feed"].add_metric([nid], max(row["feed_head"] - (row["feed_cursor"] or 0),
-                                                   0))
-            families["held"].add_metric([nid], row["quarantined"])
-            families["state"].add_metric([nid, row["state"]], 1)
-            if row["backup_state"] is not None:
-                families["backup"].add_metric([nid, row["backup_state"]],
-                                              row["backup_lag_seconds"] or 0)
-        yield from families.values()
 
 
 # -- logs ------------------------------------------------------------------------------------

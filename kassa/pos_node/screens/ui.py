@@ -9,8 +9,8 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, render_template, session
 
 from kassa.common.errors import Unauthorized
-from kassa.pos_node.app import node_status
 from kassa.pos_node.models import Store, User
+from kassa.pos_node.replication.status import node_status
 from kassa.pos_node.sale import receipts, sales, shifts
 from kassa.pos_node.screens.card_api import with_customer
 from kassa.pos_node.screens.schemas import SaleOutSchema

@@ -165,12 +165,9 @@ def kept(live: dict[int, Shown], lines: Iterable[tuple[int | None, int]]) -> lis
 
 def refresh(session: Session, sale: Sale, store_id: int, feed_cursor: int,
             record: bool = True) -> list[dict]:
-    """``current`` for a cart the ORM holds; kept on the sale for the API's answer. Called
-    after every change of the cart: with ``record`` (a change, not a read) its offer lines are
-    checked again first (``recheck_lines``), and the cart repriced when one changed."""
-    if record and recheck_lines(session, sale, feed_cursor):
-        from kassa.pos_node.sale import sales
-        sales.reprice(session, sale)
+    """``current`` for a cart the ORM holds; kept on the sale for the API's answer. After a
+    change of the cart (``record``), ``sales.refresh_offers`` checks its offer lines again
+    (``recheck_lines``) and reprices it before calling this."""
     sale.offers = current(session, sale.id, sale.customer_id,
                           [ln.product_id for ln in sale.lines], store_id, feed_cursor,
                           record=record)

@@ -226,7 +226,7 @@ def update_line(session: Session, user: User, line_no: int, *, quantity_milli: i
                         override, authorization_id)
         line.line_discount_bp = discount_bp
     reprice(session, sale)
-    _offers(session, sale)
+    refresh_offers(session, sale)
     return sale
 
 
@@ -235,12 +235,17 @@ def remove_line(session: Session, user: User, line_no: int) -> Sale:
     sale.lines.remove(_line(sale, line_no))
     session.flush()
     reprice(session, sale)
-    _offers(session, sale)
+    refresh_offers(session, sale)
     return sale
 
 
-def _offers(session: Session, sale: Sale) -> None:
+def refresh_offers(session: Session, sale: Sale) -> None:
+    """After every change of the cart: a line whose offer no longer holds goes back to the
+    shelf price (``offers.recheck_lines``; the cart is repriced), then the offers the cart
+    shows now are chosen and recorded as shown."""
     node = identity(session)
+    if offers.recheck_lines(session, sale, node.feed_cursor):
+        reprice(session, sale)
     offers.refresh(session, sale, node.store_id, node.feed_cursor)
 
 
@@ -253,7 +258,7 @@ def set_receipt_discount(session: Session, user: User, bp: int,
                         authorization_id)
         sale.receipt_discount_bp = bp
     reprice(session, sale)
-    _offers(session, sale)
+    refresh_offers(session, sale)
     return sale
 
 

@@ -158,8 +158,7 @@ def _customer_changed(session, sale: Sale) -> None:
     are chosen (and recorded as shown)."""
     if offers.take_lines_back(sale):
         sales.reprice(session, sale)
-    node = sales.identity(session)
-    offers.refresh(session, sale, node.store_id, node.feed_cursor)
+    sales.refresh_offers(session, sale)
 
 
 @bp.route("/cart/customer")

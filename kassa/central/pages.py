@@ -15,7 +15,6 @@ from functools import wraps
 
 from flask import (
     Blueprint,
-    current_app,
     make_response,
     redirect,
     render_template,
@@ -27,6 +26,7 @@ from flask_babel import gettext
 
 from kassa.central.access import audit as audit_log
 from kassa.central.access.auth import check_password, current_user, password_stamp
+from kassa.central.handlers import db
 from kassa.central.models import User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
@@ -34,9 +34,6 @@ from kassa.common.passwords import hash_secret, verify_secret
 
 MIN_PASSWORD = 12
 
-
-def db():
-    return current_app.extensions["kassa_db"]
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
                static_folder="static", static_url_path="/static")

@@ -4,7 +4,7 @@ for integrations (made for themself, shown once, stored as a hash, revocable at 
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g, session
+from flask import g, session
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from kassa.central.access import audit
 from kassa.central.access.auth import new_token, require_role
+from kassa.central.handlers import PEOPLE, db
 from kassa.central.models import ApiToken, User
 from kassa.common.db import utcnow
 from kassa.common.errors import NotFound
@@ -19,11 +20,6 @@ from kassa.common.i18n import LOCALES
 
 bp = Blueprint("account", __name__, url_prefix="/api/v1/account",
                description="The signed-in person's language and API tokens")
-PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class TokenInSchema(ma.Schema):
@@ -65,7 +61,7 @@ class Language(MethodView):
     @bp.response(200, LanguageSchema)
     def put(self, body):
         """Set the signed-in person's language for central's pages."""
-        with _db().transaction() as db_session:
+        with db().transaction() as db_session:
             db_session.get(User, g.user.id).locale = body["locale"]
         if session.get("uid") == g.user.id:  # this browser follows at once
             session["lang"] = body["locale"]
@@ -79,7 +75,7 @@ class Tokens(MethodView):
     @bp.response(200, TokenListSchema)
     def get(self):
         """The signed-in person's tokens (never their secrets)."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"tokens": list(session.scalars(select(ApiToken).where(
                 ApiToken.user_id == g.user.id).order_by(ApiToken.id)))}
 
@@ -87,7 +83,7 @@ class Tokens(MethodView):
     @bp.response(201, NewTokenSchema)
     def post(self, body):
         """A new token acting as the signed-in person, with their role and region."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             token, secret = new_token(session, g.user, body["name"])
             audit.record(session, "api_token_created", f"token {token.id} {token.name}",
                          actor_id=g.user.id)
@@ -102,7 +98,7 @@ class OneToken(MethodView):
     @bp.response(200, TokenSchema)
     def delete(self, token_id):
         """Revoke a token (one's own; an admin: anyone's); it stops working at once."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             token = session.get(ApiToken, token_id)
             if token is None or (token.user_id != g.user.id and g.user.role != "admin"):
                 raise NotFound("No such token.", code="token_not_found")

@@ -8,26 +8,22 @@ import io
 import json
 
 import marshmallow as ma
-from flask import Response, current_app, g
+from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import or_, select
 
 from kassa.central.access.auth import require_role
+from kassa.central.handlers import STAFF, db
 from kassa.central.models import AuditEntry, Node, Store, User
 from kassa.common.spreadsheet import cell
 from kassa.common.web import CSV_TEXT
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
                description="Who allowed what, and why")
-READERS = ("admin", "central_office", "regional_manager")
 COLUMNS = ("id", "at", "action", "node_id", "actor", "on_behalf_of", "subject", "reason",
            "reference_id", "details")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class AuditQuerySchema(ma.Schema):
@@ -98,7 +94,7 @@ def _cell(value) -> str:
 
 @bp.route("")
 class Audit(MethodView):
-    decorators = [require_role(*READERS)]
+    decorators = [require_role(*STAFF)]
 
     @bp.arguments(AuditQuerySchema, location="query")
     @bp.response(200, AuditListSchema)
@@ -106,7 +102,7 @@ class Audit(MethodView):
                      content_type="text/csv", success=True)
     def get(self, args):
         """The audit log, newest first (``format=csv`` downloads it)."""
-        with _db().read() as session:
+        with db().read() as session:
             rows = entries(session, g.user, args)
         if args["format"] == "csv":
             out = io.StringIO()

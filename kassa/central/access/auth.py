@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kassa.central.access import audit as audit_log
 from kassa.central.access import region_wall
+from kassa.central.handlers import db
 from kassa.central.models import ApiToken, Node, NodeNonce, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, Unauthorized
@@ -38,10 +39,6 @@ from kassa.common.signing import (
 )
 
 SEEN_EVERY = timedelta(seconds=1)
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 def node_signed(view):
@@ -73,7 +70,7 @@ def node_signed(view):
             # One short transaction: the node's keys, the signature, the nonce. Its commit
             # does not wait for the disk on PostgreSQL: a crash could forget the last nonces,
             # reopening a replay only inside the window, and only for requests made just then.
-            with _db().transaction() as session:
+            with db().transaction() as session:
                 if abs(skew) <= window and session.get_bind().dialect.name == "postgresql":
                     node = _check_in_pg(session, node_id, nonce, now)
                 else:
@@ -92,7 +89,7 @@ def node_signed(view):
             raise Unauthorized("This request was sent before (its nonce is used).",
                                code="replayed_request") from None
         if abs(skew) > window:
-            with _db().transaction() as session:
+            with db().transaction() as session:
                 session.execute(update(Node).where(Node.id == node_id).values(
                     last_refusal="clock_skew", last_refused_at=now, clock_skew_seconds=skew))
             raise Unauthorized(
@@ -187,7 +184,7 @@ def check_password(username: str, password: str, *, audit: bool = False) -> User
     though the sign-in is refused). ``audit`` writes the sign-in (or its refusal) to the audit
     log: web sign-ins do, each HTTP Basic request does not."""
     now = utcnow()
-    with _db().transaction() as session:
+    with db().transaction() as session:
         user = session.scalars(select(User).where(User.username == username)).first()
         if user is not None and user.locked_until is not None and user.locked_until > now:
             outcome = "locked"
@@ -233,7 +230,7 @@ def current_user() -> User:
         return check_password(basic.username, basic.password or "")
     uid = session.get("uid")
     if isinstance(uid, int):
-        with _db().read() as db_session:
+        with db().read() as db_session:
             user = db_session.get(User, uid)
         if user is not None and user.active and session.get("pwd") == password_stamp(user):
             sent = request.headers.get("X-CSRF-Token") or (
@@ -254,7 +251,7 @@ def _token_user(raw: str) -> User:
         raise SignInRequired("That is not a kassa API token.", code="bad_token")
     token_id, secret = int(match.group(1)), match.group(2)
     now = utcnow()
-    with _db().transaction() as db_session:
+    with db().transaction() as db_session:
         token = db_session.get(ApiToken, token_id)
         if token is None or token.revoked_at is not None or not hmac.compare_digest(
                 token.secret_sha256, hashlib.sha256(secret.encode()).hexdigest()):

@@ -6,23 +6,20 @@ import threading
 import time
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.central.access import authorizations
 from kassa.central.access.auth import node_signed, require_role
+from kassa.central.handlers import db
 
 bp = Blueprint("authorizations", __name__, url_prefix="/api/v1/authorizations",
                description="Decisions a till may not take alone")
 
 MAX_WAIT_S = 25  # a long-poll answers at the latest after this, decided or not
 POLL_S = 0.2
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class RequestSchema(ma.Schema):
@@ -76,7 +73,7 @@ class Requests(MethodView):
     @bp.response(201, AuthorizationSchema)
     def post(self, body):
         """A till asks: decided at once by the policy, or ``pending`` for staff."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             return authorizations.request(session, g.node_id, body["kind"], body["amount"],
                                           body["subject"], body["cashier_id"])
 
@@ -85,7 +82,7 @@ class Requests(MethodView):
     @bp.response(200, QueueSchema)
     def get(self, args):
         """The requests the signed-in person may see (a regional manager: their region's)."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"authorizations": authorizations.queue(session, g.user, args["status"])}
 
 
@@ -101,7 +98,7 @@ class OneRequest(MethodView):
         deadline = time.monotonic() + args["wait"]
         pause = threading.Event()
         while True:
-            with _db().read() as session:
+            with db().read() as session:
                 auth = authorizations.for_node(session, auth_id, g.node_id)
             if auth.status != "pending" or time.monotonic() >= deadline:
                 return auth
@@ -116,6 +113,6 @@ class Decision(MethodView):
     @bp.response(200, AuthorizationSchema)
     def post(self, body, auth_id):
         """Approve or decline a pending request (staff at its level, in its region)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             return authorizations.decide(session, auth_id, g.user, body["approve"],
                                          body["reason"])

@@ -10,7 +10,7 @@ only. Every change is in the audit log with its before and after (never a secret
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import products as md
+from kassa.central.handlers import PEOPLE, db
 from kassa.central.models import ROLES, Region, Store, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Staff accounts")
-PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
 MIN_PASSWORD = 12
 # The roles each role may create and manage.
 MANAGES = {
@@ -35,10 +35,6 @@ MANAGES = {
     "store_manager": frozenset({"cashier"}),
 }
 PIN = validate.Regexp(r"^\d{4,8}\Z", error="4 to 8 digits")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class UserSchema(ma.Schema):
@@ -133,7 +129,7 @@ class Users(MethodView):
     @bp.response(200, UserListSchema)
     def get(self):
         """Staff accounts the signed-in person may see."""
-        with _db().read() as session:
+        with db().read() as session:
             users = session.scalars(_scope(select(User), g.user).order_by(User.username))
             return {"users": [_view(session, u) for u in users]}
 
@@ -143,7 +139,7 @@ class Users(MethodView):
     def post(self, body):
         """Open an account: office roles with a password, till roles with a PIN."""
         _may_manage(g.user, body["role"])
-        with _db().transaction() as session:
+        with db().transaction() as session:
             if session.scalar(select(User.id).where(User.username == body["username"])):
                 raise Conflict("User %(username)s exists already.",
                                code="duplicate_user", username=body["username"])
@@ -171,7 +167,7 @@ class OneUser(MethodView):
     def patch(self, body, user_id):
         """Rename, deactivate or reactivate an account, set a till user's PIN, reset a
         password or clear a lockout."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             user = session.scalars(_scope(select(User), g.user).where(User.id == user_id)
                                    .with_for_update()).first()
             if user is None:

@@ -8,7 +8,7 @@ log with its before and after.
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Response, current_app, g
+from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
@@ -19,19 +19,14 @@ from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import price_imports
 from kassa.central.catalog import products as md
-from kassa.central.catalog.products_api import ImportArgsSchema, ImportReportSchema, csv_body
+from kassa.central.catalog.products_api import ImportReportSchema
+from kassa.central.handlers import PEOPLE, STAFF, ImportArgsSchema, csv_body, db
 from kassa.central.models import Price, Product, Region, Store, User
 from kassa.common.errors import Forbidden, NotFound
 from kassa.common.web import CSV_TEXT, report_or_refusal
 
 bp = Blueprint("prices", __name__, url_prefix="/api/v1/prices",
                description="Prices per chain, region and store, with scheduled changes")
-EDITORS = ("admin", "central_office", "regional_manager")
-READERS = EDITORS + ("store_manager",)
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class PriceSchema(ma.Schema):
@@ -114,7 +109,7 @@ def _one(session: Session, price_id: int) -> dict:
 
 @bp.route("")
 class Prices(MethodView):
-    @require_role(*READERS)
+    @require_role(*PEOPLE)
     @bp.arguments(PriceQuerySchema, location="query")
     @bp.response(200, PriceListSchema)
     def get(self, args):
@@ -132,16 +127,16 @@ class Prices(MethodView):
         stmt = stmt.order_by(Product.sku, Price.store_id.nullsfirst(),
                              Price.region_id.nullsfirst(), Price.effective_from.nullsfirst(),
                              Price.id).limit(args["limit"])
-        with _db().read() as session:
+        with db().read() as session:
             return {"prices": [_view(r) for r in session.execute(stmt)]}
 
-    @require_role(*EDITORS)
+    @require_role(*STAFF)
     @bp.arguments(NewPriceSchema)
     @bp.response(201, PriceSchema)
     def post(self, body):
         """Set a price for the chain, a region or a store, now or from a local time (the same
         scope and start again changes that price)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             product = session.scalars(select(Product).where(Product.sku == body["sku"])).first()
             if product is None:
                 raise NotFound("No product %(sku)s.", code="product_not_found", sku=body["sku"])
@@ -161,7 +156,7 @@ class Prices(MethodView):
 
 @bp.route("/import")
 class ImportPrices(MethodView):
-    decorators = [require_role(*EDITORS)]
+    decorators = [require_role(*STAFF)]
 
     @bp.arguments(ImportArgsSchema, location="query")
     @bp.response(200, ImportReportSchema)
@@ -171,7 +166,7 @@ class ImportPrices(MethodView):
         """Import a price list from a CSV body (``text/csv``; columns
         ``sku,store_code,region_code,price,effective_from``)."""
         text = csv_body()
-        with _db().transaction() as session:
+        with db().transaction() as session:
             report = price_imports.import_prices(session, text, g.user,
                                                  skip_bad=args["skip_bad"])
         if report.errors and not args["skip_bad"]:
@@ -181,13 +176,13 @@ class ImportPrices(MethodView):
 
 @bp.route("/export")
 class ExportPrices(MethodView):
-    decorators = [require_role(*READERS)]
+    decorators = [require_role(*PEOPLE)]
 
     @bp.response(200, CSV_TEXT, description="the price rows as CSV, in the import's columns",
                  content_type="text/csv")
     def get(self):
         """Every price row the signed-in person may see, as CSV."""
-        with _db().read() as session:
+        with db().read() as session:
             text = price_imports.export_prices(session, g.user)
         return Response(text, mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=prices.csv"})
@@ -195,13 +190,13 @@ class ExportPrices(MethodView):
 
 @bp.route("/<int(min=1, max=2147483647):price_id>")
 class OnePrice(MethodView):
-    decorators = [require_role(*EDITORS)]
+    decorators = [require_role(*STAFF)]
 
     @bp.response(204)
     def delete(self, price_id):
         """Withdraw a store's or region's price or a scheduled change (what applied before
         applies again); the chain's standing price can only be changed."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             price = session.get(Price, price_id, with_for_update=True)
             visible = price_imports.visible_prices(g.user)
             if price is None or (visible is not None and not session.scalar(

@@ -5,7 +5,7 @@ the tills at their next pull and to the audit log with its before and after."""
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Response, current_app, g, request
+from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -16,22 +16,13 @@ from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import product_imports
 from kassa.central.catalog import products as md
+from kassa.central.handlers import OPERATORS, ImportArgsSchema, csv_body, db
 from kassa.central.models import Price, Product
-from kassa.common.errors import KassaError, NotFound
+from kassa.common.errors import NotFound
 from kassa.common.web import CSV_TEXT, report_or_refusal
 
 bp = Blueprint("masterdata", __name__, url_prefix="/api/v1/products",
                description="Products, one at a time or in bulk")
-EDITORS = ("admin", "central_office")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
-
-
-class ImportArgsSchema(ma.Schema):
-    skip_bad = fields.Boolean(load_default=False, metadata={
-        "description": "write the good rows and report the bad ones (default: all or nothing)"})
 
 
 class ImportErrorSchema(ma.Schema):
@@ -111,7 +102,7 @@ def _product_view(session, p: Product, price: int | None = None) -> dict:
 
 @bp.route("")
 class Products(MethodView):
-    @require_role(*EDITORS, "regional_manager", "store_manager")
+    @require_role(*OPERATORS, "regional_manager", "store_manager")
     @bp.arguments(ProductQuerySchema, location="query")
     @bp.response(200, ProductListSchema)
     def get(self, args):
@@ -122,18 +113,18 @@ class Products(MethodView):
             like = f"%{args['q'].lower()}%"
             stmt = stmt.where(or_(func.lower(Product.sku).like(like),
                                   func.lower(Product.name).like(like)))
-        with _db().read() as session:
+        with db().read() as session:
             products = list(session.scalars(stmt))
             prices = _prices(session, [p.id for p in products])
             return {"products": [_product_view(session, p, prices.get(p.id))
                                  for p in products]}
 
-    @require_role(*EDITORS)
+    @require_role(*OPERATORS)
     @bp.arguments(NewProductSchema)
     @bp.response(201, ProductSchema)
     def post(self, body):
         """A new product with its barcodes, category and chain-wide price."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             product = md.create_product(session, body["sku"], body["name"],
                                         body["vat_rate_bp"], body["price_minor"], body["unit"],
                                         tuple(body["barcodes"]), body["category"])
@@ -144,13 +135,13 @@ class Products(MethodView):
 
 @bp.route("/<string(maxlength=64):sku>")
 class OneProduct(MethodView):
-    decorators = [require_role(*EDITORS)]
+    decorators = [require_role(*OPERATORS)]
 
     @bp.arguments(ProductPatchSchema)
     @bp.response(200, ProductSchema)
     def patch(self, body, sku):
         """Rename, re-categorise, stop or restart selling a product, or replace its barcodes."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             product = session.scalars(select(Product).where(Product.sku == sku)
                                       .with_for_update()).first()
             if product is None:
@@ -165,20 +156,9 @@ class OneProduct(MethodView):
             return after
 
 
-def csv_body() -> str:
-    """The request's CSV file as text (415 unless ``text/csv``; 422 unless UTF-8)."""
-    if request.mimetype != "text/csv":
-        raise KassaError("Send the file as text/csv.", code="unsupported_media_type",
-                         status=415)
-    try:
-        return request.get_data().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise KassaError("The file is not UTF-8.", code="bad_encoding", status=422) from None
-
-
 @bp.route("/import")
 class Import(MethodView):
-    decorators = [require_role(*EDITORS)]
+    decorators = [require_role(*OPERATORS)]
 
     @bp.arguments(ImportArgsSchema, location="query")
     @bp.response(200, ImportReportSchema)
@@ -188,7 +168,7 @@ class Import(MethodView):
         """Import products and chain-wide prices from a CSV body (``text/csv``; columns
         ``sku,name,vat_rate_bp,unit,category,barcodes,price,active``)."""
         text = csv_body()
-        with _db().transaction() as session:
+        with db().transaction() as session:
             report = product_imports.import_products(session, text, skip_bad=args["skip_bad"],
                                                      actor_id=g.user.id)
         if report.errors and not args["skip_bad"]:
@@ -198,13 +178,13 @@ class Import(MethodView):
 
 @bp.route("/export")
 class Export(MethodView):
-    decorators = [require_role(*EDITORS, "regional_manager")]
+    decorators = [require_role(*OPERATORS, "regional_manager")]
 
     @bp.response(200, CSV_TEXT, description="the products as CSV, in the import's columns",
                  content_type="text/csv")
     def get(self):
         """Every product with its barcodes and chain-wide price, as CSV."""
-        with _db().read() as session:
+        with db().read() as session:
             text = product_imports.export_products(session)
         return Response(text, mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=products.csv"})

@@ -8,7 +8,7 @@ in the change feed (regions reach them through their stores' documents).
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
@@ -18,6 +18,7 @@ from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import products as md
 from kassa.central.crm import profiles
+from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
     ROLES,
@@ -35,14 +36,7 @@ from kassa.loyalty import settings
 
 bp = Blueprint("chain", __name__, url_prefix="/api/v1",
                description="Regions, role limits, promotions, loyalty rules")
-OPERATORS = ("admin", "central_office")
-STAFF = OPERATORS + ("regional_manager",)
-PEOPLE = STAFF + ("store_manager",)
 CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 # Regions -------------------------------------------------------------------------------------
@@ -79,7 +73,7 @@ class Regions(MethodView):
         stmt = select(Region).order_by(Region.code)
         if g.user.role == "regional_manager":
             stmt = stmt.where(Region.id == g.user.region_id)
-        with _db().read() as session:
+        with db().read() as session:
             return {"regions": [_region_view(r) for r in session.scalars(stmt)]}
 
     @require_role(*OPERATORS)
@@ -87,7 +81,7 @@ class Regions(MethodView):
     @bp.response(201, RegionSchema)
     def post(self, body):
         """Open a region; its stores, prices and managers come next."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             if session.scalar(select(Region.id).where(Region.code == body["code"])):
                 raise Conflict("Region %(region)s exists already.",
                                code="duplicate_region", region=body["code"])
@@ -104,7 +98,7 @@ class OneRegion(MethodView):
     @bp.response(200, RegionSchema)
     def patch(self, body, region_id):
         """Rename a region (its code, which tills know it by, stays)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             region = session.get(Region, region_id, with_for_update=True)
             if region is None:
                 raise NotFound("No such region.", code="region_not_found")
@@ -142,7 +136,7 @@ class RoleLimits(MethodView):
     @bp.response(200, RoleLimitListSchema)
     def get(self):
         """What each role may do alone at the till; above it, a manager or central decides."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"limits": [role_limit_doc(r) for r in
                                session.scalars(select(RoleLimit).order_by(RoleLimit.role))]}
 
@@ -157,7 +151,7 @@ class OneRoleLimit(MethodView):
         """Set a role's discount and refund limits (tills get them at their next pull)."""
         if role not in ROLES:
             raise NotFound("No role %(role)s.", code="role_not_found", role=repr(role))
-        with _db().transaction() as session:
+        with db().transaction() as session:
             old = session.get(RoleLimit, role)
             before = role_limit_doc(old) if old else None
             after = role_limit_doc(md.set_role_limit(session, role, body["max_discount_bp"],
@@ -189,7 +183,7 @@ class Company(MethodView):
     @bp.response(200, CompanySchema)
     def get(self):
         """The seller's details printed on quotes and invoices."""
-        with _db().read() as session:
+        with db().read() as session:
             row = session.get(CompanyDetails, 1)
             if row is None:
                 raise NotFound("The company's details are not set yet.",
@@ -201,7 +195,7 @@ class Company(MethodView):
     @bp.response(200, CompanySchema)
     def put(self, body):
         """Set the seller's details (audited); documents issued from now on carry them."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             row = session.get(CompanyDetails, 1, with_for_update=True)
             before = None if row is None else {f: getattr(row, f) for f in profiles.COMPANY_FIELDS}
             if row is None:
@@ -278,7 +272,7 @@ class Promotions(MethodView):
     @bp.response(200, PromotionListSchema)
     def get(self):
         """Every promotion, running, scheduled or ended."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"promotions": [_promotion_view(session, p) for p in
                                    session.scalars(select(Promotion).order_by(Promotion.id))]}
 
@@ -287,7 +281,7 @@ class Promotions(MethodView):
     @bp.response(201, PromotionSchema)
     def post(self, body):
         """Start a promotion on some products, now or in a window."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             products = list(session.scalars(select(Product).where(
                 Product.sku.in_(body["skus"]))))
             missing = sorted(set(body["skus"]) - {p.sku for p in products})
@@ -312,7 +306,7 @@ class OnePromotion(MethodView):
     @bp.response(200, PromotionSchema)
     def patch(self, body, promotion_id):
         """Rename, stop or restart a promotion, or move its end."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             promo = session.get(Promotion, promotion_id, with_for_update=True)
             if promo is None:
                 raise NotFound("No such promotion.", code="promotion_not_found")
@@ -346,7 +340,7 @@ class LoyaltyRules(MethodView):
     @bp.response(200, RulesSchema)
     def get(self):
         """The chain's loyalty rules: tiers, earning rates, redemption, offline caps."""
-        with _db().read() as session:
+        with db().read() as session:
             row = session.get(LoyaltySettings, 1)
             return {"document": row.document if row else settings.DEFAULT}
 
@@ -356,7 +350,7 @@ class LoyaltyRules(MethodView):
     def patch(self, body):
         """Change some of the rules (``bad_rules`` if the result does not hold together);
         tills get the whole document at their next pull."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             row = session.get(LoyaltySettings, 1, with_for_update=True)
             before = dict(row.document if row else settings.DEFAULT)
             after = {**before, **body["changes"]}

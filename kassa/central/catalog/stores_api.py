@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog.products import check_timezone
+from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Region, Store, User
 from kassa.central.replication.feed import record_change
 from kassa.central.replication.feed_documents import store_doc
@@ -22,13 +23,8 @@ from kassa.common.errors import Conflict, NotFound
 from kassa.common.i18n import CURRENCIES, DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES
 
 bp = Blueprint("stores", __name__, url_prefix="/api/v1/stores", description="Stores")
-PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
 CURRENCY = validate.OneOf(CURRENCIES, error="an ISO 4217 currency code, e.g. RUB")
 CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class StoreSchema(ma.Schema):
@@ -82,16 +78,16 @@ class Stores(MethodView):
     @bp.response(200, StoreListSchema)
     def get(self):
         """The stores the signed-in person may see (their region's, their own)."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"stores": [_view(s, code) for s, code in
                                session.execute(_scoped(g.user).order_by(Store.code))]}
 
-    @require_role("admin", "central_office")
+    @require_role(*OPERATORS)
     @bp.arguments(NewStoreSchema)
     @bp.response(201, StoreSchema)
     def post(self, body):
         """Open a store in a region; its tills can be enrolled once it exists."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             region = session.scalars(select(Region).where(
                 Region.code == body["region_code"])).first()
             if region is None:
@@ -113,14 +109,14 @@ class Stores(MethodView):
 
 @bp.route("/<int(min=1, max=2147483647):store_id>")
 class OneStore(MethodView):
-    decorators = [require_role("admin", "central_office", "regional_manager")]
+    decorators = [require_role(*STAFF)]
 
     @bp.arguments(StorePatchSchema)
     @bp.response(200, StoreSchema)
     def patch(self, body, store_id):
         """Rename a store or set its time zone, language or currency (a regional manager: one
         of their region's)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             row = session.execute(_scoped(g.user).where(Store.id == store_id)
                                   .with_for_update(of=Store)).first()
             if row is None:

@@ -6,7 +6,7 @@ receipts name it). Every change is in the audit log with its before and after.""
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -14,17 +14,12 @@ from sqlalchemy import func, select
 
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
+from kassa.central.handlers import OPERATORS, PEOPLE, db
 from kassa.central.models import Product, VatRate
 from kassa.common.errors import Conflict, NotFound
 
 bp = Blueprint("vat_rates", __name__, url_prefix="/api/v1/vat-rates",
                description="VAT rates products may carry")
-PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
-EDITORS = ("admin", "central_office")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class VatRateSchema(ma.Schema):
@@ -65,18 +60,18 @@ class VatRates(MethodView):
     @bp.response(200, VatRateListSchema)
     def get(self):
         """Every rate, in force or retired, with how many active products carry it."""
-        with _db().read() as session:
+        with db().read() as session:
             counts = dict(session.execute(select(Product.vat_rate_bp, func.count()).where(
                 Product.active).group_by(Product.vat_rate_bp)).all())
             return {"rates": [_view(r, counts.get(r.rate_bp, 0)) for r in session.scalars(
                 select(VatRate).order_by(VatRate.rate_bp.desc()))]}
 
-    @require_role(*EDITORS)
+    @require_role(*OPERATORS)
     @bp.arguments(NewVatRateSchema)
     @bp.response(201, VatRateSchema)
     def post(self, body):
         """Add a rate products may then carry."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             if session.get(VatRate, body["rate_bp"]) is not None:
                 raise Conflict("This VAT rate exists already.", code="duplicate_vat_rate")
             rate = VatRate(rate_bp=body["rate_bp"], name=body["name"], active=True)
@@ -88,13 +83,13 @@ class VatRates(MethodView):
 
 @bp.route("/<int(min=0, max=10000):rate_bp>")
 class OneVatRate(MethodView):
-    @require_role(*EDITORS)
+    @require_role(*OPERATORS)
     @bp.arguments(VatRatePatchSchema)
     @bp.response(200, VatRateSchema)
     def patch(self, body, rate_bp):
         """Rename a rate, or retire it (refused while active products carry it) or bring it
         back."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             rate = session.get(VatRate, rate_bp, with_for_update=True)
             if rate is None:
                 raise NotFound("No such VAT rate.", code="vat_rate_not_found")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import marshmallow as ma
-from flask import Response, current_app, g
+from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -16,6 +16,7 @@ from marshmallow import fields, validate
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.crm import profiles
+from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Customer
 from kassa.central.replication.feed import customer_scope, record_change
 from kassa.central.replication.feed_documents import customer_doc
@@ -25,12 +26,6 @@ from kassa.sync.payloads import jsonable
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                description="Customers: the 360 view, consents, contacts, blocks")
-STAFF = ("admin", "central_office", "regional_manager")
-PEOPLE = STAFF + ("store_manager",)
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class CustomerBlockSchema(ma.Schema):
@@ -139,7 +134,7 @@ def _state(c: Customer) -> dict:
 
 
 def _set_block(customer_id, reason: str | None) -> dict:
-    with _db().transaction() as session:
+    with db().transaction() as session:
         customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                       writable=True)
         before = {"blocked": customer.blocked_at is not None, "reason": customer.block_reason}
@@ -164,7 +159,7 @@ class Customers(MethodView):
     @bp.response(200, CustomerListSchema)
     def get(self, args):
         """Customers and leads by card number, phone, e-mail or part of the name."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"customers": profiles.search(session, profiles.Reach.of(g.user), args["q"])}
 
 
@@ -177,7 +172,7 @@ class OneCustomer(MethodView):
     def patch(self, body, customer_id):
         """Correct a customer's name, phone, e-mail, birthday or address (audited; the tills
         get the record at their next pull)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                           writable=True)
             return profiles.update_profile(session, customer, body, g.user)
@@ -186,7 +181,7 @@ class OneCustomer(MethodView):
     def get(self, customer_id):
         """Everything about one customer: profile, consents, cards, points, purchases and
         returns in every store, contacts on every channel, and their timeline."""
-        with _db().read() as session:
+        with db().read() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
             view = profiles.profile(session, customer)
         # The free-form parts as JSON text now: the schema's Dict fields pass values as is.
@@ -203,7 +198,7 @@ class CustomerConsent(MethodView):
     @bp.response(200, ConsentSchema)
     def put(self, body, customer_id, channel):
         """Record a consent given or withdrawn (kept with its history and in the audit log)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                           writable=True)
             row = profiles.set_consent(session, customer, channel, body["granted"],
@@ -220,7 +215,7 @@ class CustomerContacts(MethodView):
     @bp.response(201, InteractionSchema)
     def post(self, body, customer_id):
         """Log a contact with the customer (a call taken, a letter sent...)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                           writable=True)
             row, _new = profiles.record_interaction(
@@ -255,7 +250,7 @@ class Documents(MethodView):
     def post(self, body, customer_id):
         """A quote or an invoice for the customer at the chain's prices, as PDF (numbered, kept,
         and on the customer's timeline)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                           writable=True)
             row, document = profiles.make_document(
@@ -293,7 +288,7 @@ class Duplicates(MethodView):
     def get(self):
         """Records that are likely one person: the same phone or e-mail, or the same name with
         the same birthday or home store."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"groups": profiles.duplicates(session, profiles.Reach.of(g.user))}
 
 
@@ -301,14 +296,14 @@ class Duplicates(MethodView):
 class Merge(MethodView):
     # Central office and admins: a merge moves purchases between customers, which a regional
     # manager's transaction may only read (the region wall, decisions #33).
-    decorators = [require_role("admin", "central_office")]
+    decorators = [require_role(*OPERATORS)]
 
     @bp.arguments(MergeSchema)
     @bp.response(200, CustomerBriefSchema)
     def post(self, body, customer_id):
         """Merge a duplicate into this customer: purchases, points, cards, consents and
         contacts move over (audited; the tills drop the duplicate at their next pull)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             reach = profiles.Reach.of(g.user)
             keep = profiles.reachable(session, reach, customer_id)
             other = profiles.reachable(session, reach, body["other_id"])
@@ -323,7 +318,7 @@ class Export(MethodView):
     def get(self, customer_id):
         """Everything kept about the customer (their data-access request), as a download; the
         export is in the audit log."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
             data = jsonable(profiles.export_all(session, customer))
             audit.record(session, "customer_exported", f"customer {customer.id}",
@@ -336,14 +331,14 @@ class Export(MethodView):
 
 @bp.route("/<uuid:customer_id>/anonymize")
 class Anonymize(MethodView):
-    decorators = [require_role("admin", "central_office")]
+    decorators = [require_role(*OPERATORS)]
 
     @bp.arguments(ReasonSchema)
     @bp.response(200, CustomerBriefSchema)
     def post(self, body, customer_id):
         """Erase who the customer is on their request; what they bought stays, anonymous, so
         sales totals and reports do not change. Their cards are blocked."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
             if customer.merged_into_id is not None:
                 raise Conflict("Anonymize the record it was merged into.",

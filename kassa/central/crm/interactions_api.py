@@ -21,8 +21,8 @@ from marshmallow import fields, validate, validates_schema
 from sqlalchemy import delete, func, select
 
 from kassa.central.access.auth import require_role
-from kassa.central.catalog.products_api import ImportArgsSchema, csv_body
 from kassa.central.crm import profiles, tasks
+from kassa.central.handlers import PEOPLE, ImportArgsSchema, csv_body, db
 from kassa.central.models import FormSubmission, Store
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError, NotFound
@@ -30,14 +30,9 @@ from kassa.common.web import ErrorSchema, report_or_refusal
 
 bp = Blueprint("interactions", __name__, url_prefix="/api/v1",
                description="Contacts from every channel; the website's lead form")
-PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
 # The web form: this many posts per client address per window, then 429.
 FORM_LIMITS = ((timedelta(minutes=10), 5), (timedelta(days=1), 20))
 FORM_MIN_FILL_MS = 1500  # a person takes longer than this to fill the form in
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class MatchSchema(ma.Schema):
@@ -101,7 +96,7 @@ class Interactions(MethodView):
             raise KassaError("Say how to find the customer.", code="match_required",
                              status=422)
         reach = profiles.Reach.of(g.user)
-        with _db().transaction() as session:
+        with db().transaction() as session:
             customer = profiles.find(session, **match)
             if customer is not None and reach.clause() is not None:
                 customer = profiles.reachable(session, reach, customer.id)
@@ -153,7 +148,7 @@ class ImportInteractions(MethodView):
         subject, body, at, card_number, phone, email, lead_name, external_id``): all or
         nothing, or ``?skip_bad=true`` with a report; a repeated ``external_id`` is skipped."""
         text = csv_body()
-        with _db().transaction() as session:
+        with db().transaction() as session:
             report = profiles.import_interactions(session, text, g.user, profiles.Reach.of(g.user),
                                                   skip_bad=args["skip_bad"])
         answer = ContactsImportReportSchema().dump(report)
@@ -218,7 +213,7 @@ class WebForm(MethodView):
     def post(self, body):
         """The website's contact form: a lead with its source, or a contact of the customer
         it matches. No sign-in; rate-limited per client (429 ``rate_limited``)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             wait = _rate_limited(session, _client_hash())
         if wait is not None:
             raise KassaError("Too many forms from here; try again later.",
@@ -230,7 +225,7 @@ class WebForm(MethodView):
             return {"received": True}  # told nothing: a bot learns nothing to adapt to
         source = {k: body[k] for k in ("campaign", "referrer", "utm_source", "utm_medium",
                                        "utm_campaign") if body[k]}
-        with _db().transaction() as session:
+        with db().transaction() as session:
             store = _scoped_store(session, body["store_code"])
             customer = profiles.find(session, phone=body["phone"], email=body["email"])
             created = customer is None

@@ -5,7 +5,7 @@ in-app notices, and the rules that open tasks."""
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -14,16 +14,12 @@ from sqlalchemy import or_, select
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.crm import tasks
+from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Notification, Store, Task, TaskComment, User
 from kassa.common.db import utcnow
 from kassa.common.errors import KassaError, NotFound
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="Follow-up tasks")
-PEOPLE = ("admin", "central_office", "regional_manager", "store_manager")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class CommentSchema(ma.Schema):
@@ -129,7 +125,7 @@ class Tasks(MethodView):
             stmt = stmt.where(Task.status == args["status"])
         if args["mine"]:
             stmt = stmt.where(Task.assignee_id == g.user.id)
-        with _db().read() as session:
+        with db().read() as session:
             return {"tasks": [_view(session, t) for t in session.scalars(stmt)]}
 
 
@@ -140,14 +136,14 @@ class OneTask(MethodView):
     @bp.response(200, TaskSchema)
     def get(self, task_id):
         """A task with its comments."""
-        with _db().read() as session:
+        with db().read() as session:
             return _view(session, self._task(session, task_id), with_comments=True)
 
     @bp.arguments(TaskMoveSchema)
     @bp.response(200, TaskSchema)
     def patch(self, body, task_id):
         """Comment on a task, and move it (open, in_progress, done, cancelled)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             task = self._task(session, task_id, lock=True)
             tasks.move(session, task, g.user, body["status"], body["comment"])
             return _view(session, task, with_comments=True)
@@ -168,7 +164,7 @@ class Notifications(MethodView):
     @bp.response(200, NotificationListSchema)
     def get(self):
         """One's own notices, newest first (unread ones included, read ones for a week)."""
-        with _db().read() as session:
+        with db().read() as session:
             rows = session.scalars(select(Notification).where(
                 Notification.user_id == g.user.id).order_by(Notification.at.desc())
                 .limit(200))
@@ -184,7 +180,7 @@ class ReadNotification(MethodView):
     @bp.response(204)
     def post(self, notification_id):
         """Mark one of one's notices read."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             row = session.get(Notification, notification_id)
             if row is None or row.user_id != g.user.id:
                 raise NotFound("No such notice.", code="notification_not_found")
@@ -193,19 +189,19 @@ class ReadNotification(MethodView):
 
 @bp.route("/task-rules")
 class Rules(MethodView):
-    decorators = [require_role("admin", "central_office", "regional_manager")]
+    decorators = [require_role(*STAFF)]
 
     @bp.response(200, RuleListSchema)
     def get(self):
         """What opens a task, with its title, deadline and whose it is."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"rules": [{"trigger": t, **tasks.rule_for(session, t).__dict__}
                               for t in tasks.TRIGGERS]}
 
 
 @bp.route("/task-rules/<string(maxlength=32):trigger>")
 class OneRule(MethodView):
-    decorators = [require_role("admin", "central_office")]
+    decorators = [require_role(*OPERATORS)]
 
     @bp.arguments(RuleSchema)
     @bp.response(200, RuleSchema)
@@ -214,7 +210,7 @@ class OneRule(MethodView):
         if trigger not in tasks.TRIGGERS:
             raise KassaError("No trigger %(trigger)s.", code="trigger_not_found", status=404,
                              trigger=repr(trigger))
-        with _db().transaction() as session:
+        with db().transaction() as session:
             before = tasks.rule_for(session, trigger).__dict__
             tasks.set_rule(session, trigger, **body)
             after = tasks.rule_for(session, trigger).__dict__

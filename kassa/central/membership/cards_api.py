@@ -4,22 +4,19 @@ pull; a regional manager for their region's customers only."""
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
 from kassa.central.access.auth import require_role
+from kassa.central.handlers import STAFF, db
 from kassa.central.membership import cards
 from kassa.central.models import Card, Customer, LoyaltyAccount, Store
 from kassa.common.errors import NotFound
 
 bp = Blueprint("cards", __name__, url_prefix="/api/v1/cards", description="Loyalty cards")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class BlockSchema(ma.Schema):
@@ -37,7 +34,7 @@ class CardSchema(ma.Schema):
 
 @bp.route("/<string(length=16):number>/block")
 class Block(MethodView):
-    decorators = [require_role("admin", "central_office", "regional_manager")]
+    decorators = [require_role(*STAFF)]
 
     @bp.arguments(BlockSchema)
     @bp.response(200, CardSchema)
@@ -45,7 +42,7 @@ class Block(MethodView):
         """Block the card at once (audited); tills refuse it from their next pull."""
         if not number.isdigit():
             raise NotFound("No card %(number)s.", code="card_not_found", number=number)
-        with _db().transaction() as session:
+        with db().transaction() as session:
             if g.user.role == "regional_manager":
                 region = session.scalar(
                     select(Store.region_id).join(Customer, Customer.home_store_id == Store.id)

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.central.access.auth import node_signed
+from kassa.central.handlers import db
 from kassa.central.membership import loyalty_accounts
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1/loyalty",
                description="Points redemption authorized by central")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class HoldRequestSchema(ma.Schema):
@@ -51,11 +48,11 @@ class Holds(MethodView):
         """Reserve points for a sale at this till (``insufficient_points`` when the account
         cannot cover them, counting other tills' holds)."""
         try:
-            with _db().transaction() as session:
+            with db().transaction() as session:
                 return loyalty_accounts.hold(session, body["account_id"], g.node_id, body["points"],
                                              body["sale_id"])
         except Conflict:
-            with _db().transaction() as session:  # the refusal is a decision too
+            with db().transaction() as session:  # the refusal is a decision too
                 session.add(loyalty_accounts.hold_audit(
                     g.node_id, body["account_id"], body["points"], "refused", None, utcnow()))
             raise
@@ -69,7 +66,7 @@ class CommitHold(MethodView):
     @bp.response(200, HoldSchema)
     def post(self, body, hold_id):
         """The sale completed: burn the held points (a retry changes nothing)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             return loyalty_accounts.commit(session, hold_id, g.node_id, body["sale_id"])
 
 
@@ -80,5 +77,5 @@ class ReleaseHold(MethodView):
     @bp.response(200, HoldSchema)
     def post(self, hold_id):
         """The sale was voided or paid otherwise: free the points."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             return loyalty_accounts.release(session, hold_id, g.node_id)

@@ -26,6 +26,7 @@ from marshmallow import fields, validate
 from sqlalchemy import delete, func, select
 
 from kassa.central.crm import mail, profiles
+from kassa.central.handlers import db
 from kassa.central.membership import selfservice
 from kassa.central.models import Card, FormSubmission
 from kassa.common.db import utcnow
@@ -40,10 +41,6 @@ page = PageBlueprint("my", __name__, url_prefix="/my",
                      template_folder="templates",
                      static_folder="static", static_url_path="/static")
 SIGN_IN_LIMIT = (timedelta(minutes=15), 20)  # attempts per client address
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class SignInSchema(ma.Schema):
@@ -142,7 +139,7 @@ class SignIn(MethodView):
         """Sign in with the card number and its web PIN, or with the e-mail address and the
         code mailed to it (no staff sign-in is touched)."""
         client = _client()
-        with _db().transaction() as db_session:
+        with db().transaction() as db_session:
             if _too_many(db_session, client):
                 outcome = "rate_limited"
             elif "pin" in body:
@@ -190,13 +187,13 @@ class Code(MethodView):
         """Mail a one-time sign-in code to this address, if it is a card holder's. The answer
         is the same whether it is or not."""
         client = _client()
-        with _db().transaction() as db_session:
+        with db().transaction() as db_session:
             limited = _too_many(db_session, client)
             if not limited:
                 selfservice.mail_code(db_session, body["email"], client)
         if limited:
             _refuse("rate_limited", False)
-        with _db().transaction() as db_session:  # now, not at the mail job's next round
+        with db().transaction() as db_session:  # now, not at the mail job's next round
             mail.send_pending(db_session)
         return {"minutes": int(selfservice.CODE_TTL.total_seconds() // 60)}
 
@@ -216,7 +213,7 @@ class Summary(MethodView):
     @bp.response(200)
     def get(self):
         """Balance, tier and what the next tier needs, points expiring, cards, consents."""
-        with _db().read() as db_session:
+        with db().read() as db_session:
             return selfservice.summary(db_session, signed_in_customer(db_session))
 
 
@@ -228,7 +225,7 @@ class Purchases(MethodView):
     @bp.response(200)
     def get(self, args):
         """Purchases in every store, newest first, a page at a time."""
-        with _db().read() as db_session:
+        with db().read() as db_session:
             return selfservice.purchases(db_session, signed_in_customer(db_session),
                                          args["page"])
 
@@ -241,7 +238,7 @@ class Points(MethodView):
     @bp.response(200)
     def get(self, args):
         """Points earned, spent and expired, newest first, a page at a time."""
-        with _db().read() as db_session:
+        with db().read() as db_session:
             return selfservice.points(db_session, signed_in_customer(db_session), args["page"])
 
 
@@ -252,7 +249,7 @@ class Offers(MethodView):
     @bp.response(200)
     def get(self):
         """The customer's current personal offers (only with their consent to offers)."""
-        with _db().read() as db_session:
+        with db().read() as db_session:
             return selfservice.offers_for(db_session, signed_in_customer(db_session))
 
 
@@ -266,7 +263,7 @@ class Consent(MethodView):
         """Give or withdraw a consent (audited, published like a change made by staff)."""
         if channel not in profiles.CONSENT_CHANNELS:
             raise NotFound("No consent channel %(channel)s.", code="bad_channel", channel=channel)
-        with _db().transaction() as db_session:
+        with db().transaction() as db_session:
             selfservice.set_consent(db_session, signed_in_customer(db_session), channel,
                                     body["granted"])
 
@@ -279,7 +276,7 @@ class LostCard(MethodView):
     @bp.response(204)
     def post(self, body):
         """Report the card lost: blocked at once everywhere, a replacement asked for."""
-        with _db().transaction() as db_session:
+        with db().transaction() as db_session:
             selfservice.report_lost(db_session, signed_in_customer(db_session),
                                     body["card_number"])
 

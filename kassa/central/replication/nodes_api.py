@@ -4,7 +4,7 @@ enrolment code to whoever installs it; the till trades the code for a registered
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -12,6 +12,7 @@ from marshmallow import fields, validate
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog.products import add_node, enroll_node, reenroll_node, store_by_code
+from kassa.central.handlers import OPERATORS, db
 from kassa.central.models import Node
 from kassa.central.replication import node_status
 
@@ -39,7 +40,7 @@ class Enroll(MethodView):
     @bp.response(200, EnrolledSchema)
     def post(self, body):
         """Register the node's public key with its one-time enrolment code."""
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             node = enroll_node(session, body["node_id"], body["code"], body["public_key_pem"])
             return {"node_id": node.id, "store_id": node.store_id,
                     **node_status.position(session, node)}
@@ -59,13 +60,13 @@ class EnrolmentCodeSchema(ma.Schema):
 
 @bp.route("")
 class Nodes(MethodView):
-    decorators = [require_role("admin", "central_office")]
+    decorators = [require_role(*OPERATORS)]
 
     @bp.arguments(NewNodeSchema)
     @bp.response(201, EnrolmentCodeSchema)
     def post(self, body):
         """Register a till for a store; answers its one-time enrolment code."""
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             store = store_by_code(session, body["store_code"])
             code = add_node(session, body["node_id"], store)
             audit.change(session, g.user.id, "node", body["node_id"], None,
@@ -80,7 +81,7 @@ class Reenroll(MethodView):
     @bp.response(200, EnrolmentCodeSchema)
     def post(self, node_id):
         """A new one-time code for a revoked node or one rebuilt from scratch."""
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             code = reenroll_node(session, node_id)
             store_code = session.get(Node, node_id).store.code
             audit.record(session, "node_reenrolled", f"node {node_id}", actor_id=g.user.id)

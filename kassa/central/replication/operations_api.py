@@ -7,26 +7,21 @@ People sign in (HTTP Basic for now); what they see is scoped like the reports. T
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.central.access.auth import require_role
 from kassa.central.catalog.products import revoke_node, store_by_code
+from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Store
 from kassa.central.replication import node_status, quarantine
-from kassa.central.reporting.operational_reports import READERS
 from kassa.common.errors import NotFound
 
 bp = Blueprint("operations", __name__, url_prefix="/api/v1",
                description="Node status, quarantine, business days")
 
-OPERATORS = ("admin", "central_office")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class NodeStatusSchema(ma.Schema):
@@ -62,12 +57,12 @@ class NodeStatusListSchema(ma.Schema):
 
 @bp.route("/nodes/status")
 class NodesStatus(MethodView):
-    decorators = [require_role(*READERS)]
+    decorators = [require_role(*PEOPLE)]
 
     @bp.response(200, NodeStatusListSchema)
     def get(self):
         """Every node the reader may see: state, last contact, lag, queue depth, skew."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"nodes": node_status.statuses(session, g.user)}
 
 
@@ -78,9 +73,9 @@ class RevokeNode(MethodView):
     @bp.response(200, NodeStatusListSchema)
     def post(self, node_id):
         """Stop trusting a node's key at once (lost or stolen till)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             revoke_node(session, node_id)
-        with _db().read() as session:
+        with db().read() as session:
             return {"nodes": [s for s in node_status.statuses(session, g.user)
                               if s["node_id"] == node_id]}
 
@@ -131,7 +126,7 @@ class QuarantineList(MethodView):
     @bp.response(200, QuarantineListSchema)
     def get(self, args):
         """Events central could not apply, with their reasons (held ones by default)."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"events": quarantine.held(session, args["node_id"], args["status"])}
 
 
@@ -143,7 +138,7 @@ class QuarantineReplay(MethodView):
     @bp.response(200, QuarantinedSchema)
     def post(self, body, event_id):
         """Apply a held event now, as it is or with a repaired payload."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             return quarantine.replay(session, event_id, g.user.username, body["payload"],
                                      body["note"])
 
@@ -156,7 +151,7 @@ class QuarantineDiscard(MethodView):
     @bp.response(200, QuarantinedSchema)
     def post(self, body, event_id):
         """Give up on a held event, saying why (the audit log keeps it)."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             return quarantine.discard(session, event_id, g.user.username, body["reason"])
 
 
@@ -181,14 +176,14 @@ class ClosedDaySchema(ma.Schema):
 
 @bp.route("/business-days/close")
 class CloseDay(MethodView):
-    decorators = [require_role("admin", "central_office", "regional_manager")]
+    decorators = [require_role(*STAFF)]
 
     @bp.arguments(CloseDaySchema)
     @bp.response(200, ClosedDaySchema)
     def post(self, body):
         """Close a store's business day. Refused with ``unsynced_nodes`` (naming them) while a
         node may still hold the day's events, unless ``force``."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             store = _store_in_scope(session, body["store_code"])
             return node_status.close_day(session, store, body["day"], g.user, body["force"])
 

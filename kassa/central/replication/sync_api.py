@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 
 from kassa.central.access.auth import node_signed
 from kassa.central.catalog.products import rotate_node_key
+from kassa.central.handlers import db
 from kassa.central.models import Node
 from kassa.central.replication import feed, node_status, returns_view, snapshot
 from kassa.central.replication.ingest import apply_batch
@@ -39,7 +40,7 @@ class Push(MethodView):
         """Apply a batch of a node's outbox events, exactly once, in seq order."""
         if batch["node_id"] != g.node_id:
             raise Forbidden("A node may push only its own events.", code="node_mismatch")
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             high_water, applied = apply_batch(session, g.node_id, batch["events"])
         return {"high_water": high_water, "applied": applied}
 
@@ -52,7 +53,7 @@ class Changes(MethodView):
     @bp.response(200, ChangesPageSchema)
     def get(self, args):
         """A page of the change feed after version ``since``."""
-        with current_app.extensions["kassa_db"].read() as session:
+        with db().read() as session:
             return feed.page(session, args["since"], args["limit"], _scope(session, g.node_id))
 
 
@@ -74,7 +75,7 @@ class Status(MethodView):
         per-day sales counts (for the node status page and the reconciliation report)."""
         if report["node_id"] != g.node_id:
             raise Forbidden("A node may report only on itself.", code="node_mismatch")
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             return node_status.record_report(session, g.node_id, report)
 
 
@@ -90,7 +91,7 @@ class Restored(MethodView):
         holds twice, and no receipt number issued before. Recorded in the audit log."""
         if report["node_id"] != g.node_id:
             raise Forbidden("A node may report only on itself.", code="node_mismatch")
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             return node_status.record_restore(session, g.node_id, report)
 
 
@@ -113,7 +114,7 @@ class RotateKey(MethodView):
         """Replace the calling node's key with a new public key (signed with the current one);
         the old key keeps verifying for ``KASSA_KEY_GRACE`` seconds."""
         grace = current_app.config["KASSA"].key_grace_seconds
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             node = rotate_node_key(session, g.node_id, body["public_key_pem"], grace)
             return {"node_id": node.id, "previous_key_valid_until": node.previous_key_until}
 
@@ -126,7 +127,7 @@ class SaleForReturn(MethodView):
     def get(self, receipt_no):
         """A sale by receipt number, with what returns took back so far (for a return at
         another till of the same store chain)."""
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             return returns_view.sale_for_return(session, receipt_no)
 
 
@@ -149,8 +150,8 @@ class Snapshot(MethodView):
 
         Served as ``application/gzip`` without ``Content-Encoding``: the body is the file
         itself, byte for byte, and no HTTP client or proxy decompresses it on the way."""
-        db = current_app.extensions["kassa_db"]
-        with db.read() as session:
+        database = db()
+        with database.read() as session:
             scope = _scope(session, g.node_id)
-        return Response(stream_with_context(snapshot.stream(db, scope, g.node_id)),
+        return Response(stream_with_context(snapshot.stream(database, scope, g.node_id)),
                         mimetype="application/gzip")

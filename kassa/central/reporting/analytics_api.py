@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
+from kassa.central.handlers import OPERATORS, PEOPLE, db
 from kassa.central.membership import personal_offers
 from kassa.central.models import OfferSettings, Product, SegmentRule, Store
 from kassa.central.reporting.warehouse import demand, rfm, schema
@@ -27,13 +28,7 @@ from kassa.common.web import CSV_TEXT, csv_response
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
                description="Segments, the segment map, offers' settings, demand")
-OPERATORS = ("admin", "central_office")
-READERS = OPERATORS + ("regional_manager", "store_manager")
 SCORE = validate.Range(min=1, max=5)
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class _Warehouse:
@@ -94,11 +89,11 @@ def _rules(session) -> list[dict]:
 
 @bp.route("/segment-map")
 class SegmentMap(MethodView):
-    @require_role(*READERS)
+    @require_role(*PEOPLE)
     @bp.response(200, SegmentMapSchema)
     def get(self):
         """Which RFM scores make which segment (first match by priority)."""
-        with _db().read() as session:
+        with db().read() as session:
             return {"rules": _rules(session)}
 
     @require_role(*OPERATORS)
@@ -107,7 +102,7 @@ class SegmentMap(MethodView):
     def put(self, body):
         """Replace the map (``422`` unless every score cell lands in a segment); the next
         analysis run segments by it."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             before = _rules(session)
             session.execute(delete(SegmentRule))
             session.add_all(SegmentRule(**r) for r in body["rules"])
@@ -138,11 +133,11 @@ SETTINGS = tuple(OfferSettingsSchema().fields)
 
 @bp.route("/offer-settings")
 class OfferSettingsView(MethodView):
-    @require_role(*READERS)
+    @require_role(*PEOPLE)
     @bp.response(200, OfferSettingsSchema)
     def get(self):
         """The offers' discount, the hold-out share and the rules' thresholds."""
-        with _db().read() as session:
+        with db().read() as session:
             conf = personal_offers.settings(session)
             return {k: getattr(conf, k) for k in SETTINGS}
 
@@ -152,7 +147,7 @@ class OfferSettingsView(MethodView):
     def patch(self, body):
         """Change some settings; a new hold-out share re-sends every consenting customer's
         offer profile, a new discount applies from the next analysis run."""
-        with _db().transaction() as session:
+        with db().transaction() as session:
             conf = session.get(OfferSettings, 1, with_for_update=True) or personal_offers.settings(
                 session)
             session.add(conf)
@@ -248,7 +243,7 @@ class DemandSchema(ma.Schema):
 
 @bp.route("/demand")
 class Demand(MethodView):
-    @require_role(*READERS)
+    @require_role(*PEOPLE)
     @bp.arguments(DemandArgs, location="query")
     @bp.response(200, DemandSchema)
     @bp.alt_response(200, schema=CSV_TEXT, content_type="text/csv", success=True,
@@ -256,7 +251,7 @@ class Demand(MethodView):
     def get(self, args):
         """A store's weekly sales of a product (zeros included), its trend and the next weeks'
         forecast with its error on held-out weeks beside the seasonal-naive baseline."""
-        with _db().read() as session:
+        with db().read() as session:
             store = session.scalars(select(Store).where(Store.code == args["store_code"])).first()
             product = session.scalars(select(Product).where(Product.sku == args["sku"])).first()
         user = g.user

@@ -6,22 +6,18 @@ import.
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, g, request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 
 from kassa.central.access.auth import require_role
-from kassa.central.catalog.products_api import EDITORS, csv_body
+from kassa.central.handlers import OPERATORS, csv_body, db
 from kassa.central.reporting import history_import
 from kassa.common.web import report_or_refusal
 
 bp = Blueprint("history", __name__, url_prefix="/api/v1/history",
                description="Customers' purchase history from a previous system")
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class HistoryImportArgsSchema(ma.Schema):
@@ -57,7 +53,7 @@ class HistoryReportSchema(ma.Schema):
 
 @bp.route("/import")
 class Import(MethodView):
-    decorators = [require_role(*EDITORS)]
+    decorators = [require_role(*OPERATORS)]
 
     @bp.arguments(HistoryImportArgsSchema, location="query")
     @bp.response(200, HistoryReportSchema)
@@ -68,7 +64,7 @@ class Import(MethodView):
         quantity, amount`` and optionally ``store, product``): all rows or none; the same file
         again changes nothing (``already_imported``)."""
         csv_body()  # 415 unless text/csv, 422 unless UTF-8, as for every CSV import
-        with _db().transaction() as session:
+        with db().transaction() as session:
             report = history_import.import_history(session, request.get_data(),
                                                    dry_run=args["dry_run"], actor_id=g.user.id)
         if report.errors_total:

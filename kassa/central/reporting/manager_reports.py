@@ -23,6 +23,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from kassa.central.access.auth import require_role
+from kassa.central.handlers import PEOPLE, db
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
     Authorization,
@@ -50,14 +51,9 @@ from kassa.common.web import CSV_TEXT, csv_response
 
 bp = Blueprint("manager_reports", __name__, url_prefix="/api/v1/reports",
                description="Managers' reports: sales, loyalty, authorizations, leads, tasks")
-READERS = ("admin", "central_office", "regional_manager", "store_manager")
 GROUPS = ("region", "store", "day", "hour", "cashier")
 MAX_DAYS = 366
 STALE_AFTER = timedelta(hours=1)  # the warehouse is refreshed every 15 minutes
-
-
-def _db():
-    return current_app.extensions["kassa_db"]
 
 
 class ReportArgs(ma.Schema):
@@ -368,7 +364,7 @@ def _answer(name: str, args, report: dict, first: date, last: date):
 
 def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
     class Report(MethodView):
-        decorators = [require_role(*READERS)]
+        decorators = [require_role(*PEOPLE)]
 
         @bp.arguments(args_schema, location="query")
         @bp.response(200, Rows)
@@ -376,7 +372,7 @@ def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
                          description="with format=csv: the same rows as CSV")
         def get(self, args):
             first, last, start, end = period(args)
-            with _db().read() as session:
+            with db().read() as session:
                 extra = {k: args[k] for k in ("group", "source") if k in args}
                 report = build(session, g.user, start=start, end=end, **extra)
             return _answer(name, args, report, first, last)

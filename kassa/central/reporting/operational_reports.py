@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 from sqlalchemy import and_, func, select
 
 from kassa.central.access.auth import require_role
+from kassa.central.handlers import PEOPLE, STAFF, db
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import Node, NodeDayTotal, Region, Return, Sale, Store, User
 from kassa.central.replication import quarantine
@@ -25,7 +26,6 @@ from kassa.common.errors import Invalid
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
                description="Consolidated reports for managers")
 
-READERS = ("admin", "central_office", "regional_manager", "store_manager")
 
 
 class PeriodSchema(ma.Schema):
@@ -82,13 +82,13 @@ def sales_by_store(session, user: User, date_from: date | None, date_to: date | 
 
 @bp.route("/sales-by-store")
 class SalesByStore(MethodView):
-    decorators = [require_role(*READERS)]
+    decorators = [require_role(*PEOPLE)]
 
     @bp.arguments(PeriodSchema, location="query")
     @bp.response(200, SalesByStoreSchema)
     def get(self, period):
         """Sales count and takings per store in the period (inclusive days, UTC)."""
-        with current_app.extensions["kassa_db"].transaction() as session:
+        with db().transaction() as session:
             stores = sales_by_store(session, g.user, period["date_from"], period["date_to"])
         return {"date_from": period["date_from"], "date_to": period["date_to"],
                 "stores": stores}
@@ -168,13 +168,13 @@ class RequiredPeriodSchema(ma.Schema):
 
 @bp.route("/reconciliation")
 class Reconciliation(MethodView):
-    decorators = [require_role(*READERS)]
+    decorators = [require_role(*PEOPLE)]
 
     @bp.arguments(RequiredPeriodSchema, location="query")
     @bp.response(200, ReconciliationSchema)
     def get(self, period):
         """Sales counted at each node vs at central, per node and UTC day, with late facts."""
-        with current_app.extensions["kassa_db"].read() as session:
+        with db().read() as session:
             rows = reconciliation(session, g.user, period["date_from"], period["date_to"])
             held = quarantine.held_counts(session)
         return {"date_from": period["date_from"], "date_to": period["date_to"], "rows": rows,
@@ -201,12 +201,12 @@ class OverdraftsSchema(ma.Schema):
 
 @bp.route("/loyalty-overdrafts")
 class LoyaltyOverdrafts(MethodView):
-    decorators = [require_role("admin", "central_office", "regional_manager")]
+    decorators = [require_role(*STAFF)]
 
     @bp.response(200, OverdraftsSchema)
     def get(self):
         """Loyalty accounts below zero and the burns that took them there (fraud report); a
         regional manager sees the customers of their region."""
         region = g.user.region_id if g.user.role == "regional_manager" else None
-        with current_app.extensions["kassa_db"].read() as session:
+        with db().read() as session:
             return {"accounts": loyalty_accounts.overdrawn(session, region)}

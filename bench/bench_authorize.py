@@ -30,10 +30,10 @@ from pathlib import Path
 import psycopg
 from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 
-from kassa.central.catalog.products import enroll_node
 from kassa.central.demo_data import seed
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import MIGRATIONS, Customer
+from kassa.central.replication.nodes import enroll_node
 from kassa.common.db import Database, utcnow
 from kassa.common.runtime.processes import Supervisor
 from kassa.common.signing import generate_private_key_pem, public_key_pem, signature_headers

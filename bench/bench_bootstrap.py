@@ -42,9 +42,8 @@ import psycopg
 from bench_till import FIRST, LAST, ean13, product_name, raw_connect, sqlite_ts
 
 from kassa.central import models as central_models
-from kassa.central.catalog import products as md
 from kassa.central.models import Store
-from kassa.central.replication import snapshot
+from kassa.central.replication import nodes, snapshot
 from kassa.central.replication.feed import NodeScope
 from kassa.common.db import Database
 from kassa.common.runtime.processes import Supervisor
@@ -128,7 +127,7 @@ def register_node(url: str) -> str:
     db = Database(url)
     try:
         with db.transaction() as session:
-            return md.add_node(session, NODE_ID, session.get(Store, 1))
+            return nodes.add_node(session, NODE_ID, session.get(Store, 1))
     finally:
         db.dispose()
 

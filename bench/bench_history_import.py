@@ -24,7 +24,7 @@ import psycopg
 from pgscratch import pg_url, scratch_databases, sqlalchemy_url
 from sqlalchemy import insert, select
 
-from kassa.central.catalog import products as md
+from kassa.central.catalog.products import create_product
 from kassa.central.demo_data import seed
 from kassa.central.models import MIGRATIONS, Customer
 from kassa.central.models import HistoricTransaction as H
@@ -62,7 +62,7 @@ def prepare(url: str) -> Database:
              "phone": f"+7902{i:07d}", "email": f"buyer{i}@example.com"}
             for i in range(CUSTOMERS)])
         for p in range(PRODUCTS):
-            md.create_product(session, f"H{p:05d}", f"History product {p}", 2000, 100)
+            create_product(session, f"H{p:05d}", f"History product {p}", 2000, 100)
     return db
 
 

@@ -176,7 +176,8 @@ def central_seed_demo(node_ids: tuple[str, ...]) -> None:
 @click.option("--store", "store_code", required=True, help="store code, e.g. S001")
 def central_add_node(node_id: str, store_code: str) -> None:
     """Register a POS node; prints its one-time enrolment code for `kassa pos init`."""
-    from kassa.central.catalog.products import add_node, store_by_code
+    from kassa.central.catalog.stores import store_by_code
+    from kassa.central.replication.nodes import add_node
     with _central_work() as session:
         code = add_node(session, node_id, store_by_code(session, store_code))
     click.echo(code)
@@ -205,7 +206,7 @@ def _dash(value) -> str:
 @click.argument("node_id")
 def central_revoke_node(node_id: str) -> None:
     """Stop trusting a node's key now (a lost or stolen till)."""
-    from kassa.central.catalog.products import revoke_node
+    from kassa.central.replication.nodes import revoke_node
     with _central_work() as session:
         revoke_node(session, node_id)
     click.echo(f"node {node_id} revoked")
@@ -215,7 +216,7 @@ def central_revoke_node(node_id: str) -> None:
 @click.argument("node_id")
 def central_reenroll_node(node_id: str) -> None:
     """A new one-time enrolment code for an existing node (revoked, or rebuilt)."""
-    from kassa.central.catalog.products import reenroll_node
+    from kassa.central.replication.nodes import reenroll_node
     with _central_work() as session:
         code = reenroll_node(session, node_id)
     click.echo(code)
@@ -253,7 +254,7 @@ def central_retire_issuer_key(key_id: int, force: bool) -> None:
 @click.option("--force", is_flag=True, help="close even though nodes may hold the day's events")
 def central_close_day(store_code: str, day, force: bool) -> None:
     """Close a store's business day (refused while its nodes may still hold events of it)."""
-    from kassa.central.catalog.products import store_by_code
+    from kassa.central.catalog.stores import store_by_code
     from kassa.central.replication.node_status import close_day
     with _central_work() as session:
         closed = close_day(session, store_by_code(session, store_code), day.date(), None, force)

@@ -10,9 +10,13 @@ import secrets
 
 from sqlalchemy.orm import Session
 
-from kassa.central.catalog import products as md
+from kassa.central.access import people
+from kassa.central.catalog.products import create_product, create_promotion
+from kassa.central.catalog.stores import create_region, create_store
+from kassa.central.crm import profiles
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import CompanyDetails
+from kassa.central.replication.nodes import add_node
 from kassa.loyalty import settings
 
 # sku, name, VAT basis points, price in kopecks, unit, barcodes
@@ -44,27 +48,27 @@ def new_pin() -> str:
 
 def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> dict:
     """Create the demo chain; returns credentials and node enrolment codes."""
-    msk = md.create_region(session, "MSK", "Moscow")
-    spb = md.create_region(session, "SPB", "Saint Petersburg")
-    stores = [md.create_store(session, "S001", "Tverskaya 7", msk, "Europe/Moscow"),
-              md.create_store(session, "S002", "Nevsky 28", spb, "Europe/Moscow")]
-    products = {sku: md.create_product(session, sku, name, vat, price, unit, barcodes,
-                                       CATEGORIES[sku[0]])
+    msk = create_region(session, "MSK", "Moscow")
+    spb = create_region(session, "SPB", "Saint Petersburg")
+    stores = [create_store(session, "S001", "Tverskaya 7", msk, "Europe/Moscow"),
+              create_store(session, "S002", "Nevsky 28", spb, "Europe/Moscow")]
+    products = {sku: create_product(session, sku, name, vat, price, unit, barcodes,
+                                    CATEGORIES[sku[0]])
                 for sku, name, vat, price, unit, barcodes in CATALOGUE}
-    md.create_promotion(session, "Chocolate: 3 for 2", "n_for_m", [products["5001"]], n=3, m=2)
-    md.create_promotion(session, "Tea 15 % off", "percent", [products["3002"]], percent_bp=1500)
-    md.create_promotion(session, "Bananas 20 roubles off a kilo", "amount", [products["2002"]],
-                        amount_minor=2000)
-    md.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
-    md.set_role_limit(session, "store_manager", 5000, 10000000)
+    create_promotion(session, "Chocolate: 3 for 2", "n_for_m", [products["5001"]], n=3, m=2)
+    create_promotion(session, "Tea 15 % off", "percent", [products["3002"]], percent_bp=1500)
+    create_promotion(session, "Bananas 20 roubles off a kilo", "amount", [products["2002"]],
+                     amount_minor=2000)
+    people.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
+    people.set_role_limit(session, "store_manager", 5000, 10000000)
     loyalty_accounts.set_rules(session, settings.DEFAULT)
     session.add(CompanyDetails(id=1, name="Kassa Retail LLC", inn="7700000000", kpp="770001001",
                                address="Tverskaya 7, Moscow", bank="Demo Bank",
                                bic="044525000", account="40702810000000000000"))
     for n, (name, home) in enumerate([("Anna Petrova", 0), ("Ivan Sidorov", 0),
                                       ("Olga Smirnova", 1)], start=1):
-        customer = md.create_customer(session, name, card_number=f"{7770000000000000 + n}",
-                                      phone=f"+7900000000{n}", home_store=stores[home])
+        customer = profiles.create_customer(session, name, card_number=f"{7770000000000000 + n}",
+                                            phone=f"+7900000000{n}", home_store=stores[home])
         loyalty_accounts.open_account(session, customer)
 
     users = {}
@@ -80,11 +84,11 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
     ]:
         password = new_secret() if role != "cashier" else None
         pin = new_pin() if role in ("cashier", "store_manager") else None
-        md.create_user(session, username, role, password=password, pin=pin,
-                       email=f"{username}@kassa.example", **kwargs)
+        people.create_user(session, username, role, password=password, pin=pin,
+                           email=f"{username}@kassa.example", **kwargs)
         users[username] = {"role": role, "password": password, "pin": pin}
 
     nodes = {node_id: {"store": stores[i % len(stores)].code,
-                       "enroll_code": md.add_node(session, node_id, stores[i % len(stores)])}
+                       "enroll_code": add_node(session, node_id, stores[i % len(stores)])}
              for i, node_id in enumerate(node_ids)}
     return {"users": users, "nodes": nodes}

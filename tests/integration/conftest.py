@@ -9,10 +9,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from kassa.central import create_app as create_central
-from kassa.central.catalog.products import enroll_node
 from kassa.central.demo_data import seed
 from kassa.central.models import MIGRATIONS
 from kassa.central.replication import feed
+from kassa.central.replication.nodes import enroll_node
 from kassa.common.config import CentralConfig, NodeConfig
 from kassa.common.db import Database
 from kassa.common.signing import generate_private_key_pem, public_key_pem

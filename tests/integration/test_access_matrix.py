@@ -210,7 +210,7 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
 
     from kassa.central.access import authorizations
     from kassa.central.access.auth import new_token
-    from kassa.central.catalog import products as md
+    from kassa.central.catalog import prices
     from kassa.central.crm import tasks
     from kassa.central.membership import cards
     from kassa.central.models import Customer, LoyaltyAccount, Product, Region, Store, User
@@ -226,7 +226,7 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
         card = anna.card_number  # the new card's
         return {
             "store_id": str(store.id),
-            "price_id": str(md.set_price(s, milk, 100, region=msk).id),
+            "price_id": str(prices.set_price(s, milk, 100, region=msk).id),
             "user_id": str(s.scalars(select(User.id).where(User.username == "cashier-s001")
                                      ).one()),
             "customer_id": str(anna.id),

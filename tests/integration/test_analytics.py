@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import func, select
 
 from kassa.central import create_app
-from kassa.central.catalog import products as md
 from kassa.central.crm import profiles
 from kassa.central.demo_data import CATALOGUE
 from kassa.central.membership import personal_offers
@@ -60,7 +59,8 @@ def plant_history(session, n_customers=60, seed=7):
     products = {p.sku: p for p in session.scalars(select(Product))}
     price = {sku: minor for sku, _n, _v, minor, _u, _b in CATALOGUE}
     store = session.scalars(select(Store).order_by(Store.id)).first()
-    customers = [md.create_customer(session, f"Buyer {i}", card_number=f"{7771000000000000 + i}")
+    customers = [profiles.create_customer(session, f"Buyer {i}",
+                                          card_number=f"{7771000000000000 + i}")
                  for i in range(n_customers)]
     receipt = 0
     for customer in customers:

@@ -9,9 +9,14 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from kassa.central import create_app as create_central
-from kassa.central.catalog import products as md
-from kassa.central.models import ChangeFeedEntry, Node
+from kassa.central.access import people
+from kassa.central.catalog.prices import delete_price, set_price
+from kassa.central.catalog.products import create_product, create_promotion
+from kassa.central.catalog.stores import store_by_code
+from kassa.central.crm import profiles
+from kassa.central.models import ChangeFeedEntry, Node, Product
 from kassa.central.models import Customer as CentralCustomer
+from kassa.central.models import User as CentralUser
 from kassa.central.replication import feed, snapshot
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
@@ -40,25 +45,26 @@ def chain(central_db, seeded):
     and deleted again), a price changed twice, a deactivated cashier, an edited customer, a
     customer of each region and one of none, and a promotion with a time window."""
     with central_db.transaction() as session:
-        s001, s002 = md.store_by_code(session, "S001"), md.store_by_code(session, "S002")
-        milk, bread = (session.scalars(select(md.Product).where(md.Product.sku == sku)).one()
+        s001, s002 = store_by_code(session, "S001"), store_by_code(session, "S002")
+        milk, bread = (session.scalars(select(Product).where(Product.sku == sku)).one()
                        for sku in ("1001", "1002"))
-        md.set_price(session, milk, 7990, store=s001)
-        md.set_price(session, milk, 6990, store=s002)
-        md.delete_price(session, md.set_price(session, bread, 4990, store=s001))
-        md.set_price(session, bread, 5590)
-        md.set_price(session, bread, 5690)
-        cashier = session.scalars(select(md.User).where(md.User.username == "cashier-s001")).one()
-        md.set_user_active(session, cashier, False)
-        md.create_user(session, "cashier-2-s002", "cashier", store=s002)
-        md.update_customer(session, md.create_customer(session, "Petr Moskvin", home_store=s001),
-                           phone="+79990000001")
-        md.create_customer(session, "Sofia Nevskaya", card_number="7770000000000099",
-                           home_store=s002)
-        md.create_customer(session, "Walk-in Guest")
+        set_price(session, milk, 7990, store=s001)
+        set_price(session, milk, 6990, store=s002)
+        delete_price(session, set_price(session, bread, 4990, store=s001))
+        set_price(session, bread, 5590)
+        set_price(session, bread, 5690)
+        cashier = session.scalars(select(CentralUser).where(
+            CentralUser.username == "cashier-s001")).one()
+        people.set_user_active(session, cashier, False)
+        people.create_user(session, "cashier-2-s002", "cashier", store=s002)
+        petr = profiles.create_customer(session, "Petr Moskvin", home_store=s001)
+        profiles.update_customer(session, petr, phone="+79990000001")
+        profiles.create_customer(session, "Sofia Nevskaya", card_number="7770000000000099",
+                                 home_store=s002)
+        profiles.create_customer(session, "Walk-in Guest")
         start = datetime(2030, 1, 1, 9, 30, tzinfo=timezone.utc)
-        md.create_promotion(session, "New year", "percent", [milk], percent_bp=500,
-                            starts_at=start, ends_at=start + timedelta(days=7))
+        create_promotion(session, "New year", "percent", [milk], percent_bp=500,
+                         starts_at=start, ends_at=start + timedelta(days=7))
     return {"s001": s001.id, "s002": s002.id}
 
 
@@ -126,9 +132,9 @@ def test_after_bootstrap_the_feed_continues_from_the_snapshot(chain, new_node, c
     node, client = new_node("node")
     first = bootstrap(node, client)
     with central_db.transaction() as session:
-        butter = session.scalars(select(md.Product).where(md.Product.sku == "1003")).one()
-        md.set_price(session, butter, 23990)
-        md.create_product(session, "6001", "Kefir 1% 900 ml", 1000, 7990)
+        butter = session.scalars(select(Product).where(Product.sku == "1003")).one()
+        set_price(session, butter, 23990)
+        create_product(session, "6001", "Kefir 1% 900 ml", 1000, 7990)
     assert pull(node, client) == 3  # only what changed after the snapshot
     assert cursor(node) == first["feed_version"] + 3
     with node.read() as session:
@@ -193,7 +199,7 @@ def test_the_snapshot_is_one_consistent_read(chain, central_db):
         rows = snapshot.rows(conn, feed.NodeScope(1, 1))
         first = next(rows)
         with central_db.transaction() as session:
-            md.create_customer(session, "Late Arrival")
+            profiles.create_customer(session, "Late Arrival")
         rest = [first, *rows]
     assert "Late Arrival" not in {data.get("name") for _e, _k, data in rest}
     assert newest_version(central_db) == version + 1
@@ -222,7 +228,7 @@ def test_a_broken_snapshot_changes_nothing(central_app, chain, enrolled, node_db
     apply_snapshot(node_db, [snapshot_file(central_app, enrolled)])
     before, at = contents(node_db), cursor(node_db)
     with central_db.transaction() as session:  # so that applying it would change things
-        md.create_customer(session, "Only In The Snapshot")
+        profiles.create_customer(session, "Only In The Snapshot")
     raw = snapshot_file(central_app, enrolled)
     broken = corrupt(raw, how)
     with pytest.raises(SnapshotError) as err:

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from sqlalchemy import delete, func, select
 
 from kassa.central import create_app
-from kassa.central.catalog import products as md
+from kassa.central.crm import profiles
 from kassa.central.membership import cards, loyalty_accounts
 from kassa.central.models import (
     AuditEntry,
@@ -156,8 +156,8 @@ def test_duplicates_merge_into_one_customer(central_app, central_db, seeded, tmp
     anna = anna_id(central_db)
     with central_db.transaction() as s:
         store = s.scalars(select(Store).where(Store.code == "S001")).one()
-        twin = md.create_customer(s, "petrova anna", phone=None, email="anna@example.com",
-                                  home_store=store)
+        twin = profiles.create_customer(s, "petrova anna", phone=None, email="anna@example.com",
+                                        home_store=store)
         account = loyalty_accounts.open_account(s, twin)
         loyalty_accounts.post(s, account.id, LedgerEntry("test:twin", EntryKind.ADJUSTMENT, 70,
                                                          utcnow()))
@@ -329,7 +329,7 @@ def test_a_merged_record_is_read_only(central_app, central_db, seeded):
     office = who(seeded, "office")
     anna = anna_id(central_db)
     with central_db.transaction() as s:
-        twin = str(md.create_customer(s, "Anna P.", email="anna.p@example.com").id)
+        twin = str(profiles.create_customer(s, "Anna P.", email="anna.p@example.com").id)
     assert api.post(f"/api/v1/customers/{anna}/merge", json={"other_id": twin},
                     headers=office).status_code == 200
     for method, path, body in [("PATCH", "", {"name": "Back"}),

@@ -9,8 +9,21 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from kassa.central.catalog import products as md
-from kassa.central.models import AuditEntry, Customer, Node, QuarantinedEvent, Sale
+from kassa.central.access import people
+from kassa.central.catalog.prices import delete_price, set_price
+from kassa.central.catalog.stores import store_by_code
+from kassa.central.crm import profiles
+from kassa.central.models import (
+    AuditEntry,
+    Customer,
+    Node,
+    Price,
+    Product,
+    QuarantinedEvent,
+    Sale,
+    User,
+)
+from kassa.common.errors import Invalid
 from kassa.common.signing import generate_private_key_pem, public_key_pem
 from tests.helpers import basic_auth, count, signed
 from tests.integration.test_sync_central import push, sale_event
@@ -29,7 +42,7 @@ def event(seq, kind, payload):
 
 def cashier_id(db):
     with db.read() as session:
-        return session.scalar(select(md.User.id).where(md.User.username == "cashier-s001"))
+        return session.scalar(select(User.id).where(User.username == "cashier-s001"))
 
 
 def shift_opened(seq, shift_id, at, cashier):
@@ -277,9 +290,9 @@ def test_closing_a_day_warns_of_nodes_that_may_hold_its_events(central_app, enro
 def test_each_node_gets_only_its_share_of_the_feed(central_db, seeded):
     from kassa.central.replication.feed import NodeScope
     with central_db.transaction() as session:
-        s002 = md.store_by_code(session, "S002")
-        milk = session.scalars(select(md.Product).where(md.Product.sku == "1001")).one()
-        md.set_price(session, milk, 7990, store=s002)
+        s002 = store_by_code(session, "S002")
+        milk = session.scalars(select(Product).where(Product.sku == "1001")).one()
+        set_price(session, milk, 7990, store=s002)
     with central_db.read() as session:
         s001 = NodeScope(store_id=1, region_id=1)
         changes = feed_of(session, s001)
@@ -310,7 +323,7 @@ def test_customer_edits_merge_field_by_field_and_central_wins_conflicts(central_
                                                                         central_db, enrolled):
     with central_db.transaction() as session:
         anna = session.scalars(select(Customer).where(Customer.name == "Anna Petrova")).one()
-        md.update_customer(session, anna, email="anna@central.example")  # central's own edit
+        profiles.update_customer(session, anna, email="anna@central.example")  # central's own edit
         anna_id, phone = anna.id, anna.phone
     resp = push(central_app.test_client(), enrolled, [customer_update(1, anna_id, {
         "phone": {"was": phone, "now": "+79990001122"},
@@ -400,21 +413,21 @@ def test_deletes_travel_as_tombstones_and_reach_the_replica(central_db, seeded, 
             return changes["changes"]
 
     with central_db.transaction() as session:
-        s1 = md.store_by_code(session, "S001")
-        milk = session.scalars(select(md.Product).where(md.Product.sku == "1001")).one()
-        own_price = md.set_price(session, milk, 7490, store=s1)
+        s1 = store_by_code(session, "S001")
+        milk = session.scalars(select(Product).where(Product.sku == "1001")).one()
+        own_price = set_price(session, milk, 7490, store=s1)
         own_id = own_price.id
     pull()
     with node_db.read() as session:
         assert session.get(NodePrice, own_id).amount_minor == 7490
     with central_db.transaction() as session:
-        md.delete_price(session, session.get(md.Price, own_id))
-        cashier = session.scalars(select(md.User).where(
-            md.User.username == "cashier-s001")).one()
-        md.set_user_active(session, cashier, False)
-        with pytest.raises(md.Invalid):
-            chain = session.scalars(select(md.Price).where(md.Price.store_id.is_(None))).first()
-            md.delete_price(session, chain)
+        delete_price(session, session.get(Price, own_id))
+        cashier = session.scalars(select(User).where(
+            User.username == "cashier-s001")).one()
+        people.set_user_active(session, cashier, False)
+        with pytest.raises(Invalid):
+            chain = session.scalars(select(Price).where(Price.store_id.is_(None))).first()
+            delete_price(session, chain)
     changes = pull()
     assert [c["deleted"] for c in changes if c["entity"] == "price"] == [True]
     with node_db.read() as session:

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select, update
 
 from kassa.central import create_app
-from kassa.central.catalog import products as md
 from kassa.central.crm import profiles
 from kassa.central.models import MIGRATIONS, Customer, LoyaltyAccount, LoyaltyEntry, User
 from kassa.central.reporting import history_import
@@ -186,7 +185,7 @@ def test_ledger_entries_follow_an_account_handed_over_in_a_merge(central_db, see
     change themselves; long after (no lookback), they still follow."""
     monkeypatch.setattr(load, "LOOKBACK", timedelta(0))
     with central_db.transaction() as s:
-        keep = md.create_customer(s, "Olga Keep")
+        keep = profiles.create_customer(s, "Olga Keep")
         other = s.scalars(select(Customer).where(
             Customer.card_number == "7770000000000001")).one()
         account = s.scalars(select(LoyaltyAccount).where(

@@ -17,9 +17,8 @@ from marshmallow import fields, validate
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from kassa.central.access import audit
+from kassa.central.access import audit, people
 from kassa.central.access.auth import require_role
-from kassa.central.catalog import products as md
 from kassa.central.handlers import PEOPLE, db
 from kassa.central.models import ROLES, Region, Store, User
 from kassa.common.db import utcnow
@@ -149,10 +148,10 @@ class Users(MethodView):
                 raise Invalid("A till user needs a PIN.", code="pin_required")
             if not till and not body["password"]:
                 raise Invalid("An office user needs a password.", code="password_required")
-            user = md.create_user(session, body["username"], body["role"],
-                                  password=body["password"], pin=body["pin"],
-                                  full_name=body["full_name"], region=region, store=store,
-                                  email=body["email"])
+            user = people.create_user(session, body["username"], body["role"],
+                                      password=body["password"], pin=body["pin"],
+                                      full_name=body["full_name"], region=region, store=store,
+                                      email=body["email"])
             after = _view(session, user)
             audit.change(session, g.user.id, "user", user.username, None, after)
             return after
@@ -176,7 +175,7 @@ class OneUser(MethodView):
             if user.id == g.user.id and body.get("active") is False:
                 raise Invalid("You cannot deactivate your own account.", code="self_lockout")
             before = _view(session, user)
-            secrets = md.update_user(session, user, **body)
+            secrets = people.update_user(session, user, **body)
             after = _view(session, user)
             if after != before or secrets:
                 audit.change(session, g.user.id, "user", user.username, before,

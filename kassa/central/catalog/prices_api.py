@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import price_imports
-from kassa.central.catalog import products as md
+from kassa.central.catalog.prices import delete_price, same, set_price
 from kassa.central.catalog.products_api import ImportReportSchema
 from kassa.central.handlers import PEOPLE, STAFF, ImportArgsSchema, csv_body, db
 from kassa.central.models import Price, Product, Region, Store, User
@@ -142,12 +142,12 @@ class Prices(MethodView):
                 raise NotFound("No product %(sku)s.", code="product_not_found", sku=body["sku"])
             store, region = _target(session, g.user, body["store_code"], body["region_code"])
             before = session.scalars(select(Price.id).where(
-                Price.product_id == product.id, md.same(Price.store_id, store and store.id),
-                md.same(Price.region_id, region and region.id),
-                md.same(Price.effective_from, body["effective_from"]))).first()
+                Price.product_id == product.id, same(Price.store_id, store and store.id),
+                same(Price.region_id, region and region.id),
+                same(Price.effective_from, body["effective_from"]))).first()
             before = _one(session, before) if before else None
-            price = md.set_price(session, product, body["amount_minor"], store=store,
-                                 region=region, effective_from=body["effective_from"])
+            price = set_price(session, product, body["amount_minor"], store=store,
+                              region=region, effective_from=body["effective_from"])
             after = _one(session, price.id)
             audit.change(session, g.user.id, "price", f"{product.sku} #{price.id}",
                          before and _DUMP(before), _DUMP(after))
@@ -207,6 +207,6 @@ class OnePrice(MethodView):
                 raise Forbidden("A regional manager prices their region or its stores, not "
                                 "the chain.", code="out_of_scope")
             before = _one(session, price_id)
-            md.delete_price(session, price)
+            delete_price(session, price)
             audit.change(session, g.user.id, "price", f"{before['sku']} #{price_id}",
                          _DUMP(before), None)

@@ -22,7 +22,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.catalog import products as md
+from kassa.central.catalog.prices import drop_started
 from kassa.central.models import Price, Product, ProductBarcode, VatRate
 from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import price_doc, product_doc
@@ -252,7 +252,7 @@ def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[
                                              Price.store_id.is_(None),
                                              Price.region_id.is_(None)).limit(1)):
         for start in range(0, len(product_ids), CHUNK):  # "from now on", as one at a time
-            md.drop_started(session, product_ids[start:start + CHUNK], None, None)
+            drop_started(session, product_ids[start:start + CHUNK], None, None)
     return changed + new
 
 

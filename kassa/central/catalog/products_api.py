@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import product_imports
-from kassa.central.catalog import products as md
+from kassa.central.catalog.products import create_product, update_product
 from kassa.central.handlers import OPERATORS, ImportArgsSchema, csv_body, db
 from kassa.central.models import Price, Product
 from kassa.common.errors import NotFound
@@ -125,9 +125,9 @@ class Products(MethodView):
     def post(self, body):
         """A new product with its barcodes, category and chain-wide price."""
         with db().transaction() as session:
-            product = md.create_product(session, body["sku"], body["name"],
-                                        body["vat_rate_bp"], body["price_minor"], body["unit"],
-                                        tuple(body["barcodes"]), body["category"])
+            product = create_product(session, body["sku"], body["name"],
+                                     body["vat_rate_bp"], body["price_minor"], body["unit"],
+                                     tuple(body["barcodes"]), body["category"])
             after = _product_view(session, product)
             audit.change(session, g.user.id, "product", product.sku, None, after)
             return after
@@ -148,8 +148,8 @@ class OneProduct(MethodView):
                 raise NotFound("No product %(sku)s.", code="product_not_found", sku=sku)
             before = _product_view(session, product)
             barcodes = body.pop("barcodes", None)
-            md.update_product(session, product, barcodes=tuple(barcodes)
-                              if barcodes is not None else None, **body)
+            update_product(session, product, barcodes=tuple(barcodes)
+                           if barcodes is not None else None, **body)
             after = _product_view(session, product)
             if after != before:
                 audit.change(session, g.user.id, "product", product.sku, before, after)

@@ -14,9 +14,10 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy import select
 
-from kassa.central.access import audit
+from kassa.central.access import audit, people
 from kassa.central.access.auth import require_role
-from kassa.central.catalog import products as md
+from kassa.central.catalog.products import PROMOTION_KINDS, create_promotion
+from kassa.central.catalog.stores import create_region, rename_region
 from kassa.central.crm import profiles
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.membership import loyalty_accounts
@@ -85,7 +86,7 @@ class Regions(MethodView):
             if session.scalar(select(Region.id).where(Region.code == body["code"])):
                 raise Conflict("Region %(region)s exists already.",
                                code="duplicate_region", region=body["code"])
-            after = _region_view(md.create_region(session, body["code"], body["name"]))
+            after = _region_view(create_region(session, body["code"], body["name"]))
             audit.change(session, g.user.id, "region", body["code"], None, after)
             return after
 
@@ -104,7 +105,7 @@ class OneRegion(MethodView):
                 raise NotFound("No such region.", code="region_not_found")
             before = _region_view(region)
             if body["name"] != region.name:
-                md.rename_region(session, region, body["name"])
+                rename_region(session, region, body["name"])
             after = _region_view(region)
             if after != before:
                 audit.change(session, g.user.id, "region", region.code, before, after)
@@ -154,8 +155,8 @@ class OneRoleLimit(MethodView):
         with db().transaction() as session:
             old = session.get(RoleLimit, role)
             before = role_limit_doc(old) if old else None
-            after = role_limit_doc(md.set_role_limit(session, role, body["max_discount_bp"],
-                                                     body["max_refund_minor"]))
+            after = role_limit_doc(people.set_role_limit(session, role, body["max_discount_bp"],
+                                                         body["max_refund_minor"]))
             if after != before:
                 audit.change(session, g.user.id, "role_limit", role, before, after)
             return after
@@ -233,7 +234,7 @@ class PromotionListSchema(ma.Schema):
 
 class NewPromotionSchema(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    kind = fields.String(required=True, validate=validate.OneOf(md.PROMOTION_KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(PROMOTION_KINDS))
     skus = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True,
                        validate=validate.Length(min=1, max=1000))
     percent_bp = fields.Integer(load_default=0, strict=True,
@@ -288,7 +289,7 @@ class Promotions(MethodView):
             if missing:
                 raise NotFound("No product %(sku)s.", code="product_not_found",
                                sku=", ".join(missing[:5]))
-            promo = md.create_promotion(
+            promo = create_promotion(
                 session, body["name"], body["kind"], products, percent_bp=body["percent_bp"],
                 amount_minor=body["amount_minor"], n=body["n"], m=body["m"],
                 starts_at=body["starts_at"], ends_at=body["ends_at"])

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
-from kassa.central.catalog.products import check_timezone
+from kassa.central.catalog.stores import check_timezone
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Region, Store, User
 from kassa.central.replication.feed import record_change

@@ -730,3 +730,28 @@ def import_interactions(session: Session, text: str, user: User, reach: Reach, *
                  reason=f"{report.skipped} rows skipped" if report.skipped else "",
                  actor_id=user.id)
     return report
+
+
+def create_customer(session: Session, name: str, card_number: str | None = None,
+                    phone: str | None = None, email: str | None = None,
+                    home_store: Store | None = None) -> Customer:
+    customer = Customer(name=name, card_number=card_number, phone=phone, email=email,
+                        home_store_id=home_store.id if home_store else None)
+    session.add(customer)
+    session.flush()
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
+    return customer
+
+
+def update_customer(session: Session, customer: Customer, **fields: str | None) -> Customer:
+    """Central's own edit of a customer's contact fields (central wins over tills' edits)."""
+    for name, value in fields.items():
+        if name not in ("name", "phone", "email"):
+            raise Invalid("Field %(field)s cannot be edited here.", code="bad_field",
+                          field=repr(name))
+        setattr(customer, name, value)
+    session.flush()
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
+    return customer

@@ -11,10 +11,11 @@ from marshmallow import fields, validate
 
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
-from kassa.central.catalog.products import add_node, enroll_node, reenroll_node, store_by_code
+from kassa.central.catalog.stores import store_by_code
 from kassa.central.handlers import OPERATORS, db
 from kassa.central.models import Node
 from kassa.central.replication import node_status
+from kassa.central.replication.nodes import add_node, enroll_node, reenroll_node
 
 bp = Blueprint("nodes", __name__, url_prefix="/api/v1/nodes", description="POS node enrolment")
 

@@ -13,10 +13,11 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.central.access.auth import require_role
-from kassa.central.catalog.products import revoke_node, store_by_code
+from kassa.central.catalog.stores import store_by_code
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Store
 from kassa.central.replication import node_status, quarantine
+from kassa.central.replication.nodes import revoke_node
 from kassa.common.errors import NotFound
 
 bp = Blueprint("operations", __name__, url_prefix="/api/v1",

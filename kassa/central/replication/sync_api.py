@@ -9,11 +9,11 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.central.access.auth import node_signed
-from kassa.central.catalog.products import rotate_node_key
 from kassa.central.handlers import db
 from kassa.central.models import Node
 from kassa.central.replication import feed, node_status, returns_view, snapshot
 from kassa.central.replication.ingest import apply_batch
+from kassa.central.replication.nodes import rotate_node_key
 from kassa.common.errors import Forbidden
 from kassa.sync.protocol import (
     ChangesPageSchema,

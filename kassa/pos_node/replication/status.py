@@ -107,8 +107,8 @@ class NodeCollector:
         if status.get("state"):
             yield gauge("kassa_node_sync_state", "The badge's state (always 1)", 1,
                         state=status["state"])
-        backup = status.get("backup") or {"state": "off"}
+        replica = status.get("backup") or {"state": "off"}
         yield gauge("kassa_backup_lag_seconds", "Age of the oldest write the Litestream "
-                    "replica does not have yet (0: caught up)", backup.get("lag_seconds", 0.0))
+                    "replica does not have yet (0: caught up)", replica.get("lag_seconds", 0.0))
         yield gauge("kassa_backup_state", "The backup's state: ok, behind, alarm, down, off, "
-                    "starting (always 1)", 1, state=backup["state"])
+                    "starting (always 1)", 1, state=replica["state"])

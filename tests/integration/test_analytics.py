@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kassa.central import create_app
-from kassa.central.crm import profiles
+from kassa.central.crm import data_rights, profiles
 from kassa.central.demo_data import CATALOGUE
 from kassa.central.membership import personal_offers
 from kassa.central.models import (
@@ -294,8 +294,8 @@ def test_profiles_follow_consent_through_merges_and_erasure(central_db, seeded, 
         office = s.scalars(select(User).where(User.username == "office")).one()
         # The duplicate said no later than the kept record said yes: the merged record's
         # newest answer is no, and the tills must stop offering.
-        profiles.merge(s, customers[0], customers[5], office)
-        profiles.anonymize(s, customers[1], "asked to be forgotten", office)
+        data_rights.merge(s, customers[0], customers[5], office)
+        data_rights.anonymize(s, customers[1], "asked to be forgotten", office)
 
     def newest(cid):
         with central_db.read() as s:

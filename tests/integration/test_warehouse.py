@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from kassa.central import create_app
-from kassa.central.crm import profiles
+from kassa.central.crm import data_rights, profiles
 from kassa.central.models import MIGRATIONS, Customer, LoyaltyAccount, LoyaltyEntry, User
 from kassa.central.reporting import history_import
 from kassa.central.reporting.warehouse import export, load, schema
@@ -157,7 +157,7 @@ def test_imported_history_becomes_sale_lines_and_follows_a_merge(central_db, see
         (str(anna_id), 2, 19980 + 5490), (str(ivan_id), 1, 149000)]
     with central_db.transaction() as s:
         office = s.scalars(select(User).where(User.username == "office")).one()
-        profiles.merge(s, s.get(Customer, anna_id), s.get(Customer, ivan_id), office)
+        data_rights.merge(s, s.get(Customer, anna_id), s.get(Customer, ivan_id), office)
     load.refresh(central_db, path)
     assert facts(path, "SELECT DISTINCT customer_id::VARCHAR FROM fact_sale_line "
                        "WHERE source = 'import'") == [(str(anna_id),)]
@@ -199,7 +199,7 @@ def test_ledger_entries_follow_an_account_handed_over_in_a_merge(central_db, see
         (str(other_id),)]
     with central_db.transaction() as s:
         office = s.scalars(select(User).where(User.username == "office")).one()
-        profiles.merge(s, s.get(Customer, keep_id), s.get(Customer, other_id), office)
+        data_rights.merge(s, s.get(Customer, keep_id), s.get(Customer, other_id), office)
     load.refresh(central_db, path)
     assert facts(path, "SELECT DISTINCT customer_id::VARCHAR FROM fact_loyalty_entry") == [
         (str(keep_id),)]

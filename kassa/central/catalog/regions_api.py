@@ -18,7 +18,7 @@ from kassa.central.access import audit, people
 from kassa.central.access.auth import require_role
 from kassa.central.catalog.products import PROMOTION_KINDS, create_promotion
 from kassa.central.catalog.stores import create_region, rename_region
-from kassa.central.crm import profiles
+from kassa.central.crm import quotes
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
@@ -189,7 +189,7 @@ class Company(MethodView):
             if row is None:
                 raise NotFound("The company's details are not set yet.",
                                code="company_details_missing")
-            return {f: getattr(row, f) for f in profiles.COMPANY_FIELDS}
+            return {f: getattr(row, f) for f in quotes.COMPANY_FIELDS}
 
     @require_role(*OPERATORS)
     @bp.arguments(CompanySchema)
@@ -198,7 +198,7 @@ class Company(MethodView):
         """Set the seller's details (audited); documents issued from now on carry them."""
         with db().transaction() as session:
             row = session.get(CompanyDetails, 1, with_for_update=True)
-            before = None if row is None else {f: getattr(row, f) for f in profiles.COMPANY_FIELDS}
+            before = None if row is None else {f: getattr(row, f) for f in quotes.COMPANY_FIELDS}
             if row is None:
                 row = CompanyDetails(id=1, **body)
                 session.add(row)
@@ -206,7 +206,7 @@ class Company(MethodView):
                 for k, v in body.items():
                     setattr(row, k, v)
             session.flush()
-            after = {f: getattr(row, f) for f in profiles.COMPANY_FIELDS}
+            after = {f: getattr(row, f) for f in quotes.COMPANY_FIELDS}
             if after != before:
                 audit.change(session, g.user.id, "company", 1, before, after)
             return after

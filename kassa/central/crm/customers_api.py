@@ -15,7 +15,7 @@ from marshmallow import fields, validate
 
 from kassa.central.access import audit
 from kassa.central.access.auth import require_role
-from kassa.central.crm import profiles
+from kassa.central.crm import data_rights, interactions, profiles, quotes
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Customer
 from kassa.central.replication.feed import customer_scope, record_change
@@ -97,7 +97,7 @@ class InteractionSchema(ma.Schema):
 
 
 class NewContactSchema(ma.Schema):
-    channel = fields.String(required=True, validate=validate.OneOf(profiles.CHANNELS))
+    channel = fields.String(required=True, validate=validate.OneOf(interactions.CHANNELS))
     direction = fields.String(load_default="in", validate=validate.OneOf(("in", "out")))
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
     body = fields.String(load_default="", validate=validate.Length(max=20_000))
@@ -218,7 +218,7 @@ class CustomerContacts(MethodView):
         with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                           writable=True)
-            row, _new = profiles.record_interaction(
+            row, _new = interactions.record_interaction(
                 session, customer, channel=body["channel"], direction=body["direction"],
                 subject=body["subject"], body=body["body"], at=body["at"],
                 store_id=g.user.store_id, user_id=g.user.id)
@@ -234,7 +234,7 @@ class DocumentLineSchema(ma.Schema):
 
 
 class DocumentInSchema(ma.Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(tuple(profiles.DOCUMENT_TITLES)))
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(quotes.DOCUMENT_TITLES)))
     items = fields.List(fields.Nested(DocumentLineSchema), required=True,
                         validate=validate.Length(min=1, max=200))
     valid_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
@@ -253,7 +253,7 @@ class Documents(MethodView):
         with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                           writable=True)
-            row, document = profiles.make_document(
+            row, document = quotes.make_document(
                 session, customer, body["kind"],
                 [(i["sku"], i["quantity"]) for i in body["items"]], g.user, body["valid_days"])
             number = f"{row.kind[0].upper()}-{row.id:06d}"
@@ -289,7 +289,7 @@ class Duplicates(MethodView):
         """Records that are likely one person: the same phone or e-mail, or the same name with
         the same birthday or home store."""
         with db().read() as session:
-            return {"groups": profiles.duplicates(session, profiles.Reach.of(g.user))}
+            return {"groups": data_rights.duplicates(session, profiles.Reach.of(g.user))}
 
 
 @bp.route("/<uuid:customer_id>/merge")
@@ -307,7 +307,7 @@ class Merge(MethodView):
             reach = profiles.Reach.of(g.user)
             keep = profiles.reachable(session, reach, customer_id)
             other = profiles.reachable(session, reach, body["other_id"])
-            return profiles.merge(session, keep, other, g.user)
+            return data_rights.merge(session, keep, other, g.user)
 
 
 @bp.route("/<uuid:customer_id>/export")
@@ -320,7 +320,7 @@ class Export(MethodView):
         export is in the audit log."""
         with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
-            data = jsonable(profiles.export_all(session, customer))
+            data = jsonable(data_rights.export_all(session, customer))
             audit.record(session, "customer_exported", f"customer {customer.id}",
                          actor_id=g.user.id)
         return Response(json.dumps(data, ensure_ascii=False, indent=1),
@@ -343,7 +343,7 @@ class Anonymize(MethodView):
             if customer.merged_into_id is not None:
                 raise Conflict("Anonymize the record it was merged into.",
                                code="customer_merged")
-            return profiles.anonymize(session, customer, body["reason"], g.user)
+            return data_rights.anonymize(session, customer, body["reason"], g.user)
 
 
 @bp.route("/<uuid:customer_id>/block")

@@ -21,7 +21,7 @@ from marshmallow import fields, validate, validates_schema
 from sqlalchemy import delete, func, select
 
 from kassa.central.access.auth import require_role
-from kassa.central.crm import profiles, tasks
+from kassa.central.crm import interactions, profiles, tasks
 from kassa.central.handlers import PEOPLE, ImportArgsSchema, csv_body, db
 from kassa.central.models import FormSubmission, Store
 from kassa.common.db import utcnow
@@ -49,7 +49,7 @@ class LeadSchema(ma.Schema):
 
 
 class InteractionInSchema(ma.Schema):
-    channel = fields.String(required=True, validate=validate.OneOf(profiles.CHANNELS))
+    channel = fields.String(required=True, validate=validate.OneOf(interactions.CHANNELS))
     direction = fields.String(load_default="in", validate=validate.OneOf(("in", "out")))
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
     body = fields.String(load_default="", validate=validate.Length(max=20_000))
@@ -107,18 +107,19 @@ class Interactions(MethodView):
                     raise NotFound("Nobody matches; send a lead to create one.",
                                    code="customer_not_found")
                 store = _scoped_store(session, lead["store_code"], g.user)
-                customer = profiles.new_lead(session, lead["name"], phone=lead["phone"] or
-                                             match.get("phone"), email=lead["email"] or
-                                             match.get("email"),
-                                             source={"channel": body["channel"],
-                                                **(body["source"] or {})}, home_store=store)
+                customer = interactions.new_lead(session, lead["name"], phone=lead["phone"] or
+                                                 match.get("phone"), email=lead["email"] or
+                                                 match.get("email"),
+                                                 source={"channel": body["channel"],
+                                                         **(body["source"] or {})},
+                                                 home_store=store)
                 created = True
             if body["external_id"]:
-                earlier = profiles.by_external_id(session, body["external_id"])
+                earlier = interactions.by_external_id(session, body["external_id"])
                 if earlier is not None and earlier.customer_id != customer.id:
                     raise KassaError("That external id was used for another contact.",
                                      code="external_id_taken", status=409)
-            row, new = profiles.record_interaction(
+            row, new = interactions.record_interaction(
                 session, customer, channel=body["channel"], direction=body["direction"],
                 subject=body["subject"], body=body["body"], at=body["at"],
                 user_id=g.user.id, external_id=body["external_id"], source=body["source"])
@@ -149,8 +150,8 @@ class ImportInteractions(MethodView):
         nothing, or ``?skip_bad=true`` with a report; a repeated ``external_id`` is skipped."""
         text = csv_body()
         with db().transaction() as session:
-            report = profiles.import_interactions(session, text, g.user, profiles.Reach.of(g.user),
-                                                  skip_bad=args["skip_bad"])
+            report = interactions.import_interactions(
+                session, text, g.user, profiles.Reach.of(g.user), skip_bad=args["skip_bad"])
         answer = ContactsImportReportSchema().dump(report)
         return (answer, 422) if report.errors and not args["skip_bad"] else answer
 
@@ -230,13 +231,13 @@ class WebForm(MethodView):
             customer = profiles.find(session, phone=body["phone"], email=body["email"])
             created = customer is None
             if created:
-                customer = profiles.new_lead(session, body["name"], phone=body["phone"],
-                                             email=body["email"],
-                                             source={"channel": "web_form", **source},
-                                             home_store=store)
-            profiles.record_interaction(session, customer, channel="web_form", direction="in",
-                                        subject="Web form", body=body["message"],
-                                        store_id=store.id if store else None, source=source)
+                customer = interactions.new_lead(session, body["name"], phone=body["phone"],
+                                                 email=body["email"],
+                                                 source={"channel": "web_form", **source},
+                                                 home_store=store)
+            interactions.record_interaction(session, customer, channel="web_form", direction="in",
+                                            subject="Web form", body=body["message"],
+                                            store_id=store.id if store else None, source=source)
             # Consent from an anonymous form is taken for a new lead only: anyone can type a
             # known customer's phone, and must not overturn their choice (a withdrawal).
             for channel, wanted in (("email", body["consent_email"]),

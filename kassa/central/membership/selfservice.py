@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.crm import profiles, tasks
+from kassa.central.crm import interactions, profiles, tasks
 from kassa.central.membership import cards, loyalty_accounts, personal_offers
 from kassa.central.models import (
     AuditEntry,
@@ -255,10 +255,10 @@ def report_lost(session: Session, customer: Customer, number: str) -> Card:
     if card is None or card.account_id != account_id:
         raise KassaError("No card %(number)s.", code="card_not_found", status=404, number=number)
     card = cards.block(session, number, "lost")
-    profiles.record_interaction(session, customer, channel="web_form", direction="in",
-                                subject="Lost card: replacement requested",
-                                body=f"Card {number} reported lost on the self-service page.",
-                                store_id=customer.home_store_id)
+    interactions.record_interaction(session, customer, channel="web_form", direction="in",
+                                    subject="Lost card: replacement requested",
+                                    body=f"Card {number} reported lost on the self-service page.",
+                                    store_id=customer.home_store_id)
     tasks.open_task(session, "card_replacement", customer=customer,
                     store_id=customer.home_store_id, note=f"Card {number} was blocked.")
     return card

@@ -27,7 +27,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kassa.central.crm import profiles, tasks
+from kassa.central.crm import interactions, tasks
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
     AuditEntry,
@@ -497,10 +497,10 @@ def _complaint_logged(session: Session, node: Node, p: dict, buffer: RowBuffer,
     buffer.flush(session)
     customer = session.get(Customer, p["customer_id"]) if p.get("customer_id") else None
     if customer is not None:
-        profiles.record_interaction(session, customer, channel="complaint", direction="in",
-                                    subject="Complaint at the till", body=p["text"], at=p["at"],
-                                    store_id=node.store_id, user_id=p.get("user_id"),
-                                    external_id=f"complaint:{p['complaint_id']}")
+        interactions.record_interaction(session, customer, channel="complaint", direction="in",
+                                        subject="Complaint at the till", body=p["text"], at=p["at"],
+                                        store_id=node.store_id, user_id=p.get("user_id"),
+                                        external_id=f"complaint:{p['complaint_id']}")
     tasks.open_task(session, "complaint", customer=customer, store_id=node.store_id,
                     note=p["text"], now=p["at"])
 

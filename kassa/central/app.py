@@ -47,16 +47,23 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     observability.init_app(app, "central", CentralCollector(db), timed={
         ("authorizations.Requests", "POST"): observability.AUTHORIZATION_SECONDS,
         ("authorizations.Decision", "POST"): observability.AUTHORIZATION_SECONDS})
-    from kassa.central.access import account_api, audit_api, authorizations_api, users_api
+    from kassa.central.access import (
+        account_api,
+        audit_api,
+        authorizations_api,
+        role_limits_api,
+        users_api,
+    )
     from kassa.central.catalog import (
         prices_api,
         products_api,
+        promotions_api,
         regions_api,
         stores_api,
         vat_rates_api,
     )
-    from kassa.central.crm import customers_api, interactions_api, tasks_api
-    from kassa.central.membership import cards_api, holds_api, selfservice_api
+    from kassa.central.crm import company_api, customers_api, interactions_api, tasks_api
+    from kassa.central.membership import cards_api, holds_api, loyalty_rules_api, selfservice_api
     from kassa.central.replication import nodes_api, operations_api, sync_api
     from kassa.central.reporting import (
         analytics_api,
@@ -67,7 +74,8 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     for blueprint in (sync_api.bp, nodes_api.bp, operational_reports.bp, operations_api.bp,
                       holds_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
                       cards_api.bp, products_api.bp, stores_api.bp, prices_api.bp,
-                      users_api.bp, regions_api.bp, customers_api.bp,
+                      users_api.bp, regions_api.bp, role_limits_api.bp, company_api.bp,
+                      promotions_api.bp, loyalty_rules_api.bp, customers_api.bp,
                       interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp,
                       analytics_api.bp, selfservice_api.bp, vat_rates_api.bp):
         api.register_blueprint(blueprint)

@@ -7,18 +7,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from kassa.central.models import (
-    ROLES,
-    Region,
-    RoleLimit,
-    Store,
-    User,
-)
+from kassa.central.models import ROLES, Region, RoleLimit, Store, User
 from kassa.central.replication.feed import record_change
-from kassa.central.replication.feed_documents import (
-    role_limit_doc,
-    user_doc,
-)
+from kassa.central.replication.feed_documents import role_limit_doc, user_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid
 from kassa.common.passwords import hash_secret

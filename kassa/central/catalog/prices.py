@@ -10,16 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.models import (
-    Price,
-    Product,
-    Region,
-    Store,
-)
+from kassa.central.models import Price, Product, Region, Store
 from kassa.central.replication.feed import record_change
-from kassa.central.replication.feed_documents import (
-    price_doc,
-)
+from kassa.central.replication.feed_documents import price_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid
 

@@ -10,15 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.models import (
-    Region,
-    Store,
-)
+from kassa.central.models import Region, Store
 from kassa.central.replication.feed import record_change
-from kassa.central.replication.feed_documents import (
-    region_doc,
-    store_doc,
-)
+from kassa.central.replication.feed_documents import region_doc, store_doc
 from kassa.common.errors import Invalid, NotFound
 from kassa.common.i18n import DEFAULT_CURRENCY, DEFAULT_LOCALE
 

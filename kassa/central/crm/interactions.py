@@ -15,12 +15,7 @@ from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
 from kassa.central.crm.profiles import Reach, find, normal_email, normal_phone, reachable
-from kassa.central.models import (
-    Customer,
-    Interaction,
-    Store,
-    User,
-)
+from kassa.central.models import Customer, Interaction, Store, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, NotFound
 

@@ -10,10 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from kassa.central.models import (
-    Node,
-    Store,
-)
+from kassa.central.models import Node, Store
 from kassa.central.replication.feed import record_change
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound, Unauthorized

@@ -11,7 +11,8 @@ import secrets
 from sqlalchemy.orm import Session
 
 from kassa.central.access import people
-from kassa.central.catalog.products import create_product, create_promotion
+from kassa.central.catalog.products import create_product
+from kassa.central.catalog.promotions import create_promotion
 from kassa.central.catalog.stores import create_region, create_store
 from kassa.central.crm import profiles
 from kassa.central.membership import loyalty_accounts

@@ -167,6 +167,16 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
+def locked(session: Session, model, key, missing: Exception):
+    """The row of ``model`` whose primary key is ``key``, locked until the transaction ends
+    (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's writer holds the database already), or
+    ``missing`` raised when there is none."""
+    row = session.get(model, key, with_for_update=True)
+    if row is None:
+        raise missing
+    return row
+
+
 def utcnow() -> datetime:
     """Now, in UTC, by kassa's clock (``kassa.common.clock``)."""
     return clock.now()

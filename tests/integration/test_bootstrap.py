@@ -11,7 +11,8 @@ from sqlalchemy import func, select, text, update
 from kassa.central import create_app as create_central
 from kassa.central.access import people
 from kassa.central.catalog.prices import delete_price, set_price
-from kassa.central.catalog.products import create_product, create_promotion
+from kassa.central.catalog.products import create_product
+from kassa.central.catalog.promotions import create_promotion
 from kassa.central.catalog.stores import store_by_code
 from kassa.central.crm import profiles
 from kassa.central.models import ChangeFeedEntry, Node, Product

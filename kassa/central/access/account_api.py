@@ -10,12 +10,9 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from kassa.central.access import audit
-from kassa.central.access.auth import new_token, require_role
+from kassa.central.access.auth import create_token, require_role, revoke_token
 from kassa.central.handlers import PEOPLE, db
 from kassa.central.models import ApiToken, User
-from kassa.common.db import utcnow
-from kassa.common.errors import NotFound
 from kassa.common.i18n import LOCALES
 
 bp = Blueprint("account", __name__, url_prefix="/api/v1/account",
@@ -84,9 +81,7 @@ class Tokens(MethodView):
     def post(self, body):
         """A new token acting as the signed-in person, with their role and region."""
         with db().transaction() as session:
-            token, secret = new_token(session, g.user, body["name"])
-            audit.record(session, "api_token_created", f"token {token.id} {token.name}",
-                         actor_id=g.user.id)
+            token, secret = create_token(session, g.user, body["name"])
             return {"id": token.id, "name": token.name, "created_at": token.created_at,
                     "last_used_at": None, "revoked_at": None, "token": secret}
 
@@ -99,11 +94,4 @@ class OneToken(MethodView):
     def delete(self, token_id):
         """Revoke a token (one's own; an admin: anyone's); it stops working at once."""
         with db().transaction() as session:
-            token = session.get(ApiToken, token_id)
-            if token is None or (token.user_id != g.user.id and g.user.role != "admin"):
-                raise NotFound("No such token.", code="token_not_found")
-            if token.revoked_at is None:
-                token.revoked_at = utcnow()
-                audit.record(session, "api_token_revoked", f"token {token.id} {token.name}",
-                             actor_id=g.user.id, at=token.revoked_at)
-            return token
+            return revoke_token(session, g.user, token_id)

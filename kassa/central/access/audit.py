@@ -5,6 +5,8 @@ so no caller has to."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -36,3 +38,16 @@ def change(session: Session, actor_id: int, entity: str, key, before: dict | Non
     reason = "created" if before is None else "deleted" if after is None else "changed"
     record(session, f"masterdata:{entity}", f"{entity} {key}", actor_id=actor_id, reason=reason,
            details={"before": before, "after": after})
+
+
+@contextmanager
+def change_of(session: Session, actor_id: int, entity: str, key,
+              view: Callable[[], dict]) -> Iterator[None]:
+    """Audit what the block changes: the record's ``view()`` before it and after it, and a
+    line of ``change`` when the two differ (nothing when the block changed nothing)."""
+    before = view()
+    yield
+    session.flush()
+    after = view()
+    if after != before:
+        change(session, actor_id, entity, key, before, after)

@@ -27,7 +27,7 @@ from kassa.central.access import region_wall
 from kassa.central.handlers import db
 from kassa.central.models import ApiToken, Node, NodeNonce, User
 from kassa.common.db import utcnow
-from kassa.common.errors import Forbidden, Unauthorized
+from kassa.common.errors import Forbidden, NotFound, Unauthorized
 from kassa.common.passwords import verify_secret
 from kassa.common.signing import (
     HEADER_NODE,
@@ -272,6 +272,26 @@ def new_token(db_session, user: User, name: str) -> tuple[ApiToken, str]:
     db_session.add(token)
     db_session.flush()
     return token, f"kassa_{token.id}_{secret}"
+
+
+def create_token(db_session, actor: User, name: str) -> tuple[ApiToken, str]:
+    """``new_token`` for the person themselves, audited (never the secret)."""
+    token, secret = new_token(db_session, actor, name)
+    audit_log.record(db_session, "api_token_created", f"token {token.id} {token.name}",
+                     actor_id=actor.id)
+    return token, secret
+
+
+def revoke_token(db_session, actor: User, token_id: int) -> ApiToken:
+    """Revoke a token (one's own; an admin: anyone's); it stops working at once."""
+    token = db_session.get(ApiToken, token_id)
+    if token is None or (token.user_id != actor.id and actor.role != "admin"):
+        raise NotFound("No such token.", code="token_not_found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit_log.record(db_session, "api_token_revoked", f"token {token.id} {token.name}",
+                         actor_id=actor.id, at=token.revoked_at)
+    return token
 
 
 def require_role(*roles: str):

@@ -1,18 +1,35 @@
 """Staff accounts and what each role may do alone at the till: one function per change, each
 also writing the change feed (till users and role limits reach the tills; office users never
 do).
+
+Who may manage whom follows the chain's shape: an admin anyone, central office anyone but
+admins, a regional manager the cashiers and store managers of their region's stores, a store
+manager their own store's cashiers. ``open_account``, ``change_account`` and
+``change_role_limit`` are what the API calls: they check that, and write the audit line with the
+record before and after (never a secret or a hash).
 """
 
 from __future__ import annotations
 
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from kassa.central.access import audit
 from kassa.central.models import ROLES, Region, RoleLimit, Store, User
 from kassa.central.replication.feed import record_change
 from kassa.central.replication.feed_documents import role_limit_doc, user_doc
 from kassa.common.db import utcnow
-from kassa.common.errors import Invalid
+from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound
 from kassa.common.passwords import hash_secret
+
+# The roles each role may create and manage.
+MANAGES = {
+    "admin": frozenset(ROLES),
+    "central_office": frozenset(ROLES) - {"admin"},
+    "regional_manager": frozenset({"cashier", "store_manager"}),
+    "store_manager": frozenset({"cashier"}),
+}
+TILL_ROLES = ("cashier", "store_manager")
 
 
 def create_user(session: Session, username: str, role: str, *, password: str | None = None,
@@ -83,3 +100,109 @@ def set_role_limit(session: Session, role: str, max_discount_bp: int,
     session.flush()
     record_change(session, "role_limit", role, role_limit_doc(limit))
     return limit
+
+
+def user_view(session: Session, user: User) -> dict:
+    region = session.get(Region, user.region_id) if user.region_id else None
+    store = session.get(Store, user.store_id) if user.store_id else None
+    return {"id": user.id, "username": user.username, "full_name": user.full_name,
+            "role": user.role, "region_code": region.code if region else None,
+            "store_code": store.code if store else None, "email": user.email,
+            "active": user.active,
+            "locked": bool(user.locked_until and user.locked_until > utcnow())}
+
+
+def seen_by(stmt: Select, user: User) -> Select:
+    """``stmt`` over users, narrowed to those the person manages or may see."""
+    if user.role == "regional_manager":
+        in_region = select(Store.id).where(Store.region_id == user.region_id)
+        return stmt.where(or_(User.store_id.in_(in_region), User.id == user.id))
+    if user.role == "store_manager":
+        return stmt.where(User.store_id == user.store_id)
+    return stmt
+
+
+def accounts(session: Session, actor: User) -> list[dict]:
+    """Staff accounts the person may see, by user name."""
+    return [user_view(session, u) for u in
+            session.scalars(seen_by(select(User), actor).order_by(User.username))]
+
+
+def _may_manage(actor: User, role: str) -> None:
+    if role not in MANAGES[actor.role]:
+        raise Forbidden("A %(actor_role)s may not manage %(role)s accounts.",
+                        code="role_not_manageable", actor_role=actor.role, role=role)
+
+
+def _place(session: Session, actor: User, store_code: str | None,
+           region_code: str | None) -> tuple[Region | None, Store | None]:
+    """The region and store a new account belongs to, within the actor's reach (out of reach
+    answers as if it did not exist)."""
+    region = store = None
+    if store_code:
+        store = session.scalars(select(Store).where(Store.code == store_code)).first()
+        if store is None or (actor.role == "regional_manager"
+                             and store.region_id != actor.region_id) or (
+                actor.role == "store_manager" and store.id != actor.store_id):
+            raise NotFound("No store %(store)s.", code="store_not_found", store=store_code)
+    if region_code:
+        region = session.scalars(select(Region).where(Region.code == region_code)).first()
+        if region is None:
+            raise NotFound("No region %(region)s.", code="region_not_found", region=region_code)
+    return region, store
+
+
+def open_account(session: Session, actor: User, *, username: str, role: str, full_name: str,
+                 email: str | None, password: str | None, pin: str | None,
+                 region_code: str | None, store_code: str | None) -> dict:
+    """Open an account: office roles with a password, till roles with a PIN."""
+    _may_manage(actor, role)
+    if session.scalar(select(User.id).where(User.username == username)):
+        raise Conflict("User %(username)s exists already.", code="duplicate_user",
+                       username=username)
+    region, store = _place(session, actor, store_code, region_code)
+    if role in TILL_ROLES and not pin:
+        raise Invalid("A till user needs a PIN.", code="pin_required")
+    if role not in TILL_ROLES and not password:
+        raise Invalid("An office user needs a password.", code="password_required")
+    user = create_user(session, username, role, password=password, pin=pin,
+                       full_name=full_name, region=region, store=store, email=email)
+    after = user_view(session, user)
+    audit.change(session, actor.id, "user", user.username, None, after)
+    return after
+
+
+def change_account(session: Session, actor: User, user_id: int, changes: dict) -> dict:
+    """Rename, deactivate or reactivate an account, set a till user's PIN, reset a password
+    or clear a lockout (the audit line says which secrets changed, never what to)."""
+    user = session.scalars(seen_by(select(User), actor).where(User.id == user_id)
+                           .with_for_update()).first()
+    if user is None:
+        raise NotFound("No such user.", code="user_not_found")
+    _may_manage(actor, user.role)
+    if user.id == actor.id and changes.get("active") is False:
+        raise Invalid("You cannot deactivate your own account.", code="self_lockout")
+    before = user_view(session, user)
+    secrets_set = update_user(session, user, **changes)
+    after = user_view(session, user)
+    if after != before or secrets_set:
+        audit.change(session, actor.id, "user", user.username, before,
+                     {**after, "changed": secrets_set} if secrets_set else after)
+    return after
+
+
+def change_role_limit(session: Session, actor: User, role: str, max_discount_bp: int,
+                      max_refund_minor: int) -> dict:
+    """Set a role's discount and refund limits (tills get them at their next pull)."""
+    if role not in ROLES:
+        raise NotFound("No role %(role)s.", code="role_not_found", role=repr(role))
+    old = session.get(RoleLimit, role)
+    before = role_limit_doc(old) if old else None
+    after = role_limit_doc(set_role_limit(session, role, max_discount_bp, max_refund_minor))
+    if after != before:
+        audit.change(session, actor.id, "role_limit", role, before, after)
+    return after
+
+
+def role_limits(session: Session) -> list[dict]:
+    return [role_limit_doc(r) for r in session.scalars(select(RoleLimit).order_by(RoleLimit.role))]

@@ -9,14 +9,10 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
-from sqlalchemy import select
 
-from kassa.central.access import audit, people
+from kassa.central.access import people
 from kassa.central.access.auth import require_role
 from kassa.central.handlers import OPERATORS, STAFF, db
-from kassa.central.models import ROLES, RoleLimit
-from kassa.central.replication.feed_documents import role_limit_doc
-from kassa.common.errors import NotFound
 
 bp = Blueprint("role_limits", __name__, url_prefix="/api/v1",
                description="What each role may do alone at the till")
@@ -46,8 +42,7 @@ class RoleLimits(MethodView):
     def get(self):
         """What each role may do alone at the till; above it, a manager or central decides."""
         with db().read() as session:
-            return {"limits": [role_limit_doc(r) for r in
-                               session.scalars(select(RoleLimit).order_by(RoleLimit.role))]}
+            return {"limits": people.role_limits(session)}
 
 
 @bp.route("/role-limits/<string:role>")
@@ -58,13 +53,5 @@ class OneRoleLimit(MethodView):
     @bp.response(200, RoleLimitSchema)
     def put(self, body, role):
         """Set a role's discount and refund limits (tills get them at their next pull)."""
-        if role not in ROLES:
-            raise NotFound("No role %(role)s.", code="role_not_found", role=repr(role))
         with db().transaction() as session:
-            old = session.get(RoleLimit, role)
-            before = role_limit_doc(old) if old else None
-            after = role_limit_doc(people.set_role_limit(session, role, body["max_discount_bp"],
-                                                         body["max_refund_minor"]))
-            if after != before:
-                audit.change(session, g.user.id, "role_limit", role, before, after)
-            return after
+            return people.change_role_limit(session, g.user, role, **body)

@@ -16,10 +16,11 @@ import csv
 import io
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from kassa.central.access import audit
+from kassa.central.catalog.prices import visible_prices
 from kassa.central.catalog.product_imports import CHUNK, MAX_ROWS, Record, Report, parse_minor
 from kassa.central.models import Price, Product, Region, Store, User
 from kassa.central.replication.feed import record_changes
@@ -138,21 +139,6 @@ def _write(session: Session, rows: list[dict], report: Report) -> None:
     record_changes(session, "price", [(p["id"], price_doc(Record(p)), p["store_id"],
                                        p["region_id"]) for p in changed + new])
     report.created, report.updated, report.written = len(new), len(changed), bool(rows)
-
-
-def visible_prices(user: User):
-    """Price rows a person may see: everything, or the chain's, their region's and its
-    stores' (a store manager: their own store's, not the region's other stores')."""
-    if user.role in ("admin", "central_office"):
-        return None
-    if user.role == "store_manager":
-        own_region = select(Store.region_id).where(Store.id == user.store_id).scalar_subquery()
-        stores = Price.store_id == user.store_id
-    else:
-        own_region = user.region_id
-        stores = Price.store_id.in_(select(Store.id).where(Store.region_id == user.region_id))
-    return or_(Price.store_id.is_(None) & (Price.region_id.is_(None)
-                                           | (Price.region_id == own_region)), stores)
 
 
 def export_prices(session: Session, user: User) -> str:

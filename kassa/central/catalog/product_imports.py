@@ -22,7 +22,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.catalog.prices import drop_started
+from kassa.central.catalog.prices import CHAIN_STANDING, drop_started
 from kassa.central.models import Price, Product, ProductBarcode, VatRate
 from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import price_doc, product_doc
@@ -254,10 +254,6 @@ def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[
         for start in range(0, len(product_ids), CHUNK):  # "from now on", as one at a time
             drop_started(session, product_ids[start:start + CHUNK], None, None)
     return changed + new
-
-
-CHAIN_STANDING = (Price.store_id.is_(None), Price.region_id.is_(None),
-                  Price.effective_from.is_(None))
 
 
 class Record:

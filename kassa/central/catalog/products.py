@@ -1,30 +1,32 @@
-"""Products, central's master data: products with their barcodes, the VAT rates they may
-carry, and promotions. One function per change, each also writing the change feed.
+"""Products, central's master data: products with their barcodes and category, and the VAT
+rates they may carry. One function per change, each also writing the change feed.
 
-Callers pass a session inside their transaction (``Database.transaction()``); a failure
-anywhere rolls back the row and its feed entry together. Prices are ``prices``, regions and
-stores ``stores``, staff ``kassa.central.access.people``, nodes
-``kassa.central.replication.nodes``, customers ``kassa.central.crm.profiles``.
+The ``add_*`` and ``change_*`` functions are what the API calls: they check, change, and write
+the audit line with the record before and after. Callers pass a session inside their
+transaction (``Database.transaction()``); a failure anywhere rolls back the row, its feed entry
+and its audit line together. Prices are ``prices``, promotions ``promotions``, regions and
+stores ``stores``.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
-from kassa.central.catalog.prices import set_price
+from kassa.central.access import audit
+from kassa.central.catalog.prices import chain_prices, set_price
 from kassa.central.models import (
     Product,
     ProductBarcode,
-    Promotion,
+    User,
     VatRate,
 )
 from kassa.central.replication.feed import record_change
 from kassa.central.replication.feed_documents import (
     product_doc,
-    promotion_doc,
 )
-from kassa.common.errors import Conflict, Invalid
+from kassa.common.db import locked
+from kassa.common.errors import Conflict, Invalid, NotFound
 
 
 def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, price_minor: int,
@@ -93,22 +95,95 @@ def update_product(session: Session, product: Product, *, barcodes: tuple[str, .
     return product
 
 
-PROMOTION_KINDS = ("percent", "amount", "n_for_m")
+def product_view(session: Session, product: Product, price: int | None = None) -> dict:
+    """A product as the API shows it, with its chain-wide price (looked up unless given)."""
+    if price is None:
+        price = chain_prices(session, [product.id]).get(product.id)
+    return {"sku": product.sku, "name": product.name, "vat_rate_bp": product.vat_rate_bp,
+            "unit": product.unit, "category": product.category, "active": product.active,
+            "barcodes": sorted(b.barcode for b in product.barcodes), "price_minor": price}
 
 
-def create_promotion(session: Session, name: str, kind: str, products: list[Product], *,
-                     percent_bp: int = 0, amount_minor: int = 0, n: int = 0, m: int = 0,
-                     starts_at=None, ends_at=None) -> Promotion:
-    if kind not in PROMOTION_KINDS:
-        raise Invalid("Unknown promotion kind %(kind)s.", code="bad_promotion", kind=repr(kind))
-    if kind == "n_for_m" and not n > m >= 0:
-        raise Invalid("An n-for-m promotion needs n > m.", code="bad_promotion")
-    promo = Promotion(name=name, kind=kind, product_ids=[p.id for p in products],
-                      percent_bp=percent_bp, amount_minor=amount_minor, n=n, m=m,
-                      starts_at=starts_at, ends_at=ends_at, active=True)
-    session.add(promo)
-    session.flush()
-    record_change(session, "promotion", promo.id, promotion_doc(promo))
-    return promo
+def products_like(session: Session, q: str, limit: int) -> list[dict]:
+    """Products whose SKU or name holds ``q``, by SKU."""
+    stmt = (select(Product).options(selectinload(Product.barcodes))
+            .order_by(Product.sku).limit(limit))
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(or_(func.lower(Product.sku).like(like),
+                              func.lower(Product.name).like(like)))
+    found = list(session.scalars(stmt))
+    prices = chain_prices(session, [p.id for p in found])
+    return [product_view(session, p, prices.get(p.id)) for p in found]
 
 
+def add_product(session: Session, actor: User, *, sku: str, name: str, vat_rate_bp: int,
+                price_minor: int, unit: str, barcodes: list[str],
+                category: str | None) -> dict:
+    """A new product with its barcodes, category and chain-wide price."""
+    product = create_product(session, sku, name, vat_rate_bp, price_minor, unit,
+                             tuple(barcodes), category)
+    after = product_view(session, product)
+    audit.change(session, actor.id, "product", product.sku, None, after)
+    return after
+
+
+def change_product(session: Session, actor: User, sku: str, changes: dict) -> dict:
+    """Rename, re-categorise, stop or restart selling a product, or replace its barcodes."""
+    product = session.scalars(select(Product).where(Product.sku == sku)
+                              .with_for_update()).first()
+    if product is None:
+        raise NotFound("No product %(sku)s.", code="product_not_found", sku=sku)
+    barcodes = changes.pop("barcodes", None)
+    with audit.change_of(session, actor.id, "product", product.sku,
+                         lambda: product_view(session, product)):
+        update_product(session, product, **changes,
+                       barcodes=tuple(barcodes) if barcodes is not None else None)
+    return product_view(session, product)
+
+
+# -- VAT rates -------------------------------------------------------------------------------
+
+def vat_rate_view(rate: VatRate, products: int) -> dict:
+    return {"rate_bp": rate.rate_bp, "name": rate.name, "active": rate.active,
+            "products": products}
+
+
+def _carrying(session: Session, rate_bp: int) -> int:
+    return session.scalar(select(func.count()).where(Product.vat_rate_bp == rate_bp,
+                                                     Product.active)) or 0
+
+
+def vat_rates(session: Session) -> list[dict]:
+    """Every rate, in force or retired, with how many active products carry it."""
+    counts = dict(session.execute(select(Product.vat_rate_bp, func.count()).where(
+        Product.active).group_by(Product.vat_rate_bp)).all())
+    return [vat_rate_view(r, counts.get(r.rate_bp, 0)) for r in session.scalars(
+        select(VatRate).order_by(VatRate.rate_bp.desc()))]
+
+
+def add_vat_rate(session: Session, actor: User, rate_bp: int, name: str) -> dict:
+    """Add a rate products may then carry."""
+    if session.get(VatRate, rate_bp) is not None:
+        raise Conflict("This VAT rate exists already.", code="duplicate_vat_rate")
+    rate = VatRate(rate_bp=rate_bp, name=name, active=True)
+    session.add(rate)
+    after = vat_rate_view(rate, 0)
+    audit.change(session, actor.id, "vat_rate", rate.rate_bp, None, after)
+    return after
+
+
+def change_vat_rate(session: Session, actor: User, rate_bp: int, changes: dict) -> dict:
+    """Rename a rate, or retire it (refused while active products carry it) or bring it
+    back."""
+    rate = locked(session, VatRate, rate_bp,
+                  NotFound("No such VAT rate.", code="vat_rate_not_found"))
+    carrying = _carrying(session, rate_bp)
+    if changes.get("active") is False and rate.active and carrying:
+        raise Conflict("%(count)s active products carry this rate: move them to "
+                       "another first.", code="vat_rate_in_use", count=carrying)
+    with audit.change_of(session, actor.id, "vat_rate", rate.rate_bp,
+                         lambda: vat_rate_view(rate, carrying)):
+        rate.name = changes.get("name", rate.name)
+        rate.active = changes.get("active", rate.active)
+    return vat_rate_view(rate, carrying)

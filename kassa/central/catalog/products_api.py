@@ -9,16 +9,10 @@ from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
-from kassa.central.catalog import product_imports
-from kassa.central.catalog.products import create_product, update_product
-from kassa.central.handlers import OPERATORS, ImportArgsSchema, csv_body, db
-from kassa.central.models import Price, Product
-from kassa.common.errors import NotFound
+from kassa.central.catalog import product_imports, products
+from kassa.central.handlers import OPERATORS, PEOPLE, ImportArgsSchema, csv_body, db
 from kassa.common.web import CSV_TEXT, report_or_refusal
 
 bp = Blueprint("masterdata", __name__, url_prefix="/api/v1/products",
@@ -87,37 +81,15 @@ class ProductPatchSchema(ma.Schema):
     barcodes = fields.List(fields.String(validate=BARCODE), validate=validate.Length(max=50))
 
 
-def _prices(session, ids: list[int]) -> dict[int, int]:
-    return dict(session.execute(select(Price.product_id, Price.amount_minor).where(
-        Price.product_id.in_(ids), *product_imports.CHAIN_STANDING)).all())
-
-
-def _product_view(session, p: Product, price: int | None = None) -> dict:
-    if price is None:
-        price = _prices(session, [p.id]).get(p.id)
-    return {"sku": p.sku, "name": p.name, "vat_rate_bp": p.vat_rate_bp, "unit": p.unit,
-            "category": p.category, "active": p.active,
-            "barcodes": sorted(b.barcode for b in p.barcodes), "price_minor": price}
-
-
 @bp.route("")
 class Products(MethodView):
-    @require_role(*OPERATORS, "regional_manager", "store_manager")
+    @require_role(*PEOPLE)
     @bp.arguments(ProductQuerySchema, location="query")
     @bp.response(200, ProductListSchema)
     def get(self, args):
         """Products whose SKU or name holds ``q``, by SKU."""
-        stmt = (select(Product).options(selectinload(Product.barcodes))
-                .order_by(Product.sku).limit(args["limit"]))
-        if args["q"]:
-            like = f"%{args['q'].lower()}%"
-            stmt = stmt.where(or_(func.lower(Product.sku).like(like),
-                                  func.lower(Product.name).like(like)))
         with db().read() as session:
-            products = list(session.scalars(stmt))
-            prices = _prices(session, [p.id for p in products])
-            return {"products": [_product_view(session, p, prices.get(p.id))
-                                 for p in products]}
+            return {"products": products.products_like(session, args["q"], args["limit"])}
 
     @require_role(*OPERATORS)
     @bp.arguments(NewProductSchema)
@@ -125,12 +97,7 @@ class Products(MethodView):
     def post(self, body):
         """A new product with its barcodes, category and chain-wide price."""
         with db().transaction() as session:
-            product = create_product(session, body["sku"], body["name"],
-                                     body["vat_rate_bp"], body["price_minor"], body["unit"],
-                                     tuple(body["barcodes"]), body["category"])
-            after = _product_view(session, product)
-            audit.change(session, g.user.id, "product", product.sku, None, after)
-            return after
+            return products.add_product(session, g.user, **body)
 
 
 @bp.route("/<string(maxlength=64):sku>")
@@ -142,18 +109,7 @@ class OneProduct(MethodView):
     def patch(self, body, sku):
         """Rename, re-categorise, stop or restart selling a product, or replace its barcodes."""
         with db().transaction() as session:
-            product = session.scalars(select(Product).where(Product.sku == sku)
-                                      .with_for_update()).first()
-            if product is None:
-                raise NotFound("No product %(sku)s.", code="product_not_found", sku=sku)
-            before = _product_view(session, product)
-            barcodes = body.pop("barcodes", None)
-            update_product(session, product, barcodes=tuple(barcodes)
-                           if barcodes is not None else None, **body)
-            after = _product_view(session, product)
-            if after != before:
-                audit.change(session, g.user.id, "product", product.sku, before, after)
-            return after
+            return products.change_product(session, g.user, sku, body)
 
 
 @bp.route("/import")

@@ -3,23 +3,16 @@ the change feed for the tills and to the audit log with its before and after."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import marshmallow as ma
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
-from sqlalchemy import select
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
-from kassa.central.catalog.stores import check_timezone
+from kassa.central.catalog import stores
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
-from kassa.central.models import Region, Store, User
-from kassa.central.replication.feed import record_change
-from kassa.central.replication.feed_documents import store_doc
-from kassa.common.errors import Conflict, NotFound
+from kassa.central.models import Store
 from kassa.common.i18n import CURRENCIES, DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES
 
 bp = Blueprint("stores", __name__, url_prefix="/api/v1/stores", description="Stores")
@@ -58,20 +51,6 @@ class StorePatchSchema(ma.Schema):
     currency = fields.String(validate=CURRENCY)
 
 
-def _view(store: Store, region_code: str) -> dict:
-    return {"id": store.id, "code": store.code, "name": store.name, "region_code": region_code,
-            "timezone": store.timezone, "locale": store.locale, "currency": store.currency}
-
-
-def _scoped(user: User):
-    stmt = select(Store, Region.code).join(Region, Region.id == Store.region_id)
-    if user.role == "regional_manager":
-        stmt = stmt.where(Store.region_id == user.region_id)
-    elif user.role == "store_manager":
-        stmt = stmt.where(Store.id == user.store_id)
-    return stmt
-
-
 @bp.route("")
 class Stores(MethodView):
     @require_role(*PEOPLE)
@@ -79,8 +58,8 @@ class Stores(MethodView):
     def get(self):
         """The stores the signed-in person may see (their region's, their own)."""
         with db().read() as session:
-            return {"stores": [_view(s, code) for s, code in
-                               session.execute(_scoped(g.user).order_by(Store.code))]}
+            return {"stores": [stores.store_view(s, code) for s, code in session.execute(
+                stores.stores_seen_by(g.user).order_by(Store.code))]}
 
     @require_role(*OPERATORS)
     @bp.arguments(NewStoreSchema)
@@ -88,23 +67,7 @@ class Stores(MethodView):
     def post(self, body):
         """Open a store in a region; its tills can be enrolled once it exists."""
         with db().transaction() as session:
-            region = session.scalars(select(Region).where(
-                Region.code == body["region_code"])).first()
-            if region is None:
-                raise NotFound("No region %(region)s.", code="region_not_found",
-                               region=body["region_code"])
-            if session.scalar(select(Store.id).where(Store.code == body["code"])):
-                raise Conflict("Store %(store)s exists already.", code="duplicate_store",
-                               store=body["code"])
-            store = Store(code=body["code"], name=body["name"], region_id=region.id,
-                          timezone=check_timezone(body["timezone"]), locale=body["locale"],
-                          currency=body["currency"])
-            session.add(store)
-            session.flush()
-            after = _view(store, region.code)
-            record_change(session, "store", store.id, store_doc(SimpleNamespace(**after)))
-            audit.change(session, g.user.id, "store", store.code, None, after)
-            return after
+            return stores.open_store(session, g.user, **body)
 
 
 @bp.route("/<int(min=1, max=2147483647):store_id>")
@@ -117,21 +80,4 @@ class OneStore(MethodView):
         """Rename a store or set its time zone, language or currency (a regional manager: one
         of their region's)."""
         with db().transaction() as session:
-            row = session.execute(_scoped(g.user).where(Store.id == store_id)
-                                  .with_for_update(of=Store)).first()
-            if row is None:
-                raise NotFound("No such store.", code="store_not_found")
-            store, region_code = row
-            before = _view(store, region_code)
-            if "timezone" in body:
-                store.timezone = check_timezone(body["timezone"])
-            store.name = body.get("name", store.name)
-            store.locale = body.get("locale", store.locale)
-            store.currency = body.get("currency", store.currency)
-            session.flush()
-            after = _view(store, region_code)
-            if after != before:
-                record_change(session, "store", store.id,
-                              store_doc(SimpleNamespace(**after)))
-                audit.change(session, g.user.id, "store", store.code, before, after)
-            return after
+            return stores.change_store(session, g.user, store_id, body)

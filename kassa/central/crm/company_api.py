@@ -8,12 +8,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.crm import quotes
 from kassa.central.handlers import OPERATORS, PEOPLE, db
-from kassa.central.models import CompanyDetails
-from kassa.common.errors import NotFound
 
 bp = Blueprint("company", __name__, url_prefix="/api/v1",
                description="The seller on quotes and invoices")
@@ -40,11 +37,7 @@ class Company(MethodView):
     def get(self):
         """The seller's details printed on quotes and invoices."""
         with db().read() as session:
-            row = session.get(CompanyDetails, 1)
-            if row is None:
-                raise NotFound("The company's details are not set yet.",
-                               code="company_details_missing")
-            return {f: getattr(row, f) for f in quotes.COMPANY_FIELDS}
+            return quotes.company_details(session)
 
     @require_role(*OPERATORS)
     @bp.arguments(CompanySchema)
@@ -52,16 +45,4 @@ class Company(MethodView):
     def put(self, body):
         """Set the seller's details (audited); documents issued from now on carry them."""
         with db().transaction() as session:
-            row = session.get(CompanyDetails, 1, with_for_update=True)
-            before = None if row is None else {f: getattr(row, f) for f in quotes.COMPANY_FIELDS}
-            if row is None:
-                row = CompanyDetails(id=1, **body)
-                session.add(row)
-            else:
-                for k, v in body.items():
-                    setattr(row, k, v)
-            session.flush()
-            after = {f: getattr(row, f) for f in quotes.COMPANY_FIELDS}
-            if after != before:
-                audit.change(session, g.user.id, "company", 1, before, after)
-            return after
+            return quotes.set_company(session, g.user, body)

@@ -13,14 +13,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.crm import data_rights, interactions, profiles, quotes
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Customer
-from kassa.central.replication.feed import customer_scope, record_change
-from kassa.central.replication.feed_documents import customer_doc
-from kassa.common.db import utcnow
 from kassa.common.errors import Conflict
 from kassa.sync.payloads import jsonable
 
@@ -131,24 +127,6 @@ class ProfileSchema(ma.Schema):
 def _state(c: Customer) -> dict:
     return {"id": c.id, "name": c.name, "blocked": c.blocked_at is not None,
             "blocked_at": c.blocked_at, "block_reason": c.block_reason}
-
-
-def _set_block(customer_id, reason: str | None) -> dict:
-    with db().transaction() as session:
-        customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
-                                      writable=True)
-        before = {"blocked": customer.blocked_at is not None, "reason": customer.block_reason}
-        customer.blocked_at = utcnow() if reason else None
-        customer.block_reason = reason
-        session.flush()
-        after = {"blocked": reason is not None, "reason": reason}
-        if after != before:
-            record_change(session, "customer", customer.id, customer_doc(customer),
-                          **customer_scope(session, customer))
-            audit.record(session, "customer_blocked" if reason else "customer_unblocked",
-                         f"customer {customer.id}", actor_id=g.user.id, reason=reason or "",
-                         details={"before": before, "after": after})
-        return _state(customer)
 
 
 @bp.route("")
@@ -319,10 +297,7 @@ class Export(MethodView):
         """Everything kept about the customer (their data-access request), as a download; the
         export is in the audit log."""
         with db().transaction() as session:
-            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
-            data = jsonable(data_rights.export_all(session, customer))
-            audit.record(session, "customer_exported", f"customer {customer.id}",
-                         actor_id=g.user.id)
+            data = jsonable(data_rights.data_access(session, g.user, customer_id))
         return Response(json.dumps(data, ensure_ascii=False, indent=1),
                         mimetype="application/json", headers={
                             "Content-Disposition": f"attachment; filename=customer-"
@@ -355,7 +330,9 @@ class BlockCustomer(MethodView):
     def post(self, body, customer_id):
         """Block the customer: from their next pull, tills ask central before selling to
         them."""
-        return _set_block(customer_id, body["reason"].strip())
+        with db().transaction() as session:
+            return _state(profiles.set_block(session, g.user, customer_id,
+                                             body["reason"].strip()))
 
 
 @bp.route("/<uuid:customer_id>/unblock")
@@ -365,4 +342,5 @@ class UnblockCustomer(MethodView):
     @bp.response(200, CustomerStateSchema)
     def post(self, customer_id):
         """Lift the block."""
-        return _set_block(customer_id, None)
+        with db().transaction() as session:
+            return _state(profiles.set_block(session, g.user, customer_id, None))

@@ -5,11 +5,13 @@ that are one person (the merged record points at the one kept).
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.crm.profiles import Reach, profile, publish_customer
+from kassa.central.crm.profiles import Reach, profile, publish_customer, reachable
 from kassa.central.membership import cards, personal_offers
 from kassa.central.models import (
     Card,
@@ -31,6 +33,14 @@ from kassa.central.models import (
 from kassa.central.replication.feed import customer_scope, record_change
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid
+
+
+def data_access(session: Session, actor: User, customer_id: uuid.UUID) -> dict:
+    """``export_all`` for the customer the actor reaches; the export is in the audit log."""
+    customer = reachable(session, Reach.of(actor), customer_id)
+    data = export_all(session, customer)
+    audit.record(session, "customer_exported", f"customer {customer.id}", actor_id=actor.id)
+    return data
 
 
 def export_all(session: Session, customer: Customer) -> dict:

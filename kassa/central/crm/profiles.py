@@ -331,6 +331,24 @@ def update_customer(session: Session, customer: Customer, **fields: str | None) 
     return customer
 
 
+def set_block(session: Session, actor: User, customer_id: uuid.UUID,
+              reason: str | None) -> Customer:
+    """Block the customer (``reason``) or lift the block (``None``): from their next pull,
+    tills ask central before selling to a blocked customer. Audited when it changes."""
+    customer = reachable(session, Reach.of(actor), customer_id, writable=True)
+    before = {"blocked": customer.blocked_at is not None, "reason": customer.block_reason}
+    customer.blocked_at = utcnow() if reason else None
+    customer.block_reason = reason
+    session.flush()
+    after = {"blocked": reason is not None, "reason": reason}
+    if after != before:
+        publish_customer(session, customer)
+        audit.record(session, "customer_blocked" if reason else "customer_unblocked",
+                     f"customer {customer.id}", actor_id=actor.id, reason=reason or "",
+                     details={"before": before, "after": after})
+    return customer
+
+
 def publish_customer(session: Session, customer: Customer) -> None:
     """The customer's record to the tills that keep it (the change feed)."""
     record_change(session, "customer", customer.id, customer_doc(customer),

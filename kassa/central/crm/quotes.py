@@ -11,7 +11,8 @@ from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.catalog.product_imports import CHAIN_STANDING
+from kassa.central.access import audit
+from kassa.central.catalog.prices import CHAIN_STANDING
 from kassa.central.crm.interactions import record_interaction
 from kassa.central.models import (
     CompanyDetails,
@@ -32,6 +33,31 @@ DOCUMENT_TITLES = {"quote": "Quote", "invoice": "Invoice"}
 
 
 COMPANY_FIELDS = ("name", "inn", "kpp", "address", "bank", "bic", "account")
+
+
+def company_details(session: Session) -> dict:
+    """The seller's details as central office set them (``company_details_missing`` before)."""
+    row = session.get(CompanyDetails, 1)
+    if row is None:
+        raise NotFound("The company's details are not set yet.", code="company_details_missing")
+    return {f: getattr(row, f) for f in COMPANY_FIELDS}
+
+
+def set_company(session: Session, actor: User, details: dict) -> dict:
+    """Set the seller's details (audited); documents issued from now on carry them."""
+    row = session.get(CompanyDetails, 1, with_for_update=True)
+    before = None if row is None else {f: getattr(row, f) for f in COMPANY_FIELDS}
+    if row is None:
+        row = CompanyDetails(id=1, **details)
+        session.add(row)
+    else:
+        for name, value in details.items():
+            setattr(row, name, value)
+    session.flush()
+    after = {f: getattr(row, f) for f in COMPANY_FIELDS}
+    if after != before:
+        audit.change(session, actor.id, "company", 1, before, after)
+    return after
 
 
 def company(session: Session) -> dict:

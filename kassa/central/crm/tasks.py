@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kassa.central.access import audit
 from kassa.central.models import (
     Customer,
     MailMessage,
@@ -30,7 +31,7 @@ from kassa.central.models import (
     User,
 )
 from kassa.common.db import utcnow
-from kassa.common.errors import Conflict, Invalid
+from kassa.common.errors import Conflict, Invalid, KassaError
 from kassa.common.i18n import DEFAULT_LOCALE, translations
 
 TRIGGERS = ("web_lead", "complaint", "card_replacement")
@@ -170,3 +171,15 @@ def notice_overdue(session: Session, now: datetime | None = None) -> int:
                                     created_at=now))
     session.flush()
     return len(late)
+
+
+def change_rule(session: Session, actor: User, trigger: str, rule: dict) -> dict:
+    """Change a trigger's rule (the tasks it opens from now on); audited."""
+    if trigger not in TRIGGERS:
+        raise KassaError("No trigger %(trigger)s.", code="trigger_not_found", status=404,
+                         trigger=repr(trigger))
+    before = rule_for(session, trigger).__dict__
+    set_rule(session, trigger, **rule)
+    after = rule_for(session, trigger).__dict__
+    audit.change(session, actor.id, "task_rule", trigger, before, after)
+    return {"trigger": trigger, **after}

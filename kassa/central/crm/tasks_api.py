@@ -11,13 +11,12 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import or_, select
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.crm import tasks
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Notification, Store, Task, TaskComment, User
 from kassa.common.db import utcnow
-from kassa.common.errors import KassaError, NotFound
+from kassa.common.errors import NotFound
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="Follow-up tasks")
 
@@ -207,12 +206,5 @@ class OneRule(MethodView):
     @bp.response(200, RuleSchema)
     def put(self, body, trigger):
         """Change a trigger's rule (the tasks it opens from now on)."""
-        if trigger not in tasks.TRIGGERS:
-            raise KassaError("No trigger %(trigger)s.", code="trigger_not_found", status=404,
-                             trigger=repr(trigger))
         with db().transaction() as session:
-            before = tasks.rule_for(session, trigger).__dict__
-            tasks.set_rule(session, trigger, **body)
-            after = tasks.rule_for(session, trigger).__dict__
-            audit.change(session, g.user.id, "task_rule", trigger, before, after)
-            return {"trigger": trigger, **after}
+            return tasks.change_rule(session, g.user, trigger, body)

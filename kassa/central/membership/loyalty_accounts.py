@@ -32,6 +32,7 @@ from kassa.central.models import (
     Return,
     Sale,
     Store,
+    User,
 )
 from kassa.central.replication.feed import record_change, record_changes
 from kassa.central.replication.feed_documents import account_doc
@@ -59,6 +60,26 @@ def set_rules(session: Session, document: dict) -> LoyaltySettings:
     session.flush()
     record_change(session, "loyalty_rules", 1, {"id": 1, "document": document})
     return row
+
+
+def rules_document(session: Session) -> dict:
+    """The chain's loyalty rules as central keeps them (the defaults until first set)."""
+    row = session.get(LoyaltySettings, 1)
+    return row.document if row else settings.DEFAULT
+
+
+def change_rules(session: Session, actor: User, changes: dict) -> dict:
+    """Replace some top-level fields of the rules (``bad_rules`` if the result does not hold
+    together); the audit line has the fields changed, before and after. Tills get the whole
+    document at their next pull."""
+    row = session.get(LoyaltySettings, 1, with_for_update=True)
+    before = dict(row.document if row else settings.DEFAULT)
+    after = {**before, **changes}
+    if after != before:
+        set_rules(session, after)
+        audit.change(session, actor.id, "loyalty_rules", 1,
+                     {k: before.get(k) for k in changes}, changes)
+    return after
 
 
 def open_account(session: Session, customer: Customer, tier: str = "base") -> LoyaltyAccount:

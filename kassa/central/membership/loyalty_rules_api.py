@@ -10,12 +10,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.handlers import OPERATORS, STAFF, db
 from kassa.central.membership import loyalty_accounts
-from kassa.central.models import LoyaltySettings
-from kassa.loyalty import settings
 
 bp = Blueprint("loyalty_rules", __name__, url_prefix="/api/v1",
                description="The chain's loyalty rules")
@@ -37,8 +34,7 @@ class LoyaltyRules(MethodView):
     def get(self):
         """The chain's loyalty rules: tiers, earning rates, redemption, offline caps."""
         with db().read() as session:
-            row = session.get(LoyaltySettings, 1)
-            return {"document": row.document if row else settings.DEFAULT}
+            return {"document": loyalty_accounts.rules_document(session)}
 
     @require_role(*OPERATORS)
     @bp.arguments(RulesPatchSchema)
@@ -47,11 +43,4 @@ class LoyaltyRules(MethodView):
         """Change some of the rules (``bad_rules`` if the result does not hold together);
         tills get the whole document at their next pull."""
         with db().transaction() as session:
-            row = session.get(LoyaltySettings, 1, with_for_update=True)
-            before = dict(row.document if row else settings.DEFAULT)
-            after = {**before, **body["changes"]}
-            if after != before:
-                loyalty_accounts.set_rules(session, after)
-                audit.change(session, g.user.id, "loyalty_rules", 1,
-                             {k: before.get(k) for k in body["changes"]}, body["changes"])
-            return {"document": after}
+            return {"document": loyalty_accounts.change_rules(session, g.user, body["changes"])}

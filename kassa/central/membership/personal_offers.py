@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kassa.central.models import Consent, Customer, CustomerScore, Offer, OfferSettings
+from kassa.central.access import audit
+from kassa.central.models import Consent, Customer, CustomerScore, Offer, OfferSettings, User
 from kassa.central.replication.feed import record_change, record_changes
 from kassa.common.db import utcnow
 
@@ -33,6 +34,32 @@ def settings(session: Session) -> OfferSettings:
     return session.get(OfferSettings, 1) or OfferSettings(
         id=1, discount_bp=1000, holdout_bp=1000, min_support_bp=10, min_confidence_bp=2000,
         min_lift_bp=12000, max_offers=500)
+
+
+SETTINGS = ("discount_bp", "holdout_bp", "min_support_bp", "min_confidence_bp", "min_lift_bp",
+            "max_offers")
+
+
+def settings_view(session: Session) -> dict:
+    conf = settings(session)
+    return {k: getattr(conf, k) for k in SETTINGS}
+
+
+def change_settings(session: Session, actor: User, changes: dict) -> dict:
+    """Change some settings (audited); a new hold-out share re-sends every consenting
+    customer's offer profile, a new discount applies from the next analysis run."""
+    conf = session.get(OfferSettings, 1, with_for_update=True) or settings(session)
+    session.add(conf)
+    before = {k: getattr(conf, k) for k in SETTINGS}
+    for name, value in changes.items():
+        setattr(conf, name, value)
+    session.flush()
+    after = {k: getattr(conf, k) for k in SETTINGS}
+    if after != before:
+        audit.change(session, actor.id, "offer_settings", 1, before, after)
+    if after["holdout_bp"] != before["holdout_bp"]:
+        publish_profiles(session)
+    return after
 
 
 def held_out(customer_id: uuid.UUID | str, holdout_bp: int) -> bool:

@@ -10,7 +10,9 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from kassa.central.models import Node, Store
+from kassa.central.access import audit
+from kassa.central.catalog.stores import store_by_code
+from kassa.central.models import Node, Store, User
 from kassa.central.replication.feed import record_change
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -104,3 +106,20 @@ def _node_changed(session: Session, node: Node) -> None:
     record_change(session, "node", node.id,
                   {"id": node.id, "store_id": node.store_id, "public_key_pem": node.public_key_pem}
                   if node.active and node.public_key_pem else None)
+
+
+def register_node(session: Session, actor: User, node_id: str, store_code: str) -> dict:
+    """Register a till for a store (audited); answers its one-time enrolment code."""
+    store = store_by_code(session, store_code)
+    code = add_node(session, node_id, store)
+    audit.change(session, actor.id, "node", node_id, None,
+                 {"node_id": node_id, "store_code": store.code})
+    return {"node_id": node_id, "store_code": store.code, "enroll_code": code}
+
+
+def new_enrolment_code(session: Session, actor: User, node_id: str) -> dict:
+    """A new one-time code for a revoked node or one rebuilt from scratch (audited)."""
+    code = reenroll_node(session, node_id)
+    store_code = session.get(Node, node_id).store.code
+    audit.record(session, "node_reenrolled", f"node {node_id}", actor_id=actor.id)
+    return {"node_id": node_id, "store_code": store_code, "enroll_code": code}

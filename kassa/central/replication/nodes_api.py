@@ -9,13 +9,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
-from kassa.central.catalog.stores import store_by_code
 from kassa.central.handlers import OPERATORS, db
-from kassa.central.models import Node
-from kassa.central.replication import node_status
-from kassa.central.replication.nodes import add_node, enroll_node, reenroll_node
+from kassa.central.replication import node_status, nodes
+from kassa.central.replication.nodes import enroll_node
 
 bp = Blueprint("nodes", __name__, url_prefix="/api/v1/nodes", description="POS node enrolment")
 
@@ -68,11 +65,7 @@ class Nodes(MethodView):
     def post(self, body):
         """Register a till for a store; answers its one-time enrolment code."""
         with db().transaction() as session:
-            store = store_by_code(session, body["store_code"])
-            code = add_node(session, body["node_id"], store)
-            audit.change(session, g.user.id, "node", body["node_id"], None,
-                         {"node_id": body["node_id"], "store_code": store.code})
-            return {"node_id": body["node_id"], "store_code": store.code, "enroll_code": code}
+            return nodes.register_node(session, g.user, body["node_id"], body["store_code"])
 
 
 @bp.route("/<string:node_id>/reenroll")
@@ -83,7 +76,4 @@ class Reenroll(MethodView):
     def post(self, node_id):
         """A new one-time code for a revoked node or one rebuilt from scratch."""
         with db().transaction() as session:
-            code = reenroll_node(session, node_id)
-            store_code = session.get(Node, node_id).store.code
-            audit.record(session, "node_reenrolled", f"node {node_id}", actor_id=g.user.id)
-            return {"node_id": node_id, "store_code": store_code, "enroll_code": code}
+            return nodes.new_enrolment_code(session, g.user, node_id)

@@ -15,14 +15,13 @@ from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from kassa.central.access import audit
 from kassa.central.access.auth import require_role
 from kassa.central.handlers import OPERATORS, PEOPLE, db
 from kassa.central.membership import personal_offers
-from kassa.central.models import OfferSettings, Product, SegmentRule, Store
-from kassa.central.reporting.warehouse import demand, rfm, schema
+from kassa.central.models import Product, Store
+from kassa.central.reporting.warehouse import analytics, demand, rfm, schema
 from kassa.common.errors import Invalid, KassaError, NotFound
 from kassa.common.web import CSV_TEXT, csv_response
 
@@ -81,12 +80,6 @@ class SegmentMapSchema(ma.Schema):
                                      "every customer must land in one.", "rules")
 
 
-def _rules(session) -> list[dict]:
-    return [{"priority": r.priority, "segment": r.segment, "r_min": r.r_min, "r_max": r.r_max,
-             "f_min": r.f_min, "f_max": r.f_max}
-            for r in session.scalars(select(SegmentRule).order_by(SegmentRule.priority))]
-
-
 @bp.route("/segment-map")
 class SegmentMap(MethodView):
     @require_role(*PEOPLE)
@@ -94,7 +87,7 @@ class SegmentMap(MethodView):
     def get(self):
         """Which RFM scores make which segment (first match by priority)."""
         with db().read() as session:
-            return {"rules": _rules(session)}
+            return {"rules": analytics.segment_map(session)}
 
     @require_role(*OPERATORS)
     @bp.arguments(SegmentMapSchema)
@@ -103,15 +96,7 @@ class SegmentMap(MethodView):
         """Replace the map (``422`` unless every score cell lands in a segment); the next
         analysis run segments by it."""
         with db().transaction() as session:
-            before = _rules(session)
-            session.execute(delete(SegmentRule))
-            session.add_all(SegmentRule(**r) for r in body["rules"])
-            session.flush()
-            after = _rules(session)
-            if after != before:
-                audit.change(session, g.user.id, "segment_map", 1, {"rules": before},
-                             {"rules": after})
-            return {"rules": after}
+            return {"rules": analytics.replace_segment_map(session, g.user, body["rules"])}
 
 
 # Offers' settings -----------------------------------------------------------------------------
@@ -128,9 +113,6 @@ class OfferSettingsSchema(ma.Schema):
     max_offers = fields.Integer(validate=validate.Range(min=0, max=10_000))
 
 
-SETTINGS = tuple(OfferSettingsSchema().fields)
-
-
 @bp.route("/offer-settings")
 class OfferSettingsView(MethodView):
     @require_role(*PEOPLE)
@@ -138,8 +120,7 @@ class OfferSettingsView(MethodView):
     def get(self):
         """The offers' discount, the hold-out share and the rules' thresholds."""
         with db().read() as session:
-            conf = personal_offers.settings(session)
-            return {k: getattr(conf, k) for k in SETTINGS}
+            return personal_offers.settings_view(session)
 
     @require_role(*OPERATORS)
     @bp.arguments(OfferSettingsSchema)
@@ -148,19 +129,7 @@ class OfferSettingsView(MethodView):
         """Change some settings; a new hold-out share re-sends every consenting customer's
         offer profile, a new discount applies from the next analysis run."""
         with db().transaction() as session:
-            conf = session.get(OfferSettings, 1, with_for_update=True) or personal_offers.settings(
-                session)
-            session.add(conf)
-            before = {k: getattr(conf, k) for k in SETTINGS}
-            for k, v in body.items():
-                setattr(conf, k, v)
-            session.flush()
-            after = {k: getattr(conf, k) for k in SETTINGS}
-            if after != before:
-                audit.change(session, g.user.id, "offer_settings", 1, before, after)
-            if after["holdout_bp"] != before["holdout_bp"]:
-                personal_offers.publish_profiles(session)
-            return after
+            return personal_offers.change_settings(session, g.user, body)
 
 
 # Segments over time ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, select
 
+from kassa.central.access import audit
 from kassa.central.membership import personal_offers
 from kassa.central.models import CustomerScore, Price, Product, SegmentRule
 from kassa.central.reporting.warehouse import basket, lifetime, load, rfm, schema
@@ -133,3 +134,23 @@ def _store_scores(session, scores: list, now: datetime) -> list:
         copy_rows(session, CustomerScore.__table__, rows)
     return [row["customer_id"] for row in rows
             if before.get(row["customer_id"], "?") != row["segment"]]
+
+
+def segment_map(session) -> list[dict]:
+    """Which RFM scores make which segment, by priority (the first match wins)."""
+    return [{"priority": r.priority, "segment": r.segment, "r_min": r.r_min, "r_max": r.r_max,
+             "f_min": r.f_min, "f_max": r.f_max}
+            for r in session.scalars(select(SegmentRule).order_by(SegmentRule.priority))]
+
+
+def replace_segment_map(session, actor, rules: list[dict]) -> list[dict]:
+    """Replace the map (the caller checked that every score cell lands in a segment); the next
+    analysis run segments by it. Audited when it changes."""
+    before = segment_map(session)
+    session.execute(delete(SegmentRule))
+    session.add_all(SegmentRule(**r) for r in rules)
+    session.flush()
+    after = segment_map(session)
+    if after != before:
+        audit.change(session, actor.id, "segment_map", 1, {"rules": before}, {"rules": after})
+    return after

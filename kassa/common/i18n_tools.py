@@ -340,22 +340,8 @@ def _literals(source: str) -> Iterator[tuple[int, str, str]]:
             i, last = j + 1, "x"
             continue
         if c == "`":
-            j, text, inner = i + 1, [], []
-            while j < n:
-                if source[j] == "\\":
-                    text.append(source[j:j + 2])
-                    j += 2
-                elif source.startswith("${", j):
-                    end = _matching_brace(source, j + 1)
-                    inner.append((j + 2, source[j + 2:end]))
-                    text.append("\x00")
-                    j = end + 1
-                elif source[j] == "`":
-                    break
-                else:
-                    text.append(source[j])
-                    j += 1
-            yield i, "`", "".join(text)
+            j, text, inner = _template(source, i + 1)
+            yield i, "`", text
             for offset, code in inner:
                 for k, kind, body in _literals(code):
                     yield offset + k, kind, body
@@ -364,6 +350,28 @@ def _literals(source: str) -> Iterator[tuple[int, str, str]]:
         if not c.isspace():
             last = c
         i += 1
+
+
+def _template(source: str, j: int) -> tuple[int, str, list[tuple[int, str]]]:
+    """A template literal from ``j`` (just after its backquote): where it ends, its text with
+    each ``${...}`` as ``\\x00``, and those parts' offsets and code."""
+    text: list[str] = []
+    inner: list[tuple[int, str]] = []
+    while j < len(source):
+        if source[j] == "\\":
+            text.append(source[j:j + 2])
+            j += 2
+        elif source.startswith("${", j):
+            end = _matching_brace(source, j + 1)
+            inner.append((j + 2, source[j + 2:end]))
+            text.append("\x00")
+            j = end + 1
+        elif source[j] == "`":
+            break
+        else:
+            text.append(source[j])
+            j += 1
+    return j, "".join(text), inner
 
 
 def _skip_regex(source: str, i: int) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
 from kassa.central.crm.profiles import Reach, profile, publish_customer, reachable
-from kassa.central.membership import cards, personal_offers
+from kassa.central.membership import cards, loyalty_accounts, personal_offers
 from kassa.central.models import (
     Card,
     Consent,
@@ -178,8 +178,6 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
     (``merged_into_id``), gone from the tills (a tombstone in the feed). Cards of the merged
     record keep working when ``keep`` has none; otherwise they are blocked (``merged``) and the
     customer uses ``keep``'s."""
-    from kassa.central.membership import loyalty_accounts
-
     if keep.id == other.id:
         raise Invalid("Merge two different customers.", code="bad_merge")
     # Both records and both accounts locked, in id order (two merges of the same pair in
@@ -196,32 +194,7 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
                   OfferExposure.__table__):
         session.execute(table.update().where(table.c.customer_id == other.id)
                         .values(customer_id=keep.id))
-    accounts = {a.customer_id: a for a in session.scalars(
-        select(LoyaltyAccount).where(LoyaltyAccount.customer_id.in_((keep.id, other.id)))
-        .order_by(LoyaltyAccount.id).with_for_update())}
-    keep_account, other_account = accounts.get(keep.id), accounts.get(other.id)
-    if other_account is not None:
-        if keep_account is None:
-            other_account.customer_id = keep.id
-            keep_account = other_account
-        else:
-            if keep.card_number:
-                _block_cards(session, other, "merged", user)
-            for table in (LoyaltyEntry.__table__, Card.__table__,
-                          RedemptionHold.__table__):
-                session.execute(table.update().where(table.c.account_id == other_account.id)
-                                .values(account_id=keep_account.id))
-            session.execute(update(LoyaltyAccount).where(
-                LoyaltyAccount.id == keep_account.id).values(
-                balance=LoyaltyAccount.balance + other_account.balance,
-                held=LoyaltyAccount.held + other_account.held))
-            session.flush()
-            session.execute(Sale.__table__.update().where(
-                Sale.__table__.c.account_id == other_account.id).values(
-                account_id=keep_account.id))
-            session.delete(other_account)
-            record_change(session, "loyalty_account", other_account.id, None)
-        loyalty_accounts.mark_changed(session, keep_account.id)
+    _merge_accounts(session, keep, other, user)
     for field in ("phone", "email", "birthday", "card_number", "home_store_id"):
         if getattr(keep, field) is None and getattr(other, field) is not None:
             value = getattr(other, field)
@@ -241,6 +214,37 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
     audit.record(session, "customer_merged", f"customer {other.id} into {keep.id}",
                  actor_id=user.id, details={**before, "after": _brief(keep)})
     return keep
+
+
+def _merge_accounts(session: Session, keep: Customer, other: Customer, user: User) -> None:
+    """``other``'s loyalty account becomes ``keep``'s, or its entries, cards, holds and balance
+    join ``keep``'s (its cards blocked when ``keep`` has a card of its own)."""
+    accounts = {a.customer_id: a for a in session.scalars(
+        select(LoyaltyAccount).where(LoyaltyAccount.customer_id.in_((keep.id, other.id)))
+        .order_by(LoyaltyAccount.id).with_for_update())}
+    keep_account, other_account = accounts.get(keep.id), accounts.get(other.id)
+    if other_account is None:
+        return
+    if keep_account is None:
+        other_account.customer_id = keep.id
+        keep_account = other_account
+    else:
+        if keep.card_number:
+            _block_cards(session, other, "merged", user)
+        for table in (LoyaltyEntry.__table__, Card.__table__, RedemptionHold.__table__):
+            session.execute(table.update().where(table.c.account_id == other_account.id)
+                            .values(account_id=keep_account.id))
+        session.execute(update(LoyaltyAccount).where(
+            LoyaltyAccount.id == keep_account.id).values(
+            balance=LoyaltyAccount.balance + other_account.balance,
+            held=LoyaltyAccount.held + other_account.held))
+        session.flush()
+        session.execute(Sale.__table__.update().where(
+            Sale.__table__.c.account_id == other_account.id).values(
+            account_id=keep_account.id))
+        session.delete(other_account)
+        record_change(session, "loyalty_account", other_account.id, None)
+    loyalty_accounts.mark_changed(session, keep_account.id)
 
 
 def _brief(c: Customer) -> dict:

@@ -97,52 +97,14 @@ def import_interactions(session: Session, text: str, user: User, reach: Reach, *
     good = []
     for line, raw in enumerate(reader, start=2):
         before = len(report.errors)
-        row = {k: (raw.get(k) or "").strip() for k in IMPORT_COLUMNS}
-        if row["channel"] not in CHANNELS:
-            report.error(line, "channel", f"one of {', '.join(CHANNELS)}")
-        if row["direction"] not in ("", "in", "out"):
-            report.error(line, "direction", "in or out")
-        if not 1 <= len(row["subject"]) <= 200:
-            report.error(line, "subject", "1 to 200 characters")
-        try:
-            at = datetime.fromisoformat(row["at"])
-            if at.tzinfo is None:
-                raise ValueError
-        except ValueError:
-            report.error(line, "at", "a time with its zone, like 2026-11-20T10:15:00+03:00")
-        try:
-            match = {"card_number": row["card_number"] or None,
-                     "phone": normal_phone(row["phone"]), "email": normal_email(row["email"])}
-        except Invalid as err:
-            report.error(line, err.code.removeprefix("bad_"), str(err))
-            match = {}
-        if match and not any(match.values()):
-            report.error(line, "phone", "a card number, phone or e-mail to find the customer")
+        row, at, match = _checked_row(line, raw, report)
         if len(report.errors) == before:
             good.append((line, row, at, match))
     report.skipped = len({e["line"] for e in report.errors})
     if report.errors and not skip_bad:
         return report
     for line, row, at, match in good:
-        customer = find(session, **match)
-        if customer is not None and reach.clause() is not None:
-            try:
-                customer = reachable(session, reach, customer.id)
-            except NotFound:
-                report.error(line, "phone", "the customer is out of your reach")
-                report.skipped += 1
-                continue
-        if customer is None:
-            customer = new_lead(session, row["lead_name"] or "(no name)",
-                                phone=match["phone"], email=match["email"],
-                                source={"channel": row["channel"], "imported": True})
-            report.leads += 1
-        _row, new = record_interaction(
-            session, customer, channel=row["channel"], direction=row["direction"] or "in",
-            subject=row["subject"], body=row["body"], at=at, user_id=user.id,
-            external_id=row["external_id"] or None)
-        report.created += new
-        report.repeated += not new
+        _write_row(session, user, reach, report, line, row, at, match)
     if report.errors and not skip_bad:  # out-of-reach rows found while writing
         raise Invalid("Some rows are out of your reach; nothing was written.",
                       code="rows_out_of_reach", details={"errors": report.errors})
@@ -152,3 +114,55 @@ def import_interactions(session: Session, text: str, user: User, reach: Reach, *
                  reason=f"{report.skipped} rows skipped" if report.skipped else "",
                  actor_id=user.id)
     return report
+
+
+def _checked_row(line: int, raw: dict, report: ImportReport) -> tuple[dict, datetime | None, dict]:
+    """One CSV row's fields, its time and how to find its customer; what is wrong with it goes
+    to ``report``."""
+    row = {k: (raw.get(k) or "").strip() for k in IMPORT_COLUMNS}
+    if row["channel"] not in CHANNELS:
+        report.error(line, "channel", f"one of {', '.join(CHANNELS)}")
+    if row["direction"] not in ("", "in", "out"):
+        report.error(line, "direction", "in or out")
+    if not 1 <= len(row["subject"]) <= 200:
+        report.error(line, "subject", "1 to 200 characters")
+    at = None
+    try:
+        at = datetime.fromisoformat(row["at"])
+        if at.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        report.error(line, "at", "a time with its zone, like 2026-11-20T10:15:00+03:00")
+    try:
+        match = {"card_number": row["card_number"] or None,
+                 "phone": normal_phone(row["phone"]), "email": normal_email(row["email"])}
+    except Invalid as err:
+        report.error(line, err.code.removeprefix("bad_"), str(err))
+        match = {}
+    if match and not any(match.values()):
+        report.error(line, "phone", "a card number, phone or e-mail to find the customer")
+    return row, at, match
+
+
+def _write_row(session: Session, user: User, reach: Reach, report: ImportReport, line: int,
+               row: dict, at: datetime, match: dict) -> None:
+    """Record one checked row on its customer's timeline (a new lead if nobody matches)."""
+    customer = find(session, **match)
+    if customer is not None and reach.clause() is not None:
+        try:
+            customer = reachable(session, reach, customer.id)
+        except NotFound:
+            report.error(line, "phone", "the customer is out of your reach")
+            report.skipped += 1
+            return
+    if customer is None:
+        customer = new_lead(session, row["lead_name"] or "(no name)",
+                            phone=match["phone"], email=match["email"],
+                            source={"channel": row["channel"], "imported": True})
+        report.leads += 1
+    _row, new = record_interaction(
+        session, customer, channel=row["channel"], direction=row["direction"] or "in",
+        subject=row["subject"], body=row["body"], at=at, user_id=user.id,
+        external_id=row["external_id"] or None)
+    report.created += new
+    report.repeated += not new

@@ -232,27 +232,34 @@ def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: b
         if error is None and not one_by_one:
             error = _try_apply(session, node, event, payload, known, buffer)
         elif error is None:
-            buffer.flush(session)
-            try:
-                with session.begin_nested():
-                    error = _try_apply(session, node, event, payload, known, buffer)
-                    if error is None:
-                        buffer.flush(session)
-            except IntegrityError:
-                buffer.clear()
-                error = Invalid(f"Event {event['seq']} repeats a fact central already holds "
-                                f"under another event.", code="duplicate_fact")
-            except Invalid as err:  # the ledger refused the event's points
-                buffer.clear()
-                error = err
-            except BUG_ERRORS as err:
-                buffer.clear()
-                error = Invalid(f"Event {event['seq']} could not be applied: "
-                                f"{err.__class__.__name__}: {err}", code="apply_failed")
+            error = _apply_alone(session, node, event, payload, known, buffer)
         if error is not None:
             held.add(event, payload)
             buffer.add(QuarantinedEvent.__table__, _quarantine_row(node.id, event, error))
     buffer.flush(session)
+
+
+def _apply_alone(session, node, event, payload, known, buffer) -> Invalid | None:
+    """``_try_apply`` in a savepoint of its own, its rows written at once: what the database
+    or the ledger refuses, or a bug, quarantines this event alone (the batch's second pass)."""
+    buffer.flush(session)
+    try:
+        with session.begin_nested():
+            error = _try_apply(session, node, event, payload, known, buffer)
+            if error is None:
+                buffer.flush(session)
+            return error
+    except IntegrityError:
+        buffer.clear()
+        return Invalid(f"Event {event['seq']} repeats a fact central already holds "
+                       f"under another event.", code="duplicate_fact")
+    except Invalid as err:  # the ledger refused the event's points
+        buffer.clear()
+        return err
+    except BUG_ERRORS as err:
+        buffer.clear()
+        return Invalid(f"Event {event['seq']} could not be applied: "
+                       f"{err.__class__.__name__}: {err}", code="apply_failed")
 
 
 def _try_apply(session, node, event, payload, known, buffer) -> Invalid | None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, cast
 
 from sqlalchemy import (
     JSON,
+    CursorResult,
     Date,
     DateTime,
     Engine,
+    Result,
+    Table,
     TypeDecorator,
     create_engine,
     event,
@@ -165,6 +168,18 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def table(model: Any) -> Table:
+    """A mapped class's ``Table``, for Core statements and bulk writes (SQLAlchemy types
+    ``__table__`` as any ``FromClause``; a declarative class always has a ``Table``)."""
+    return cast(Table, model.__table__)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE executed through a session touched (its result is
+    a ``CursorResult``, which SQLAlchemy's types do not say)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def locked(session: Session, model, key, missing: Exception):

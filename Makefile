@@ -5,7 +5,7 @@ PYTEST := $(VENV)/bin/python -m pytest
 # e2e module starts for its tests are started once.
 PYTEST_ARGS ?= -n 2 --dist loadfile -q
 
-.PHONY: demo test soak bootstrap bench clean
+.PHONY: demo test lint typecheck soak bootstrap bench clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -13,9 +13,18 @@ bootstrap:
 demo: bootstrap
 	$(VENV)/bin/kassa demo
 
+# The suite runs ruff, mypy and the import contracts too (tests/test_lint.py, test_layers.py);
+# these two targets run them alone, as the pre-commit hooks do.
 test: bootstrap
 	@scripts/ensure-postgres.sh
 	$(PYTEST) $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(VENV)/bin/ruff check kassa tests bench
+	$(VENV)/bin/lint-imports --no-cache
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy
 
 # The chaos test writes its summary table to var/soak-summary.txt (pytest-xdist keeps a
 # test's stdout to itself); it is shown whether the run passed or not.
@@ -30,4 +39,4 @@ bench: bootstrap
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

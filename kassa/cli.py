@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from typing import NoReturn
 
 import click
 from flask.cli import FlaskGroup
@@ -75,7 +76,7 @@ class AppGroup(FlaskGroup):
         self.params = [p for p in self.params if p.name not in ("env_file", "app", "debug")]
 
 
-def _fail(err: Exception) -> None:
+def _fail(err: Exception) -> NoReturn:
     code = getattr(err, "code", "error")
     click.echo(f"error [{code}]: {err}", err=True)
     sys.exit(1)
@@ -543,7 +544,7 @@ def pos_restore(replica: str | None, timestamp: str | None, output: str | None,
     from kassa.pos_node.replication.client import SyncError
     from kassa.pos_node.replication.restore import restore_node, verify_copy
     config = NodeConfig.from_env()
-    replica = replica or (config.backup and config.backup.replica_url)
+    replica = replica or (config.backup.replica_url if config.backup else None)
     if not replica:
         _fail(KassaError("No replica: KASSA_BACKUP is off; pass --replica URL.",
                          code="no_replica"))

@@ -26,8 +26,9 @@ def create_app(config: CentralConfig | None = None) -> Flask:
     app.config["KASSA"] = config
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     if config.trusted_proxies:  # the client's address and scheme as the TLS proxy saw them
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,
-                                x_proto=config.trusted_proxies)
+        # Flask's documented way to add WSGI middleware; its types declare wsgi_app a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     db = Database(config.db_url, checkpoints=config.backup is None)
     app.extensions["kassa_db"] = db
     region_wall.install(db)

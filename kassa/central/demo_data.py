@@ -7,6 +7,7 @@ them and keeps them in a file only its user can read); none is written in the re
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -73,7 +74,7 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
         loyalty_accounts.open_account(session, customer)
 
     users = {}
-    for username, role, kwargs in [
+    staff: list[tuple[str, str, dict[str, Any]]] = [
         ("admin", "admin", {}),
         ("office", "central_office", {}),
         ("rm-msk", "regional_manager", {"region": msk}),
@@ -82,7 +83,8 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
         ("sm-s002", "store_manager", {"store": stores[1]}),
         ("cashier-s001", "cashier", {"store": stores[0]}),
         ("cashier-s002", "cashier", {"store": stores[1]}),
-    ]:
+    ]
+    for username, role, kwargs in staff:
         password = new_secret() if role != "cashier" else None
         pin = new_pin() if role in ("cashier", "store_manager") else None
         people.create_user(session, username, role, password=password, pin=pin,

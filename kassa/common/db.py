@@ -8,15 +8,17 @@ must be gap-free (outbox seq, receipt numbers) rely on that serialization.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, cast
+from typing import TYPE_CHECKING, Any, Iterator, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
+    Connection,
     CursorResult,
     Date,
     DateTime,
+    Dialect,
     Engine,
     Result,
     Table,
@@ -30,6 +32,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
 
 from kassa.common import clock
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+_M = TypeVar("_M")
 
 BUSY_TIMEOUT_MS = 5000
 WAL_AUTOCHECKPOINT_PAGES = 10000
@@ -61,7 +71,7 @@ def make_engine(url: str, checkpoints: bool = True) -> Engine:
                          connect_args={"options": "-c timezone=UTC"})
 
 
-class utc_date(FunctionElement):  # noqa: N801 - used like a SQL function
+class utc_date(FunctionElement[date]):  # noqa: N801 - used like a SQL function
     """``utc_date(column)``: the UTC calendar day of a timestamp column, on SQLite and
     PostgreSQL (whose sessions run in UTC, see :func:`make_engine`)."""
 
@@ -71,18 +81,18 @@ class utc_date(FunctionElement):  # noqa: N801 - used like a SQL function
 
 
 @compiles(utc_date, "sqlite")
-def _utc_date_sqlite(element, compiler, **kw):
+def _utc_date_sqlite(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
     return f"date({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(utc_date, "postgresql")
-def _utc_date_pg(element, compiler, **kw):
+def _utc_date_pg(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
 
 
 def _tune_sqlite(engine: Engine, checkpoints: bool) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Take transaction control from the driver so that BEGIN IMMEDIATE below is ours.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -99,7 +109,7 @@ def _tune_sqlite(engine: Engine, checkpoints: bool) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def _on_begin(conn: Connection) -> None:
         # Readers (Database.read) take no write lock; everything else takes it up front.
         read_only = conn.get_execution_options().get("kassa_read_only", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
@@ -150,13 +160,13 @@ class Database:
         self.engine.dispose()
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps stored in UTC and always handed back timezone-aware (SQLite keeps them naive)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -164,7 +174,8 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect
+                             ) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
@@ -182,7 +193,7 @@ def rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def locked(session: Session, model, key, missing: Exception):
+def locked(session: Session, model: type[_M], key: Any, missing: Exception) -> _M:
     """The row of ``model`` whose primary key is ``key``, locked until the transaction ends
     (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's writer holds the database already), or
     ``missing`` raised when there is none."""

@@ -10,6 +10,7 @@ catalog holds the fixed text (``kassa.common.i18n_tools``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 
 class KassaError(Exception):
@@ -18,9 +19,12 @@ class KassaError(Exception):
     status = 400
     code = "bad_request"
     headers: dict[str, str] | None = None  # extra response headers (a sign-in challenge)
+    # True when what was written before the refusal is bookkeeping of the refusal itself (a
+    # failed PIN counted): Database.transaction commits it instead of rolling back.
+    commit_anyway = False
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 details: dict | None = None, **values):
+                 details: dict[str, Any] | None = None, **values: Any):
         self.template, self.values = message, values
         self.message = message % values if values else message
         super().__init__(self.message)
@@ -30,14 +34,14 @@ class KassaError(Exception):
             self.status = status
         self.details = details
 
-    def to_dict(self, translate: Callable[[str], str] | None = None) -> dict:
+    def to_dict(self, translate: Callable[[str], str] | None = None) -> dict[str, Any]:
         """The refusal as the API answers it; ``translate`` gives the sentence's text in the
         reader's language."""
         message = self.message
         if translate is not None:
             message = translate(self.template)
             message = message % self.values if self.values else message
-        body = {"error": self.code, "message": message}
+        body: dict[str, Any] = {"error": self.code, "message": message}
         if self.details:
             body["details"] = self.details
         return body

@@ -84,8 +84,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @lru_cache(maxsize=8)
-def _scripts(directory: str, locale: str) -> dict:
-    return json.loads((Path(directory) / locale / "LC_MESSAGES" / "scripts.json").read_text())
+def _scripts(directory: str, locale: str) -> dict[str, str | list[str]]:
+    # What compiled_dir wrote: message id -> its text, or its plural forms.
+    path = Path(directory) / locale / "LC_MESSAGES" / "scripts.json"
+    scripts: dict[str, str | list[str]] = json.loads(path.read_text())
+    return scripts
 
 
 @lru_cache(maxsize=8)

@@ -18,12 +18,13 @@ import fcntl
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import IO, Any
 
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 from jinja2 import Environment
@@ -82,7 +83,10 @@ def extract() -> tuple[Catalog, list[str]]:
 SCRIPT_CALL = re.compile(r'\b(tn?)\(\s*"((?:[^"\\\n]|\\.)*)"(?:\s*,\s*"((?:[^"\\\n]|\\.)*)")?')
 
 
-def extract_script(fileobj, keywords, comment_tags, options):
+def extract_script(
+    fileobj: IO[bytes], keywords: Mapping[str, Any], comment_tags: Collection[str],
+    options: Mapping[str, Any],
+) -> Iterator[tuple[int, str, str | tuple[str, str], list[str]]]:
     """Babel extraction for the pages' scripts: every ``t("...")`` and ``tn("...", "...")``,
     inside template literals' ``${...}`` too (Babel's own JavaScript extractor does not look
     there, nor into a quoted attribute within one)."""
@@ -145,7 +149,7 @@ def _header(catalog: Catalog, loc: str) -> None:
     catalog.creation_date = catalog.revision_date = _HEADER_DATE
 
 
-def _fill(message, loc: str, fill: dict) -> None:
+def _fill(message: Message, loc: str, fill: dict[str, str | list[str]]) -> None:
     message.flags.discard("fuzzy")
     key = message.id[0] if isinstance(message.id, tuple) else message.id
     if loc == "en":
@@ -156,7 +160,7 @@ def _fill(message, loc: str, fill: dict) -> None:
         message.string = tuple(value) if isinstance(message.id, tuple) else value
 
 
-def _complete(message) -> bool:
+def _complete(message: Message) -> bool:
     forms = message.string if isinstance(message.string, tuple) else (message.string,)
     return bool(forms) and all(forms) and "fuzzy" not in message.flags
 
@@ -185,7 +189,10 @@ def problems() -> list[str]:
     return found
 
 
-def _placeholder_mismatch(message) -> str | None:
+def _placeholder_mismatch(message: Message) -> str | None:
+    # read_po gives an id and a translation as a str, or a tuple for a plural (never the list
+    # Babel's types allow), and callers pass complete translations only (no None).
+    assert isinstance(message.id, (str, tuple)) and isinstance(message.string, (str, tuple))
     ids = message.id if isinstance(message.id, tuple) else (message.id,)
     wanted = set(PLACEHOLDER.findall(ids[-1])) | set(PLACEHOLDER.findall(ids[0]))
     forms = message.string if isinstance(message.string, tuple) else (message.string,)
@@ -227,12 +234,12 @@ def _readable(text: str) -> bool:
 class _TextFinder(HTMLParser):
     """Text nodes and readable attributes of an HTML fragment, outside script and style."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: list[tuple[int, str]] = []
         self.skip = 0
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
             self.skip += 1
         for name, value in attrs:
@@ -241,11 +248,11 @@ class _TextFinder(HTMLParser):
             if readable and value and _readable(value):
                 self.found.append((self.getpos()[0], value.strip()))
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self.skip:
             self.skip -= 1
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if not self.skip and _readable(data):
             self.found.append((self.getpos()[0], " ".join(data.split())))
 
@@ -409,9 +416,9 @@ def _matching_brace(source: str, open_at: int) -> int:
     return j
 
 
-def read_fills(paths: list[Path]) -> dict[str, dict]:
+def read_fills(paths: list[Path]) -> dict[str, dict[str, str | list[str]]]:
     """``{"ru": {msgid: text or [forms]}}`` files, merged."""
-    merged: dict[str, dict] = {loc: {} for loc in LOCALES}
+    merged: dict[str, dict[str, str | list[str]]] = {loc: {} for loc in LOCALES}
     for p in paths:
         for loc, entries in json.loads(p.read_text()).items():
             merged.setdefault(loc, {}).update(entries)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -27,7 +28,9 @@ def _env(locale: str, currency: str) -> Environment:
                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
     env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_translations(i18n.translations(locale), newstyle=True)
+    # jinja2.ext.i18n adds this method when the environment is made; its types do not say.
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        i18n.translations(locale), newstyle=True)
     env.filters["amount"] = lambda minor: i18n.format_amount(minor, locale)
     env.filters["money"] = lambda minor: i18n.format_money(minor, currency, locale)
     env.filters["date"] = lambda d: i18n.format_day(d, locale)
@@ -36,13 +39,13 @@ def _env(locale: str, currency: str) -> Environment:
 
 
 def render_html(template: str, *, locale: str = i18n.DEFAULT_LOCALE,
-                currency: str = i18n.DEFAULT_CURRENCY, **context) -> str:
+                currency: str = i18n.DEFAULT_CURRENCY, **context: Any) -> str:
     return _env(locale, currency).get_template(template).render(**context)
 
 
 def render_pdf(template: str, *, title: str, page: tuple[float, float] | str = "A4",
                margin: float = 15, font_size: float = 10, locale: str = i18n.DEFAULT_LOCALE,
-               currency: str = i18n.DEFAULT_CURRENCY, **context) -> bytes:
+               currency: str = i18n.DEFAULT_CURRENCY, **context: Any) -> bytes:
     """The template filled with ``context``, as a PDF of the given page size (mm or a name),
     in ``locale`` with amounts in ``currency``."""
     from fpdf import FPDF  # 0.1-0.2 s of imports (fontTools) every process would pay at start

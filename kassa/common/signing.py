@@ -63,7 +63,12 @@ def canonical(method: str, path_qs: str, timestamp: int, nonce: str, body: bytes
 
 @functools.lru_cache(maxsize=16)
 def _private_key(private_pem: str) -> ec.EllipticCurvePrivateKey:
-    return serialization.load_pem_private_key(private_pem.encode(), password=None)
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        # A node makes its own key (generate_private_key_pem): another kind could not make
+        # an ECDSA signature either.
+        raise TypeError("a node's private key must be an ECDSA key")
+    return key
 
 
 def sign_request(private_pem: str, method: str, path_qs: str, timestamp: int, nonce: str,

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def cell(value):
+def cell(value: object) -> str | int | float:
     if value is None:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -19,7 +21,7 @@ def cell(value):
     return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
-def csv_text(rows: list[dict], empty_columns: tuple[str, ...] = ("key",)) -> str:
+def csv_text(rows: Sequence[Mapping[str, Any]], empty_columns: tuple[str, ...] = ("key",)) -> str:
     """Rows of one report as CSV: the first row's keys are the header, every cell safe."""
     out = io.StringIO()
     columns = list(rows[0]) if rows else list(empty_columns)

@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
+from typing import Any
 
 import marshmallow as ma
 from apispec import BasePlugin
 from flask import Flask, Response, jsonify
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
@@ -57,7 +60,8 @@ class _StandardErrorResponses(BasePlugin):
     codes rather than one ``default`` response: a client (and the fuzz test) can tell a
     documented refusal from an undocumented status."""
 
-    def operation_helper(self, path=None, operations=None, **kwargs):
+    def operation_helper(self, path: str | None = None,
+                         operations: dict[str, Any] | None = None, **kwargs: Any) -> None:
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
             documented = {str(status) for status in responses}
@@ -68,23 +72,25 @@ class _StandardErrorResponses(BasePlugin):
                     responses[str(status)] = HTTPStatus(status).name  # flask-smorest's component
 
 
-def report_or_refusal(report_schema) -> dict:
+def report_or_refusal(report_schema: type[ma.Schema]) -> dict[str, Any]:
     """The schema of an import's 422: its report of the bad rows, or a refusal of the request
     itself (not UTF-8, a NUL character, a bad query parameter) in ``ErrorSchema``."""
     return {"anyOf": [report_schema, ErrorSchema]}
 
 
-class KassaApi(Api):
+class KassaApi(Api):  # type: ignore[misc]  # flask-smorest ships no type information
     """flask-smorest's Api answering errors in kassa's shape and documenting them."""
 
     ERROR_SCHEMA = ErrorSchema
     DEFAULT_ERROR_RESPONSE_NAME = None  # replaced by explicit codes: _StandardErrorResponses
 
-    def _init_spec(self, *, extra_plugins=None, **options):
+    def _init_spec(self, *, extra_plugins: Sequence[BasePlugin] | None = None,
+                   **options: Any) -> None:
         super()._init_spec(extra_plugins=[*(extra_plugins or ()), _StandardErrorResponses()],
                            **options)
 
-    def handle_http_exception(self, error: HTTPException):
+    def handle_http_exception(
+            self, error: HTTPException) -> tuple[Response, int, Mapping[str, str]]:
         status = error.code or 500
         code = _STATUS_CODES.get(status, "http_error")
         message = error.description or error.name
@@ -127,24 +133,30 @@ def storage_failure(err: Exception) -> KassaError | None:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(KassaError)
-    def _kassa_error(err: KassaError):
+    def _kassa_error(err: KassaError) -> ResponseReturnValue:
         return jsonify(err.to_dict(gettext)), err.status, err.headers or {}
 
     @app.errorhandler(OperationalError)
-    def _storage(err: OperationalError):
+    def _storage(err: OperationalError) -> ResponseReturnValue:
         refusal = storage_failure(err)
         if refusal is None:
             log.exception("database error")
-            return app.extensions["kassa_api"].handle_http_exception(InternalServerError())
+            return _api(app).handle_http_exception(InternalServerError())
         log.error("storage failure: %s", err.orig)
         return jsonify(refusal.to_dict(gettext)), refusal.status
 
     @app.errorhandler(Exception)
-    def _unexpected(err: Exception):
+    def _unexpected(err: Exception) -> ResponseReturnValue:
         if isinstance(err, HTTPException):
-            return app.extensions["kassa_api"].handle_http_exception(err)
+            return _api(app).handle_http_exception(err)
         log.exception("unhandled error")
-        return app.extensions["kassa_api"].handle_http_exception(InternalServerError())
+        return _api(app).handle_http_exception(InternalServerError())
+
+
+def _api(app: Flask) -> KassaApi:
+    """The app's KassaApi, which ``make_api`` registers before any handler can run."""
+    api: KassaApi = app.extensions["kassa_api"]
+    return api
 
 
 MAX_INFLATED_BODY = 64 * 1024 * 1024
@@ -159,7 +171,7 @@ _NUL_ESCAPE = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
 CSV_TEXT = {"type": "string", "description": "CSV: a header row, then one row per record"}
 
 
-def csv_response(filename: str, rows: list[dict]) -> Response:
+def csv_response(filename: str, rows: Sequence[Mapping[str, Any]]) -> Response:
     """A report's rows as a CSV download (formula-safe cells: ``spreadsheet.csv_text``)."""
     from kassa.common.spreadsheet import csv_text
     return Response(csv_text(rows), mimetype="text/csv", headers={
@@ -189,7 +201,7 @@ def _accept_gzip_bodies(app: Flask) -> None:
     """Inflate ``Content-Encoding: gzip`` bodies before parsing; keep the raw bytes for signing."""
 
     @app.before_request
-    def _inflate():
+    def _inflate() -> None:
         from flask import g, request
 
         raw = request.get_data(cache=True)

@@ -15,8 +15,9 @@ points); the debt is recorded, and the next lots pay it back before they can be 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
+from typing import Any
 
 
 class EntryKind(str, Enum):
@@ -36,7 +37,7 @@ class LedgerError(ValueError):
 
     code = "ledger_error"
 
-    def __init__(self, message: str, code: str | None = None, **values):
+    def __init__(self, message: str, code: str | None = None, **values: Any):
         self.template, self.values = message, values
         super().__init__(message % values if values else message)
         self.code = code or self.code
@@ -55,7 +56,7 @@ class LedgerEntry:
     # A positive entry opens a lot that expires then (None: never).
     expires_at: datetime | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.cause:
             raise LedgerError("An entry needs its cause.", "cause_required")
         if self.points == 0:
@@ -86,7 +87,7 @@ class Ledger:
     entries: list[LedgerEntry] = field(default_factory=list)
     _by_cause: dict[str, LedgerEntry] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         given, self.entries = self.entries, []
         for entry in given:
             self.post(entry)
@@ -140,16 +141,17 @@ class Ledger:
         ``expiry:<run>:<lot cause>``); running it again posts nothing new."""
         posted = []
         for lot in self.due_to_expire(as_of):
+            assert lot.expires_at is not None  # due_to_expire gives only lots with an expiry
             entry = LedgerEntry(f"expiry:{run}:{lot.cause}", EntryKind.EXPIRY, -lot.points,
                                 lot.expires_at)
             if self.post(entry):
                 posted.append(entry)
         return posted
 
-    def expiring(self, as_of: datetime, until: datetime) -> list[tuple[datetime, int]]:
+    def expiring(self, as_of: datetime, until: datetime) -> list[tuple[date, int]]:
         """``(date, points)`` that will expire after ``as_of`` and by ``until``, soonest
         first, one line per date: what the till tells the customer ("N points expire on D")."""
-        by_day: dict = {}
+        by_day: dict[date, int] = {}
         lots, _debt = self.position(as_of)
         for lot in lots:
             if lot.expires_at is not None and as_of < lot.expires_at <= until:

@@ -7,9 +7,10 @@ the change feed as the ``loyalty_rules`` entity, and both ends turn it into the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -66,7 +67,7 @@ class LoyaltyRules:
     points_valid_days: int
 
 
-def parse(document: dict) -> LoyaltyRules:
+def parse(document: Mapping[str, Any]) -> LoyaltyRules:
     """The rule objects of a rules document; ``LedgerError(bad_rules)`` if it is not one."""
     try:
         doc = msgspec.convert(document, RulesDoc, strict=False)
@@ -91,10 +92,31 @@ def parse(document: dict) -> LoyaltyRules:
                         doc.points_valid_days)
 
 
-def for_session(session, model) -> LoyaltyRules:
+class RulesRow(Protocol):
+    """A row that holds the rules document: central's ``LoyaltySettings``, a till's
+    ``LoyaltyRules`` replica."""
+
+    @property
+    def document(self) -> Mapping[str, Any]: ...
+
+
+_Row = TypeVar("_Row")
+
+
+class RulesSession(Protocol):
+    """What ``for_session`` uses of SQLAlchemy's ``Session`` (this package does not import
+    SQLAlchemy: pyproject's import contracts)."""
+
+    @property
+    def info(self) -> dict[Any, Any]: ...
+
+    def get(self, entity: type[_Row], ident: int, /) -> _Row | None: ...
+
+
+def for_session(session: RulesSession, model: type[RulesRow]) -> LoyaltyRules:
     """The rules in ``model``'s row 1 (central's settings or a till's replica), parsed once per
     unit of work (``session.info``); the defaults until a document is there."""
-    parsed = session.info.get("kassa_loyalty_rules")
+    parsed: LoyaltyRules | None = session.info.get("kassa_loyalty_rules")
     if parsed is None:
         row = session.get(model, 1)
         parsed = parse(row.document if row is not None else DEFAULT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -274,6 +275,15 @@ class Sale(Base):
         lazy="selectin")
     payments: Mapped[list["Payment"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", lazy="selectin")
+
+    if TYPE_CHECKING:
+        # Hung on a sale at runtime for the API's answer, never mapped nor stored (declarative
+        # refuses a plain annotation, hence for the type checker only): its personal offers
+        # (``offers.refresh``), its customer's account (``card_api.with_customer``) and whether
+        # the card took its new record (checkout). Only the paths that answer with them set them.
+        offers: list[dict]
+        customer: dict | None
+        card_record_written: bool | None
 
 
 class SaleLine(Base):

@@ -114,9 +114,9 @@ class LoyaltyCardApplet:
         return bytes.fromhex(self.state.record_hex) + _sw(p.SW_OK)
 
     def _update_record(self, apdu: bytes) -> bytes:
-        data = _data(apdu)
+        data = _data(apdu) or b""
         try:
-            fields = p.parse_tlv(data or b"")
+            fields = p.parse_tlv(data)
         except p.ProtocolError:
             return _sw(p.SW_BAD_DATA)
         if set(fields) != set(p.RECORD_TAGS) or len(fields[p.COUNTER]) != 4 or \

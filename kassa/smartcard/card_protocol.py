@@ -107,8 +107,17 @@ def key_from_point(data: bytes) -> ec.EllipticCurvePublicKey:
 
 
 def load_private(pem: str) -> ec.EllipticCurvePrivateKey:
-    return serialization.load_pem_private_key(pem.encode(), password=None)
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        # Card, issuer and node keys are all P-256 (version 1): sign() could do nothing with
+        # another kind.
+        raise TypeError("card protocol keys are ECDSA keys")
+    return key
 
 
 def load_public(pem: str) -> ec.EllipticCurvePublicKey:
-    return serialization.load_pem_public_key(pem.encode())
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        # As for load_private: verify() could do nothing with another kind.
+        raise TypeError("card protocol keys are ECDSA keys")
+    return key

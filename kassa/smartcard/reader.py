@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -29,7 +29,7 @@ class Transport(Protocol):
 
 
 class CardError(Exception):
-    def __init__(self, message: str, code: str, details: dict | None = None):
+    def __init__(self, message: str, code: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
         self.details = details or {}

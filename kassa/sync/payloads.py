@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -232,19 +232,21 @@ class PayloadError(ValueError):
     """The payload does not match its kind; the message names the field."""
 
 
-def load(kind: str, document) -> dict:
+def load(kind: str, document: object) -> dict[str, Any]:
     """Check ``document`` against its kind and return it as plain dicts and lists holding
     UUIDs and aware datetimes (what the handlers at central work with)."""
     try:
         record = msgspec.convert(document, EVENT_PAYLOADS[kind])
     except msgspec.ValidationError as err:
         raise PayloadError(str(err)) from None
-    return msgspec.to_builtins(record, builtin_types=(uuid.UUID, datetime))
+    # Every kind is a Struct, which msgspec turns into a dict.
+    plain: dict[str, Any] = msgspec.to_builtins(record, builtin_types=(uuid.UUID, datetime))
+    return plain
 
 
-def jsonable(value):
+def jsonable(value: object) -> Any:
     """The JSON form of an event document: ids as strings, times as ISO 8601, which ``load``
-    reads back (a test holds the two together)."""
+    reads back (a test holds the two together). Any: the result has the shape of ``value``."""
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

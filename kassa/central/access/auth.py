@@ -26,7 +26,7 @@ from kassa.central.access import audit as audit_log
 from kassa.central.access import region_wall
 from kassa.central.handlers import db
 from kassa.central.models import ApiToken, Node, NodeNonce, User
-from kassa.common.db import utcnow
+from kassa.common.db import table, utcnow
 from kassa.common.errors import Forbidden, NotFound, Unauthorized
 from kassa.common.passwords import verify_secret
 from kassa.common.signing import (
@@ -119,7 +119,7 @@ def _verifying_keys(node) -> list[str]:
 # On PostgreSQL the key lookup, the nonce and the node's last contact are one statement (the
 # busiest path central has: every signed request), and its commit does not wait for the disk.
 # Checking the signature after storing the nonce is safe: a bad one rolls the nonce back.
-_NONCES, _NODES = NodeNonce.__table__, Node.__table__  # Core: the ORM adds nothing here
+_NONCES, _NODES = table(NodeNonce), table(Node)  # Core: the ORM adds nothing here
 _NONCE_CTE = (insert(_NONCES).values(node_id=bindparam("node"), nonce=bindparam("nonce"),
                                      seen_at=bindparam("now"))
               .returning(_NONCES.c.node_id).cte("nonce"))
@@ -208,6 +208,7 @@ def check_password(username: str, password: str, *, audit: bool = False) -> User
                              minutes=int(LOCKOUT.total_seconds() // 60))
     if outcome == "wrong":
         raise SignInRequired("User name or password is wrong.", code="bad_credentials")
+    assert user is not None  # outcome "ok" is only reached with a user
     return user
 
 

@@ -80,6 +80,7 @@ def request(session: Session, node_id: str, kind: str, amount: int, subject: str
     if kind not in KINDS:
         raise Invalid("No such kind of authorization: %(kind)s.", code="bad_kind", kind=kind)
     node = session.get(Node, node_id)
+    assert node is not None  # node_id is the signed-in till's (auth.node_signed looked it up)
     now = now or utcnow()
     policy = policy_for(session, kind, node.store_id)
     auth = Authorization(id=uuid.uuid4(), node_id=node_id, store_id=node.store_id, kind=kind,
@@ -130,6 +131,7 @@ def decide(session: Session, auth_id: uuid.UUID, user: User, approve: bool,
                        code="authorization_closed", details={"status": auth.status},
                        request_status=auth.status)
     if not may_decide(session, user, auth):
+        assert auth.level is not None  # pending: request() set it, only _decide clears it
         raise Forbidden("This request waits for the %(level)s.", code="not_your_level",
                         level=auth.level.replace("_", " "))
     if not reason.strip():
@@ -175,6 +177,7 @@ def escalate_and_expire(session: Session, now: datetime | None = None) -> dict:
             Authorization.status == "pending",
             or_(Authorization.expires_at <= now, Authorization.escalate_at <= now))
             .with_for_update()):
+        assert auth.expires_at is not None  # pending: request() set it
         if auth.expires_at <= now:
             _decide(session, auth, "expired", None, "nobody answered in time", now)
             expired += 1

@@ -25,6 +25,7 @@ from kassa.central.catalog.product_imports import CHUNK, MAX_ROWS, Record, Repor
 from kassa.central.models import Price, Product, Region, Store, User
 from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import price_doc
+from kassa.common.db import table
 from kassa.common.spreadsheet import cell
 from kassa.common.storage.bulk import insert_rows, update_rows
 
@@ -42,7 +43,7 @@ def import_prices(session: Session, text: str, user: User, *, skip_bad: bool = F
     if missing:
         report.error(1, "", ",".join(missing), "the header lacks these columns")
         return report
-    products = {}
+    products: dict[str, int] = {}
     stores = {s.code: s for s in session.scalars(select(Store))}
     regions = {r.code: r for r in session.scalars(select(Region))}
     raw_rows = []
@@ -55,7 +56,8 @@ def import_prices(session: Session, text: str, user: User, *, skip_bad: bool = F
     for start in range(0, len(skus), CHUNK):
         products.update(session.execute(select(Product.sku, Product.id).where(
             Product.sku.in_(skus[start:start + CHUNK]))).all())
-    rows, seen, bad = [], {}, 0
+    seen: dict[tuple, int] = {}
+    rows, bad = [], 0
     for line, raw in raw_rows:
         row = _row(line, raw, report, products, stores, regions, user)
         if row is not None and _slot(row) in seen:
@@ -134,8 +136,8 @@ def _write(session: Session, rows: list[dict], report: Report) -> None:
             changed.append({"id": existing[_slot(r)], **values})
         else:
             new.append(values)
-    update_rows(session, Price.__table__, "id", changed, ("amount_minor",))
-    new = insert_rows(session, Price.__table__, new, CHUNK)
+    update_rows(session, table(Price), "id", changed, ("amount_minor",))
+    new = insert_rows(session, table(Price), new, CHUNK)
     record_changes(session, "price", [(p["id"], price_doc(Record(p)), p["store_id"],
                                        p["region_id"]) for p in changed + new])
     report.created, report.updated, report.written = len(new), len(changed), bool(rows)

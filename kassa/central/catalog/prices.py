@@ -9,9 +9,10 @@ that check and the audit line.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import ScalarSelect, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from kassa.central.access import audit
@@ -113,6 +114,7 @@ def visible_prices(user: User):
     stores' (a store manager: their own store's, not the region's other stores')."""
     if user.role in ("admin", "central_office"):
         return None
+    own_region: ScalarSelect[Any] | int | None
     if user.role == "store_manager":
         own_region = select(Store.region_id).where(Store.id == user.store_id).scalar_subquery()
         stores = Price.store_id == user.store_id
@@ -184,11 +186,11 @@ def price_product(session: Session, actor: User, *, sku: str, amount_minor: int,
     if product is None:
         raise NotFound("No product %(sku)s.", code="product_not_found", sku=sku)
     store, region = _target(session, actor, store_code, region_code)
-    before = session.scalars(select(Price.id).where(
+    before_id = session.scalars(select(Price.id).where(
         Price.product_id == product.id, same(Price.store_id, store and store.id),
         same(Price.region_id, region and region.id),
         same(Price.effective_from, effective_from))).first()
-    before = _row(session, before) if before else None
+    before = _row(session, before_id) if before_id else None
     price = set_price(session, product, amount_minor, store=store, region=region,
                       effective_from=effective_from)
     after = _row(session, price.id)

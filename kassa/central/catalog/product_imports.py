@@ -16,6 +16,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy import text as sql
@@ -26,6 +27,7 @@ from kassa.central.catalog.prices import CHAIN_STANDING, drop_started
 from kassa.central.models import Price, Product, ProductBarcode, VatRate
 from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import price_doc, product_doc
+from kassa.common.db import table
 from kassa.common.spreadsheet import cell
 from kassa.common.storage.bulk import copy_rows, insert_rows, is_postgresql, next_ids, update_rows
 
@@ -109,7 +111,9 @@ def _row(line: int, raw: dict, report: Report) -> Row | None:
         report.error(line, sku, "active", "1 or 0")
     if len(report.errors) > before:
         return None
-    return Row(line, sku, name, vat, unit, category, barcodes, price,
+    # Not narrowed by a check: once report.errors is full (1000), a bad row adds no error and
+    # comes through here with vat or price None; a check would change what that row does.
+    return Row(line, sku, name, cast(int, vat), unit, category, barcodes, cast(int, price),
                active in ("1", "true", "yes"))
 
 
@@ -144,13 +148,13 @@ def import_products(session: Session, text: str, *, skip_bad: bool = False,
     old = [r for r in rows if r.sku in known]
     ids = dict(known)
     ids.update(_insert_products(session, new))
-    update_rows(session, Product.__table__, "id",
+    update_rows(session, table(Product), "id",
                 [{"id": ids[r.sku], **_product_values(r)} for r in old],
                 ("name", "vat_rate_bp", "unit", "category", "active"))
     for start in range(0, len(old), CHUNK):
         session.execute(delete(ProductBarcode).where(ProductBarcode.product_id.in_(
             [ids[r.sku] for r in old[start:start + CHUNK]])))
-    copy_rows(session, ProductBarcode.__table__,
+    copy_rows(session, table(ProductBarcode),
               [{"barcode": b, "product_id": ids[r.sku]} for r in rows for b in r.barcodes])
     prices = _set_prices(session, rows, ids)
     if is_postgresql(session) and len(new) > 1000:
@@ -172,7 +176,9 @@ def import_products(session: Session, text: str, *, skip_bad: bool = False,
 def _check_against_central(session: Session, rows: list[Row], report: Report) -> list[Row]:
     """A SKU or barcode twice in the file, a barcode another product holds at central, or a
     VAT rate that is not one of the chain's."""
-    seen_skus, seen_codes, good = {}, {}, []
+    seen_skus: dict[str, int] = {}
+    seen_codes: dict[str, int] = {}
+    good = []
     owners = dict(session.execute(select(ProductBarcode.barcode, Product.sku).join(
         Product, Product.id == ProductBarcode.product_id)).all())
     rates = set(session.scalars(select(VatRate.rate_bp).where(VatRate.active)))
@@ -199,7 +205,7 @@ def _check_against_central(session: Session, rows: list[Row], report: Report) ->
 
 
 def _known_skus(session: Session, skus: list[str]) -> dict[str, int]:
-    known = {}
+    known: dict[str, int] = {}
     for start in range(0, len(skus), CHUNK):
         known.update(session.execute(select(Product.sku, Product.id).where(
             Product.sku.in_(skus[start:start + CHUNK]))).all())
@@ -216,11 +222,11 @@ def _insert_products(session: Session, rows: list[Row]) -> dict[str, int]:
     if not rows:
         return {}
     if is_postgresql(session):
-        ids = next_ids(session, Product.__table__, len(rows))
-        copy_rows(session, Product.__table__, [{"id": pid, **_product_values(r)}
-                                               for pid, r in zip(ids, rows, strict=True)])
+        ids = next_ids(session, table(Product), len(rows))
+        copy_rows(session, table(Product), [{"id": pid, **_product_values(r)}
+                                            for pid, r in zip(ids, rows, strict=True)])
         return {r.sku: pid for pid, r in zip(ids, rows, strict=True)}
-    made = {}
+    made: dict[str, int] = {}
     for start in range(0, len(rows), CHUNK):
         made.update((sku, pid) for pid, sku in session.execute(
             insert(Product).returning(Product.id, Product.sku, sort_by_parameter_order=True),
@@ -232,7 +238,7 @@ def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[
     """The chain-wide standing price of each row's product (no region or store, no scheduled
     start), updated or created; returns the rows."""
     product_ids = [ids[r.sku] for r in rows]
-    existing = {}
+    existing: dict[int, int] = {}
     for start in range(0, len(product_ids), CHUNK):
         existing.update(session.execute(select(Price.product_id, Price.id).where(
             *CHAIN_STANDING, Price.product_id.in_(
@@ -246,8 +252,8 @@ def _set_prices(session: Session, rows: list[Row], ids: dict[str, int]) -> list[
             changed.append({"id": existing[pid], **row})
         else:
             new.append(row)
-    update_rows(session, Price.__table__, "id", changed, ("amount_minor",))
-    new = insert_rows(session, Price.__table__, new, CHUNK)
+    update_rows(session, table(Price), "id", changed, ("amount_minor",))
+    new = insert_rows(session, table(Price), new, CHUNK)
     if session.scalar(select(Price.id).where(Price.effective_from.is_not(None),
                                              Price.store_id.is_(None),
                                              Price.region_id.is_(None)).limit(1)):

@@ -31,7 +31,7 @@ from kassa.central.models import (
     User,
 )
 from kassa.central.replication.feed import customer_scope, record_change
-from kassa.common.db import utcnow
+from kassa.common.db import table, utcnow
 from kassa.common.errors import Conflict, Invalid
 
 
@@ -103,12 +103,12 @@ def _erase(session: Session, customer: Customer) -> None:
     customer.birthday, customer.lead_source, customer.card_number = None, None, None
     customer.address, customer.block_reason = None, None
     customer.card_has_pin, customer.anonymized_at = False, utcnow()
-    session.execute(Interaction.__table__.update()
-                    .where(Interaction.__table__.c.customer_id == customer.id)
+    session.execute(table(Interaction).update()
+                    .where(table(Interaction).c.customer_id == customer.id)
                     .values(subject=ANONYMOUS, body="", source=None))
     their_tasks = select(Task.id).where(Task.customer_id == customer.id)
-    session.execute(TaskComment.__table__.update()
-                    .where(TaskComment.__table__.c.task_id.in_(their_tasks))
+    session.execute(table(TaskComment).update()
+                    .where(table(TaskComment).c.task_id.in_(their_tasks))
                     .values(text=ANONYMOUS))
 
 
@@ -189,10 +189,9 @@ def merge(session: Session, keep: Customer, other: Customer, user: User) -> Cust
         raise Conflict("Merge two live records (neither merged nor anonymized).",
                        code="bad_merge")
     before = {"keep": _brief(keep), "other": _brief(other)}
-    for table in (Sale.__table__, Interaction.__table__, Consent.__table__, Task.__table__,
-                  CustomerDocument.__table__, HistoricTransaction.__table__,
-                  OfferExposure.__table__):
-        session.execute(table.update().where(table.c.customer_id == other.id)
+    for linked in (table(Sale), table(Interaction), table(Consent), table(Task),
+                   table(CustomerDocument), table(HistoricTransaction), table(OfferExposure)):
+        session.execute(linked.update().where(linked.c.customer_id == other.id)
                         .values(customer_id=keep.id))
     _merge_accounts(session, keep, other, user)
     for field in ("phone", "email", "birthday", "card_number", "home_store_id"):
@@ -231,16 +230,16 @@ def _merge_accounts(session: Session, keep: Customer, other: Customer, user: Use
     else:
         if keep.card_number:
             _block_cards(session, other, "merged", user)
-        for table in (LoyaltyEntry.__table__, Card.__table__, RedemptionHold.__table__):
-            session.execute(table.update().where(table.c.account_id == other_account.id)
+        for linked in (table(LoyaltyEntry), table(Card), table(RedemptionHold)):
+            session.execute(linked.update().where(linked.c.account_id == other_account.id)
                             .values(account_id=keep_account.id))
         session.execute(update(LoyaltyAccount).where(
             LoyaltyAccount.id == keep_account.id).values(
             balance=LoyaltyAccount.balance + other_account.balance,
             held=LoyaltyAccount.held + other_account.held))
         session.flush()
-        session.execute(Sale.__table__.update().where(
-            Sale.__table__.c.account_id == other_account.id).values(
+        session.execute(table(Sale).update().where(
+            table(Sale).c.account_id == other_account.id).values(
             account_id=keep_account.id))
         session.delete(other_account)
         record_change(session, "loyalty_account", other_account.id, None)

@@ -9,6 +9,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -76,7 +77,7 @@ class ImportReport:
     leads: int = 0
     skipped: int = 0
     written: bool = False
-    errors: list = None
+    errors: list = cast(list, None)  # always given (errors=[]); the default stays None
 
     def error(self, line: int, column: str, message: str) -> None:
         if len(self.errors) < 1000:
@@ -145,8 +146,9 @@ def _checked_row(line: int, raw: dict, report: ImportReport) -> tuple[dict, date
 
 
 def _write_row(session: Session, user: User, reach: Reach, report: ImportReport, line: int,
-               row: dict, at: datetime, match: dict) -> None:
+               row: dict, at: datetime | None, match: dict) -> None:
     """Record one checked row on its customer's timeline (a new lead if nobody matches)."""
+    # ``at`` is None only for a bad row let through once the report holds 1000 errors.
     customer = find(session, **match)
     if customer is not None and reach.clause() is not None:
         try:

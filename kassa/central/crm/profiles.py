@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
@@ -165,7 +165,7 @@ def reachable(session: Session, reach: Reach, customer_id: uuid.UUID, *,
 def search(session: Session, reach: Reach, q: str, limit: int = 50) -> list[Customer]:
     """By card number, phone, e-mail or part of the name."""
     q = q.strip()
-    conditions = [func.lower(Customer.name).like(f"%{q.lower()}%")]
+    conditions: list[ColumnElement[bool]] = [func.lower(Customer.name).like(f"%{q.lower()}%")]
     if q.isdigit() and len(q) == 16:
         conditions.append(Customer.card_number == q)
     try:
@@ -188,7 +188,9 @@ HISTORY = 50
 def profile(session: Session, customer: Customer) -> dict:
     """Everything about one customer: who they are, consents, cards, points, purchases and
     returns in every store, contacts on every channel, and one timeline of it all."""
-    store_codes = dict(session.execute(select(Store.id, Store.code)).all())
+    # Keyed by int | None: rows without a store (a contact, a customer without a home store)
+    # look up None and get None.
+    store_codes: dict[int | None, str] = dict(session.execute(select(Store.id, Store.code)).all())
     account = session.scalars(select(LoyaltyAccount).where(
         LoyaltyAccount.customer_id == customer.id)).first()
     sales = list(session.execute(

@@ -87,7 +87,8 @@ def make_document(session: Session, customer: Customer, kind: str,
                        skus=", ".join(missing[:5]))
     prices = dict(session.execute(select(Price.product_id, Price.amount_minor).where(
         Price.product_id.in_([p.id for p in found.values()]), *CHAIN_STANDING)).all())
-    items, vat = [], {}
+    items = []
+    vat: dict[int, int] = {}
     for sku, quantity in lines:
         product = found[sku]
         if product.id not in prices:

@@ -81,6 +81,7 @@ def retire_issuer_key(session: Session, key_id: int, *, force: bool = False) -> 
     carrying = session.scalar(select(func.count()).select_from(Card).where(
         Card.issuer_key_id == key_id, Card.status.in_(("issued", "active")),
         Card.expires_on >= utcnow().date()))
+    assert carrying is not None  # count() always returns a row
     if carrying and not force:
         raise Conflict("%(cards)s card(s) in use still carry issuer key %(key_id)s; replace "
                        "them first, or retire with --force and they stop working.",
@@ -178,6 +179,7 @@ def issue(session: Session, account: LoyaltyAccount, key_dir: Path, *,
                      status="issued", expires_on=expires, has_pin=pin is not None))
     # The newest card is the customer's card: tills find the customer by its number.
     customer = session.get(Customer, account.customer_id)
+    assert customer is not None  # foreign key of the account
     customer.card_number, customer.card_has_pin = number, pin is not None
     session.flush()
     record_change(session, "customer", customer.id, customer_doc(customer),
@@ -230,6 +232,7 @@ def replace(session: Session, number: str, key_dir: Path, *,
         raise Conflict("Card %(number)s was replaced by %(replaced_by)s.",
                        code="card_replaced", number=number, replaced_by=old.replaced_by)
     account = session.get(LoyaltyAccount, old.account_id)
+    assert account is not None  # foreign key of the card
     state = issue(session, account, key_dir, pin=pin)
     activate(session, state.card_number)
     block(session, number, "replaced")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import cast
 
 from sqlalchemy import bindparam, event, func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -36,7 +37,7 @@ from kassa.central.models import (
 )
 from kassa.central.replication.feed import record_change, record_changes
 from kassa.central.replication.feed_documents import account_doc
-from kassa.common.db import utcnow
+from kassa.common.db import rowcount, table, utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.common.storage.bulk import copy_rows
 from kassa.loyalty import settings
@@ -116,13 +117,13 @@ def publish(session: Session, account_ids: list[uuid.UUID], now: datetime | None
     lot, whatever their number (a sync batch touches up to a thousand accounts)."""
     now = now or utcnow()
     session.flush()
-    table = LoyaltyAccount.__table__
+    accounts = table(LoyaltyAccount)
     rows = session.execute(
-        select(table.c.id, table.c.customer_id, table.c.tier, table.c.balance,
-               table.c.review_at, table.c.expiring, Store.region_id)
-        .join(Customer.__table__, Customer.id == table.c.customer_id)
+        select(accounts.c.id, accounts.c.customer_id, accounts.c.tier, accounts.c.balance,
+               accounts.c.review_at, accounts.c.expiring, Store.region_id)
+        .join(table(Customer), Customer.id == accounts.c.customer_id)
         .outerjoin(Store, Store.id == Customer.home_store_id)
-        .where(table.c.id.in_(account_ids))).all()
+        .where(accounts.c.id.in_(account_ids))).all()
     if not rows:
         return
     spend = rolling_spend(session, [r.customer_id for r in rows], now)
@@ -142,7 +143,7 @@ def publish(session: Session, account_ids: list[uuid.UUID], now: datetime | None
                                           balance=row.balance, expiring=fresh))
         changes.append((row.id, doc, None, row.region_id))
     if updates:
-        session.execute(update(table).where(table.c.id == bindparam("b_id"))
+        session.execute(update(accounts).where(accounts.c.id == bindparam("b_id"))
                         .values(tier=bindparam("tier"), review_at=bindparam("review_at"),
                                 expiring=bindparam("expiring")), updates)
         session.expire_all()  # ORM copies of these accounts are stale now
@@ -190,7 +191,8 @@ def rolling_spend(session: Session, customer_ids: list[uuid.UUID],
             .where(Sale.customer_id.in_(customer_ids), Return.returned_at > start)
             .group_by(Sale.customer_id)):
         sold[customer_id] = sold.get(customer_id, 0) - amount
-    return sold
+    # Sale.customer_id may be NULL, but the IN filter leaves those sales out.
+    return cast(dict[uuid.UUID, int], sold)
 
 
 def next_review(session: Session, tier: str, review_at: datetime | None, spend_minor: int,
@@ -231,7 +233,8 @@ def post_batch(session: Session, postings: list[tuple[uuid.UUID, LedgerEntry]]) 
             select(LoyaltyEntry.cause, LoyaltyEntry.account_id, LoyaltyEntry.kind,
                    LoyaltyEntry.points)
             .where(LoyaltyEntry.cause.in_(causes[start:start + 500]))))
-    new, moved = [], {}
+    new = []
+    moved: dict[uuid.UUID, int] = {}
     for account_id, entry in postings:
         earlier = held.get(entry.cause)
         if earlier is None:
@@ -243,17 +246,17 @@ def post_batch(session: Session, postings: list[tuple[uuid.UUID, LedgerEntry]]) 
                            code="ledger_conflict", cause=entry.cause)
     if not new:
         return 0
-    table = LoyaltyAccount.__table__
-    move = (update(table).where(table.c.id == bindparam("b_id"))
-            .values(balance=table.c.balance + bindparam("b_points")))
+    accounts = table(LoyaltyAccount)
+    move = (update(accounts).where(accounts.c.id == bindparam("b_id"))
+            .values(balance=accounts.c.balance + bindparam("b_points")))
     params = [{"b_id": account_id, "b_points": points} for account_id, points in moved.items()]
     if len(params) == 1:
-        if not session.execute(move, params[0]).rowcount:
+        if not rowcount(session.execute(move, params[0])):
             raise NotFound("No such loyalty account.", code="account_not_found")
     else:  # executemany: an unknown account fails on the entries' foreign key below
         session.execute(move, params)
     recorded = utcnow()
-    copy_rows(session, LoyaltyEntry.__table__, [
+    copy_rows(session, table(LoyaltyEntry), [
         {"account_id": account_id, "cause": e.cause, "kind": e.kind.value, "points": e.points,
          "at": e.at, "expires_at": e.expires_at, "recorded_at": recorded}
         for account_id, e in new])
@@ -289,28 +292,30 @@ def burn_for_sale(session: Session, account_id: uuid.UUID, sale_id: uuid.UUID, p
         reservation.sale_id = sale_id  # used after all: the till could not say otherwise in time
 
 
-def check_balance(session: Session, account_id: uuid.UUID) -> tuple[int, int]:
-    """``(cached balance, sum of the ledger)``: equal unless something bypassed ``post``."""
+def check_balance(session: Session, account_id: uuid.UUID) -> tuple[int | None, int]:
+    """``(cached balance, sum of the ledger)``: equal unless something bypassed ``post``
+    (``(None, 0)`` for no such account)."""
     cached = session.scalar(select(LoyaltyAccount.balance).where(
         LoyaltyAccount.id == account_id))
     total = session.scalar(select(func.coalesce(func.sum(LoyaltyEntry.points), 0)).where(
         LoyaltyEntry.account_id == account_id))
+    assert total is not None  # an aggregate without GROUP BY always returns a row
     return cached, total
 
 
-_GRANT = (update(LoyaltyAccount.__table__)
-          .where(LoyaltyAccount.__table__.c.id == bindparam("b_account"),
-                 LoyaltyAccount.__table__.c.balance - LoyaltyAccount.__table__.c.held
-                 >= bindparam("b_points"))
-          .values(held=LoyaltyAccount.__table__.c.held + bindparam("b_points")))
+_ACCOUNTS = table(LoyaltyAccount)
+_GRANT = (update(_ACCOUNTS)
+          .where(_ACCOUNTS.c.id == bindparam("b_account"),
+                 _ACCOUNTS.c.balance - _ACCOUNTS.c.held >= bindparam("b_points"))
+          .values(held=_ACCOUNTS.c.held + bindparam("b_points")))
 
 
 def _hold_pg():
     """On PostgreSQL the grant, the hold and its audit line are one statement: the hold and the
     line are inserted only when the conditional UPDATE took the points; it answers how many
     accounts it updated (0 or 1)."""
-    holds, log = RedemptionHold.__table__, AuditEntry.__table__
-    granted = _GRANT.returning(LoyaltyAccount.__table__.c.id).cte("granted")
+    holds, log = table(RedemptionHold), table(AuditEntry)
+    granted = _GRANT.returning(_ACCOUNTS.c.id).cte("granted")
     made = (insert(holds).from_select(
         ["id", "account_id", "node_id", "points", "status", "sale_id", "created_at",
          "expires_at"],
@@ -362,10 +367,10 @@ def hold(session: Session, account_id: uuid.UUID, node_id: str, points: int,
                        points=account.balance - account.held,
                        details={"available": account.balance - account.held})
     if conn.dialect.name != "postgresql":
-        conn.execute(insert(RedemptionHold.__table__).values(
-            {c.key: getattr(reservation, c.key) for c in RedemptionHold.__table__.columns}))
-        conn.execute(insert(AuditEntry.__table__).values(
-            {c.key: getattr(line, c.key) for c in AuditEntry.__table__.columns
+        conn.execute(insert(table(RedemptionHold)).values(
+            {c.key: getattr(reservation, c.key) for c in table(RedemptionHold).columns}))
+        conn.execute(insert(table(AuditEntry)).values(
+            {c.key: getattr(line, c.key) for c in table(AuditEntry).columns
              if c.key != "id"}))
     return reservation
 

@@ -144,7 +144,7 @@ def publish_profiles(session: Session, customer_ids: Iterable[uuid.UUID] | None 
     if not answers:
         return 0
     holdout = settings(session).holdout_bp
-    segments = {}
+    segments: dict[uuid.UUID, str | None] = {}
     for part in _chunks([cid for cid, ok in answers.items() if ok]):
         segments.update(session.execute(select(CustomerScore.customer_id, CustomerScore.segment)
                                         .where(CustomerScore.customer_id.in_(part))).all())

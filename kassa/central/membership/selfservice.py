@@ -92,6 +92,7 @@ def mail_code(session: Session, email: str, client: str) -> bool:
     now = utcnow()
     recent = session.scalar(select(func.count()).where(
         SignInCode.customer_id == customer.id, SignInCode.created_at > now - LOCKOUT))
+    assert recent is not None  # count() always returns a row
     if recent >= CODES_PER_WINDOW:
         audit.record(session, "me_code:limited", f"card {card.card_number}", reason=client)
         return False
@@ -142,6 +143,7 @@ def _locked(session: Session, subject: str, now, client: str) -> bool:
     failures = session.scalar(select(func.count()).where(
         AuditEntry.action == "me_sign_in:wrong", AuditEntry.subject == subject,
         AuditEntry.at > now - LOCKOUT))
+    assert failures is not None  # count() always returns a row
     if failures >= MAX_FAILURES:
         audit.record(session, "me_sign_in:locked", subject, at=now, reason=client)
         return True
@@ -204,6 +206,7 @@ def purchases(session: Session, customer: Customer, page: int) -> dict:
                   Sale.status, Sale.points_burned).join(Store, Store.id == Sale.store_id) \
         .where(Sale.customer_id == customer.id)
     total = session.scalar(select(func.count()).where(Sale.customer_id == customer.id))
+    assert total is not None  # count() always returns a row
     rows = session.execute(base.order_by(Sale.sold_at.desc(), Sale.receipt_no)
                            .offset((page - 1) * PAGE).limit(PAGE))
     return {"page": page, "pages": max(1, -(-total // PAGE)), "items": [
@@ -216,6 +219,7 @@ def points(session: Session, customer: Customer, page: int) -> dict:
     account_id = session.scalar(select(LoyaltyAccount.id).where(
         LoyaltyAccount.customer_id == customer.id))
     total = session.scalar(select(func.count()).where(LoyaltyEntry.account_id == account_id))
+    assert total is not None  # count() always returns a row
     rows = session.scalars(select(LoyaltyEntry).where(LoyaltyEntry.account_id == account_id)
                            .order_by(LoyaltyEntry.at.desc(), LoyaltyEntry.id.desc())
                            .offset((page - 1) * PAGE).limit(PAGE))

@@ -9,13 +9,14 @@ writes are rare next to sales, so the serialization costs nothing that matters. 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from kassa.central.models import ChangeFeedEntry, Customer, Store
-from kassa.common.db import utcnow
+from kassa.common.db import table, utcnow
 from kassa.common.storage.bulk import copy_rows
 
 FEED_LOCK_ID = 0x4B415353  # "KASS"
@@ -35,8 +36,9 @@ def record_change(session: Session, entity: str, key: object, data: dict | None,
     session.flush()
 
 
-def record_changes(session: Session, entity: str,
-                   changes: list[tuple[object, dict | None, int | None, int | None]]) -> None:
+def record_changes(
+        session: Session, entity: str,
+        changes: Sequence[tuple[object, dict | None, int | None, int | None]]) -> None:
     """``record_change`` for many keys at once: ``[(key, data, store_id, region_id)]``, one
     lock and one multi-row INSERT (a sync batch publishing a hundred accounts)."""
     if not changes:
@@ -44,7 +46,7 @@ def record_changes(session: Session, entity: str,
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FEED_LOCK_ID})
     now = utcnow()
-    copy_rows(session, ChangeFeedEntry.__table__, [
+    copy_rows(session, table(ChangeFeedEntry), [
         {"entity": entity, "entity_key": str(key), "deleted": data is None, "payload": data,
          "store_id": store_id, "region_id": region_id, "changed_at": now}
         for key, data, store_id, region_id in changes])

@@ -50,7 +50,7 @@ from kassa.central.models import (
 )
 from kassa.central.replication.feed import customer_scope, record_change
 from kassa.central.replication.feed_documents import customer_doc
-from kassa.common.db import utcnow
+from kassa.common.db import rowcount, table, utcnow
 from kassa.common.errors import Conflict, Invalid, KassaError
 from kassa.common.storage.bulk import copy_rows
 from kassa.sync import payloads
@@ -65,7 +65,7 @@ class RowBuffer:
     """Rows to insert, per table, written with one multi-row INSERT each; a handler that must
     update a row written earlier in the batch calls ``flush`` first."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rows: dict[Table, list[dict]] = defaultdict(list)
         self.points: list[tuple] = []  # (account id, LedgerEntry), posted after the rows
 
@@ -78,11 +78,11 @@ class RowBuffer:
     def flush(self, session: Session) -> None:
         # Parents first: dict order is the order handlers first added each table.
         copy = session.get_bind().dialect.name == "postgresql"
-        for table, rows in self.rows.items():
-            if copy and table.name in _COPY_TABLES and _same_columns(rows):
-                copy_rows(session, table, rows)
+        for target, rows in self.rows.items():
+            if copy and target.name in _COPY_TABLES and _same_columns(rows):
+                copy_rows(session, target, rows)
             else:
-                session.execute(insert(table), rows)
+                session.execute(insert(target), rows)
         self.rows.clear()
         if self.points:
             postings, self.points = self.points, []
@@ -178,6 +178,7 @@ def apply_batch(session: Session, node_id: str, events: list[dict]) -> tuple[int
     one at fault.
     """
     node = session.get(Node, node_id, with_for_update=True)
+    assert node is not None  # the request was signed by this node (auth.node_signed)
     fresh = _fresh_events(session, node, events)
     if fresh:
         try:
@@ -212,7 +213,7 @@ def _fresh_events(session: Session, node: Node, events: list[dict]) -> list[dict
 
 def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: bool) -> None:
     held = HeldRefs.load(session, node.id)
-    loaded = []
+    loaded: list[tuple[dict, dict | None, Invalid | None]] = []
     for event in fresh:
         try:
             loaded.append((event, _load_payload(event), None))
@@ -221,10 +222,11 @@ def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: b
     known = Known.load(session, [p for _e, p, _err in loaded if p is not None])
     buffer = RowBuffer()
     for event, payload, error in loaded:
-        buffer.add(ReceivedEvent.__table__, {
+        buffer.add(table(ReceivedEvent), {
             "node_id": node.id, "seq": event["seq"], "event_id": event["event_id"],
             "kind": event["kind"], "occurred_at": event["occurred_at"], "received_at": utcnow()})
         if error is None:
+            assert payload is not None  # no error: _load_payload returned it
             blocker = held.blocker(event["kind"], payload)
             if blocker is not None:
                 error = Invalid(f"Depends on event {blocker}, which is quarantined.",
@@ -235,7 +237,7 @@ def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: b
             error = _apply_alone(session, node, event, payload, known, buffer)
         if error is not None:
             held.add(event, payload)
-            buffer.add(QuarantinedEvent.__table__, _quarantine_row(node.id, event, error))
+            buffer.add(table(QuarantinedEvent), _quarantine_row(node.id, event, error))
     buffer.flush(session)
 
 
@@ -285,7 +287,7 @@ def _quarantine_row(node_id: str, event: dict, error: Invalid) -> dict:
 # A handler failing with one of these is a bug in it (or an event it does not expect): the event
 # is quarantined with the error, not the node's whole queue stopped. Database errors are not
 # in this list: a full disk fails the batch, and the node sends it again later.
-BUG_ERRORS = (KeyError, TypeError, ValueError, AttributeError, LookupError)
+BUG_ERRORS = (KeyError, TypeError, ValueError, AttributeError, LookupError, AssertionError)
 
 # What an event creates (its own ids) and what it needs to exist before it (other events' ids).
 _CREATES = {"sale.completed": ("sale_id",), "shift.opened": ("shift_id",),
@@ -348,7 +350,7 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
     if p["store_id"] != node.store_id:
         raise Invalid(f"Sale {p['receipt_no']} names store {p['store_id']}, "
                       f"but node {node.id} belongs to store {node.store_id}.", code="bad_event")
-    buffer.add(Sale.__table__, {
+    buffer.add(table(Sale), {
         "id": p["sale_id"], "receipt_no": p["receipt_no"], "node_id": node.id,
         "store_id": p["store_id"], "customer_id": p["customer_id"], "sold_at": p["sold_at"],
         "received_at": utcnow(), "status": "completed", "shift_id": p["shift_id"],
@@ -360,10 +362,10 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "points_hold_id": (p["loyalty"] or {}).get("hold_id"),
         "authorization_id": p["authorization_id"]})
     for ln in p["lines"]:
-        buffer.add(SaleLine.__table__, {**ln, "sale_id": p["sale_id"],
-                                        "gross_minor": ln["gross_minor"] or ln["amount_minor"]})
+        buffer.add(table(SaleLine), {**ln, "sale_id": p["sale_id"],
+                                     "gross_minor": ln["gross_minor"] or ln["amount_minor"]})
     for pay in p["payments"]:
-        buffer.add(Payment.__table__, {**pay, "sale_id": p["sale_id"]})
+        buffer.add(table(Payment), {**pay, "sale_id": p["sale_id"]})
     if p["loyalty"] is not None:
         _sale_points(session, node, p, buffer)
 
@@ -393,7 +395,7 @@ def _as_invalid():
 
 def _sale_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
                 known: Known) -> None:
-    buffer.add(AuditEntry.__table__, {
+    buffer.add(table(AuditEntry), {
         "at": p["at"], "node_id": node.id, "action": "void", "actor_id": p["cashier_id"],
         "on_behalf_of_id": None, "reference_id": p["sale_id"], "reason": p["reason"][:200],
         "subject": f"open sale, {p['line_count']} lines, {p['total_minor'] / 100:.2f}"})
@@ -402,18 +404,20 @@ def _sale_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
 def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
                 known: Known) -> None:
     buffer.flush(session)
-    done = session.execute(update(Sale).where(Sale.id == p["sale_id"], Sale.node_id == node.id)
-                           .values(status="post_voided")).rowcount
+    done = rowcount(session.execute(
+        update(Sale).where(Sale.id == p["sale_id"], Sale.node_id == node.id)
+        .values(status="post_voided")))
     if not done:
         raise Invalid(f"Post-void of unknown sale {p['receipt_no']}.", code="unknown_reference")
     sale = session.get(Sale, p["sale_id"])
+    assert sale is not None  # the UPDATE above just found it
     if sale.account_id is not None:
         buffer.post(sale.account_id, loyalty_accounts.void_entries(session, sale, p["at"]))
 
 
 def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
                 known: Known) -> None:
-    buffer.add(Return.__table__, {
+    buffer.add(table(Return), {
         "id": p["return_id"], "return_no": p["return_no"], "node_id": node.id,
         "store_id": node.store_id, "original_sale_id": p["original_sale_id"],
         "original_receipt_no": p["original_receipt_no"], "shift_id": p["shift_id"],
@@ -422,9 +426,9 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "vat_minor": p["vat_minor"], "points_refunded": p["points_refunded"],
         "authorization_id": p["authorization_id"]})
     for ln in p["lines"]:
-        buffer.add(ReturnLine.__table__, {**ln, "return_id": p["return_id"]})
+        buffer.add(table(ReturnLine), {**ln, "return_id": p["return_id"]})
     for r in p["refunds"]:
-        buffer.add(Refund.__table__, {**r, "return_id": p["return_id"]})
+        buffer.add(table(Refund), {**r, "return_id": p["return_id"]})
     if p["account_id"] is not None:
         reversed_by_line = {ln["line_no"]: ln["points_reversed"] for ln in p["lines"]}
         buffer.post(p["account_id"], loyalty_accounts.return_entries(
@@ -433,7 +437,7 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
 
 def _shift_opened(session: Session, node: Node, p: dict, buffer: RowBuffer,
                 known: Known) -> None:
-    buffer.add(Shift.__table__, {
+    buffer.add(table(Shift), {
         "id": p["shift_id"], "node_id": node.id, "number": p["number"],
         "cashier_id": p["cashier_id"], "opened_at": p["opened_at"], "closed_at": None,
         "opening_float_minor": p["opening_float_minor"], "expected_cash_minor": None,
@@ -442,8 +446,8 @@ def _shift_opened(session: Session, node: Node, p: dict, buffer: RowBuffer,
 
 def _shift_update(session: Session, node: Node, shift_id, values: dict, buffer: RowBuffer):
     buffer.flush(session)
-    done = session.execute(update(Shift).where(Shift.id == shift_id, Shift.node_id == node.id)
-                           .values(**values)).rowcount
+    done = rowcount(session.execute(
+        update(Shift).where(Shift.id == shift_id, Shift.node_id == node.id).values(**values)))
     if not done:
         raise Invalid(f"Unknown shift {shift_id}.", code="unknown_reference")
 
@@ -464,7 +468,7 @@ def _cash_moved(session: Session, node: Node, p: dict, buffer: RowBuffer,
 
 def _override_granted(session: Session, node: Node, p: dict, buffer: RowBuffer,
                 known: Known) -> None:
-    buffer.add(AuditEntry.__table__, {
+    buffer.add(table(AuditEntry), {
         "at": p["at"], "node_id": node.id, "action": f"override:{p['action']}"[:32],
         "actor_id": p["manager_id"], "on_behalf_of_id": p["cashier_id"],
         "reference_id": p["override_id"], "subject": p["subject"][:200],
@@ -518,7 +522,7 @@ def _offer_shown(session: Session, node: Node, p: dict, buffer: RowBuffer,
     if p["exposure_id"] in known.exposures:
         return
     known.exposures.add(p["exposure_id"])
-    buffer.add(OfferExposure.__table__, {
+    buffer.add(table(OfferExposure), {
         "id": p["exposure_id"], "offer_id": p["offer_id"], "customer_id": p["customer_id"],
         "node_id": node.id, "store_id": node.store_id, "held_out": p["held_out"], "at": p["at"],
         "sale_id": p["sale_id"], "accepted": p["accepted"]})

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 def record_report(session: Session, node_id: str, report: dict) -> dict:
     node = session.get(Node, node_id, with_for_update=True)
+    assert node is not None  # the request was signed by this node (auth.node_signed)
     node.reported_at = utcnow()
     node.node_seq, node.queue_depth = report["node_seq"], report["queue_depth"]
     node.oldest_pending_at, node.feed_cursor = report["oldest_pending_at"], report["feed_cursor"]
@@ -122,6 +123,7 @@ def record_restore(session: Session, node_id: str, report: dict) -> dict:
     against what central holds, and answer what it needs to go on without reusing a seq
     central holds or a receipt number a customer may hold."""
     node = session.get(Node, node_id, with_for_update=True)
+    assert node is not None  # the request was signed by this node (auth.node_signed)
     answer = position(session, node)
     audit.record(session, "node.restored", f"node {node_id}",
                  reason=f"restored up to seq {report['restored_seq']}; central holds up to "

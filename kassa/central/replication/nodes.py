@@ -6,7 +6,8 @@ the change feed.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy.orm import Session
 
@@ -36,7 +37,9 @@ def add_node(session: Session, node_id: str, store: Store) -> str:
 def enroll_node(session: Session, node_id: str, code: str, public_key_pem: str) -> Node:
     """Trade a one-time code for a registered public key; the code cannot be used again."""
     node = session.get(Node, node_id, with_for_update=True)
-    if (node is None or node.enroll_code_hash is None or node.enroll_expires_at < utcnow()
+    # enroll_expires_at is set and cleared together with enroll_code_hash.
+    if (node is None or node.enroll_code_hash is None
+            or cast(datetime, node.enroll_expires_at) < utcnow()
             or not verify_secret(node.enroll_code_hash, code)):
         raise Unauthorized("Unknown node or invalid enrolment code.", code="enrollment_refused")
     try:
@@ -58,6 +61,7 @@ def rotate_node_key(session: Session, node_id: str, public_key_pem: str,
     verifying for ``grace_seconds`` so requests in flight still pass; sending the same new key
     again (a lost answer) changes nothing."""
     node = session.get(Node, node_id, with_for_update=True)
+    assert node is not None  # the request was signed by this node (auth.node_signed)
     if node.public_key_pem == public_key_pem:
         return node
     try:
@@ -120,6 +124,8 @@ def register_node(session: Session, actor: User, node_id: str, store_code: str) 
 def new_enrolment_code(session: Session, actor: User, node_id: str) -> dict:
     """A new one-time code for a revoked node or one rebuilt from scratch (audited)."""
     code = reenroll_node(session, node_id)
-    store_code = session.get(Node, node_id).store.code
+    node = session.get(Node, node_id)
+    assert node is not None  # reenroll_node found it, or raised NotFound
+    store_code = node.store.code
     audit.record(session, "node_reenrolled", f"node {node_id}", actor_id=actor.id)
     return {"node_id": node_id, "store_code": store_code, "enroll_code": code}

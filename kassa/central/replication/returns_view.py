@@ -30,6 +30,7 @@ def sale_for_return(session: Session, receipt_no: str) -> dict:
         select(Return.id).where(Return.original_sale_id == sale.id))]
     given_back = session.scalar(select(func.coalesce(func.sum(Return.points_refunded), 0))
                                 .where(Return.original_sale_id == sale.id))
+    assert given_back is not None  # an aggregate without GROUP BY always returns a row
     return {
         "sale_id": str(sale.id), "receipt_no": sale.receipt_no, "node_id": sale.node_id,
         "store_id": sale.store_id, "return_ids": return_ids,

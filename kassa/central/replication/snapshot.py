@@ -16,13 +16,14 @@ The file: a header ``{"format": "kassa-snapshot", "version": 1, "feed_version": 
 
 from __future__ import annotations
 
+import typing
 import zlib
 from collections import Counter, namedtuple
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import msgspec
-from sqlalchemy import Connection, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, Connection, String, cast, func, or_, select
 
 from kassa.central.models import (
     Card,
@@ -99,6 +100,7 @@ def _join(lines: list[bytes]) -> bytes:
 @contextmanager
 def consistent_read(db: Database) -> Iterator[Connection]:
     """One read-only transaction in which every read sees the same committed state."""
+    options: dict[str, object]
     if db.is_sqlite:
         # A deferred BEGIN (kassa.common.db): the WAL snapshot is fixed by the first read.
         options = {"kassa_read_only": True}
@@ -125,17 +127,19 @@ def rows(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     yield from _latest_in_feed(conn, scope, FEED_ONLY)
 
 
-def _batches(conn: Connection, stmt) -> Iterator[list]:
+def _batches(conn: Connection, stmt) -> Iterator[list[Any]]:
     """Rows as named tuples, a batch at a time through a server-side cursor. The doc functions
     read attributes, and that costs several times less on a named tuple than on a Core row,
     which shows at a million customers."""
     result = conn.execute(stmt.execution_options(yield_per=BATCH))
-    record = namedtuple("Record", list(result.keys()))
+    # The fields are the statement's columns, known only here; mypy types a namedtuple only
+    # from a literal field list, so the records are Any to it.
+    record = typing.cast(Any, namedtuple)("Record", list(result.keys()))
     for batch in result.partitions():
         yield list(map(record._make, batch))
 
 
-def _records(conn: Connection, stmt) -> Iterator[tuple]:
+def _records(conn: Connection, stmt) -> Iterator[Any]:
     for batch in _batches(conn, stmt):
         yield from batch
 
@@ -282,7 +286,7 @@ def _uuid_text(column, dialect: str):
         return cast(column, String)
     parts = [func.substr(column, start, length, type_=String)
              for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
-    text = parts[0]
+    text: ColumnElement[str] = parts[0]
     for part in parts[1:]:
         text = text + "-" + part
     return text

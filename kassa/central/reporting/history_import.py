@@ -31,7 +31,7 @@ from kassa.central.access import audit
 from kassa.central.catalog.product_imports import CHUNK, MAX_ROWS, parse_minor
 from kassa.central.crm import profiles
 from kassa.central.models import Customer, HistoricTransaction, Product, Store
-from kassa.common.db import utcnow
+from kassa.common.db import table, utcnow
 from kassa.common.errors import Invalid
 from kassa.common.money import quantity_to_milli
 from kassa.common.storage.bulk import copy_rows, is_postgresql
@@ -116,10 +116,12 @@ def import_history(session: Session, data: bytes, *, dry_run: bool = False,
         return report
     now = utcnow()
     for start in range(0, len(records), CHUNK * 4):
-        copy_rows(session, HistoricTransaction.__table__,
+        copy_rows(session, table(HistoricTransaction),
                   [{**r, "batch": report.batch, "imported_at": now}
                    for r in records[start:start + CHUNK * 4]])
     report.loaded, report.written = len(records), True
+    # records is not empty (else returned above), so _summarise set both times.
+    assert report.first_at is not None and report.last_at is not None
     audit.record(session, "masterdata_import",
                  f"transaction history: {report.loaded} rows, {report.customers} customers",
                  reason=f"batch {report.batch}", actor_id=actor_id,
@@ -358,7 +360,7 @@ def _stores(session: Session) -> dict[str, int]:
 
 
 def _by_chunks(session: Session, key, value, wanted: set) -> dict:
-    found = {}
+    found: dict = {}
     for values in _chunks(wanted):
         found.update(session.execute(select(key, value).where(key.in_(values))).all())
     return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import cast
 
 import duckdb
 import marshmallow as ma
@@ -19,7 +20,7 @@ from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from kassa.central.access.auth import require_role
@@ -169,8 +170,10 @@ def sales_report(session: Session, user: User, group: str, start: datetime, end:
             if path is None:
                 raise FileNotFoundError("this central has no warehouse (KASSA_WAREHOUSE=off)")
             with wh_schema.connect(path, read_only=True) as con:
+                # Central's sessions are bound to its Engine (kassa.common.db.Database).
+                bind = cast(Engine, session.get_bind())
                 fresh = wh_reports.freshness(
-                    con, session.get_bind().url.render_as_string(hide_password=True))
+                    con, bind.url.render_as_string(hide_password=True))
                 # History only from a warehouse of this database that is being kept up: a late
                 # sale from an offline till lands within a refresh or two.
                 if source == "warehouse" or (fresh is not None and fresh >= end
@@ -289,6 +292,7 @@ def tasks(session: Session, user: User, start: datetime, end: datetime) -> dict:
                                      "open": 0})
         due = _aware(due)
         if status == "done":
+            assert done is not None  # crm.tasks sets done_at with the status
             row["on_time" if _aware(done) <= due else "late"] += 1
         else:
             row["overdue" if due < now else "open"] += 1

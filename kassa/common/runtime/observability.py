@@ -20,15 +20,21 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import Metric
 
 from kassa.common.config import metrics_multiprocess_dir
 from kassa.common.errors import KassaError
+
+if TYPE_CHECKING:
+    from gunicorn.glogging import Logger
 
 HEADER = "X-Request-Id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -61,7 +67,8 @@ def outgoing_request_id() -> str:
     """The id a call to central carries: the request being served (a till's request that asks
     central), or a fresh one (the background sync, the CLI)."""
     if has_request_context() and g.get("request_id"):
-        return g.request_id
+        request_id: str = g.request_id
+        return request_id
     return new_request_id()
 
 
@@ -71,20 +78,31 @@ def use_multiprocess() -> None:
     CLI may have built the app, importing it, before serving; every metric here has labels,
     so no value exists until a worker makes one."""
     from prometheus_client import values
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]  # unannotated
+
+
+class AppCollector(Protocol):
+    """What ``init_app``'s ``collector`` answers (the till's ``NodeCollector``, central's
+    ``CentralCollector``)."""
+
+    def own_node_id(self) -> str | None: ...
+
+    def collect(self) -> Iterable[Metric]: ...
 
 
 class _State:
     """One app's metrics registry, name, timed endpoints and (on a till) its node id."""
 
-    def __init__(self, app: Flask, name: str, collector, timed: dict):
+    def __init__(self, app: Flask, name: str, collector: AppCollector | None,
+                 timed: dict[tuple[str, str], Histogram]):
         self.name = name
         self.timed = timed
-        self.token = getattr(app.config["KASSA"], "metrics_token", None)
+        self.token: str | None = getattr(app.config["KASSA"], "metrics_token", None)
         self.registry = CollectorRegistry()
         if metrics_multiprocess_dir() is not None:
             from prometheus_client import multiprocess
-            multiprocess.MultiProcessCollector(self.registry)
+            # prometheus_client leaves the collector's __init__ unannotated.
+            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         else:
             for metric in _SHARED:
                 self.registry.register(metric)
@@ -97,13 +115,15 @@ class _State:
         """The node that signed the request (central sets ``g.node_id``), else the app's own
         (a till's, once it is enrolled; central has none)."""
         if has_request_context() and g.get("node_id"):
-            return g.node_id
+            node_id: str = g.node_id
+            return node_id
         if self._node_id is None and self.collector is not None:
             self._node_id = self.collector.own_node_id()
         return self._node_id
 
 
-def init_app(app: Flask, name: str, collector=None, timed: dict | None = None) -> None:
+def init_app(app: Flask, name: str, collector: AppCollector | None = None,
+             timed: dict[tuple[str, str], Histogram] | None = None) -> None:
     """Request ids, request metrics and logs, and ``/metrics`` (a plain route: not in the
     OpenAPI document) for ``app``, called ``name`` (``central`` or ``pos``) in labels and logs.
     ``collector`` adds what is read from the database at scrape time (it answers
@@ -152,8 +172,9 @@ def _finish(response: Response) -> Response:
 def _error_code(response: Response) -> str:
     if response.is_json and not response.is_streamed:
         body = response.get_json(silent=True)
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            return body["error"][:64]
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, str):
+            return error[:64]
     return "http_error"
 
 
@@ -219,7 +240,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
@@ -255,19 +276,20 @@ def configure_logging(fmt: str, app_name: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
     handler.addFilter(_Context(app_name))
-    handler.kassa = True
+    # A mark logging does not declare: the next call replaces this handler, not others'.
+    cast(Any, handler).kassa = True
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not getattr(h, "kassa", False)] + [handler]
     root.setLevel(logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run otherwise
 
 
-def gunicorn_logger(fmt: str, app_name: str):
+def gunicorn_logger(fmt: str, app_name: str) -> type[Logger]:
     """gunicorn's own error log (master and workers) in the same format."""
     from gunicorn.glogging import Logger
 
-    class KassaGunicornLogger(Logger):
-        def setup(self, cfg):
+    class KassaGunicornLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type information
+        def setup(self, cfg: Any) -> None:
             super().setup(cfg)
             for handler in self.error_log.handlers:
                 handler.setFormatter(formatter(fmt))

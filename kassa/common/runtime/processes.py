@@ -27,11 +27,11 @@ class ProcessFailed(RuntimeError):
 class Supervisor:
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
-        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._pause = threading.Event()  # never set: waiting on it is the poll interval
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None
-              ) -> subprocess.Popen:
+              ) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -18,8 +18,8 @@ from gunicorn.app.base import BaseApplication
 from kassa.common.config import log_format, var_dir
 
 
-class _Gunicorn(BaseApplication):
-    def __init__(self, factory: Callable[[], Flask], options: dict, log_format: str,
+class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
+    def __init__(self, factory: Callable[[], Flask], options: dict[str, Any], log_format: str,
                  app_name: str):
         self.factory = factory
         self.options = options
@@ -27,19 +27,21 @@ class _Gunicorn(BaseApplication):
         self.app_name = app_name
         super().__init__()
 
-    def load_config(self):
+    def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self):
+    def load(self) -> Flask:
         from kassa.common.runtime import observability
         observability.configure_logging(self.log_format, self.app_name)
         return self.factory()
 
 
-def _child_exit(_server, worker) -> None:
+def _child_exit(_server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook (its arbiter and worker are untyped)."""
     from prometheus_client import multiprocess
-    multiprocess.mark_process_dead(worker.pid)
+    # prometheus_client leaves this function unannotated.
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def fresh_metrics_dir(name: str) -> Path:

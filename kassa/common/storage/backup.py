@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def meta_dir(db_path: Path) -> Path:
     return db_path.with_name(f".{db_path.name}-litestream")
 
 
-def litestream_config(db_path: Path, config: BackupConfig) -> dict:
+def litestream_config(db_path: Path, config: BackupConfig) -> dict[str, Any]:
     return {
         "logging": {"level": "info", "type": "json", "stderr": True},
         # Retention of the replica: a full snapshot daily, kept three days; point-in-time
@@ -104,13 +105,13 @@ class BackupState:
     alarm_after_s: float = 60.0
 
 
-def read_state(db_path: Path | None) -> dict:
+def read_state(db_path: Path | None) -> dict[str, Any]:
     """The backup state for health and status: ``off`` when nothing supervises a backup of
     this database, ``down`` when its supervisor has stopped reporting."""
     if db_path is None:
         return {"state": "off"}
     try:
-        doc = json.loads(state_file(db_path).read_text())
+        doc: dict[str, Any] = json.loads(state_file(db_path).read_text())
     except (OSError, ValueError):
         return {"state": "off"}
     checked = doc.get("checked_at")
@@ -181,11 +182,11 @@ class Litestream:
     db_path: Path
     config: BackupConfig
     state: BackupState = field(init=False)
-    _proc: subprocess.Popen | None = field(default=None, init=False)
+    _proc: subprocess.Popen[str] | None = field(default=None, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.state = BackupState(replica_url=_redacted(self.config.replica_url),
                                  alarm_after_s=self.config.alarm_after_s)
         self._unshipped: float | None = None  # oldest WAL write not in a local LTX file
@@ -237,8 +238,10 @@ class Litestream:
         threading.Thread(target=self._read_log, args=(self._proc,), name="litestream-log",
                          daemon=True).start()
 
-    def _read_log(self, proc: subprocess.Popen) -> None:
+    def _read_log(self, proc: subprocess.Popen[str]) -> None:
         """Litestream's JSON log lines into ours; its errors are the alarm's explanation."""
+        if proc.stderr is None:
+            raise RuntimeError("litestream is started with stderr=PIPE (_keep_running)")
         for line in proc.stderr:
             try:
                 doc = json.loads(line)

@@ -10,7 +10,8 @@ temporary table and one ``UPDATE ... FROM``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import psycopg
 from sqlalchemy import Table, bindparam, insert, text, update
@@ -22,7 +23,7 @@ def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def copy_rows(session: Session, table: Table, rows: Sequence[dict],
+def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
               into: str | None = None) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table`` (or the table named ``into``
     with the same columns); COPY on PostgreSQL. JSON columns take dicts and lists as they
@@ -36,7 +37,11 @@ def copy_rows(session: Session, table: Table, rows: Sequence[dict],
     json_columns = {c for c in columns if table.c[c].type.__class__.__name__ in
                     ("JSON", "JSONB", "JSONDoc")}
     names = ", ".join(f'"{c}"' for c in columns)
-    cursor = session.connection().connection.driver_connection.cursor()
+    driver = session.connection().connection.driver_connection
+    if driver is None:
+        # Only a connection the pool has invalidated has none; the session's is checked out.
+        raise RuntimeError("the session's connection has no psycopg connection")
+    cursor = driver.cursor()
     try:
         with cursor.copy(f'COPY "{into or table.name}" ({names}) FROM STDIN') as copy:
             for row in rows:
@@ -57,7 +62,7 @@ def next_ids(session: Session, table: Table, n: int) -> list[int]:
         {"t": table.name, "n": n}).scalars())
 
 
-def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict],
+def update_rows(session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]],
                 columns: Iterable[str]) -> None:
     """Set ``columns`` of the rows whose ``key`` matches, one statement for them all."""
     if not rows:
@@ -81,8 +86,8 @@ def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict],
     session.execute(text(f'DROP TABLE "{temp}"'))
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict], chunk: int = 5000
-                ) -> list[dict]:
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
+                chunk: int = 5000) -> list[dict[str, Any]]:
     """Insert ``rows`` (without ids) and return them with their new ``id``, in order: COPY with
     ids drawn from the sequence on PostgreSQL, multi-row INSERT ... RETURNING on SQLite and
     where row-level security applies (PostgreSQL refuses COPY there)."""

@@ -8,12 +8,20 @@ to keep in step with the configuration.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData
 
 from kassa.common.db import make_engine
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import (
+        IncludeNameFn,
+        NameFilterParentNames,
+        NameFilterType,
+    )
 
 
 def alembic_config(chain: Path, db_url: str) -> Config:
@@ -33,10 +41,11 @@ def revision(chain: Path, db_url: str, message: str) -> None:
     command.revision(alembic_config(chain, db_url), message=message, autogenerate=True)
 
 
-def skipping(unmodelled: tuple[str, ...]):
+def skipping(unmodelled: tuple[str, ...]) -> IncludeNameFn:
     """Alembic's ``include_name`` leaving out the tables whose names start with one of
     ``unmodelled``: objects a chain makes that its models do not describe on purpose."""
-    def include_name(name, type_, _parent_names) -> bool:
+    def include_name(name: str | None, type_: NameFilterType,
+                     _parent_names: NameFilterParentNames) -> bool:
         return not (type_ == "table" and name and name.startswith(unmodelled))
     return include_name
 

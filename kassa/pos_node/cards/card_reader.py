@@ -205,11 +205,13 @@ class CardReader(CardObserver):
         """Let the card check the customer's PIN (three wrong and it blocks); kept in memory
         until the record after the sale is written, which needs it to lower the balance."""
         with self._lock:
-            if self.card_in_reader() != card_number:
+            reader = self._state.reader
+            # An identified card's state always names its reader: ``None`` is for the type checker.
+            if self.card_in_reader() != card_number or reader is None:
                 raise CardRefused("Put the customer's card in the reader.",
                                   code="card_required")
             try:
-                transport = PcscTransport(self._state.reader)
+                transport = PcscTransport(reader)
                 try:
                     _select(transport)
                     verify_pin(transport, pin)
@@ -232,6 +234,8 @@ class CardReader(CardObserver):
             if card_number is None or state.status != "identified" \
                     or state.card_number != card_number:
                 return None
+            # An identified card's state names its reader and holds what was read.
+            assert state.reader is not None and state.reading is not None
             try:
                 transport = PcscTransport(state.reader)
             except CardError:

@@ -81,8 +81,10 @@ class AccountView:
 
 def pending_points(session: Session, account_id: uuid.UUID) -> int:
     """The till's postings central's replicated balance does not include yet."""
-    return session.scalar(select(func.coalesce(func.sum(LoyaltyPosting.points), 0)).where(
+    points = session.scalar(select(func.coalesce(func.sum(LoyaltyPosting.points), 0)).where(
         LoyaltyPosting.account_id == account_id, LoyaltyPosting.absorbed.is_(False)))
+    assert points is not None  # an aggregate answers one row, and COALESCE makes it 0 at least
+    return points
 
 
 def view(session: Session, customer: Customer) -> AccountView | None:
@@ -135,9 +137,11 @@ def offline_allowance_check(session: Session, account_id: uuid.UUID, points: int
                             now: datetime | None = None) -> None:
     now = now or utcnow()
     start = datetime.combine(now.date(), time(), tzinfo=timezone.utc)
-    used = -session.scalar(select(func.coalesce(func.sum(LoyaltyPosting.points), 0)).where(
+    spent = session.scalar(select(func.coalesce(func.sum(LoyaltyPosting.points), 0)).where(
         LoyaltyPosting.account_id == account_id, LoyaltyPosting.offline.is_(True),
         LoyaltyPosting.points < 0, LoyaltyPosting.at >= start))
+    assert spent is not None  # an aggregate answers one row, and COALESCE makes it 0 at least
+    used = -spent
     last_pull = session.scalar(select(NodeIdentity.last_pull_at))
     try:
         check_offline_redemption(rules(session).offline, points, used, last_pull, now)
@@ -185,6 +189,7 @@ def earn_for_sale(session: Session, sale: Sale) -> None:
         Product.id.in_({ln.product_id for ln in sale.lines}))).all())
     lines = [EarnLine(ln.line_no, ln.product_id, categories.get(ln.product_id),
                       ln.amount_minor) for ln in sale.lines]
+    assert sale.sold_at is not None  # checkout stamps the sale before it earns
     try:
         earned = earn(rules(session).earning, account.tier, lines, sale.points_value_minor,
                       sale.sold_at, account.balance + pending_points(session, account.id))

@@ -78,13 +78,14 @@ class CentralClient:
 
     def request(self, method: str, path: str, body: dict | None = None,
                 params: dict | None = None, expect: ma.Schema | None = None) -> dict:
-        prepared = requests.Request(method, self.base + path, params=params).prepare()
+        url = requests.Request(method, self.base + path, params=params).prepare().url
+        assert url is not None  # prepare() always sets it (None only before)
         raw = b""
         headers = {"Accept": "application/json"}
         if body is not None:
             raw = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
             headers.update({"Content-Type": "application/json", "Content-Encoding": "gzip"})
-        split = urlsplit(prepared.url)
+        split = urlsplit(url)
         path_qs = split.path + (f"?{split.query}" if split.query else "")
         headers.update(signature_headers(self.node_id, self.key, method, path_qs, raw))
         # Not signed (the signature covers method, path, time, nonce and body): it only ties
@@ -94,7 +95,7 @@ class CentralClient:
         context = {"request_id": request_id, "node_id": self.node_id, "method": method,
                    "path": split.path}
         try:
-            resp = self.http.request(method, prepared.url, data=raw or None, headers=headers,
+            resp = self.http.request(method, url, data=raw or None, headers=headers,
                                      timeout=self.timeout)
         except requests.RequestException as err:
             log.warning("central %s %s: unreachable (%s)", method, split.path,

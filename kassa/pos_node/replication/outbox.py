@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
-from kassa.common.db import utcnow
+from kassa.common.db import rowcount, utcnow
 from kassa.pos_node.models import Counter, OutboxEvent
 from kassa.sync.payloads import EVENT_PAYLOADS, jsonable
 
@@ -63,4 +63,4 @@ def acknowledge(session: Session, high_water: int) -> int:
         update(OutboxEvent)
         .where(OutboxEvent.seq <= high_water, OutboxEvent.acked_at.is_(None))
         .values(acked_at=utcnow()))
-    return result.rowcount
+    return rowcount(result)

@@ -14,6 +14,7 @@ total to the kopeck. Which personal offers a cart gets is ``choose_offers``, als
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kassa.common.errors import KassaError
@@ -135,7 +136,7 @@ def _bad_bp(bp: int) -> bool:
     return not 0 <= bp <= FULL_BP
 
 
-def price(entries: list[Entry], promotions: list[Promotion] = (),
+def price(entries: list[Entry], promotions: Sequence[Promotion] = (),
           receipt_discount_bp: int = 0, *, allow_empty: bool = False) -> PricedSale:
     """Price a cart. Refuses an empty cart unless ``allow_empty`` (an open cart may be)."""
     if not entries and not allow_empty:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, column, or_, select, table, text
+from sqlalchemy import Engine, bindparam, column, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from kassa.common import clock
@@ -54,6 +55,7 @@ def _item(row) -> cart.Item:
 def find(session: Session, store_id: int, *, barcode: str | None = None,
          sku: str | None = None, product_id: int | None = None) -> cart.Item:
     """The sellable item for a scanned barcode, a keyed SKU/PLU or a picked product id."""
+    key: str | int | None
     if barcode is not None:
         query, key = _BY_BARCODE, barcode
     elif sku is not None:
@@ -84,10 +86,10 @@ _MANY = {
 
 
 def find_many(session: Session, store_id: int,
-              lookups: list[tuple[str, str | int]]) -> list[cart.Item]:
+              lookups: list[tuple[str, str | int | None]]) -> list[cart.Item]:
     """``find`` for a whole basket: ``[(kind, key)]`` with kind barcode, sku or product_id,
     one query per kind; items come back in the order asked. Refuses the first unknown one."""
-    found: dict[tuple[str, str | int], tuple] = {}
+    found: dict[tuple[str, str | int | None], tuple] = {}
     where = shelf(session, store_id)
     for kind in {k for k, _key in lookups}:
         keys = sorted({key for k, key in lookups if k == kind}, key=str)
@@ -150,7 +152,8 @@ _promotions: dict[str, tuple[int, list[_Window]]] = {}
 
 def active_promotions(session: Session, feed_cursor: int,
                       at: datetime | None = None) -> list[cart.Promotion]:
-    key = str(session.get_bind().url)
+    # The till's sessions are bound to its engine (``Database``), never to one connection.
+    key = str(cast(Engine, session.get_bind()).url)
     cached = _promotions.get(key)
     if cached is None or cached[0] != feed_cursor:
         rows = session.scalars(select(Promotion).where(Promotion.active))

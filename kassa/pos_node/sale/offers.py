@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
@@ -64,7 +64,8 @@ _rules: dict[str, tuple[int, list[cart.OfferRule]]] = {}
 
 
 def active_rules(session: Session, feed_cursor: int) -> list[cart.OfferRule]:
-    key = str(session.get_bind().url)
+    # The till's sessions are bound to its engine (``Database``), never to one connection.
+    key = str(cast(Engine, session.get_bind()).url)
     cached = _rules.get(key)
     if cached is None or cached[0] != feed_cursor:
         cached = (feed_cursor, [
@@ -86,7 +87,7 @@ def current(session: Session, sale_id: uuid.UUID, customer_id: uuid.UUID | None,
         return []
     who = profile(session, customer_id)
     candidates = cart.choose_offers(active_rules(session, feed_cursor), who, set(product_ids))
-    if not candidates:
+    if not candidates or who is None:  # without a profile nothing is chosen
         return []
     seen = shown(session, sale_id) if seen is None else seen
     known = {s.offer_id for s in seen if s.customer_id == customer_id}

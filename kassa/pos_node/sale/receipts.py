@@ -35,6 +35,8 @@ class ReceiptView:
     @property
     def sold_at_local(self) -> datetime:
         """When the sale was made, on the store's wall clock (what a receipt prints)."""
+        # Only a completed sale has a receipt (``load`` refuses an open cart), and it has a time.
+        assert self.sale.sold_at is not None
         return self.sale.sold_at.astimezone(ZoneInfo(self.timezone))
 
     @property

@@ -86,6 +86,7 @@ def local_original(session: Session, receipt_no: str) -> OriginalSale | None:
     if sale.account_id is not None:
         given_back = session.scalar(select(func.coalesce(func.sum(Return.points_refunded), 0))
                                     .where(Return.original_sale_id == sale.id))
+        assert given_back is not None  # an aggregate answers one row, COALESCE makes it 0+
         points = till_loyalty.SalePoints(
             sale.account_id, sale.points_burned, sale.points_value_minor,
             {ln.line_no: ln.points_earned for ln in sale.lines}, given_back)
@@ -191,18 +192,24 @@ def _points_back(original: OriginalSale, lines: list[ReturnLine],
     """Points on a return: each returned line gives up what it earned (in proportion to the
     quantity), and the points that paid for the sale come back in proportion to the value
     returned, as a points refund; the rest of the money goes back by the other payments."""
+    # ``return_against_receipt`` calls this only for a sale with points, and every line it
+    # built names the receipt's line it takes back.
+    points = original.points
+    assert points is not None
     returning: dict[int, int] = {}
     for ln in lines:
+        assert ln.original_line_no is not None
         returning[ln.original_line_no] = returning.get(ln.original_line_no, 0) + ln.quantity_milli
     earlier = {ln.line_no: ln.returned_milli - returning.get(ln.line_no, 0)
                for ln in original.lines}
     reverse, give_back = till_loyalty.for_return(
         [(ln.line_no, ln.quantity_milli, ln.amount_minor) for ln in original.lines],
-        original.points, returning, earlier)
+        points, returning, earlier)
     for ln in lines:  # a line listed twice gives its points up on its first return line
+        assert ln.original_line_no is not None
         ln.points_reversed = reverse.pop(ln.original_line_no, 0)
     paid = cart.PaidBy(dict(original.paid.remaining), dict(original.paid.references))
-    by_points = min(till_loyalty.points_refund_minor(original.points, give_back), total,
+    by_points = min(till_loyalty.points_refund_minor(points, give_back), total,
                     paid.remaining.pop("points", 0))
     refunds = cart.allocate_refund(total - by_points, paid)
     if by_points:

@@ -35,7 +35,7 @@ class LineRequest:
     product_id: int | None = None
 
     @property
-    def lookup(self) -> tuple[str, str | int]:
+    def lookup(self) -> tuple[str, str | int | None]:
         """(kind, key) for ``catalog.find_many``."""
         if self.barcode is not None:
             return "barcode", self.barcode
@@ -380,13 +380,16 @@ def post_void(session: Session, user: User, sale_id: UUID, reason: str,
     """Cancel a completed sale of the current shift (the customer got their money back)."""
     sale = get_sale(session, sale_id)
     shift = shifts.require_open(session)
-    if sale.status != "completed" or sale.shift_id != shift.id:
+    # A completed sale has its receipt number: the test is for the type checker.
+    if sale.status != "completed" or sale.shift_id != shift.id or sale.receipt_no is None:
         raise Conflict("Only a completed sale of the open shift can be post-voided; "
                        "later, take it back as a return.", code="not_post_voidable")
     granted = staff.authorize(session, identity(session).store_id, user, "post_void",
                               sale.receipt_no, True, staff.OverrideRequired(
                                   "Post-voiding a sale. A store manager must approve."),
                               override)
+    # Always needed: ``authorize`` raised, or recorded the override it was given.
+    assert granted is not None and override is not None
     sale.status, sale.void_reason = "post_voided", reason.strip()[:200] or override.reason
     event = append_event(session, "sale.post_voided", {
         "sale_id": sale.id, "receipt_no": sale.receipt_no, "override_id": granted.id,

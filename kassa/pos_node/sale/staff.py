@@ -68,7 +68,9 @@ def _check_pin(session: Session, user: User | None, pin: str) -> bool:
 def sign_in(session: Session, store_id: int, username: str, pin: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).first()
     ok = _check_pin(session, user, pin)
-    if not ok or not user.active or user.role not in TILL_ROLES or user.store_id != store_id:
+    # No such user: ``_check_pin`` said no already (the ``None`` test is for the type checker).
+    if not ok or user is None or not user.active or user.role not in TILL_ROLES \
+            or user.store_id != store_id:
         # Commit the failure count even though we refuse: the caller's transaction is ours.
         session.flush()
         raise _committed(Unauthorized(
@@ -105,7 +107,8 @@ def authorize(session: Session, store_id: int, cashier: User, action: str, subje
         raise KassaError("An override needs a reason.", code="override_reason_missing",
                          status=422)
     manager = session.scalars(select(User).where(User.username == override.username)).first()
-    if not _check_pin(session, manager, override.pin):
+    # No such manager: ``_check_pin`` said no (the ``None`` test is for the type checker).
+    if not _check_pin(session, manager, override.pin) or manager is None:
         session.flush()
         raise _committed(Unauthorized("Manager PIN is wrong.", code="bad_override"))
     if manager.role != "store_manager" or manager.store_id != store_id or not manager.active:

@@ -120,7 +120,8 @@ def card_answer(state: CardState) -> dict:
                              "problem": reading.record_problem}
         with db().read() as session:
             try:
-                out["account"] = till_loyalty.by_card(session, state.card_number).to_dict()
+                out["account"] = till_loyalty.by_card(session,
+                                                      reading.identity.card_number).to_dict()
             except KassaError as err:
                 out["account_error"] = _error(err)
     return out

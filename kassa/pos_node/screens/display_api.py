@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
+from typing import Any
 
 import marshmallow as ma
 from flask import Response, request, session
@@ -164,7 +165,8 @@ def _thanks(s: Session) -> dict | None:
     """The sale paid last, while it is recent enough to thank for and no sale began since."""
     sale = s.scalars(select(Sale).where(Sale.status == "completed", Sale.sold_at.is_not(None))
                      .order_by(Sale.sold_at.desc()).limit(1)).first()
-    if sale is None or utcnow() - sale.sold_at > THANKS_FOR:
+    # The query asks for a time: the ``None`` test is for the type checker.
+    if sale is None or sale.sold_at is None or utcnow() - sale.sold_at > THANKS_FOR:
         return None
     if s.scalar(select(Sale.id).where(Sale.status == "voided", Sale.started_at > sale.sold_at)
                 .limit(1)) is not None:
@@ -183,11 +185,12 @@ def display_state(s: Session) -> dict:
     store = s.get(Store, node.store_id)
     sale = sales.open_cart(s)
     cashier = s.get(User, sale.cashier_id) if sale and sale.cashier_id else None
-    state = {"store": store.name if store else f"Store {node.store_id}",
-             "cashier": _first_name(cashier.full_name) if cashier else None,
-             "lines": [], "discount_minor": 0, "total_minor": 0, "points_burned": 0,
-             "points_value_minor": 0, "to_pay_minor": 0, "customer": None, "offers": [],
-             "thanks": None}
+    state: dict[str, Any] = {
+        "store": store.name if store else f"Store {node.store_id}",
+        "cashier": _first_name(cashier.full_name) if cashier else None,
+        "lines": [], "discount_minor": 0, "total_minor": 0, "points_burned": 0,
+        "points_value_minor": 0, "to_pay_minor": 0, "customer": None, "offers": [],
+        "thanks": None}
     if sale is not None and (sale.lines or sale.customer_id):
         state.update(_cart(s, sale), phase="cart")
     else:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import uuid
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -21,7 +23,7 @@ from kassa.central.access import audit
 from kassa.central.membership import personal_offers
 from kassa.central.models import CustomerScore, Price, Product, SegmentRule
 from kassa.central.reporting.warehouse import basket, lifetime, load, rfm, schema
-from kassa.common.db import Database
+from kassa.common.db import Database, table
 from kassa.common.storage.bulk import copy_rows
 
 BASKET_DAYS = 180  # the baskets offers are mined from: the last half year's
@@ -81,7 +83,7 @@ def analyze(db: Database, path: Path, as_of: date | None = None) -> dict:
             "profiles_published": profiles}
 
 
-def _proposals(con, conf, prices: list, as_of: date) -> list[dict]:
+def _proposals(con, conf, prices: Sequence[Any], as_of: date) -> list[dict]:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE baskets AS
         SELECT dense_rank() OVER (ORDER BY sale_id) AS basket_id, product_id FROM fact_sale_line
@@ -131,7 +133,7 @@ def _store_scores(session, scores: list, now: datetime) -> list:
              "scored_at": now}
             for cid, seg, r, f, m, alive, nxt, value in scores]
     if rows:
-        copy_rows(session, CustomerScore.__table__, rows)
+        copy_rows(session, table(CustomerScore), rows)
     return [row["customer_id"] for row in rows
             if before.get(row["customer_id"], "?") != row["segment"]]
 

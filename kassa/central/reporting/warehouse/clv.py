@@ -17,16 +17,21 @@ minor units and convert results back to minor units (rounding) before storing or
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from scipy import optimize, special
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 
 
 class _Positive:
     def __post_init__(self) -> None:
-        for f in fields(self):
+        # Only dataclasses (BgNbd, GammaGamma) inherit this check.
+        for f in fields(cast("DataclassInstance", self)):
             value = getattr(self, f.name)
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{type(self).__name__}.{f.name} must be a positive number, "

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 from sqlalchemy import select, tuple_
@@ -45,11 +47,15 @@ PAGE = 5000  # source rows (sales, returns, entries...) per page and DuckDB tran
 EPOCH = datetime(1970, 1, 1)
 
 
+@overload
+def _naive(value: datetime) -> datetime: ...
+@overload
+def _naive(value: None) -> None: ...
 def _naive(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def _columns(rows: list, names: tuple[str, ...], times=(), uuids=()) -> dict:
+def _columns(rows: Sequence[Any], names: tuple[str, ...], times=(), uuids=()) -> dict:
     """Rows from SQLAlchemy as the column arrays DuckDB scans without copying row by row."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     out = {}

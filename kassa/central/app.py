@@ -82,7 +82,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         api.register_blueprint(blueprint)
     from kassa.central import pages
     app.register_blueprint(pages.bp)
-    app.register_blueprint(selfservice_api.page)
+    app.register_blueprint(pages.my)
 
     @app.get("/health")
     def health():

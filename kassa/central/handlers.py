@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import current_app, request
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from kassa.common.db import Database
 from kassa.common.errors import KassaError
@@ -20,6 +20,8 @@ from kassa.common.errors import KassaError
 OPERATORS = ("admin", "central_office")
 STAFF = OPERATORS + ("regional_manager",)
 PEOPLE = STAFF + ("store_manager",)
+# How regions and stores are named (tills and reports know them by it).
+CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
 
 
 def db() -> Database:

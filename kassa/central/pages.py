@@ -1,9 +1,12 @@
-"""Central's operator pages: node status and the quarantine of events.
+"""Central's pages: the operator pages under ``/ops`` (sign-in, password, nodes,
+authorizations, audit, customers, reports, analytics, master data, quarantine) and the
+customer's own page under ``/my``.
 
-The pages are server-rendered shells; their tables come from the JSON API (``/api/v1/nodes/
-status``, ``/api/v1/quarantine``) through a little JavaScript that posts JSON, so a form on
-another site cannot act with the operator's credentials. People sign in on ``/ops/signin``
-(a session cookie; forms carry the session's CSRF token, scripts send it as a header).
+The pages are server-rendered shells; their tables come from the JSON API through a little
+JavaScript that posts JSON, so a form on another site cannot act with the operator's
+credentials. People sign in on ``/ops/signin`` (a session cookie; forms carry the session's
+CSRF token, scripts send it as a header); customers sign in on ``/my/`` through
+``/api/v1/me`` (``kassa.central.membership.selfservice_api``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ MIN_PASSWORD = 12
 
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+# The customer's page: a shell the script fills from /api/v1/me (not in the OpenAPI spec).
+my = Blueprint("my", __name__, url_prefix="/my", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
 
@@ -209,3 +215,12 @@ def masterdata(user):
 def quarantine(user):
     """Held events with their reasons; replay (optionally repaired) or discard."""
     return render_template("ops_quarantine.html", user=user, page="quarantine")
+
+
+@my.get("/")
+def my_page() -> str:
+    """The customer's page; signed in, it carries the session's CSRF token for the script."""
+    me = session.get("me")
+    if isinstance(me, dict):
+        return render_template("my.html", signed_in=True, csrf=me["csrf"])
+    return render_template("my.html", signed_in=False, csrf="")

@@ -13,10 +13,9 @@ from marshmallow import fields, validate
 
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import stores
-from kassa.central.handlers import OPERATORS, STAFF, db
+from kassa.central.handlers import CODE, OPERATORS, STAFF, db
 
 bp = Blueprint("regions", __name__, url_prefix="/api/v1", description="Regions")
-CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
 
 
 class RegionSchema(ma.Schema):

@@ -11,13 +11,12 @@ from marshmallow import fields, validate
 
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import stores
-from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
+from kassa.central.handlers import CODE, OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Store
 from kassa.common.i18n import CURRENCIES, DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES
 
 bp = Blueprint("stores", __name__, url_prefix="/api/v1/stores", description="Stores")
 CURRENCY = validate.OneOf(CURRENCIES, error="an ISO 4217 currency code, e.g. RUB")
-CODE = validate.Regexp(r"^[A-Z0-9-]{2,32}\Z", error="2-32 capital letters, digits or dashes")
 
 
 class StoreSchema(ma.Schema):

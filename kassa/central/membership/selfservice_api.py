@@ -15,11 +15,9 @@ import hmac
 import secrets
 from datetime import timedelta
 from functools import wraps
-from pathlib import Path
 
 import marshmallow as ma
-from flask import Blueprint as PageBlueprint
-from flask import current_app, render_template, request, session
+from flask import current_app, request, session
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -35,11 +33,6 @@ from kassa.common.web import ErrorSchema
 
 bp = Blueprint("selfservice", __name__, url_prefix="/api/v1/me",
                description="The customer's own page: points, purchases, consents, lost card")
-# The page itself: a shell the script fills from the API above (none of it in the OpenAPI spec).
-page = PageBlueprint("my", __name__, url_prefix="/my",
-                     root_path=str(Path(__file__).resolve().parents[1]),
-                     template_folder="templates",
-                     static_folder="static", static_url_path="/static")
 SIGN_IN_LIMIT = (timedelta(minutes=15), 20)  # attempts per client address
 
 
@@ -280,11 +273,3 @@ class LostCard(MethodView):
         with db().transaction() as db_session:
             selfservice.report_lost(db_session, signed_in_customer(db_session),
                                     body["card_number"])
-
-
-@page.get("/")
-def my_page():
-    """The customer's page; signed in, it carries the session's CSRF token for the script."""
-    me = session.get("me")
-    signed_in = isinstance(me, dict)
-    return render_template("my.html", signed_in=signed_in, csrf=me["csrf"] if signed_in else "")

@@ -1,6 +1,5 @@
-"""Replication between POS nodes and central, shared by both ends.
-
-``protocol`` fixes the wire format; ``outbox`` appends a node's facts; ``client`` pushes and
-pulls from the node; ``apply`` applies pushed events at central exactly once; ``replica`` applies
-central's change feed to a node's tables.
+"""The wire contract of replication, shared by both ends: the requests and answers of the sync
+endpoints (``protocol``) and the payload of each kind of event (``payloads``). What each end
+does with them is its own: central's ingest is ``kassa.central.replication``, the till's outbox
+and client ``kassa.pos_node.replication``.
 """

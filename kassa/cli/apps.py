@@ -1,0 +1,99 @@
+"""What the ``kassa`` command's groups share: the apps they act on (built for Flask's CLI, or
+as served: with the scheduled jobs, the background sync, the card reader and Litestream), one
+transaction on central's database for a command, and failing with a refusal's code."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import NoReturn
+
+import click
+from flask.cli import FlaskGroup
+
+from kassa.common.config import CentralConfig
+from kassa.common.db import Database
+from kassa.common.errors import KassaError
+
+
+def central_app():
+    from kassa.central import create_app
+    return create_app()
+
+
+def serving_central_app():
+    """Central as served: the app plus its scheduled jobs (``kassa.central.jobs``)."""
+    import atexit
+    import os
+
+    from kassa.central.jobs import Jobs
+    from kassa.common.storage.backup import supervise
+    app = central_app()
+    supervise(app.config["KASSA"].db_url, app.config["KASSA"].backup)
+    if os.environ.get("KASSA_CENTRAL_JOBS", "on") != "off":
+        jobs = Jobs(app.extensions["kassa_db"], app.config["KASSA"].warehouse_path).start()
+        atexit.register(jobs.stop)
+    return app
+
+
+def pos_app():
+    from kassa.pos_node import create_app
+    return create_app()
+
+
+def serving_pos_app():
+    """The till as served: the app plus its background sync, stopped when the worker exits."""
+    import atexit
+
+    from kassa.common.storage.backup import supervise
+    from kassa.pos_node.replication.scheduler import SyncScheduler
+    app = pos_app()
+    config = app.config["KASSA"]
+    supervise(config.db_url, config.backup)
+    if config.sync_interval > 0:
+        scheduler = SyncScheduler(app.extensions["kassa_db"], config.sync_interval,
+                                  config.http_timeout, config.push_batch_size,
+                                  config.sync_backoff_max)
+        scheduler.start()
+        app.extensions["kassa_sync"] = scheduler
+        atexit.register(scheduler.stop)
+    if config.card_reader != "off":
+        reader = app.extensions["kassa_card_reader"].start()
+        atexit.register(reader.stop)
+    return app
+
+
+class AppGroup(FlaskGroup):
+    """Flask's CLI group for one of our apps, without the options that pick another app."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("add_version_option", False)
+        kwargs.setdefault("load_dotenv", False)
+        super().__init__(*args, **kwargs)
+        self.params = [p for p in self.params if p.name not in ("env_file", "app", "debug")]
+
+
+def fail(err: Exception) -> NoReturn:
+    code = getattr(err, "code", "error")
+    click.echo(f"error [{code}]: {err}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def central_work():
+    """One transaction on central's database for a CLI command; a refusal exits with its code."""
+    db = Database(CentralConfig.from_env().db_url)
+    try:
+        with db.transaction() as session:
+            yield session
+    except KassaError as err:
+        fail(err)
+    finally:
+        db.dispose()
+
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)

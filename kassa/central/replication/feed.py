@@ -2,8 +2,9 @@
 
 Versions come from a sequence, and on PostgreSQL two transactions could commit out of number
 order, letting a node's cursor pass a version that was still invisible. Writers therefore take
-a transaction-scoped advisory lock first, so versions become visible in order. Master-data
-writes are rare next to sales, so the serialization costs nothing that matters. On SQLite,
+a transaction-scoped advisory lock first, so versions become visible in order. Master data
+changes rarely, but a push that moves loyalty points publishes the accounts it touched, so
+such pushes take their turn for the lock too (decisions 5 and 28). On SQLite,
 ``BEGIN IMMEDIATE`` already serializes writers.
 """
 

@@ -291,6 +291,7 @@ def test_contacts_come_in_bulk_from_another_system(central_app, central_db, seed
     assert refused.status_code == 422
     assert [(e["line"], e["field"]) for e in refused.json["errors"]] == [
         (4, "channel"), (5, "at"), (6, "at"), (7, "phone")]
+    assert all(set(e) == {"line", "field", "message"} for e in refused.json["errors"])
     with central_db.read() as s:
         assert s.scalar(select(func.count()).select_from(Interaction)) == 0
     done = api.post("/api/v1/interactions/import?skip_bad=true", data=bad.encode(),
@@ -343,3 +344,19 @@ def test_a_merged_record_is_read_only(central_app, central_db, seeded):
                     headers=office).json["error"] == "bad_merge"
     assert api.post(f"/api/v1/customers/{anna}/merge", json={"other_id": anna},
                     headers=who(seeded, "rm-msk")).status_code == 403
+
+
+def test_past_a_thousand_errors_a_bad_contact_is_still_bad(central_app, central_db, seeded):
+    """A bad time on row 1,100 is skipped like the first thousand, never written with no time."""
+    api = central_app.test_client()
+    head = "channel,direction,subject,body,at,card_number,phone,email,lead_name,external_id\n"
+    rows = "".join(f"fax,in,x,,2026-11-21T09:00:00+03:00,,,a@b.cd,,bad-{n}\n"
+                   for n in range(1100))
+    body = head + rows + "call,in,late,,yesterday,,,a@b.cd,,late-1\n"
+    done = api.post("/api/v1/interactions/import?skip_bad=true", data=body.encode(),
+                    content_type="text/csv", headers=who(seeded, "office"))
+    assert done.status_code == 200, done.json
+    assert (done.json["created"], done.json["skipped"]) == (0, 1101)
+    assert len(done.json["errors"]) == 1000
+    with central_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Interaction)) == 0

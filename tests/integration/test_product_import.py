@@ -118,3 +118,19 @@ def test_a_barcode_given_twice_is_kept_once(central_app, seeded):
         "barcodes": ["4600000070028", "4600000070028", "4600000070011"]}, headers=office)
     assert changed.status_code == 200, changed.json
     assert changed.json["barcodes"] == ["4600000070011", "4600000070028"]
+
+
+def test_past_a_thousand_errors_a_bad_row_is_still_bad(central_app, central_db, seeded):
+    """The report lists the first 1000 errors; the rows after them are checked all the same
+    (a bad price on row 1,100 is neither written nor a crash)."""
+    client = central_app.test_client()
+    office = basic_auth("office", seeded["users"]["office"]["password"])
+    nameless = "".join(f"8{n:04d},,1000,pcs,,,1.00,1\n" for n in range(1100))
+    body = HEADER + nameless + "8999,Bad price,1000,pcs,,,-1,1\n" + "8998,Good,1000,pcs,,,2.00,1\n"
+    done = post(client, office, body, skip_bad="true")
+    assert done.status_code == 200, done.json
+    assert (done.json["created"], done.json["skipped"]) == (1, 1101)
+    assert len(done.json["errors"]) == 1000
+    with central_db.read() as session:
+        assert session.scalar(select(Product.sku).where(Product.sku.in_(("8999", "8998")))) \
+            == "8998"

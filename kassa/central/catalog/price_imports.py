@@ -83,7 +83,7 @@ def import_prices(session: Session, text: str, user: User, *, skip_bad: bool = F
 
 def _row(line: int, raw: dict, report: Report, products: dict, stores: dict, regions: dict,
          user: User) -> dict | None:
-    before = len(report.errors)
+    before = report.errors_total
     sku = (raw.get("sku") or "").strip()
     if sku not in products:
         report.error(line, sku, "sku", "no product with this SKU")
@@ -113,7 +113,7 @@ def _row(line: int, raw: dict, report: Report, products: dict, stores: dict, reg
             if start.tzinfo is not None or not 2000 <= start.year <= 2999:
                 report.error(line, sku, "effective_from",
                              "a local time without a zone, from 2000 to 2999")
-    if len(report.errors) > before:
+    if report.errors_total > before:
         return None
     return {"sku": sku, "product_id": products[sku], "store_id": store.id if store else None,
             "region_id": region.id if region and not store else None,

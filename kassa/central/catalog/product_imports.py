@@ -16,7 +16,6 @@ import csv
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import cast
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy import text as sql
@@ -56,8 +55,10 @@ class Report:
     skipped: int = 0
     written: bool = False
     errors: list[dict] = field(default_factory=list)
+    errors_total: int = 0  # every error found; ``errors`` lists the first 1000
 
     def error(self, line: int, sku: str, column: str, message: str) -> None:
+        self.errors_total += 1
         if len(self.errors) < 1000:  # a wholly wrong file need not list a million lines
             self.errors.append({"line": line, "sku": sku, "field": column,
                                 "message": message})
@@ -85,7 +86,7 @@ def parse(text: str, report: Report) -> list[Row]:
 
 def _row(line: int, raw: dict, report: Report) -> Row | None:
     sku = (raw.get("sku") or "").strip()
-    before = len(report.errors)
+    before = report.errors_total
     if not sku or len(sku) > 64:
         report.error(line, sku, "sku", "1 to 64 characters")
     name = (raw.get("name") or "").strip()
@@ -109,11 +110,9 @@ def _row(line: int, raw: dict, report: Report) -> Row | None:
     active = (raw.get("active") or "1").strip().lower()
     if active not in ("1", "0", "true", "false", "yes", "no"):
         report.error(line, sku, "active", "1 or 0")
-    if len(report.errors) > before:
+    if report.errors_total > before or vat is None or price is None:
         return None
-    # Not narrowed by a check: once report.errors is full (1000), a bad row adds no error and
-    # comes through here with vat or price None; a check would change what that row does.
-    return Row(line, sku, name, cast(int, vat), unit, category, barcodes, cast(int, price),
+    return Row(line, sku, name, vat, unit, category, barcodes, price,
                active in ("1", "true", "yes"))
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -77,11 +76,13 @@ class ImportReport:
     leads: int = 0
     skipped: int = 0
     written: bool = False
-    errors: list = cast(list, None)  # always given (errors=[]); the default stays None
+    errors: list[dict] = field(default_factory=list)  # the first 1000
+    bad_lines: set[int] = field(default_factory=set)  # every line with an error
 
     def error(self, line: int, column: str, message: str) -> None:
-        if len(self.errors) < 1000:
-            self.errors.append({"line": line, "sku": "", "field": column, "message": message})
+        self.bad_lines.add(line)
+        if len(self.errors) < 1000:  # a wholly wrong file need not list a million lines
+            self.errors.append({"line": line, "field": column, "message": message})
 
 
 def import_interactions(session: Session, text: str, user: User, reach: Reach, *,
@@ -89,7 +90,7 @@ def import_interactions(session: Session, text: str, user: User, reach: Reach, *
     """Contacts from another system as CSV (``IMPORT_COLUMNS``; ``at`` ISO with its zone, a
     customer matched by card, phone or e-mail, else a lead named ``lead_name``). Checked whole
     first: all or nothing, or the good rows and a report of the bad (``skip_bad``)."""
-    report = ImportReport(errors=[])
+    report = ImportReport()
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("channel", "subject", "at") if c not in (reader.fieldnames or [])]
     if missing:
@@ -97,11 +98,10 @@ def import_interactions(session: Session, text: str, user: User, reach: Reach, *
         return report
     good = []
     for line, raw in enumerate(reader, start=2):
-        before = len(report.errors)
         row, at, match = _checked_row(line, raw, report)
-        if len(report.errors) == before:
+        if line not in report.bad_lines and at is not None:
             good.append((line, row, at, match))
-    report.skipped = len({e["line"] for e in report.errors})
+    report.skipped = len(report.bad_lines)
     if report.errors and not skip_bad:
         return report
     for line, row, at, match in good:
@@ -146,9 +146,8 @@ def _checked_row(line: int, raw: dict, report: ImportReport) -> tuple[dict, date
 
 
 def _write_row(session: Session, user: User, reach: Reach, report: ImportReport, line: int,
-               row: dict, at: datetime | None, match: dict) -> None:
+               row: dict, at: datetime, match: dict) -> None:
     """Record one checked row on its customer's timeline (a new lead if nobody matches)."""
-    # ``at`` is None only for a bad row let through once the report holds 1000 errors.
     customer = find(session, **match)
     if customer is not None and reach.clause() is not None:
         try:

@@ -30,15 +30,18 @@ def central() -> None:
 @central.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int,
-              help="gunicorn worker processes (use 1 with an SQLite database)")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="gunicorn worker processes  [default: 2 on PostgreSQL; SQLite takes 1]")
 @click.option("--threads", default=4, show_default=True, type=int)
-def central_serve(host: str, port: int, workers: int, threads: int) -> None:
+def central_serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Serve central's API under gunicorn until Ctrl-C."""
     from kassa.common.runtime.serve import serve
-    if CentralConfig.from_env().db_url.startswith("sqlite"):
-        workers = 1
-    serve(serving_central_app, host, port, workers, threads, "kassa-central")
+    sqlite = CentralConfig.from_env().db_url.startswith("sqlite")
+    if sqlite and workers not in (None, 1):
+        raise click.UsageError("central on SQLite is served by one worker (SQLite has one "
+                               "writer); use PostgreSQL for more", ctx=click.get_current_context())
+    serve(serving_central_app, host, port, workers or (1 if sqlite else 2), threads,
+          "kassa-central")
 
 
 @central.command("run-jobs")

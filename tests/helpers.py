@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -145,3 +146,7 @@ def percentile(values, q: float) -> float:
         return 0.0
     rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
     return ordered[int(rank) - 1]
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)

@@ -29,14 +29,12 @@ from flask_babel import gettext
 
 from kassa.central.access import audit as audit_log
 from kassa.central.access.auth import check_password, current_user, password_stamp
+from kassa.central.access.people import require_strong_password
 from kassa.central.handlers import db
 from kassa.central.models import User
 from kassa.common.db import utcnow
-from kassa.common.errors import Forbidden, Unauthorized
-from kassa.common.passwords import hash_secret, verify_secret
-
-MIN_PASSWORD = 12
-
+from kassa.common.errors import Forbidden, KassaError, Unauthorized
+from kassa.common.passwords import MIN_PASSWORD, hash_secret, verify_secret
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -132,6 +130,8 @@ def password(user):
         elif len(new) < MIN_PASSWORD or new != request.form.get("repeat", ""):
             error, status = gettext("The new password needs %(n)s characters at least, typed "
                                     "the same twice.", n=MIN_PASSWORD), 422
+        elif (weak := _weak(new, user.username)) is not None:
+            error, status = weak, 422
         else:
             with db().transaction() as db_session:
                 row = db_session.get(User, user.id)
@@ -143,6 +143,16 @@ def password(user):
             done = True
     return render_template("ops_password.html", user=user, page="password", error=error,
                            done=done, csrf=csrf_token()), status
+
+
+def _weak(password: str, username: str) -> str | None:
+    """The refusal's sentence, in the page's language, when the password is easy to guess."""
+    try:
+        require_strong_password(password, username)
+    except KassaError as err:
+        message: str = err.to_dict(gettext)["message"]
+        return message
+    return None
 
 
 @bp.get("/nodes")

@@ -5,15 +5,20 @@ transaction on central's database for a command, and failing with a refusal's co
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
 import click
 from flask.cli import FlaskGroup
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from kassa.common.config import CentralConfig
 from kassa.common.db import Database
 from kassa.common.errors import KassaError
+from kassa.common.storage.backup import sqlite_path
 
 
 def central_app():
@@ -76,13 +81,39 @@ class AppGroup(FlaskGroup):
 def fail(err: Exception) -> NoReturn:
     code = getattr(err, "code", "error")
     click.echo(f"error [{code}]: {err}", err=True)
+    hint = (getattr(err, "details", None) or {}).get("hint")
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
     sys.exit(1)
 
 
+def central_database() -> Database:
+    """Central's database as configured, once it has its schema; a database that is missing or
+    not initialised is said in one line (never made empty here: ``kassa central init-db``)."""
+    url = CentralConfig.from_env().db_url
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        fail(KassaError("There is no database at %(url)s: run `kassa central init-db` first "
+                        "(KASSA_CENTRAL_DB says which database to use).", code="no_database",
+                        url=safe_url(url)))
+    db = Database(url)
+    try:
+        initialised = inspect(db.engine).has_table("alembic_version")
+    except OperationalError as err:
+        db.dispose()
+        fail(KassaError("Central's database at %(url)s does not answer: %(reason)s",
+                        code="no_database", url=safe_url(url), reason=str(err.orig)))
+    if not initialised:
+        db.dispose()
+        fail(KassaError("The database at %(url)s has no schema yet: run `kassa central "
+                        "init-db` first.", code="no_database", url=safe_url(url)))
+    return db
+
+
 @contextmanager
-def central_work():
+def central_work() -> Iterator[Session]:
     """One transaction on central's database for a CLI command; a refusal exits with its code."""
-    db = Database(CentralConfig.from_env().db_url)
+    db = central_database()
     try:
         with db.transaction() as session:
             yield session

@@ -84,6 +84,41 @@ def central_migrate(revision: str, message: str | None) -> None:
         click.echo(f"central database at {revision}: {safe_url(url)}")
 
 
+@central.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, help="admin, central_office, regional_manager, "
+              "store_manager or cashier")
+@click.option("--full-name", default="", help="the name shown for the user")
+@click.option("--email", default=None, help="where the user's notices go")
+@click.option("--region", "region_code", default=None, help="a regional manager's region code")
+@click.option("--store", "store_code", default=None,
+              help="a store manager's or cashier's store code")
+@click.option("--password-stdin", is_flag=True,
+              help="read the password (a till user's PIN) from standard input, not the terminal")
+def central_create_user(username: str, role: str, full_name: str, email: str | None,
+                        region_code: str | None, store_code: str | None,
+                        password_stdin: bool) -> None:
+    """Create a user: the first administrator of a new central, or anyone later. Asks for the
+    password (a till user's PIN) twice; a password easy to guess is refused. Audited as done
+    on the command line."""
+    from kassa.central.access import people
+    what = "PIN" if role in people.TILL_ROLES else "password"
+    if password_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        secret = click.prompt(f"{what.capitalize()} for {username}", hide_input=True,
+                              confirmation_prompt=f"The {what} again")
+    else:
+        raise click.UsageError(f"No terminal to ask for the {what} on: give it on standard "
+                               "input with --password-stdin.")
+    with central_work() as session:
+        user = people.open_account_on_console(
+            session, username=username, role=role, secret=secret, full_name=full_name,
+            email=email, region_code=region_code, store_code=store_code)
+    where = "a till of their store" if what == "PIN" else "central's /ops/signin"
+    click.echo(f"{user['role']} {user['username']} created: they sign in at {where}.")
+
+
 @central.command("seed-demo")
 @click.option("--node", "node_ids", multiple=True, default=("pos-1", "pos-2"), show_default=True)
 def central_seed_demo(node_ids: tuple[str, ...]) -> None:

@@ -8,11 +8,7 @@ import re
 from sqlalchemy import select
 
 from kassa.central.models import ApiToken, AuditEntry
-from tests.helpers import basic_auth
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+from tests.helpers import basic_auth, csrf_of
 
 
 def sign_in(client, username, password, next_page=""):
@@ -73,6 +69,9 @@ def test_a_password_change_ends_other_sessions(central_app, seeded):
     short = here.post("/ops/password", data={"csrf": csrf_of(form.text), "current": old,
                                               "new": "short", "repeat": "short"})
     assert short.status_code == 422
+    common = here.post("/ops/password", data={"csrf": csrf_of(form.text), "current": old,
+                                               "new": "qwerty123456", "repeat": "qwerty123456"})
+    assert common.status_code == 422 and "too easy to guess" in common.text
     done = here.post("/ops/password", data={
         "csrf": csrf_of(form.text), "current": old, "new": "a much longer password",
         "repeat": "a much longer password"})

@@ -38,6 +38,8 @@ def test_people_are_managed_within_reach(central_app, central_db, seeded):
          "role_not_manageable"),
         ({"username": "x4", "role": "cashier", "store_code": "S001"}, sm, "pin_required"),
         ({"username": "x5", "role": "central_office"}, office, "password_required"),
+        ({"username": "x7", "role": "central_office", "password": "qwerty123456"}, office,
+         "weak_password"),
         ({"username": "olga", "role": "cashier", "pin": "1111", "store_code": "S001"}, office,
          "duplicate_user"),
         ({"username": "x6", "role": "cashier", "pin": "12", "store_code": "S001"}, office,

@@ -32,12 +32,16 @@ def record(session: Session, action: str, subject: str, **kwargs) -> AuditEntry:
     return line
 
 
-def change(session: Session, actor_id: int, entity: str, key, before: dict | None,
-           after: dict | None) -> None:
-    """One master-data change, with the record before and after (``None``: created, deleted)."""
+def change(session: Session, actor_id: int | None, entity: str, key, before: dict | None,
+           after: dict | None, *, via: str | None = None) -> None:
+    """One master-data change, with the record before and after (``None``: created, deleted).
+    ``via`` says where it was done when not by a signed-in person (``command line``)."""
     reason = "created" if before is None else "deleted" if after is None else "changed"
+    details: dict = {"before": before, "after": after}
+    if via is not None:
+        details["via"] = via
     record(session, f"masterdata:{entity}", f"{entity} {key}", actor_id=actor_id, reason=reason,
-           details={"before": before, "after": after})
+           details=details)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from kassa.central.replication.feed import record_change
 from kassa.central.replication.feed_documents import role_limit_doc, user_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound
-from kassa.common.passwords import hash_secret
+from kassa.common.passwords import MIN_PASSWORD, hash_secret, weakness
 
 # The roles each role may create and manage.
 MANAGES = {
@@ -165,11 +165,58 @@ def open_account(session: Session, actor: User, *, username: str, role: str, ful
         raise Invalid("A till user needs a PIN.", code="pin_required")
     if role not in TILL_ROLES and not password:
         raise Invalid("An office user needs a password.", code="password_required")
+    if password is not None:
+        require_strong_password(password, username)
     user = create_user(session, username, role, password=password, pin=pin,
                        full_name=full_name, region=region, store=store, email=email)
     after = user_view(session, user)
     audit.change(session, actor.id, "user", user.username, None, after)
     return after
+
+
+def open_account_on_console(session: Session, *, username: str, role: str, secret: str,
+                            full_name: str = "", email: str | None = None,
+                            region_code: str | None = None,
+                            store_code: str | None = None) -> dict:
+    """What ``kassa central create-user`` does: open any account, the first administrator on an
+    empty database included, for someone at the server's command line (there is nobody signed
+    in whose reach to check). ``secret`` is the password of an office user, the PIN of a till
+    user. Audited as done on the command line."""
+    if role not in ROLES:
+        raise Invalid("Unknown role %(role)s.", code="bad_role", role=repr(role))
+    if session.scalar(select(User.id).where(User.username == username)):
+        raise Conflict("User %(username)s exists already.", code="duplicate_user",
+                       username=username)
+    store = region = None
+    if store_code:
+        store = session.scalars(select(Store).where(Store.code == store_code)).first()
+        if store is None:
+            raise NotFound("No store %(store)s.", code="store_not_found", store=store_code)
+    if region_code:
+        region = session.scalars(select(Region).where(Region.code == region_code)).first()
+        if region is None:
+            raise NotFound("No region %(region)s.", code="region_not_found", region=region_code)
+    if role in TILL_ROLES:
+        if not (secret.isdigit() and 4 <= len(secret) <= 8):
+            raise Invalid("A PIN is 4 to 8 digits.", code="bad_pin")
+        password, pin = None, secret
+    else:
+        require_strong_password(secret, username)
+        password, pin = secret, None
+    user = create_user(session, username, role, password=password, pin=pin,
+                       full_name=full_name, region=region, store=store, email=email)
+    after = user_view(session, user)
+    audit.change(session, None, "user", user.username, None, after, via="command line")
+    return after
+
+
+def require_strong_password(password: str, username: str) -> None:
+    """Refuse a password that is short or easy to guess (``weak_password``, with a hint)."""
+    hint = weakness(password, related=(username, "kassa"))
+    if hint is not None:
+        raise Invalid("This password is too easy to guess: use %(n)s characters or more, "
+                      "several uncommon words or a long mix of letters, digits and signs.",
+                      code="weak_password", details={"hint": hint}, n=MIN_PASSWORD)
 
 
 def change_account(session: Session, actor: User, user_id: int, changes: dict) -> dict:
@@ -182,6 +229,8 @@ def change_account(session: Session, actor: User, user_id: int, changes: dict) -
     _may_manage(actor, user.role)
     if user.id == actor.id and changes.get("active") is False:
         raise Invalid("You cannot deactivate your own account.", code="self_lockout")
+    if changes.get("password") is not None:
+        require_strong_password(changes["password"], user.username)
     before = user_view(session, user)
     secrets_set = update_user(session, user, **changes)
     after = user_view(session, user)

@@ -19,9 +19,9 @@ from kassa.central.access import people
 from kassa.central.access.auth import require_role
 from kassa.central.handlers import PEOPLE, db
 from kassa.central.models import ROLES
+from kassa.common.passwords import MIN_PASSWORD
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Staff accounts")
-MIN_PASSWORD = 12
 PIN = validate.Regexp(r"^\d{4,8}\Z", error="4 to 8 digits")
 
 

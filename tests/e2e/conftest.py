@@ -19,9 +19,10 @@ from tests.helpers import CHROMIUM_ARGS, free_port
 KASSA = [sys.executable, "-m", "kassa.cli"]
 
 
-def run_kassa(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+def run_kassa(*args: str, env: dict[str, str], check: bool = True,
+              input: str | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(KASSA + list(args), env={**os.environ, **env}, capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, input=input)
     if check and result.returncode != 0:
         raise AssertionError(f"kassa {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

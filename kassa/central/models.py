@@ -221,7 +221,7 @@ class Customer(Base):
     changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
-    # Stored normalised (kassa.central.customers.normal_phone / normal_email): matched on.
+    # Stored normalised (kassa.central.crm.profiles.normal_phone / normal_email): matched on.
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     email: Mapped[str | None] = mapped_column(String(200), index=True)
     card_number: Mapped[str | None] = mapped_column(String(16), unique=True)

@@ -84,6 +84,7 @@ ACCESS = {
     ("POST", "/api/v1/customers/{customer_id}/block"): CENTRAL_STAFF,
     ("POST", "/api/v1/customers/{customer_id}/unblock"): CENTRAL_STAFF,
     ("GET", "/api/v1/customers"): PEOPLE,
+    ("POST", "/api/v1/customers"): PEOPLE,
     ("GET", "/api/v1/customers/{customer_id}"): PEOPLE,
     ("PATCH", "/api/v1/customers/{customer_id}"): PEOPLE,
     ("POST", "/api/v1/customers/{customer_id}/documents"): PEOPLE,

@@ -18,6 +18,7 @@ from kassa.central.crm import data_rights, interactions, profiles, quotes
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
 from kassa.central.models import Customer
 from kassa.common.errors import Conflict
+from kassa.common.web import ErrorSchema
 from kassa.sync.payloads import jsonable
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
@@ -53,12 +54,42 @@ class CustomerQuerySchema(ma.Schema):
     q = fields.String(required=True, validate=validate.Length(min=2, max=100))
 
 
+class ConsentGivenSchema(ma.Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(profiles.CONSENT_CHANNELS))
+    granted = fields.Boolean(required=True)
+    source = fields.String(required=True, validate=validate.Length(min=1, max=60), metadata={
+        "description": "where the customer gave or withdrew it: the shop floor, a call..."})
+
+
+FORCE = fields.Boolean(load_default=False, metadata={
+    "description": "keep it even though it looks like a customer kassa has (409 otherwise)"})
+
+
+class NewCustomerSchema(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    email = fields.String(load_default=None, allow_none=True,
+                          validate=validate.Length(max=200))
+    birthday = fields.Date(load_default=None, allow_none=True)
+    address = fields.String(load_default=None, allow_none=True,
+                            validate=validate.Length(max=300))
+    home_store_code = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Length(min=1, max=32), metadata={
+                                        "description": "a store manager's: their own store"})
+    consents = fields.List(fields.Nested(ConsentGivenSchema), load_default=list,
+                           validate=validate.Length(max=8))
+    force = FORCE
+
+
 class CustomerPatchSchema(ma.Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     phone = fields.String(allow_none=True, validate=validate.Length(max=32))
     email = fields.String(allow_none=True, validate=validate.Length(max=200))
     birthday = fields.Date(allow_none=True)
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
+    home_store_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=32))
+    consents = fields.List(fields.Nested(ConsentGivenSchema), validate=validate.Length(max=8))
+    force = FORCE
 
 
 class ConsentSchema(ma.Schema):
@@ -140,6 +171,16 @@ class Customers(MethodView):
         with db().read() as session:
             return {"customers": profiles.search(session, profiles.Reach.of(g.user), args["q"])}
 
+    @bp.arguments(NewCustomerSchema)
+    @bp.response(201, CustomerBriefSchema)
+    @bp.alt_response(409, schema=ErrorSchema, description="``likely_duplicate``: "
+                     "``details.customer_id`` is the record it looks like")
+    def post(self, body):
+        """Open a customer: name, phone, e-mail, birthday, home store, the consents they give
+        (with where they gave them). Audited; the tills get the record at their next pull."""
+        with db().transaction() as session:
+            return profiles.open_customer(session, g.user, **body)
+
 
 @bp.route("/<uuid:customer_id>")
 class OneCustomer(MethodView):
@@ -148,8 +189,9 @@ class OneCustomer(MethodView):
     @bp.arguments(CustomerPatchSchema)
     @bp.response(200, CustomerBriefSchema)
     def patch(self, body, customer_id):
-        """Correct a customer's name, phone, e-mail, birthday or address (audited; the tills
-        get the record at their next pull)."""
+        """Correct a customer's name, phone, e-mail, birthday, address or home store, or record
+        consents (audited; the tills get the record at their next pull). A change that makes
+        the record look like another answers 409 with the other's id unless ``force``."""
         with db().transaction() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id,
                                           writable=True)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.crm.profiles import Reach, profile, publish_customer, reachable
+from kassa.central.crm.profiles import Reach, name_key, profile, publish_customer, reachable
 from kassa.central.membership import cards, loyalty_accounts, personal_offers
 from kassa.central.models import (
     Card,
@@ -129,11 +129,6 @@ def _block_cards(session: Session, customer: Customer, reason: str, user: User) 
             "card_number": legacy, "reason": reason, "blocked_at": now.isoformat()})
         audit.record(session, "card_block", f"card {legacy}", reason=reason,
                      actor_id=user.id, at=now)
-
-
-def name_key(name: str) -> str:
-    """"Petrova  Anna" and "anna petrova" are the same name; ё is е."""
-    return " ".join(sorted(name.lower().replace("ё", "е").split()))
 
 
 def duplicates(session: Session, reach: Reach, limit: int = 100) -> list[dict]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
@@ -284,13 +285,125 @@ def profile(session: Session, customer: Customer) -> dict:
 # --- Quotes and invoices -----------------------------------------------------------------------
 
 
+def name_key(name: str) -> str:
+    """"Petrova  Anna" and "anna petrova" are the same name; ё is е."""
+    return " ".join(sorted(name.lower().replace("ё", "е").split()))
+
+
+def likely_duplicate(session: Session, reach: Reach, *, name: str, phone: str | None,
+                     email: str | None, birthday: date | None, home_store_id: int | None,
+                     other_than: uuid.UUID | None = None) -> Customer | None:
+    """The live record in the reader's reach most likely to be this same person, by the rules
+    of ``data_rights.duplicates``: the same phone or e-mail, or the same name (words in any
+    order) with the same birthday or home store."""
+    live: list[ColumnElement[bool]] = [Customer.merged_into_id.is_(None),
+                                       Customer.anonymized_at.is_(None)]
+    clause = reach.clause()
+    if clause is not None:
+        live.append(clause)
+    if other_than is not None:
+        live.append(Customer.id != other_than)
+    for column, value in ((Customer.phone, phone), (Customer.email, email)):
+        if value:
+            found = session.scalars(select(Customer).where(column == value, *live)
+                                    .order_by(Customer.created_at)).first()
+            if found is not None:
+                return found
+    alike: list[ColumnElement[bool]] = []
+    if birthday is not None:
+        alike.append(Customer.birthday == birthday)
+    if home_store_id is not None:
+        alike.append(Customer.home_store_id == home_store_id)
+    key = name_key(name)
+    if not alike or not key:
+        return None
+    # Each word somewhere in the name, in SQL (е and ё either way), then the exact rule here.
+    words = [func.lower(Customer.name).like("%" + re.sub("[её%_]", "_", w) + "%")
+             for w in key.split()]
+    for found in session.scalars(select(Customer).where(or_(*alike), *words, *live)
+                                 .order_by(Customer.created_at)):
+        if name_key(found.name) == key:
+            return found
+    return None
+
+
+def _refuse_duplicate(found: Customer) -> None:
+    raise Conflict("This looks like a customer kassa has already: open that record, or send "
+                   "it again with force to keep both.", code="likely_duplicate",
+                   details={"customer_id": str(found.id)})
+
+
+def _home_store(session: Session, actor: User, code: str | None) -> Store | None:
+    """The home store a person may give a customer: any (office), one of their region's
+    (regional manager), their own (store manager: also when none is given)."""
+    if code is None:
+        if actor.role == "store_manager":
+            return session.get(Store, actor.store_id)
+        if actor.role == "regional_manager":
+            raise Invalid("A customer a regional manager opens needs a home store of the "
+                          "region.", code="home_store_required")
+        return None
+    store = session.scalars(select(Store).where(Store.code == code)).first()
+    if store is None or (actor.role == "regional_manager"
+                         and store.region_id != actor.region_id) or (
+            actor.role == "store_manager" and store.id != actor.store_id):
+        raise NotFound("No store %(store)s.", code="store_not_found", store=code)
+    return store
+
+
+def open_customer(session: Session, actor: User, *, name: str, phone: str | None = None,
+                  email: str | None = None, birthday: date | None = None,
+                  address: str | None = None, home_store_code: str | None = None,
+                  consents: Sequence[dict] = (), force: bool = False) -> Customer:
+    """A customer opened at central (the office's form, an integration): phone and e-mail
+    normalised, a likely duplicate refused with its id unless ``force``, the consents given
+    recorded with their source, audited (which fields, never their values), in the feed."""
+    reach = Reach.of(actor)
+    store = _home_store(session, actor, home_store_code)
+    phone, email = normal_phone(phone), normal_email(email)
+    if not force:
+        found = likely_duplicate(session, reach, name=name, phone=phone, email=email,
+                                 birthday=birthday, home_store_id=store.id if store else None)
+        if found is not None:
+            _refuse_duplicate(found)
+    customer = create_customer(session, name.strip(), phone=phone, email=email,
+                               home_store=store)
+    customer.birthday, customer.address = birthday, address
+    session.flush()
+    publish_customer(session, customer)
+    for consent in consents:
+        set_consent(session, customer, consent["channel"], consent["granted"],
+                    f"{consent['source']} ({actor.username})", actor)
+    given = sorted(k for k, v in (("name", name), ("phone", phone), ("email", email),
+                                  ("birthday", birthday), ("address", address),
+                                  ("home_store", store)) if v)
+    audit.change(session, actor.id, "customer", customer.id, None, {"fields": given})
+    return customer
+
+
 def update_profile(session: Session, customer: Customer, fields: dict, user: User) -> Customer:
     """Central's edit of a customer's details (central wins over tills' edits), normalised,
-    audited with before and after, and in the feed."""
+    audited with before and after, and in the feed. A new phone, e-mail or name that makes
+    the record look like another is refused with the other's id unless ``force``; consents
+    given with it are recorded with their source."""
+    force = fields.pop("force", False)
+    consents = fields.pop("consents", [])
+    if "home_store_code" in fields:
+        store = _home_store(session, user, fields.pop("home_store_code"))
+        fields["home_store_id"] = store.id if store else None
     if "phone" in fields:
         fields["phone"] = normal_phone(fields["phone"])
     if "email" in fields:
         fields["email"] = normal_email(fields["email"])
+    if not force and {"name", "phone", "email", "birthday", "home_store_id"} & set(fields):
+        merged = {k: fields.get(k, getattr(customer, k))
+                  for k in ("name", "phone", "email", "birthday", "home_store_id")}
+        found = likely_duplicate(session, Reach.of(user), other_than=customer.id, **merged)
+        if found is not None:
+            _refuse_duplicate(found)
+    for consent in consents:
+        set_consent(session, customer, consent["channel"], consent["granted"],
+                    f"{consent['source']} ({user.username})", user)
     before = {k: getattr(customer, k) for k in fields}
     for name, value in fields.items():
         setattr(customer, name, value)

@@ -14,12 +14,9 @@ bad row loads nothing. A file is known by the sha256 of its bytes: the same file
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -34,12 +31,12 @@ from kassa.central.models import Customer, HistoricTransaction, Product, Store
 from kassa.common.db import table, utcnow
 from kassa.common.errors import Invalid
 from kassa.common.money import quantity_to_milli
+from kassa.common.spreadsheet import CsvTable, Problems
 from kassa.common.storage.bulk import copy_rows, is_postgresql
 
 REQUIRED = ("customer", "date", "quantity", "amount")
 HISTORY_LOCK = 0x4B48495354  # "KHIST"
 OPTIONAL = ("store", "product")
-MAX_LISTED = 1000  # a wholly wrong file need not list a million lines
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_QUANTITY = Decimal(1_000_000)
 _CARD = re.compile(r"^[0-9]{16}$")
@@ -48,7 +45,7 @@ _KIND_NAMES = {"id": "id", "card": "card number", "phone": "phone number", "emai
 
 
 @dataclass
-class HistoryReport:
+class HistoryReport(Problems):
     batch: str = ""
     rows: int = 0  # data rows in the file
     loaded: int = 0
@@ -62,19 +59,6 @@ class HistoryReport:
     already_imported: bool = False
     imported_at: datetime | None = None  # of the earlier load, when already imported
     ignored_columns: list[str] = field(default_factory=list)
-    errors_total: int = 0
-    errors: list[dict] = field(default_factory=list)
-    bad_lines: set[int] = field(default_factory=set, repr=False)
-
-    @property
-    def bad_rows(self) -> int:
-        return len(self.bad_lines)
-
-    def error(self, line: int, column: str, message: str) -> None:
-        self.errors_total += 1
-        self.bad_lines.add(line)
-        if len(self.errors) < MAX_LISTED:
-            self.errors.append({"line": line, "field": column, "message": message})
 
 
 @dataclass
@@ -152,47 +136,10 @@ def _already_imported(session: Session, report: HistoryReport) -> bool:
 # --- Reading and checking each row -----------------------------------------------------------
 
 def _parse(content: str, report: HistoryReport) -> tuple[list[_Row], str]:
-    end = content.find("\n")
-    first_line = content if end < 0 else content[:end]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(content), delimiter=delimiter)
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except csv.Error as err:
-        report.error(1, "", f"the header is not CSV: {err}")
-        return [], delimiter
-    missing = [c for c in REQUIRED if c not in header]
-    twice = sorted(c for c, n in Counter(header).items() if c in REQUIRED + OPTIONAL and n > 1)
-    if missing or twice:
-        if missing:
-            report.error(1, ",".join(missing), "the header lacks these columns")
-        if twice:
-            report.error(1, ",".join(twice), "these columns appear twice")
-        return [], delimiter
-    report.ignored_columns = [h for h in header if h not in REQUIRED + OPTIONAL][:20]
-    where = {c: header.index(c) for c in REQUIRED + OPTIONAL if c in header}
-    rows, line = [], 1
-    while True:
-        line += 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            report.error(line, "", f"not CSV: {err}")
-            break  # the reader cannot find the next row reliably after this
-        if not any(c.strip() for c in cells):
-            continue  # a blank line, or a spreadsheet's empty row of separators
-        if report.rows >= MAX_ROWS:
-            report.error(line, "", f"more than {MAX_ROWS} rows")
-            break
-        report.rows += 1
-        if len(cells) > len(header):
-            report.error(line, "", f"{len(cells)} fields; the header has {len(header)}")
-            continue
-        rows.append(_row(line, {c: cells[i].strip() if i < len(cells) else ""
-                                for c, i in where.items()}, delimiter, report))
-    return rows, delimiter
+    table = CsvTable(content, REQUIRED, OPTIONAL, report, max_rows=MAX_ROWS)
+    rows = [_row(line, cells, table.delimiter, report) for line, cells in table]
+    report.rows, report.ignored_columns = table.rows, table.ignored_columns
+    return rows, table.delimiter
 
 
 def _row(line: int, raw: dict, delimiter: str, report: HistoryReport) -> _Row:

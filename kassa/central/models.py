@@ -782,6 +782,21 @@ class HistoricTransaction(Base):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ImportBatch(Base):
+    """A file loaded in bulk, known by the sha256 of its bytes, so the same file again changes
+    nothing (``kassa.central.crm.customer_imports``): what kind, when, by whom, and what it
+    brought (rows, created, points)."""
+
+    __tablename__ = "import_batches"
+    __table_args__ = (UniqueConstraint("kind", "batch"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    batch: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    summary: Mapped[dict] = mapped_column(JSONDoc)
+
+
 class SegmentRule(Base):
     """One cell range of the RFM segment map: customers whose recency score (1-5) and
     frequency score fall in the ranges get the segment; the lowest ``priority`` that matches

@@ -163,7 +163,8 @@ def _write_private(path: Path, pem: str) -> None:
 def _new_number(session: Session) -> str:
     while True:
         number = CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(13))
-        if session.get(Card, number) is None:
+        if session.get(Card, number) is None and session.scalar(
+                select(Customer.id).where(Customer.card_number == number)) is None:
             return number
 
 

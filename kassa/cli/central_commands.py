@@ -257,6 +257,53 @@ def central_import_transactions(csv_file: str, dry_run: bool) -> None:
         click.echo(f"loaded {what} (batch {report.batch[:12]})")
 
 
+@central.command("import-customers")
+@click.argument("csv_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check every row, load nothing")
+@click.option("--skip-bad", is_flag=True,
+              help="load the good rows and list the bad ones (default: all or nothing)")
+def central_import_customers(csv_file: str, dry_run: bool, skip_bad: bool) -> None:
+    """Open members from a previous system's export (CSV: name, and any of phone, email,
+    birthday, home_store, card_number, points, consents); the same file only once."""
+    from pathlib import Path
+
+    from kassa.central.crm.customer_imports import import_customers
+    data = Path(csv_file).read_bytes()
+    lines = max(data.count(b"\n"), 1)
+    with click.progressbar(length=2 * lines, label="checking", file=sys.stderr) as bar:
+        def progress(stage: str, done: int) -> None:
+            bar.label = stage
+            bar.update((done if stage == "checking" else lines + done) - bar.pos)
+
+        with central_work() as session:
+            report = import_customers(session, data, skip_bad=skip_bad, dry_run=dry_run,
+                                      progress=progress)
+            bar.label = "committing"
+            bar.update(2 * lines - bar.pos)
+    if report.ignored_columns:
+        click.echo(f"note: columns ignored: {', '.join(report.ignored_columns)}", err=True)
+    for e in report.errors:
+        click.echo(f"line {e['line']}, {e['field'] or 'row'}: {e['message']}", err=True)
+    more = report.errors_total - len(report.errors)
+    if more:
+        click.echo(f"... and {more} more", err=True)
+    problems = (f"{_count(report.errors_total, 'problem')} in "
+                f"{_count(report.bad_rows, 'row')}")
+    if report.errors_total and (report.unreadable or not skip_bad):
+        click.echo(f"{problems}; nothing loaded", err=True)
+        sys.exit(1)
+    if report.already_imported:
+        click.echo(f"already imported {report.imported_at:%Y-%m-%d %H:%M} UTC "
+                   f"({report.rows} rows); nothing changed")
+    elif dry_run:
+        click.echo(f"checked {report.rows} rows: {report.rows - report.bad_rows} members to "
+                   f"open; nothing loaded (--dry-run)")
+    else:
+        skipped = f"; {problems} skipped" if report.errors_total else ""
+        click.echo(f"opened {report.created} members with {report.points} points "
+                   f"(batch {report.batch[:12]}){skipped}")
+
+
 def _count(n: int, thing: str) -> str:
     return f"{n} {thing}" + ("" if n == 1 else "s")
 

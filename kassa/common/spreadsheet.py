@@ -48,6 +48,9 @@ class Problems:
     their line, column (empty: the whole row) and reason."""
 
     errors_total: int = 0
+    # The file could not be read to its end (its header, text that is not CSV, too many
+    # rows): nothing of it may load, even where good rows load beside bad ones.
+    unreadable: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
     bad_lines: set[int] = field(default_factory=set, repr=False)
 
@@ -94,11 +97,13 @@ class CsvTable:
                 return
             except csv.Error as err:
                 self._problems.error(line, "", f"not CSV: {err}")
+                self._problems.unreadable = True
                 return  # the reader cannot find the next row reliably after this
             if not any(c.strip() for c in cells):
                 continue  # a blank line, or a spreadsheet's empty row of separators
             if self.rows >= self._max_rows:
                 self._problems.error(line, "", f"more than {self._max_rows} rows")
+                self._problems.unreadable = True
                 return
             self.rows += 1
             if len(cells) > width:
@@ -113,6 +118,7 @@ class CsvTable:
         except csv.Error as err:
             self._header_cells = []
             self._problems.error(1, "", f"the header is not CSV: {err}")
+            self._problems.unreadable = True
             return None
         header = self._header_cells
         missing = [c for c in self._required if c not in header]
@@ -122,6 +128,7 @@ class CsvTable:
         if twice:
             self._problems.error(1, ",".join(twice), "these columns appear twice")
         if missing or twice:
+            self._problems.unreadable = True
             return None
         self.ignored_columns = [h for h in header if h not in self._known][:20]
         return {c: header.index(c) for c in self._known if c in header}

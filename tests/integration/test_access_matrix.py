@@ -93,6 +93,7 @@ ACCESS = {
     ("POST", "/api/v1/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions/import"): PEOPLE,
     ("POST", "/api/v1/history/import"): OPERATORS,
+    ("POST", "/api/v1/customers/import"): OPERATORS,
     ("GET", "/api/v1/company"): PEOPLE,
     ("PUT", "/api/v1/company"): OPERATORS,
     ("GET", "/api/v1/analytics/segment-map"): PEOPLE,

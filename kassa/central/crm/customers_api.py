@@ -1,24 +1,26 @@
 """Customers at central's API: find them, everything about one (the 360 view), their consents,
 contacts logged by staff, and blocks (a blocked customer is sold to only with central's
-authorization). A regional manager reaches only the customers of their region's stores, a
-store manager their store's; anyone else's answers 404, as if they did not exist."""
+authorization), and members loaded in bulk from a previous system's export
+(``kassa.central.crm.customer_imports``). A regional manager reaches only the customers of their
+region's stores, a store manager their store's; anyone else's answers 404, as if they did not
+exist."""
 
 from __future__ import annotations
 
 import json
 
 import marshmallow as ma
-from flask import Response, g
+from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.central.access.auth import require_role
-from kassa.central.crm import data_rights, interactions, profiles, quotes
-from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
+from kassa.central.crm import customer_imports, data_rights, interactions, profiles, quotes
+from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, csv_body, db
 from kassa.central.models import Customer
 from kassa.common.errors import Conflict
-from kassa.common.web import ErrorSchema
+from kassa.common.web import ErrorSchema, report_or_refusal
 from kassa.sync.payloads import jsonable
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
@@ -386,3 +388,55 @@ class UnblockCustomer(MethodView):
         """Lift the block."""
         with db().transaction() as session:
             return _state(profiles.set_block(session, g.user, customer_id, None))
+
+
+class CustomerImportArgsSchema(ma.Schema):
+    skip_bad = fields.Boolean(load_default=False, metadata={
+        "description": "load the good rows and report the bad ones (default: all or nothing)"})
+    dry_run = fields.Boolean(load_default=False, metadata={
+        "description": "check every row and answer the summary, load nothing"})
+
+
+class ImportProblemSchema(ma.Schema):
+    line = fields.Integer()
+    field = fields.String(metadata={"description": "the column, empty for the whole row"})
+    message = fields.String()
+
+
+class CustomerImportReportSchema(ma.Schema):
+    batch = fields.String(metadata={"description": "sha256 of the file's bytes"})
+    rows = fields.Integer(metadata={"description": "data rows in the file"})
+    created = fields.Integer(metadata={"description": "members opened"})
+    points = fields.Integer(metadata={"description": "opening points posted"})
+    skipped = fields.Integer(metadata={"description": "bad rows left out (skip_bad)"})
+    written = fields.Boolean()
+    dry_run = fields.Boolean()
+    already_imported = fields.Boolean(metadata={
+        "description": "this file was loaded before (at imported_at); nothing changed"})
+    imported_at = fields.AwareDateTime(allow_none=True)
+    ignored_columns = fields.List(fields.String())
+    bad_rows = fields.Integer()
+    errors_total = fields.Integer(metadata={"description": "errors lists the first 1000"})
+    errors = fields.List(fields.Nested(ImportProblemSchema))
+
+
+@bp.route("/import")
+class Import(MethodView):
+    decorators = [require_role(*OPERATORS)]
+
+    @bp.arguments(CustomerImportArgsSchema, location="query")
+    @bp.response(200, CustomerImportReportSchema)
+    @bp.alt_response(422, schema=report_or_refusal(CustomerImportReportSchema),
+                     description="bad rows, nothing loaded")
+    def post(self, args):
+        """Open members from a previous system's CSV export (``text/csv``; columns ``name``
+        and any of ``phone, email, birthday, home_store, card_number, points, consents``):
+        all rows or none unless ``skip_bad``; the same file again changes nothing."""
+        csv_body()  # 415 unless text/csv, 422 unless UTF-8, as for every CSV import
+        with db().transaction() as session:
+            report = customer_imports.import_customers(
+                session, request.get_data(), actor_id=g.user.id, skip_bad=args["skip_bad"],
+                dry_run=args["dry_run"])
+        if report.errors_total and (report.unreadable or not args["skip_bad"]):
+            return CustomerImportReportSchema().dump(report), 422
+        return report

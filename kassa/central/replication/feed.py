@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from kassa.central.models import ChangeFeedEntry, Customer, Store
 from kassa.common.db import table, utcnow
-from kassa.common.storage.bulk import copy_rows
+from kassa.common.storage.bulk import JsonText, copy_columns
 
 FEED_LOCK_ID = 0x4B415353  # "KASS"
 # Entities a region's entries of which only that region's nodes get (customers too, where the
@@ -39,18 +39,23 @@ def record_change(session: Session, entity: str, key: object, data: dict | None,
 
 def record_changes(
         session: Session, entity: str,
-        changes: Sequence[tuple[object, dict | None, int | None, int | None]]) -> None:
+        changes: Sequence[tuple[object, dict | JsonText | None, int | None, int | None]]
+) -> None:
     """``record_change`` for many keys at once: ``[(key, data, store_id, region_id)]``, one
-    lock and one multi-row INSERT (a sync batch publishing a hundred accounts)."""
+    lock and one multi-row INSERT (a sync batch publishing a hundred accounts). ``data`` may
+    be JSON already written (``JsonText``)."""
     if not changes:
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FEED_LOCK_ID})
     now = utcnow()
-    copy_rows(session, table(ChangeFeedEntry), [
-        {"entity": entity, "entity_key": str(key), "deleted": data is None, "payload": data,
-         "store_id": store_id, "region_id": region_id, "changed_at": now}
-        for key, data, store_id, region_id in changes])
+    copy_columns(session, table(ChangeFeedEntry), _FEED_COLUMNS, (
+        (entity, str(key), data is None, data, store_id, region_id, now)
+        for key, data, store_id, region_id in changes))
+
+
+_FEED_COLUMNS = ("entity", "entity_key", "deleted", "payload", "store_id", "region_id",
+                 "changed_at")
 
 
 def customer_scope(session: Session, c: Customer) -> dict:

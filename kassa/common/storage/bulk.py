@@ -2,15 +2,20 @@
 
 PostgreSQL's ``executemany`` sends one statement per row; COPY sends them all in one stream
 (central's ingest and imports were a quarter of COPY's rate or less with it). These helpers run
-in the caller's transaction, on the session's connection: ``copy_rows`` inserts, ``next_ids``
-reserves serial ids beforehand (COPY returns none), ``update_rows`` updates by key through a
-temporary table and one ``UPDATE ... FROM``.
+in the caller's transaction, on the session's connection: ``copy_rows`` (dicts) and
+``copy_columns`` (sequences) insert, ``next_ids`` reserves serial ids beforehand (COPY returns
+none), ``update_rows`` updates by key through a temporary table and one ``UPDATE ... FROM``.
 """
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -19,8 +24,47 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Python's cycle collector paused while a file of a million rows becomes a million
+    objects: it would walk them all again and again (a sixth of a customer import's time)
+    and free nothing, since rows hold no cycles. Reference counting frees as usual."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def ordered_uuids(n: int, *, as_text: bool = False) -> list[Any]:
+    """``n`` UUIDs in the order they are made: version 7 (RFC 9562), the time in milliseconds,
+    a sequence number and 42 random bits. The indexes of a million new rows' keys then grow at
+    their right edge instead of everywhere at random (a fifth faster to load than version 4
+    keys). As text (``as_text``) for COPY, which takes them so without UUID objects."""
+    head = (int(time.time() * 1000) << 80) | (0x7 << 76) | (0b10 << 62)
+    noise = os.urandom(8 * n)
+    ids = []
+    for seq in range(n):
+        tail = int.from_bytes(noise[8 * seq:8 * seq + 8]) & _RANDOM_BITS
+        h = f"{head | (seq >> 20) << 64 | (seq & 0xFFFFF) << 42 | tail:032x}"
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids if as_text else [uuid.UUID(i) for i in ids]
+
+
+_RANDOM_BITS = (1 << 42) - 1
+
+
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+class JsonText(str):
+    """A JSON document already written as text: ``copy_columns`` sends it as it is (work the
+    caller may have done on another thread while the last rows were being written)."""
+
+    __slots__ = ()
 
 
 def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
@@ -30,12 +74,22 @@ def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
     are."""
     if not rows:
         return
-    if not is_postgresql(session):
-        session.execute(insert(table), list(rows))
-        return
     columns = list(rows[0])
-    json_columns = {c for c in columns if table.c[c].type.__class__.__name__ in
-                    ("JSON", "JSONB", "JSONDoc")}
+    copy_columns(session, table, columns, ([row[c] for c in columns] for row in rows), into)
+
+
+def copy_columns(session: Session, table: Table, columns: Sequence[str],
+                 rows: Iterable[Sequence[Any]], into: str | None = None) -> None:
+    """``copy_rows`` for rows that are already sequences in the order of ``columns``: a
+    million rows need not be made dicts first."""
+    if not is_postgresql(session):
+        values = [{c: json.loads(v) if isinstance(v, JsonText) else v
+                   for c, v in zip(columns, row, strict=True)} for row in rows]
+        if values:
+            session.execute(insert(table), values)
+        return
+    json_at = [i for i, c in enumerate(columns) if table.c[c].type.__class__.__name__ in
+               ("JSON", "JSONB", "JSONDoc")]
     names = ", ".join(f'"{c}"' for c in columns)
     driver = session.connection().connection.driver_connection
     if driver is None:
@@ -45,8 +99,12 @@ def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
     try:
         with cursor.copy(f'COPY "{into or table.name}" ({names}) FROM STDIN') as copy:
             for row in rows:
-                copy.write_row([json.dumps(row[c]) if c in json_columns and row[c] is not None
-                                else row[c] for c in columns])
+                if json_at:
+                    row = list(row)
+                    for i in json_at:
+                        if row[i] is not None and not isinstance(row[i], JsonText):
+                            row[i] = json.dumps(row[i])
+                copy.write_row(row)
     except psycopg.IntegrityError as err:
         raise IntegrityError(f"COPY {table.name}", None, err) from err
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,10 +68,11 @@ class Problems:
 
 class CsvTable:
     """The data rows of ``content`` as ``(line, {column: stripped cell})`` for the ``required``
-    and ``optional`` columns the header names. The delimiter is the header's: a semicolon when
-    it has more of them than commas (as spreadsheets in Russian save). A header lacking a
-    required column or naming one twice, a row longer than the header, text that is not CSV
-    and rows past ``max_rows`` go to ``problems``; blank rows are skipped."""
+    and ``optional`` columns (empty where the header does not name one). The delimiter is the
+    header's: a semicolon when it has more of them than commas (as spreadsheets in Russian
+    save). A header lacking a required column or naming one twice, a row longer than the
+    header, text that is not CSV and rows past ``max_rows`` go to ``problems``; blank rows are
+    skipped."""
 
     def __init__(self, content: str, required: Sequence[str], optional: Sequence[str],
                  problems: Problems, *, max_rows: int) -> None:
@@ -89,6 +91,10 @@ class CsvTable:
         if where is None:
             return
         width, line = len(self._header_cells), 1
+        # Cells by column, a column the header does not name reading the padding's "".
+        names = list(where)
+        indexes = [i if i >= 0 else width for i in where.values()]
+        pick = operator.itemgetter(*indexes, width)  # never a lone cell: always a tuple
         while True:
             line += 1
             try:
@@ -99,7 +105,7 @@ class CsvTable:
                 self._problems.error(line, "", f"not CSV: {err}")
                 self._problems.unreadable = True
                 return  # the reader cannot find the next row reliably after this
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():
                 continue  # a blank line, or a spreadsheet's empty row of separators
             if self.rows >= self._max_rows:
                 self._problems.error(line, "", f"more than {self._max_rows} rows")
@@ -109,8 +115,8 @@ class CsvTable:
             if len(cells) > width:
                 self._problems.error(line, "", f"{len(cells)} fields; the header has {width}")
                 continue
-            yield line, {c: cells[i].strip() if i < len(cells) else ""
-                         for c, i in where.items()}
+            cells += [""] * (width + 1 - len(cells))
+            yield line, dict(zip(names, map(str.strip, pick(cells)), strict=False))
 
     def _header(self, reader: Any) -> dict[str, int] | None:
         try:
@@ -131,4 +137,5 @@ class CsvTable:
             self._problems.unreadable = True
             return None
         self.ignored_columns = [h for h in header if h not in self._known][:20]
-        return {c: header.index(c) for c in self._known if c in header}
+        # A column the header does not name reads as empty (-1).
+        return {c: header.index(c) if c in header else -1 for c in self._known}

@@ -269,17 +269,17 @@ def central_import_customers(csv_file: str, dry_run: bool, skip_bad: bool) -> No
 
     from kassa.central.crm.customer_imports import import_customers
     data = Path(csv_file).read_bytes()
-    lines = max(data.count(b"\n"), 1)
-    with click.progressbar(length=2 * lines, label="checking", file=sys.stderr) as bar:
-        def progress(stage: str, done: int) -> None:
-            bar.label = stage
-            bar.update((done if stage == "checking" else lines + done) - bar.pos)
+    lines = max(data.count(b"\n"), 1)  # a little more than the rows: the header, blank lines
+    with click.progressbar(length=lines, label="checking" if dry_run else "importing",
+                           file=sys.stderr) as bar:
+        def progress(rows: int) -> None:
+            bar.update(rows - bar.pos)
 
         with central_work() as session:
             report = import_customers(session, data, skip_bad=skip_bad, dry_run=dry_run,
                                       progress=progress)
             bar.label = "committing"
-            bar.update(2 * lines - bar.pos)
+            bar.update(lines - bar.pos)
     if report.ignored_columns:
         click.echo(f"note: columns ignored: {', '.join(report.ignored_columns)}", err=True)
     for e in report.errors:

@@ -207,6 +207,50 @@ def test_a_large_file_is_checked_and_written_in_bulk(central_db, seeded):
             ChangeFeedEntry.entity == "customer")) >= 1200
 
 
+def test_a_bad_row_after_chunks_were_written_undoes_them(central_db, seeded, monkeypatch):
+    """Chunks are written while the next ones are checked; a clash found in a later chunk
+    (or a row of text that is not CSV) takes back what the earlier ones wrote."""
+    from kassa.central.crm import customer_imports
+    monkeypatch.setattr(customer_imports, "CHUNK", 10)
+    good = "".join(f"Chunked {i},8 914 {i:07d},,,,,{i},\n" for i in range(45))
+    clash = "Clash,+79000000002,,,,,,\n"  # Ivan's phone, on line 47: the fifth chunk
+    twice = "Twice,8 914 0000003,,,,,,\n"  # line 4's phone, two chunks later
+
+    def load(body, **options):
+        with central_db.transaction() as s:
+            return import_customers(s, (HEADER + body).encode(), **options)
+
+    def feed_entries():
+        with central_db.read() as s:
+            return s.scalar(select(func.count()).select_from(ChangeFeedEntry))
+
+    before = feed_entries()
+    refused = load(good + clash + twice)
+    assert (refused.written, refused.created, refused.rows) == (False, 0, 47)
+    assert [(e["line"], e["field"]) for e in refused.errors] == [(48, "phone"), (47, "phone")]
+    assert refused.errors[0]["message"] == "the same as line 5"
+    assert imported(central_db) == {} and feed_entries() == before
+    with central_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(LoyaltyEntry).where(
+            LoyaltyEntry.cause.like("import:%"))) == 0
+        assert s.scalars(select(ImportBatch)).all() == []
+
+    # A cell past the csv module's limit: the reader cannot go on, so nothing loads.
+    broken = load(good + f'"{"x" * 200_000},,,,,,,\n', skip_bad=True)
+    assert broken.unreadable and not broken.written
+    assert broken.errors[-1]["message"].startswith("not CSV: field larger than field limit")
+    assert imported(central_db) == {} and feed_entries() == before
+
+    skipped = load(good + clash + twice, skip_bad=True)
+    assert (skipped.written, skipped.created, skipped.skipped) == (True, 45, 2)
+    assert skipped.points == sum(range(45))
+    assert len(imported(central_db)) == 45
+    with central_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(ChangeFeedEntry).where(
+            ChangeFeedEntry.entity == "loyalty_account",
+            ChangeFeedEntry.payload.is_not(None))) >= 45
+
+
 def test_the_command_line_prints_a_summary_or_the_errors(central_db_url, central_db, seeded,
                                                          tmp_path):
     kassa = Path(sys.executable).parent / "kassa"

@@ -3,30 +3,40 @@ programme starts with its members: their contacts, their old card numbers, their
 
 Columns: ``name`` (required), and any of ``phone``, ``email``, ``birthday`` (ISO, or
 ``DD.MM.YYYY`` as Russian exports write it), ``home_store`` (a store code), ``card_number``
-(6 to 16 digits: the previous programme's card, which the tills then accept), ``points`` (the
-opening balance) and ``consents`` (the channels the customer agreed to, ``sms|email``). A header
-line; UTF-8 with or without a BOM; commas or semicolons.
+(6 to 16 digits: the previous programme's card, by which the tills then find the member),
+``points`` (the opening balance) and ``consents`` (the channels the customer agreed to,
+``sms|email``). A header line; UTF-8 with or without a BOM; commas or semicolons.
 
-Every row is checked first and every problem reported with its line, column and reason: a
-phone, e-mail or card number that another row of the file or an existing customer has is a
-bad row, never a merge. A file with a bad row loads nothing, unless ``skip_bad`` (the good rows
-then load and the bad ones are reported). A file is known by the sha256 of its bytes: the same
-file again changes nothing. Each member gets a loyalty account; opening points are one ledger
-entry per member, caused by the import, so they are posted once. Rows go in with COPY on
-PostgreSQL, and every new record goes to the tills in the change feed.
+Every row is checked and every problem reported with its line, column and reason: a phone,
+e-mail or card number that another row of the file or an existing customer has is a bad row,
+never a merge. A file with a bad row loads nothing, unless ``skip_bad`` (the good rows then
+load and the bad ones are reported). A file is known by the sha256 of its bytes: the same file
+again changes nothing. Each member gets a loyalty account; opening points are one ledger entry
+per member, caused by the import, so they are posted once. Every new record goes to the tills
+in the change feed.
+
+The file is read in chunks: on PostgreSQL one chunk is written (COPY) on a second thread while
+the next is checked, so a million members take about as long as the database needs to write
+them. Writing happens under a savepoint; a bad row found later (without ``skip_bad``), a dry
+run or a file that cannot be read to its end rolls it back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from types import SimpleNamespace
+from functools import partial
+from types import TracebackType
+from typing import NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import String, Uuid, select, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
@@ -45,21 +55,30 @@ from kassa.central.replication.feed_documents import account_doc, customer_doc
 from kassa.common.db import table, utcnow
 from kassa.common.errors import Invalid
 from kassa.common.spreadsheet import CsvTable, Problems
-from kassa.common.storage.bulk import copy_rows, is_postgresql
+from kassa.common.storage.bulk import (
+    JsonText,
+    copy_columns,
+    is_postgresql,
+    ordered_uuids,
+    paused_gc,
+)
 from kassa.loyalty.ledger import EntryKind
 
 KIND = "customers"
 COLUMNS = ("name", "phone", "email", "birthday", "home_store", "card_number", "points",
            "consents")
+UNIQUE = ("phone", "email", "card_number")  # no two members share one
 MAX_POINTS = 10**9
-CHUNK = 5000
+CHUNK = 50_000  # rows checked, then written while the next ones are checked
 MAX_ROWS = 1_000_000  # in one file: a bigger export goes in several
 IMPORT_LOCK = 0x4B43555354  # "KCUST": one customer import at a time
 _CARD = re.compile(r"^[0-9]{6,16}$")
-_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+_DOTTED = re.compile(r"^([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})$")
+_POINTS = re.compile(r"^[0-9]{1,10}$")
+_LIST = re.compile(r"[|,;]")
 
-# Told how far the import is: (``checking`` or ``writing``, rows done so far).
-Progress = Callable[[str, int], None]
+# Told how far the import is: data rows checked so far.
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -94,8 +113,8 @@ class _Member:
 def import_customers(session: Session, data: bytes, *, actor_id: int | None = None,
                      skip_bad: bool = False, dry_run: bool = False,
                      progress: Progress | None = None) -> CustomerImportReport:
-    """Check the file ``data`` whole, then load it in the caller's transaction (unless
-    ``dry_run``, a bad row without ``skip_bad``, or the same file loaded before)."""
+    """Check the file ``data`` and load it in the caller's transaction (unless ``dry_run``,
+    a bad row without ``skip_bad``, or the same file loaded before)."""
     report = CustomerImportReport(batch=hashlib.sha256(data).hexdigest(), dry_run=dry_run)
     if is_postgresql(session):
         # One at a time: a second load of the same file then finds the first one's batch.
@@ -110,49 +129,138 @@ def import_customers(session: Session, data: bytes, *, actor_id: int | None = No
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid("The file is not UTF-8.", code="bad_encoding") from None
-    members = _parse(session, content, report, progress)
-    _refuse_known(session, members, report)
-    members = [m for m in members if m.line not in report.bad_lines]
-    report.skipped = len(report.bad_lines)
-    if (report.errors_total and (report.unreadable or not skip_bad)) or dry_run or not members:
+    rows = CsvTable(content, ("name",), COLUMNS[1:], report, max_rows=MAX_ROWS)
+    writer = _Writer(session, report.batch, actor_id)
+    savepoint = session.begin_nested()
+    with paused_gc(), _reader(session) as reader, \
+            _OneBehind(threaded=is_postgresql(session)) as behind:
+        checker = _Checker(reader)
+        for chunk in _chunks(rows, CHUNK):
+            members = checker.check(chunk, report)
+            if members and not dry_run and (skip_bad or not report.errors_total):
+                behind.run(partial(writer.write, writer.rows(members)))
+            if progress is not None:
+                progress(rows.rows)
+        behind.drain()
+    report.rows, report.ignored_columns = rows.rows, rows.ignored_columns
+    report.delimiter, report.skipped = rows.delimiter, report.bad_rows
+    if (dry_run or report.unreadable or not writer.created
+            or (report.errors_total and not skip_bad)):
+        savepoint.rollback()
         return report
-    _write(session, members, report, actor_id, progress)
+    writer.finish(report)
+    savepoint.commit()
     return report
 
 
-def _parse(session: Session, content: str, report: CustomerImportReport,
-           progress: Progress | None) -> list[_Member]:
-    rows = CsvTable(content, ("name",), COLUMNS[1:], report, max_rows=MAX_ROWS)
-    report.delimiter = rows.delimiter
-    stores = {code: (sid, region) for sid, code, region in session.execute(
-        select(Store.id, Store.code, Store.region_id))}
-    members: list[_Member] = []
-    seen: dict[tuple[str, str], int] = {}  # (column, value) -> the first line holding it
-    for line, cells in rows:
-        member = _member(line, cells, stores, report)
-        if member is not None:
-            for column in ("phone", "email", "card_number"):
+def _chunks(rows: Iterable[tuple[int, dict[str, str]]],
+            size: int) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    chunk: list[tuple[int, dict[str, str]]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@contextmanager
+def _reader(session: Session) -> Iterator[Connection]:
+    """Where the check looks for central's customers: on PostgreSQL a connection of its own,
+    free while the session's writes the chunk before (it sees committed customers, which is
+    all there is to clash with: the file's own rows are checked against each other); on
+    SQLite the session's, as everything there runs in turn."""
+    if not is_postgresql(session):
+        yield session.connection()
+        return
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)  # a session bound to an engine, as kassa's are
+    with engine.connect() as connection:
+        yield connection
+
+
+class _Checker:
+    """Checks rows on their own, against the rows before them in the file (a phone, e-mail or
+    card number an earlier line has makes the row bad) and against central's customers: the
+    import opens new members and never merges them into someone (the 360 page does)."""
+
+    def __init__(self, reader: Connection) -> None:
+        self.reader = reader
+        self.stores = {code: (sid, region) for sid, code, region in reader.execute(
+            select(Store.id, Store.code, Store.region_id))}
+        self.today = utcnow().date()
+        # For each of UNIQUE: the line where each value first appears.
+        self.firsts: dict[str, dict[str, int]] = {column: {} for column in UNIQUE}
+
+    def check(self, chunk: list[tuple[int, dict[str, str]]],
+              report: CustomerImportReport) -> list[_Member]:
+        members = []
+        for line, cells in chunk:
+            member = _member(line, cells, self.stores, self.today, report)
+            if member is None:
+                continue
+            clash = False
+            for column in UNIQUE:
                 value = getattr(member, column)
-                if value is None:
-                    continue
-                first = seen.setdefault((column, value), line)
-                if first != line:
-                    report.error(line, column, f"the same as line {first}")
-            members.append(member)
-        if progress is not None and rows.rows % CHUNK == 0:
-            progress("checking", rows.rows)
-    report.rows, report.ignored_columns = rows.rows, rows.ignored_columns
-    return members
+                if value is not None:
+                    first = self.firsts[column].setdefault(value, line)
+                    if first != line:
+                        report.error(line, column, f"the same as line {first}")
+                        clash = True
+            if not clash:
+                members.append(member)
+        bad: set[int] = set()
+        for column in UNIQUE:
+            lines = {value: m.line for m in members
+                     if (value := getattr(m, column)) is not None}
+            for found, customer_id in _holders(self.reader, column, list(lines)):
+                report.error(lines[found], column, f"customer {customer_id} has it already")
+                bad.add(lines[found])
+        return [m for m in members if m.line not in bad] if bad else members
 
 
-def _member(line: int, given: dict[str, str], stores: dict,
+class _OneBehind:
+    """Runs each step on a second thread while the caller prepares the next one (PostgreSQL:
+    the server writes a chunk while Python checks the next), or at once where a connection
+    belongs to its thread (SQLite). Leaving waits for the step in flight: the transaction it
+    writes in ends only after it."""
+
+    def __init__(self, *, threaded: bool) -> None:
+        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="customer-import")
+                      if threaded else None)
+        self._pending: Future[None] | None = None
+
+    def run(self, step: Callable[[], None]) -> None:
+        """Start ``step`` once the one before it is done (inline: now)."""
+        self.drain()
+        if self._pool is None:
+            step()
+        else:
+            self._pending = self._pool.submit(step)
+
+    def drain(self) -> None:
+        """Wait for the step in flight; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _OneBehind:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def _member(line: int, cell: dict[str, str], stores: dict, today: date,
             report: CustomerImportReport) -> _Member | None:
     """One row checked; what is wrong with it goes to ``report`` (None: nothing usable)."""
-    cell = {c: given.get(c, "") for c in COLUMNS}
     errors = report.errors_total
     if not 1 <= len(cell["name"]) <= 200:
         report.error(line, "name", "1 to 200 characters")
-    phone = email = None
+    phone = email = birthday = None
     try:
         phone = normal_phone(cell["phone"])
     except Invalid:
@@ -161,8 +269,7 @@ def _member(line: int, given: dict[str, str], stores: dict,
         email = normal_email(cell["email"])
     except Invalid:
         report.error(line, "email", "an e-mail address")
-    birthday = _birthday(cell["birthday"])
-    if cell["birthday"] and birthday is None:
+    if cell["birthday"] and (birthday := _birthday(cell["birthday"], today)) is None:
         report.error(line, "birthday", "a date like 1990-04-12 or 12.04.1990")
     store: tuple[int | None, int | None] = (None, None)
     if cell["home_store"]:
@@ -170,28 +277,43 @@ def _member(line: int, given: dict[str, str], stores: dict,
             store = stores[cell["home_store"]]
         else:
             report.error(line, "home_store", "a store code of the chain")
-    card = cell["card_number"].replace(" ", "").replace("-", "") or None
-    if card is not None and not _CARD.match(card):
-        report.error(line, "card_number", "6 to 16 digits")
-    elif card is not None and len(card) == 16 and card.startswith(CARD_PREFIX):
-        report.error(line, "card_number", f"kassa's own cards start with {CARD_PREFIX}")
-    points = int(cell["points"]) if cell["points"].isdigit() else None
-    if cell["points"] and (points is None or points > MAX_POINTS):
-        report.error(line, "points", "a whole number of points, not negative")
-    consents = tuple(dict.fromkeys(c.strip().lower() for c in re.split(r"[|,;]",
-                                                                       cell["consents"])
-                                   if c.strip()))
-    if any(c not in CONSENT_CHANNELS for c in consents):
-        report.error(line, "consents", "channels among " + "|".join(CONSENT_CHANNELS))
+    card = _card(line, cell["card_number"], report)
+    points = _points(line, cell["points"], report)
+    consents = _consents(line, cell["consents"], report)
     if report.errors_total > errors:
         return None
-    return _Member(line, cell["name"], phone, email, birthday, store[0], store[1], card,
-                   points or 0, consents)
+    return _Member(line, cell["name"], phone, email, birthday, store[0], store[1], card, points,
+                   consents)
 
 
-def _birthday(value: str) -> date | None:
-    if not value:
+def _card(line: int, text: str, report: CustomerImportReport) -> str | None:
+    if not text:
         return None
+    card = text.replace(" ", "").replace("-", "")
+    if not _CARD.match(card):
+        report.error(line, "card_number", "6 to 16 digits")
+    elif len(card) == 16 and card.startswith(CARD_PREFIX):
+        report.error(line, "card_number", f"kassa's own cards start with {CARD_PREFIX}")
+    return card
+
+
+def _points(line: int, text: str, report: CustomerImportReport) -> int:
+    if text and not (_POINTS.match(text) and int(text) <= MAX_POINTS):
+        report.error(line, "points", "a whole number of points, not negative")
+        return 0
+    return int(text) if text else 0
+
+
+def _consents(line: int, text: str, report: CustomerImportReport) -> tuple[str, ...]:
+    if not text:
+        return ()
+    channels = tuple(dict.fromkeys(c.strip().lower() for c in _LIST.split(text) if c.strip()))
+    if any(c not in CONSENT_CHANNELS for c in channels):
+        report.error(line, "consents", "channels among " + "|".join(CONSENT_CHANNELS))
+    return channels
+
+
+def _birthday(value: str, today: date) -> date | None:
     try:
         if (dotted := _DOTTED.match(value)) is not None:
             day, month, year = (int(g) for g in dotted.groups())
@@ -200,80 +322,122 @@ def _birthday(value: str) -> date | None:
             born = date.fromisoformat(value)
     except ValueError:
         return None
-    return born if 1900 <= born.year <= date.today().year else None
+    return born if date(1900, 1, 1) <= born <= today else None
 
 
-def _refuse_known(session: Session, members: list[_Member],
-                  report: CustomerImportReport) -> None:
-    """A phone, e-mail or card number a live customer has already makes the row bad: the
-    import opens new members and never merges them into someone (the 360 page does that)."""
-    live = (Customer.merged_into_id.is_(None), Customer.anonymized_at.is_(None))
-    for attr, column in (("phone", Customer.phone), ("email", Customer.email),
-                         ("card_number", Customer.card_number)):
-        by_value: dict[str, list[int]] = {}
-        for m in members:
-            value = getattr(m, attr)
-            if value is not None:
-                by_value.setdefault(value, []).append(m.line)
-        values = list(by_value)
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start:start + CHUNK]
-            # A card number is unique among every record; a phone or e-mail among live ones.
-            wheres = [column.in_(chunk)] + ([] if attr == "card_number" else list(live))
-            for found, customer_id in session.execute(
-                    select(column, Customer.id).where(*wheres)):
-                for line in by_value.get(found or "", ()):
-                    report.error(line, attr, f"customer {customer_id} has it already")
+def _holders(reader: Connection, column: str, values: list[str]) -> list[tuple[str, object]]:
+    """``(value, customer id)`` of the customers holding any of ``values`` in ``column``: a
+    card number among every record (it is unique), a phone or e-mail among live ones. One
+    join, the values sent as one text (lines; no checked phone, e-mail or card number holds
+    a line break) or JSON on SQLite: a million of them as a million bound parameters, or as
+    an array psycopg writes element by element, would take longer than the whole check."""
+    if not values:
+        return []
+    live = ("" if column == "card_number" else
+            " AND c.merged_into_id IS NULL AND c.anonymized_at IS NULL")
+    if reader.dialect.name == "postgresql":
+        query = (f"SELECT c.{column} AS value, c.id AS id FROM customers AS c JOIN "
+                 f"unnest(string_to_array(:values, chr(10))) AS v(value) ON c.{column} = v.value"
+                 + live)
+        given = "\n".join(values)
+    else:
+        query = (f"SELECT c.{column} AS value, c.id AS id FROM json_each(:values) AS v "
+                 f"JOIN customers AS c ON c.{column} = v.value" + live)
+        given = json.dumps(values)
+    typed = text(query).columns(value=String(), id=Uuid())
+    return [(v, i) for v, i in reader.execute(typed, {"values": given})]
 
 
-def _write(session: Session, members: list[_Member], report: CustomerImportReport,
-           actor_id: int | None, progress: Progress | None) -> None:
-    now = utcnow()
-    cause = f"import:{report.batch[:16]}"
-    customers: list[dict] = []
-    accounts: list[dict] = []
-    entries: list[dict] = []
-    consents: list[dict] = []
-    customer_changes: list[tuple[object, dict | None, int | None, int | None]] = []
-    account_changes: list[tuple[object, dict | None, int | None, int | None]] = []
-    for m in members:
-        customer_id, account_id = uuid.uuid4(), uuid.uuid4()
-        customers.append({
-            "id": customer_id, "name": m.name, "phone": m.phone, "email": m.email,
-            "card_number": m.card_number, "card_has_pin": False, "home_store_id": m.store_id,
-            "created_at": now, "status": "customer", "birthday": m.birthday})
-        accounts.append({"id": account_id, "customer_id": customer_id, "tier": "base",
-                         "balance": m.points, "held": 0, "created_at": now})
-        if m.points:
-            entries.append({"account_id": account_id, "cause": f"{cause}:{customer_id}",
-                            "kind": EntryKind.ADJUSTMENT.value, "points": m.points, "at": now,
-                            "expires_at": None, "recorded_at": now})
-        consents.extend({"customer_id": customer_id, "channel": channel, "granted": True,
-                         "at": now, "source": f"import {report.batch[:12]}",
-                         "recorded_by_id": actor_id} for channel in m.consents)
-        customer_changes.append((customer_id, customer_doc(
-            SimpleNamespace(**customers[-1], blocked_at=None)), None, m.region_id))
-        account_changes.append((account_id, account_doc(
-            SimpleNamespace(**accounts[-1], expiring=None)), None, m.region_id))
-    total = len(members)
-    for start in range(0, total, CHUNK * 4):
-        end = start + CHUNK * 4
-        copy_rows(session, table(Customer), customers[start:end])
-        copy_rows(session, table(LoyaltyAccount), accounts[start:end])
-        if progress is not None:
-            progress("writing", min(end, total))
-    copy_rows(session, table(LoyaltyEntry), entries)
-    copy_rows(session, table(Consent), consents)
-    record_changes(session, "customer", customer_changes)
-    record_changes(session, "loyalty_account", account_changes)
-    report.created, report.points = total, sum(m.points for m in members)
-    summary = {"rows": report.rows, "created": report.created, "points": report.points,
-               "skipped": report.skipped}
-    session.add(ImportBatch(kind=KIND, batch=report.batch, imported_at=now, actor_id=actor_id,
-                            summary=summary))
-    audit.record(session, "masterdata_import",
-                 f"customers: {report.created} new, {report.points} opening points",
-                 reason=f"{report.skipped} rows skipped" if report.skipped else "",
-                 actor_id=actor_id, details={"batch": report.batch, **summary})
-    session.flush()
-    report.written = True
+class _Doc(NamedTuple):
+    """What the feed's documents read of a new customer and their account."""
+
+    id: object
+    customer_id: object
+    name: str
+    card_number: str | None
+    phone: str | None
+    email: str | None
+    card_has_pin: bool
+    blocked_at: None
+    tier: str
+    balance: int
+    expiring: None
+
+
+_CUSTOMER_COLUMNS = ("id", "name", "phone", "email", "card_number", "card_has_pin",
+                     "home_store_id", "created_at", "status", "birthday")
+_ACCOUNT_COLUMNS = ("id", "customer_id", "tier", "balance", "held", "created_at")
+_ENTRY_COLUMNS = ("account_id", "cause", "kind", "points", "at", "expires_at", "recorded_at")
+_CONSENT_COLUMNS = ("customer_id", "channel", "granted", "at", "source", "recorded_by_id")
+
+
+@dataclass
+class _Rows:
+    """One chunk's rows for each table, made while the chunk before is written."""
+
+    customers: list[tuple] = field(default_factory=list)
+    accounts: list[tuple] = field(default_factory=list)
+    entries: list[tuple] = field(default_factory=list)
+    consents: list[tuple] = field(default_factory=list)
+    customer_changes: list[tuple[object, JsonText, None, int | None]] = field(
+        default_factory=list)
+    account_changes: list[tuple[object, JsonText, None, int | None]] = field(
+        default_factory=list)
+
+
+class _Writer:
+    """Makes the rows of checked members (``rows``, on the checking thread) and writes them
+    (``write``, on the writing one): customers, accounts, opening points, consents and their
+    feed entries."""
+
+    def __init__(self, session: Session, batch: str, actor_id: int | None) -> None:
+        self.session, self.batch, self.actor_id = session, batch, actor_id
+        self.now = utcnow()
+        self.as_text = is_postgresql(session)
+        self.created = self.points = 0
+
+    def rows(self, members: list[_Member]) -> _Rows:
+        now, n, out = self.now, len(members), _Rows()
+        cause, source = f"import:{self.batch[:16]}", f"import {self.batch[:12]}"
+        ids = ordered_uuids(2 * n, as_text=self.as_text)
+        for cid, aid, m in zip(ids[:n], ids[n:], members, strict=True):
+            out.customers.append((cid, m.name, m.phone, m.email, m.card_number, False,
+                                  m.store_id, now, "customer", m.birthday))
+            out.accounts.append((aid, cid, "base", m.points, 0, now))
+            if m.points:
+                out.entries.append((aid, f"{cause}:{cid}", EntryKind.ADJUSTMENT.value, m.points,
+                                    now, None, now))
+            out.consents.extend((cid, channel, True, now, source, self.actor_id)
+                                for channel in m.consents)
+            doc = _Doc(str(cid), str(cid), m.name, m.card_number, m.phone, m.email, False, None,
+                       "base", m.points, None)
+            out.customer_changes.append(
+                (cid, JsonText(json.dumps(customer_doc(doc))), None, m.region_id))
+            out.account_changes.append(
+                (aid, JsonText(json.dumps(account_doc(doc._replace(id=str(aid))))), None,
+                 m.region_id))
+        self.created += n
+        self.points += sum(m.points for m in members)
+        return out
+
+    def write(self, rows: _Rows) -> None:
+        session = self.session
+        copy_columns(session, table(Customer), _CUSTOMER_COLUMNS, rows.customers)
+        copy_columns(session, table(LoyaltyAccount), _ACCOUNT_COLUMNS, rows.accounts)
+        copy_columns(session, table(LoyaltyEntry), _ENTRY_COLUMNS, rows.entries)
+        copy_columns(session, table(Consent), _CONSENT_COLUMNS, rows.consents)
+        record_changes(session, "customer", rows.customer_changes)
+        record_changes(session, "loyalty_account", rows.account_changes)
+
+    def finish(self, report: CustomerImportReport) -> None:
+        """The batch, known from now on by its sha256, and the audit entry."""
+        report.created, report.points, report.written = self.created, self.points, True
+        summary = {"rows": report.rows, "created": report.created, "points": report.points,
+                   "skipped": report.skipped}
+        self.session.add(ImportBatch(kind=KIND, batch=self.batch, imported_at=self.now,
+                                     actor_id=self.actor_id, summary=summary))
+        audit.record(self.session, "masterdata_import",
+                     f"customers: {report.created} new, {report.points} opening points",
+                     reason=f"{report.skipped} rows skipped" if report.skipped else "",
+                     actor_id=self.actor_id, details={"batch": self.batch, **summary})
+        self.session.flush()

@@ -173,7 +173,7 @@ CSV_TEXT = {"type": "string", "description": "CSV: a header row, then one row pe
 
 def csv_response(filename: str, rows: Sequence[Mapping[str, Any]]) -> Response:
     """A report's rows as a CSV download (formula-safe cells: ``spreadsheet.csv_text``)."""
-    from kassa.common.spreadsheet import csv_text
+    from kassa.common.formats.spreadsheet import csv_text
     return Response(csv_text(rows), mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename={filename}.csv"})
 

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from kassa.central.access.auth import require_role
 from kassa.central.handlers import STAFF, db
 from kassa.central.models import AuditEntry, Node, Store, User
-from kassa.common.spreadsheet import cell
+from kassa.common.formats.spreadsheet import cell
 from kassa.common.web import CSV_TEXT
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",

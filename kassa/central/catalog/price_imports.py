@@ -26,7 +26,7 @@ from kassa.central.models import Price, Product, Region, Store, User
 from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import price_doc
 from kassa.common.db import table
-from kassa.common.spreadsheet import cell
+from kassa.common.formats.spreadsheet import cell
 from kassa.common.storage.bulk import insert_rows, update_rows
 
 COLUMNS = ("sku", "store_code", "region_code", "price", "effective_from")

@@ -27,7 +27,7 @@ from kassa.central.models import Price, Product, ProductBarcode, VatRate
 from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import price_doc, product_doc
 from kassa.common.db import table
-from kassa.common.spreadsheet import cell
+from kassa.common.formats.spreadsheet import cell
 from kassa.common.storage.bulk import copy_rows, insert_rows, is_postgresql, next_ids, update_rows
 
 COLUMNS = ("sku", "name", "vat_rate_bp", "unit", "category", "barcodes", "price", "active")

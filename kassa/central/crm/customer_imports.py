@@ -54,7 +54,7 @@ from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import account_doc, customer_doc
 from kassa.common.db import table, utcnow
 from kassa.common.errors import Invalid
-from kassa.common.spreadsheet import CsvTable, Problems
+from kassa.common.formats.spreadsheet import CsvTable, Problems
 from kassa.common.storage.bulk import (
     JsonText,
     copy_columns,

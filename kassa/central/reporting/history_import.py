@@ -30,8 +30,8 @@ from kassa.central.crm import profiles
 from kassa.central.models import Customer, HistoricTransaction, Product, Store
 from kassa.common.db import table, utcnow
 from kassa.common.errors import Invalid
+from kassa.common.formats.spreadsheet import CsvTable, Problems
 from kassa.common.money import quantity_to_milli
-from kassa.common.spreadsheet import CsvTable, Problems
 from kassa.common.storage.bulk import copy_rows, is_postgresql
 
 REQUIRED = ("customer", "date", "quantity", "amount")

@@ -40,7 +40,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.crm.profiles import CONSENT_CHANNELS, normal_email, normal_phone
 from kassa.central.membership.cards import CARD_PREFIX
 from kassa.central.models import (
     Consent,
@@ -54,6 +53,7 @@ from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import account_doc, customer_doc
 from kassa.common.db import table, utcnow
 from kassa.common.errors import Invalid
+from kassa.common.formats.contacts import CONSENT_CHANNELS, normal_email, normal_phone
 from kassa.common.formats.spreadsheet import CsvTable, Problems
 from kassa.common.storage.bulk import (
     JsonText,

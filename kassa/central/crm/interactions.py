@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.crm.profiles import Reach, find, normal_email, normal_phone, reachable
+from kassa.central.crm.profiles import Reach, find, reachable
 from kassa.central.models import Customer, Interaction, Store, User
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, NotFound
+from kassa.common.formats.contacts import normal_email, normal_phone
 
 CHANNELS = ("call", "email", "web_form", "chat", "social", "event", "meeting", "sms", "letter",
             "complaint")

@@ -38,6 +38,7 @@ from kassa.central.models import (
 )
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, KassaError, NotFound
+from kassa.common.formats.contacts import normal_email
 from kassa.common.passwords import hash_secret, verify_secret
 
 MAX_FAILURES = 5  # wrong PINs per card within LOCKOUT before its web sign-in closes
@@ -83,7 +84,7 @@ def mail_code(session: Session, email: str, client: str) -> bool:
     """Mail a one-time code to the customer with this address, when exactly one live
     customer with a usable card has it. Says whether a code went out, for the audit only: the
     answer to the customer must not tell which addresses are known."""
-    address = profiles.normal_email(email)
+    address = normal_email(email)
     found = _by_email(session, address)
     if found is None:
         audit.record(session, "me_code:unknown", "e-mail", reason=client)
@@ -114,7 +115,7 @@ def sign_in_with_code(session: Session, email: str, code: str,
     """The customer and their card when the code is one mailed to them, unused and in time;
     else ``bad_credentials``. A wrong code counts against every code the customer holds."""
     now = utcnow()
-    found = _by_email(session, profiles.normal_email(email))
+    found = _by_email(session, normal_email(email))
     if found is None:
         audit.record(session, "me_sign_in:wrong", "e-mail", at=now, reason=client)
         return "bad_credentials"

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
 from kassa.central.catalog.product_imports import CHUNK, MAX_ROWS, parse_minor
-from kassa.central.crm import profiles
 from kassa.central.models import Customer, HistoricTransaction, Product, Store
 from kassa.common.db import table, utcnow
 from kassa.common.errors import Invalid
+from kassa.common.formats.contacts import normal_email, normal_phone
 from kassa.common.formats.spreadsheet import CsvTable, Problems
 from kassa.common.money import quantity_to_milli
 from kassa.common.storage.bulk import copy_rows, is_postgresql
@@ -174,10 +174,10 @@ def customer_key(value: str) -> tuple[str, object]:
         except ValueError:
             pass
     if "@" in value:
-        return "email", profiles.normal_email(value)
+        return "email", normal_email(value)
     if _CARD.match(value):
         return "card", value
-    return "phone", profiles.normal_phone(value)
+    return "phone", normal_phone(value)
 
 
 def moment(value: str) -> datetime:

@@ -221,7 +221,7 @@ class Customer(Base):
     changed_at: Mapped[datetime] = changed_at_column()
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
-    # Stored normalised (kassa.central.crm.profiles.normal_phone / normal_email): matched on.
+    # Stored normalised (kassa.common.formats.contacts): matched on.
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     email: Mapped[str | None] = mapped_column(String(200), index=True)
     card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
@@ -347,12 +347,20 @@ class IssuerKey(Base):
 
 
 class Card(Base):
-    """A loyalty card of an account: issued, active, blocked (lost, stolen...) or replaced."""
+    """A loyalty card: in a store's stock (no account yet), or an account's card, issued,
+    active, blocked (lost, stolen...) or replaced. A smart card (``chip``) carries an issuer
+    certificate; a ``printed`` one is a number on plastic or paper, with a barcode."""
 
     __tablename__ = "cards"
     card_number: Mapped[str] = mapped_column(String(16), primary_key=True)
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
-    issuer_key_id: Mapped[int] = mapped_column(ForeignKey("issuer_keys.id"))
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("loyalty_accounts.id"),
+                                                         index=True)
+    issuer_key_id: Mapped[int | None] = mapped_column(ForeignKey("issuer_keys.id"))
+    kind: Mapped[str] = mapped_column(String(8), default="chip", server_default="chip")
+    # The store whose stock holds the card until a till gives it to a new member.
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    # The till that gave it from stock (None: issued to an account at central).
+    assigned_by_node: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12), default="issued")
     expires_on: Mapped[date] = mapped_column(Date)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

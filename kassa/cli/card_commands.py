@@ -40,20 +40,60 @@ def _write_card_file(state, out) -> None:
 
 
 @card.command("issue")
-@click.option("--customer", "who", required=True, help="the customer's card number, phone or "
+@click.option("--customer", "who", default=None, help="the customer's card number, phone or "
               "e-mail")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="the card file to write (the virtual card runs from it)")
+@click.option("--stock", type=click.IntRange(1, 10_000), default=None,
+              help="N cards for a store's stock, no customer yet (tills give them to new "
+                   "members)")
+@click.option("--store", "store_code", default=None, help="the store whose stock (--stock)")
+@click.option("--printed", is_flag=True,
+              help="numbers for printed cards (barcodes), not smart cards (--stock)")
+@click.option("--out", default=None, type=click.Path(writable=True),
+              help="the card file to write; with --stock, the directory for one file per "
+                   "card (the virtual card runs from a card file)")
 @click.option("--pin", default=None, help="4-8 digits; asked before points are spent")
-def card_issue(who: str, out: str, pin: str | None) -> None:
-    """Issue an active card to a customer (central): key pair, issuer certificate, card file."""
+def card_issue(who: str | None, stock: int | None, store_code: str | None, printed: bool,
+               out: str | None, pin: str | None) -> None:
+    """Issue an active card to a customer, or cards for a store's stock (central): key pair,
+    issuer certificate, card file; printed stock cards are numbers only. Prints the numbers."""
     from kassa.central.membership import cards
+    if (who is None) == (stock is None):
+        raise click.UsageError("Give --customer or --stock.")
+    if stock is not None:
+        _issue_stock(stock, store_code, printed, out)
+        return
+    assert who is not None  # one of the two, checked above
+    if out is None:
+        raise click.UsageError("--out: the card file to write.")
     key_dir = CentralConfig.from_env().issuer_key_dir
     with central_work() as session:
         state = cards.issue(session, _customer_account(session, who), key_dir, pin=pin)
         cards.activate(session, state.card_number)
     _write_card_file(state, out)
     click.echo(state.card_number)
+
+
+def _issue_stock(count: int, store_code: str | None, printed: bool, out: str | None) -> None:
+    from pathlib import Path
+
+    from kassa.central.catalog.stores import store_by_code
+    from kassa.central.membership import cards
+    if store_code is None:
+        raise click.UsageError("--store: whose stock the cards are.")
+    if not printed and out is None:
+        raise click.UsageError("--out: the directory for the card files.")
+    key_dir = CentralConfig.from_env().issuer_key_dir
+    with central_work() as session:
+        made = cards.issue_stock(session, store_by_code(session, store_code), count, key_dir,
+                                 printed=printed)
+    for item in made:
+        if isinstance(item, str):
+            click.echo(item)
+        else:
+            assert out is not None  # checked above for smart cards
+            Path(out).mkdir(parents=True, exist_ok=True)
+            _write_card_file(item, Path(out) / f"{item.card_number}.card")
+            click.echo(item.card_number)
 
 
 @card.command("block")

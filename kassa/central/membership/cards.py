@@ -24,9 +24,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.models import Card, Customer, IssuerKey, LoyaltyAccount
+from kassa.central.models import Card, Customer, IssuerKey, LoyaltyAccount, Store
 from kassa.central.replication.feed import FEED_LOCK_ID, customer_scope, record_change
-from kassa.central.replication.feed_documents import customer_doc
+from kassa.central.replication.feed_documents import customer_doc, stock_card_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.smartcard.applet import CardState
@@ -35,6 +35,7 @@ from kassa.smartcard.issuer import issue_card
 BLOCK_REASONS = ("lost", "stolen", "damaged", "fraud", "replaced", "erased", "merged")
 CARD_PREFIX = "777"
 VALID_YEARS = 5
+MAX_STOCK_BATCH = 10_000
 MAX_ISSUER_KEY_ID = 255  # the card names its key in one byte (C5)
 
 
@@ -188,6 +189,53 @@ def issue(session: Session, account: LoyaltyAccount, key_dir: Path, *,
     return state
 
 
+def issue_stock(session: Session, store: Store, count: int, key_dir: Path, *,
+                printed: bool = False, today: date | None = None) -> list[CardState | str]:
+    """``count`` new cards for ``store``'s stock, no account yet: smart cards (their
+    ``CardState``, for personalising) or, ``printed``, numbers for a card printer. Each goes to
+    the store's tills in the feed (``stock_card``), so a till can give one to a new member,
+    offline too."""
+    if not 1 <= count <= MAX_STOCK_BATCH:
+        raise Invalid("Issue 1 to %(most)s cards at a time.", code="bad_count",
+                      most=MAX_STOCK_BATCH)
+    today = today or utcnow().date()
+    expires = today.replace(year=today.year + VALID_YEARS)
+    key_id, key_pem = (None, "") if printed else issuer_key(session, key_dir)
+    made: list[CardState | str] = []
+    for _ in range(count):
+        number = _new_number(session)
+        made.append(number if key_id is None else
+                    issue_card(key_pem, key_id, number, expires, None))
+        session.add(Card(card_number=number, account_id=None, issuer_key_id=key_id,
+                         kind="printed" if printed else "chip", store_id=store.id,
+                         status="stock", expires_on=expires, has_pin=False))
+        session.flush()
+        record_change(session, "stock_card", number,
+                      stock_card_doc(number, "printed" if printed else "chip"),
+                      store_id=store.id)
+    audit.record(session, "card_stock", f"{count} {'printed' if printed else 'smart'} cards "
+                 f"for {store.code}")
+    return made
+
+
+def give_from_stock(session: Session, number: str, account: LoyaltyAccount,
+                    node_id: str) -> str | None:
+    """Make stock card ``number`` ``account``'s card, as a till did for a new member; None when
+    done, else why not (``card_taken``: another till gave it first; ``card_unknown``; or the
+    card's status), the first till to reach central keeping the card. The stores' tills drop it
+    from their stock at their next pull."""
+    card = session.get(Card, number, with_for_update=True)
+    if card is None:
+        return "card_unknown"
+    if card.status != "stock":
+        return "card_taken" if card.account_id is not None else f"card_{card.status}"
+    card.account_id, card.status, card.assigned_by_node = account.id, "active", node_id
+    card.activated_at = utcnow()
+    session.flush()
+    record_change(session, "stock_card", number, None, store_id=card.store_id)
+    return None
+
+
 def _card(session: Session, number: str) -> Card:
     card = session.get(Card, number, with_for_update=True)
     if card is None:
@@ -214,6 +262,8 @@ def block(session: Session, number: str, reason: str, actor_id: int | None = Non
     card = _card(session, number)
     if card.status in ("blocked", "replaced"):
         return card
+    if card.status == "stock":  # lost from a store's drawer: its tills stop offering it
+        record_change(session, "stock_card", number, None, store_id=card.store_id)
     card.status = "replaced" if reason == "replaced" else "blocked"
     card.blocked_at, card.block_reason = utcnow(), reason
     session.flush()

@@ -56,3 +56,9 @@ def customer_doc(c) -> dict:
 def account_doc(a) -> dict:
     return {"id": str(a.id), "customer_id": str(a.customer_id), "tier": a.tier,
             "balance": a.balance, "expiring": a.expiring or []}
+
+
+def stock_card_doc(card_number: str, kind: str) -> dict:
+    """A card in the store's stock, for its tills to give a new member (``kind``: ``chip`` or
+    ``printed``)."""
+    return {"card_number": card_number, "kind": kind}

@@ -51,6 +51,7 @@ from kassa.central.replication.feed_documents import (
     promotion_doc,
     region_doc,
     role_limit_doc,
+    stock_card_doc,
     store_doc,
     user_doc,
 )
@@ -123,6 +124,7 @@ def rows(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
     yield from _users(conn, scope)
     yield from _customers(conn, scope)
     yield from _card_trust(conn)
+    yield from _stock_cards(conn, scope)
     yield from _loyalty(conn, scope)
     yield from _latest_in_feed(conn, scope, FEED_ONLY)
 
@@ -237,6 +239,14 @@ def _card_trust(conn: Connection) -> Iterator[Entry]:
         yield "card_block", c.card_number, {"card_number": c.card_number,
                                             "reason": c.block_reason,
                                             "blocked_at": c.blocked_at.isoformat()}
+
+
+def _stock_cards(conn: Connection, scope: NodeScope) -> Iterator[Entry]:
+    """The cards in the node's store's stock, which it may give new members."""
+    for c in _records(conn, select(Card.card_number, Card.kind).where(
+            Card.status == "stock", Card.store_id == scope.store_id)
+            .order_by(Card.card_number)):
+        yield "stock_card", c.card_number, stock_card_doc(c.card_number, c.kind)
 
 
 def _customer_in_region(scope: NodeScope):

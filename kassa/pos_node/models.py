@@ -178,6 +178,15 @@ class BlockedCard(Base):
     blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class StockCard(Base):
+    """A card in this store's stock from central's feed, which the till may give a new member
+    (``chip``: a smart card; ``printed``: a number with a barcode). Gone once given."""
+
+    __tablename__ = "stock_cards"
+    card_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+
+
 class IssuerKey(Base):
     """Central's card issuer keys (public halves), by the id cards name in C5."""
 

@@ -43,6 +43,7 @@ from kassa.pos_node.models import (
     ProductBarcode,
     Promotion,
     RoleLimit,
+    StockCard,
     Store,
     User,
 )
@@ -57,7 +58,8 @@ LOAD_CACHE_KIB = -131072  # PRAGMA cache_size: negative is KiB, so 128 MB
 
 # Insert order; emptied in reverse. Barcodes follow their products.
 REPLICA = (Store, RoleLimit, Product, ProductBarcode, Price, Promotion, User, Customer,
-           BlockedCard, IssuerKey, PeerNode, LoyaltyAccount, LoyaltyRules, Offer, OfferProfile)
+           BlockedCard, StockCard, IssuerKey, PeerNode, LoyaltyAccount, LoyaltyRules, Offer,
+           OfferProfile)
 
 
 class SnapshotError(SyncError):
@@ -330,4 +332,5 @@ LOADERS: dict[str, Loader] = {
     "promotion": _promotion,
     "user": _plain(User),
     "customer": _customer,
+    "stock_card": _plain(StockCard),
 }

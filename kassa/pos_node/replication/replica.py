@@ -32,6 +32,7 @@ from kassa.pos_node.models import (
     ProductBarcode,
     Promotion,
     RoleLimit,
+    StockCard,
     Store,
     User,
 )
@@ -70,9 +71,23 @@ _CUSTOMER = _simple(Customer, ("id", "name", "card_number", "phone", "email", "c
 
 
 def _customer(session: Session, key: str, data: dict | None) -> None:
+    """Central's record. Central says who holds a card: a member this till gave the same stock
+    card while offline (another till reached central first) loses it here."""
     if data is not None:
         data = {**data, "id": uuid.UUID(data["id"])}
+        if data.get("card_number"):
+            session.execute(update(Customer).where(
+                Customer.card_number == data["card_number"], Customer.id != data["id"])
+                .values(card_number=None))
     _CUSTOMER(session, key, data)
+
+
+def _stock_card(session: Session, key: str, data: dict | None) -> None:
+    """A card in the store's stock; one a member here holds already is not offered again."""
+    if data is not None and session.scalar(
+            select(Customer.id).where(Customer.card_number == key)) is not None:
+        return
+    _simple(StockCard, ("card_number", "kind"), str)(session, key, data)
 
 
 def _promotion(session: Session, key: str, data: dict | None) -> None:
@@ -154,6 +169,7 @@ APPLIERS = {
     "user": _simple(User, ("id", "username", "full_name", "role", "store_id", "pin_hash",
                            "active")),
     "customer": _customer,
+    "stock_card": _stock_card,
 }
 
 

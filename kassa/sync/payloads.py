@@ -199,6 +199,27 @@ class CustomerUpdated(Payload):
     user_id: Int | None = None
 
 
+class ConsentGiven(Payload):
+    channel: Literal["sms", "email", "phone", "offers"]
+    granted: bool
+
+
+class CustomerRegistered(Payload):
+    """A new member signed up at the till, under ids the till made: the customer, their
+    loyalty account, the consents they gave, and the card from the store's stock the till gave
+    them (None: none yet). Central judges the card and the duplicates (``till_members``)."""
+
+    customer_id: uuid.UUID
+    account_id: uuid.UUID
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    phone: Annotated[str, Meta(max_length=32)] | None
+    email: Text | None
+    consents: Annotated[list[ConsentGiven], Meta(max_length=4)]
+    card_number: Annotated[str, Meta(pattern=r"^[0-9]{16}$")] | None
+    user_id: Int
+    at: When
+
+
 class OfferShown(Payload):
     """A personal offer a cart showed its customer (held out: would have shown), and how the
     visit ended: the sale it was paid in (None: the cart was voided) and whether the offer was
@@ -216,6 +237,7 @@ class OfferShown(Payload):
 EVENT_PAYLOADS: dict[str, type[Payload]] = {
     "offer.shown": OfferShown,
     "customer.updated": CustomerUpdated,
+    "customer.registered": CustomerRegistered,
     "sale.completed": SaleCompleted,
     "sale.voided": SaleVoided,
     "sale.post_voided": SalePostVoided,

@@ -34,7 +34,7 @@ from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, KassaError
 from kassa.common.i18n import DEFAULT_LOCALE, translations
 
-TRIGGERS = ("web_lead", "complaint", "card_replacement")
+TRIGGERS = ("web_lead", "complaint", "card_replacement", "member_duplicate", "card_conflict")
 STATUSES = ("open", "in_progress", "done", "cancelled")
 MOVES = {"open": {"in_progress", "done", "cancelled"}, "in_progress": {"done", "cancelled",
                                                                         "open"},
@@ -55,6 +55,10 @@ DEFAULT_RULES = {
     "complaint": Rule("Answer the customer's complaint", 24 * 60, "store_manager"),
     # A card reported lost on the self-service page: blocked already, a new one to issue.
     "card_replacement": Rule("Issue a replacement card", 2 * 24 * 60, "store_manager"),
+    # A member signed up at a till with the phone or e-mail of a customer kassa has.
+    "member_duplicate": Rule("Check a likely duplicate member", 3 * 24 * 60, "store_manager"),
+    # A stock card two offline tills gave away: the second member needs another one.
+    "card_conflict": Rule("Give the new member another card", 24 * 60, "store_manager"),
 }
 
 

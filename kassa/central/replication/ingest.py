@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kassa.central.crm import interactions, tasks
-from kassa.central.membership import loyalty_accounts
+from kassa.central.membership import loyalty_accounts, till_members
 from kassa.central.models import (
     AuditEntry,
     BusinessDay,
@@ -115,6 +115,7 @@ class Known:
     closed_days: set[tuple[int, date]] = field(default_factory=set)
     accounts: set = field(default_factory=set)
     exposures: set = field(default_factory=set)  # offer exposures central already holds
+    customer_sales: set = field(default_factory=set)  # the batch's sales to customers
 
     @classmethod
     def load(cls, session: Session, payloads: list[dict]) -> "Known":
@@ -149,7 +150,9 @@ class Known:
             return "day_closed"
         return None
 
-    def check(self, what: str, payload: dict) -> None:
+    def check(self, what: str, payload: dict, *, makes_account: bool = False) -> None:
+        """``unknown_reference`` for a product, user or loyalty account central does not
+        hold (``makes_account``: the event opens the account it names)."""
         lines = payload.get("lines")
         missing_products = ({ln["product_id"] for ln in lines} - self.products
                             if isinstance(lines, list) else set())
@@ -159,7 +162,7 @@ class Known:
             raise Invalid(f"{what} refers to unknown products {sorted(missing_products)} or "
                           f"users {sorted(missing_users)}.", code="unknown_reference")
         account = _account_of(payload)
-        if account is not None and account not in self.accounts:
+        if account is not None and account not in self.accounts and not makes_account:
             raise Invalid(f"{what} refers to unknown loyalty account {account}.",
                           code="unknown_reference")
 
@@ -239,6 +242,11 @@ def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: b
             held.add(event, payload)
             buffer.add(table(QuarantinedEvent), _quarantine_row(node.id, event, error))
     buffer.flush(session)
+    if known.customer_sales:  # a lead who bought (a sale that got in) is a customer
+        session.execute(update(Customer).where(
+            Customer.status == "lead", Customer.id.in_(
+                select(Sale.customer_id).where(Sale.id.in_(known.customer_sales))))
+            .values(status="customer"))
 
 
 def _apply_alone(session, node, event, payload, known, buffer) -> Invalid | None:
@@ -267,7 +275,8 @@ def _apply_alone(session, node, event, payload, known, buffer) -> Invalid | None
 def _try_apply(session, node, event, payload, known, buffer) -> Invalid | None:
     """Run the event's handler; an ``Invalid`` it raises is the reason to quarantine it."""
     try:
-        known.check(f"Event {event['seq']} ({event['kind']})", payload)
+        known.check(f"Event {event['seq']} ({event['kind']})", payload,
+                    makes_account=event["kind"] == "customer.registered")
         HANDLERS[event["kind"]](session, node, payload, buffer, known)
     except Invalid as err:
         return err
@@ -291,10 +300,11 @@ BUG_ERRORS = (KeyError, TypeError, ValueError, AttributeError, LookupError, Asse
 
 # What an event creates (its own ids) and what it needs to exist before it (other events' ids).
 _CREATES = {"sale.completed": ("sale_id",), "shift.opened": ("shift_id",),
-            "return.completed": ("return_id",)}
+            "return.completed": ("return_id",), "customer.registered": ("customer_id",)}
 _NEEDS = {"sale.post_voided": ("sale_id",), "return.completed": ("original_sale_id",),
           "shift.closed": ("shift_id",), "cash.moved": ("shift_id",),
-          "offer.shown": ("sale_id",)}
+          "offer.shown": ("sale_id",), "sale.completed": ("customer_id",),
+          "customer.updated": ("customer_id",)}
 
 
 def _refs(kind: str, payload) -> list[str]:
@@ -368,6 +378,8 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         buffer.add(table(Payment), {**pay, "sale_id": p["sale_id"]})
     if p["loyalty"] is not None:
         _sale_points(session, node, p, buffer)
+    if p["customer_id"] is not None:
+        known.customer_sales.add(p["sale_id"])
 
 
 def _sale_points(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
@@ -501,6 +513,15 @@ def _customer_updated(session: Session, node: Node, p: dict, buffer: RowBuffer,
                   **customer_scope(session, customer))
 
 
+def _customer_registered(session: Session, node: Node, p: dict, buffer: RowBuffer,
+                         known: Known) -> None:
+    """A member a till signed up (``membership.till_members``): their account is known from
+    here on, to the sales after it in the batch."""
+    buffer.flush(session)
+    till_members.register(session, node, p)
+    known.accounts.add(p["account_id"])
+
+
 def _complaint_logged(session: Session, node: Node, p: dict, buffer: RowBuffer,
                       known: Known) -> None:
     """On the customer's timeline (when the till knew who it was) and a task for the store,
@@ -531,6 +552,7 @@ def _offer_shown(session: Session, node: Node, p: dict, buffer: RowBuffer,
 HANDLERS = {
     "offer.shown": _offer_shown,
     "customer.updated": _customer_updated,
+    "customer.registered": _customer_registered,
     "sale.completed": _sale_completed,
     "sale.voided": _sale_voided,
     "sale.post_voided": _sale_post_voided,

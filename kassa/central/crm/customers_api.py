@@ -133,6 +133,13 @@ class NewContactSchema(ma.Schema):
     at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
+class LikelyDuplicateSchema(ma.Schema):
+    id = fields.UUID()
+    name = fields.String()
+    status = fields.String()
+    same = fields.List(fields.String(), metadata={"description": "phone, email or name"})
+
+
 class ProfileSchema(ma.Schema):
     id = fields.UUID()
     name = fields.String()
@@ -155,6 +162,8 @@ class ProfileSchema(ma.Schema):
     scores = fields.Dict(allow_none=True, metadata={
         "description": "segment, RFM scores, p_alive, expected purchases, 12-month value"})
     offers = fields.List(fields.Dict(), metadata={"description": "offers shown or held out"})
+    likely_duplicate = fields.Nested(LikelyDuplicateSchema, allow_none=True, metadata={
+        "description": "the record most likely the same person: merge them if so"})
 
 
 def _state(c: Customer) -> dict:
@@ -204,8 +213,9 @@ class OneCustomer(MethodView):
         """Everything about one customer: profile, consents, cards, points, purchases and
         returns in every store, contacts on every channel, and their timeline."""
         with db().read() as session:
-            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
-            view = profiles.profile(session, customer)
+            reach = profiles.Reach.of(g.user)
+            customer = profiles.reachable(session, reach, customer_id)
+            view = profiles.profile(session, customer, reach)
         # The free-form parts as JSON text now: the schema's Dict fields pass values as is.
         for part in ("cards", "loyalty", "purchases", "returns"):
             view[part] = jsonable(view[part])

@@ -47,6 +47,7 @@ def export_all(session: Session, customer: Customer) -> dict:
     """Everything kassa holds about one customer, for their data-access request: the 360 view
     with every purchase (with its lines), return, ledger entry, consent change and contact."""
     view = profile(session, customer)
+    view.pop("likely_duplicate")  # another person's record: not theirs to receive
     sale_ids = list(session.scalars(select(Sale.id).where(Sale.customer_id == customer.id)))
     lines: dict = {}
     for line in session.scalars(select(SaleLine).where(SaleLine.sale_id.in_(sale_ids))

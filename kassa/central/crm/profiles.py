@@ -158,9 +158,10 @@ def search(session: Session, reach: Reach, q: str, limit: int = 50) -> list[Cust
 HISTORY = 50
 
 
-def profile(session: Session, customer: Customer) -> dict:
+def profile(session: Session, customer: Customer, reach: Reach | None = None) -> dict:
     """Everything about one customer: who they are, consents, cards, points, purchases and
-    returns in every store, contacts on every channel, and one timeline of it all."""
+    returns in every store, contacts on every channel, and one timeline of it all; and the
+    record in ``reach`` most likely to be the same person (to merge), if any."""
     # Keyed by int | None: rows without a store (a contact, a customer without a home store)
     # look up None and get None.
     store_codes: dict[int | None, str] = dict(session.execute(select(Store.id, Store.code)).all())
@@ -245,7 +246,21 @@ def profile(session: Session, customer: Customer) -> dict:
         "offers": [{"at": at, "offer_id": oid, "product": name, "held_out": held,
                     "accepted": accepted, "store_code": store_codes.get(store)}
                    for at, oid, name, held, accepted, store in exposures],
+        "likely_duplicate": _likely_duplicate_view(session, customer, reach or Reach()),
     }
+
+
+def _likely_duplicate_view(session: Session, customer: Customer, reach: Reach) -> dict | None:
+    if customer.merged_into_id is not None or customer.anonymized_at is not None:
+        return None
+    found = likely_duplicate(session, reach, name=customer.name, phone=customer.phone,
+                             email=customer.email, birthday=customer.birthday,
+                             home_store_id=customer.home_store_id, other_than=customer.id)
+    if found is None:
+        return None
+    same = [f for f in ("phone", "email") if getattr(found, f) and
+            getattr(found, f) == getattr(customer, f)] or ["name"]
+    return {"id": found.id, "name": found.name, "status": found.status, "same": same}
 
 
 # --- Customers' data rights ------------------------------------------------------------------

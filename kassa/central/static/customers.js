@@ -92,6 +92,7 @@ async function showCustomer(id) {
       p.purchases.count, {amount: money(p.purchases.total_minor)}),
     p.lead_source && t("came from %(source)s", {source: Object.values(p.lead_source).join(", ")})];
   $("#p-facts").textContent = facts.filter(Boolean).join(" · ");
+  showDuplicate(p);
   $("#p-loyalty").textContent = loyaltyText(p);
   $("#p-scores").textContent = scoresText(p.scores);
   $("#offers-table").hidden = !p.offers.length;
@@ -128,6 +129,27 @@ async function showCustomer(id) {
     return tr;
   }));
   history.replaceState(null, "", `?id=${p.id}`);
+}
+
+// The record most likely the same person (a member signed up at a till with the phone of a
+// customer kassa had): open it, or merge it into this one (its purchases, points and cards
+// come over; central office and admins).
+function showDuplicate(p) {
+  const d = p.likely_duplicate;
+  $("#p-duplicate").hidden = !d;
+  if (!d) return;
+  const same = {phone: t("the same phone"), email: t("the same e-mail"), name: t("the same name")};
+  $("#p-duplicate-text").textContent = t("Likely the same person as %(name)s: %(same)s.",
+    {name: d.name, same: d.same.map((s) => same[s] ?? s).join(", ")});
+  $("#p-duplicate-open").onclick = () => showCustomer(d.id).catch((e) => say(e.message));
+  $("#p-duplicate-merge").onclick = async () => {
+    if (!confirm(t("Merge %(other)s into %(name)s? This cannot be undone.", {other: d.name, name: p.name}))) return;
+    try {
+      await api("POST", `/api/v1/customers/${p.id}/merge`, {other_id: d.id});
+      say(t("Merged."));
+      await showCustomer(p.id);
+    } catch (e) { say(e.message); }
+  };
 }
 
 $("#customer-search").addEventListener("submit", (ev) => {

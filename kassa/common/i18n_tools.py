@@ -49,7 +49,7 @@ OPTIONS = {"**/templates/**.html": {"trimmed": "true"},
            "**/doc_templates/**.html": {"trimmed": "true"}}
 ATTRIBUTES = ("title", "placeholder", "alt", "aria-label", "label")
 # Words that stay as they are in every language: the product's name, key caps.
-UNTRANSLATED_OK = {"kassa", "kassa central", "Enter", "Esc", "Tab", "Ctrl", "Shift", "Alt",
+UNTRANSLATED_OK = {"kassa", "kassa central", "Enter", "Esc", "Tab", "Ctrl", "Shift", "Alt", "Ins",
                    "PIN", "SKU", "VAT", "ID", "CSV", "PDF", "OK", "QR", "EAN", "API", "URL"}
 LETTERS = re.compile(r"[^\W\d_]{2,}")
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")

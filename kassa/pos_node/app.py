@@ -40,11 +40,20 @@ def create_app(config: NodeConfig | None = None) -> Flask:
         ("sales.Checkout", "POST"): observability.CHECKOUT_SECONDS,
         ("sales.Sales", "POST"): observability.CHECKOUT_SECONDS,
         ("authorization.Ask", "POST"): observability.AUTHORIZATION_SECONDS})
-    from kassa.pos_node.screens import approvals_api, card_api, display_api, sales_api, till_api, ui
+    from kassa.pos_node.screens import (
+        approvals_api,
+        card_api,
+        display_api,
+        members_api,
+        sales_api,
+        till_api,
+        ui,
+    )
     api.register_blueprint(till_api.bp)
     api.register_blueprint(approvals_api.bp)
     api.register_blueprint(sales_api.bp)
     api.register_blueprint(card_api.bp)
+    api.register_blueprint(members_api.bp)
     api.register_blueprint(display_api.bp)
     app.register_blueprint(ui.bp)
 

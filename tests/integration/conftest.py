@@ -130,6 +130,28 @@ def live_central(central_app):
     thread.join(timeout=10)
 
 
+def open_till(central_db, live_central, node_template, tmp_path, node_id: str, store_id: int,
+              enroll_code: str, cashier: str, pin: str):
+    """A till enrolled at central, synced, its cashier signed in with a shift open: (client,
+    db, app)."""
+    key = generate_private_key_pem()
+    with central_db.transaction() as session:
+        enroll_node(session, node_id, enroll_code, public_key_pem(key))
+    path = tmp_path / f"{node_id}.sqlite"
+    shutil.copyfile(node_template, path)
+    url = f"sqlite:///{path}"
+    db = Database(url)
+    install_identity(db, node_id, store_id, key, central_url=live_central)
+    sync_now(db)
+    app = create_node(NodeConfig(db_url=url, push_batch_size=50, http_timeout=5))
+    client = app.test_client()
+    assert client.post("/api/v1/session", json={"username": cashier, "pin": pin}
+                       ).status_code == 200
+    assert client.post("/api/v1/shifts/current", json={"opening_float": 100000}
+                       ).status_code == 201
+    return client, db, app
+
+
 @pytest.fixture
 def tills(central_db, seeded, live_central, node_template, tmp_path, demo_secrets):
     """pos-1 (store S001) and pos-2 (store S002), enrolled, synced, cashier signed in, shift
@@ -137,24 +159,9 @@ def tills(central_db, seeded, live_central, node_template, tmp_path, demo_secret
     made = {}
     for node_id, store_id, cashier in [("pos-1", 1, "cashier-s001"),
                                        ("pos-2", 2, "cashier-s002")]:
-        key = generate_private_key_pem()
-        with central_db.transaction() as session:
-            enroll_node(session, node_id, seeded["nodes"][node_id]["enroll_code"],
-                        public_key_pem(key))
-        path = tmp_path / f"{node_id}.sqlite"
-        shutil.copyfile(node_template, path)
-        url = f"sqlite:///{path}"
-        db = Database(url)
-        install_identity(db, node_id, store_id, key, central_url=live_central)
-        sync_now(db)
-        app = create_node(NodeConfig(db_url=url, push_batch_size=50, http_timeout=5))
-        client = app.test_client()
-        pin = demo_secrets["users"][cashier]["pin"]
-        assert client.post("/api/v1/session", json={"username": cashier, "pin": pin}
-                           ).status_code == 200
-        assert client.post("/api/v1/shifts/current", json={"opening_float": 100000}
-                           ).status_code == 201
-        made[node_id] = (client, db, app)
+        made[node_id] = open_till(central_db, live_central, node_template, tmp_path, node_id,
+                                  store_id, seeded["nodes"][node_id]["enroll_code"], cashier,
+                                  demo_secrets["users"][cashier]["pin"])
     yield {k: (c, d) for k, (c, d, _a) in made.items()}
     for _client, db, app in made.values():
         app.extensions["kassa_db"].dispose()

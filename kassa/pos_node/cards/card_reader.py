@@ -225,10 +225,11 @@ class CardReader(CardObserver):
         with self._lock:
             self._pins.pop(card_number, None)
 
-    def after_sale(self, card_number: str | None) -> bool | None:
+    def write_after(self, card_number: str | None) -> bool | None:
         """Write the card's new record (balance, tier, counter + 1, signed by this till) after
-        a completed sale. True when written, False when the card refused or was pulled out
-        (the sale stands), None when the sale's card is not in the reader."""
+        a completed sale, or a new member's first. True when written, False when the card
+        refused or was pulled out (the sale stands), None when the card is not in the
+        reader."""
         with self._lock:
             state = self._state
             if card_number is None or state.status != "identified" \

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
 from kassa.common.errors import Invalid, NotFound
+from kassa.common.formats.contacts import normal_email, normal_phone
 from kassa.pos_node.models import Customer, Sale, User
 from kassa.pos_node.replication.outbox import append_event
 
@@ -29,9 +30,18 @@ def customer_dict(c: Customer) -> dict:
 
 
 def find(session: Session, query: str) -> list[dict]:
-    """Exact card number or phone number (a till does not browse customers)."""
-    rows = session.scalars(select(Customer).where(
-        or_(Customer.card_number == query, Customer.phone == query)).limit(10))
+    """Exact card number, phone number (as people say it: ``8 900 000-00-01``) or e-mail (a
+    till does not browse customers)."""
+    query = query.strip()
+    matches = [Customer.card_number == query.replace(" ", "").replace("-", "")]
+    for normal, column in ((normal_phone, Customer.phone), (normal_email, Customer.email)):
+        try:
+            value = normal(query)
+        except Invalid:
+            continue
+        if value is not None:
+            matches.append(column == value)
+    rows = session.scalars(select(Customer).where(or_(*matches)).limit(10))
     return [customer_dict(c) for c in rows]
 
 
@@ -45,6 +55,10 @@ def update(session: Session, user: User, customer_id: uuid.UUID, fields: dict) -
             raise Invalid("%(field)s cannot be changed at the till.", code="bad_field",
                           field=name)
         value = (value.strip() if isinstance(value, str) else value) or None
+        if name == "phone":
+            value = normal_phone(value)
+        elif name == "email":
+            value = normal_email(value)
         if name == "name" and value is None:
             raise Invalid("A customer needs a name.", code="name_required")
         if getattr(customer, name) != value:

@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 from kassa.common.errors import Conflict, KassaError
 from kassa.pos_node.cards import till_loyalty
 from kassa.pos_node.cards.card_reader import CardReader, CardState
-from kassa.pos_node.models import BlockedCard, Customer, Sale
+from kassa.pos_node.models import BlockedCard, Customer, Sale, StockCard
 from kassa.pos_node.replication.client import SyncError, ask
 from kassa.pos_node.sale import approvals, offers, sales
 from kassa.pos_node.screens.schemas import SaleOutSchema
@@ -79,6 +79,8 @@ class CardOutSchema(ma.Schema):
     record_written = fields.Boolean(allow_none=True)
     account = fields.Nested(AccountSchema, allow_none=True)
     account_error = fields.Nested(CardErrorSchema, allow_none=True)
+    in_stock = fields.Boolean(metadata={
+        "description": "a card of the store's stock, nobody's yet: give it to a new member"})
 
 
 class CustomerInSchema(ma.Schema):
@@ -109,7 +111,7 @@ def card_answer(state: CardState) -> dict:
     out = {"status": state.status, "seq": state.seq, "reader": state.reader,
            "card_number": state.card_number, "error": _error(state.error),
            "record_written": state.record_written, "expiry": None, "record": None,
-           "written": None, "account": None, "account_error": None}
+           "written": None, "account": None, "account_error": None, "in_stock": False}
     if state.written is not None:
         out["written"] = {**state.written.__dict__, "trusted": True, "problem": None}
     if state.reading is not None:
@@ -124,6 +126,8 @@ def card_answer(state: CardState) -> dict:
                                                       reading.identity.card_number).to_dict()
             except KassaError as err:
                 out["account_error"] = _error(err)
+                out["in_stock"] = session.get(StockCard,
+                                              reading.identity.card_number) is not None
     return out
 
 
@@ -154,7 +158,7 @@ def with_customer(session, sale: Sale | None):
     return sale
 
 
-def _customer_changed(session, sale: Sale) -> None:
+def customer_changed(session, sale: Sale) -> None:
     """Lines taken under the previous customer's offers lose them; the new customer's offers
     are chosen (and recorded as shown)."""
     if offers.take_lines_back(sale):
@@ -193,7 +197,7 @@ class CartCustomer(MethodView):
             till_loyalty.identify(sale, account, customer_id,
                                   number if number == in_reader else None)
             if changed:
-                _customer_changed(s, sale)
+                customer_changed(s, sale)
             return with_customer(s, sale)
 
     @bp.response(200, SaleOutSchema)
@@ -204,7 +208,7 @@ class CartCustomer(MethodView):
             sale = sales.require_cart(s)
             hold = till_loyalty.clear_points(sale)
             till_loyalty.identify(sale, None, None, None)
-            _customer_changed(s, sale)
+            customer_changed(s, sale)
             answer = with_customer(s, sale)
         release_hold(hold)
         return answer

@@ -47,7 +47,7 @@ class Checkout(MethodView):
         with work() as s:
             sale = sales.checkout(s, g.user, tenders(body), body["customer_id"])
         # Committed: now the card gets its new record (a card pulled out does not undo it).
-        sale.card_record_written = reader().after_sale(sale.card_number)
+        sale.card_record_written = reader().write_after(sale.card_number)
         return sale
 
 

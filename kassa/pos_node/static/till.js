@@ -294,6 +294,9 @@ async function pollCard() {
     if (!cart || !cart.customer || cart.card_number !== state.card_number) {
       scanQueue = scanQueue.then(() => identify({card_number: state.card_number})).catch((e) => say(e.message));
     }
+  } else if (arrived && state.in_stock && !$("#dialog").open) {
+    // A new card from the store's stock: whoever holds it is signing up.
+    scanQueue = scanQueue.then(() => newMember()).catch((e) => say(e.message)).finally(focusScan);
   } else if (state.status === "refused") {
     say(t("Card: %(message)s", {message: state.error.message}));
   }
@@ -302,17 +305,61 @@ async function pollCard() {
 
 async function customerMenu() {
   // The dialog finds whom; making the sale theirs comes after it closes, since that may need
-  // central's approval (a blocked customer), which has its own dialog.
-  const body = await ask(t("Customer"), para(t("Insert the card, or key its number (a damaged card), or the phone number.")) +
-    field(t("Card or phone number"), '<input name="who" autocomplete="off" inputmode="numeric" required>'),
+  // central's approval (a blocked customer), which has its own dialog. Nobody found: Enter
+  // again signs them up, with what was typed.
+  let notFound = null;
+  const body = await ask(t("Customer"), para(t("Insert the card, or key its number (a damaged card), the phone number or the e-mail.")) +
+    field(t("Card, phone or e-mail"), '<input name="who" autocomplete="off" required>'),
   async (f) => {
-    const who = f.who.value.replace(/[\s-]/g, "");
+    const typed = f.who.value.trim();
+    const who = typed.replace(/[\s-]/g, "");
     if (/^\d{16}$/.test(who)) return {card_number: who};
-    const found = (await api("GET", "/api/v1/customers?q=" + encodeURIComponent(f.who.value.trim()))).customers;
-    if (!found.length) throw new Error(t("No customer with that card or phone number."));
+    if (notFound === typed) return {newMember: typed};
+    const found = (await api("GET", "/api/v1/customers?q=" + encodeURIComponent(typed))).customers;
+    if (!found.length) {
+      notFound = typed;
+      throw new Error(t("No customer with that card, phone or e-mail. Enter again: sign them up as a new member."));
+    }
     return {customer_id: found[0].id};
   }, t("Find"));
-  if (body) { try { await identify(body); } catch (e) { say(e.message); } }
+  if (body && body.newMember !== undefined) {
+    await newMember(body.newMember.includes("@") ? {email: body.newMember} : {phone: body.newMember});
+  } else if (body) { try { await identify(body); } catch (e) { say(e.message); } }
+}
+
+// A new member, in the sale: name, phone and/or e-mail, the consents they give, and a card from
+// the store's stock (the smart card in the reader, or a printed card scanned: its Enter signs
+// them up). The till does it offline too; central hears of it with the sale.
+async function newMember(given = {}) {
+  const inReader = card.status === "identified" && card.in_stock ? card.card_number : null;
+  const consent = (channel, label) => `<label class="check"><input type="checkbox" name="consent" value="${channel}"> ${esc(label)}</label>`;
+  const cardPart = inReader ? para(t("Their card: the new card in the reader, %(number)s.", {number: inReader}))
+    : field(t("Card from the store's stock (scan it, or leave it empty)"), '<input name="mcard" id="member-card" autocomplete="off" inputmode="numeric">');
+  let force = false;
+  const sale = await ask(t("New member"),
+    field(t("Name"), '<input name="mname" id="member-name" autocomplete="off" required>') +
+    field(t("Phone"), `<input name="mphone" id="member-phone" type="tel" autocomplete="off" value="${esc(given.phone || "")}">`) +
+    field(t("E-mail"), `<input name="memail" id="member-email" inputmode="email" autocomplete="off" value="${esc(given.email || "")}">`) +
+    `<fieldset class="consents"><legend>${esc(t("They agree to hear from us by"))}</legend>` +
+    consent("sms", t("SMS")) + consent("email", t("e-mail")) + consent("phone", t("phone calls")) +
+    consent("offers", t("personal offers at the till")) + "</fieldset>" + cardPart,
+  async (f) => {
+    const value = (name) => (f.elements.namedItem(name)?.value || "").trim() || null;
+    const body = {
+      name: value("mname") || "", phone: value("mphone"), email: value("memail"),
+      consents: [...f.querySelectorAll("input[name=consent]:checked")].map((c) => c.value),
+      card_number: inReader || (value("mcard") || "").replace(/[\s-]/g, "") || null, force,
+    };
+    try { return await api("POST", "/api/v1/members", body); }
+    catch (e) {
+      if (e.code !== "likely_duplicate" || force) throw e;
+      force = true;  // a family's shared phone: the cashier confirms with Enter
+      throw new Error(t("%(message)s Enter again: sign up anyway.", {message: e.message}));
+    }
+  }, t("Sign up"));
+  if (!sale) return;
+  render(sale);
+  say(t("Welcome, %(name)s: a member now.", {name: sale.customer.name}), true);
 }
 
 // Before the money: points, when the customer's card is in the reader.
@@ -595,7 +642,7 @@ async function signOut() {
 }
 
 const KEYS = {
-  F2: customerMenu, F3: () => search(), F4: changeQuantity, F5: () => discount("line"), F6: () => discount("receipt"),
+  F2: customerMenu, Insert: () => newMember(), F3: () => search(), F4: changeQuantity, F5: () => discount("line"), F6: () => discount("receipt"),
   F7: returnGoods, F8: removeLine, Delete: removeLine, F9: pay, F10: voidSale, F11: shiftMenu, F12: signOut,
 };
 

@@ -70,7 +70,7 @@ function ask(title, html, onOk, okLabel = "OK") {
   return new Promise((resolve) => {
     const form = $("#dialog-form");
     const finish = (value) => {
-      form.onsubmit = null; $("#dialog-cancel").onclick = null; dialog.oncancel = null;
+      form.onsubmit = null; form.onkeydown = null; $("#dialog-cancel").onclick = null; dialog.oncancel = null;
       dialog.close(); focusScan(); resolve(value);
     };
     form.onsubmit = async (ev) => {
@@ -80,6 +80,10 @@ function ask(title, html, onOk, okLabel = "OK") {
     };
     $("#dialog-cancel").onclick = () => finish(null);
     dialog.oncancel = (ev) => { ev.preventDefault(); finish(null); };
+    // Enter on a tick box (Space ticks it) confirms, as it does on a text field.
+    form.onkeydown = (ev) => {
+      if (ev.key === "Enter" && ev.target.type === "checkbox") { ev.preventDefault(); form.requestSubmit(); }
+    };
     dialog.showModal();
     const first = dialog.querySelector("#dialog-body input, #dialog-body select");
     (first || $("#dialog-ok")).focus();
@@ -337,7 +341,7 @@ async function newMember(given = {}) {
     : field(t("Card from the store's stock (scan it, or leave it empty)"), '<input name="mcard" id="member-card" autocomplete="off" inputmode="numeric">');
   let force = false;
   const sale = await ask(t("New member"),
-    field(t("Name"), '<input name="mname" id="member-name" autocomplete="off" required>') +
+    field(t("Full name"), '<input name="mname" id="member-name" autocomplete="off" required>') +
     field(t("Phone"), `<input name="mphone" id="member-phone" type="tel" autocomplete="off" value="${esc(given.phone || "")}">`) +
     field(t("E-mail"), `<input name="memail" id="member-email" inputmode="email" autocomplete="off" value="${esc(given.email || "")}">`) +
     `<fieldset class="consents"><legend>${esc(t("They agree to hear from us by"))}</legend>` +

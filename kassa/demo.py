@@ -46,6 +46,7 @@ TILL_READERS = {"pos-1": ("Virtual PCD 00 00", VPCD_PORT),
                 "pos-2": ("Virtual PCD 00 01", VPCD_PORT + 1)}
 CARD_CUSTOMER = "Anna Petrova"
 WELCOME_POINTS = 500
+STOCK_SMART, STOCK_PRINTED = 3, 5  # S001's card stock, for new members at pos-1
 PCSCD_READY_S = 15.0
 CARD_READY_S = 10.0
 
@@ -70,6 +71,7 @@ def run_demo(port: int) -> None:
         _speak_russian(session, "S002")
     # Before the nodes' first sync: they pull the card's number, its issuer key and the points.
     card = _issue_card(db, root / "issuer", root / "anna.card")
+    stock = _issue_stock(db, root / "issuer", root / "stock")
     db.dispose()
     creds = root / "credentials.json"
     creds.write_text(json.dumps(secrets_doc["users"], indent=2))
@@ -107,7 +109,8 @@ def run_demo(port: int) -> None:
             card_pid, card_off = _insert_card(procs, kassa, card)
         _first_sale(*node_urls["pos-1"], secrets_doc["users"]["cashier-s001"]["pin"])
         _banner(central_url, node_urls, secrets_doc, creds,
-                _card_lines(card, card_off or pcscd_note, card_pid if card_off is None else None))
+                _card_lines(card, card_off or pcscd_note, card_pid if card_off is None else None)
+                + _stock_lines(stock, card_pid if card_off is None else None))
         # The card's process may end: that is the card taken out (to move it to pos-2).
         name, code = procs.wait_any(ignore={"card"})
         click.echo(f"{name} exited with {code}; stopping the demo", err=True)
@@ -141,6 +144,41 @@ def _issue_card(db: Database, key_dir: Path, path: Path) -> DemoCard:
                                                                WELCOME_POINTS, utcnow()))
     save_card(state, path)
     return DemoCard(state.card_number, pin, path, WELCOME_POINTS)
+
+
+@dataclass(frozen=True)
+class DemoStock:
+    smart: list[Path]  # card files of S001's stock smart cards
+    printed: list[str]  # numbers of S001's stock printed cards
+
+
+def _issue_stock(db: Database, key_dir: Path, folder: Path) -> DemoStock:
+    """S001's card stock, for new members signed up at pos-1: smart cards (card files the
+    virtual card runs from) and printed ones."""
+    with db.transaction() as session:
+        store = session.scalars(select(Store).where(Store.code == "S001")).one()
+        smart = cards.issue_stock(session, store, STOCK_SMART, key_dir)
+        printed = cards.issue_stock(session, store, STOCK_PRINTED, key_dir, printed=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for state in smart:
+        assert not isinstance(state, str)  # smart cards come as card states
+        files.append(folder / f"{state.card_number}.card")
+        save_card(state, files[-1])
+    return DemoStock(files, [n for n in printed if isinstance(n, str)])
+
+
+def _stock_lines(stock: DemoStock, card_pid: int | None) -> list[str]:
+    """How to sign a new member up at pos-1, with S001's stock cards."""
+    take_out = f"kill {card_pid} && " if card_pid is not None else ""
+    return [
+        "  new members    at pos-1: Ins (New member), or F2 with a phone nobody has and Enter "
+        "again; offline too",
+        f"    smart card   {take_out}.venv/bin/kassa card emulate {stock.smart[0]} --port "
+        f"{TILL_READERS['pos-1'][1]}   (a stock card: the sign-up opens by itself)",
+        f"    printed      {', '.join(stock.printed[:3])}: scan or type one into the sign-up's "
+        "card field",
+    ]
 
 
 def _backup_env(root: Path, name: str) -> dict[str, str]:

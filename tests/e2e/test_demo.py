@@ -85,6 +85,8 @@ def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, dem
         the_card_pays_with_the_banners_pin(f"http://127.0.0.1:{port + 1}", text, number,
                                            creds["cashier-s001"]["pin"])
         assert f"--port {VPCD_PORT + 1}" in text and str(card_file) in text  # the move
+        a_new_member_signs_up_with_the_banners_stock(f"http://127.0.0.1:{port + 1}", text,
+                                                     creds["cashier-s001"]["pin"])
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the demo alone; it stops the rest
         # Its own bound is ~20 s (each supervisor's grace); a loaded CI machine gets slack.
@@ -135,3 +137,20 @@ def the_card_pays_with_the_banners_pin(till: str, banner: str, number: str,
         {"method": "cash", "amount": 8990 - 4000}]}, timeout=10)
     assert sale.status_code == 201, sale.json()
     assert sale.json()["card_record_written"] is True, sale.json()
+
+
+def a_new_member_signs_up_with_the_banners_stock(till: str, banner: str,
+                                                 cashier_pin: str) -> None:
+    """The banner says how to sign a member up at pos-1: a stock smart card's file, and
+    printed stock cards' numbers, one of which pos-1 gives a new member."""
+    smart = re.search(r"smart card .*kassa card emulate (\S+\.card) --port", banner)
+    printed = re.search(r"printed +(\d{16}),", banner)
+    assert smart and printed and "Ins (New member)" in banner, banner
+    assert load_card(smart[1]).record_hex is None  # a blank card from stock
+    session = requests.Session()
+    session.post(till + "/api/v1/session", json={"username": "cashier-s001",
+                                                 "pin": cashier_pin}, timeout=5)
+    member = session.post(till + "/api/v1/members", json={
+        "name": "Demo Member", "phone": "+79125559999", "card_number": printed[1]}, timeout=10)
+    assert member.status_code == 201, member.json()
+    assert member.json()["customer"]["card_number"] == printed[1]

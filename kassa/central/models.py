@@ -830,7 +830,9 @@ class CustomerScore(Base):
     f: Mapped[int | None] = mapped_column(Integer)
     m: Mapped[int | None] = mapped_column(Integer)
     p_alive: Mapped[float | None] = mapped_column(Float)
-    expected_purchases_90d: Mapped[float | None] = mapped_column(Float)
+    # The purchases expected over the next ``horizon_days`` (the analysis run's horizon).
+    expected_purchases: Mapped[float | None] = mapped_column(Float)
+    horizon_days: Mapped[int | None] = mapped_column(Integer)
     value_12m_minor: Mapped[int | None] = mapped_column(BigInteger)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -23,9 +23,18 @@ def _customer_account(session, who: str):
 
     from kassa.central.membership.loyalty_accounts import open_account
     from kassa.central.models import Customer
+    from kassa.common.errors import Invalid
+    from kassa.common.formats.contacts import normal_email, normal_phone
+
+    def spelled(normal):  # a phone or an e-mail as people write it, kept in one spelling
+        try:
+            return normal(who)
+        except Invalid:
+            return None
+    phone, email = spelled(normal_phone), spelled(normal_email)
     customer = session.scalars(select(Customer).where(
-        (Customer.card_number == who) | (Customer.phone == who) | (Customer.email == who)
-    )).first()
+        (Customer.card_number == who) | (Customer.phone == (phone or who))
+        | (Customer.email == (email or who)), Customer.merged_into_id.is_(None))).first()
     if customer is None:
         fail(KassaError(f"No customer with card number, phone or e-mail {who!r}.",
                          code="customer_not_found"))

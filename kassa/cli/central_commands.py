@@ -366,11 +366,14 @@ def warehouse_export(out_dir: str) -> None:
 @central_warehouse.command("analyze")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="score as of the end of this day (default: today, UTC)")
-def warehouse_analyze(as_of) -> None:
-    """Refresh, then RFM segments, lifetime value and offers, sent back to central."""
+@click.option("--horizon-days", type=click.IntRange(1, 3660), default=90, show_default=True,
+              help="the purchases each customer is expected to make over this many days")
+def warehouse_analyze(as_of, horizon_days: int) -> None:
+    """Refresh, then RFM segments, lifetime value and offers, sent back to central; the
+    lifetime run (its fitted parameters and log-likelihoods) is kept in the warehouse."""
     from kassa.central.reporting.warehouse import analytics
     _warehouse_run(lambda db, path: analytics.analyze(
-        db, path, as_of.date() if as_of else None))
+        db, path, as_of.date() if as_of else None, horizon_days))
 
 
 @central.group("quarantine")

@@ -1,6 +1,7 @@
 """The analytics page in a real browser against a real central: half a year of purchases by
 60 customers, analysed twice by `kassa central warehouse analyze` (60 days apart), show as
-segment sizes per run with the moves between them, and a product's weekly demand with its
+segment sizes per run with the moves between them, the lifetime-value runs with their fitted
+parameters, and a product's weekly demand with its
 forecast."""
 
 from datetime import timedelta
@@ -32,6 +33,10 @@ def test_segments_and_demand(page, stack):
     expect(page.locator("#movements tbody tr").first).to_contain_text("(new)")
     expect(page.locator("#demand-summary")).to_contain_text("1001 at S001")
     expect(page.locator("#chart-demand .plot-container")).to_be_visible()
+    runs = page.locator("#lifetime-runs tbody tr")  # newest first, each with what it fitted
+    expect(runs).to_have_count(2)
+    expect(runs.first.locator("td").nth(1)).to_have_text("90")
+    expect(runs.first.locator("td").nth(3)).to_contain_text(", ")
     page.shot_of(page, "38-central-analytics")
 
     # A store's manager sees the demand of their store, not the chain's segments.

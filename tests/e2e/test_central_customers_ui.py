@@ -1,5 +1,6 @@
 """The customers page in a real browser against real processes: office staff find Anna by
-her phone number, see her purchase made at a real till (too few buyers yet for a segment),
+her phone number, see her purchase made at a real till beside one imported from a previous
+system (too few buyers yet for a segment),
 record her e-mail consent and log a call, and the timeline shows both."""
 
 import pytest
@@ -12,7 +13,7 @@ from tests.helpers import sign_in_central
 pytestmark = pytest.mark.e2e
 
 
-def test_office_sees_a_customer_whole_and_logs_a_call(browser, page, stack):
+def test_office_sees_a_customer_whole_and_logs_a_call(browser, page, stack, tmp_path):
     till = requests.Session()
     till.post(stack["node"] + "/api/v1/session", timeout=10, json={
         "username": "cashier-s001", "pin": stack["users"]["cashier-s001"]["pin"]})
@@ -25,16 +26,23 @@ def test_office_sees_a_customer_whole_and_logs_a_call(browser, page, stack):
         "payments": [{"method": "card", "amount": 149000, "reference": "RRN1"}]})
     assert sale.status_code == 201, sale.text
     run_kassa("pos", "sync-now", env=stack["node_env"])
-    run_kassa("central", "warehouse", "analyze", env={"KASSA_CENTRAL_DB": stack["central_db"]})
+    central = {"KASSA_CENTRAL_DB": stack["central_db"]}
+    earlier = tmp_path / "previous-system.csv"  # what she bought before kassa
+    earlier.write_text("customer,date,quantity,amount\n7770000000000001,1997-11-03,1,250.00\n")
+    run_kassa("central", "import-transactions", str(earlier), env=central)
+    run_kassa("central", "warehouse", "analyze", env=central)
 
     sign_in_central(page, stack["central"], "office", stack["users"]["office"]["password"])
     page.goto(stack["central"] + "/ops/customers")
     page.keyboard.type("+7 900 000-00-01")
     page.keyboard.press("Enter")
     expect(page.locator("#p-name")).to_have_text("Anna Petrova")
-    expect(page.locator("#p-facts")).to_contain_text("1 purchase, ")
-    expect(page.locator("#p-facts")).to_contain_text("1,490.00 in all")
-    expect(page.locator("#timeline-table tbody")).to_contain_text("purchase")
+    expect(page.locator("#p-facts")).to_contain_text("2 purchases, ")
+    expect(page.locator("#p-facts")).to_contain_text("1,740.00 in all")
+    expect(page.locator("#p-facts")).to_contain_text("1 imported, ")
+    expect(page.locator("#timeline-table tbody")).to_contain_text("receipt ")
+    expect(page.locator("#timeline-table tbody tr").last).to_contain_text(
+        "from the previous system")
     # One buyer in the chain: too few to rank into quintiles.
     expect(page.locator("#p-scores")).to_contain_text("Not scored yet")
     page.locator("#consents-table tbody tr", has_text="email").get_by_role(

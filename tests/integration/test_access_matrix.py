@@ -101,6 +101,7 @@ ACCESS = {
     ("GET", "/api/v1/analytics/offer-settings"): PEOPLE,
     ("PATCH", "/api/v1/analytics/offer-settings"): OPERATORS,
     ("GET", "/api/v1/analytics/segments"): CENTRAL_STAFF,
+    ("GET", "/api/v1/analytics/lifetime-runs"): CENTRAL_STAFF,
     ("GET", "/api/v1/analytics/demand"): PEOPLE,
     ("GET", "/api/v1/customers/duplicates"): CENTRAL_STAFF,
     ("POST", "/api/v1/customers/{customer_id}/merge"): OPERATORS,

@@ -227,6 +227,69 @@ def test_segment_sizes_and_movements_over_runs(central_db, tmp_path):
     assert any(m["from"] == "(new)" for m in moves)  # bought first in the last 60 days
 
 
+def test_a_previous_systems_purchases_from_1997_are_scored_and_shown(central_app, central_db,
+                                                                     seeded, tmp_path):
+    """Purchases of 1997-98 imported from a previous system: the 360 counts them, marked as
+    imported; reports and segments take the period; the lifetime run for a 30-day horizon is
+    kept with its parameters and log-likelihoods, which the API lists."""
+    days, prices, as_of = random.Random(5), random.Random(1), date(1998, 6, 30)
+    with central_db.transaction() as s:
+        buyers = [profiles.create_customer(s, f"Old buyer {i}").id for i in range(40)]
+    rows = []
+    for buyer in buyers:  # each with a spend of their own, as Gamma-Gamma tells it
+        typical = prices.gammavariate(4, 60)
+        rows += [f"{buyer},{as_of - timedelta(days=ago)},1,"
+                 f"{prices.gammavariate(6, typical / 6):.2f},S001,1001"
+                 for ago in purchase_days(days, window=365)]
+    office = who(seeded, "office")
+    loaded = central_app.test_client().post(
+        "/api/v1/history/import", data="customer,date,quantity,amount,store,product\n"
+        + "\n".join(rows), headers={**office, "Content-Type": "text/csv"})
+    assert loaded.status_code == 200 and loaded.json["loaded"] == len(rows), loaded.json
+    path = tmp_path / "wh.duckdb"
+
+    life = analytics.analyze(central_db, path, as_of, horizon_days=30)["lifetime"]
+    assert life["horizon_days"] == 30 and "skipped" not in life, life.get("skipped")
+    assert life["bgnbd_log_likelihood"] < 0 and life["gamma_gamma_log_likelihood"] < 0
+    with central_db.read() as s:
+        score = s.get(CustomerScore, buyers[0])
+        assert score.horizon_days == 30 and score.expected_purchases >= 0
+
+    app = create_app(CentralConfig(db_url=central_app.config["KASSA"].db_url,
+                                   clock_skew_seconds=300, warehouse_path=path))
+    api = app.test_client()
+    (run,) = api.get("/api/v1/analytics/lifetime-runs", headers=office).json["runs"]
+    assert (run["as_of"], run["horizon_days"], run["customers"]) == ("1998-06-30", 30, 40)
+    assert run["bgnbd_r"] == pytest.approx(life["bgnbd"]["r"])
+    assert run["gamma_gamma_v"] == pytest.approx(life["gamma_gamma"]["v"])
+    assert run["bgnbd_log_likelihood"] == pytest.approx(life["bgnbd_log_likelihood"])
+    assert api.get("/api/v1/analytics/lifetime-runs", headers=who(seeded, "rm-msk")
+                   ).status_code == 200
+    assert api.get("/api/v1/analytics/lifetime-runs", headers=who(seeded, "sm-s001")
+                   ).status_code == 403
+    segments = api.get("/api/v1/analytics/segments?from=1997-01-01&to=1998-12-31",
+                       headers=office).json
+    assert segments["runs"] == ["1998-06-30"]
+    assert sum(x["customers"] for x in segments["sizes"]) == 40
+    sales = api.get("/api/v1/reports/sales?from=1997-07-01&to=1998-06-30&group=store",
+                    headers=office)
+    # The period is taken; the sales report counts the tills' receipts, which 1997 had none of.
+    assert sales.status_code == 200 and sales.json["rows"] == [], sales.json
+    refused = api.get("/api/v1/reports/sales?from=1969-12-01&to=1969-12-31", headers=office)
+    assert refused.json["error"] == "bad_period" and "1970" in refused.json["message"]
+    app.extensions["kassa_db"].dispose()
+
+    view = central_app.test_client().get(f"/api/v1/customers/{buyers[0]}", headers=office).json
+    mine = [r for r in rows if r.startswith(str(buyers[0]))]
+    purchases = view["purchases"]
+    assert purchases["count"] == purchases["imported"]["count"] == len(mine)
+    assert purchases["total_minor"] == sum(int(r.split(",")[3].replace(".", "")) for r in mine)
+    assert purchases["imported"]["first_at"].startswith(min(r.split(",")[1] for r in mine))
+    assert all(r["imported"] and r["receipt_no"] is None for r in purchases["recent"])
+    assert {e["kind"] for e in view["timeline"]} >= {"imported"}
+    assert view["scores"]["horizon_days"] == 30
+
+
 def test_the_warehouse_commands(central_db_url, central_db, tmp_path):
     with central_db.transaction() as s:
         plant_history(s, n_customers=40)

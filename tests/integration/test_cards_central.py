@@ -124,6 +124,16 @@ def test_cards_from_the_command_line(central_db_url, central_db, tmp_path, monke
     with central_db.read() as session:
         assert {c.status for c in session.scalars(select(Card))} == {"replaced", "blocked"}
 
+    # A lead (met at an event) given a card is a member: a customer analytics counts.
+    with central_db.transaction() as session:
+        lead = Customer(name="Lena Lead", phone="+79005550101", status="lead")
+        session.add(lead)
+    given = run(main, ["card", "issue", "--customer", "8 (900) 555-01-01", "--out",
+                       str(tmp_path / "lena.card")])
+    assert given.exit_code == 0, given.output
+    with central_db.read() as session:
+        assert session.get(Customer, lead.id).status == "customer"
+
 
 def test_blocking_a_card_over_the_api_is_audited_and_scoped(central_app, central_db,
                                                             anna_account, seeded, tmp_path):

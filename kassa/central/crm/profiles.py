@@ -25,6 +25,7 @@ from kassa.central.models import (
     Consent,
     Customer,
     CustomerScore,
+    HistoricTransaction,
     Interaction,
     LoyaltyAccount,
     LoyaltyEntry,
@@ -198,9 +199,12 @@ def profile(session: Session, customer: Customer, reach: Reach | None = None) ->
         .join(Product, Product.id == Offer.product_id)
         .where(OfferExposure.customer_id == customer.id)
         .order_by(OfferExposure.at.desc()).limit(HISTORY)).all()
+    imported, earlier = _imported_purchases(session, customer.id)
     timeline = sorted(
         [{"at": s.sold_at, "kind": "purchase", "store_code": store_codes.get(s.store_id),
           "summary": f"receipt {s.receipt_no}", "amount_minor": s.total_minor} for s in sales]
+        + [{"at": h.at, "kind": "imported", "store_code": store_codes.get(h.store_id),
+            "summary": "imported purchase", "amount_minor": h.amount_minor} for h in earlier]
         + [{"at": r.returned_at, "kind": "return", "store_code": store_codes.get(r.store_id),
             "summary": f"return {r.return_no} of {r.original_receipt_no}",
             "amount_minor": -r.total_minor} for r in returns]
@@ -227,10 +231,18 @@ def profile(session: Session, customer: Customer, reach: Reach | None = None) ->
             "expiring": account.expiring or [],
             "entries": [{"at": e.at, "kind": e.kind, "points": e.points, "cause": e.cause}
                         for e in ledger]},
-        "purchases": {"count": totals[0], "total_minor": int(totals[1]), "recent": [
-            {"receipt_no": s.receipt_no, "store_code": store_codes.get(s.store_id),
-             "sold_at": s.sold_at, "total_minor": s.total_minor, "status": s.status,
-             "points_burned": s.points_burned} for s in sales]},
+        # The tills' sales and the purchases imported from a previous system, each marked.
+        "purchases": {
+            "count": totals[0] + imported["count"],
+            "total_minor": int(totals[1]) + imported["total_minor"], "imported": imported,
+            "recent": sorted(
+                [{"receipt_no": s.receipt_no, "store_code": store_codes.get(s.store_id),
+                  "sold_at": s.sold_at, "total_minor": s.total_minor, "status": s.status,
+                  "points_burned": s.points_burned, "imported": False} for s in sales]
+                + [{"receipt_no": None, "store_code": store_codes.get(h.store_id),
+                    "sold_at": h.at, "total_minor": h.amount_minor, "status": "completed",
+                    "points_burned": 0, "imported": True} for h in earlier],
+                key=lambda r: r["sold_at"], reverse=True)[:HISTORY]},
         "returns": [{"return_no": r.return_no, "store_code": store_codes.get(r.store_id),
                      "returned_at": r.returned_at, "total_minor": r.total_minor,
                      "original_receipt_no": r.original_receipt_no} for r in returns],
@@ -241,13 +253,27 @@ def profile(session: Session, customer: Customer, reach: Reach | None = None) ->
         # What the analytic jobs said, and the offers the tills made (or held back: hold-out).
         "scores": None if score is None else {
             "segment": score.segment, "r": score.r, "f": score.f, "m": score.m,
-            "p_alive": score.p_alive, "expected_purchases_90d": score.expected_purchases_90d,
+            "p_alive": score.p_alive, "expected_purchases": score.expected_purchases,
+            "horizon_days": score.horizon_days,
             "value_12m_minor": score.value_12m_minor, "scored_at": score.scored_at},
         "offers": [{"at": at, "offer_id": oid, "product": name, "held_out": held,
                     "accepted": accepted, "store_code": store_codes.get(store)}
                    for at, oid, name, held, accepted, store in exposures],
         "likely_duplicate": _likely_duplicate_view(session, customer, reach or Reach()),
     }
+
+
+def _imported_purchases(session: Session, customer_id: uuid.UUID) -> tuple[dict, list]:
+    """What the customer bought before kassa, as imported (``reporting.history_import``):
+    count, total and first and last day; and the newest rows."""
+    h = HistoricTransaction
+    count, total, first, last = session.execute(
+        select(func.count(), func.coalesce(func.sum(h.amount_minor), 0), func.min(h.at),
+               func.max(h.at)).where(h.customer_id == customer_id)).one()
+    recent = list(session.execute(select(h.at, h.amount_minor, h.store_id).where(
+        h.customer_id == customer_id).order_by(h.at.desc()).limit(HISTORY))) if count else []
+    return {"count": count, "total_minor": int(total), "first_at": first,
+            "last_at": last}, recent
 
 
 def _likely_duplicate_view(session: Session, customer: Customer, reach: Reach) -> dict | None:

@@ -84,6 +84,10 @@ def change_rules(session: Session, actor: User, changes: dict) -> dict:
 
 
 def open_account(session: Session, customer: Customer, tier: str = "base") -> LoyaltyAccount:
+    """The customer's loyalty account, opened if they have none. An account makes a member:
+    a lead given one (a card issued to them at central) becomes a customer."""
+    if customer.status == "lead":
+        customer.status = "customer"
     existing = session.scalars(select(LoyaltyAccount).where(
         LoyaltyAccount.customer_id == customer.id)).first()
     if existing is not None:

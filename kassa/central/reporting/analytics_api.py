@@ -21,12 +21,14 @@ from kassa.central.access.auth import require_role
 from kassa.central.handlers import OPERATORS, PEOPLE, db
 from kassa.central.membership import personal_offers
 from kassa.central.models import Product, Store
-from kassa.central.reporting.warehouse import analytics, demand, rfm, schema
+from kassa.central.reporting.history_import import EARLIEST, LATEST_YEAR
+from kassa.central.reporting.warehouse import analytics, demand, lifetime, rfm, schema
 from kassa.common.errors import Invalid, KassaError, NotFound
 from kassa.common.web import CSV_TEXT, csv_response
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
-               description="Segments, the segment map, offers' settings, demand")
+               description="Segments, lifetime-value runs, the segment map, offers' settings, "
+                           "demand")
 SCORE = validate.Range(min=1, max=5)
 
 
@@ -165,13 +167,13 @@ class Segments(MethodView):
         """Segment sizes of every analysis run in the period (default: the last 90 days) and
         how customers moved between the last two runs."""
         last = args["date_to"] or datetime.now(timezone.utc).date()
-        if not 2000 <= last.year <= 2999 or (
-                args["date_from"] and not 2000 <= args["date_from"].year <= 2999):
-            raise Invalid("Dates from 2000 to 2999.", code="bad_period")
-        first = args["date_from"] or last - timedelta(days=90)
-        if first > last or (last - first).days > 3660:
-            raise Invalid("'from' must be before 'to', at most ten years apart.",
-                          code="bad_period")
+        for day in (last, args["date_from"]):
+            if day is not None and not EARLIEST.year <= day.year <= LATEST_YEAR:
+                raise Invalid("Dates from %(first)s to %(last)s.", code="bad_period",
+                              first=EARLIEST.year, last=LATEST_YEAR)
+        first = args["date_from"] or max(last - timedelta(days=90), EARLIEST.date())
+        if first > last:
+            raise Invalid("'from' is after 'to'.", code="bad_period")
         with _Warehouse() as con:
             region = _region_scope()
             if region is not None:  # their region's customers only
@@ -187,6 +189,47 @@ class Segments(MethodView):
         if args["format"] == "csv":  # the sizes, each run's segments with the moves' totals
             return csv_response(f"segments-{first}-{last}", sizes)
         return {"sizes": sizes, "movements": moves, "runs": runs}
+
+
+# Lifetime value --------------------------------------------------------------------------------
+
+class LifetimeRunSchema(ma.Schema):
+    as_of = fields.Date()
+    ran_at = fields.DateTime()
+    horizon_days = fields.Integer(metadata={"description": "expected purchases over these days"})
+    customers = fields.Integer(metadata={"description": "buying customers the fit rests on"})
+    repeat_customers = fields.Integer(metadata={"description": "those who bought again: the "
+                                                               "spend model's"})
+    bgnbd_r = fields.Float(allow_none=True)
+    bgnbd_alpha = fields.Float(allow_none=True, metadata={"description": "in weeks"})
+    bgnbd_a = fields.Float(allow_none=True)
+    bgnbd_b = fields.Float(allow_none=True)
+    bgnbd_log_likelihood = fields.Float(allow_none=True)
+    gamma_gamma_p = fields.Float(allow_none=True)
+    gamma_gamma_q = fields.Float(allow_none=True)
+    gamma_gamma_v = fields.Float(allow_none=True, metadata={"description": "in minor units"})
+    gamma_gamma_log_likelihood = fields.Float(allow_none=True)
+    skipped = fields.String(allow_none=True, metadata={"description": "why nothing was fitted"})
+
+
+class LifetimeRunsSchema(ma.Schema):
+    runs = fields.List(fields.Nested(LifetimeRunSchema))
+
+
+@bp.route("/lifetime-runs")
+class LifetimeRuns(MethodView):
+    @require_role(*OPERATORS, "regional_manager")
+    @bp.response(200, LifetimeRunsSchema)
+    def get(self):
+        """The lifetime-value runs, newest first: as of when, the horizon of the expected
+        purchases, the customers fitted on, BG/NBD's parameters (time in weeks) and
+        Gamma-Gamma's (spend in minor units) with their log-likelihoods, or why a run fitted
+        nothing. The same models for the whole chain: a regional manager sees them too."""
+        with _Warehouse() as con:
+            try:
+                return {"runs": lifetime.runs(con)}
+            except duckdb.CatalogException:  # a warehouse from before runs were kept
+                return {"runs": []}
 
 
 # Demand ----------------------------------------------------------------------------------------

@@ -37,7 +37,9 @@ from kassa.common.storage.bulk import copy_rows, is_postgresql
 REQUIRED = ("customer", "date", "quantity", "amount")
 HISTORY_LOCK = 0x4B48495354  # "KHIST"
 OPTIONAL = ("store", "product")
+# The oldest purchase an import takes; reports and analytics accept periods from it on.
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_YEAR = 2999
 MAX_QUANTITY = Decimal(1_000_000)
 _CARD = re.compile(r"^[0-9]{16}$")
 _CUSTOMER_FORMS = "a kassa customer id, a 16-digit card number, a phone number or an e-mail"

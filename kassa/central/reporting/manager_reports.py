@@ -43,6 +43,7 @@ from kassa.central.models import (
     Task,
     User,
 )
+from kassa.central.reporting.history_import import EARLIEST, LATEST_YEAR
 from kassa.central.reporting.warehouse import schema as wh_schema
 from kassa.central.reporting.warehouse import warehouse_reports as wh_reports
 from kassa.central.reporting.warehouse.warehouse_reports import sales_table
@@ -86,8 +87,9 @@ def period(args) -> tuple[date, date, datetime, datetime]:
         raise Invalid("'from' is after 'to'.", code="bad_period")
     if (last - first).days >= MAX_DAYS:
         raise Invalid("At most %(days)s days at a time.", code="bad_period", days=MAX_DAYS)
-    if not (2000 <= first.year and last.year <= 2999):
-        raise Invalid("Dates from 2000 to 2999.", code="bad_period")
+    if not (EARLIEST.year <= first.year and last.year <= LATEST_YEAR):
+        raise Invalid("Dates from %(first)s to %(last)s.", code="bad_period",
+                      first=EARLIEST.year, last=LATEST_YEAR)
     start = datetime.combine(first, time.min, tzinfo=timezone.utc)
     return first, last, start, start + timedelta(days=(last - first).days + 1)
 

@@ -65,6 +65,33 @@ async function segments() {
   }
 }
 
+// Each lifetime-value run with what it fitted (or why it fitted nothing), newest first.
+async function lifetimeRuns() {
+  const {runs} = await api("GET", "/api/v1/analytics/lifetime-runs");
+  const params = (...values) => values.map((v) => decimal(v, 4)).join(", ");
+  $("#lifetime-runs tbody").replaceChildren(...runs.map((r) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(day(r.as_of)), cell(decimal(r.horizon_days, 0), "n"),
+      cell(t("%(n)s (%(repeat)s repeat)", {n: decimal(r.customers, 0), repeat: decimal(r.repeat_customers, 0)}), "n"));
+    if (r.skipped) {
+      const why = cell(t("not fitted: %(reason)s", {reason: r.skipped}));
+      why.colSpan = 4;
+      tr.append(why);
+    } else {
+      tr.append(cell(params(r.bgnbd_r, r.bgnbd_alpha, r.bgnbd_a, r.bgnbd_b)),
+        cell(decimal(r.bgnbd_log_likelihood, 1), "n"),
+        cell(params(r.gamma_gamma_p, r.gamma_gamma_q, r.gamma_gamma_v)),
+        cell(decimal(r.gamma_gamma_log_likelihood, 1), "n"));
+    }
+    return tr;
+  }));
+  if (!runs.length) {
+    const tr = document.createElement("tr");
+    tr.append(cell(t("No run yet: customers are scored once a day.")));
+    $("#lifetime-runs tbody").replaceChildren(tr);
+  }
+}
+
 async function demand() {
   const f = $("#demand-form");
   const q = new URLSearchParams({store_code: f.store_code.value, sku: f.sku.value, weeks: f.weeks.value});
@@ -89,6 +116,7 @@ async function demand() {
 
 (function init() {
   if ($("#segments")) segments().catch((e) => say(e.message));
+  if ($("#lifetime")) lifetimeRuns().catch((e) => say(e.message));
   $("#demand-form").addEventListener("submit", (ev) => { ev.preventDefault(); demand().catch((e) => say(e.message)); });
   demand().catch((e) => say(e.message));
 })();

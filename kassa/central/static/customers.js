@@ -11,7 +11,7 @@ const STATUSES = {customer: t("customer"), lead: t("lead")};
 const CONSENT_CHANNELS = {sms: t("sms"), email: t("email"), phone: t("phone"), offers: t("offers")};
 const KINDS = {purchase: t("purchase"), return: t("return"), call: t("call"), email: t("email"),
   chat: t("chat"), social: t("social"), meeting: t("meeting"), event: t("event"),
-  letter: t("letter"), sms: t("sms"), web_form: t("web form")};
+  letter: t("letter"), sms: t("sms"), web_form: t("web form"), imported: t("imported purchase")};
 const TIERS = {base: t("base"), silver: t("silver"), gold: t("gold"), platinum: t("platinum")};
 const CARDS = {
   issued: (card) => t("%(card)s (issued)", {card}), active: (card) => t("%(card)s (active)", {card}),
@@ -33,6 +33,7 @@ function details(e) {
   if (e.kind === "return" && (m = /^return (.+) of (.+)$/.exec(s))) {
     return t("return %(number)s of %(receipt)s", {number: m[1], receipt: m[2]});
   }
+  if (e.kind === "imported") return t("from the previous system");
   if ((m = /^from customer: ([\s\S]*)$/.exec(s))) return t("from customer: %(subject)s", {subject: m[1]});
   if ((m = /^to customer: ([\s\S]*)$/.exec(s))) return t("to customer: %(subject)s", {subject: m[1]});
   return s;
@@ -72,8 +73,8 @@ function scoresText(sc) {
     {minimumFractionDigits: digits, maximumFractionDigits: digits}).format(x);
   return [`${segment} (R${sc.r} F${sc.f} M${sc.m})`,
     sc.p_alive !== null && t("still active with probability %(n)s %%", {n: Math.round(sc.p_alive * 100)}),
-    sc.expected_purchases_90d !== null && t("%(n)s purchases expected in 90 days",
-      {n: decimal(sc.expected_purchases_90d, 1)}),
+    sc.expected_purchases !== null && t("%(n)s purchases expected in %(days)s days",
+      {n: decimal(sc.expected_purchases, 1), days: sc.horizon_days}),
     sc.value_12m_minor !== null && t("worth %(amount)s in the next 12 months",
       {amount: money(sc.value_12m_minor)}),
     t("scored %(date)s", {date: formatDate(sc.scored_at)})].filter(Boolean).join(" · ");
@@ -90,6 +91,8 @@ async function showCustomer(id) {
     p.home_store_code && t("home store %(store)s", {store: p.home_store_code}),
     tn("%(n)s purchase, %(amount)s in all", "%(n)s purchases, %(amount)s in all",
       p.purchases.count, {amount: money(p.purchases.total_minor)}),
+    p.purchases.imported.count && t("%(n)s imported, %(first)s to %(last)s", {n: p.purchases.imported.count,
+      first: formatDate(p.purchases.imported.first_at), last: formatDate(p.purchases.imported.last_at)}),
     p.lead_source && t("came from %(source)s", {source: Object.values(p.lead_source).join(", ")})];
   $("#p-facts").textContent = facts.filter(Boolean).join(" · ");
   showDuplicate(p);

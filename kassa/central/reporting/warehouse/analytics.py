@@ -49,8 +49,10 @@ def refresh(db: Database, path: Path) -> dict:
         return load.refresh(db, path)
 
 
-def analyze(db: Database, path: Path, as_of: date | None = None) -> dict:
-    """Refresh, score and mine as of the end of ``as_of`` (default: today, UTC)."""
+def analyze(db: Database, path: Path, as_of: date | None = None,
+            horizon_days: int = lifetime.DEFAULT_HORIZON_DAYS) -> dict:
+    """Refresh, score and mine as of the end of ``as_of`` (default: today, UTC), with the
+    purchases each customer is expected to make over the next ``horizon_days``."""
     now = datetime.now(timezone.utc)
     as_of = as_of or now.date()
     with db.read() as session:
@@ -67,16 +69,16 @@ def analyze(db: Database, path: Path, as_of: date | None = None) -> dict:
         now = datetime.now(timezone.utc)  # after the refresh's own versions
         with schema.connect(path) as con:
             segments = rfm.score(con, as_of, segment_map, now.replace(tzinfo=None))
-            life = lifetime.score(con, as_of)
+            life = lifetime.score(con, as_of, horizon_days)
             proposals = _proposals(con, conf, prices, as_of)
             scores = con.execute("""
                 SELECT r.customer_id::VARCHAR, r.segment, r.r, r.f, r.m, c.p_alive,
-                       c.expected_purchases_90d, c.value_12m_minor
+                       c.expected_purchases, c.value_12m_minor
                 FROM rfm_scores r LEFT JOIN clv_scores c
                   ON c.customer_id = r.customer_id AND c.as_of = r.as_of
                 WHERE r.as_of = ?""", [as_of]).fetchall()
     with db.transaction() as session:
-        moved = _store_scores(session, scores, now)
+        moved = _store_scores(session, scores, now, horizon_days)
         made = personal_offers.sync_offers(session, proposals)
         profiles = personal_offers.publish_profiles(session, moved)
     return {"loaded": loaded, "segments": segments, "lifetime": life, **made,
@@ -123,14 +125,14 @@ def _proposals(con, conf, prices: Sequence[Any], as_of: date) -> list[dict]:
     return found
 
 
-def _store_scores(session, scores: list, now: datetime) -> list:
+def _store_scores(session, scores: list, now: datetime, horizon_days: int) -> list:
     """Replace central's copy of the customers' scores; returns whose segment changed."""
     before = dict(session.execute(select(CustomerScore.customer_id,
                                          CustomerScore.segment)).all())
     session.execute(delete(CustomerScore))
     rows = [{"customer_id": uuid.UUID(cid), "segment": seg, "r": r, "f": f, "m": m,
-             "p_alive": alive, "expected_purchases_90d": nxt, "value_12m_minor": value,
-             "scored_at": now}
+             "p_alive": alive, "expected_purchases": nxt, "horizon_days": horizon_days,
+             "value_12m_minor": value, "scored_at": now}
             for cid, seg, r, f, m, alive, nxt, value in scores]
     if rows:
         copy_rows(session, table(CustomerScore), rows)

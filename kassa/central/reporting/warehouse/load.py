@@ -508,8 +508,12 @@ def rebuild(db: Database, path: Path) -> dict:
             con.execute(f"ATTACH '{_quoted(path)}' AS old (READ_ONLY)")
             was = con.execute("SELECT value FROM old.wh_meta WHERE key = 'source'").fetchall()
             if not was or was[0][0] == db.engine.url.render_as_string(hide_password=True):
+                kept = {t for (t,) in con.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_catalog = 'old'").fetchall()}
                 for table in schema.OWN_TABLES:  # another central's history is not ours
-                    con.execute(f"INSERT INTO {table} SELECT * FROM old.{table}")
+                    if table in kept:  # (an older warehouse may lack a newer table)
+                        con.execute(f"INSERT INTO {table} SELECT * FROM old.{table}")
             con.execute("DETACH old")
         stats = _refresh(db, con, now)
         con.execute("CHECKPOINT")

@@ -7,7 +7,8 @@ Dimensions: ``dim_date``, ``dim_store`` (with its region), ``dim_product`` (with
 version whenever the customer's tier, segment, status or home store changes).
 
 Some tables hold what only the warehouse knows and a rebuild must keep: ``dim_customer`` (its
-history), ``rfm_scores`` and ``clv_scores`` (every run). ``OWN_TABLES`` names them.
+history), ``rfm_scores``, ``clv_scores`` and ``clv_runs`` (every run, the latter with its
+fitted parameters). ``OWN_TABLES`` names them.
 Money is integer minor units, quantities thousandths, times UTC (naive TIMESTAMP).
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: clv_runs; clv_scores' expected purchases over the run's horizon
 
 # The channels a fact can come through; ids are stable (they are in exported files).
 CHANNELS = ("till", "import", "call", "email", "web_form", "chat", "social", "event", "meeting",
@@ -80,22 +81,39 @@ CREATE TABLE IF NOT EXISTS rfm_scores (
 CREATE TABLE IF NOT EXISTS clv_scores (
     as_of DATE NOT NULL, customer_id UUID NOT NULL, frequency INTEGER, recency_weeks DOUBLE,
     age_weeks DOUBLE, average_spend_minor BIGINT, p_alive DOUBLE,
-    expected_purchases_90d DOUBLE, value_12m_minor BIGINT, PRIMARY KEY (as_of, customer_id));
+    expected_purchases DOUBLE, value_12m_minor BIGINT, PRIMARY KEY (as_of, customer_id));
+CREATE TABLE IF NOT EXISTS clv_runs (
+    as_of DATE PRIMARY KEY, ran_at TIMESTAMP NOT NULL, horizon_days INTEGER NOT NULL,
+    customers INTEGER NOT NULL, repeat_customers INTEGER NOT NULL,
+    bgnbd_r DOUBLE, bgnbd_alpha DOUBLE, bgnbd_a DOUBLE, bgnbd_b DOUBLE,
+    bgnbd_log_likelihood DOUBLE, gamma_gamma_p DOUBLE, gamma_gamma_q DOUBLE,
+    gamma_gamma_v DOUBLE, gamma_gamma_log_likelihood DOUBLE, skipped VARCHAR);
 """
 
 # Built by the warehouse from nothing but itself: kept across a rebuild.
-OWN_TABLES = ("dim_customer", "rfm_scores", "clv_scores")
+OWN_TABLES = ("dim_customer", "rfm_scores", "clv_scores", "clv_runs")
 FACTS = ("fact_sale_line", "fact_return_line", "fact_loyalty_entry", "fact_interaction")
 DIMENSIONS = ("dim_date", "dim_store", "dim_product", "dim_cashier", "dim_channel",
               "dim_customer")
 
 
 def create(con: duckdb.DuckDBPyConnection) -> None:
+    _upgrade(con)
     con.execute(DDL)
     con.execute("INSERT OR REPLACE INTO wh_meta VALUES ('schema_version', ?)",
                 [str(SCHEMA_VERSION)])
     con.execute("INSERT OR IGNORE INTO dim_channel SELECT i - 1, c FROM "
                 "unnest(?) WITH ORDINALITY AS t(c, i)", [list(CHANNELS)])
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    """A version 1 warehouse's lifetime scores: expected purchases were for 90 days, now for
+    the run's horizon (``clv_runs.horizon_days``; the runs before it are not listed there)."""
+    old = con.execute("SELECT 1 FROM information_schema.columns WHERE table_name = "
+                      "'clv_scores' AND column_name = 'expected_purchases_90d'").fetchall()
+    if old:
+        con.execute("ALTER TABLE clv_scores RENAME COLUMN expected_purchases_90d "
+                    "TO expected_purchases")
 
 
 def channel_id(name: str) -> int:

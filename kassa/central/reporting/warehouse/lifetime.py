@@ -22,8 +22,6 @@ from datetime import date, datetime, timezone
 
 import numpy as np
 
-from kassa.central.reporting.warehouse import clv
-
 MIN_CUSTOMERS = 30  # fewer than this and the fit says nothing: the run is skipped
 DAYS_PER_WEEK = 7.0
 DEFAULT_HORIZON_DAYS = 90  # the purchases expected over the next this many days
@@ -54,6 +52,9 @@ def score(con, as_of: date, horizon_days: int = DEFAULT_HORIZON_DAYS) -> dict:
     ``as_of`` in ``clv_scores`` (purchases expected over ``horizon_days``), and the run in
     ``clv_runs``: its horizon, the customers it rests on, the fitted parameters and their
     log-likelihoods, or why it was skipped. Returns the run."""
+    # The models need scipy (0.8 s to import): loaded by a run, not by every server start.
+    from kassa.central.reporting.warehouse import clv
+
     h = histories(con, as_of)
     n = len(h["customer_id"])
     repeat = (h["frequency"] > 0) & (h["monetary"] > 0)

@@ -76,11 +76,11 @@ class _Commands:
 
     def command(self, *args, **kwargs):
         kwargs.setdefault("with_appcontext", False)
-        return super().command(*args, **kwargs)  # type: ignore[misc]
+        return super().command(*args, **kwargs)
 
     def group(self, *args, **kwargs):
         kwargs.setdefault("cls", CommandGroup)
-        return super().group(*args, **kwargs)  # type: ignore[misc]
+        return super().group(*args, **kwargs)
 
 
 class CommandGroup(_Commands, flask.cli.AppGroup):

@@ -123,7 +123,10 @@ def live_central(central_app):
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, central_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled often, so shutting it down takes 50 ms rather than the default half second, each
+    # test that serves central.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

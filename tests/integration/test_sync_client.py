@@ -45,6 +45,8 @@ def test_first_sync_fills_the_replica_then_pushes_sales(node, central_db):
     assert count(node, OutboxEvent) == 4  # kept, marked acknowledged
     with node.transaction() as session:
         assert all(e.acked_at is not None for e in session.query(OutboxEvent))
+    # Nothing more to push: central still holds up to 4, as it last said (it was 0).
+    assert (sync_now(node).pushed, sync_now(node).high_water) == (0, 4)
 
 
 def test_a_node_resends_what_central_lost(node, central_db):

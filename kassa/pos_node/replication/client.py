@@ -150,8 +150,15 @@ def ask(db: Database, method: str, path: str, body: dict | None = None,
         return client.request(method, path, body)
 
 
+def _acknowledged(db: Database) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.max(OutboxEvent.seq))
+                              .where(OutboxEvent.acked_at.is_not(None))) or 0
+
+
 def push(db: Database, client: CentralClient, batch_size: int = 500) -> tuple[int, int]:
-    """Push until the outbox is drained; returns ``(events acknowledged, high_water)``."""
+    """Push until the outbox is drained; returns ``(events acknowledged, high_water)``, the
+    latter the last event central has acknowledged (with nothing to push: as it last said)."""
     total, high_water, resend_from = 0, 0, None
     while True:
         with db.transaction() as session:
@@ -162,7 +169,7 @@ def push(db: Database, client: CentralClient, batch_size: int = 500) -> tuple[in
             events = outbox.pending(session, batch_size)
         resend_from = None
         if not events:
-            return total, high_water
+            return total, high_water or _acknowledged(db)
         try:
             answer = client.request("POST", "/api/v1/sync/push",
                                     {"node_id": client.node_id, "events": events},

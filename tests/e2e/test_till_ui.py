@@ -82,10 +82,18 @@ def test_sell_override_return_and_close_a_shift_with_the_keyboard(page, stack):
     scan(page, "4600000010010")                        # milk again: counts up to 2
     scan(page, "0.750*2001")                           # apples by weight, PLU 2001
     expect(page.locator("#cart tbody tr[data-line]")).to_have_count(2)
+    selected = page.locator("#cart tbody tr.selected")  # the line just scanned, as F8 acts on
+    expect(selected).to_have_attribute("data-line", "2")
     page.keyboard.type("black tea")                    # name search
     page.keyboard.press("F3")
     expect(page.locator("#search-results li")).to_have_count(1)
     page.keyboard.press("Enter")
+    expect(page.locator("#cart tbody tr[data-line]")).to_have_count(3)
+    expect(selected).to_have_attribute("data-line", "3")
+    scan(page, "1002")                                 # bread, by mistake: F8 takes it off
+    expect(selected).to_have_attribute("data-line", "4")
+    page.keyboard.press("F8")
+    expect(page.locator("#message")).to_contain_text("Deleted Rye bread")
     expect(page.locator("#cart tbody tr[data-line]")).to_have_count(3)
     expect(page.locator("#scan")).to_be_focused()
     # 2 x 89.90 + 119.93 + (349.90 - 15 %: 297.41) = 597.14

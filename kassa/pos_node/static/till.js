@@ -415,7 +415,7 @@ async function handleScan(text) {
     try { await identify({card_number: item.card}); } catch (e) { say(`${text}: ${e.message}`); }
     return;
   }
-  try { render(await api("POST", "/api/v1/cart/lines", item)); }
+  try { renderAdded(await api("POST", "/api/v1/cart/lines", item)); }
   catch (e) { say(`${text}: ${e.message}`); }
 }
 
@@ -451,12 +451,22 @@ async function pickResult() {
     if (!quantity) return;
   }
   $("#scan").value = "";
-  try { render(await api("POST", "/api/v1/cart/lines", {product_id: r.product_id, quantity})); }
+  try { renderAdded(await api("POST", "/api/v1/cart/lines", {product_id: r.product_id, quantity})); }
   catch (e) { say(e.message); }
   focusScan();
 }
 
 function selectedLine() { return cart && cart.lines.find((l) => l.line_no === selected); }
+
+// An item added (scanned, keyed or picked) selects its line, new or counted up, as every till
+// does: F4, F5 and F8 then act on what was just scanned.
+function renderAdded(sale) {
+  const was = new Map((cart ? cart.lines : []).map((l) => [l.line_no, l.quantity]));
+  const line = sale.lines.find((l) => !was.has(l.line_no))
+    || sale.lines.find((l) => was.get(l.line_no) !== l.quantity);
+  if (line) selected = line.line_no;
+  render(sale);
+}
 
 async function changeQuantity() {
   const line = selectedLine();

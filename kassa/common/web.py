@@ -72,6 +72,27 @@ class _StandardErrorResponses(BasePlugin):
                     responses[str(status)] = HTTPStatus(status).name  # flask-smorest's component
 
 
+class ImportProblemSchema(ma.Schema):
+    line = ma.fields.Integer()
+    field = ma.fields.String(metadata={"description": "the column, empty for the whole row"})
+    message = ma.fields.String()
+
+
+class FileImportReportSchema(ma.Schema):
+    """What every CSV import answers, whatever it loads; each import adds its own counts."""
+    batch = ma.fields.String(metadata={"description": "sha256 of the file's bytes"})
+    rows = ma.fields.Integer(metadata={"description": "data rows in the file"})
+    written = ma.fields.Boolean()
+    dry_run = ma.fields.Boolean()
+    already_imported = ma.fields.Boolean(metadata={
+        "description": "this file was loaded before (at imported_at); nothing changed"})
+    imported_at = ma.fields.AwareDateTime(allow_none=True)
+    ignored_columns = ma.fields.List(ma.fields.String())
+    bad_rows = ma.fields.Integer()
+    errors_total = ma.fields.Integer(metadata={"description": "errors lists the first 1000"})
+    errors = ma.fields.List(ma.fields.Nested(ImportProblemSchema))
+
+
 def report_or_refusal(report_schema: type[ma.Schema]) -> dict[str, Any]:
     """The schema of an import's 422: its report of the bad rows, or a refusal of the request
     itself (not UTF-8, a NUL character, a bad query parameter) in ``ErrorSchema``."""

@@ -20,7 +20,7 @@ from kassa.central.crm import customer_imports, data_rights, interactions, profi
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, csv_body, db
 from kassa.central.models import Customer
 from kassa.common.errors import Conflict
-from kassa.common.web import ErrorSchema, report_or_refusal
+from kassa.common.web import ErrorSchema, FileImportReportSchema, report_or_refusal
 from kassa.sync.payloads import jsonable
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
@@ -407,27 +407,10 @@ class CustomerImportArgsSchema(ma.Schema):
         "description": "check every row and answer the summary, load nothing"})
 
 
-class ImportProblemSchema(ma.Schema):
-    line = fields.Integer()
-    field = fields.String(metadata={"description": "the column, empty for the whole row"})
-    message = fields.String()
-
-
-class CustomerImportReportSchema(ma.Schema):
-    batch = fields.String(metadata={"description": "sha256 of the file's bytes"})
-    rows = fields.Integer(metadata={"description": "data rows in the file"})
+class CustomerImportReportSchema(FileImportReportSchema):
     created = fields.Integer(metadata={"description": "members opened"})
     points = fields.Integer(metadata={"description": "opening points posted"})
     skipped = fields.Integer(metadata={"description": "bad rows left out (skip_bad)"})
-    written = fields.Boolean()
-    dry_run = fields.Boolean()
-    already_imported = fields.Boolean(metadata={
-        "description": "this file was loaded before (at imported_at); nothing changed"})
-    imported_at = fields.AwareDateTime(allow_none=True)
-    ignored_columns = fields.List(fields.String())
-    bad_rows = fields.Integer()
-    errors_total = fields.Integer(metadata={"description": "errors lists the first 1000"})
-    errors = fields.List(fields.Nested(ImportProblemSchema))
 
 
 @bp.route("/import")

@@ -14,7 +14,7 @@ from marshmallow import fields
 from kassa.central.access.auth import require_role
 from kassa.central.handlers import OPERATORS, csv_body, db
 from kassa.central.reporting import history_import
-from kassa.common.web import report_or_refusal
+from kassa.common.web import FileImportReportSchema, report_or_refusal
 
 bp = Blueprint("history", __name__, url_prefix="/api/v1/history",
                description="Customers' purchase history from a previous system")
@@ -25,30 +25,13 @@ class HistoryImportArgsSchema(ma.Schema):
         "description": "check every row and answer the summary, load nothing"})
 
 
-class HistoryErrorSchema(ma.Schema):
-    line = fields.Integer()
-    field = fields.String(metadata={"description": "the column, empty for the whole row"})
-    message = fields.String()
-
-
-class HistoryReportSchema(ma.Schema):
-    batch = fields.String(metadata={"description": "sha256 of the file's bytes"})
-    rows = fields.Integer(metadata={"description": "data rows in the file"})
+class HistoryReportSchema(FileImportReportSchema):
     loaded = fields.Integer()
     customers = fields.Integer()
     first_at = fields.DateTime(allow_none=True)
     last_at = fields.DateTime(allow_none=True)
     amount_minor = fields.Integer()
     quantity_milli = fields.Integer()
-    written = fields.Boolean()
-    dry_run = fields.Boolean()
-    already_imported = fields.Boolean(metadata={
-        "description": "this file was loaded before (at imported_at); nothing changed"})
-    imported_at = fields.DateTime(allow_none=True)
-    ignored_columns = fields.List(fields.String())
-    bad_rows = fields.Integer()
-    errors_total = fields.Integer(metadata={"description": "errors lists the first 1000"})
-    errors = fields.List(fields.Nested(HistoryErrorSchema))
 
 
 @bp.route("/import")

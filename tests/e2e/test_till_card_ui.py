@@ -80,7 +80,6 @@ def test_the_card_brings_the_customer_and_pays_with_points(page, card_stack,
     page.shot("20-card-customer")
     page.keyboard.press("F9")
     expect(page.locator("#dialog-title")).to_have_text("Points: Anna Petrova has 500")
-    page.keyboard.press("Control+A")
     page.keyboard.type("150")
     page.keyboard.press("Tab")
     page.keyboard.type(PIN)

@@ -25,8 +25,10 @@ def ready(page):
     expect(page.locator("body[data-ready]")).to_have_count(1)
 
 
-def sign_in_and_open_shift(page, stack, float_text="1000.00",
+def sign_in_and_open_shift(page, stack, float_text="1000",
                            headings=("Sign in", "Open a shift")):
+    """Sign in as cashier-s001 and open a shift: the float field is clicked and typed into,
+    as a cashier does (it starts empty)."""
     page.goto(stack["node"] + "/")
     expect(page.locator("h1")).to_have_text(headings[0])
     ready(page)
@@ -37,7 +39,9 @@ def sign_in_and_open_shift(page, stack, float_text="1000.00",
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text(headings[1])
     ready(page)
-    page.keyboard.press("Control+A")
+    russian = headings[0] == "Вход"
+    expect(page.locator("#float")).to_have_attribute("placeholder", "0,00" if russian else "0.00")
+    page.locator("#float").click()
     page.keyboard.type(float_text)
     page.keyboard.press("Enter")
     expect(page.locator("#scan")).to_be_focused()
@@ -46,26 +50,25 @@ def sign_in_and_open_shift(page, stack, float_text="1000.00",
 
 def close_shift(page, counted: str,
                 titles=("X report", "Close shift", "Z report", "Open a shift")) -> None:
-    """F11: the X report, option 3 (close), the counted cash, the Z report, back to the start
-    (``titles``: what each step is called in the till's language)."""
+    """F11: the X report, F4 (close), the counted cash, the Z report (with nothing left to
+    cancel), back to the start (``titles``: what each step is called in the till's language)."""
     x_report, close, z_report, start = titles
     page.keyboard.press("F11")
     expect(page.locator("#dialog-title")).to_contain_text(x_report)
-    page.keyboard.type("3")
-    page.keyboard.press("Enter")
+    page.keyboard.press("F4")
     expect(page.locator("#dialog-title")).to_have_text(close)
     page.keyboard.type(counted)
     page.keyboard.press("Enter")
     expect(page.locator("#dialog-title")).to_contain_text(z_report)
+    expect(page.locator("#dialog-cancel")).to_be_hidden()
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text(start)
 
 
 def pay_cash(page, title: str, cash: str) -> None:
-    """F9, the payment dialog titled ``title``, the cash received typed over the total."""
+    """F9, the payment dialog titled ``title``, the cash received typed into its empty field."""
     page.keyboard.press("F9")
     expect(page.locator("#dialog-title")).to_have_text(title)
-    page.keyboard.press("Control+A")
     page.keyboard.type(cash)
     page.keyboard.press("Enter")
 
@@ -115,7 +118,7 @@ def test_sell_override_return_and_close_a_shift_with_the_keyboard(page, stack):
 
     page.keyboard.press("F9")
     expect(page.locator("#dialog-title")).to_have_text("Payment: 477.71")
-    page.keyboard.press("Control+A")
+    expect(page.locator("#dialog input[name=cash]")).to_have_attribute("placeholder", "477.71")
     page.keyboard.type("500")
     page.shot("04-payment")
     page.keyboard.press("Enter")
@@ -144,8 +147,7 @@ def test_sell_override_return_and_close_a_shift_with_the_keyboard(page, stack):
     expect(page.locator("#dialog-title")).to_contain_text("X report")
     expect(page.locator("#expected-cash b")).to_have_text("1,405.79")  # 1000 + 477.71 - 71.92
     page.shot("07-x-report")
-    page.keyboard.type("3")
-    page.keyboard.press("Enter")
+    page.keyboard.press("F4")
     expect(page.locator("#dialog-title")).to_have_text("Close shift")
     page.keyboard.type("1400.00")
     page.keyboard.press("Enter")
@@ -180,6 +182,78 @@ def test_refusals_are_shown_and_the_focus_returns_to_the_scan_field(page, stack)
     expect(page.locator("#badge")).to_contain_text("to sync")
     page.shot("09-refusal")
     close_shift(page, "0")
+
+
+def test_amounts_are_typed_as_people_type_them(page, stack):
+    """Finding 1 of issue 22: a cashier clicked the float field (which held 0.00 with the
+    cursor before it), typed 5000 and opened the shift with 50,000.00. Every amount field now
+    starts empty, reads 5000, 5 000, 5000,5 and 5,000.50 alike, shows what it read, and refuses
+    what could mean two things. The shift menu works by its keys alone (finding 8)."""
+    page.goto(stack["node"] + "/")
+    ready(page)
+    page.keyboard.type("cashier-s001")
+    page.keyboard.press("Tab")
+    page.keyboard.type(stack["users"]["cashier-s001"]["pin"])
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Open a shift")
+    ready(page)
+    float_field = page.locator("#float")
+    expect(float_field).to_have_value("")
+    expect(float_field).to_have_attribute("placeholder", "0.00")
+    float_field.click()
+    page.keyboard.type("5.000")                        # five, or five thousand?
+    expect(page.locator("output.money-shown")).to_have_text(
+        "“5.000” could be 5,000.00 or 5.00: type 5000 or 5.00.")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("could be 5,000.00 or 5.00")
+    expect(page.locator("h1")).to_have_text("Open a shift")
+    for _ in range(5):
+        page.keyboard.press("Backspace")
+    page.keyboard.type("5 000")
+    expect(page.locator("output.money-shown")).to_have_text("= 5,000.00")
+    page.shot("till-float-typed")
+    page.keyboard.press("Enter")
+    expect(page.locator("#scan")).to_be_focused()
+    ready(page)
+
+    page.keyboard.press("F11")                         # X report: the float as typed
+    expect(page.locator("#dialog-title")).to_contain_text("X report")
+    expect(page.locator(".report")).to_contain_text("5,000.00")
+    expect(page.locator("[data-choice=in]")).to_be_focused()
+    page.keyboard.press("F2")                          # cash in, with a thousands comma
+    expect(page.locator("#dialog-title")).to_have_text("Cash in")
+    page.keyboard.type("1,000.50")
+    expect(page.locator("output.money-shown")).to_have_text("= 1,000.50")
+    page.keyboard.press("Tab")
+    page.keyboard.type("change from the bank")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("Expected in the drawer: 6,000.50")
+    page.keyboard.press("F11")                         # cash out, with a decimal comma
+    page.keyboard.press("F3")
+    expect(page.locator("#dialog-title")).to_have_text("Cash out")
+    page.keyboard.type("500,5")
+    expect(page.locator("output.money-shown")).to_have_text("= 500.50")
+    page.keyboard.press("Tab")
+    page.keyboard.type("to the safe")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("Expected in the drawer: 5,500.00")
+    page.keyboard.press("F11")                         # Esc: back to selling, nothing done
+    page.keyboard.press("Escape")
+    expect(page.locator("#dialog")).not_to_be_visible()
+    expect(page.locator("#scan")).to_be_focused()
+    scan(page, "1001")                                 # milk; the customer pays 100 in cash
+    page.keyboard.press("F9")
+    expect(page.locator("#dialog-title")).to_have_text("Payment: 89.90")
+    page.keyboard.type("1oo")                          # letters are not an amount
+    expect(page.locator("output.money-shown").first).to_contain_text("is not an amount")
+    page.keyboard.press("Enter")
+    expect(page.locator("#dialog-error")).to_contain_text("is not an amount")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("00")
+    page.keyboard.press("Enter")
+    expect(page.locator("#last-change")).to_have_text("10.10")
+    close_shift(page, "5 589,90")                      # 5,500.00 + 89.90, the Russian way
 
 
 def test_the_badge_names_a_clock_central_refuses(page, stack):
@@ -296,7 +370,7 @@ def test_a_till_set_to_russian_sells_in_russian(page, stack):
         display.set_viewport_size({"width": 1024, "height": 600})
         display.goto(stack["node"] + "/display")
         expect(display.locator("#d-idle")).to_contain_text("Добро пожаловать")
-        sign_in_and_open_shift(page, stack, headings=("Вход", "Открытие смены"))
+        sign_in_and_open_shift(page, stack, "1 000,00", headings=("Вход", "Открытие смены"))
         scan(page, "4600000010010")                     # milk
         scan(page, "4600000010010")
         scan(page, "0.750*2001")                        # apples by weight
@@ -304,6 +378,11 @@ def test_a_till_set_to_russian_sells_in_russian(page, stack):
         expect(page.locator("#cart tbody")).to_contain_text("0,75")
         expect(display.locator("#d-total")).to_have_text("299,73", timeout=1000)
         page.shot("till-ru-sale")
+        page.keyboard.press("F11")                      # the float typed as "1 000,00"
+        expect(page.locator(".report")).to_contain_text("1 000,00")
+        expect(page.locator("[data-choice=close]")).to_contain_text("Закрыть смену (Z-отчёт)")
+        page.shot("till-ru-x-report")
+        page.keyboard.press("Escape")
         pay_cash(page, "Оплата: 299,73", "500")
         expect(page.locator("#last-change")).to_have_text("200,27")
         expect(display.locator("#d-thanks")).to_be_visible(timeout=1000)
@@ -317,7 +396,7 @@ def test_a_till_set_to_russian_sells_in_russian(page, stack):
         page.shot("till-ru-receipt")
         page.goto(stack["node"] + "/")
         ready(page)
-        close_shift(page, "1299.73", ("X-отчёт", "Закрыть смену", "Z-отчёт", "Открытие смены"))
+        close_shift(page, "1 299,73", ("X-отчёт", "Закрыть смену", "Z-отчёт", "Открытие смены"))
         display.close()
     finally:
         set_store_language(stack, "en")

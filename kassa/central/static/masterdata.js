@@ -4,12 +4,12 @@
 
 const ROLE = window.KASSA_ROLE;
 const OPERATOR = ROLE === "admin" || ROLE === "central_office";
-const plain = (minor) => (minor / 100).toFixed(2);  // for an input the code parses back
 
-function toMinor(text) {
-  const m = String(text || "").trim().replace(",", ".").match(/^(\d{1,10})(?:\.(\d{1,2}))?$/);
-  if (!m) throw new Error(t("Not an amount: %(text)s", {text}));
-  return parseInt(m[1], 10) * 100 + parseInt((m[2] || "0").padEnd(2, "0"), 10);
+// A money field's amount (money.js); an empty one is refused unless it has a default.
+function toMinor(input, empty = null) {
+  const minor = moneyValue(input, empty);
+  if (minor === null) throw new Error(t("Enter an amount."));
+  return minor;
 }
 
 const localTime = (v) => (v ? (v.length === 16 ? `${v}:00` : v) : null);  // a wall-clock time
@@ -33,6 +33,7 @@ function fillTable(table, rows, render) {
     render(r).forEach((c) => tr.append(c instanceof Node ? wrap(c) : cell(c)));
     return tr;
   }));
+  bindMoneyInputs($(`#${table}`));
 }
 
 function wrap(node) {
@@ -112,11 +113,12 @@ const load = {
   async limits() {
     const {limits} = await api("GET", "/api/v1/role-limits");
     fillTable("limits-table", limits, (l) => {
-      const pct = input(l.max_discount_bp / 100, 5), refund = input(plain(l.max_refund_minor), 9);
+      const pct = input(l.max_discount_bp / 100, 5), refund = input(amount(l.max_refund_minor), 9);
+      refund.dataset.money = "";
       return [roleName(l.role), pct, refund, OPERATOR ? button(t("save"), async () => {
         await api("PUT", `/api/v1/role-limits/${l.role}`, {
           max_discount_bp: Math.round(Number(pct.value.replace(",", ".")) * 100),
-          max_refund_minor: toMinor(refund.value)});
+          max_refund_minor: toMinor(refund)});
         say(t("Limits of the %(role)s saved.", {role: roleName(l.role)}));
       }) : ""];
     });
@@ -166,8 +168,8 @@ function options(kind, pairs) {
 const BODIES = {
   "/api/v1/products": (f) => ({sku: f.sku.value.trim(), name: f.name.value.trim(),
     vat_rate_bp: Math.round(Number(f.vat.value) * 100), unit: f.unit.value, category: orNull(f.category.value.trim()),
-    barcodes: f.barcodes.value.split(/[\s,]+/).filter(Boolean), price_minor: toMinor(f.amount.value)}),
-  "/api/v1/prices": (f) => ({sku: f.sku.value.trim(), amount_minor: toMinor(f.amount.value),
+    barcodes: f.barcodes.value.split(/[\s,]+/).filter(Boolean), price_minor: toMinor(f.amount)}),
+  "/api/v1/prices": (f) => ({sku: f.sku.value.trim(), amount_minor: toMinor(f.amount),
     store_code: orNull(f.store_code.value), region_code: orNull(f.region_code.value),
     effective_from: localTime(f.effective_from.value)}),
   "/api/v1/users": (f) => ({username: f.username.value.trim(), full_name: f.full_name.value.trim(),
@@ -183,7 +185,7 @@ const BODIES = {
   "/api/v1/promotions": (f) => ({name: f.name.value.trim(), kind: f.kind.value,
     skus: f.skus.value.split(/[\s,]+/).filter(Boolean),
     percent_bp: f.percent.value ? Math.round(Number(f.percent.value.replace(",", ".")) * 100) : 0,
-    amount_minor: f.amount.value ? toMinor(f.amount.value) : 0,
+    amount_minor: toMinor(f.amount, 0),
     n: Number(f.n.value || 0), m: Number(f.m.value || 0),
     starts_at: instant(f.starts_at.value), ends_at: instant(f.ends_at.value)}),
 };
@@ -244,6 +246,7 @@ function bindForms() {
 }
 
 (async () => {
+  bindMoneyInputs();
   bindForms();
   for (const part of ["vat", "regions", "stores", "products", "prices", "users", "promotions", "limits", "loyalty"]) {
     try { await load[part](); } catch (e) { say(e.message); }

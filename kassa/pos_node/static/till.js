@@ -4,8 +4,6 @@
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-// An amount as the cashier types it back into a field (toMinor reads it): "1234.50".
-const plain = (minor) => (minor / 100).toFixed(2);
 // A quantity shown (not typed back): "0.75" -> "0,75" where the locale writes a comma.
 const decimal = (value) => String(value).replace(".", I18N.decimal);
 // Payment methods as the cashier reads them (the API speaks codes).
@@ -15,11 +13,6 @@ const methodName = (code) => METHODS[code] || code;
 // template literal (where the message extraction would not see it).
 const para = (text) => `<p>${esc(text)}</p>`;
 const field = (label, input) => `<label>${esc(label)} ${input}</label>`;
-
-function toMinor(text) {
-  const m = String(text).trim().replace(",", ".").match(/^(\d{1,10})(?:\.(\d{1,2}))?$/);
-  return m ? parseInt(m[1], 10) * 100 + parseInt((m[2] || "0").padEnd(2, "0"), 10) : null;
-}
 
 class ApiError extends Error {
   constructor(message, code, details) { super(message); this.code = code; this.details = details; }
@@ -61,16 +54,22 @@ function focusScan() {
 }
 
 // ask(): show the dialog; onOk(form) returns a value (closes) or throws (stays open).
-function ask(title, html, onOk, okLabel = "OK") {
+// A dialog: `html` in its body, `onOk(form)` on Enter (what it returns is the answer; what it
+// throws is shown), null on Esc. `cancel: false` for what cannot be cancelled any more (a Z
+// report of a shift already closed): one button, and Esc only closes it.
+function ask(title, html, onOk, okLabel = "OK", {cancel = true} = {}) {
   const dialog = $("#dialog");
   $("#dialog-title").textContent = title;
   $("#dialog-body").innerHTML = html;
+  bindMoneyInputs($("#dialog-body"));
   $("#dialog-error").textContent = "";
   $("#dialog-ok").firstChild.textContent = okLabel + " ";
+  $("#dialog-cancel").hidden = !cancel;
   return new Promise((resolve) => {
     const form = $("#dialog-form");
     const finish = (value) => {
       form.onsubmit = null; form.onkeydown = null; $("#dialog-cancel").onclick = null; dialog.oncancel = null;
+      $("#dialog-cancel").hidden = false;
       dialog.close(); focusScan(); resolve(value);
     };
     form.onsubmit = async (ev) => {
@@ -171,8 +170,8 @@ function bindSimpleForms() {
   const open = $("#open-shift");
   if (open) open.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const float = toMinor(open.opening_float.value);
-    if (float === null) { say(t("Enter the float as an amount, e.g. 5000.00")); return; }
+    let float;
+    try { float = moneyValue(open.opening_float, 0); } catch (e) { say(e.message); return; }
     try { await api("POST", "/api/v1/shifts/current", {opening_float: float}); location.reload(); }
     catch (e) { say(e.message); }
   });
@@ -372,7 +371,7 @@ async function askPoints() {
   if (!c || !cart.card_number || cart.points_burned || c.balance <= 0) return true;
   const pin = c.card_has_pin ? field(t("Card PIN (the customer types it)"), '<input name="pin" type="password" inputmode="numeric" autocomplete="off">') : "";
   const sale = await ask(t("Points: %(name)s has %(balance)s", {name: c.name, balance: c.balance}), para(t("How many points to spend? 0 or empty: none.")) +
-    field(t("Points"), '<input name="points" id="points" inputmode="numeric" value="0">') + pin,
+    field(t("Points"), '<input name="points" id="points" inputmode="numeric" placeholder="0" autocomplete="off">') + pin,
   (f) => {
     const points = parseInt(f.points.value.trim() || "0", 10);
     if (!(points >= 0)) throw new Error(t("Points as a whole number, please."));
@@ -484,14 +483,11 @@ async function discount(which) {
   const title = which === "line" ? t("Discount on %(name)s", {name: line.name}) : t("Discount on the whole receipt");
   // A line takes a percent off, or a new price (a price override: a cut counts as a discount).
   const priceField = which === "line"
-    ? field(t("or new price"), `<input name="price" inputmode="decimal" placeholder="${plain(line.unit_price_minor)}">`) : "";
+    ? field(t("or new price"), `<input name="price" data-money data-placeholder-minor="${line.unit_price_minor}">`) : "";
   const change = await ask(title, field(t("Percent"), '<input name="p" inputmode="decimal">') + priceField,
     (f) => {
-      if (f.price && f.price.value.trim()) {
-        const minor = toMinor(f.price.value);
-        if (minor === null) throw new Error(t("Enter the new price, like 79.90"));
-        return {unit_price_minor: minor};
-      }
+      const price = f.price ? moneyValue(f.price) : null;
+      if (price !== null) return {unit_price_minor: price};
       const v = f.p.value.trim().replace(",", ".");
       if (!/^\d{1,3}(\.\d{1,2})?$/.test(v) || Number(v) > 100) throw new Error(t("Enter a percent from 0 to 100"));
       return {discount_percent: v};
@@ -519,12 +515,13 @@ async function pay() {
     ? tn("Payment: %(amount)s (after %(n)s point)", "Payment: %(amount)s (after %(n)s points)", cart.points_burned, {amount: amount(total)})
     : t("Payment: %(amount)s", {amount: amount(total)});
   const sale = await ask(title,
-    field(t("Cash received"), `<input name="cash" inputmode="decimal" value="${plain(total)}">`) +
-    field(t("Card (terminal)"), '<input name="card" inputmode="decimal" value="0.00">') +
+    para(t("Nothing typed: the rest in cash, exactly.")) +
+    field(t("Cash received"), `<input name="cash" data-money data-placeholder-minor="${total}">`) +
+    field(t("Card (terminal)"), '<input name="card" data-money>') +
     field(t("Card reference (RRN)"), '<input name="ref" autocomplete="off">'),
     (f) => {
-      const cash = toMinor(f.cash.value || "0"), card = toMinor(f.card.value || "0");
-      if (cash === null || card === null) throw new Error(t("Amounts like 123.45, please."));
+      const card = moneyValue(f.card, 0);
+      const cash = moneyValue(f.cash, Math.max(0, total - card));
       const payments = [];
       if (card > 0) payments.push({method: "card", amount: card, ...(f.ref.value.trim() ? {reference: f.ref.value.trim()} : {})});
       if (cash > 0) payments.push({method: "cash", amount: cash});
@@ -572,7 +569,7 @@ async function returnGoods() {
   const of = (l) => t("%(returnable)s of %(quantity)s", {returnable: decimal(l.returnable_milli / 1000), quantity: decimal(l.quantity_milli / 1000)});
   const rows = original.lines.map((l) => `<tr><td>${l.line_no}</td><td>${esc(l.name)}</td>
     <td>${esc(of(l))}</td>
-    <td><input name="q${l.line_no}" data-line="${l.line_no}" size="6" inputmode="decimal" value="0"></td></tr>`).join("");
+    <td><input name="q${l.line_no}" data-line="${l.line_no}" size="6" inputmode="decimal" placeholder="0" autocomplete="off"></td></tr>`).join("");
   const head = ["#", t("Item"), t("Returnable"), t("Return")].map((h) => `<th>${esc(h)}</th>`).join("");
   const reason = t("customer return");
   const ret = await ask(t("Return from %(receipt)s", {receipt}), `<table><tr>${head}</tr>${rows}</table>` +
@@ -621,32 +618,71 @@ function reportHtml(r) {
     row(t("Expected cash"), amount(r.expected_cash_minor), "expected-cash") + counted + "</div>";
 }
 
+// A menu in the dialog: a button per choice, each on its own key (or arrows/Tab and Enter);
+// Esc goes back. Resolves to the chosen value, or null. The dialog opens at once, so keys
+// pressed right after the one that opened it are not lost; `fill(head)` may then fill in
+// the title and the head above the choices (a report still on its way).
+function choose(title, choices, fill) {
+  const dialog = $("#dialog");
+  $("#dialog-title").textContent = title;
+  const buttons = choices.map((c) => `<button type="button" data-choice="${c.value}">${esc(c.label)} <kbd>${c.key}</kbd></button>`);
+  $("#dialog-body").innerHTML = `<div id="choice-head"></div><div class="choices">${buttons.join("")}</div>`;
+  $("#dialog-error").textContent = "";
+  $("#dialog-ok").hidden = true;
+  $("#dialog-cancel").firstChild.textContent = t("Back to selling") + " ";
+  return new Promise((resolve) => {
+    const form = $("#dialog-form");
+    const finish = (value) => {
+      form.onkeydown = null; form.onclick = null; form.onsubmit = null; $("#dialog-cancel").onclick = null; dialog.oncancel = null;
+      $("#dialog-ok").hidden = false; $("#dialog-cancel").firstChild.textContent = t("Cancel") + " ";
+      dialog.close(); focusScan(); resolve(value);
+    };
+    form.onsubmit = (ev) => ev.preventDefault();
+    form.onclick = (ev) => { const b = ev.target.closest("[data-choice]"); if (b) finish(b.dataset.choice); };
+    form.onkeydown = (ev) => {
+      const picked = choices.find((c) => c.key === ev.key);
+      if (picked) { ev.preventDefault(); finish(picked.value); return; }
+      const all = [...form.querySelectorAll("[data-choice]")], at = all.indexOf(document.activeElement);
+      if ((ev.key === "ArrowDown" || ev.key === "ArrowRight" || ev.key === "ArrowUp" || ev.key === "ArrowLeft") && all.length) {
+        const step = ev.key === "ArrowDown" || ev.key === "ArrowRight" ? 1 : all.length - 1;
+        all[(Math.max(0, at) + step) % all.length].focus(); ev.preventDefault();
+      }
+    };
+    $("#dialog-cancel").onclick = () => finish(null);
+    dialog.oncancel = (ev) => { ev.preventDefault(); finish(null); };
+    dialog.showModal();
+    form.querySelector("[data-choice]").focus();
+    if (fill) fill($("#choice-head")).catch((e) => { finish(null); say(e.message); });
+  });
+}
+
 async function shiftMenu() {
-  let report;
-  try { report = await api("GET", "/api/v1/shifts/current"); } catch (e) { say(e.message); return; }
-  const keys = {one: "<kbd>1</kbd>", two: "<kbd>2</kbd>", three: "<kbd>3</kbd>"};
-  const hint = t("Next: %(one)s cash in · %(two)s cash out · %(three)s close the shift (Z report) · nothing: back to selling", keys);
-  const choice = await ask(t("Shift %(number)s: X report", {number: report.number}), reportHtml(report) +
-    `<p class="hint">${hint}</p>` +
-    field(t("Next"), '<input name="next" id="shift-next" maxlength="1" inputmode="numeric" autocomplete="off">'),
-    (f) => {
-      const v = f.next.value.trim();
-      if (!["", "1", "2", "3"].includes(v)) throw new Error(t("Type 1, 2 or 3, or leave it empty."));
-      return {"": "", "1": "in", "2": "out", "3": "close"}[v];
-    }, t("Go"));
+  const choice = await choose(t("X report"), [
+    {key: "F2", value: "in", label: t("Cash in")},
+    {key: "F3", value: "out", label: t("Cash out")},
+    {key: "F4", value: "close", label: t("Close the shift (Z report)")},
+  ], async (head) => {
+    const report = await api("GET", "/api/v1/shifts/current");
+    if (!head.isConnected) return;  // a choice was made before the report came
+    $("#dialog-title").textContent = t("Shift %(number)s: X report", {number: report.number});
+    head.innerHTML = reportHtml(report);
+  });
   if (choice === "in" || choice === "out") {
     const done = await ask(choice === "in" ? t("Cash in") : t("Cash out"),
-      field(t("Amount"), '<input name="a" inputmode="decimal" required>') + field(t("Reason"), '<input name="r" required>'),
-      (f) => { const a = toMinor(f.a.value); if (!a) throw new Error(t("Enter an amount.")); return api("POST", "/api/v1/shifts/current/cash", {kind: choice, amount: a, reason: f.r.value.trim()}); });
+      field(t("Amount"), '<input name="a" data-money>') + field(t("Reason"), '<input name="r" required>'),
+      (f) => { const a = moneyValue(f.a); if (!a) throw new Error(t("Enter an amount.")); return api("POST", "/api/v1/shifts/current/cash", {kind: choice, amount: a, reason: f.r.value.trim()}); });
     if (done) {
       const drawer = {amount: amount(done.expected_cash_minor)};
       say(choice === "in" ? t("Cash in recorded. Expected in the drawer: %(amount)s", drawer)
         : t("Cash out recorded. Expected in the drawer: %(amount)s", drawer), true);
     }
   } else if (choice === "close") {
-    const z = await ask(t("Close shift"), para(t("Count the cash in the drawer.")) + field(t("Counted cash"), '<input name="c" inputmode="decimal" required>'),
-      (f) => { const c = toMinor(f.c.value); if (c === null) throw new Error(t("Enter the counted amount.")); return api("POST", "/api/v1/shifts/current/close", {counted_cash: c}); }, t("Close shift"));
-    if (z) { await ask(t("Z report, shift %(number)s", {number: z.number}), reportHtml(z), () => true, t("Done")); location.reload(); }
+    const z = await ask(t("Close shift"), para(t("Count the cash in the drawer.")) + field(t("Counted cash"), '<input name="c" data-money>'),
+      (f) => { const c = moneyValue(f.c); if (c === null) throw new Error(t("Enter the counted amount.")); return api("POST", "/api/v1/shifts/current/close", {counted_cash: c}); }, t("Close shift"));
+    if (z) {
+      await ask(t("Z report, shift %(number)s", {number: z.number}), reportHtml(z), () => true, t("Done"), {cancel: false});
+      location.reload();
+    }
   }
 }
 
@@ -702,6 +738,7 @@ async function pollStatus() {
 }
 
 function init() {
+  bindMoneyInputs();
   bindSimpleForms();
   document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () => {
     const action = KEYS[b.dataset.key];

@@ -52,8 +52,10 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
     """Create the demo chain; returns credentials and node enrolment codes."""
     msk = create_region(session, "MSK", "Moscow")
     spb = create_region(session, "SPB", "Saint Petersburg")
-    stores = [create_store(session, "S001", "Tverskaya 7", msk, "Europe/Moscow"),
-              create_store(session, "S002", "Nevsky 28", spb, "Europe/Moscow")]
+    stores = [create_store(session, "S001", "Tverskaya 7", msk, "Europe/Moscow",
+                           address="7 Tverskaya St, Moscow 125009"),
+              create_store(session, "S002", "Nevsky 28", spb, "Europe/Moscow",
+                           address="Невский пр., 28, Санкт-Петербург 191186")]
     products = {sku: create_product(session, sku, name, vat, price, unit, barcodes,
                                     CATEGORIES[sku[0]])
                 for sku, name, vat, price, unit, barcodes in CATALOGUE}
@@ -74,15 +76,16 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
         loyalty_accounts.open_account(session, customer)
 
     users = {}
+    # Staff have the names a receipt or a report shows; the login is for signing in.
     staff: list[tuple[str, str, dict[str, Any]]] = [
-        ("admin", "admin", {}),
-        ("office", "central_office", {}),
-        ("rm-msk", "regional_manager", {"region": msk}),
-        ("rm-spb", "regional_manager", {"region": spb}),
-        ("sm-s001", "store_manager", {"store": stores[0]}),
-        ("sm-s002", "store_manager", {"store": stores[1]}),
-        ("cashier-s001", "cashier", {"store": stores[0]}),
-        ("cashier-s002", "cashier", {"store": stores[1]}),
+        ("admin", "admin", {"full_name": "Chain administrator"}),
+        ("office", "central_office", {"full_name": "Elena Orlova"}),
+        ("rm-msk", "regional_manager", {"region": msk, "full_name": "Pavel Morozov"}),
+        ("rm-spb", "regional_manager", {"region": spb, "full_name": "Ирина Волкова"}),
+        ("sm-s001", "store_manager", {"store": stores[0], "full_name": "Sergey Lebedev"}),
+        ("sm-s002", "store_manager", {"store": stores[1], "full_name": "Алексей Попов"}),
+        ("cashier-s001", "cashier", {"store": stores[0], "full_name": "Maria Ivanova"}),
+        ("cashier-s002", "cashier", {"store": stores[1], "full_name": "Ольга Новикова"}),
     ]
     for username, role, kwargs in staff:
         password = new_secret() if role != "cashier" else None

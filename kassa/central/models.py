@@ -70,6 +70,8 @@ class Store(Base):
     # The till's language (screen, customer display, receipt) and the money it counts in.
     locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     currency: Mapped[str] = mapped_column(String(3), default="RUB", server_default="RUB")
+    # Where the customer bought: printed under the store's name on every receipt.
+    address: Mapped[str] = mapped_column(String(300), default="", server_default="")
     region: Mapped[Region] = relationship()
 
 

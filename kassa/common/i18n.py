@@ -195,6 +195,17 @@ def format_day(value: date | datetime | str | None, locale: str) -> str:
     return format_date(value, format="medium", locale=locale)
 
 
+# A moment on paper the customer keeps: the day spelt so no reader can swap day and month.
+PRINTED_MOMENT = {"ru": "dd.MM.yyyy HH:mm"}
+PRINTED_MOMENT_DEFAULT = "d MMM yyyy HH:mm"
+
+
+def format_printed_moment(value: datetime, locale: str) -> str:
+    """``7 Dec 2026 15:42`` (English), ``07.12.2026 15:42`` (Russian): never ``12/7/26``."""
+    return format_datetime(value, PRINTED_MOMENT.get(locale, PRINTED_MOMENT_DEFAULT),
+                           locale=locale)
+
+
 def format_moment(value: datetime | str | None, locale: str) -> str:
     if value in (None, ""):
         return ""

@@ -72,6 +72,7 @@ class Store(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     currency: Mapped[str] = mapped_column(String(3), default="RUB", server_default="RUB")
+    address: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
 class User(Base):
@@ -276,6 +277,8 @@ class Sale(Base):
     points_value_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     points_hold_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     points_offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The customer's points after this sale as the till counted them (the receipt prints it).
+    points_balance_after: Mapped[int | None] = mapped_column(BigInteger)
     # Central's approval of a discount beyond the store manager's limit.
     authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Loaded with the sale: a sale is always shown or sent whole.

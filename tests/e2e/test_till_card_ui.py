@@ -97,6 +97,20 @@ def test_the_card_brings_the_customer_and_pays_with_points(page, card_stack,
     page.shot_of(display, "till-customer-display-paid-with-points")
     display.close()
     page.shot("22-paid-with-points")
+    # The receipt says what the points paid, as points and money, and what the customer has
+    # now; never an internal id (finding 3 of issue 22: "Points 613d4bfe-…").
+    receipt_no = page.locator("#last-receipt").inner_text()
+    receipt = page.context.new_page()
+    receipt.goto(f"{card_stack['node']}/receipts/{receipt_no}")
+    points_row = receipt.locator(".tender", has_text="Points")
+    expect(points_row).to_have_text(re.compile(r"Points \(150 points\)\s*150\.00"))
+    expect(receipt.locator("body")).not_to_contain_text(re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-"))
+    expect(receipt.locator("#receipt-customer")).to_have_text(
+        f"Anna P., card •••• {card_stack['number'][-4:]}")
+    expect(receipt.locator("#points-earned")).to_have_text("+209")
+    expect(receipt.locator("#points-balance")).to_have_text(str(500 - 150 + 209))
+    page.shot_of(receipt, "10-receipt-with-points")
+    receipt.close()
     # A damaged card: the number keyed in finds the customer, who earns but cannot spend.
     inserted.stop()
     expect(page.locator("#customer")).to_be_hidden(timeout=10_000)

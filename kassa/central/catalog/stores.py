@@ -80,9 +80,9 @@ def change_region(session: Session, actor: User, region_id: int, name: str) -> d
 
 def create_store(session: Session, code: str, name: str, region: Region,
                  timezone: str = "UTC", locale: str = DEFAULT_LOCALE,
-                 currency: str = DEFAULT_CURRENCY) -> Store:
+                 currency: str = DEFAULT_CURRENCY, address: str = "") -> Store:
     store = Store(code=code, name=name, region_id=region.id, timezone=check_timezone(timezone),
-                  locale=locale, currency=currency)
+                  locale=locale, currency=currency, address=address)
     session.add(store)
     session.flush()
     _store_changed(session, store, region.code)
@@ -113,7 +113,8 @@ def store_by_code(session: Session, code: str) -> Store:
 
 def store_view(store: Store, region_code: str) -> dict:
     return {"id": store.id, "code": store.code, "name": store.name, "region_code": region_code,
-            "timezone": store.timezone, "locale": store.locale, "currency": store.currency}
+            "timezone": store.timezone, "locale": store.locale, "currency": store.currency,
+            "address": store.address}
 
 
 def stores_seen_by(user: User) -> Select:
@@ -128,21 +129,21 @@ def stores_seen_by(user: User) -> Select:
 
 
 def open_store(session: Session, actor: User, *, code: str, name: str, region_code: str,
-               timezone: str, locale: str, currency: str) -> dict:
+               timezone: str, locale: str, currency: str, address: str = "") -> dict:
     """Open a store in a region; its tills can be enrolled once it exists."""
     region = session.scalars(select(Region).where(Region.code == region_code)).first()
     if region is None:
         raise NotFound("No region %(region)s.", code="region_not_found", region=region_code)
     if session.scalar(select(Store.id).where(Store.code == code)):
         raise Conflict("Store %(store)s exists already.", code="duplicate_store", store=code)
-    store = create_store(session, code, name, region, timezone, locale, currency)
+    store = create_store(session, code, name, region, timezone, locale, currency, address)
     after = store_view(store, region.code)
     audit.change(session, actor.id, "store", store.code, None, after)
     return after
 
 
 def change_store(session: Session, actor: User, store_id: int, changes: dict) -> dict:
-    """Rename a store or set its time zone, language or currency (within the actor's reach:
+    """Rename a store or set its address, time zone, language or currency (within the actor's reach:
     out of it, the store answers as if it did not exist)."""
     row = session.execute(stores_seen_by(actor).where(Store.id == store_id)
                           .with_for_update(of=Store)).first()
@@ -155,6 +156,7 @@ def change_store(session: Session, actor: User, store_id: int, changes: dict) ->
     store.name = changes.get("name", store.name)
     store.locale = changes.get("locale", store.locale)
     store.currency = changes.get("currency", store.currency)
+    store.address = changes.get("address", store.address)
     session.flush()
     after = store_view(store, region_code)
     if after != before:

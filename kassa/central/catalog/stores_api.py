@@ -27,6 +27,7 @@ class StoreSchema(ma.Schema):
     timezone = fields.String()
     locale = fields.String(metadata={"description": "the tills' and receipts' language"})
     currency = fields.String(metadata={"description": "ISO 4217 code, e.g. RUB"})
+    address = fields.String(metadata={"description": "printed on the store's receipts"})
 
 
 class StoreListSchema(ma.Schema):
@@ -41,6 +42,7 @@ class NewStoreSchema(ma.Schema):
                              metadata={"description": "IANA zone, e.g. Europe/Moscow"})
     locale = fields.String(load_default=DEFAULT_LOCALE, validate=validate.OneOf(LOCALES))
     currency = fields.String(load_default=DEFAULT_CURRENCY, validate=CURRENCY)
+    address = fields.String(load_default="", validate=validate.Length(max=300))
 
 
 class StorePatchSchema(ma.Schema):
@@ -48,6 +50,7 @@ class StorePatchSchema(ma.Schema):
     timezone = fields.String(validate=validate.Length(min=1, max=64))
     locale = fields.String(validate=validate.OneOf(LOCALES))
     currency = fields.String(validate=CURRENCY)
+    address = fields.String(validate=validate.Length(max=300))
 
 
 @bp.route("")

@@ -14,7 +14,8 @@ def region_doc(r) -> dict:
 
 def store_doc(s) -> dict:
     return {"id": s.id, "code": s.code, "name": s.name, "region_code": s.region_code,
-            "timezone": s.timezone, "locale": s.locale, "currency": s.currency}
+            "timezone": s.timezone, "locale": s.locale, "currency": s.currency,
+            "address": s.address}
 
 
 def product_doc(p, barcodes: list[str]) -> dict:

@@ -157,7 +157,7 @@ def _regions(conn: Connection) -> Iterator[Entry]:
 
 def _stores(conn: Connection) -> Iterator[Entry]:
     stmt = (select(Store.id, Store.code, Store.name, Store.timezone, Store.locale, Store.currency,
-                   Region.code.label("region_code"))
+                   Store.address, Region.code.label("region_code"))
             .join(Region, Store.region_id == Region.id).order_by(Store.id))
     for s in _records(conn, stmt):
         yield "store", str(s.id), store_doc(s)

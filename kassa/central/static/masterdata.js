@@ -89,7 +89,7 @@ const load = {
   },
   async stores() {
     const {stores} = await api("GET", "/api/v1/stores");
-    fillTable("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.timezone,
+    fillTable("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.address, s.timezone,
       OPERATOR ? languageSelect(s) : s.locale, s.currency]);
     options("stores", stores.map((s) => [s.code, `${s.code} ${s.name}`]));
   },
@@ -176,7 +176,7 @@ const BODIES = {
     role: f.role.value, store_code: orNull(f.store_code.value), region_code: orNull(f.region_code.value),
     pin: orNull(f.pin.value), password: orNull(f.password.value)}),
   "/api/v1/stores": (f) => ({code: f.code.value.trim(), name: f.name.value.trim(),
-    region_code: f.region_code.value, timezone: f.timezone.value.trim(), locale: f.locale.value,
+    region_code: f.region_code.value, address: f.address.value.trim(), timezone: f.timezone.value.trim(), locale: f.locale.value,
     currency: f.currency.value.trim().toUpperCase()}),
   "/api/v1/vat-rates": (f) => ({rate_bp: Math.round(Number(f.percent.value.replace(",", ".")) * 100),
     name: f.name.value.trim()}),

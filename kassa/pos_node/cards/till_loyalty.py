@@ -200,8 +200,13 @@ def earn_for_sale(session: Session, sale: Sale) -> None:
 
 
 def post_sale(session: Session, sale: Sale, outbox_seq: int) -> None:
-    """The till's postings for a completed sale (what it earned, what it burned)."""
+    """The till's postings for a completed sale (what it earned, what it burned), and the
+    balance after it as the till counts it (the receipt prints it)."""
     earned = sum(ln.points_earned for ln in sale.lines)
+    account = session.get(LoyaltyAccount, sale.account_id)
+    if account is not None:
+        sale.points_balance_after = (account.balance + pending_points(session, account.id)
+                                     + earned - sale.points_burned)
     rows = []
     if earned:
         rows.append(LoyaltyPosting(account_id=sale.account_id, points=earned, offline=False,

@@ -165,7 +165,7 @@ APPLIERS = {
     "product": _product,
     "price": _price,
     "store": _simple(Store, ("id", "code", "name", "region_code", "timezone", "locale",
-                             "currency")),
+                             "currency", "address")),
     "user": _simple(User, ("id", "username", "full_name", "role", "store_id", "pin_hash",
                            "active")),
     "customer": _customer,

@@ -65,9 +65,7 @@ def _receipt(receipt_no: str) -> receipts.ReceiptView:
     with db().transaction() as s:
         if _signed_in_user(s) is None:
             raise Unauthorized("Sign in with your PIN first.", code="signed_out")
-        view = receipts.load(s, receipt_no)
-        view.sale.lines, view.sale.payments  # noqa: B018 - loaded while the session is open
-        return view
+        return receipts.load(s, receipt_no)
 
 
 @bp.get("/receipts/<receipt_no>")

@@ -1,0 +1,23 @@
+"""a store's address, printed on its receipts
+
+Revision ID: 0032
+Revises: 0028
+Create Date: 2026-12-07 19:40:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0032'
+down_revision = '0028'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('stores', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('address', sa.String(length=300), server_default='',
+                                      nullable=False))
+
+
+def downgrade() -> None:
+    op.drop_column('stores', 'address')

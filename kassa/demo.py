@@ -24,6 +24,7 @@ import click
 import requests
 from sqlalchemy import select
 
+from kassa.central.catalog.stores import store_view
 from kassa.central.demo_data import new_pin, seed
 from kassa.central.membership import cards, loyalty_accounts
 from kassa.central.models import MIGRATIONS, Customer, Store
@@ -108,7 +109,7 @@ def run_demo(port: int) -> None:
         if card_off is None:
             card_pid, card_off = _insert_card(procs, kassa, card)
         _first_sale(*node_urls["pos-1"], secrets_doc["users"]["cashier-s001"]["pin"])
-        _banner(central_url, node_urls, secrets_doc, creds,
+        _banner(central_url, central_db, node_urls, secrets_doc, creds,
                 _card_lines(card, card_off or pcscd_note, card_pid if card_off is None else None)
                 + _stock_lines(stock, card_pid if card_off is None else None))
         # The card's process may end: that is the card taken out (to move it to pos-2).
@@ -127,9 +128,8 @@ def _speak_russian(session, code: str) -> None:
     a change made at central's API would)."""
     store = session.scalars(select(Store).where(Store.code == code)).one()
     store.locale = "ru"
-    record_change(session, "store", store.id, store_doc(SimpleNamespace(
-        id=store.id, code=store.code, name=store.name, region_code=store.region.code,
-        timezone=store.timezone, locale=store.locale, currency=store.currency)))
+    record_change(session, "store", store.id,
+                  store_doc(SimpleNamespace(**store_view(store, store.region.code))))
 
 
 def _issue_card(db: Database, key_dir: Path, path: Path) -> DemoCard:
@@ -248,7 +248,8 @@ def _first_sale(url: str, _db_url: str, node_db: Database, pin: str) -> None:
     sync_now(node_db)
 
 
-def _banner(central_url: str, nodes: dict, doc: dict, creds, card_lines: list[str]) -> None:
+def _banner(central_url: str, central_db: str, nodes: dict, doc: dict, creds,
+            card_lines: list[str]) -> None:
     users = doc["users"]
     lines = [
         "", "kassa demo is up. Ctrl-C stops everything.", "",
@@ -270,6 +271,11 @@ def _banner(central_url: str, nodes: dict, doc: dict, creds, card_lines: list[st
                   f"    OpenAPI      {url}/api/openapi.json",
                   f"    sync now     KASSA_NODE_DB={db_url} .venv/bin/kassa pos sync-now"]
     lines += card_lines
+    # Central's commands (`kassa central nodes`, `kassa card web-pin`, ...) work on the
+    # database they are pointed at; this points them at the demo's.
+    lines += ["", "  command line   point kassa's commands at the demo's central:",
+              f"    export KASSA_CENTRAL_DB={central_db}",
+              "    .venv/bin/kassa central nodes"]
     lines += ["", f"  every demo user's password and PIN: {creds}", ""]
     click.echo("\n".join(lines))
 

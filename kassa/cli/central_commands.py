@@ -222,6 +222,33 @@ def central_close_day(store_code: str, day, force: bool) -> None:
     click.echo(f"{store_code} {day.date()} closed")
 
 
+class _Steps:
+    """What a long command is doing, on stderr when that is a terminal (a script's output
+    stays what it was): one line per stage with the seconds so far; rows counted in place."""
+
+    def __init__(self) -> None:
+        import time
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self._shown = sys.stderr.isatty()
+        self._stage: str | None = None
+
+    def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
+        if not self._shown:
+            return
+        line = f"{self._clock() - self._start:7.1f} s  {stage}"
+        if total:
+            line += f" {done:,} of {total:,}"
+        # The same stage again overwrites its line; a new one starts a line of its own.
+        start = "\r" if stage == self._stage else ("\n" if self._stage else "")
+        click.echo(start + line, err=True, nl=False)
+        self._stage = stage
+
+    def done(self) -> None:
+        if self._shown and self._stage:
+            click.echo(err=True)
+
+
 @central.command("import-transactions")
 @click.argument("csv_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="check every row, load nothing")
@@ -232,8 +259,13 @@ def central_import_transactions(csv_file: str, dry_run: bool) -> None:
 
     from kassa.central.reporting.history_import import import_history
     from kassa.common.money import format_minor
+    steps = _Steps()
     with central_work() as session:
-        report = import_history(session, Path(csv_file).read_bytes(), dry_run=dry_run)
+        report = import_history(session, Path(csv_file).read_bytes(), dry_run=dry_run,
+                                steps=steps)
+        if report.written:
+            steps("committing")
+    steps.done()
     if report.ignored_columns:
         click.echo(f"note: columns ignored: {', '.join(report.ignored_columns)}", err=True)
     for e in report.errors:
@@ -372,8 +404,12 @@ def warehouse_analyze(as_of, horizon_days: int) -> None:
     """Refresh, then RFM segments, lifetime value and offers, sent back to central; the
     lifetime run (its fitted parameters and log-likelihoods) is kept in the warehouse."""
     from kassa.central.reporting.warehouse import analytics
-    _warehouse_run(lambda db, path: analytics.analyze(
-        db, path, as_of.date() if as_of else None, horizon_days))
+    steps = _Steps()
+    try:
+        _warehouse_run(lambda db, path: analytics.analyze(
+            db, path, as_of.date() if as_of else None, horizon_days, step=steps))
+    finally:
+        steps.done()
 
 
 @central.group("quarantine")

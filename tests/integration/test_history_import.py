@@ -208,6 +208,28 @@ def test_the_command_line_prints_a_summary_or_the_errors(central_db_url, central
     assert len(loaded(central_db)) == 5
 
 
+def test_a_long_import_shows_what_it_is_doing_on_a_terminal_only(central_db_url, central_db,
+                                                                 seeded, tmp_path):
+    """Finding 9 of issue 22: a million rows took 25 s with nothing on the screen. On a
+    terminal the command now says each stage and counts the rows it loads; piped, its output
+    is what scripts read, as before."""
+    from tests.integration.test_first_administrator import on_a_terminal
+    good = tmp_path / "good.csv"
+    good.write_text(good_file(people(central_db)))
+    code, seen = on_a_terminal(central_db_url, "import-transactions", str(good), answers=[])
+    assert code == 0, seen
+    stages = [line.split(" s  ", 1)[1] for line in seen.replace("\r", "\n").splitlines()
+              if " s  " in line]
+    assert stages[:3] == ["reading", "checking 0 of 5", "loading 0 of 5"], seen
+    assert "loading 5 of 5" in stages and stages[-1] == "committing", seen
+    assert "loaded 5 rows for 3 customers" in seen
+    piped = subprocess.run([str(Path(sys.executable).parent / "kassa"), "central",
+                            "import-transactions", str(good)], capture_output=True, text=True,
+                           env={**os.environ, "KASSA_CENTRAL_DB": central_db_url}, timeout=120)
+    assert piped.returncode == 0 and "already imported" in piped.stdout
+    assert piped.stderr == ""
+
+
 def test_only_central_office_and_admins_may_import(central_app, central_db, seeded):
     api = central_app.test_client()
     body = HEADER + "7770000000000001,2024-03-01,2,179.80,S001,1001\n"

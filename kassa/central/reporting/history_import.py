@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -78,10 +79,16 @@ def batch_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Told what a long import is doing: a stage ("reading", "checking", "loading") and, for
+# loading, the rows done of all.
+Steps = Callable[[str, int, int], None]
+
+
 def import_history(session: Session, data: bytes, *, dry_run: bool = False,
-                   actor_id: int | None = None) -> HistoryReport:
+                   actor_id: int | None = None, steps: Steps | None = None) -> HistoryReport:
     """Check the file ``data`` whole, then load it in the caller's transaction (unless
     ``dry_run`` or any row is bad, or the same file was loaded before)."""
+    step = steps or (lambda _stage, _done, _total: None)
     report = HistoryReport(batch=batch_of(data), dry_run=dry_run)
     if is_postgresql(session):
         # One import at a time: a second one of the same file then finds the first's rows, and
@@ -93,7 +100,9 @@ def import_history(session: Session, data: bytes, *, dry_run: bool = False,
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid("The file is not UTF-8.", code="bad_encoding") from None
+    step("reading", 0, 0)
     rows, delimiter = _parse(content, report)
+    step("checking", 0, len(rows))
     records = _resolve(session, rows, report)
     if report.errors_total:
         return report
@@ -102,9 +111,11 @@ def import_history(session: Session, data: bytes, *, dry_run: bool = False,
         return report
     now = utcnow()
     for start in range(0, len(records), CHUNK * 4):
+        step("loading", start, len(records))
         copy_rows(session, table(HistoricTransaction),
                   [{**r, "batch": report.batch, "imported_at": now}
                    for r in records[start:start + CHUNK * 4]])
+    step("loading", len(records), len(records))
     report.loaded, report.written = len(records), True
     # records is not empty (else returned above), so _summarise set both times.
     assert report.first_at is not None and report.last_at is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -50,9 +50,12 @@ def refresh(db: Database, path: Path) -> dict:
 
 
 def analyze(db: Database, path: Path, as_of: date | None = None,
-            horizon_days: int = lifetime.DEFAULT_HORIZON_DAYS) -> dict:
+            horizon_days: int = lifetime.DEFAULT_HORIZON_DAYS,
+            step: Callable[[str], None] | None = None) -> dict:
     """Refresh, score and mine as of the end of ``as_of`` (default: today, UTC), with the
-    purchases each customer is expected to make over the next ``horizon_days``."""
+    purchases each customer is expected to make over the next ``horizon_days``; ``step`` is
+    told each stage as it starts (the command line shows them)."""
+    step = step or (lambda _stage: None)
     now = datetime.now(timezone.utc)
     as_of = as_of or now.date()
     with db.read() as session:
@@ -65,11 +68,15 @@ def analyze(db: Database, path: Path, as_of: date | None = None,
             .where(Price.store_id.is_(None), Price.region_id.is_(None),
                    Price.effective_from.is_(None), Product.active.is_(True))).all()
     with locked(path):
+        step("refreshing the warehouse")
         loaded = load.refresh(db, path)
         now = datetime.now(timezone.utc)  # after the refresh's own versions
         with schema.connect(path) as con:
+            step("scoring recency, frequency and money (RFM)")
             segments = rfm.score(con, as_of, segment_map, now.replace(tzinfo=None))
+            step("fitting lifetime value")
             life = lifetime.score(con, as_of, horizon_days)
+            step("mining cross-sell offers")
             proposals = _proposals(con, conf, prices, as_of)
             scores = con.execute("""
                 SELECT r.customer_id::VARCHAR, r.segment, r.r, r.f, r.m, c.p_alive,
@@ -77,6 +84,7 @@ def analyze(db: Database, path: Path, as_of: date | None = None,
                 FROM rfm_scores r LEFT JOIN clv_scores c
                   ON c.customer_id = r.customer_id AND c.as_of = r.as_of
                 WHERE r.as_of = ?""", [as_of]).fetchall()
+    step("sending scores and offers to central")
     with db.transaction() as session:
         moved = _store_scores(session, scores, now, horizon_days)
         made = personal_offers.sync_offers(session, proposals)

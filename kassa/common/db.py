@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Integer,
     Result,
     Table,
     TypeDecorator,
@@ -90,9 +93,70 @@ def _utc_date_pg(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
 
 
+class local_date(FunctionElement[date]):  # noqa: N801 - used like a SQL function
+    """``local_date(instant, zone)``: the calendar day of a timestamp column on the wall clock
+    of an IANA zone (a column such as ``Store.timezone``, or a bound name): a store's day."""
+
+    type = Date()
+    inherit_cache = True
+    name = "local_date"
+
+
+class local_hour(FunctionElement[int]):  # noqa: N801 - used like a SQL function
+    """``local_hour(instant, zone)``: the hour (0-23) of a timestamp on a zone's wall clock."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "local_hour"
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date(kassa_local_time({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(local_date, "postgresql")
+def _local_date_pg(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    instant, zone = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(timezone({zone}, {instant}) AS DATE)"
+
+
+@compiles(local_hour, "sqlite")
+def _local_hour_sqlite(element: local_hour, compiler: SQLCompiler, **kw: Any) -> str:
+    return (f"CAST(strftime('%H', kassa_local_time("
+            f"{compiler.process(element.clauses, **kw)})) AS INTEGER)")
+
+
+@compiles(local_hour, "postgresql")
+def _local_hour_pg(element: local_hour, compiler: SQLCompiler, **kw: Any) -> str:
+    instant, zone = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(EXTRACT(HOUR FROM timezone({zone}, {instant})) AS INTEGER)"
+
+
+@lru_cache(maxsize=64)
+def zone_info(name: str | None) -> ZoneInfo:
+    """The zone of that IANA name; UTC for none or one this machine does not know (stores'
+    zones are checked when they are set, so that is an old or hand-edited row)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _sqlite_local_time(value: str | None, zone: str | None) -> str | None:
+    """SQLite has no time zones: ``kassa_local_time(stored UTC text, zone)`` gives the wall
+    clock there, as SQLite's own date functions read it."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return at.astimezone(zone_info(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _tune_sqlite(engine: Engine, checkpoints: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        dbapi_conn.create_function("kassa_local_time", 2, _sqlite_local_time,
+                                   deterministic=True)
         # Take transaction control from the driver so that BEGIN IMMEDIATE below is ours.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()

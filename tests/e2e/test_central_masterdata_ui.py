@@ -115,3 +115,35 @@ def test_the_office_works_in_russian_and_gives_a_store_its_language(browser, pag
     expect(page.locator("html")).to_have_attribute("lang", "en")
     requests.patch(stack["central"] + "/api/v1/stores/2", json={"locale": "en"}, auth=office,
                    timeout=10).raise_for_status()
+
+
+def test_a_store_is_given_its_time_zone_in_place(browser, page, stack):
+    """The office types a store's zone into its row: a known one is saved (the reports and the
+    store's tills count its days by it), one central does not know is refused and not kept."""
+    office = ("office", stack["users"]["office"]["password"])
+    sign_in_central(page, stack["central"], *office)
+    page.goto(stack["central"] + "/ops/masterdata")
+    zone = page.get_by_label("Time zone of S002")
+    expect(zone).to_have_value("Europe/Moscow")
+
+    def retype(text: str) -> None:
+        zone.click()
+        page.keyboard.press("End")
+        for _ in range(len(zone.input_value())):
+            page.keyboard.press("Backspace")
+        page.keyboard.type(text)
+        page.keyboard.press("Tab")
+
+    try:
+        retype("Mars/Olympus")
+        expect(page.locator("#message")).to_contain_text("Unknown time zone")
+        expect(zone).to_have_value("Europe/Moscow")
+        retype("Asia/Yekaterinburg")
+        expect(page.locator("#message")).to_contain_text("Saved")
+        stores = requests.get(stack["central"] + "/api/v1/stores", auth=office,
+                              timeout=10).json()["stores"]
+        assert {s["code"]: s["timezone"] for s in stores} == {
+            "S001": "Europe/Moscow", "S002": "Asia/Yekaterinburg"}
+    finally:
+        requests.patch(stack["central"] + "/api/v1/stores/2", auth=office, timeout=10,
+                       json={"timezone": "Europe/Moscow"})

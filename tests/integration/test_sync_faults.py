@@ -5,6 +5,7 @@ reconciliation, business-day close, per-node feeds and customers edited at two e
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -29,6 +30,7 @@ from tests.helpers import basic_auth, count, signed
 from tests.integration.test_sync_central import push, sale_event
 
 STATUS = "/api/v1/sync/status"
+MOSCOW = ZoneInfo("Europe/Moscow")  # the demo stores' zone
 
 
 def basic(seeded, username):
@@ -157,8 +159,9 @@ def test_a_late_sale_keeps_its_time_and_is_flagged(central_app, central_db, enro
 
     report = client.get(f"/api/v1/reports/reconciliation?from={three_days_ago.date()}"
                         f"&to={yesterday}", headers=basic(seeded, "office")).json
-    late_by_day = {r["day"]: r["late_sales"] for r in report["rows"]}
-    assert late_by_day == {three_days_ago.date().isoformat(): 1, yesterday.isoformat(): 1}
+    late_by_day = {r["day"]: r["late_sales"] for r in report["rows"]}  # the store's days
+    assert late_by_day == {three_days_ago.astimezone(MOSCOW).date().isoformat(): 1,
+                           yesterday.isoformat(): 1}
 
 
 def test_a_replayed_request_is_refused(central_app, enrolled):
@@ -237,7 +240,7 @@ def report(client, enrolled, days, seq=0, depth=0):
 
 def test_reconciliation_sets_node_counts_beside_centrals(central_app, enrolled, seeded):
     client = central_app.test_client()
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(MOSCOW).date().isoformat()  # the store's day, as its till counts
     push(client, enrolled, [sale_event(1), sale_event(2)])
     resp = report(client, enrolled, [{"day": today, "sales_count": 3, "sales_minor": 3 * 17980,
                                       "returns_count": 0, "returns_minor": 0}], seq=3, depth=1)

@@ -46,11 +46,12 @@ from kassa.central.models import (
     Sale,
     SaleLine,
     Shift,
+    Store,
     User,
 )
 from kassa.central.replication.feed import customer_scope, record_change
 from kassa.central.replication.feed_documents import customer_doc
-from kassa.common.db import rowcount, table, utcnow
+from kassa.common.db import rowcount, table, utcnow, zone_info
 from kassa.common.errors import Conflict, Invalid, KassaError
 from kassa.common.storage.bulk import copy_rows
 from kassa.sync import payloads
@@ -105,6 +106,11 @@ def _same_columns(rows: list[dict]) -> bool:
     return all(row.keys() == first for row in rows)
 
 
+def _store_day(sale: dict, zones: dict[int, str]) -> date:
+    """The day a sale was made on its store's wall clock: the business day it belongs to."""
+    return sale["sold_at"].astimezone(zone_info(zones.get(sale["store_id"]))).date()
+
+
 @dataclass
 class Known:
     """Which of the ids a batch mentions central knows: one query per kind of id."""
@@ -116,6 +122,7 @@ class Known:
     accounts: set = field(default_factory=set)
     exposures: set = field(default_factory=set)  # offer exposures central already holds
     customer_sales: set = field(default_factory=set)  # the batch's sales to customers
+    zones: dict[int, str] = field(default_factory=dict)  # the batch's stores' time zones
 
     @classmethod
     def load(cls, session: Session, payloads: list[dict]) -> "Known":
@@ -125,7 +132,10 @@ class Known:
                                                    "closed_by") if p.get(k) is not None}
         sales = [p for p in payloads if "sold_at" in p and "receipt_no" in p]
         shifts = {p["shift_id"] for p in sales if p.get("shift_id")}
-        days = {p["sold_at"].date() for p in sales}
+        stores = {p["store_id"] for p in sales}
+        zones = dict(session.execute(select(Store.id, Store.timezone).where(
+            Store.id.in_(stores))).all()) if stores else {}
+        days = {_store_day(p, zones) for p in sales}
         accounts = {a for a in map(_account_of, payloads) if a is not None}
         exposures = {p["exposure_id"] for p in payloads if "exposure_id" in p}
         return cls(
@@ -141,12 +151,12 @@ class Known:
             set(session.scalars(select(LoyaltyAccount.id).where(
                 LoyaltyAccount.id.in_(accounts)))) if accounts else set(),
             set(session.scalars(select(OfferExposure.id).where(
-                OfferExposure.id.in_(exposures)))) if exposures else set())
+                OfferExposure.id.in_(exposures)))) if exposures else set(), zones=zones)
 
     def late_reason(self, sale: dict) -> str | None:
         if sale.get("shift_id") in self.closed_shifts:
             return "shift_closed"
-        if (sale["store_id"], sale["sold_at"].date()) in self.closed_days:
+        if (sale["store_id"], _store_day(sale, self.zones)) in self.closed_days:
             return "day_closed"
         return None
 

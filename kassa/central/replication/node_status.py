@@ -30,7 +30,7 @@ from kassa.central.models import (
 )
 from kassa.central.replication import quarantine
 from kassa.central.reporting.operational_reports import scope_stores
-from kassa.common.db import utcnow
+from kassa.common.db import utcnow, zone_info
 from kassa.common.errors import Conflict, Invalid
 from kassa.common.runtime.observability import age_seconds, ok_metric
 from kassa.sync.payloads import jsonable
@@ -133,9 +133,11 @@ def record_restore(session: Session, node_id: str, report: dict) -> dict:
 
 
 def unsynced_nodes(session: Session, store_id: int, day: date) -> list[dict]:
-    """Nodes of a store that may still hold events of ``day``: they have unsent events, or have
-    not reported since the day ended, so central cannot know."""
-    day_end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    """Nodes of a store that may still hold events of ``day`` (the store's local day): they
+    have unsent events, or have not reported since the day ended, so central cannot know."""
+    store = session.get(Store, store_id)
+    day_end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone_info(
+        store.timezone if store else None)).astimezone(timezone.utc)
     out = []
     for node in session.scalars(select(Node).where(Node.store_id == store_id,
                                                    Node.active.is_(True))
@@ -155,10 +157,10 @@ def unsynced_nodes(session: Session, store_id: int, day: date) -> list[dict]:
 
 def close_day(session: Session, store: Store, day: date, user: User | None,
               force: bool = False) -> dict:
-    """Close a store's business day (UTC dates until stores carry a time zone). Nodes that may
-    still hold the day's events are named; without ``force`` the close is refused with them.
-    Sales that arrive for a closed day later are flagged ``day_closed``."""
-    if day >= utcnow().date():
+    """Close a store's business day (a day on the store's wall clock). Nodes that may still
+    hold the day's events are named; without ``force`` the close is refused with them. Sales
+    that arrive for a closed day later are flagged ``day_closed``."""
+    if day >= utcnow().astimezone(zone_info(store.timezone)).date():
         raise Invalid("Only a past day can be closed.", code="day_not_over")
     if session.get(BusinessDay, (store.id, day)) is not None:
         raise Conflict("%(store)s %(day)s is closed already.", code="day_closed",

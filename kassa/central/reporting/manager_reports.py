@@ -10,7 +10,8 @@ are read live from central's database.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import cast
 
@@ -43,11 +44,12 @@ from kassa.central.models import (
     Task,
     User,
 )
+from kassa.central.reporting import local_days
 from kassa.central.reporting.history_import import EARLIEST, LATEST_YEAR
 from kassa.central.reporting.warehouse import schema as wh_schema
 from kassa.central.reporting.warehouse import warehouse_reports as wh_reports
 from kassa.central.reporting.warehouse.warehouse_reports import sales_table
-from kassa.common.db import utc_date
+from kassa.common.db import local_date, local_hour
 from kassa.common.errors import Invalid, KassaError
 from kassa.common.web import CSV_TEXT, csv_response
 
@@ -77,11 +79,32 @@ class Rows(ma.Schema):
     rows = fields.List(fields.Dict())
     totals = fields.Dict()
     source = fields.String(metadata={"description": "live (central) or warehouse"})
+    timezones = fields.List(fields.String(), metadata={
+        "description": "the reader's stores' time zones: a sale is on its store's local day"})
 
 
-def period(args) -> tuple[date, date, datetime, datetime]:
-    """The report's days (default: today, UTC) and their bounds as instants."""
-    today = datetime.now(timezone.utc).date()
+@dataclass(frozen=True)
+class Days:
+    """A report's period: store-local days from ``first`` to ``last`` over the reader's
+    stores' ``zones``."""
+
+    first: date
+    last: date
+    zones: list[str]
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """Instants holding every one of the days, in every one of the zones."""
+        return local_days.bounds(self.first, self.last, self.zones)
+
+    def home_bounds(self) -> tuple[datetime, datetime]:
+        """The days in the reader's one zone (UTC over several): for facts with no store."""
+        return local_days.bounds(self.first, self.last,
+                                 [local_days.home_zone(self.zones)])
+
+
+def period(args, zones: list[str]) -> Days:
+    """The report's days (default: today in the stores' zone, UTC over several zones)."""
+    today = local_days.today(zones, datetime.now(timezone.utc))
     first, last = args["date_from"] or args["date_to"] or today, args["date_to"] or today
     if first > last:
         raise Invalid("'from' is after 'to'.", code="bad_period")
@@ -90,8 +113,7 @@ def period(args) -> tuple[date, date, datetime, datetime]:
     if not (EARLIEST.year <= first.year and last.year <= LATEST_YEAR):
         raise Invalid("Dates from %(first)s to %(last)s.", code="bad_period",
                       first=EARLIEST.year, last=LATEST_YEAR)
-    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-    return first, last, start, start + timedelta(days=(last - first).days + 1)
+    return Days(first, last, zones)
 
 
 def _stores_of(user: User):
@@ -120,9 +142,9 @@ def _key_columns(group: str, table):
     if group == "store":
         return Store.code
     if group == "day":
-        return utc_date(table.sold_at if table is Sale else table.returned_at)
+        return local_date(table.sold_at if table is Sale else table.returned_at, Store.timezone)
     if group == "hour":
-        return func.extract("hour", table.sold_at if table is Sale else table.returned_at)
+        return local_hour(table.sold_at if table is Sale else table.returned_at, Store.timezone)
     return func.coalesce(User.username, "(none)")
 
 
@@ -135,7 +157,8 @@ def _joined(stmt, group: str, table):
     return stmt
 
 
-def sales(session: Session, user: User, group: str, start: datetime, end: datetime) -> dict:
+def sales(session: Session, user: User, group: str, days: Days) -> dict:
+    """Each sale and return on its store's local day and hour."""
     items = (select(SaleLine.sale_id, func.sum(SaleLine.quantity_milli).label("milli"))
              .group_by(SaleLine.sale_id).subquery())
     key = _key_columns(group, Sale).label("key")
@@ -143,11 +166,13 @@ def sales(session: Session, user: User, group: str, start: datetime, end: dateti
     stmt = _joined(select(key, func.count(Sale.id), func.sum(Sale.total_minor),
                           func.sum(items.c.milli), func.sum(loyal))
                    .outerjoin(items, items.c.sale_id == Sale.id), group, Sale)
-    where = [Sale.status == "completed", Sale.sold_at >= start, Sale.sold_at < end]
+    where = [Sale.status == "completed", *local_days.on_days(
+        Sale.sold_at, Store.timezone, days.first, days.last, days.zones)]
     returns_key = _key_columns(group, Return).label("key")
     returns = _joined(select(returns_key, func.count(Return.id), func.sum(Return.total_minor)),
-                      group, Return).where(Return.returned_at >= start,
-                                           Return.returned_at < end)
+                      group, Return).where(*local_days.on_days(
+                          Return.returned_at, Store.timezone, days.first, days.last,
+                          days.zones))
     stores = _stores_of(user)
     if stores is not None:
         where.append(Sale.store_id.in_(stores))
@@ -159,13 +184,14 @@ def sales(session: Session, user: User, group: str, start: datetime, end: dateti
     return sales_table(sold, back)
 
 
-def sales_report(session: Session, user: User, group: str, start: datetime, end: datetime,
+def sales_report(session: Session, user: User, group: str, days: Days,
                  source: str = "auto") -> dict:
-    """The sales report from the warehouse (history it holds) or live from central."""
+    """The sales report from the warehouse (history it holds: days over in every store) or
+    live from central."""
     path = current_app.config["KASSA"].warehouse_path
     now = datetime.now(timezone.utc)
-    today = datetime.combine(now.date(), time.min, tzinfo=timezone.utc)
-    if source == "warehouse" or (source == "auto" and path is not None and end <= today):
+    end = days.bounds()[1]
+    if source == "warehouse" or (source == "auto" and path is not None and end <= now):
         stores = _stores_of(user)
         scope = None if stores is None else list(session.scalars(stores))
         try:
@@ -180,13 +206,13 @@ def sales_report(session: Session, user: User, group: str, start: datetime, end:
                 # sale from an offline till lands within a refresh or two.
                 if source == "warehouse" or (fresh is not None and fresh >= end
                                              and now - fresh <= STALE_AFTER):
-                    return {**wh_reports.sales(con, group, start, end, scope),
+                    return {**wh_reports.sales(con, group, days.first, days.last, scope),
                             "source": "warehouse"}
         except (duckdb.Error, FileNotFoundError) as err:
             if source == "warehouse":
                 raise KassaError("The warehouse cannot answer now; ask for source=live.",
                                  code="warehouse_unavailable", status=409) from err
-    return {**sales(session, user, group, start, end), "source": "live"}
+    return {**sales(session, user, group, days), "source": "live"}
 
 
 def _plain(value):
@@ -362,10 +388,10 @@ def _offer_row(offer_id: int | None, product: str | None, groups: dict) -> dict:
             if target is not None and holdout else None}
 
 
-def _answer(name: str, args, report: dict, first: date, last: date):
+def _answer(name: str, args, report: dict, days: Days):
     if args["format"] == "csv":
-        return csv_response(f"{name}-{first}-{last}", report["rows"])
-    return {"date_from": first, "date_to": last, **report}
+        return csv_response(f"{name}-{days.first}-{days.last}", report["rows"])
+    return {"date_from": days.first, "date_to": days.last, "timezones": days.zones, **report}
 
 
 def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
@@ -377,11 +403,14 @@ def _route(name: str, build, args_schema=ReportArgs, doc: str = ""):
         @bp.alt_response(200, schema=CSV_TEXT, content_type="text/csv", success=True,
                          description="with format=csv: the same rows as CSV")
         def get(self, args):
-            first, last, start, end = period(args)
             with db().read() as session:
-                extra = {k: args[k] for k in ("group", "source") if k in args}
-                report = build(session, g.user, start=start, end=end, **extra)
-            return _answer(name, args, report, first, last)
+                days = period(args, local_days.zones(session, _stores_of(g.user)))
+                if "group" in args:
+                    report = build(session, g.user, args["group"], days, args["source"])
+                else:
+                    start, end = days.home_bounds()
+                    report = build(session, g.user, start=start, end=end)
+            return _answer(name, args, report, days)
 
     Report.get.__doc__ = doc
     Report.__name__ = f"{name.title().replace('-', '')}Report"

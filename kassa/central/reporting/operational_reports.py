@@ -6,7 +6,7 @@ their store. The scope is a WHERE clause on every query, never a filter after th
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 
 import marshmallow as ma
 from flask import g
@@ -20,7 +20,8 @@ from kassa.central.handlers import PEOPLE, STAFF, db
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import Node, NodeDayTotal, Region, Return, Sale, Store, User
 from kassa.central.replication import quarantine
-from kassa.common.db import utc_date
+from kassa.central.reporting import local_days
+from kassa.common.db import local_date
 from kassa.common.errors import Invalid
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
@@ -47,6 +48,8 @@ class SalesByStoreSchema(ma.Schema):
     date_from = fields.Date(data_key="from", allow_none=True)
     date_to = fields.Date(data_key="to", allow_none=True)
     stores = fields.List(fields.Nested(StoreSalesSchema))
+    timezones = fields.List(fields.String(), metadata={
+        "description": "the stores' time zones; each store's days are its local days"})
 
 
 def scope_stores(stmt, user: User):
@@ -57,18 +60,15 @@ def scope_stores(stmt, user: User):
     return stmt
 
 
-def _day_start(d: date) -> datetime:
-    return datetime.combine(d, time.min, tzinfo=timezone.utc)
+def zones_seen_by(session, user: User) -> list[str]:
+    return local_days.zones(session, scope_stores(select(Store.id), user))
 
 
 def sales_by_store(session, user: User, date_from: date | None, date_to: date | None) -> list:
     if date_from and date_to and date_from > date_to:
         raise Invalid("'from' is after 'to'.", code="bad_period")
-    joined = [Sale.store_id == Store.id]
-    if date_from:
-        joined.append(Sale.sold_at >= _day_start(date_from))
-    if date_to:
-        joined.append(Sale.sold_at < _day_start(date_to + timedelta(days=1)))
+    joined = [Sale.store_id == Store.id, *local_days.on_days(
+        Sale.sold_at, Store.timezone, date_from, date_to, zones_seen_by(session, user))]
     stmt = (select(Store.id, Store.code, Store.name, Region.code,
                    func.count(Sale.id), func.coalesce(func.sum(Sale.total_minor), 0),
                    func.coalesce(func.sum(Sale.vat_minor), 0))
@@ -87,11 +87,13 @@ class SalesByStore(MethodView):
     @bp.arguments(PeriodSchema, location="query")
     @bp.response(200, SalesByStoreSchema)
     def get(self, period):
-        """Sales count and takings per store in the period (inclusive days, UTC)."""
-        with db().transaction() as session:
+        """Sales count and takings per store in the period (inclusive days, each store's own
+        local days)."""
+        with db().read() as session:
             stores = sales_by_store(session, g.user, period["date_from"], period["date_to"])
+            zones = zones_seen_by(session, g.user)
         return {"date_from": period["date_from"], "date_to": period["date_to"],
-                "stores": stores}
+                "stores": stores, "timezones": zones}
 
 
 class ReconciliationRowSchema(ma.Schema):
@@ -118,20 +120,23 @@ class ReconciliationSchema(ma.Schema):
 
 def reconciliation(session, user: User, date_from: date, date_to: date) -> list[dict]:
     """Per node and day: the sales the node counted (its last report) next to the sales central
-    holds from it, and how many of central's arrived late (after their shift or day closed)."""
-    start, end = _day_start(date_from), _day_start(date_to + timedelta(days=1))
+    holds from it, and how many of central's arrived late (after their shift or day closed).
+    Days are the store's local days, as the till counts them."""
     nodes = dict(session.execute(scope_stores(
         select(Node.id, Store.code).join(Store, Store.id == Node.store_id), user)).all())
-    day = utc_date(Sale.sold_at)
+    zones = zones_seen_by(session, user)
+    day = local_date(Sale.sold_at, Store.timezone)
     central = {(n, d): (c, m, late) for n, d, c, m, late in session.execute(
         select(Sale.node_id, day, func.count(), func.coalesce(func.sum(Sale.total_minor), 0),
-               func.count(Sale.late_reason))
-        .where(Sale.sold_at >= start, Sale.sold_at < end, Sale.node_id.in_(nodes))
+               func.count(Sale.late_reason)).join(Store, Store.id == Sale.store_id)
+        .where(*local_days.on_days(Sale.sold_at, Store.timezone, date_from, date_to, zones),
+               Sale.node_id.in_(nodes))
         .group_by(Sale.node_id, day))}
-    rday = utc_date(Return.returned_at)
+    rday = local_date(Return.returned_at, Store.timezone)
     returns = {(n, d): c for n, d, c in session.execute(
-        select(Return.node_id, rday, func.count())
-        .where(Return.returned_at >= start, Return.returned_at < end,
+        select(Return.node_id, rday, func.count()).join(Store, Store.id == Return.store_id)
+        .where(*local_days.on_days(Return.returned_at, Store.timezone, date_from, date_to,
+                                   zones),
                Return.node_id.in_(nodes)).group_by(Return.node_id, rday))}
     reported = {(r.node_id, r.day): r for r in session.scalars(
         select(NodeDayTotal).where(NodeDayTotal.day >= date_from, NodeDayTotal.day <= date_to,
@@ -173,7 +178,8 @@ class Reconciliation(MethodView):
     @bp.arguments(RequiredPeriodSchema, location="query")
     @bp.response(200, ReconciliationSchema)
     def get(self, period):
-        """Sales counted at each node vs at central, per node and UTC day, with late facts."""
+        """Sales counted at each node vs at central, per node and store-local day, with late
+        facts."""
         with db().read() as session:
             rows = reconciliation(session, g.user, period["date_from"], period["date_to"])
             held = quarantine.held_counts(session)

@@ -89,8 +89,8 @@ const load = {
   },
   async stores() {
     const {stores} = await api("GET", "/api/v1/stores");
-    fillTable("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.address, s.timezone,
-      OPERATOR ? languageSelect(s) : s.locale, s.currency]);
+    fillTable("stores-table", stores, (s) => [s.code, s.name, s.region_code, s.address,
+      OPERATOR ? timezoneInput(s) : s.timezone, OPERATOR ? languageSelect(s) : s.locale, s.currency]);
     options("stores", stores.map((s) => [s.code, `${s.code} ${s.name}`]));
   },
   async regions() {
@@ -155,6 +155,19 @@ function languageSelect(store) {
   sel.onchange = () => api("PATCH", `/api/v1/stores/${store.id}`, {locale: sel.value})
     .then(() => say(t("Saved. The store's tills follow at their next pull.")), (e) => say(e.message));
   return sel;
+}
+
+// A store's time zone (IANA, e.g. Europe/Moscow): its sales fall on the days of its clock in
+// every report and in its tills' Z reports. Central refuses a zone it does not know.
+function timezoneInput(store) {
+  const input = document.createElement("input");
+  input.value = store.timezone;
+  input.size = 18;
+  input.setAttribute("aria-label", t("Time zone of %(store)s", {store: store.code}));
+  input.onchange = () => api("PATCH", `/api/v1/stores/${store.id}`, {timezone: input.value.trim()})
+    .then((saved) => { store.timezone = saved.timezone; say(t("Saved. The store's tills follow at their next pull.")); },
+      (e) => { input.value = store.timezone; say(e.message); });
+  return input;
 }
 
 function options(kind, pairs) {

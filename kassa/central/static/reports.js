@@ -27,9 +27,13 @@ const POINTS_ROWS = [t("issued"), t("burned"), t("expired"), t("taken back on re
 const AUTHORIZATION_KINDS = {refund: t("refund"), blind_return: t("blind return"),
   discount: t("discount"), price_override: t("price override"),
   blocked_customer: t("blocked customer")};
-const LAYOUT = {margin: {l: 60, r: 10, t: 10, b: 40}, height: 260, font: {size: 12},
-  paper_bgcolor: "#fff", plot_bgcolor: "#fff", legend: {orientation: "h"},
-  separators: I18N.decimal + I18N.group};
+// Margins grow to what the tick labels and axis titles need (automargin on every axis), so
+// nothing is cut off at any width; the legend sits above the plot, clear of the x labels.
+const LAYOUT = {margin: {l: 8, r: 8, t: 28, b: 8, pad: 2}, height: 260, font: {size: 12},
+  paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+  legend: {orientation: "h", x: 0, y: 1, xanchor: "left", yanchor: "bottom"},
+  separators: I18N.decimal + I18N.group,
+  xaxis: {type: "category", automargin: true}, yaxis: {automargin: true, rangemode: "tozero"}};
 const CONFIG = {displayModeBar: false, responsive: true};
 
 function decimal(value, digits) {
@@ -51,7 +55,7 @@ function show(column, value) {
 function keyText(report, value, group) {
   if (value === null || value === undefined) return null;
   if (report === "sales" && group === "day" && /^\d{4}-\d{2}-\d{2}/.test(value)) {
-    return formatDate(`${String(value).slice(0, 10)}T00:00`);  // a UTC day: read as local
+    return formatDate(String(value).slice(0, 10));  // the store's day, shown as that day
   }
   if (report === "points") return t(String(value));  // one of POINTS_ROWS
   if (report === "authorizations") return AUTHORIZATION_KINDS[value] ?? String(value).replace("_", " ");
@@ -89,25 +93,60 @@ function table(section, rows, keyLabel, report, group) {
 function draw(id, traces, layout = {}) {
   const empty = traces.every((trace) => !trace.x.length);
   document.getElementById(id).hidden = empty;  // no axes around nothing
-  if (window.Plotly && !empty) Plotly.react(id, traces, {...LAYOUT, ...layout}, CONFIG);
+  const axes = {xaxis: {...LAYOUT.xaxis, ...layout.xaxis}, yaxis: {...LAYOUT.yaxis, ...layout.yaxis}};
+  if (window.Plotly && !empty) Plotly.react(id, traces, {...LAYOUT, ...layout, ...axes}, CONFIG);
 }
+
+// An axis of counts (receipts, leads, tasks, points): whole-number ticks only, a step of 1, 2
+// or 5 times a power of ten giving at most about five of them (never 0, 0.5, 1 shown as
+// "0, 1, 1").
+function countAxis(values, extra = {}) {
+  const top = Math.max(1, ...values), bottom = Math.min(0, ...values);
+  const rough = (top - bottom) / 5;
+  const power = 10 ** Math.floor(Math.log10(Math.max(rough, 1)));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? 10 * power;
+  return {tickmode: "linear", tick0: 0, dtick: step, tickformat: ",d", automargin: true,
+    range: [Math.floor(bottom / step) * step, (Math.ceil(top / step) + 0.2) * step], ...extra};
+}
+
+// A category axis is at least four categories wide: one store's bars are not half the chart.
+function categoryRange(n) {
+  return n < 4 ? [(n - 1) / 2 - 2, (n - 1) / 2 + 2] : undefined;
+}
+
+// Stores, regions and cashiers are categories: revenue and receipts are side by side bars on
+// two axes. Days and hours run in order: receipts are a line over the revenue bars.
+const ORDERED_GROUPS = new Set(["day", "hour"]);
 
 const CHARTS = {
   sales: (rows, group) => {
     const x = rows.map((r) => keyText("sales", r.key, group));
+    const receipts = rows.map((r) => r.receipts);
+    const ordered = ORDERED_GROUPS.has(group);
     draw("chart-sales", [
-      {type: "bar", name: t("Revenue"), x, y: rows.map((r) => r.revenue_minor / 100), marker: {color: "#1565c0"}},
-      {type: "scatter", mode: "lines+markers", name: t("Receipts"), yaxis: "y2", x, y: rows.map((r) => r.receipts), marker: {color: "#ef6c00"}},
-    ], {xaxis: {type: "category"}, yaxis: {title: {text: t("revenue")}},
-      yaxis2: {overlaying: "y", side: "right", title: {text: t("receipts")}}});
+      {type: "bar", name: t("Revenue"), x, y: rows.map((r) => r.revenue_minor / 100), marker: {color: "#1565c0"},
+        offsetgroup: "revenue"},
+      ordered
+        ? {type: "scatter", mode: "lines+markers", name: t("Receipts"), yaxis: "y2", x, y: receipts, marker: {color: "#ef6c00"}}
+        : {type: "bar", name: t("Receipts"), yaxis: "y2", x, y: receipts, marker: {color: "#ef6c00"}, offsetgroup: "receipts"},
+    ], {barmode: "group", xaxis: {range: ordered ? undefined : categoryRange(x.length)}, yaxis: {title: {text: t("revenue"), standoff: 10}, tickformat: ",~r"},
+      yaxis2: countAxis(receipts, {overlaying: "y", side: "right", showgrid: false,
+        title: {text: t("receipts"), standoff: 10}})});
   },
-  points: (rows) => draw("chart-points", [{type: "bar", x: rows.map((r) => keyText("points", r.key)), y: rows.map((r) => r.points), marker: {color: "#2e7d32"}}]),
+  // The points' rows have long names: bars lie down, their names read across on the left.
+  points: (rows) => {
+    const x = rows.map((r) => r.points);
+    draw("chart-points", [{type: "bar", orientation: "h", y: rows.map((r) => keyText("points", r.key)), x, marker: {color: "#2e7d32"}}],
+      {xaxis: countAxis(x, {type: "linear"}), yaxis: {type: "category", autorange: "reversed"}});
+  },
   leads: (rows) => draw("chart-leads", [
     {type: "bar", name: t("Leads"), x: rows.map((r) => keyText("leads", r.key)), y: rows.map((r) => r.leads), marker: {color: "#6a1b9a"}},
-    {type: "bar", name: t("Bought"), x: rows.map((r) => keyText("leads", r.key)), y: rows.map((r) => r.converted), marker: {color: "#2e7d32"}}]),
+    {type: "bar", name: t("Bought"), x: rows.map((r) => keyText("leads", r.key)), y: rows.map((r) => r.converted), marker: {color: "#2e7d32"}}],
+    {xaxis: {range: categoryRange(rows.length)}, yaxis: countAxis(rows.map((r) => r.leads))}),
   tasks: (rows) => draw("chart-tasks", ["on_time", "late", "overdue", "open"].map((k, i) => ({
     type: "bar", name: LABELS[k], x: rows.map((r) => keyText("tasks", r.key)), y: rows.map((r) => r[k]),
-    marker: {color: ["#2e7d32", "#f9a825", "#c62828", "#90a4ae"][i]}})), {barmode: "stack"}),
+    marker: {color: ["#2e7d32", "#f9a825", "#c62828", "#90a4ae"][i]}})),
+    {barmode: "stack", legend: {...LAYOUT.legend, traceorder: "normal"}, xaxis: {range: categoryRange(rows.length)}, yaxis: countAxis(rows.map((r) => r.on_time + r.late + r.overdue + r.open))}),
 };
 
 function kpis(sales, points) {
@@ -142,12 +181,29 @@ async function refresh() {
     if (CHARTS[name]) CHARTS[name](report.rows, group);
   }
   kpis(answers.sales, answers.points);
+  zonesNote(answers.sales.timezones || []);
+}
+
+// A report over stores in more than one time zone says so: each store's sales are on its own
+// days, so "a day" is not the same hours for all of them.
+function zonesNote(zones) {
+  const note = $("#zones-note");
+  note.hidden = zones.length < 2;
+  note.textContent = zones.length < 2 ? "" : tn(
+    "These stores are in %(n)s time zone: %(zones)s; each store's sales are on its own days.", "These stores are in %(n)s time zones: %(zones)s; each store's sales are on its own days.",
+    zones.length, {zones: zones.join(", ")});
+}
+
+// Today on the reader's clock, as a date field wants it ("2026-12-07").
+function isoDay(moment) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())}`;
 }
 
 (function init() {
   const f = $("#report-period");
-  const today = new Date().toISOString().slice(0, 10);
-  const week = new Date(Date.now() - 6 * 86400000).toISOString().slice(0, 10);
+  const today = isoDay(new Date());
+  const week = isoDay(new Date(Date.now() - 6 * 86400000));
   f.from.value = week;
   f.to.value = today;
   f.addEventListener("submit", (ev) => { ev.preventDefault(); refresh().catch((e) => say(e.message)); });

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import marshmallow as ma
 import requests
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 
-from kassa.common.db import Database, utc_date, utcnow
+from kassa.common.db import Database, local_date, utcnow
 from kassa.common.i18n import current_locale
 from kassa.common.runtime.observability import HEADER as REQUEST_ID_HEADER
 from kassa.common.runtime.observability import outgoing_request_id
@@ -233,7 +233,9 @@ def node_report(session, days: int = 7) -> dict:
     depth, oldest = session.execute(
         select(func.count(), func.min(OutboxEvent.occurred_at))
         .where(OutboxEvent.acked_at.is_(None))).one()
-    sale_day, return_day = utc_date(Sale.sold_at), utc_date(Return.created_at)
+    # The store's local days: the days its Z reports and central's reports count.
+    zone = literal(replica.store_zone(session))
+    sale_day, return_day = local_date(Sale.sold_at, zone), local_date(Return.created_at, zone)
     totals: dict = {}
     for day, count, minor in session.execute(
             select(sale_day, func.count(), func.coalesce(func.sum(Sale.total_minor), 0))

@@ -185,3 +185,11 @@ def apply_page(session: Session, node: NodeIdentity, changes: list[dict], next_s
         applied += 1
     node.feed_cursor = max(node.feed_cursor, next_since)
     return applied
+
+
+def store_zone(session: Session) -> str:
+    """The IANA time zone of this till's store, as central's feed last gave it (UTC before
+    the store's document arrived): a sale's day is the day on that wall clock."""
+    zone = session.scalar(select(Store.timezone).join(
+        NodeIdentity, NodeIdentity.store_id == Store.id))
+    return zone or "UTC"

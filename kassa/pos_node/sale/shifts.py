@@ -1,17 +1,20 @@
 """Shifts at the till: open with a float, cash in and out, X report mid-shift, close with a
-count (Z report). A till has one cash drawer, so one shift is open at a time."""
+count (Z report). A till has one cash drawer, so one shift is open at a time. A shift that runs
+past midnight shows its sales per day of the store's wall clock, the days central's reports
+put them on."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from kassa.common.db import utcnow
+from kassa.common.db import local_date, utcnow
 from kassa.common.errors import Conflict, KassaError
 from kassa.pos_node.models import CashMovement, Payment, Refund, Return, Sale, SaleLine, Shift, User
 from kassa.pos_node.replication.outbox import append_event, next_counter
+from kassa.pos_node.replication.replica import store_zone
 
 
 class ShiftClosed(KassaError):
@@ -90,11 +93,18 @@ def report(session: Session, shift: Shift) -> dict:
         .where(CashMovement.shift_id == shift.id).group_by(CashMovement.kind))})
     returns = session.execute(select(func.count(Return.id), func.sum(Return.total_minor))
                               .where(Return.shift_id == shift.id)).one()
+    zone = store_zone(session)
+    day = local_date(Sale.sold_at, literal(zone))
+    days = [{"day": d.isoformat(), "sales_count": n, "sales_minor": total}
+            for d, n, total in session.execute(
+                select(day, func.count(Sale.id), func.sum(Sale.total_minor)).where(completed)
+                .group_by(day).order_by(day))]
     expected = (shift.opening_float_minor + by_payment["cash"] - refunds["cash"]
                 + moves["in"] - moves["out"])
     return {
         "shift_id": shift.id, "number": shift.number, "status": shift.status,
-        "opened_at": shift.opened_at, "closed_at": shift.closed_at,
+        "opened_at": shift.opened_at, "closed_at": shift.closed_at, "timezone": zone,
+        "days": days,
         "opening_float_minor": shift.opening_float_minor,
         "sales_count": counts.get("completed", 0),
         "voided_count": counts.get("voided", 0),

@@ -608,10 +608,12 @@ function reportHtml(r) {
     : amount(p.sales_minor)));
   const vat = r.by_vat.map((v) => row("\u00a0 " + t("VAT %(rate)s%%", {rate: v.vat_rate_bp / 100}),
     t("%(vat)s of %(gross)s", {vat: amount(v.vat_minor), gross: amount(v.gross_minor)})));
+  // Sales per day of the store's clock (a shift past midnight has two): the days central counts.
+  const days = (r.days || []).map((d) => row("\u00a0 " + formatDate(d.day), `${d.sales_count} · ${amount(d.sales_minor)}`, `day-${d.day}`));
   const counted = r.counted_cash_minor === null ? ""
     : row(t("Counted"), amount(r.counted_cash_minor)) + row(t("Difference"), amount(r.difference_minor), "difference");
   return '<div class="report">' + row(t("Shift"), r.number) + row(t("Float"), amount(r.opening_float_minor)) +
-    row(t("Sales"), `${r.sales_count} · ${amount(r.sales_minor)}`) + payments.join("") + vat.join("") +
+    row(t("Sales"), `${r.sales_count} · ${amount(r.sales_minor)}`) + days.join("") + payments.join("") + vat.join("") +
     row(t("Returns"), `${r.returns_count} · ${amount(r.returns_minor)}`) +
     row(t("Voided / post-voided"), `${r.voided_count} / ${r.post_voided_count}`) +
     row(t("Cash in / out"), `${amount(r.cash_in_minor)} / ${amount(r.cash_out_minor)}`) +

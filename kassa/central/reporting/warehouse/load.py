@@ -131,7 +131,8 @@ def _load_dimensions(db: Database, con) -> None:
 
 
 def _fill_dates(con) -> None:
-    """Every day from the first fact to the last is in ``dim_date``."""
+    """Every day from the first fact to the last is in ``dim_date`` (a day either side of the
+    UTC ones: a store's local day may be the one before or after)."""
     if not con.execute("SELECT count(*) FROM fact_sale_line").fetchall()[0][0]:
         return
     bounds = " UNION ALL ".join(
@@ -144,8 +145,8 @@ def _fill_dates(con) -> None:
                date_trunc('month', d)::DATE, isoyear(d), week(d), date_trunc('week', d)::DATE,
                isodow(d)
         FROM (SELECT range AS d FROM range(
-            (SELECT min(first) FROM ({bounds}))::TIMESTAMP,
-            (SELECT max(last) FROM ({bounds}))::TIMESTAMP + INTERVAL 1 DAY, INTERVAL 1 DAY))""")
+            (SELECT min(first) FROM ({bounds}))::TIMESTAMP - INTERVAL 1 DAY,
+            (SELECT max(last) FROM ({bounds}))::TIMESTAMP + INTERVAL 2 DAY, INTERVAL 1 DAY))""")
 
 
 # --- customers (type 2) -----------------------------------------------------------------------
@@ -270,12 +271,12 @@ def _insert_sale_lines(con, keys: list) -> None:
     con.execute(f"""
         INSERT INTO fact_sale_line
         SELECT b.sale_id::UUID, b.line_no, 'till', b.receipt_no, b.status, b.sold_at,
-               CAST(strftime(b.sold_at, '%Y%m%d') AS INTEGER), b.store_id, b.region_id,
+               {schema.local_date_key("b.sold_at")}, b.store_id, b.region_id,
                b.product_id, b.customer_id::UUID, d.customer_key, b.cashier_id,
                {schema.channel_id('till')}, b.loyalty, b.quantity_milli, b.gross_minor,
                b.discount_minor, b.amount_minor, b.vat_minor, b.points_earned,
                b.offer_id::INTEGER
-        FROM batch b LEFT JOIN dim_customer d
+        FROM batch b LEFT JOIN dim_store s USING (store_id) LEFT JOIN dim_customer d
           ON d.customer_id = b.customer_id::UUID AND d.is_current""")
 
 
@@ -297,13 +298,13 @@ def _return_lines(session, ids):
 def _insert_return_lines(con, keys: list) -> None:
     con.execute("DELETE FROM fact_return_line WHERE return_id IN (SELECT unnest(?::UUID[]))",
                 [keys])
-    con.execute("""
+    con.execute(f"""
         INSERT INTO fact_return_line
         SELECT b.return_id::UUID, b.line_no, b.original_sale_id::UUID, b.returned_at,
-               CAST(strftime(b.returned_at, '%Y%m%d') AS INTEGER), b.store_id, b.region_id,
+               {schema.local_date_key("b.returned_at")}, b.store_id, b.region_id,
                b.product_id, b.cashier_id, b.quantity_milli, b.amount_minor, b.vat_minor,
                b.points_reversed
-        FROM batch b""")
+        FROM batch b LEFT JOIN dim_store s USING (store_id)""")
 
 
 ENTRY_COLUMNS = ("entry_id", "account_id", "customer_id", "kind", "points", "at", "expires_at")
@@ -343,14 +344,15 @@ def _interactions(session, ids):
 def _insert_interactions(con, keys: list) -> None:
     con.execute("DELETE FROM fact_interaction WHERE interaction_id IN "
                 "(SELECT unnest(?::UUID[]))", [keys])
-    con.execute("""
+    con.execute(f"""
         INSERT INTO fact_interaction
         SELECT b.interaction_id::UUID, b.customer_id::UUID, d.customer_key,
                coalesce(c.channel_id, (SELECT channel_id FROM dim_channel
                                        WHERE channel = 'other')),
-               b.direction, b."at", CAST(strftime(b."at", '%Y%m%d') AS INTEGER), b.store_id,
+               b.direction, b."at", {schema.local_date_key('b."at"')}, b.store_id,
                b.region_id
-        FROM batch b LEFT JOIN dim_channel c ON c.channel = b.channel
+        FROM batch b LEFT JOIN dim_store s USING (store_id)
+        LEFT JOIN dim_channel c ON c.channel = b.channel
         LEFT JOIN dim_customer d ON d.customer_id = b.customer_id::UUID AND d.is_current""")
 
 
@@ -418,11 +420,11 @@ def _load_history(db: Database, con, now: datetime) -> int:
         con.execute(f"""
             INSERT INTO fact_sale_line
             SELECT b.sale_id::UUID, 1, 'import', NULL, 'completed', b.sold_at,
-                   CAST(strftime(b.sold_at, '%Y%m%d') AS INTEGER), b.store_id, b.region_id,
+                   {schema.local_date_key("b.sold_at")}, b.store_id, b.region_id,
                    b.product_id, b.customer_id::UUID, d.customer_key, NULL,
                    {schema.channel_id('import')}, false, b.quantity_milli, b.amount_minor, 0,
                    b.amount_minor, 0, 0, NULL
-            FROM batch b LEFT JOIN dim_customer d
+            FROM batch b LEFT JOIN dim_store s USING (store_id) LEFT JOIN dim_customer d
               ON d.customer_id = b.customer_id::UUID AND d.is_current""")
         con.unregister("batch")
         con.execute("INSERT INTO wh_state VALUES ('history', NULL, ?, ?, ?) ON CONFLICT (source) "

@@ -9,7 +9,9 @@ version whenever the customer's tier, segment, status or home store changes).
 Some tables hold what only the warehouse knows and a rebuild must keep: ``dim_customer`` (its
 history), ``rfm_scores``, ``clv_scores`` and ``clv_runs`` (every run, the latter with its
 fitted parameters). ``OWN_TABLES`` names them.
-Money is integer minor units, quantities thousandths, times UTC (naive TIMESTAMP).
+Money is integer minor units, quantities thousandths, times UTC (naive TIMESTAMP). A fact
+that happened in a store is on the store's local day (its ``date_key``), the day the store's
+till counts it on; other facts are on UTC days.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 
 import duckdb
 
-SCHEMA_VERSION = 2  # 2: clv_runs; clv_scores' expected purchases over the run's horizon
+SCHEMA_VERSION = 3  # 2: clv_runs; clv_scores' expected purchases over the run's horizon
+# 3: a store's facts on its local day (date_key), were UTC days
 
 # The channels a fact can come through; ids are stable (they are in exported files).
 CHANNELS = ("till", "import", "call", "email", "web_form", "chat", "social", "event", "meeting",
@@ -97,9 +100,20 @@ DIMENSIONS = ("dim_date", "dim_store", "dim_product", "dim_cashier", "dim_channe
               "dim_customer")
 
 
+def local_time(at: str, zone: str = "s.timezone") -> str:
+    """SQL for the wall-clock time of the naive UTC timestamp ``at`` in the zone ``zone``
+    (a ``dim_store`` column: UTC for a fact of no store)."""
+    return f"timezone(coalesce({zone}, 'UTC'), {at} AT TIME ZONE 'UTC')"
+
+
+def local_date_key(at: str, zone: str = "s.timezone") -> str:
+    return f"CAST(strftime({local_time(at, zone)}, '%Y%m%d') AS INTEGER)"
+
+
 def create(con: duckdb.DuckDBPyConnection) -> None:
     _upgrade(con)
     con.execute(DDL)
+    _rekey_local_days(con)
     con.execute("INSERT OR REPLACE INTO wh_meta VALUES ('schema_version', ?)",
                 [str(SCHEMA_VERSION)])
     con.execute("INSERT OR IGNORE INTO dim_channel SELECT i - 1, c FROM "
@@ -114,6 +128,18 @@ def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
     if old:
         con.execute("ALTER TABLE clv_scores RENAME COLUMN expected_purchases_90d "
                     "TO expected_purchases")
+
+
+def _rekey_local_days(con: duckdb.DuckDBPyConnection) -> None:
+    """A version 2 warehouse put every fact on its UTC day: a store's facts move to the
+    store's local day (once, before the version is raised)."""
+    version = con.execute("SELECT value FROM wh_meta WHERE key = 'schema_version'").fetchall()
+    if not version or int(version[0][0]) >= 3:
+        return
+    for table, at in (("fact_sale_line", "sold_at"), ("fact_return_line", "returned_at"),
+                      ("fact_interaction", "occurred_at")):
+        con.execute(f"UPDATE {table} SET date_key = {local_date_key(f'{table}.{at}')} "
+                    f"FROM dim_store s WHERE s.store_id = {table}.store_id")
 
 
 def channel_id(name: str) -> int:

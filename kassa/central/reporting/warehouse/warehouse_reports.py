@@ -8,23 +8,22 @@ system feed the customer models, not yesterday's revenue.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
+from kassa.central.reporting.warehouse.schema import local_time
+
+# A store's facts on its local day and hour, as the live report and the store's till count.
 KEYS = {
     "region": "s.region_code",
     "store": "s.code",
-    "day": "strftime({at}, '%Y-%m-%d')",
-    "hour": "hour({at})",
+    "day": "strftime({local}, '%Y-%m-%d')",
+    "hour": "hour({local})",
     "cashier": "coalesce(c.username, '(none)')",
 }
 
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-def _naive(at: datetime) -> datetime:
-    return at.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def freshness(con, source: str) -> datetime | None:
@@ -37,26 +36,30 @@ def freshness(con, source: str) -> datetime | None:
     return datetime.fromisoformat(meta["refreshed_at"]).replace(tzinfo=timezone.utc)
 
 
-def sales(con, group: str, start: datetime, end: datetime, stores: list[int] | None) -> dict:
-    """Receipts, revenue, items, loyalty's share and returns per ``group`` between two
-    instants, for the given stores (None: all)."""
+def _date_key(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def sales(con, group: str, first: date, last: date, stores: list[int] | None) -> dict:
+    """Receipts, revenue, items, loyalty's share and returns per ``group`` on the stores'
+    local days from ``first`` to ``last``, for the given stores (None: all)."""
     scope = "" if stores is None else "AND f.store_id IN (SELECT unnest(?::INTEGER[]))"
-    params = [_naive(start), _naive(end)] + ([] if stores is None else [stores])
-    key = KEYS[group].format(at="f.sold_at")
+    params = [_date_key(first), _date_key(last)] + ([] if stores is None else [stores])
+    key = KEYS[group].format(local=local_time("f.sold_at"))
     sold = con.execute(f"""
         SELECT {key} AS key, count(DISTINCT f.sale_id), sum(f.amount_minor),
                sum(f.quantity_milli), sum(CASE WHEN f.loyalty THEN f.amount_minor ELSE 0 END)
         FROM fact_sale_line f JOIN dim_store s USING (store_id)
         LEFT JOIN dim_cashier c USING (cashier_id)
         WHERE f.source = 'till' AND f.status = 'completed'
-          AND f.sold_at >= ? AND f.sold_at < ? {scope}
+          AND f.date_key BETWEEN ? AND ? {scope}
         GROUP BY ALL ORDER BY key""", params).fetchall()
-    back_key = KEYS[group].format(at="f.returned_at")
+    back_key = KEYS[group].format(local=local_time("f.returned_at"))
     back = {k: (n, int(total or 0)) for k, n, total in con.execute(f"""
         SELECT {back_key} AS key, count(DISTINCT f.return_id), sum(f.amount_minor)
         FROM fact_return_line f JOIN dim_store s USING (store_id)
         LEFT JOIN dim_cashier c USING (cashier_id)
-        WHERE f.returned_at >= ? AND f.returned_at < ? {scope}
+        WHERE f.date_key BETWEEN ? AND ? {scope}
         GROUP BY ALL""", params).fetchall()}
     return sales_table(sold, back)
 

@@ -371,6 +371,7 @@ def test_a_till_set_to_russian_sells_in_russian(page, stack):
         display.goto(stack["node"] + "/display")
         expect(display.locator("#d-idle")).to_contain_text("Добро пожаловать")
         sign_in_and_open_shift(page, stack, "1 000,00", headings=("Вход", "Открытие смены"))
+        expect(page.locator("#badge-state")).to_have_text("на связи")  # not "online" (finding 11)
         scan(page, "4600000010010")                     # milk
         scan(page, "4600000010010")
         scan(page, "0.750*2001")                        # apples by weight

@@ -725,12 +725,23 @@ function runAfterScans(action) {
   scanQueue = scanQueue.then(action).catch((e) => say(e.message)).finally(focusScan);
 }
 
+// The badge's words in the till's language (the API says the state as a code).
+function badgeLabel(s) {
+  if (s.state === "clock_skew") {
+    const skew = s.clock_skew_seconds || 0, hours = Math.abs(skew) / 3600;
+    const off = hours >= 1 ? t("%(n)s h", {n: Math.round(hours)}) : t("%(n)s s", {n: Math.abs(skew)});
+    return skew > 0 ? t("clock skew: %(off)s ahead", {off}) : t("clock skew: %(off)s behind", {off});
+  }
+  const labels = {online: t("online"), offline: t("offline"), refused: t("refused by central")};
+  return labels[s.state] || labels.offline;
+}
+
 async function pollStatus() {
   try {
     const s = await api("GET", "/api/v1/status");
     const badge = $("#badge");
     badge.className = "badge " + (s.state || "offline");
-    $("#badge-state").textContent = s.state_label || "offline";
+    $("#badge-state").textContent = badgeLabel(s);
     $("#pending").textContent = s.pending_events;
     const backup = (s.backup || {}).state;
     const alarm = $("#backup-alarm");
@@ -758,6 +769,7 @@ function init() {
     document.addEventListener("click", (ev) => { if (!ev.target.closest("dialog, input, select, a")) focusScan(); });
   }
   document.addEventListener("keydown", onKey);
+  pollStatus();
   setInterval(pollStatus, 5000);
   if ($("#customer")) { pollCard(); setInterval(pollCard, 700); }
   // Clicking the badge asks for a sync now (the manager checking a till after an outage).

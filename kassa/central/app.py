@@ -44,7 +44,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                       SESSION_REFRESH_EACH_REQUEST=False)
 
     api = make_api(app, "kassa central")
-    i18n.init_app(app, _language)
+    i18n.init_app(app, _language, scripts="central")
     observability.init_app(app, "central", CentralCollector(db), timed={
         ("authorizations.Requests", "POST"): observability.AUTHORIZATION_SECONDS,
         ("authorizations.Decision", "POST"): observability.AUTHORIZATION_SECONDS})

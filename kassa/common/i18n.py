@@ -49,6 +49,9 @@ bp = Blueprint("i18n", __name__, static_folder="static", static_url_path="/stati
                template_folder="templates")
 
 
+COMPILED_FORMAT = b"scripts per app\n"
+
+
 def catalog_files() -> dict[str, Path]:
     return {loc: SOURCE / loc / "LC_MESSAGES" / "messages.po" for loc in LOCALES}
 
@@ -56,7 +59,9 @@ def catalog_files() -> dict[str, Path]:
 def compiled_dir() -> Path:
     """The compiled catalogs for the ``.po`` files as they are now (made once per content)."""
     files = catalog_files()
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files.values())).hexdigest()[:16]
+    # The format of what is written counts too: a new kassa never reads an old layout.
+    digest = hashlib.sha256(COMPILED_FORMAT + b"".join(p.read_bytes() for p in files.values())
+                            ).hexdigest()[:16]
     target = var_dir() / "i18n" / digest
     if not (target / "done").exists():
         for loc, po in files.items():
@@ -67,14 +72,32 @@ def compiled_dir() -> Path:
             buffer = io.BytesIO()
             write_mo(buffer, catalog)
             _write_atomic(out / "messages.mo", buffer.getvalue())
-            scripts = {}
+            # Each app's pages carry the messages of their own scripts (and common's), not
+            # the other app's: a till page has no use for the office's words.
+            scripts: dict[str, dict] = {app: {} for app in SCRIPT_APPS}
             for m in catalog:
-                if m.id and m.string and any(loc_.endswith(".js") for loc_, _ in m.locations):
-                    key = m.id[0] if isinstance(m.id, tuple) else m.id
-                    scripts[key] = list(m.string) if isinstance(m.string, tuple) else m.string
+                if not (m.id and m.string):
+                    continue
+                key = m.id[0] if isinstance(m.id, tuple) else m.id
+                text = list(m.string) if isinstance(m.string, tuple) else m.string
+                for app in _script_apps(m.locations):
+                    scripts[app][key] = text
             _write_atomic(out / "scripts.json", json.dumps(scripts, ensure_ascii=False).encode())
         _write_atomic(target / "done", b"")
     return target
+
+
+# The apps whose pages have scripts; a message of kassa/common's scripts goes to each.
+SCRIPT_APPS = ("central", "pos_node")
+
+
+def _script_apps(locations) -> set[str]:
+    apps: set[str] = set()
+    for path, _line in locations:
+        parts = Path(path).parts
+        if path.endswith(".js") and len(parts) > 1:
+            apps.update(SCRIPT_APPS if parts[1] == "common" else {parts[1]} & set(SCRIPT_APPS))
+    return apps
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -84,10 +107,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @lru_cache(maxsize=8)
-def _scripts(directory: str, locale: str) -> dict[str, str | list[str]]:
-    # What compiled_dir wrote: message id -> its text, or its plural forms.
+def _scripts(directory: str, locale: str, app: str) -> dict[str, str | list[str]]:
+    # What compiled_dir wrote for the app's scripts: message id -> its text, or plural forms.
     path = Path(directory) / locale / "LC_MESSAGES" / "scripts.json"
-    scripts: dict[str, str | list[str]] = json.loads(path.read_text())
+    scripts: dict[str, str | list[str]] = json.loads(path.read_text())[app]
     return scripts
 
 
@@ -116,10 +139,12 @@ def current_locale() -> str:
 
 
 def init_app(app: Flask, locale_selector: Callable[[], str | None],
-             currency_selector: Callable[[], str | None] = lambda: None) -> None:
+             currency_selector: Callable[[], str | None] = lambda: None, *,
+             scripts: str) -> None:
     """Flask-Babel with kassa's catalogs; ``locale_selector`` names the request's language
     (None: the browser's). Templates get ``money``/``amount``/``date``/``datetime`` filters in
-    the request's locale and ``i18n_script_data()`` for the page's scripts."""
+    the request's locale and ``i18n_script_data()`` for the page's scripts: the messages of
+    the ``scripts`` app's own (``central`` or ``pos_node``) and common's."""
     directory = compiled_dir()
 
     def select() -> str:
@@ -138,13 +163,13 @@ def init_app(app: Flask, locale_selector: Callable[[], str | None],
     env.filters["date"] = lambda d: format_day(d, current_locale())
     env.filters["datetime"] = lambda d: format_moment(d, current_locale())
     env.globals["i18n_script_data"] = lambda: script_data(directory, current_locale(),
-                                                          currency())
+                                                          currency(), scripts)
     env.globals["html_lang"] = current_locale
     env.globals["languages"] = LANGUAGE_NAMES
 
 
 @lru_cache(maxsize=16)  # every page carries it: made once per language and currency
-def script_data(directory: Path, locale: str, currency: str) -> Markup:
+def script_data(directory: Path, locale: str, currency: str, app: str) -> Markup:
     """What ``i18n.js`` reads: the language, its number forms, the currency pattern and the
     catalog's messages for scripts, as JSON safe inside ``<script type=application/json>``."""
     loc = Locale.parse(locale)
@@ -152,7 +177,7 @@ def script_data(directory: Path, locale: str, currency: str) -> Markup:
             "group": loc.number_symbols["latn"]["group"],
             "money": money_pattern(currency, locale),
             "plural": PLURAL_CATEGORIES[locale],
-            "messages": _scripts(str(directory), locale)}
+            "messages": _scripts(str(directory), locale, app)}
     text = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     return Markup(text)
 

@@ -35,7 +35,8 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
     api = make_api(app, "kassa POS node")
-    i18n.init_app(app, lambda: _store_language(db)[0], lambda: _store_language(db)[1])
+    i18n.init_app(app, lambda: _store_language(db)[0], lambda: _store_language(db)[1],
+                  scripts="pos_node")
     observability.init_app(app, "pos", NodeCollector(db, config.sync_interval), timed={
         ("sales.Checkout", "POST"): observability.CHECKOUT_SECONDS,
         ("sales.Sales", "POST"): observability.CHECKOUT_SECONDS,

@@ -122,3 +122,39 @@ def test_a_tills_question_to_central_is_answered_in_the_tills_language(central_a
                 assert err.code == "insufficient_points" and str(err).startswith(start), err
             else:
                 raise AssertionError("central granted a million points")
+
+
+def _page_messages(html: str) -> dict:
+    import json
+    import re
+    found = re.search(r'<script id="i18n" type="application/json">(.*?)</script>', html, re.S)
+    assert found, html[:500]
+    return json.loads(found.group(1))["messages"]
+
+
+def test_each_apps_pages_carry_only_their_own_scripts_messages(central_app, node_app):
+    """Finding 11 of issue 22: every till page carried the office's messages too (~18 KB).
+    A message of the till's scripts is on the till's page and not on central's; the office's
+    the other way round; common's (the money field's) on both."""
+    from babel.messages.pofile import read_po
+
+    from kassa.common.i18n import catalog_files
+    with catalog_files()["ru"].open("rb") as f:
+        catalog = read_po(f, locale="ru")
+
+    def only(folder: str) -> set[str]:
+        return {m.id for m in catalog if isinstance(m.id, str) and m.string and m.locations
+                and all(path.startswith(folder) and path.endswith(".js")
+                        for path, _ in m.locations)}
+
+    till_only, office_only = only("kassa/pos_node/"), only("kassa/central/")
+    common = only("kassa/common/")
+    assert till_only and office_only and common
+    till_page = node_app.test_client().get("/", headers={"Accept-Language": "ru"})
+    office_page = central_app.test_client().get("/ops/signin?lang=ru")
+    assert till_page.status_code == office_page.status_code == 200
+    on_till = _page_messages(till_page.get_data(as_text=True))
+    on_office = _page_messages(office_page.get_data(as_text=True))
+    assert till_only <= set(on_till) and not office_only & set(on_till)
+    assert office_only <= set(on_office) and not till_only & set(on_office)
+    assert common <= set(on_till) and common <= set(on_office)

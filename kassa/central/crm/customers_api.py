@@ -156,6 +156,7 @@ class ProfileSchema(ma.Schema):
     email = fields.String(allow_none=True)
     birthday = fields.Date(allow_none=True)
     status = fields.String()
+    card_number = fields.String(allow_none=True, metadata={"description": "the card in use"})
     home_store_code = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     blocked = fields.Boolean()

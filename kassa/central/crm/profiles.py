@@ -217,6 +217,7 @@ def profile(session: Session, customer: Customer, reach: Reach | None = None) ->
     return {
         "id": customer.id, "name": customer.name, "phone": customer.phone,
         "email": customer.email, "birthday": customer.birthday, "status": customer.status,
+        "card_number": customer.card_number,
         "home_store_code": store_codes.get(customer.home_store_id),
         "created_at": customer.created_at, "blocked": customer.blocked_at is not None,
         "lead_source": customer.lead_source,

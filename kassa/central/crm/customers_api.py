@@ -18,11 +18,11 @@ from marshmallow import fields, validate
 from kassa.central.access.auth import require_role
 from kassa.central.crm import (
     customer_imports,
+    customer_receipts,
     data_rights,
     interactions,
     profiles,
     quotes,
-    receipts,
 )
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, csv_body, db
 from kassa.central.models import Customer
@@ -280,7 +280,7 @@ class CustomerReceipt(MethodView):
         """One of the customer's receipts: lines, payments, points earned and paid, returns."""
         with db().read() as session:
             customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
-            return receipts.customer_receipt(session, customer, receipt_no)
+            return customer_receipts.customer_receipt(session, customer, receipt_no)
 
 
 @bp.route("/<uuid:customer_id>/consents/<string(maxlength=12):channel>")

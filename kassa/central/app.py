@@ -64,7 +64,13 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         vat_rates_api,
     )
     from kassa.central.crm import company_api, customers_api, interactions_api, tasks_api
-    from kassa.central.membership import cards_api, holds_api, loyalty_rules_api, selfservice_api
+    from kassa.central.membership import (
+        cards_api,
+        holds_api,
+        loyalty_rules_api,
+        points_api,
+        selfservice_api,
+    )
     from kassa.central.replication import nodes_api, operations_api, sync_api
     from kassa.central.reporting import (
         analytics_api,
@@ -78,7 +84,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
                       users_api.bp, regions_api.bp, role_limits_api.bp, company_api.bp,
                       promotions_api.bp, loyalty_rules_api.bp, customers_api.bp,
                       interactions_api.bp, tasks_api.bp, manager_reports.bp, history_api.bp,
-                      analytics_api.bp, selfservice_api.bp, vat_rates_api.bp):
+                      analytics_api.bp, selfservice_api.bp, vat_rates_api.bp, points_api.bp):
         api.register_blueprint(blueprint)
     from kassa.central import pages
     app.register_blueprint(pages.bp)

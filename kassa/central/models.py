@@ -560,12 +560,14 @@ class Promotion(Base):
 
 
 class RoleLimit(Base):
-    """What a role may do at the till alone: above these, a manager override."""
+    """What a role may do alone: at the till a discount and a refund (above these, a manager
+    override); at central the points one may add to or take from a customer at a time."""
 
     __tablename__ = "role_limits"
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
     max_discount_bp: Mapped[int] = mapped_column(Integer)
     max_refund_minor: Mapped[int] = mapped_column(BigInteger)
+    max_points_adjust: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ReceivedEvent(Base):

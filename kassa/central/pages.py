@@ -29,7 +29,7 @@ from flask_babel import gettext
 
 from kassa.central.access import audit as audit_log
 from kassa.central.access.auth import check_password, current_user, password_stamp
-from kassa.central.access.people import require_strong_password
+from kassa.central.access.people import points_adjust_limit, require_strong_password
 from kassa.central.handlers import db
 from kassa.central.models import User
 from kassa.common.db import utcnow
@@ -179,8 +179,13 @@ def audit(user):
 @bp.get("/customers")
 @page_for("admin", "central_office", "regional_manager", "store_manager")
 def customers(user):
-    """Find a customer; everything about them; consents and contacts."""
-    return render_template("ops_customers.html", user=user, page="customers")
+    """Find a customer; everything about them; their details, consents, cards and points,
+    contacts. The customer shown is in the address (``?id=``), so a language switch keeps
+    them."""
+    with db().read() as session:
+        limit = points_adjust_limit(session, user.role)
+    return render_template("ops_customers.html", user=user, page="customers",
+                           points_limit=limit)
 
 
 @bp.get("/reports")

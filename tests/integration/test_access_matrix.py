@@ -50,6 +50,8 @@ ACCESS = {
     ("DELETE", "/api/v1/account/tokens/{token_id}"): PEOPLE,
     ("GET", "/api/v1/audit"): CENTRAL_STAFF,
     ("POST", "/api/v1/cards/{number}/block"): CENTRAL_STAFF,
+    ("POST", "/api/v1/cards/{number}/unblock"): CENTRAL_STAFF,
+    ("POST", "/api/v1/cards/{number}/replace"): CENTRAL_STAFF,
     ("POST", "/api/v1/products/import"): OPERATORS,
     ("GET", "/api/v1/products/export"): CENTRAL_STAFF,
     ("GET", "/api/v1/products"): PEOPLE,
@@ -90,6 +92,8 @@ ACCESS = {
     ("POST", "/api/v1/customers/{customer_id}/documents"): PEOPLE,
     ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): PEOPLE,
     ("POST", "/api/v1/customers/{customer_id}/interactions"): PEOPLE,
+    ("POST", "/api/v1/customers/{customer_id}/points-adjustments"): PEOPLE,
+    ("GET", "/api/v1/customers/{customer_id}/receipts/{receipt_no}"): PEOPLE,
     ("POST", "/api/v1/interactions"): PEOPLE,
     ("POST", "/api/v1/interactions/import"): PEOPLE,
     ("POST", "/api/v1/history/import"): OPERATORS,
@@ -194,6 +198,9 @@ BODIES = {
     ("PATCH", "/api/v1/users/{user_id}"): {"full_name": "Taken over"},
     ("POST", "/api/v1/customers/{customer_id}/block"): {"reason": "taken over"},
     ("POST", "/api/v1/cards/{number}/block"): {"reason": "fraud"},
+    ("POST", "/api/v1/cards/{number}/replace"): {},
+    ("POST", "/api/v1/customers/{customer_id}/points-adjustments"): {"points": 100,
+                                                                     "reason": "taken over"},
     ("POST", "/api/v1/authorizations/{auth_id}/decision"): {"approve": True,
                                                             "reason": "taken over"},
     ("PUT", "/api/v1/customers/{customer_id}/consents/{channel}"): {"granted": True},
@@ -238,6 +245,7 @@ def moscow_ids(central_db, key_dir) -> dict[str, str]:
             "spb_customer": str(s.scalars(select(Customer.id).where(
                 Customer.home_store_id != store.id)).first()),
             "number": card,
+            "receipt_no": "pos-1-00000001",  # no such receipt of hers: refused before that
             "auth_id": str(authorizations.request(s, "pos-1", "refund", 99_999_999,
                                                   "receipt pos-1-00000001").id),
             "task_id": str(tasks.open_task(s, "complaint", customer=anna,
@@ -280,7 +288,7 @@ def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, t
         if resp.status_code not in (403, 404):
             wrong.append(f"{method} {path}: {resp.status_code} {resp.get_json()}")
     assert wrong == []
-    assert len(walked) == 17, walked
+    assert len(walked) == 21, walked
     office = basic_auth("office", seeded["users"]["office"]["password"])
     stores = client.get("/api/v1/stores", headers=office).json["stores"]
     assert "Taken over" not in {s["name"] for s in stores}

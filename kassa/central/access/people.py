@@ -22,6 +22,11 @@ from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Forbidden, Invalid, NotFound
 from kassa.common.passwords import MIN_PASSWORD, hash_secret, weakness
 
+# The points each role may add to or take from a customer's account at a time, until central
+# sets its own (``role_limits.max_points_adjust``); a cashier adjusts none.
+POINTS_ADJUST = {"store_manager": 1000, "regional_manager": 5000, "central_office": 20000,
+                 "admin": 20000}
+
 # The roles each role may create and manage.
 MANAGES = {
     "admin": frozenset(ROLES),
@@ -88,18 +93,36 @@ def update_user(session: Session, user: User, *, full_name: str | None = None,
 
 
 def set_role_limit(session: Session, role: str, max_discount_bp: int,
-                   max_refund_minor: int) -> RoleLimit:
+                   max_refund_minor: int, max_points_adjust: int | None = None) -> RoleLimit:
+    """Set a role's limits; ``max_points_adjust`` None keeps the role's (its default for a role
+    that had none). Only the till's two go to the tills: the points limit is central's."""
     if role not in ROLES:
         raise Invalid("Unknown role %(role)s.", code="bad_role", role=repr(role))
-    if not 0 <= max_discount_bp <= 10000 or max_refund_minor < 0:
+    if not 0 <= max_discount_bp <= 10000 or max_refund_minor < 0 or (
+            max_points_adjust is not None and max_points_adjust < 0):
         raise Invalid("Limits must be a 0-100 % discount and a non-negative refund.",
                       code="bad_limit")
-    limit = session.get(RoleLimit, role) or RoleLimit(role=role)
+    limit = session.get(RoleLimit, role)
+    if limit is None:
+        limit = RoleLimit(role=role, max_points_adjust=POINTS_ADJUST.get(role, 0))
     limit.max_discount_bp, limit.max_refund_minor = max_discount_bp, max_refund_minor
+    if max_points_adjust is not None:
+        limit.max_points_adjust = max_points_adjust
     session.add(limit)
     session.flush()
     record_change(session, "role_limit", role, role_limit_doc(limit))
     return limit
+
+
+def points_adjust_limit(session: Session, role: str) -> int:
+    """The most points a person of ``role`` may add to or take from an account at a time."""
+    limit = session.get(RoleLimit, role)
+    return limit.max_points_adjust if limit is not None else POINTS_ADJUST.get(role, 0)
+
+
+def role_limit_view(limit: RoleLimit) -> dict:
+    """A role's limits as the API shows them: the till's two and central's points limit."""
+    return {**role_limit_doc(limit), "max_points_adjust": limit.max_points_adjust}
 
 
 def user_view(session: Session, user: User) -> dict:
@@ -241,17 +264,20 @@ def change_account(session: Session, actor: User, user_id: int, changes: dict) -
 
 
 def change_role_limit(session: Session, actor: User, role: str, max_discount_bp: int,
-                      max_refund_minor: int) -> dict:
-    """Set a role's discount and refund limits (tills get them at their next pull)."""
+                      max_refund_minor: int, max_points_adjust: int | None = None) -> dict:
+    """Set a role's discount and refund limits (tills get them at their next pull) and, when
+    given, the points it may adjust at a time."""
     if role not in ROLES:
         raise NotFound("No role %(role)s.", code="role_not_found", role=repr(role))
     old = session.get(RoleLimit, role)
-    before = role_limit_doc(old) if old else None
-    after = role_limit_doc(set_role_limit(session, role, max_discount_bp, max_refund_minor))
+    before = role_limit_view(old) if old else None
+    after = role_limit_view(set_role_limit(session, role, max_discount_bp, max_refund_minor,
+                                           max_points_adjust))
     if after != before:
         audit.change(session, actor.id, "role_limit", role, before, after)
     return after
 
 
 def role_limits(session: Session) -> list[dict]:
-    return [role_limit_doc(r) for r in session.scalars(select(RoleLimit).order_by(RoleLimit.role))]
+    return [role_limit_view(r)
+            for r in session.scalars(select(RoleLimit).order_by(RoleLimit.role))]

@@ -1,5 +1,6 @@
-"""What each role may do alone at the till over HTTP: the discount and refund limits above which
-a store manager, or central, must approve. The tills get them at their next pull.
+"""What each role may do alone over HTTP: at the till the discount and refund limits above which
+a store manager, or central, must approve (the tills get them at their next pull); at central
+the points one may add to or take from a customer's account at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class RoleLimitSchema(ma.Schema):
     role = fields.String()
     max_discount_bp = fields.Integer(metadata={"description": "basis points: 1000 = 10 %"})
     max_refund_minor = fields.Integer()
+    max_points_adjust = fields.Integer(metadata={
+        "description": "points one may add to or take from a customer at a time (central)"})
 
 
 class RoleLimitListSchema(ma.Schema):
@@ -33,6 +36,9 @@ class RoleLimitInSchema(ma.Schema):
                                      validate=validate.Range(min=0, max=10_000))
     max_refund_minor = fields.Integer(required=True, strict=True,
                                       validate=validate.Range(min=0, max=10**12))
+    max_points_adjust = fields.Integer(load_default=None, strict=True,
+                                       validate=validate.Range(min=0, max=10**9), metadata={
+                                           "description": "unchanged when left out"})
 
 
 @bp.route("/role-limits")
@@ -52,6 +58,7 @@ class OneRoleLimit(MethodView):
     @bp.arguments(RoleLimitInSchema)
     @bp.response(200, RoleLimitSchema)
     def put(self, body, role):
-        """Set a role's discount and refund limits (tills get them at their next pull)."""
+        """Set a role's discount and refund limits (tills get them at their next pull) and the
+        points it may adjust at a time (left out: unchanged)."""
         with db().transaction() as session:
             return people.change_role_limit(session, g.user, role, **body)

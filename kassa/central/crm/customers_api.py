@@ -16,7 +16,14 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from kassa.central.access.auth import require_role
-from kassa.central.crm import customer_imports, data_rights, interactions, profiles, quotes
+from kassa.central.crm import (
+    customer_imports,
+    customer_receipts,
+    data_rights,
+    interactions,
+    profiles,
+    quotes,
+)
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, csv_body, db
 from kassa.central.models import Customer
 from kassa.common.errors import Conflict
@@ -113,6 +120,8 @@ class TimelineSchema(ma.Schema):
     store_code = fields.String(allow_none=True)
     summary = fields.String()
     amount_minor = fields.Integer(allow_none=True)
+    receipt_no = fields.String(allow_none=True, metadata={
+        "description": "a purchase's receipt, or the one a return was of"})
 
 
 class InteractionSchema(ma.Schema):
@@ -147,6 +156,7 @@ class ProfileSchema(ma.Schema):
     email = fields.String(allow_none=True)
     birthday = fields.Date(allow_none=True)
     status = fields.String()
+    card_number = fields.String(allow_none=True, metadata={"description": "the card in use"})
     home_store_code = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     blocked = fields.Boolean()
@@ -220,6 +230,57 @@ class OneCustomer(MethodView):
         for part in ("cards", "loyalty", "purchases", "returns"):
             view[part] = jsonable(view[part])
         return view
+
+
+class ReceiptLineSchema(ma.Schema):
+    line_no = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    quantity_milli = fields.Integer()
+    unit_price_minor = fields.Integer()
+    discount_minor = fields.Integer()
+    amount_minor = fields.Integer()
+    points_earned = fields.Integer()
+
+
+class ReceiptPaymentSchema(ma.Schema):
+    method = fields.String()
+    amount_minor = fields.Integer()
+
+
+class ReceiptReturnSchema(ma.Schema):
+    return_no = fields.String()
+    returned_at = fields.AwareDateTime()
+    total_minor = fields.Integer()
+
+
+class ReceiptSchema(ma.Schema):
+    receipt_no = fields.String()
+    sold_at = fields.AwareDateTime()
+    status = fields.String(metadata={"description": "completed | post_voided"})
+    store_code = fields.String(allow_none=True)
+    store_name = fields.String(allow_none=True)
+    cashier = fields.String(allow_none=True)
+    gross_minor = fields.Integer()
+    discount_minor = fields.Integer()
+    total_minor = fields.Integer()
+    points_burned = fields.Integer()
+    points_earned = fields.Integer()
+    lines = fields.List(fields.Nested(ReceiptLineSchema))
+    payments = fields.List(fields.Nested(ReceiptPaymentSchema))
+    returns = fields.List(fields.Nested(ReceiptReturnSchema))
+
+
+@bp.route("/<uuid:customer_id>/receipts/<string(maxlength=64):receipt_no>")
+class CustomerReceipt(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.response(200, ReceiptSchema)
+    def get(self, customer_id, receipt_no):
+        """One of the customer's receipts: lines, payments, points earned and paid, returns."""
+        with db().read() as session:
+            customer = profiles.reachable(session, profiles.Reach.of(g.user), customer_id)
+            return customer_receipts.customer_receipt(session, customer, receipt_no)
 
 
 @bp.route("/<uuid:customer_id>/consents/<string(maxlength=12):channel>")

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
-from kassa.central.membership import personal_offers
+from kassa.central.membership import personal_offers, points
 from kassa.central.models import (
     Card,
     Consent,
@@ -202,12 +202,14 @@ def profile(session: Session, customer: Customer, reach: Reach | None = None) ->
     imported, earlier = _imported_purchases(session, customer.id)
     timeline = sorted(
         [{"at": s.sold_at, "kind": "purchase", "store_code": store_codes.get(s.store_id),
-          "summary": f"receipt {s.receipt_no}", "amount_minor": s.total_minor} for s in sales]
+          "summary": f"receipt {s.receipt_no}", "amount_minor": s.total_minor,
+          "receipt_no": s.receipt_no} for s in sales]
         + [{"at": h.at, "kind": "imported", "store_code": store_codes.get(h.store_id),
             "summary": "imported purchase", "amount_minor": h.amount_minor} for h in earlier]
         + [{"at": r.returned_at, "kind": "return", "store_code": store_codes.get(r.store_id),
             "summary": f"return {r.return_no} of {r.original_receipt_no}",
-            "amount_minor": -r.total_minor} for r in returns]
+            "amount_minor": -r.total_minor, "receipt_no": r.original_receipt_no}
+           for r in returns]
         + [{"at": i.at, "kind": i.channel, "store_code": store_codes.get(i.store_id),
             "summary": f"{'from' if i.direction == 'in' else 'to'} customer: {i.subject}",
             "amount_minor": None} for i in contacts],
@@ -215,6 +217,7 @@ def profile(session: Session, customer: Customer, reach: Reach | None = None) ->
     return {
         "id": customer.id, "name": customer.name, "phone": customer.phone,
         "email": customer.email, "birthday": customer.birthday, "status": customer.status,
+        "card_number": customer.card_number,
         "home_store_code": store_codes.get(customer.home_store_id),
         "created_at": customer.created_at, "blocked": customer.blocked_at is not None,
         "lead_source": customer.lead_source,
@@ -224,13 +227,17 @@ def profile(session: Session, customer: Customer, reach: Reach | None = None) ->
                      for c in CONSENT_CHANNELS],
         "consent_history": [{"channel": h.channel, "granted": h.granted, "at": h.at,
                              "source": h.source} for h in history],
-        "cards": [{"card_number": c.card_number, "status": c.status,
-                   "expires_on": c.expires_on, "blocked_at": c.blocked_at} for c in cards],
+        "cards": [{"card_number": c.card_number, "status": c.status, "kind": c.kind,
+                   "expires_on": c.expires_on, "blocked_at": c.blocked_at,
+                   "block_reason": c.block_reason, "replaced_by": c.replaced_by}
+                  for c in cards],
         "loyalty": None if account is None else {
             "tier": account.tier, "balance": account.balance, "held": account.held,
             "expiring": account.expiring or [],
             "entries": [{"at": e.at, "kind": e.kind, "points": e.points, "cause": e.cause}
-                        for e in ledger]},
+                        for e in ledger],
+            # The same, a line per purchase, return or adjustment, as people read it.
+            "history": points.history(session, account.id)},
         # The tills' sales and the purchases imported from a previous system, each marked.
         "purchases": {
             "count": totals[0] + imported["count"],

@@ -3,7 +3,8 @@
 Cards belong to a loyalty account, so a replacement card carries the balance and history over
 by itself: the old card is blocked (reason ``replaced``) and the new one issued to the same
 account. Every block goes into the change feed as a ``card_block`` entry for every node, so a
-lost card stops working everywhere at the next pull. Issuer public keys go into the feed too
+lost card stops working everywhere at the next pull; lifting one (a lost card found) is that
+entry's tombstone. Issuer public keys go into the feed too
 (``issuer_key``): tills check the card's certificate with them.
 
 The issuer's private keys are files in ``key_dir`` (mode 0600); central's database holds only
@@ -290,3 +291,75 @@ def replace(session: Session, number: str, key_dir: Path, *,
     old.replaced_by = state.card_number
     session.flush()
     return state
+
+
+# Blocks that stay: the card was replaced, or its holder erased or merged into another record.
+FINAL_BLOCKS = ("replaced", "erased", "merged")
+
+
+def unblock(session: Session, number: str, actor_id: int | None = None) -> Card:
+    """Lift a block (a lost card found): the card works again at every till from its next
+    pull. Refused for a card that is not blocked and for a block that stays
+    (``FINAL_BLOCKS``)."""
+    card = _card(session, number)
+    if card.status == "replaced":
+        raise Conflict("Card %(number)s was replaced by %(replaced_by)s.",
+                       code="card_replaced", number=number, replaced_by=card.replaced_by)
+    if card.status != "blocked":
+        raise Conflict("Card %(number)s is not blocked.", code="card_not_blocked",
+                       number=number)
+    if card.block_reason in FINAL_BLOCKS:
+        raise Conflict("Card %(number)s stays blocked (%(reason)s).", code="card_block_final",
+                       number=number, reason=card.block_reason)
+    reason = card.block_reason or ""
+    card.status = "active" if card.activated_at is not None else "issued"
+    card.blocked_at = card.block_reason = None
+    session.flush()
+    record_change(session, "card_block", number, None)
+    audit.record(session, "card_unblock", f"card {number}", reason=reason, actor_id=actor_id,
+                 details={"was_blocked_for": reason})
+    return card
+
+
+def replace_at_office(session: Session, number: str, actor_id: int | None,
+                      stock_number: str | None = None) -> Card:
+    """The office's replacement of card ``number``: a card from a store's stock handed over
+    (``stock_number``) or, without one, a new printed card number; either is the account's
+    card at once (balance and history stay with the account) and the old card is blocked
+    everywhere (reason ``replaced``)."""
+    old = _card(session, number)
+    if old.status == "replaced":
+        raise Conflict("Card %(number)s was replaced by %(replaced_by)s.",
+                       code="card_replaced", number=number, replaced_by=old.replaced_by)
+    account = session.get(LoyaltyAccount, old.account_id) if old.account_id else None
+    if account is None:
+        raise Conflict("Card %(number)s belongs to nobody yet.", code="card_not_issued",
+                       number=number)
+    now = utcnow()
+    if stock_number is not None:
+        new = _card(session, stock_number)
+        if new.status != "stock":
+            raise Conflict("Card %(number)s is not in a store's stock.",
+                           code="card_not_in_stock", number=stock_number)
+        record_change(session, "stock_card", stock_number, None, store_id=new.store_id)
+        new.account_id, new.status, new.activated_at = account.id, "active", now
+    else:
+        today = now.date()
+        new = Card(card_number=_new_number(session), account_id=account.id, kind="printed",
+                   status="active", expires_on=today.replace(year=today.year + VALID_YEARS),
+                   has_pin=False, activated_at=now)
+        session.add(new)
+    session.flush()
+    customer = session.get(Customer, account.customer_id)
+    assert customer is not None  # foreign key of the account
+    customer.card_number, customer.card_has_pin = new.card_number, new.has_pin
+    session.flush()
+    record_change(session, "customer", customer.id, customer_doc(customer),
+                  **customer_scope(session, customer))
+    block(session, number, "replaced", actor_id)  # a card blocked as lost keeps that reason
+    old.status, old.replaced_by = "replaced", new.card_number
+    session.flush()
+    audit.record(session, "card_replace", f"card {number}", actor_id=actor_id,
+                 reason="from stock" if stock_number else "new printed card",
+                 details={"new_card": new.card_number})
+    return new

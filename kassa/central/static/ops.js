@@ -15,10 +15,22 @@ async function api(method, path, body) {
     // Field errors say which field and why: {"pin": ["4 to 8 digits"]}.
     const fields = doc.error === "invalid_input" && doc.details ? " " + Object.entries(doc.details)
       .map(([k, v]) => `${k}: ${[].concat(v).join(", ")}`).join("; ") : "";
-    throw new Error((doc.message || `HTTP ${resp.status}`) + fields);
+    // The refusal's code and details too, for a page that acts on them (likely_duplicate).
+    throw Object.assign(new Error((doc.message || `HTTP ${resp.status}`) + fields),
+      {status: resp.status, code: doc.error, details: doc.details});
   }
   return doc;
 }
+
+// The language links keep what the page shows (?id= of a customer, a report's filters): the
+// address as it is now, with the language changed.
+document.addEventListener("click", (ev) => {
+  const link = ev.target.closest && ev.target.closest("a[data-lang]");
+  if (!link) return;
+  const params = new URLSearchParams(location.search);
+  params.set("lang", link.dataset.lang);
+  link.href = `${location.pathname}?${params}${location.hash}`;
+});
 
 function say(text) {
   const box = $("#message");

@@ -1,14 +1,14 @@
 """a store's address, printed on its receipts
 
 Revision ID: 0032
-Revises: 0028
+Revises: 0031
 Create Date: 2026-12-07 19:40:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0032'
-down_revision = '0028'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 

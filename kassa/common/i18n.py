@@ -74,11 +74,11 @@ def compiled_dir() -> Path:
             _write_atomic(out / "messages.mo", buffer.getvalue())
             # Each app's pages carry the messages of their own scripts (and common's), not
             # the other app's: a till page has no use for the office's words.
-            scripts: dict[str, dict] = {app: {} for app in SCRIPT_APPS}
+            scripts: dict[str, dict[str, str | list[str]]] = {app: {} for app in SCRIPT_APPS}
             for m in catalog:
                 if not (m.id and m.string):
                     continue
-                key = m.id[0] if isinstance(m.id, tuple) else m.id
+                key = str(m.id[0] if isinstance(m.id, (tuple, list)) else m.id)
                 text = list(m.string) if isinstance(m.string, tuple) else m.string
                 for app in _script_apps(m.locations):
                     scripts[app][key] = text
@@ -91,7 +91,7 @@ def compiled_dir() -> Path:
 SCRIPT_APPS = ("central", "pos_node")
 
 
-def _script_apps(locations) -> set[str]:
+def _script_apps(locations: list[tuple[str, int]]) -> set[str]:
     apps: set[str] = set()
     for path, _line in locations:
         parts = Path(path).parts

@@ -219,9 +219,10 @@ def _plotly() -> bytes:
 
 
 @bp.get("/masterdata")
-@page_for("admin", "central_office", "regional_manager")
+@page_for("admin", "central_office", "regional_manager", "store_manager")
 def masterdata(user):
-    """Prices, people, stores, tills, promotions, role limits and loyalty rules."""
+    """Prices, people, stores, tills, promotions, role limits and loyalty rules (a store
+    manager: their store's people, to add a cashier or reset a forgotten PIN)."""
     return render_template("ops_masterdata.html", user=user, page="masterdata")
 
 

@@ -26,6 +26,32 @@ function button(label, onClick) {
   return b;
 }
 
+// A new PIN (till people) or password (office people) typed into the person's row: a manager
+// resets what someone forgot, within their reach (central refuses the rest), audited there.
+function secretReset(u) {
+  const till = u.role === "cashier" || u.role === "store_manager";
+  const field = document.createElement("input");
+  field.type = "password";
+  field.size = till ? 6 : 12;
+  field.autocomplete = "new-password";
+  field.className = "secret";
+  if (till) field.inputMode = "numeric";
+  field.setAttribute("aria-label", till ? t("New PIN for %(user)s", {user: u.username})
+    : t("New password for %(user)s", {user: u.username}));
+  const reset = button(till ? t("reset PIN") : t("reset password"), async () => {
+    if (!field.value) { field.focus(); throw new Error(t("Type the new one first.")); }
+    try {
+      await api("PATCH", `/api/v1/users/${u.id}`, till ? {pin: field.value} : {password: field.value});
+    } finally { field.value = ""; }
+    say(till ? t("New PIN of %(user)s saved: the tills have it at their next pull.", {user: u.username})
+      : t("New password of %(user)s saved; their sessions ended.", {user: u.username}));
+  });
+  const wrap = document.createElement("span");
+  wrap.className = "reset";
+  wrap.append(field, " ", reset);
+  return wrap;
+}
+
 // (Not named fill(): that is i18n.js's.)
 function fillTable(table, rows, render) {
   $(`#${table} tbody`).replaceChildren(...rows.map((r) => {
@@ -74,7 +100,7 @@ const load = {
       button(u.active ? t("deactivate") : t("activate"), async () => {
         await api("PATCH", `/api/v1/users/${u.id}`, u.locked ? {unlock: true} : {active: !u.active});
         await load.users();
-      })]);
+      }), secretReset(u)]);
   },
   async vat() {
     const {rates} = await api("GET", "/api/v1/vat-rates");
@@ -261,7 +287,9 @@ function bindForms() {
 (async () => {
   bindMoneyInputs();
   bindForms();
-  for (const part of ["vat", "regions", "stores", "products", "prices", "users", "promotions", "limits", "loyalty"]) {
+  const parts = ROLE === "store_manager" ? ["stores", "users"]
+    : ["vat", "regions", "stores", "products", "prices", "users", "promotions", "limits", "loyalty"];
+  for (const part of parts) {
     try { await load[part](); } catch (e) { say(e.message); }
   }
 })();

@@ -79,6 +79,7 @@ ACCESS = {
     ("PATCH", "/api/v1/promotions/{promotion_id}"): OPERATORS,
     ("GET", "/api/v1/loyalty-rules"): CENTRAL_STAFF,
     ("PATCH", "/api/v1/loyalty-rules"): OPERATORS,
+    ("GET", "/api/v1/loyalty-rules/versions"): CENTRAL_STAFF,
     ("POST", "/api/v1/nodes"): OPERATORS,
     ("POST", "/api/v1/nodes/{node_id}/reenroll"): frozenset({"admin"}),
     ("POST", "/api/v1/customers/{customer_id}/block"): CENTRAL_STAFF,

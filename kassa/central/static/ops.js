@@ -15,7 +15,9 @@ async function api(method, path, body) {
     // Field errors say which field and why: {"pin": ["4 to 8 digits"]}.
     const fields = doc.error === "invalid_input" && doc.details ? " " + Object.entries(doc.details)
       .map(([k, v]) => `${k}: ${[].concat(v).join(", ")}`).join("; ") : "";
-    throw new Error((doc.message || `HTTP ${resp.status}`) + fields);
+    // code and details too, for a form that shows a refusal beside its field
+    throw Object.assign(new Error((doc.message || `HTTP ${resp.status}`) + fields),
+      {code: doc.error, details: doc.details});
   }
   return doc;
 }

@@ -69,11 +69,6 @@ DEFAULT = {
 }
 
 
-def _refused(message: str, field: str, **values: Any) -> LedgerError:
-    """``bad_rules`` naming the field at fault (``rate_milli_by_tier.gold``) for the form."""
-    return LedgerError(message, "bad_rules", field=field, **values)
-
-
 def _field_of(err: msgspec.ValidationError) -> str:
     """The dotted path msgspec names (``... - at `$.rate_milli_by_tier.gold` ``), or the
     unknown field's name; ``""`` for the whole document."""
@@ -99,26 +94,31 @@ def parse(document: Mapping[str, Any]) -> LoyaltyRules:
     rates = document.get("rate_milli_by_tier")
     for tier, rate in rates.items() if isinstance(rates, dict) else ():
         if type(rate) is not int or rate < 0:  # msgspec names no dict key: this names the tier
-            raise _refused("An earning rate is a whole number, 0 or more.",
-                           f"rate_milli_by_tier.{tier}")
+            where = f"rate_milli_by_tier.{tier}"
+            raise LedgerError("An earning rate is a whole number, 0 or more.", "bad_rules",
+                              field=where)
     try:
         doc = msgspec.convert(document, RulesDoc, strict=False)
     except msgspec.ValidationError as err:
-        raise _refused("Loyalty rules refused: %(reason)s", _field_of(err),
-                       reason=str(err)) from None
+        raise LedgerError("Loyalty rules refused: %(reason)s", "bad_rules",
+                          field=_field_of(err), reason=str(err)) from None
     names = [name for name, _ in doc.tiers]
     thresholds = [minimum for _, minimum in doc.tiers]
     if thresholds[0] != 0:
-        raise _refused("The first tier starts at 0.", "tiers.0")
+        raise LedgerError("The first tier starts at 0.", "bad_rules", field="tiers.0")
     for n in range(1, len(thresholds)):
         if thresholds[n] <= thresholds[n - 1] or names[n] in names[:n]:
-            raise _refused("Each tier starts above the one before it.", f"tiers.{n}")
+            where = f"tiers.{n}"
+            raise LedgerError("Each tier starts above the one before it.", "bad_rules",
+                              field=where)
     if set(names) != set(doc.rate_milli_by_tier):
-        raise _refused("Every tier needs an earning rate, and only tiers.", "rate_milli_by_tier")
+        raise LedgerError("Every tier needs an earning rate, and only tiers.", "bad_rules",
+                          field="rate_milli_by_tier")
     for name in names:
         if doc.rate_milli_by_tier[name] * doc.minor_per_point > FULL_PERCENT_MILLI:
-            raise _refused("A tier gives back at most %(most)s of what is spent.",
-                           f"rate_milli_by_tier.{name}", most="100 %")
+            where = f"rate_milli_by_tier.{name}"
+            raise LedgerError("A tier gives back at most %(most)s of what is spent.",
+                              "bad_rules", field=where, most="100 %")
     earning = EarningRules(
         doc.rate_milli_by_tier, doc.product_multiplier_bp, doc.category_multiplier_bp,
         tuple(PointsPromotion(p.starts_at, p.ends_at, p.multiplier_bp,

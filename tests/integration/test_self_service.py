@@ -354,3 +354,110 @@ def test_the_code_mail_is_in_the_language_of_the_page(central_app, two_cards, an
     client.post("/api/v1/me/code", json={"email": anna_by_mail})
     code, text = _mailed_code(smtp, anna_by_mail)
     assert f"Код для входа: {code}" in text and "10 мин." in text
+
+
+# --- card numbers as printed, points a purchase a row, a PIN set by the customer -----------
+
+def in_groups(number: str, between: str = " ") -> str:
+    """A card number as printed on the card: four groups of four."""
+    return between.join(number[i:i + 4] for i in range(0, 16, 4))
+
+
+def test_a_card_number_typed_as_printed_signs_in(central_app, two_cards):
+    anna = two_cards["anna"]
+    for typed in (in_groups(anna), in_groups(anna, "-"), f" {in_groups(anna)} "):
+        client = central_app.test_client()
+        resp = sign_in(client, typed)
+        assert resp.status_code == 200, (typed, resp.json)
+        assert client.get("/api/v1/me").json["card_number"] == anna
+    for typed in (anna[:15], in_groups(anna) + " 1", anna[:4] + "/" + anna[4:]):
+        resp = sign_in(central_app.test_client(), typed)
+        assert resp.status_code == 422 and resp.json["error"] == "invalid_input", typed
+    client = central_app.test_client()
+    csrf = sign_in(client, anna).json["csrf"]
+    lost = client.post("/api/v1/me/lost-card", json={"card_number": in_groups(anna, "-")},
+                       headers={"X-CSRF-Token": csrf})
+    assert lost.status_code == 204
+
+
+def _purchase(s, account, store, receipt: str, lines: dict[int, int], at, total: int):
+    sale = Sale(id=uuid.uuid4(), receipt_no=receipt, node_id="pos-1", store_id=store.id,
+                customer_id=account.customer_id, sold_at=at, total_minor=total, vat_minor=0)
+    s.add(sale)
+    s.flush()
+    loyalty_accounts.post_many(s, account.id, [
+        LedgerEntry(f"sale:{sale.id}:{n}:earn", EntryKind.EARN, points, at)
+        for n, points in lines.items()])
+    return sale
+
+
+def test_points_are_listed_a_purchase_a_row(central_app, central_db, two_cards):
+    """A receipt of three lines that also spent points under a hold is one row (its date,
+    store, total, points earned and spent), a return of it another; an adjustment its own."""
+    from datetime import timedelta
+
+    from kassa.central.models import Return
+    day = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
+    with central_db.transaction() as s:
+        store = s.scalars(select(Store).where(Store.code == "S001")).one()
+        account = s.scalars(select(LoyaltyAccount).join(
+            Customer, Customer.id == LoyaltyAccount.customer_id).where(
+            Customer.card_number == two_cards["anna"])).one()
+        loyalty_accounts.post(s, account.id, LedgerEntry("test:welcome", EntryKind.ADJUSTMENT,
+                                                         100, day - timedelta(days=1)))
+        first = _purchase(s, account, store, "pos-1-00000007", {1: 1, 2: 2, 3: 1}, day, 20980)
+        hold = loyalty_accounts.hold(s, account.id, "pos-1", 40, sale_id=first.id)
+        loyalty_accounts.commit(s, hold.id, "pos-1", first.id, day)
+        back = Return(id=uuid.uuid4(), return_no="pos-1-R0001", node_id="pos-1",
+                      store_id=store.id, original_sale_id=first.id,
+                      original_receipt_no=first.receipt_no, reason="sour",
+                      returned_at=day + timedelta(days=1), total_minor=8990, vat_minor=0)
+        s.add(back)
+        s.flush()
+        loyalty_accounts.post(s, account.id, LedgerEntry(
+            f"return:{back.id}:2:reverse", EntryKind.REVERSAL, -2, day + timedelta(days=1)))
+        _purchase(s, account, store, "pos-1-00000009", {1: 3, 2: 1}, day + timedelta(days=2),
+                  41990)
+    client = central_app.test_client()
+    sign_in(client, two_cards["anna"])
+    rows = client.get("/api/v1/me/points").json
+    assert rows["pages"] == 1
+    assert [(r["kind"], r["receipt_no"], r["store_name"], r["total_minor"], r["earned"],
+             r["spent"]) for r in rows["items"]] == [
+        ("purchase", "pos-1-00000009", "Tverskaya 7", 41990, 4, 0),
+        ("return", "pos-1-R0001", "Tverskaya 7", 8990, 0, -2),
+        ("purchase", "pos-1-00000007", "Tverskaya 7", 20980, 4, -40),
+        ("adjustment", None, None, None, 100, 0)]
+    assert rows["items"][2]["at"].startswith("2026-11-02T12:00")  # the sale's own time
+
+
+def test_a_customer_sets_their_own_web_pin_with_a_mailed_code(central_app, central_db,
+                                                              two_cards, anna_by_mail, smtp):
+    client = central_app.test_client()
+    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    code, _text = _mailed_code(smtp, anna_by_mail)
+
+    def set_pin(email=anna_by_mail, with_code=code, pin="86420"):
+        return client.post("/api/v1/me/web-pin", json={"email": email, "code": with_code,
+                                                       "pin": pin})
+
+    for bad in ("12", "12345678901", "12a4"):  # as `kassa card web-pin` refuses them
+        resp = set_pin(pin=bad)
+        assert resp.status_code == 422 and resp.json["error"] == "bad_pin", bad
+    wrong = set_pin(with_code="000000" if code != "000000" else "111111")
+    unknown = set_pin(email="nobody@example.ru")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json  # the answer does not tell whether the address is known
+    resp = set_pin()  # the code survived the bad PINs
+    assert resp.status_code == 200, resp.json
+    assert (resp.json["name"], resp.json["card_number"]) == ("Anna Petrova", two_cards["anna"])
+    assert client.get("/api/v1/me").json["card_number"] == two_cards["anna"]  # signed in
+    assert set_pin(pin="97531").status_code == 401  # the code is spent
+    assert sign_in(central_app.test_client(), two_cards["anna"], "86420").status_code == 200
+    assert sign_in(central_app.test_client(), two_cards["anna"], "2468").status_code == 401
+    with central_db.read() as s:
+        line = s.scalars(select(AuditEntry).where(AuditEntry.action == "me_web_pin_set")
+                         .order_by(AuditEntry.id.desc())).first()
+    assert (line.subject, line.reason) == (f"card {two_cards['anna']}",
+                                           "self-service, e-mailed code")
+    assert "86420" not in f"{line.subject} {line.reason} {line.details}"

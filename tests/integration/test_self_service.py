@@ -461,3 +461,95 @@ def test_a_customer_sets_their_own_web_pin_with_a_mailed_code(central_app, centr
     assert (line.subject, line.reason) == (f"card {two_cards['anna']}",
                                            "self-service, e-mailed code")
     assert "86420" not in f"{line.subject} {line.reason} {line.details}"
+
+
+def _shots(tmp_path) -> list[Path]:
+    return [tmp_path] + ([Path(os.environ["KASSA_SCREENSHOTS"])]
+                         if os.environ.get("KASSA_SCREENSHOTS") else [])
+
+
+def test_the_page_by_keyboard_in_english_and_russian(central_db, live_central, two_cards,
+                                                      anna_by_mail, smtp, tmp_path):
+    """Anna types her card number as printed and her PIN, sees one row for a receipt of
+    three lines; then, in Russian, gets a code by e-mail and sets a new PIN with it (a
+    mistyped repeat is refused), and signs in with it and her number typed with dashes."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.helpers import CHROMIUM_ARGS
+    day = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
+    with central_db.transaction() as s:
+        store = s.scalars(select(Store).where(Store.code == "S001")).one()
+        account = s.scalars(select(LoyaltyAccount).join(
+            Customer, Customer.id == LoyaltyAccount.customer_id).where(
+            Customer.card_number == two_cards["anna"])).one()
+        loyalty_accounts.post(s, account.id, LedgerEntry("test:welcome", EntryKind.ADJUSTMENT,
+                                                         100, day))
+        _purchase(s, account, store, "pos-1-00000007", {1: 1, 2: 2, 3: 1}, day, 20980)
+    anna = two_cards["anna"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1024, "height": 900}).new_page()
+            page.goto(f"{live_central}/my/?lang=en")
+            page.click("input[name=card_number]")
+            page.keyboard.type(in_groups(anna))
+            page.keyboard.press("Tab")
+            page.keyboard.type("2468")
+            page.keyboard.press("Enter")
+            expect(page.locator("#balance")).to_have_text("104")
+            rows = page.locator("#points li")
+            expect(rows).to_have_count(2)  # the receipt of three lines, and the welcome
+            expect(rows.first).to_contain_text("Purchase · Tverskaya 7 · 209.80")
+            expect(rows.first).to_contain_text("+4")
+            expect(rows.nth(1)).to_contain_text("Points adjusted")
+            for folder in _shots(tmp_path):
+                folder.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(folder / "selfservice.png"), full_page=True)
+            page.click("#sign-out")
+            page.click("a[lang=ru]")
+            expect(page.locator("html")).to_have_attribute("lang", "ru")
+
+            page.click("#by-code summary")
+            page.click("input[name=email]")
+            page.keyboard.type(anna_by_mail)
+            page.keyboard.press("Enter")
+            expect(page.locator("#code-sent")).to_contain_text("код уже отправлен")
+            assert wait_until(lambda: smtp.messages, timeout=10)
+            code, _text = _mailed_code(smtp, anna_by_mail)
+            expect(page.locator("input[name=code]")).to_be_focused()
+            page.keyboard.type(code)
+            page.keyboard.press("Tab")
+            page.keyboard.type("13579")
+            page.keyboard.press("Tab")
+            page.keyboard.type("13578")
+            page.keyboard.press("Enter")
+            expect(page.locator("#signin-error")).to_have_text(
+                "PIN-коды не совпадают: введите один и тот же дважды.")
+            for folder in _shots(tmp_path):
+                page.screenshot(path=str(folder / "selfservice-set-pin-ru.png"), full_page=True)
+            page.click("input[name=new_pin_again]")
+            page.keyboard.press("End")
+            for _ in range(5):
+                page.keyboard.press("Backspace")
+            page.keyboard.type("13579")
+            page.keyboard.press("Enter")
+            expect(page.locator("#message")).to_have_text(
+                f"PIN-код задан. В следующий раз входите с картой {in_groups(anna)} и этим "
+                "PIN-кодом.")
+            expect(page.locator("#points li").first).to_contain_text(
+                "Покупка · Tverskaya 7 · 209,80")
+            for folder in _shots(tmp_path):
+                page.screenshot(path=str(folder / "selfservice-ru.png"), full_page=True)
+            page.click("#sign-out")
+            page.click("input[name=card_number]")
+            page.keyboard.type(in_groups(anna, "-"))
+            page.keyboard.press("Tab")
+            page.keyboard.type("13579")
+            page.keyboard.press("Enter")
+            expect(page.locator("#balance")).to_have_text("104")
+        finally:
+            browser.close()
+    with central_db.read() as s:
+        assert s.scalar(select(AuditEntry.reason).where(
+            AuditEntry.action == "me_web_pin_set").order_by(AuditEntry.id.desc()).limit(1)
+        ) == "self-service, e-mailed code"

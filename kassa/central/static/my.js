@@ -27,6 +27,8 @@
     if (!resp.ok) { throw Object.assign(new Error(data.message), { code: data.error }); }
     return data;
   }
+  // A card number as printed on the card: "7770 0000 0000 0001".
+  const grouped = (number) => number.replace(/(\d{4})(?=\d)/g, "$1 ");
   function item(left, right) {
     const li = document.createElement("li");
     const a = document.createElement("span"); a.textContent = left;
@@ -60,7 +62,7 @@
       (e) => item(tn("%(n)s point expires", "%(n)s points expire", e.points),
                   formatDate(e.on))));
     fill("cards", me.cards.map((c) => {
-      const li = item(c.card_number, CARD_STATUSES[c.status] || c.status);
+      const li = item(grouped(c.card_number), CARD_STATUSES[c.status] || c.status);
       if (c.status === "active" || c.status === "issued") {
         const lost = document.createElement("button");
         lost.className = "danger"; lost.textContent = t("Report lost");
@@ -167,7 +169,9 @@
                                  $("signin-error").hidden = false; };
       if (pin && !/^[0-9]{4,8}$/.test(pin)) { refuse(t("A web PIN is 4-8 digits.")); return; }
       if (pin && pin !== form.get("new_pin_again")) {
-        refuse(t("The two PINs differ: type the same one twice.")); return;
+        refuse(t("The two PINs differ: type the same one twice."));
+        ev.target.elements.new_pin_again.focus();
+        return;
       }
       try {
         // With a new PIN the code sets it (and signs in); without one it only signs in.
@@ -178,7 +182,7 @@
         show(true); await load();
         if (pin) {
           say(t("Your PIN is set. Next time, sign in with card %(number)s and it.",
-                { number: r.card_number }));
+                { number: grouped(r.card_number) }));
         }
       } catch (e) { refuse(e.message); }
     });

@@ -124,6 +124,7 @@ ACCESS = {
     ("POST", "/api/v1/public/leads"): PUBLIC,  # the website's form: rate-limited, bot-guarded
     ("POST", "/api/v1/me/sign-in"): PUBLIC,  # card number + web PIN; rate-limited, lockout
     ("POST", "/api/v1/me/code"): PUBLIC,  # mails a sign-in code; the same answer for all
+    ("POST", "/api/v1/me/web-pin"): PUBLIC,  # the mailed code sets the PIN; as a code sign-in
     ("POST", "/api/v1/me/sign-out"): PUBLIC,
     ("GET", "/api/v1/me"): CUSTOMER,
     ("GET", "/api/v1/me/purchases"): CUSTOMER,

@@ -86,7 +86,8 @@ def _hold_sales(session: Session, hold_ids: list[str]) -> dict[str, uuid.UUID]:
         return {}
     return {str(hold_id): sale_id for hold_id, sale_id in session.execute(
         select(RedemptionHold.id, RedemptionHold.sale_id).where(
-            RedemptionHold.id.in_(ids), RedemptionHold.sale_id.is_not(None)))}
+            RedemptionHold.id.in_(ids), RedemptionHold.sale_id.is_not(None)))
+        if sale_id is not None}
 
 
 def _described(session: Session, rows: list[_Row]) -> list[dict]:

@@ -61,9 +61,10 @@ def change_rules(session: Session, actor: User, changes: dict) -> dict:
     """Replace some top-level fields of the rules as a new version (``bad_rules`` if the result
     does not hold together, or a change names a field central sets itself); the audit line has
     the fields changed, before and after. Nothing changed, no new version."""
-    for field in sorted(set(changes) & settings.CENTRAL_FIELDS):
+    central = sorted(set(changes) & settings.CENTRAL_FIELDS)
+    if central:
         raise Invalid("%(field)s is set by central, not by an edit.", code="bad_rules",
-                      details={"field": field}, field=field)
+                      details={"field": central[0]}, field=central[0])
     row = session.get(LoyaltySettings, 1, with_for_update=True)
     before = dict(row.document if row else settings.DEFAULT)
     after = {**before, **changes}

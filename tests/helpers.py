@@ -150,3 +150,17 @@ def percentile(values, q: float) -> float:
 
 def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def point_a_rouble(central_db: Database, **changes) -> dict:
+    """Central's loyalty rules become a point for each rouble of a receipt at every tier (each
+    point paying a rouble), changed by ``changes``: for tests that count points on small
+    receipts (the demo's rules give a few per cent back). Tills get them at their next pull.
+    Returns the document set."""
+    from kassa.central.membership import loyalty_rules
+    from kassa.loyalty import settings
+    document = {**settings.DEFAULT, "minor_per_point": 100,
+                "rate_milli_by_tier": {tier: 1000 for tier, _ in settings.DEFAULT["tiers"]},
+                **changes}
+    with central_db.transaction() as session:
+        return loyalty_rules.set_rules(session, document)

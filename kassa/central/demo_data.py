@@ -16,7 +16,7 @@ from kassa.central.catalog.products import create_product
 from kassa.central.catalog.promotions import create_promotion
 from kassa.central.catalog.stores import create_region, create_store
 from kassa.central.crm import profiles
-from kassa.central.membership import loyalty_accounts
+from kassa.central.membership import loyalty_accounts, loyalty_rules
 from kassa.central.models import CompanyDetails
 from kassa.central.replication.nodes import add_node
 from kassa.loyalty import settings
@@ -65,7 +65,7 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
                      amount_minor=2000)
     people.set_role_limit(session, "cashier", 1000, 300000)  # 10 %, 3,000.00 roubles
     people.set_role_limit(session, "store_manager", 5000, 10000000)
-    loyalty_accounts.set_rules(session, settings.DEFAULT)
+    loyalty_rules.set_rules(session, settings.DEFAULT)
     session.add(CompanyDetails(id=1, name="Kassa Retail LLC", inn="7700000000", kpp="770001001",
                                address="Tverskaya 7, Moscow", bank="Demo Bank",
                                bic="044525000", account="40702810000000000000"))

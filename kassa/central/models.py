@@ -337,6 +337,17 @@ class LoyaltySettings(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LoyaltyRulesVersion(Base):
+    """Every version of the loyalty rules central has set, kept: the document a till held
+    under a version (the document carries its number) is known for good."""
+
+    __tablename__ = "loyalty_rules_versions"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict] = mapped_column(JSONDoc)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 class IssuerKey(Base):
     """A key central certifies cards with; the card's C5 names it. The private half lives in a
     file only central reads (``KASSA_ISSUER_KEY_DIR``), never in the database."""

@@ -55,9 +55,11 @@ def earn(rules: EarningRules, tier: str, lines: list[EarnLine], paid_with_points
          at: datetime, balance: int = 0) -> dict[int, int]:
     """Points each line earns. The part of the sale paid with points earns nothing: it is
     taken off the lines in proportion to their amounts, and the rest earns at the tier's rate
-    times the product's (else the category's) multiplier and any running promotion's. The cap
-    on the balance trims the last lines first. Returns ``{line_no: points}`` (lines earning
-    nothing left out)."""
+    times the product's (else the category's) multiplier and any running promotion's. The sale
+    earns the whole points of its lines' exact sum (1 % of 89.90 + 119.90 is 2 points, where
+    rounding each line down would give 1), shared out among the lines by their exact shares so
+    a return takes back what its lines earned. The cap on the balance trims the last lines
+    first. Returns ``{line_no: points}`` (lines earning nothing left out)."""
     rate = rules.rate_milli_by_tier.get(tier)
     if rate is None:
         raise LedgerError("No earning rate for tier %(tier)s.", "unknown_tier", tier=repr(tier))
@@ -65,17 +67,20 @@ def earn(rules: EarningRules, tier: str, lines: list[EarnLine], paid_with_points
     if not 0 <= paid_with_points_minor <= total:
         raise LedgerError("Points paid for more than the sale.", "bad_points_payment")
     by_points = split_proportionally(paid_with_points_minor, [ln.amount_minor for ln in lines])
-    earned = {}
+    exact = []  # each line's points times _PER_POINT, so that nothing is rounded yet
     for ln, off in zip(lines, by_points, strict=True):
         multiplier = rules.product_multiplier_bp.get(
             ln.product_id, rules.category_multiplier_bp.get(ln.category or "", FULL_BP))
         for promo in rules.promotions:
             if promo.applies(ln.product_id, at):
                 multiplier = multiplier * promo.multiplier_bp // FULL_BP
-        points = (ln.amount_minor - off) * rate * multiplier // (100 * 1000 * FULL_BP)
-        if points > 0:
-            earned[ln.line_no] = points
+        exact.append(max(ln.amount_minor - off, 0) * rate * multiplier)
+    shares = split_proportionally(sum(exact) // _PER_POINT, exact)
+    earned = {ln.line_no: points for ln, points in zip(lines, shares, strict=True) if points > 0}
     return _capped(earned, rules.max_balance, balance)
+
+
+_PER_POINT = 100 * 1000 * FULL_BP  # minor units x rate in thousandths x multiplier in bp
 
 
 def _capped(earned: dict[int, int], cap: int | None, balance: int) -> dict[int, int]:

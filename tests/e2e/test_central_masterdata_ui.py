@@ -3,6 +3,11 @@ region's price with the form and the till sells at it after its next pull; regis
 and is shown its one-time code; stops a promotion; changes the offline caps. A regional
 manager sees only their region."""
 
+import json
+import os
+import sqlite3
+from pathlib import Path
+
 import pytest
 import requests
 from playwright.sync_api import expect
@@ -11,6 +16,16 @@ from tests.e2e.conftest import run_kassa
 from tests.helpers import sign_in_central
 
 pytestmark = pytest.mark.e2e
+
+
+def retype(page, field, text: str) -> None:
+    """Replace what a field shows as a person does: click into it, go to its end, rub out
+    what is there with Backspace, type the new text."""
+    field.click()
+    page.keyboard.press("End")
+    for _ in range(len(field.input_value())):
+        page.keyboard.press("Backspace")
+    page.keyboard.type(text)
 
 
 def test_office_keeps_master_data_and_the_till_follows(browser, page, stack, tmp_path):
@@ -63,10 +78,12 @@ def test_office_keeps_master_data_and_the_till_follows(browser, page, stack, tmp
     promo.get_by_role("button", name="stop").click()
     expect(page.locator("#promotions-table tbody tr", has_text="Tea 15 % off")
            ).to_contain_text("stopped")
-    caps = page.locator("#caps-form")
-    caps.locator("input[name=offline_points_per_day]").fill("250")
-    caps.locator("button[type=submit]").click()
-    expect(page.locator("#rules-doc")).to_contain_text('"offline_points_per_day": 250')
+    caps = page.locator("#rules-form")
+    retype(page, caps.locator("input[name=offline_points_per_day]"), "250")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("Loyalty rules saved as version")
+    expect(page.locator("#rules-versions tbody tr").first).to_contain_text(
+        "offline points per day")
     bad = page.locator("form[data-post='/api/v1/users']")
     bad.locator("input[name=username]").fill("new-cashier")
     bad.locator("input[name=pin]").fill("12")
@@ -174,3 +191,77 @@ def test_a_store_manager_resets_a_cashiers_forgotten_pin(page, stack):
         "username": "cashier-s001", "pin": stack["users"]["cashier-s001"]["pin"]}
     ).status_code == 401
     stack["users"]["cashier-s001"]["pin"] = "864213"  # for what runs after on this stack
+
+
+def test_the_office_sets_the_loyalty_rules_in_their_form(browser, page, stack, tmp_path):
+    """Gold's share back typed into the rules form, in English then in Russian: a share no
+    chain gives (150 %) and one that is no number are refused beside the field and save
+    nothing; a good one is saved as the next version, listed with who made it, and reaches the
+    till at its next pull."""
+    office = ("office", stack["users"]["office"]["password"])
+    rules_api = stack["central"] + "/api/v1/loyalty-rules"
+    first = requests.get(rules_api, auth=office, timeout=10).json()["document"]["version"]
+    sign_in_central(page, stack["central"], *office)
+    page.goto(stack["central"] + "/ops/masterdata#loyalty")
+    form = page.locator("#rules-form")
+    gold = form.locator("[data-field='rate_milli_by_tier.gold']")
+    expect(gold).to_have_value("3")  # the demo's 3 % back at gold
+    expect(form.locator("[data-field='rate_milli_by_tier.base']")).to_have_value("1")
+    expect(form.locator("input[name=point_value]")).to_have_value("1.00")
+    expect(page.locator("#rules-version")).to_contain_text(f"Version {first}, set ")
+
+    gold_error = gold.locator("xpath=following-sibling::small")
+    retype(page, gold, "150")
+    page.keyboard.press("Enter")
+    expect(gold_error).to_have_text("A tier gives back at most 100 % of what is spent.")
+    expect(gold).to_have_attribute("aria-invalid", "true")
+    retype(page, gold, "4 %")
+    page.keyboard.press("Enter")
+    expect(gold_error).to_have_text("A percentage such as 2.5.")
+    expect(page.locator("#message")).to_have_text(
+        "The rules were not saved: see the fields marked.")
+    assert requests.get(rules_api, auth=office, timeout=10).json()["document"][
+        "version"] == first
+    retype(page, gold, "4.5")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_have_text(
+        f"Loyalty rules saved as version {first + 1}.")
+    expect(gold_error).to_have_text("")
+    expect(page.locator("#rules-version")).to_contain_text(f"Version {first + 1}, set ")
+    latest = page.locator("#rules-versions tbody tr").first
+    expect(latest).to_contain_text("office")
+    expect(latest).to_contain_text("earn rates")
+    shot_of_part(page.locator("#loyalty"), "central-loyalty-rules", tmp_path)
+
+    page.click("a[data-lang=ru]")
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    page.goto(stack["central"] + "/ops/masterdata#loyalty")
+    expect(gold).to_have_value("4,5")
+    retype(page, gold, "150")
+    page.keyboard.press("Enter")
+    expect(gold_error).to_have_text("Уровень возвращает не больше 100 % потраченного.")
+    retype(page, gold, "2,5")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_have_text(
+        f"Правила лояльности сохранены как версия {first + 2}.")
+    expect(page.locator("#rules-version")).to_contain_text(f"Версия {first + 2}, задана ")
+    expect(page.locator("#rules-versions tbody tr").first).to_contain_text("начисление")
+    shot_of_part(page.locator("#loyalty"), "central-loyalty-rules-ru", tmp_path)
+    page.click("a[data-lang=en]")  # as the other tests expect the office
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
+    doc = requests.get(rules_api, auth=office, timeout=10).json()["document"]
+    assert (doc["version"], doc["rate_milli_by_tier"]["gold"]) == (first + 2, 25)
+    run_kassa("pos", "sync-now", env=stack["node_env"])
+    with sqlite3.connect(stack["node_env"]["KASSA_NODE_DB"]) as till:
+        held = json.loads(till.execute("SELECT document FROM loyalty_rules").fetchone()[0])
+    assert (held["version"], held["rate_milli_by_tier"]["gold"]) == (first + 2, 25)
+
+
+def shot_of_part(part, name: str, tmp_path) -> None:
+    """A screenshot of one part of a page, kept where the page fixture keeps its own."""
+    folders = [tmp_path] + ([Path(os.environ["KASSA_SCREENSHOTS"])]
+                            if os.environ.get("KASSA_SCREENSHOTS") else [])
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        part.screenshot(path=str(folder / f"{name}.png"))

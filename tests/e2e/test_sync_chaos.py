@@ -178,6 +178,13 @@ def chain(tmp_path, pg_server, pcscd):
             pcscd, LoyaltyCardApplet(load_card(card_file), card_file), port=CARD_PORT):
         try:
             serve_central()
+            # A point for each rouble of a receipt, so that every card sale earns some, the
+            # 20.00 ones with central's price cut too (the demo's 1 % gives those none).
+            rates = {tier: 1000 for tier in ("base", "silver", "gold", "platinum")}
+            requests.patch(central["url"] + "/api/v1/loyalty-rules", timeout=10,
+                           json={"changes": {"rate_milli_by_tier": rates}},
+                           auth=("office", secrets["users"]["office"]["password"])
+                           ).raise_for_status()
             for node_id, cashier in (("pos-1", "cashier-s001"), ("pos-2", "cashier-s002"),
                                      ("pos-3", "cashier-s001")):
                 till = Till(tmp_path, sup, node_id, {"username": cashier,

@@ -81,6 +81,7 @@ ACCESS = {
     ("PATCH", "/api/v1/promotions/{promotion_id}"): OPERATORS,
     ("GET", "/api/v1/loyalty-rules"): CENTRAL_STAFF,
     ("PATCH", "/api/v1/loyalty-rules"): OPERATORS,
+    ("GET", "/api/v1/loyalty-rules/versions"): CENTRAL_STAFF,
     ("POST", "/api/v1/nodes"): OPERATORS,
     ("POST", "/api/v1/nodes/{node_id}/reenroll"): frozenset({"admin"}),
     ("POST", "/api/v1/customers/{customer_id}/block"): CENTRAL_STAFF,
@@ -127,6 +128,7 @@ ACCESS = {
     ("POST", "/api/v1/public/leads"): PUBLIC,  # the website's form: rate-limited, bot-guarded
     ("POST", "/api/v1/me/sign-in"): PUBLIC,  # card number + web PIN; rate-limited, lockout
     ("POST", "/api/v1/me/code"): PUBLIC,  # mails a sign-in code; the same answer for all
+    ("POST", "/api/v1/me/web-pin"): PUBLIC,  # the mailed code sets the PIN; as a code sign-in
     ("POST", "/api/v1/me/sign-out"): PUBLIC,
     ("GET", "/api/v1/me"): CUSTOMER,
     ("GET", "/api/v1/me/purchases"): CUSTOMER,

@@ -28,6 +28,7 @@ from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.models import BlockedCard
 from kassa.pos_node.models import Customer as NodeCustomer
 from kassa.pos_node.replication.client import sync_now
+from tests.helpers import point_a_rouble
 from tests.helpers import staff_auth as who
 
 
@@ -42,9 +43,11 @@ def test_every_channel_lands_on_the_customer_and_the_timeline(central_app, centr
     api = central_app.test_client()
     office = who(seeded, "office")
     anna = anna_id(central_db)
+    point_a_rouble(central_db)  # so that a carton of milk earns points to show
     # Purchases in both stores, by card, through real tills and sync.
     for node_id in ("pos-1", "pos-2"):
         till, db = tills[node_id]
+        sync_now(db)  # the rules
         till.post("/api/v1/cart/lines", json={"sku": "1001", "quantity": 1})
         assert till.post("/api/v1/cart/customer",
                          json={"card_number": "7770000000000001"}).status_code == 200

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from kassa.central.membership import loyalty_accounts
+from kassa.central.membership import loyalty_accounts, loyalty_rules
 from kassa.central.models import Customer, LoyaltyAccount
 from kassa.common.signing import signature_headers
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
@@ -129,10 +129,10 @@ def test_rules_and_balances_reach_the_tills(central_db, account, node_db, node_k
     from tests.helpers import install_identity
 
     with central_db.transaction() as session:
-        with pytest.raises(loyalty_accounts.Invalid) as err:
-            loyalty_accounts.set_rules(session, {**settings.DEFAULT, "tiers": [["base", 5]]})
+        with pytest.raises(loyalty_rules.Invalid) as err:
+            loyalty_rules.set_rules(session, {**settings.DEFAULT, "tiers": [["base", 5]]})
         assert err.value.code == "bad_rules"
-        loyalty_accounts.set_rules(session, {**settings.DEFAULT, "offline_points_per_day": 300})
+        loyalty_rules.set_rules(session, {**settings.DEFAULT, "offline_points_per_day": 300})
     install_identity(node_db, "pos-1", 1, node_key)
     with central_db.read() as central, node_db.transaction() as session:
         node = session.scalars(select(NodeIdentity)).one()

@@ -1,5 +1,6 @@
 """Points at the till and at central over real HTTP (central on SQLite and PostgreSQL): a sale
-earns per line, the till shows the balance before central has it and never counts it twice
+earns by the rules central set (each test states the ones it counts with), shared by the
+receipt's lines, the till shows the balance before central has it and never counts it twice
 after, returns take back what the goods earned, a post-void undoes the sale's points, tiers
 follow the 12-month spend, and lots expire oldest first."""
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from kassa.central import jobs
 from kassa.central.membership import loyalty_accounts as central_loyalty
+from kassa.central.membership import loyalty_rules
 from kassa.central.models import Customer, LoyaltyAccount, LoyaltyEntry, Product
 from kassa.common.db import utcnow
 from kassa.loyalty import settings
@@ -21,6 +23,18 @@ from tests.integration.test_returns import give_back
 from tests.integration.test_till_workflow import add, manager
 
 ANNA = "7770000000000001"
+# The rules these tests count with (the demo's give a few per cent back): a point for every
+# rouble at base, 1.5 at silver, each point worth 10 kopecks, so points are easy to check.
+POINT_A_ROUBLE = {**settings.DEFAULT, "minor_per_point": 10,
+                  "rate_milli_by_tier": {"base": 1000, "silver": 1500, "gold": 2000,
+                                         "platinum": 3000}}
+
+
+def set_rules(central_db, db, **changes):
+    """Central sets these rules (``POINT_A_ROUBLE`` changed by ``changes``); the till pulls."""
+    with central_db.transaction() as session:
+        loyalty_rules.set_rules(session, {**POINT_A_ROUBLE, **changes})
+    sync_now(db)
 
 
 def account_of(central_db, card=ANNA):
@@ -44,6 +58,7 @@ def card_balance(client, card=ANNA):
 
 def test_a_sale_earns_per_line_and_central_counts_it_once(tills, central_db):
     client, db = tills["pos-1"]
+    set_rules(central_db, db)
     assert card_balance(client) == 0  # a typed-in number identifies the customer
     add(client, sku="1001", quantity=3)  # milk 3 x 89.90
     add(client, sku="5001", quantity=1)
@@ -52,8 +67,9 @@ def test_a_sale_earns_per_line_and_central_counts_it_once(tills, central_db):
     sale = client.post("/api/v1/cart/checkout", json={"payments": [
         {"method": "cash", "amount": cart["total_minor"]}]}).json
     earned = {ln["line_no"]: ln["points_earned"] for ln in sale["lines"]}
-    # Base tier: one point per whole rouble of each line.
-    assert earned == {ln["line_no"]: ln["amount_minor"] // 100 for ln in sale["lines"]}
+    # Base tier: a point per whole rouble of the receipt (369.60: 369), shared by the lines
+    # (269.70 and 99.90) in proportion, the odd point to the larger remainder.
+    assert earned == {1: 269, 2: 100}
     total = sum(earned.values())
     assert sale["card_record_written"] is None  # no card in a reader
     # The till shows the points at once, before central has them ...
@@ -77,6 +93,7 @@ def test_a_sale_earns_per_line_and_central_counts_it_once(tills, central_db):
 
 def test_returns_take_back_what_the_returned_goods_earned(tills, central_db, demo_secrets):
     client, db = tills["pos-1"]
+    set_rules(central_db, db)
     card_balance(client)
     add(client, sku="1001", quantity=3)
     sale = client.post("/api/v1/cart/checkout", json={"payments": [
@@ -101,6 +118,7 @@ def test_returns_take_back_what_the_returned_goods_earned(tills, central_db, dem
 
 def test_a_post_void_undoes_the_sales_points(tills, central_db, demo_secrets):
     client, db = tills["pos-1"]
+    set_rules(central_db, db)
     card_balance(client)
     add(client, sku="1001", quantity=1)
     sale = client.post("/api/v1/cart/checkout", json={"payments": [
@@ -120,11 +138,8 @@ def test_a_post_void_undoes_the_sales_points(tills, central_db, demo_secrets):
 
 def test_a_spend_over_the_threshold_upgrades_the_tier_at_once(tills, central_db):
     client, db = tills["pos-1"]
-    rules = {**settings.DEFAULT, "tiers": [["base", 0], ["silver", 20_000], ["gold", 10**8],
-                                           ["platinum", 10**9]]}
-    with central_db.transaction() as session:
-        central_loyalty.set_rules(session, rules)
-    sync_now(db)
+    set_rules(central_db, db, tiers=[["base", 0], ["silver", 20_000], ["gold", 10**8],
+                                     ["platinum", 10**9]])
     card_balance(client)
     add(client, sku="1001", quantity=3)  # 269.70: over the silver threshold of 200.00
     client.post("/api/v1/cart/checkout", json={"payments": [{"method": "cash",
@@ -191,22 +206,20 @@ def test_centrals_jobs_release_stale_holds_and_expire_points_once(central_db, en
 def test_category_and_product_multipliers_and_promotions_apply_at_the_till(tills, central_db):
     client, db = tills["pos-1"]
     now = utcnow()
-    with central_db.transaction() as session:
+    with central_db.read() as session:
         ids = dict(session.execute(select(Product.sku, Product.id)).all())
-        central_loyalty.set_rules(session, {
-            **settings.DEFAULT, "category_multiplier_bp": {"grocery": 20_000},
-            "product_multiplier_bp": {ids["5001"]: 0},  # no points on chocolate
-            "promotions": [{"starts_at": (now - timedelta(hours=1)).isoformat(),
-                            "ends_at": (now + timedelta(hours=1)).isoformat(),
-                            "multiplier_bp": 30_000, "product_ids": [ids["1002"]]}]})
-    sync_now(db)
+    set_rules(central_db, db, category_multiplier_bp={"grocery": 20_000},
+              product_multiplier_bp={ids["5001"]: 0},  # no points on chocolate
+              promotions=[{"starts_at": (now - timedelta(hours=1)).isoformat(),
+                           "ends_at": (now + timedelta(hours=1)).isoformat(),
+                           "multiplier_bp": 30_000, "product_ids": [ids["1002"]]}])
     card_balance(client)
     for sku in ("1001", "1002", "5001", "4001"):
         add(client, sku=sku, quantity=1)
     sale = client.post("/api/v1/cart/checkout", json={"payments": [
         {"method": "cash", "amount": 100_000}]}).json
     earned = {ln["sku"]: ln["points_earned"] for ln in sale["lines"]}
-    assert earned == {"1001": 8990 * 2 // 100,  # grocery: double
-                      "1002": 5490 * 2 * 3 // 100,  # grocery, and bread's promotion: x3 more
-                      "5001": 0,  # its product multiplier
-                      "4001": 12990 // 100}  # household: the base rate
+    # Exactly: milk 179.80 (grocery: double), bread 329.40 (grocery, and its promotion: x3
+    # more), chocolate 0 (its product multiplier), soap 129.90 (household: the base rate); the
+    # receipt's 639 points shared so, the odd two to the largest remainders (soap, milk).
+    assert earned == {"1001": 180, "1002": 329, "5001": 0, "4001": 130}

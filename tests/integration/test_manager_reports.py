@@ -8,6 +8,7 @@ import io
 
 from kassa.central.access import authorizations
 from kassa.pos_node.replication.client import sync_now
+from tests.helpers import point_a_rouble
 from tests.helpers import staff_auth as who
 
 
@@ -26,6 +27,9 @@ def test_reports_add_up_and_stay_in_the_readers_reach(central_app, central_db, s
     office = who(seeded, "office")
     pos1, db1 = tills["pos-1"]
     pos2, db2 = tills["pos-2"]
+    point_a_rouble(central_db)  # so that each receipt below earns points to report
+    for db in (db1, db2):
+        sync_now(db)
     # A web lead who then buys with a card: a converted lead.
     assert api.post("/api/v1/public/leads", json={
         "name": "Irina", "phone": "+79123456789", "store_code": "S001", "fill_ms": 4000,

@@ -354,3 +354,202 @@ def test_the_code_mail_is_in_the_language_of_the_page(central_app, two_cards, an
     client.post("/api/v1/me/code", json={"email": anna_by_mail})
     code, text = _mailed_code(smtp, anna_by_mail)
     assert f"Код для входа: {code}" in text and "10 мин." in text
+
+
+# --- card numbers as printed, points a purchase a row, a PIN set by the customer -----------
+
+def in_groups(number: str, between: str = " ") -> str:
+    """A card number as printed on the card: four groups of four."""
+    return between.join(number[i:i + 4] for i in range(0, 16, 4))
+
+
+def test_a_card_number_typed_as_printed_signs_in(central_app, two_cards):
+    anna = two_cards["anna"]
+    for typed in (in_groups(anna), in_groups(anna, "-"), f" {in_groups(anna)} "):
+        client = central_app.test_client()
+        resp = sign_in(client, typed)
+        assert resp.status_code == 200, (typed, resp.json)
+        assert client.get("/api/v1/me").json["card_number"] == anna
+    for typed in (anna[:15], in_groups(anna) + " 1", anna[:4] + "/" + anna[4:]):
+        resp = sign_in(central_app.test_client(), typed)
+        assert resp.status_code == 422 and resp.json["error"] == "invalid_input", typed
+    client = central_app.test_client()
+    csrf = sign_in(client, anna).json["csrf"]
+    lost = client.post("/api/v1/me/lost-card", json={"card_number": in_groups(anna, "-")},
+                       headers={"X-CSRF-Token": csrf})
+    assert lost.status_code == 204
+
+
+def _purchase(s, account, store, receipt: str, lines: dict[int, int], at, total: int):
+    sale = Sale(id=uuid.uuid4(), receipt_no=receipt, node_id="pos-1", store_id=store.id,
+                customer_id=account.customer_id, sold_at=at, total_minor=total, vat_minor=0)
+    s.add(sale)
+    s.flush()
+    loyalty_accounts.post_many(s, account.id, [
+        LedgerEntry(f"sale:{sale.id}:{n}:earn", EntryKind.EARN, points, at)
+        for n, points in lines.items()])
+    return sale
+
+
+def test_points_are_listed_a_purchase_a_row(central_app, central_db, two_cards):
+    """A receipt of three lines that also spent points under a hold is one row (its date,
+    store, total, points earned and spent), a return of it another; an adjustment its own."""
+    from datetime import timedelta
+
+    from kassa.central.models import Return
+    day = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
+    with central_db.transaction() as s:
+        store = s.scalars(select(Store).where(Store.code == "S001")).one()
+        account = s.scalars(select(LoyaltyAccount).join(
+            Customer, Customer.id == LoyaltyAccount.customer_id).where(
+            Customer.card_number == two_cards["anna"])).one()
+        loyalty_accounts.post(s, account.id, LedgerEntry("test:welcome", EntryKind.ADJUSTMENT,
+                                                         100, day - timedelta(days=1)))
+        first = _purchase(s, account, store, "pos-1-00000007", {1: 1, 2: 2, 3: 1}, day, 20980)
+        hold = loyalty_accounts.hold(s, account.id, "pos-1", 40, sale_id=first.id)
+        loyalty_accounts.commit(s, hold.id, "pos-1", first.id, day)
+        back = Return(id=uuid.uuid4(), return_no="pos-1-R0001", node_id="pos-1",
+                      store_id=store.id, original_sale_id=first.id,
+                      original_receipt_no=first.receipt_no, reason="sour",
+                      returned_at=day + timedelta(days=1), total_minor=8990, vat_minor=0)
+        s.add(back)
+        s.flush()
+        loyalty_accounts.post(s, account.id, LedgerEntry(
+            f"return:{back.id}:2:reverse", EntryKind.REVERSAL, -2, day + timedelta(days=1)))
+        _purchase(s, account, store, "pos-1-00000009", {1: 3, 2: 1}, day + timedelta(days=2),
+                  41990)
+    client = central_app.test_client()
+    sign_in(client, two_cards["anna"])
+    rows = client.get("/api/v1/me/points").json
+    assert rows["pages"] == 1
+    assert [(r["kind"], r["receipt_no"], r["store_name"], r["total_minor"], r["earned"],
+             r["spent"]) for r in rows["items"]] == [
+        ("purchase", "pos-1-00000009", "Tverskaya 7", 41990, 4, 0),
+        ("return", "pos-1-R0001", "Tverskaya 7", 8990, 0, -2),
+        ("purchase", "pos-1-00000007", "Tverskaya 7", 20980, 4, -40),
+        ("adjustment", None, None, None, 100, 0)]
+    assert rows["items"][2]["at"].startswith("2026-11-02T12:00")  # the sale's own time
+
+
+def test_a_customer_sets_their_own_web_pin_with_a_mailed_code(central_app, central_db,
+                                                              two_cards, anna_by_mail, smtp):
+    client = central_app.test_client()
+    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    code, _text = _mailed_code(smtp, anna_by_mail)
+
+    def set_pin(email=anna_by_mail, with_code=code, pin="86420"):
+        return client.post("/api/v1/me/web-pin", json={"email": email, "code": with_code,
+                                                       "pin": pin})
+
+    for bad in ("12", "12345678901", "12a4"):  # as `kassa card web-pin` refuses them
+        resp = set_pin(pin=bad)
+        assert resp.status_code == 422 and resp.json["error"] == "bad_pin", bad
+    wrong = set_pin(with_code="000000" if code != "000000" else "111111")
+    unknown = set_pin(email="nobody@example.ru")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json  # the answer does not tell whether the address is known
+    resp = set_pin()  # the code survived the bad PINs
+    assert resp.status_code == 200, resp.json
+    assert (resp.json["name"], resp.json["card_number"]) == ("Anna Petrova", two_cards["anna"])
+    assert client.get("/api/v1/me").json["card_number"] == two_cards["anna"]  # signed in
+    assert set_pin(pin="97531").status_code == 401  # the code is spent
+    assert sign_in(central_app.test_client(), two_cards["anna"], "86420").status_code == 200
+    assert sign_in(central_app.test_client(), two_cards["anna"], "2468").status_code == 401
+    with central_db.read() as s:
+        line = s.scalars(select(AuditEntry).where(AuditEntry.action == "me_web_pin_set")
+                         .order_by(AuditEntry.id.desc())).first()
+    assert (line.subject, line.reason) == (f"card {two_cards['anna']}",
+                                           "self-service, e-mailed code")
+    assert "86420" not in f"{line.subject} {line.reason} {line.details}"
+
+
+def _shots(tmp_path) -> list[Path]:
+    return [tmp_path] + ([Path(os.environ["KASSA_SCREENSHOTS"])]
+                         if os.environ.get("KASSA_SCREENSHOTS") else [])
+
+
+def test_the_page_by_keyboard_in_english_and_russian(central_db, live_central, two_cards,
+                                                      anna_by_mail, smtp, tmp_path):
+    """Anna types her card number as printed and her PIN, sees one row for a receipt of
+    three lines; then, in Russian, gets a code by e-mail and sets a new PIN with it (a
+    mistyped repeat is refused), and signs in with it and her number typed with dashes."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.helpers import CHROMIUM_ARGS
+    day = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
+    with central_db.transaction() as s:
+        store = s.scalars(select(Store).where(Store.code == "S001")).one()
+        account = s.scalars(select(LoyaltyAccount).join(
+            Customer, Customer.id == LoyaltyAccount.customer_id).where(
+            Customer.card_number == two_cards["anna"])).one()
+        loyalty_accounts.post(s, account.id, LedgerEntry("test:welcome", EntryKind.ADJUSTMENT,
+                                                         100, day))
+        _purchase(s, account, store, "pos-1-00000007", {1: 1, 2: 2, 3: 1}, day, 20980)
+    anna = two_cards["anna"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1024, "height": 900}).new_page()
+            page.goto(f"{live_central}/my/?lang=en")
+            page.click("input[name=card_number]")
+            page.keyboard.type(in_groups(anna))
+            page.keyboard.press("Tab")
+            page.keyboard.type("2468")
+            page.keyboard.press("Enter")
+            expect(page.locator("#balance")).to_have_text("104")
+            rows = page.locator("#points li")
+            expect(rows).to_have_count(2)  # the receipt of three lines, and the welcome
+            expect(rows.first).to_contain_text("Purchase · Tverskaya 7 · 209.80")
+            expect(rows.first).to_contain_text("+4")
+            expect(rows.nth(1)).to_contain_text("Points adjusted")
+            for folder in _shots(tmp_path):
+                folder.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(folder / "selfservice.png"), full_page=True)
+            page.click("#sign-out")
+            page.click("a[lang=ru]")
+            expect(page.locator("html")).to_have_attribute("lang", "ru")
+
+            page.click("#by-code summary")
+            page.click("input[name=email]")
+            page.keyboard.type(anna_by_mail)
+            page.keyboard.press("Enter")
+            expect(page.locator("#code-sent")).to_contain_text("код уже отправлен")
+            assert wait_until(lambda: smtp.messages, timeout=10)
+            code, _text = _mailed_code(smtp, anna_by_mail)
+            expect(page.locator("input[name=code]")).to_be_focused()
+            page.keyboard.type(code)
+            page.keyboard.press("Tab")
+            page.keyboard.type("13579")
+            page.keyboard.press("Tab")
+            page.keyboard.type("13578")
+            page.keyboard.press("Enter")
+            expect(page.locator("#signin-error")).to_have_text(
+                "PIN-коды не совпадают: введите один и тот же дважды.")
+            for folder in _shots(tmp_path):
+                page.screenshot(path=str(folder / "selfservice-set-pin-ru.png"), full_page=True)
+            page.click("input[name=new_pin_again]")
+            page.keyboard.press("End")
+            for _ in range(5):
+                page.keyboard.press("Backspace")
+            page.keyboard.type("13579")
+            page.keyboard.press("Enter")
+            expect(page.locator("#message")).to_have_text(
+                f"PIN-код задан. В следующий раз входите с картой {in_groups(anna)} и этим "
+                "PIN-кодом.")
+            expect(page.locator("#points li").first).to_contain_text(
+                "Покупка · Tverskaya 7 · 209,80")
+            for folder in _shots(tmp_path):
+                page.screenshot(path=str(folder / "selfservice-ru.png"), full_page=True)
+            page.click("#sign-out")
+            page.click("input[name=card_number]")
+            page.keyboard.type(in_groups(anna, "-"))
+            page.keyboard.press("Tab")
+            page.keyboard.type("13579")
+            page.keyboard.press("Enter")
+            expect(page.locator("#balance")).to_have_text("104")
+        finally:
+            browser.close()
+    with central_db.read() as s:
+        assert s.scalar(select(AuditEntry.reason).where(
+            AuditEntry.action == "me_web_pin_set").order_by(AuditEntry.id.desc()).limit(1)
+        ) == "self-service, e-mailed code"

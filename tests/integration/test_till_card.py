@@ -19,7 +19,6 @@ from kassa.central.membership import cards
 from kassa.central.membership import loyalty_accounts as central_loyalty
 from kassa.central.models import Customer, LoyaltyAccount, RedemptionHold
 from kassa.common.db import utcnow
-from kassa.loyalty import settings
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.cards.card_reader import CardReader
 from kassa.pos_node.models import NodeIdentity, Sale
@@ -27,6 +26,7 @@ from kassa.pos_node.replication.client import sync_now
 from kassa.smartcard import card_protocol as p
 from kassa.smartcard.applet import LoyaltyCardApplet, load_card, save_card
 from kassa.smartcard.vpcd import VPCD_PORT
+from tests.helpers import point_a_rouble as point_a_rouble_rules
 from tests.helpers import wait_until
 from tests.unit.test_card_protocol import card as foreign_card
 
@@ -40,6 +40,13 @@ def anna_account(central_db, name="Anna Petrova") -> LoyaltyAccount:
         customer = session.scalars(select(Customer).where(Customer.name == name)).one()
         return session.scalars(select(LoyaltyAccount).where(
             LoyaltyAccount.customer_id == customer.id)).one()
+
+
+@pytest.fixture
+def point_a_rouble(central_db):
+    """The rules these tests count with (``tests.helpers.point_a_rouble``: a point for each
+    rouble of a receipt, a point pays a rouble); the tills get them at the test's next pull."""
+    point_a_rouble_rules(central_db)
 
 
 @pytest.fixture
@@ -138,7 +145,7 @@ def test_the_till_identifies_a_genuine_card_and_refuses_bad_ones(
 
 
 def test_points_pay_under_centrals_hold_with_the_pin_and_the_record_follows(
-        tills, card_readers, issue, virtual_card_factory, central_db):
+        tills, card_readers, issue, virtual_card_factory, central_db, point_a_rouble):
     client, db = tills["pos-1"]
     path = issue(pin="2580", points=1000)
     sync_now(db)
@@ -200,7 +207,7 @@ def test_three_wrong_pins_block_the_card_for_spending(
 
 
 def test_an_edited_or_older_record_is_not_trusted(
-        tills, card_readers, issue, virtual_card_factory, tmp_path):
+        tills, card_readers, issue, virtual_card_factory, tmp_path, point_a_rouble):
     client, db = tills["pos-1"]
     path = issue(points=300)
     sync_now(db)
@@ -232,7 +239,7 @@ def test_an_edited_or_older_record_is_not_trusted(
 
 
 def test_a_card_pulled_out_after_the_sale_keeps_the_sale_and_gets_its_record_next_time(
-        tills, card_readers, issue, virtual_card_factory):
+        tills, card_readers, issue, virtual_card_factory, point_a_rouble):
     client, db = tills["pos-1"]
     path = issue(points=200)
     sync_now(db)
@@ -269,12 +276,11 @@ def test_a_card_pulled_out_after_the_sale_keeps_the_sale_and_gets_its_record_nex
 
 
 def test_offline_spends_at_two_tills_become_a_debt_that_earnings_repay(
-        tills, card_readers, issue, virtual_card_factory, central_db):
+        tills, card_readers, issue, virtual_card_factory, central_db, point_a_rouble):
     one, one_db = tills["pos-1"]
     two, two_db = tills["pos-2"]
     path = issue(points=300)
-    with central_db.transaction() as session:  # points may pay a whole sale
-        central_loyalty.set_rules(session, {**settings.DEFAULT, "max_share_bp": 10_000})
+    point_a_rouble_rules(central_db, max_share_bp=10_000)  # points may pay a whole sale
     sync_now(one_db)
     sync_now(two_db)
     number = load_card(path).card_number

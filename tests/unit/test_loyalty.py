@@ -204,3 +204,31 @@ def test_a_rules_document_is_checked_whole():
         with pytest.raises(LedgerError) as err:
             settings.parse({**settings.DEFAULT, **broken})
         assert err.value.code == "bad_rules"
+
+
+def test_the_default_rules_give_a_few_percent_back_on_the_whole_receipt():
+    """Milk 89.90 and eggs 119.90 at the base tier's 1 %: 2 points (2.098 rounded down once
+    for the receipt), where rounding each line down would give 1; gold's 3 % gives 6."""
+    from kassa.loyalty import settings
+    rules = settings.parse(settings.DEFAULT)
+    lines = [EarnLine(1, 1001, "grocery", 8990), EarnLine(2, 1004, "grocery", 11990)]
+    assert sum(earn(rules.earning, "base", lines, 0, T0).values()) == 2
+    assert sum(earn(rules.earning, "gold", lines, 0, T0).values()) == 6
+    assert rules.redemption.minor_per_point == 100  # a point pays one rouble
+    shared = earn(rules.earning, "platinum", lines, 0, T0)  # 5 %: 10.49 -> 10 points
+    assert shared == {1: 4, 2: 6}  # the lines' shares of the receipt's points
+
+
+def test_a_refused_rules_document_names_the_field_at_fault():
+    from kassa.loyalty import settings
+    for broken, field in (({"rate_milli_by_tier": {**settings.DEFAULT["rate_milli_by_tier"],
+                                                   "gold": -1}}, "rate_milli_by_tier.gold"),
+                          ({"rate_milli_by_tier": {**settings.DEFAULT["rate_milli_by_tier"],
+                                                   "gold": 1001}}, "rate_milli_by_tier.gold"),
+                          ({"minor_per_point": 0}, "minor_per_point"),
+                          ({"surprise": 1}, "surprise"),
+                          ({"tiers": [["base", 0], ["gold", 5], ["silver", 1]]}, "tiers.2"),
+                          ({"tiers": [["base", 0], ["silver", -5]]}, "tiers.1.1")):
+        with pytest.raises(LedgerError) as err:
+            settings.parse({**settings.DEFAULT, **broken})
+        assert (err.value.code, err.value.values["field"]) == ("bad_rules", field), broken

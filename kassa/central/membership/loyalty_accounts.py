@@ -33,54 +33,18 @@ from kassa.central.models import (
     Return,
     Sale,
     Store,
-    User,
 )
-from kassa.central.replication.feed import record_change, record_changes
+from kassa.central.replication.feed import record_changes
 from kassa.central.replication.feed_documents import account_doc
 from kassa.common.db import rowcount, table, utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.common.storage.bulk import copy_rows
 from kassa.loyalty import settings
-from kassa.loyalty.ledger import EntryKind, Ledger, LedgerEntry, LedgerError
+from kassa.loyalty.ledger import EntryKind, Ledger, LedgerEntry
 from kassa.loyalty.rules import next_tier
 
 HOLD_TTL = timedelta(minutes=15)  # a sale left open longer than this loses its points hold
 EXPIRY_NOTICE = timedelta(days=90)  # the till names points expiring this soon
-
-
-def set_rules(session: Session, document: dict) -> LoyaltySettings:
-    """Replace the chain's loyalty rules (checked whole first); tills get them at their next
-    pull."""
-    try:
-        settings.parse(document)
-    except LedgerError as err:
-        raise Invalid(err.template, code=err.code, **err.values) from err
-    row = session.get(LoyaltySettings, 1) or LoyaltySettings(id=1)
-    row.document, row.updated_at = document, utcnow()
-    session.add(row)
-    session.flush()
-    record_change(session, "loyalty_rules", 1, {"id": 1, "document": document})
-    return row
-
-
-def rules_document(session: Session) -> dict:
-    """The chain's loyalty rules as central keeps them (the defaults until first set)."""
-    row = session.get(LoyaltySettings, 1)
-    return row.document if row else settings.DEFAULT
-
-
-def change_rules(session: Session, actor: User, changes: dict) -> dict:
-    """Replace some top-level fields of the rules (``bad_rules`` if the result does not hold
-    together); the audit line has the fields changed, before and after. Tills get the whole
-    document at their next pull."""
-    row = session.get(LoyaltySettings, 1, with_for_update=True)
-    before = dict(row.document if row else settings.DEFAULT)
-    after = {**before, **changes}
-    if after != before:
-        set_rules(session, after)
-        audit.change(session, actor.id, "loyalty_rules", 1,
-                     {k: before.get(k) for k in changes}, changes)
-    return after
 
 
 def open_account(session: Session, customer: Customer, tier: str = "base") -> LoyaltyAccount:

@@ -21,14 +21,13 @@ from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
 from kassa.central.crm import interactions, profiles, tasks
-from kassa.central.membership import cards, loyalty_accounts, personal_offers
+from kassa.central.membership import cards, loyalty_accounts, personal_offers, points_history
 from kassa.central.models import (
     AuditEntry,
     Card,
     Customer,
     CustomerScore,
     LoyaltyAccount,
-    LoyaltyEntry,
     MailMessage,
     Offer,
     Product,
@@ -50,16 +49,34 @@ CODE_TRIES = 5
 CODES_PER_WINDOW = 3
 
 
-def set_web_pin(session: Session, number: str, pin: str) -> None:
-    """Give the card a PIN for the customer's web page (stored as an argon2 hash); the old
-    PIN, if any, stops working. Audited, never with the PIN."""
+def check_web_pin(pin: str) -> None:
+    """A web PIN is 4-8 digits (``bad_pin``), whoever sets it: the office or the customer."""
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
         raise Invalid("A web PIN is 4-8 digits.", code="bad_pin")
+
+
+def set_web_pin(session: Session, number: str, pin: str, by: str = "office") -> None:
+    """Give the card a PIN for the customer's web page (stored as an argon2 hash); the old
+    PIN, if any, stops working. Audited with who set it (``by``), never with the PIN."""
+    check_web_pin(pin)
     card = session.get(Card, number, with_for_update=True)
     if card is None:
         raise NotFound("No card %(number)s.", code="card_not_found", number=number)
     card.web_pin_hash = hash_secret(pin)
-    audit.record(session, "me_web_pin_set", f"card {number}")
+    audit.record(session, "me_web_pin_set", f"card {number}", reason=by)
+
+
+def set_pin_with_code(session: Session, email: str, code: str, pin: str,
+                      client: str) -> tuple[Customer, Card] | str:
+    """The customer sets their own web PIN with the code mailed to them: the code is checked
+    and spent as a sign-in with it is (``sign_in_with_code``: the same refusals, so the answer
+    never tells whether the address is known), then the card it names gets the PIN. A PIN that
+    breaks the rules is refused first, leaving the code unspent."""
+    check_web_pin(pin)
+    outcome = sign_in_with_code(session, email, code, client)
+    if not isinstance(outcome, str):
+        set_web_pin(session, outcome[1].card_number, pin, by="self-service, e-mailed code")
+    return outcome
 
 
 def sign_in(session: Session, number: str, pin: str, client: str) -> Customer | str:
@@ -216,17 +233,13 @@ def purchases(session: Session, customer: Customer, page: int) -> dict:
 
 
 def points(session: Session, customer: Customer, page: int) -> dict:
-    """The customer's points ledger (earned, spent, expired...), newest first."""
+    """The customer's points, newest first: a row per purchase (its receipt, store, total,
+    points earned and spent), per return and per expiry, not per receipt line."""
     account_id = session.scalar(select(LoyaltyAccount.id).where(
         LoyaltyAccount.customer_id == customer.id))
-    total = session.scalar(select(func.count()).where(LoyaltyEntry.account_id == account_id))
-    assert total is not None  # count() always returns a row
-    rows = session.scalars(select(LoyaltyEntry).where(LoyaltyEntry.account_id == account_id)
-                           .order_by(LoyaltyEntry.at.desc(), LoyaltyEntry.id.desc())
-                           .offset((page - 1) * PAGE).limit(PAGE))
-    return {"page": page, "pages": max(1, -(-total // PAGE)), "items": [
-        {"at": e.at, "kind": e.kind, "points": e.points, "expires_at": e.expires_at}
-        for e in rows]}
+    if account_id is None:
+        return {"page": page, "pages": 1, "items": []}
+    return points_history.by_purchase(session, account_id, page, PAGE)
 
 
 def offers_for(session: Session, customer: Customer) -> dict:

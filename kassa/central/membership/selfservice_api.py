@@ -1,6 +1,6 @@
 """The customer's own JSON API (``/api/v1/me``): sign in with card number and web PIN, or
-with a one-time code mailed to them, then read their points and purchases, change consents,
-report a lost card.
+with a one-time code mailed to them (which also lets them set their own web PIN), then read
+their points and purchases, change consents, report a lost card.
 
 The customer's session lives in the same signed cookie as staff sessions but under its own key
 (``me``); it is never a staff sign-in, and staff credentials never open it. Sign-in is limited
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 from functools import wraps
@@ -36,10 +37,23 @@ bp = Blueprint("selfservice", __name__, url_prefix="/api/v1/me",
 SIGN_IN_LIMIT = (timedelta(minutes=15), 20)  # attempts per client address
 
 
+class CardNumber(fields.String):
+    """A card number as it is printed and typed: groups of four with spaces or dashes between
+    (``7770 0000 0000 0001``, ``7770-0000-...``) are its 16 digits."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Regexp(r"^[0-9]{16}\Z",
+                                                  error="A card number is 16 digits."), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return re.sub(r"[\s-]", "", text) if len(text) <= 40 else text
+
+
 class SignInSchema(ma.Schema):
     """Card number and web PIN, or e-mail address and the code mailed to it."""
 
-    card_number = fields.String(validate=validate.Regexp(r"^[0-9]{16}\Z"))
+    card_number = CardNumber()
     pin = fields.String(validate=validate.Length(min=4, max=12))
     email = fields.Email(validate=validate.Length(max=200))
     code = fields.String(validate=validate.Regexp(r"^[0-9]{6}\Z"))
@@ -69,12 +83,44 @@ class PageArgs(ma.Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
 
 
+class PointsRowSchema(ma.Schema):
+    """A purchase (its receipt's lines together), a return, an expiry run, or another entry."""
+
+    kind = fields.String(metadata={"description": "purchase, return, expiry, adjustment, ..."})
+    at = fields.DateTime()
+    receipt_no = fields.String(allow_none=True)
+    store_name = fields.String(allow_none=True)
+    total_minor = fields.Integer(allow_none=True)
+    voided = fields.Boolean()
+    earned = fields.Integer()
+    spent = fields.Integer(metadata={"description": "0 or less"})
+    points = fields.Integer(metadata={"description": "earned + spent"})
+
+
+class PointsPageSchema(ma.Schema):
+    page = fields.Integer()
+    pages = fields.Integer()
+    items = fields.List(fields.Nested(PointsRowSchema))
+
+
 class MyConsentSchema(ma.Schema):
     granted = fields.Boolean(required=True)
 
 
 class LostSchema(ma.Schema):
-    card_number = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{16}\Z"))
+    card_number = CardNumber(required=True)
+
+
+class PinWithCodeSchema(ma.Schema):
+    """The e-mail address, the code mailed to it, and the new web PIN."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=200))
+    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}\Z"))
+    pin = fields.String(required=True, validate=validate.Length(max=40))
+
+
+class PinSetSchema(SignedInSchema):
+    card_number = fields.String(metadata={"description": "the card the PIN is for"})
 
 
 def _client() -> str:
@@ -147,14 +193,19 @@ class SignIn(MethodView):
                     (outcome[0], outcome[1].card_number)
         _refuse(outcome, "pin" in body)
         customer, card_number = outcome
-        lang = session.get("lang")
-        session.clear()  # a staff sign-in in this browser ends: one person per session
-        if lang:
-            session["lang"] = lang
-        csrf = secrets.token_urlsafe(32)
-        session["me"] = {"card": card_number, "customer": str(customer.id), "csrf": csrf}
-        session.permanent = True
-        return {"name": customer.name, "csrf": csrf}
+        return {"name": customer.name, "csrf": _open_session(customer, card_number)}
+
+
+def _open_session(customer, card_number: str) -> str:
+    """Make this browser's session the customer's; returns its CSRF token."""
+    lang = session.get("lang")
+    session.clear()  # a staff sign-in in this browser ends: one person per session
+    if lang:
+        session["lang"] = lang
+    csrf = secrets.token_urlsafe(32)
+    session["me"] = {"card": card_number, "customer": str(customer.id), "csrf": csrf}
+    session.permanent = True
+    return csrf
 
 
 def _refuse(outcome, by_pin: bool) -> None:
@@ -190,6 +241,32 @@ class Code(MethodView):
         with db().transaction() as db_session:  # now, not at the mail job's next round
             mail.send_pending(db_session)
         return {"minutes": int(selfservice.CODE_TTL.total_seconds() // 60)}
+
+
+@bp.route("/web-pin")
+class WebPin(MethodView):
+    @bp.arguments(PinWithCodeSchema)
+    @bp.response(200, PinSetSchema)
+    @bp.alt_response(401, schema=ErrorSchema, description="bad_credentials")
+    @bp.alt_response(422, schema=ErrorSchema, description="bad_pin")
+    @bp.alt_response(429, schema=ErrorSchema, description="card_locked or rate_limited")
+    def post(self, body):
+        """Set your own web PIN with the code mailed to you (``POST /code``), and be signed
+        in. The code is spent; a wrong or unknown one is refused as a sign-in with it is."""
+        selfservice.check_web_pin(body["pin"])
+        client = _client()
+        with db().transaction() as db_session:
+            if _too_many(db_session, client):
+                outcome = "rate_limited"
+            else:
+                outcome = selfservice.set_pin_with_code(db_session, body["email"],
+                                                        body["code"], body["pin"], client)
+                outcome = outcome if isinstance(outcome, str) else \
+                    (outcome[0], outcome[1].card_number)
+        _refuse(outcome, False)
+        customer, card_number = outcome
+        return {"name": customer.name, "csrf": _open_session(customer, card_number),
+                "card_number": card_number}
 
 
 @bp.route("/sign-out")
@@ -229,9 +306,10 @@ class Points(MethodView):
     decorators = [_customer_session]
 
     @bp.arguments(PageArgs, location="query")
-    @bp.response(200)
+    @bp.response(200, PointsPageSchema)
     def get(self, args):
-        """Points earned, spent and expired, newest first, a page at a time."""
+        """Points earned, spent and expired, newest first, a purchase a row, a page at a
+        time."""
         with db().read() as db_session:
             return selfservice.points(db_session, signed_in_customer(db_session), args["page"])
 

@@ -150,16 +150,140 @@ const load = {
     });
   },
   async loyalty() {
-    const {document: doc} = await api("GET", "/api/v1/loyalty-rules");
-    $("#rules-doc").textContent = JSON.stringify(doc, null, 2);
-    const form = $("#caps-form");
-    if (form) {
-      form.offline_points_per_day.value = doc.offline_points_per_day;
-      form.offline_max_hours.value = doc.offline_max_hours;
-      form.max_share.value = doc.max_share_bp / 100;
-    }
+    const [{document: doc}, {versions}] = await Promise.all([
+      api("GET", "/api/v1/loyalty-rules"), api("GET", "/api/v1/loyalty-rules/versions")]);
+    showRules(doc);
+    const latest = versions[0];
+    $("#rules-version").textContent = latest
+      ? t("Version %(version)s, set %(when)s by %(who)s.", {version: latest.version,
+        when: when(latest.changed_at), who: latest.changed_by || t("the system")})
+      : t("The rules kassa starts with; not changed yet.");
+    fillTable("rules-versions", versions, (v) => [v.version, when(v.changed_at), v.changed_by,
+      v.fields.map((f) => RULE_FIELDS[f] || f).join(", ")]);
   },
 };
+
+// The rules' fields as the versions list names them.
+const RULE_FIELDS = {
+  tiers: t("tier thresholds"), rate_milli_by_tier: t("earn rates"), minor_per_point: t("point value"),
+  points_valid_days: t("points' life"), max_share_bp: t("share paid with points"),
+  min_points: t("fewest points spent"), max_balance: t("most points held"),
+  offline_points_per_day: t("offline points per day"), offline_max_hours: t("hours since the last pull"),
+  product_multiplier_bp: t("product multipliers"), category_multiplier_bp: t("category multipliers"),
+  promotions: t("points promotions"),
+};
+
+// A figure as this page's language writes it: 2.5 -> "2,5" in Russian.
+const decimal = (n) => String(Number(n.toFixed(3))).replace(".", I18N.decimal);
+const plainHere = (minor) => plain(minor).replace(".", I18N.decimal);  // 1,00 in Russian
+
+// A rate in thousandths of a point per currency unit, as the share of the spend it gives back
+// (with a point paying minor_per_point): 10 thousandths x 100 kopecks = 1 %.
+const percentBack = (rate, minorPerPoint) => rate * minorPerPoint / 1000;
+
+let rulesShown = null;  // the document the form was filled from
+
+function showRules(doc) {
+  rulesShown = doc;
+  const form = $("#rules-form");
+  clearFieldErrors(form);
+  fillTable("tiers-table", doc.tiers.map(([name, from], n) => ({name, from, n})), ({name, from, n}) => {
+    const spend = n === 0 ? amount(0) : ruleInput(`tiers.${n}.1`, plainHere(from), 10,
+      t("Spend from which %(tier)s applies", {tier: name}));
+    const back = ruleInput(`rate_milli_by_tier.${name}`,
+      decimal(percentBack(doc.rate_milli_by_tier[name], doc.minor_per_point)), 5,
+      t("Back on purchases at %(tier)s, %%", {tier: name}));
+    return [name, spend, back];
+  });
+  form.point_value.value = plainHere(doc.minor_per_point);
+  form.points_valid_days.value = doc.points_valid_days;
+  form.max_share.value = decimal(doc.max_share_bp / 100);
+  form.min_points.value = doc.min_points;
+  form.max_balance.value = doc.max_balance === null || doc.max_balance === undefined ? "" : doc.max_balance;
+  form.offline_points_per_day.value = doc.offline_points_per_day;
+  form.offline_max_hours.value = doc.offline_max_hours;
+}
+
+function ruleInput(field, value, size, label) {
+  const box = document.createElement("span");
+  const i = input(value, size);
+  i.dataset.field = field;
+  i.setAttribute("aria-label", label);
+  const error = document.createElement("small");
+  error.className = "field-error";
+  error.setAttribute("role", "alert");
+  box.append(i, error);
+  return box;
+}
+
+// The form's figures as the API's fields, or what is wrong with each field that is not one.
+function readRules(form) {
+  const errors = [];
+  const wrong = (field, message) => { errors.push([field, message]); return null; };
+  const whole = (field, min) => {
+    const text = field.value.trim();
+    return /^\d{1,9}$/.test(text) && Number(text) >= min ? Number(text)
+      : wrong(field, t("A whole number, %(min)s or more.", {min}));
+  };
+  const hundredths = (field) => {  // a percentage with at most two decimals, in hundredths
+    const m = field.value.trim().match(/^(\d{1,3})(?:[.,](\d{1,2}))?$/);
+    return m ? Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"))
+      : wrong(field, t("A percentage such as %(example)s.", {example: decimal(2.5)}));
+  };
+  const money = (field, min) => {
+    try {
+      const minor = toMinor(field.value);
+      if (minor >= min) return minor;
+    } catch (e) { /* said below */ }
+    return wrong(field, t("An amount such as %(example)s.", {example: plainHere(min || 12345)}));
+  };
+  const doc = rulesShown;
+  const minorPerPoint = money(form.point_value, 1);
+  const tiers = doc.tiers.map(([name, from], n) => {
+    const field = form.querySelector(`[data-field="tiers.${n}.1"]`);
+    return [name, field ? money(field, 0) : from];
+  });
+  const rates = {};
+  for (const [name] of doc.tiers) {
+    const field = form.querySelector(`[data-field="rate_milli_by_tier.${name}"]`);
+    const share = hundredths(field);
+    if (share === null || minorPerPoint === null) continue;
+    // percent = rate x minor_per_point / 1000, so rate = hundredths x 10 / minor_per_point
+    if ((share * 10) % minorPerPoint !== 0) {
+      wrong(field, t("With a point paying %(amount)s, the share goes in steps of %(step)s %%.",
+        {amount: amount(minorPerPoint), step: decimal(minorPerPoint / 1000)}));
+      continue;
+    }
+    rates[name] = share * 10 / minorPerPoint;
+  }
+  const maxBalance = form.max_balance.value.trim() === "" ? null : whole(form.max_balance, 1);
+  const changes = {
+    tiers, rate_milli_by_tier: rates, minor_per_point: minorPerPoint,
+    points_valid_days: whole(form.points_valid_days, 1), max_share_bp: hundredths(form.max_share),
+    min_points: whole(form.min_points, 1), max_balance: maxBalance,
+    offline_points_per_day: whole(form.offline_points_per_day, 0),
+    offline_max_hours: whole(form.offline_max_hours, 0),
+  };
+  return {changes, errors};
+}
+
+// The form's field for a field the API names (tiers.2.1, rate_milli_by_tier.gold, tiers.2).
+function fieldFor(form, name) {
+  const fields = [...form.querySelectorAll("[data-field]")];
+  return fields.find((f) => f.dataset.field === name)
+    || fields.find((f) => f.dataset.field.startsWith(`${name}.`))
+    || fields.find((f) => name.startsWith(`${f.dataset.field}.`)) || null;
+}
+
+function fieldError(field, message) {
+  field.setAttribute("aria-invalid", "true");
+  field.parentElement.querySelector(".field-error").textContent = message;
+}
+
+function clearFieldErrors(form) {
+  form.querySelectorAll("[aria-invalid]").forEach((f) => f.removeAttribute("aria-invalid"));
+  form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+}
 
 function input(value, size) {
   const i = document.createElement("input");
@@ -268,18 +392,30 @@ function bindForms() {
     });
   }
   $("#price-filter").addEventListener("submit", (ev) => { ev.preventDefault(); load.prices().catch((e) => say(e.message)); });
-  const caps = $("#caps-form");
-  if (caps) {
-    caps.addEventListener("submit", async (ev) => {
+  const rules = $("#rules-form");
+  if (rules) {
+    rules.addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      clearFieldErrors(rules);
+      const {changes, errors} = readRules(rules);
+      errors.forEach(([field, message]) => fieldError(field, message));
+      if (errors.length) {
+        errors[0][0].focus();
+        say(t("The rules were not saved: see the fields marked."));
+        return;
+      }
       try {
-        await api("PATCH", "/api/v1/loyalty-rules", {changes: {
-          offline_points_per_day: Number(caps.offline_points_per_day.value),
-          offline_max_hours: Number(caps.offline_max_hours.value),
-          max_share_bp: Math.round(Number(caps.max_share.value.replace(",", ".")) * 100)}});
-        say(t("Loyalty rules saved."));
+        const {document: doc} = await api("PATCH", "/api/v1/loyalty-rules", {changes});
+        say(t("Loyalty rules saved as version %(version)s.", {version: doc.version}));
         await load.loyalty();
-      } catch (e) { say(e.message); }
+      } catch (e) {
+        const field = e.details && e.details.field !== undefined ? fieldFor(rules, e.details.field) : null;
+        if (field) {
+          fieldError(field, e.message);
+          field.focus();
+        }
+        say(e.message);
+      }
     });
   }
 }

@@ -10,7 +10,7 @@
                      phone: t("Phone calls"), offers: t("Personal offers") };
   const CARD_STATUSES = { issued: t("Issued"), active: t("Active"), blocked: t("Blocked"),
                           replaced: t("Replaced") };
-  const POINT_KINDS = { earn: t("Points earned"), burn: t("Points spent"),
+  const POINT_KINDS = { purchase: t("Purchase"), return: t("Return"), earn: t("Points earned"), burn: t("Points spent"),
                         reversal: t("Points taken back for a return"),
                         refund: t("Points given back for a return"),
                         expiry: t("Points expired"), adjustment: t("Points adjusted"),
@@ -27,6 +27,8 @@
     if (!resp.ok) { throw Object.assign(new Error(data.message), { code: data.error }); }
     return data;
   }
+  // A card number as printed on the card: "7770 0000 0000 0001".
+  const grouped = (number) => number.replace(/(\d{4})(?=\d)/g, "$1 ");
   function item(left, right) {
     const li = document.createElement("li");
     const a = document.createElement("span"); a.textContent = left;
@@ -60,7 +62,7 @@
       (e) => item(tn("%(n)s point expires", "%(n)s points expire", e.points),
                   formatDate(e.on))));
     fill("cards", me.cards.map((c) => {
-      const li = item(c.card_number, CARD_STATUSES[c.status] || c.status);
+      const li = item(grouped(c.card_number), CARD_STATUSES[c.status] || c.status);
       if (c.status === "active" || c.status === "issued") {
         const lost = document.createElement("button");
         lost.className = "danger"; lost.textContent = t("Report lost");
@@ -92,8 +94,7 @@
     const data = await api("GET", `/api/v1/me/${name}?page=${pages[name]}`);
     fill(name, data.items.map((x) => name === "purchases"
       ? item(`${formatDate(x.sold_at)} · ${x.store_name}`, amount(x.total_minor))
-      : item(`${formatDate(x.at)} · ${POINT_KINDS[x.kind] || x.kind}`,
-             (x.points > 0 ? "+" : "") + x.points)),
+      : pointsRow(x)),
       t("Nothing yet"));
     const nav = document.querySelector(`.pager[data-list="${name}"]`);
     nav.replaceChildren();
@@ -107,6 +108,20 @@
         nav.append(b);
       }
     }
+  }
+  // One purchase (or return, or expiry run) a row: what it was, where, its total, and the
+  // points it earned and spent.
+  function pointsRow(x) {
+    const what = [formatDate(x.at), POINT_KINDS[x.kind] || x.kind];
+    if (x.store_name) { what.push(x.store_name); }
+    if (x.total_minor !== null) { what.push(amount(x.total_minor)); }
+    if (x.voided) { what.push(t("cancelled")); }
+    const moves = [];
+    if (x.earned) { moves.push(`+${x.earned}`); }
+    if (x.spent) { moves.push(`−${-x.spent}`); }
+    const li = item(what.join(" · "), moves.join(" ") || "0");
+    if (x.receipt_no) { li.title = t("Receipt %(number)s", { number: x.receipt_no }); }
+    return li;
   }
   async function reportLost(number) {
     if (!confirm(t("Block card %(number)s now? It stops working in every shop, and we will prepare a new one for you.",
@@ -122,8 +137,10 @@
       ev.preventDefault();
       const form = new FormData(ev.target);
       try {
+        // as printed: "7770 0000 0000 0001" or with dashes is the same card
         const r = await api("POST", "/api/v1/me/sign-in",
-                            { card_number: form.get("card_number"), pin: form.get("pin") });
+                            { card_number: form.get("card_number").replace(/[\s-]/g, ""),
+                              pin: form.get("pin") });
         csrf = r.csrf; $("signin-error").hidden = true; ev.target.reset();
         show(true); await load();
       } catch (e) {
@@ -146,14 +163,28 @@
     });
     $("code-signin").addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      const form = new FormData(ev.target);
+      const pin = form.get("new_pin");
+      const refuse = (text) => { $("signin-error").textContent = text;
+                                 $("signin-error").hidden = false; };
+      if (pin && !/^[0-9]{4,8}$/.test(pin)) { refuse(t("A web PIN is 4-8 digits.")); return; }
+      if (pin && pin !== form.get("new_pin_again")) {
+        refuse(t("The two PINs differ: type the same one twice."));
+        ev.target.elements.new_pin_again.focus();
+        return;
+      }
       try {
-        const r = await api("POST", "/api/v1/me/sign-in",
-                            { email, code: new FormData(ev.target).get("code") });
+        // With a new PIN the code sets it (and signs in); without one it only signs in.
+        const r = pin
+          ? await api("POST", "/api/v1/me/web-pin", { email, code: form.get("code"), pin })
+          : await api("POST", "/api/v1/me/sign-in", { email, code: form.get("code") });
         csrf = r.csrf; $("signin-error").hidden = true; ev.target.reset();
         show(true); await load();
-      } catch (e) {
-        $("signin-error").textContent = e.message; $("signin-error").hidden = false;
-      }
+        if (pin) {
+          say(t("Your PIN is set. Next time, sign in with card %(number)s and it.",
+                { number: grouped(r.card_number) }));
+        }
+      } catch (e) { refuse(e.message); }
     });
     $("sign-out").onclick = async () => { await api("POST", "/api/v1/me/sign-out");
                                           csrf = ""; show(false); };

@@ -1,7 +1,7 @@
 """the points a role may add to or take from a customer's account at a time
 
 Revision ID: 0031
-Revises: 0028
+Revises: 0030
 Create Date: 2026-12-08 10:00:00
 
 Roles that had limits get the defaults of ``kassa.central.access.people.POINTS_ADJUST``
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0031'
-down_revision = '0028'
+down_revision = '0030'
 branch_labels = None
 depends_on = None
 

@@ -36,6 +36,14 @@ CATALOGUE = [
     ("4002", "Paper towels, 2 rolls", 2000, 15990, "pcs", ("4600000040024",)),
     ("5001", "Chocolate 90 g", 2000, 9990, "pcs", ("4600000050016", "4600000050023")),
 ]
+# What the Russian store's tills show and find (a cashier there searches "молоко").
+RUSSIAN_NAMES = {
+    "1001": "Молоко 3,2% 1 л", "1002": "Хлеб ржаной 500 г", "1003": "Масло сливочное 82% 180 г",
+    "1004": "Яйца С1, 10 шт.", "1005": "Гречка 900 г", "2001": "Яблоки Голден, кг",
+    "2002": "Бананы, кг", "3001": "Кофе в зёрнах 1 кг", "3002": "Чай чёрный, 100 пакетиков",
+    "4001": "Средство для посуды 500 мл", "4002": "Бумажные полотенца, 2 рулона",
+    "5001": "Шоколад 90 г",
+}
 CATEGORIES = {"1": "grocery", "2": "produce", "3": "coffee and tea", "4": "household",
               "5": "sweets"}  # by the SKU's first digit
 
@@ -57,7 +65,7 @@ def seed(session: Session, node_ids: tuple[str, ...] = ("pos-1", "pos-2")) -> di
               create_store(session, "S002", "Nevsky 28", spb, "Europe/Moscow",
                            address="Невский пр., 28, Санкт-Петербург 191186")]
     products = {sku: create_product(session, sku, name, vat, price, unit, barcodes,
-                                    CATEGORIES[sku[0]])
+                                    CATEGORIES[sku[0]], {"ru": RUSSIAN_NAMES[sku]})
                 for sku, name, vat, price, unit, barcodes in CATALOGUE}
     create_promotion(session, "Chocolate: 3 for 2", "n_for_m", [products["5001"]], n=3, m=2)
     create_promotion(session, "Tea 15 % off", "percent", [products["3002"]], percent_bp=1500)

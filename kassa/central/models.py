@@ -181,6 +181,9 @@ class Product(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The name in other languages, by locale ({"ru": "Молоко 3,2% 1 л"}): a store's tills show
+    # the name in the store's language and find the product by any of them.
+    names: Mapped[dict | None] = mapped_column(JSONDoc)
     vat_rate_bp: Mapped[int] = mapped_column(Integer)  # basis points: 2000 = 20 %
     unit: Mapped[str] = mapped_column(String(8), default="pcs")  # pcs | kg
     active: Mapped[bool] = mapped_column(Boolean, default=True)

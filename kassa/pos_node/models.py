@@ -91,6 +91,10 @@ class Product(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The name in other languages ({"ru": ...}): the till shows its store's, and the name
+    # search finds every one (``other_names`` is them joined, for the FTS index).
+    names: Mapped[dict | None] = mapped_column(JSONDoc)
+    other_names: Mapped[str] = mapped_column(Text, default="", server_default="")
     vat_rate_bp: Mapped[int] = mapped_column(Integer)
     unit: Mapped[str] = mapped_column(String(8), default="pcs")
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -27,11 +27,12 @@ from kassa.central.replication.feed_documents import (
 )
 from kassa.common.db import locked
 from kassa.common.errors import Conflict, Invalid, NotFound
+from kassa.common.i18n import LOCALES
 
 
 def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, price_minor: int,
                    unit: str = "pcs", barcodes: tuple[str, ...] = (),
-                   category: str | None = None) -> Product:
+                   category: str | None = None, names: dict | None = None) -> Product:
     if unit not in ("pcs", "kg"):
         raise Invalid("Unknown unit %(unit)s.", code="bad_unit", unit=repr(unit))
     check_vat_rate(session, vat_rate_bp)
@@ -39,14 +40,26 @@ def create_product(session: Session, sku: str, name: str, vat_rate_bp: int, pric
         raise Conflict("SKU %(sku)s exists already.", code="duplicate_sku", sku=sku)
     barcodes = tuple(dict.fromkeys(barcodes))  # a barcode given twice is there once
     _check_barcodes(session, barcodes, None)
-    product = Product(sku=sku, name=name, vat_rate_bp=vat_rate_bp, unit=unit, active=True,
-                      category=category, barcodes=[ProductBarcode(barcode=b) for b in barcodes])
+    product = Product(sku=sku, name=name, names=check_names(names), vat_rate_bp=vat_rate_bp,
+                      unit=unit, active=True, category=category,
+                      barcodes=[ProductBarcode(barcode=b) for b in barcodes])
     session.add(product)
     session.flush()
     record_change(session, "product", product.id,
                   product_doc(product, sorted(b.barcode for b in product.barcodes)))
     set_price(session, product, price_minor)
     return product
+
+
+def check_names(names: dict | None) -> dict | None:
+    """A product's names in the chain's other languages: {locale: name}, blanks dropped;
+    ``bad_locale`` for a language kassa does not speak."""
+    kept = {loc: text.strip() for loc, text in (names or {}).items() if text and text.strip()}
+    for loc in kept:
+        if loc not in LOCALES:
+            raise Invalid("kassa does not speak %(locale)s.", code="bad_locale",
+                          locale=repr(loc))
+    return kept or None
 
 
 def check_vat_rate(session: Session, rate_bp: int) -> None:
@@ -75,11 +88,13 @@ def update_product(session: Session, product: Product, *, barcodes: tuple[str, .
     """Change a product's name, VAT rate, unit, category or whether it is sold, and replace its
     barcodes; the tills get the whole product at their next pull."""
     for name, value in fields.items():
-        if name not in ("name", "vat_rate_bp", "unit", "category", "active"):
+        if name not in ("name", "names", "vat_rate_bp", "unit", "category", "active"):
             raise Invalid("Field %(field)s cannot be edited here.", code="bad_field",
                           field=repr(name))
         if name == "vat_rate_bp" and value != product.vat_rate_bp:
             check_vat_rate(session, value)
+        if name == "names":
+            value = check_names(value)
         setattr(product, name, value)
     if product.unit not in ("pcs", "kg"):
         raise Invalid("Unknown unit %(unit)s.", code="bad_unit", unit=repr(product.unit))
@@ -99,7 +114,8 @@ def product_view(session: Session, product: Product, price: int | None = None) -
     """A product as the API shows it, with its chain-wide price (looked up unless given)."""
     if price is None:
         price = chain_prices(session, [product.id]).get(product.id)
-    return {"sku": product.sku, "name": product.name, "vat_rate_bp": product.vat_rate_bp,
+    return {"sku": product.sku, "name": product.name, "names": product.names or {},
+            "vat_rate_bp": product.vat_rate_bp,
             "unit": product.unit, "category": product.category, "active": product.active,
             "barcodes": sorted(b.barcode for b in product.barcodes), "price_minor": price}
 
@@ -119,10 +135,11 @@ def products_like(session: Session, q: str, limit: int) -> list[dict]:
 
 def add_product(session: Session, actor: User, *, sku: str, name: str, vat_rate_bp: int,
                 price_minor: int, unit: str, barcodes: list[str],
-                category: str | None) -> dict:
-    """A new product with its barcodes, category and chain-wide price."""
+                category: str | None, names: dict | None = None) -> dict:
+    """A new product with its barcodes, category, names in other languages and chain-wide
+    price."""
     product = create_product(session, sku, name, vat_rate_bp, price_minor, unit,
-                             tuple(barcodes), category)
+                             tuple(barcodes), category, names)
     after = product_view(session, product)
     audit.change(session, actor.id, "product", product.sku, None, after)
     return after

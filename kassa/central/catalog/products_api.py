@@ -13,6 +13,7 @@ from marshmallow import fields, validate
 from kassa.central.access.auth import require_role
 from kassa.central.catalog import product_imports, products
 from kassa.central.handlers import OPERATORS, PEOPLE, ImportArgsSchema, csv_body, db
+from kassa.common.i18n import LOCALES
 from kassa.common.web import CSV_TEXT, report_or_refusal
 
 bp = Blueprint("masterdata", __name__, url_prefix="/api/v1/products",
@@ -37,9 +38,20 @@ class ImportReportSchema(ma.Schema):
 BARCODE = validate.Regexp(r"^[0-9]{8,14}\Z", error="8 to 14 digits")
 
 
+def names_field(**kwargs) -> fields.Dict:
+    """{"ru": "Молоко 3,2% 1 л"}: the name in the chain's other languages."""
+    return fields.Dict(keys=fields.String(validate=validate.OneOf(LOCALES)),
+                       values=fields.String(validate=validate.Length(max=200)),
+                       allow_none=True, validate=validate.Length(max=len(LOCALES)),
+                       metadata={"description": "the name in other languages, by locale"},
+                       **kwargs)
+
+
 class ProductSchema(ma.Schema):
     sku = fields.String()
     name = fields.String()
+    names = fields.Dict(keys=fields.String(), values=fields.String(),
+                        metadata={"description": "the name in other languages, by locale"})
     vat_rate_bp = fields.Integer()
     unit = fields.String()
     category = fields.String(allow_none=True)
@@ -61,6 +73,7 @@ class ProductQuerySchema(ma.Schema):
 class NewProductSchema(ma.Schema):
     sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}\Z"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    names = names_field(load_default=None)
     vat_rate_bp = fields.Integer(required=True, strict=True,
                                  validate=validate.Range(min=0, max=10_000))
     unit = fields.String(load_default="pcs", validate=validate.OneOf(("pcs", "kg")))
@@ -74,6 +87,7 @@ class NewProductSchema(ma.Schema):
 
 class ProductPatchSchema(ma.Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
+    names = names_field()
     vat_rate_bp = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000))
     unit = fields.String(validate=validate.OneOf(("pcs", "kg")))
     category = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))

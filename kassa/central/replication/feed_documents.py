@@ -19,8 +19,9 @@ def store_doc(s) -> dict:
 
 
 def product_doc(p, barcodes: list[str]) -> dict:
-    return {"id": p.id, "sku": p.sku, "name": p.name, "vat_rate_bp": p.vat_rate_bp,
-            "unit": p.unit, "active": p.active, "category": p.category, "barcodes": barcodes}
+    return {"id": p.id, "sku": p.sku, "name": p.name, "names": p.names or {},
+            "vat_rate_bp": p.vat_rate_bp, "unit": p.unit, "active": p.active,
+            "category": p.category, "barcodes": barcodes}
 
 
 def price_doc(p) -> dict:

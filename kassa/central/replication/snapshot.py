@@ -170,8 +170,8 @@ def _role_limits(conn: Connection) -> Iterator[Entry]:
 
 def _products(conn: Connection) -> Iterator[Entry]:
     """Products in id order, a batch at a time, each batch with its barcodes in one query."""
-    stmt = select(Product.id, Product.sku, Product.name, Product.vat_rate_bp, Product.unit,
-                  Product.active, Product.category).order_by(Product.id)
+    stmt = select(Product.id, Product.sku, Product.name, Product.names, Product.vat_rate_bp,
+                  Product.unit, Product.active, Product.category).order_by(Product.id)
     for batch in _batches(conn, stmt):
         barcodes: dict[int, list] = {}
         for b in conn.execute(select(ProductBarcode.product_id, ProductBarcode.barcode)

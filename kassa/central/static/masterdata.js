@@ -330,6 +330,7 @@ function options(kind, pairs) {
 // What each form posts, from its fields.
 const BODIES = {
   "/api/v1/products": (f) => ({sku: f.sku.value.trim(), name: f.name.value.trim(),
+    names: f.name_ru.value.trim() ? {ru: f.name_ru.value.trim()} : null,
     vat_rate_bp: Math.round(Number(f.vat.value) * 100), unit: f.unit.value, category: orNull(f.category.value.trim()),
     barcodes: f.barcodes.value.split(/[\s,]+/).filter(Boolean), price_minor: toMinor(f.amount)}),
   "/api/v1/prices": (f) => ({sku: f.sku.value.trim(), amount_minor: toMinor(f.amount),

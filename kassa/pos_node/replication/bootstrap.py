@@ -48,7 +48,7 @@ from kassa.pos_node.models import (
     User,
 )
 from kassa.pos_node.replication.client import CentralClient, SyncError, client_for
-from kassa.pos_node.replication.replica import canonical
+from kassa.pos_node.replication.replica import canonical, other_names
 
 SNAPSHOT_PATH = "/api/v1/sync/snapshot"
 FORMAT, FORMAT_VERSION = "kassa-snapshot", 1
@@ -272,7 +272,8 @@ def _plain(model) -> Loader:
 
 
 def _product(data: dict):
-    yield Product, _row(Product, data)
+    names = data.get("names")  # a central before names sends none
+    yield Product, _row(Product, {**data, "names": names, "other_names": other_names(names)})
     for code in data["barcodes"]:
         yield ProductBarcode, {"barcode": code, "product_id": data["id"]}
 

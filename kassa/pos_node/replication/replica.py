@@ -42,14 +42,20 @@ def _upsert(session: Session, model, data: dict, fields: tuple[str, ...]) -> Non
     session.merge(model(**{f: data[f] for f in fields if f in data}))
 
 
+def other_names(names: dict | None) -> str:
+    """A product's names in other languages as the name search indexes them."""
+    return " ".join(names.values()) if names else ""
+
+
 def _product(session: Session, key: str, data: dict | None) -> None:
     pid = int(key)
     session.execute(delete(ProductBarcode).where(ProductBarcode.product_id == pid))
     if data is None:
         session.execute(delete(Product).where(Product.id == pid))
         return
-    _upsert(session, Product, data, ("id", "sku", "name", "vat_rate_bp", "unit", "active",
-                                     "category"))
+    _upsert(session, Product, {**data, "other_names": other_names(data.get("names"))},
+            ("id", "sku", "name", "names", "other_names", "vat_rate_bp", "unit", "active",
+             "category"))
     session.flush()
     for code in data.get("barcodes", []):
         session.merge(ProductBarcode(barcode=code, product_id=pid))

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, bindparam, column, or_, select, table, text
+from sqlalchemy import Engine, bindparam, column, func, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from kassa.common import clock
@@ -35,7 +35,9 @@ _PRICE = (select(Price.amount_minor)
           .order_by(Price.store_id.is_(None), Price.region_id.is_(None),
                     Price.effective_from.desc())
           .limit(1).scalar_subquery())
-_COLUMNS = (Product.id, Product.sku, Product.name, Product.unit, Product.vat_rate_bp,
+# The name in the store's language where the product has one (``shelf`` binds the path).
+_NAME = func.coalesce(func.json_extract(Product.names, bindparam("name_path")), Product.name)
+_COLUMNS = (Product.id, Product.sku, _NAME, Product.unit, Product.vat_rate_bp,
             Product.active, _PRICE)
 _BY_BARCODE = (select(*_COLUMNS).join(ProductBarcode, ProductBarcode.product_id == Product.id)
                .where(ProductBarcode.barcode == bindparam("key")))
@@ -116,7 +118,7 @@ RANKED_PREFIX = 4  # shorter prefixes match too much to rank quickly: list them 
 
 
 _FTS = table("products_fts", column("rowid"), column("rank"))
-_SEARCH = (select(Product.id, Product.sku, Product.name, Product.unit, _PRICE.label("price"))
+_SEARCH = (select(Product.id, Product.sku, _NAME, Product.unit, _PRICE.label("price"))
            .join(_FTS, _FTS.c.rowid == Product.id)
            .where(text("products_fts MATCH :q"), Product.active))
 
@@ -137,11 +139,13 @@ def search(session: Session, store_id: int, query: str, limit: int = 20) -> list
 
 
 def shelf(session: Session, store_id: int) -> dict:
-    """The parameters of ``_PRICE``: the store, and its wall-clock time now (its zone from the
-    replica), which is when scheduled prices take effect."""
+    """The parameters of ``_PRICE`` and ``_NAME``: the store, its wall-clock time now (its
+    zone from the replica), which is when scheduled prices take effect, and its language."""
     store = session.get(Store, store_id)
     zone = ZoneInfo(store.timezone if store is not None else "UTC")
-    return {"store": store_id, "local_now": clock.now().astimezone(zone).replace(tzinfo=None)}
+    locale = store.locale if store is not None else "en"
+    return {"store": store_id, "local_now": clock.now().astimezone(zone).replace(tzinfo=None),
+            "name_path": f'$."{locale}"'}
 
 
 # Promotions change only when the change feed is applied, and that moves the node's feed

@@ -265,3 +265,22 @@ def shot_of_part(part, name: str, tmp_path) -> None:
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
         part.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_the_office_sets_how_many_points_a_role_may_adjust(page, stack):
+    """The customer page's points adjustments have a limit per role (issue 22, finding 5);
+    the office sets it in the role limits' table as it sets the others."""
+    office = ("office", stack["users"]["office"]["password"])
+    sign_in_central(page, stack["central"], *office)
+    page.goto(stack["central"] + "/ops/masterdata#limits")
+    field = page.get_by_label("Points a store manager may adjust at a time")
+    field.click()
+    page.keyboard.press("End")
+    for _ in range(len(field.input_value())):
+        page.keyboard.press("Backspace")
+    page.keyboard.type("1500")
+    page.locator("#limits-table tr", has=field).get_by_role("button", name="save").click()
+    expect(page.locator("#message")).to_contain_text("Limits of the store manager saved")
+    limits = requests.get(stack["central"] + "/api/v1/role-limits", auth=office,
+                          timeout=10).json()["limits"]
+    assert {r["role"]: r["max_points_adjust"] for r in limits}["store_manager"] == 1500

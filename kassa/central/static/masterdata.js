@@ -141,10 +141,15 @@ const load = {
     fillTable("limits-table", limits, (l) => {
       const pct = input(l.max_discount_bp / 100, 5), refund = input(amount(l.max_refund_minor), 9);
       refund.dataset.money = "";
-      return [roleName(l.role), pct, refund, OPERATOR ? button(t("save"), async () => {
+      const points = input(l.max_points_adjust ?? 0, 7);
+      points.inputMode = "numeric";
+      points.setAttribute("aria-label", t("Points a %(role)s may adjust at a time", {role: roleName(l.role)}));
+      return [roleName(l.role), pct, refund, points, OPERATOR ? button(t("save"), async () => {
+        const most = points.value.trim();
+        if (!/^\d{1,9}$/.test(most)) throw new Error(t("Points as a whole number, please."));
         await api("PUT", `/api/v1/role-limits/${l.role}`, {
           max_discount_bp: Math.round(Number(pct.value.replace(",", ".")) * 100),
-          max_refund_minor: toMinor(refund)});
+          max_refund_minor: toMinor(refund), max_points_adjust: Number(most)});
         say(t("Limits of the %(role)s saved.", {role: roleName(l.role)}));
       }) : ""];
     });

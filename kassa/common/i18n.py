@@ -236,4 +236,4 @@ def format_moment(value: datetime | str | None, locale: str) -> str:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return format_datetime(value, format="short", locale=locale)
+    return format_printed_moment(value, locale)

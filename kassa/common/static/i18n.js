@@ -58,6 +58,7 @@ function formatDate(iso) {
 
 function formatDateTime(iso) {
   if (!iso) return "";
-  return new Intl.DateTimeFormat(I18N.locale, {dateStyle: "short", timeStyle: "short"})
+  // The month by name (or a four-digit year in Russian): "12/7/26" is read two ways.
+  return new Intl.DateTimeFormat(I18N.locale, {dateStyle: "medium", timeStyle: "short"})
     .format(new Date(iso));
 }

@@ -69,7 +69,6 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         holds_api,
         loyalty_rules_api,
         points_api,
-        selfservice_api,
     )
     from kassa.central.replication import nodes_api, operations_api, sync_api
     from kassa.central.reporting import (
@@ -78,6 +77,7 @@ def create_app(config: CentralConfig | None = None) -> Flask:
         manager_reports,
         operational_reports,
     )
+    from kassa.central.selfservice import my_account_api as selfservice_api
     for blueprint in (sync_api.bp, nodes_api.bp, operational_reports.bp, operations_api.bp,
                       holds_api.bp, authorizations_api.bp, account_api.bp, audit_api.bp,
                       cards_api.bp, products_api.bp, stores_api.bp, prices_api.bp,

@@ -6,7 +6,7 @@ The pages are server-rendered shells; their tables come from the JSON API throug
 JavaScript that posts JSON, so a form on another site cannot act with the operator's
 credentials. People sign in on ``/ops/signin`` (a session cookie; forms carry the session's
 CSRF token, scripts send it as a header); customers sign in on ``/my/`` through
-``/api/v1/me`` (``kassa.central.membership.selfservice_api``).
+``/api/v1/me`` (``kassa.central.selfservice.my_account_api``).
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def card_web_pin(number: str, pin: str | None) -> None:
     """Set the PIN the card's holder signs in with at /my/ (central; printed once)."""
     import secrets
 
-    from kassa.central.membership import selfservice
+    from kassa.central.selfservice import my_account as selfservice
     pin = pin or f"{secrets.randbelow(10**6):06d}"
     with central_work() as session:
         selfservice.set_web_pin(session, number, pin)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from kassa.central.access.auth import new_token
-from kassa.central.membership import cards, loyalty_accounts, personal_offers, selfservice
+from kassa.central.membership import cards, loyalty_accounts, personal_offers
 from kassa.central.models import (
     AuditEntry,
     ChangeFeedEntry,
@@ -23,6 +23,7 @@ from kassa.central.models import (
     Task,
     User,
 )
+from kassa.central.selfservice import my_account as selfservice
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from tests.helpers import wait_until
 
@@ -77,7 +78,7 @@ def test_wrong_pin_then_lockout_per_card(central_app, central_db, two_cards):
 
 
 def test_sign_ins_per_client_address_are_limited(central_app, two_cards, monkeypatch):
-    from kassa.central.membership import selfservice_api
+    from kassa.central.selfservice import my_account_api as selfservice_api
     monkeypatch.setattr(selfservice_api, "SIGN_IN_LIMIT",
                         (selfservice_api.SIGN_IN_LIMIT[0], 3))
     client = central_app.test_client()

@@ -26,8 +26,8 @@ from sqlalchemy import delete, func, select
 
 from kassa.central.crm import mail, profiles
 from kassa.central.handlers import db
-from kassa.central.membership import selfservice
 from kassa.central.models import Card, FormSubmission
+from kassa.central.selfservice import my_account as selfservice
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, KassaError, NotFound, Unauthorized
 from kassa.common.web import ErrorSchema

@@ -42,7 +42,7 @@ def test_a_lead_becomes_a_call_back_and_a_late_one_is_mailed_upwards(
         assert (waiting.sent_at, waiting.attempts) == (None, 1) and waiting.last_error
     rm = who(seeded, "rm-msk")
     notices = api.get("/api/v1/notifications", headers=rm).json["notifications"]
-    assert notices[0]["text"].startswith('Overdue: "Call back within 15 minutes" (sm-s001)')
+    assert notices[0]["text"].startswith('Overdue: "Call back within 15 minutes" (Sergey Lebedev)')
     assert api.post(f"/api/v1/notifications/{notices[0]['id']}/read",
                     headers=rm).status_code == 204
     assert api.post(f"/api/v1/notifications/{notices[0]['id']}/read",
@@ -101,4 +101,4 @@ def test_notices_come_in_the_readers_own_language(central_app, central_db, seede
     assert jobs.run(central_db, "overdue_tasks") == 1
     notices = api.get("/api/v1/notifications", headers=who(seeded, "rm-msk")).json
     assert notices["notifications"][0]["text"].startswith(
-        "Просрочено: «Call back within 15 minutes» (sm-s001)")
+        "Просрочено: «Call back within 15 minutes» (Sergey Lebedev)")

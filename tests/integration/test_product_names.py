@@ -34,3 +34,19 @@ def test_central_keeps_a_products_names_checked(central_app, seeded):
     assert (bad.status_code, bad.json["error"]) == (422, "invalid_input")
     kept = api.patch("/api/v1/products/7001", headers=office, json={"category": "dairy"})
     assert kept.json["names"] == {"ru": "Кефир 1 л"}  # a change of something else keeps them
+
+
+def test_a_csv_import_of_other_columns_keeps_a_products_names(tills, central_app, seeded):
+    """An import knows nothing of names: the tills keep the Russian name it did not touch."""
+    from kassa.pos_node.replication.client import sync_now
+    till, db = tills["pos-1"]
+    body = ("sku,name,vat_rate_bp,unit,category,barcodes,price,active\n"
+            "1001,Milk 3.2% 1 l,1000,pcs,grocery,4600000010010,91.90,true\n")
+    done = central_app.test_client().post("/api/v1/products/import", data=body.encode(),
+                                          headers={**who(seeded, "office"),
+                                                   "Content-Type": "text/csv"})
+    assert done.status_code == 200, done.json
+    set_store(db, "ru")
+    sync_now(db)
+    found = till.get("/api/v1/products", query_string={"q": "молоко"}).json["products"]
+    assert [(p["name"], p["price_minor"]) for p in found] == [("Молоко 3,2% 1 л", 9190)]

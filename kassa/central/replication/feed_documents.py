@@ -19,9 +19,13 @@ def store_doc(s) -> dict:
 
 
 def product_doc(p, barcodes: list[str]) -> dict:
-    return {"id": p.id, "sku": p.sku, "name": p.name, "names": p.names or {},
-            "vat_rate_bp": p.vat_rate_bp, "unit": p.unit, "active": p.active,
-            "category": p.category, "barcodes": barcodes}
+    """A product for the tills. ``names`` only when the source has them: a change that does
+    not touch them (a CSV import of the other columns) leaves a till's as they are."""
+    doc = {"id": p.id, "sku": p.sku, "name": p.name, "vat_rate_bp": p.vat_rate_bp,
+           "unit": p.unit, "active": p.active, "category": p.category, "barcodes": barcodes}
+    if hasattr(p, "names"):
+        doc["names"] = p.names or {}
+    return doc
 
 
 def price_doc(p) -> dict:

@@ -53,9 +53,10 @@ def _product(session: Session, key: str, data: dict | None) -> None:
     if data is None:
         session.execute(delete(Product).where(Product.id == pid))
         return
-    _upsert(session, Product, {**data, "other_names": other_names(data.get("names"))},
-            ("id", "sku", "name", "names", "other_names", "vat_rate_bp", "unit", "active",
-             "category"))
+    if "names" in data:  # else a change that left them as they were
+        data = {**data, "other_names": other_names(data["names"])}
+    _upsert(session, Product, data, ("id", "sku", "name", "names", "other_names", "vat_rate_bp",
+                                     "unit", "active", "category"))
     session.flush()
     for code in data.get("barcodes", []):
         session.merge(ProductBarcode(barcode=code, product_id=pid))

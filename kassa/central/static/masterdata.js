@@ -180,7 +180,6 @@ const RULE_FIELDS = {
 
 // A figure as this page's language writes it: 2.5 -> "2,5" in Russian.
 const decimal = (n) => String(Number(n.toFixed(3))).replace(".", I18N.decimal);
-const plainHere = (minor) => plain(minor).replace(".", I18N.decimal);  // 1,00 in Russian
 
 // A rate in thousandths of a point per currency unit, as the share of the spend it gives back
 // (with a point paying minor_per_point): 10 thousandths x 100 kopecks = 1 %.
@@ -193,14 +192,14 @@ function showRules(doc) {
   const form = $("#rules-form");
   clearFieldErrors(form);
   fillTable("tiers-table", doc.tiers.map(([name, from], n) => ({name, from, n})), ({name, from, n}) => {
-    const spend = n === 0 ? amount(0) : ruleInput(`tiers.${n}.1`, plainHere(from), 10,
-      t("Spend from which %(tier)s applies", {tier: name}));
+    const spend = n === 0 ? amount(0) : ruleInput(`tiers.${n}.1`, amount(from), 10,
+      t("Spend from which %(tier)s applies", {tier: name}), true);
     const back = ruleInput(`rate_milli_by_tier.${name}`,
       decimal(percentBack(doc.rate_milli_by_tier[name], doc.minor_per_point)), 5,
       t("Back on purchases at %(tier)s, %%", {tier: name}));
     return [name, spend, back];
   });
-  form.point_value.value = plainHere(doc.minor_per_point);
+  form.point_value.value = amount(doc.minor_per_point);
   form.points_valid_days.value = doc.points_valid_days;
   form.max_share.value = decimal(doc.max_share_bp / 100);
   form.min_points.value = doc.min_points;
@@ -209,10 +208,11 @@ function showRules(doc) {
   form.offline_max_hours.value = doc.offline_max_hours;
 }
 
-function ruleInput(field, value, size, label) {
+function ruleInput(field, value, size, label, money = false) {
   const box = document.createElement("span");
   const i = input(value, size);
   i.dataset.field = field;
+  if (money) i.dataset.money = "";
   i.setAttribute("aria-label", label);
   const error = document.createElement("small");
   error.className = "field-error";
@@ -237,10 +237,10 @@ function readRules(form) {
   };
   const money = (field, min) => {
     try {
-      const minor = toMinor(field.value);
+      const minor = toMinor(field);
       if (minor >= min) return minor;
     } catch (e) { /* said below */ }
-    return wrong(field, t("An amount such as %(example)s.", {example: plainHere(min || 12345)}));
+    return wrong(field, t("An amount such as %(example)s.", {example: amount(min || 12345)}));
   };
   const doc = rulesShown;
   const minorPerPoint = money(form.point_value, 1);

@@ -30,6 +30,7 @@ from kassa.central.membership import cards, loyalty_accounts
 from kassa.central.models import MIGRATIONS, Customer, Store
 from kassa.central.replication.feed import record_change
 from kassa.central.replication.feed_documents import store_doc
+from kassa.central.selfservice import my_account
 from kassa.common.config import var_dir
 from kassa.common.db import Database, utcnow
 from kassa.common.runtime.processes import ProcessFailed, Supervisor
@@ -109,7 +110,7 @@ def run_demo(port: int) -> None:
         if card_off is None:
             card_pid, card_off = _insert_card(procs, kassa, card)
         _first_sale(*node_urls["pos-1"], secrets_doc["users"]["cashier-s001"]["pin"])
-        _banner(central_url, central_db, node_urls, secrets_doc, creds,
+        _banner(central_url, central_db, node_urls, secrets_doc, creds, card,
                 _card_lines(card, card_off or pcscd_note, card_pid if card_off is None else None)
                 + _stock_lines(stock, card_pid if card_off is None else None))
         # The card's process may end: that is the card taken out (to move it to pos-2).
@@ -140,6 +141,9 @@ def _issue_card(db: Database, key_dir: Path, path: Path) -> DemoCard:
         account = loyalty_accounts.open_account(session, customer)
         state = cards.issue(session, account, key_dir, pin=pin)
         cards.activate(session, state.card_number)
+        # The demo's customer has one PIN: the card's works on her web page too (a real
+        # customer sets a web PIN of their own with a code mailed to them).
+        my_account.set_web_pin(session, state.card_number, pin, by="demo")
         loyalty_accounts.post(session, account.id, LedgerEntry("demo:welcome", EntryKind.ADJUSTMENT,
                                                                WELCOME_POINTS, utcnow()))
     save_card(state, path)
@@ -248,7 +252,7 @@ def _first_sale(url: str, _db_url: str, node_db: Database, pin: str) -> None:
     sync_now(node_db)
 
 
-def _banner(central_url: str, central_db: str, nodes: dict, doc: dict, creds,
+def _banner(central_url: str, central_db: str, nodes: dict, doc: dict, creds, card: DemoCard,
             card_lines: list[str]) -> None:
     users = doc["users"]
     lines = [
@@ -260,7 +264,7 @@ def _banner(central_url: str, central_db: str, nodes: dict, doc: dict, creds,
         "  in Russian",
         f"  managers       {central_url}/ops/nodes   sign in: office / "
         f"{users['office']['password']}  (?lang=ru for Russian)",
-        f"  customers      {central_url}/my/",
+        f"  customers      {central_url}/my/   sign in: card {card.number} / PIN {card.pin}",
         f"  central        {central_url}/health",
         f"    OpenAPI      {central_url}/api/openapi.json",
         f"    report       {central_url}/api/v1/reports/sales-by-store "

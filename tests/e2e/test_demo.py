@@ -90,6 +90,7 @@ def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, dem
         a_new_member_signs_up_with_the_banners_stock(f"http://127.0.0.1:{port + 1}", text,
                                                      creds["cashier-s001"]["pin"])
         the_readmes_examples_run_as_written(port, tmp_path, creds, text)
+        the_customer_signs_in_with_the_banners_pin(f"http://127.0.0.1:{port}", text, number)
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the demo alone; it stops the rest
         # Its own bound is ~20 s (each supervisor's grace); a loaded CI machine gets slack.
@@ -193,3 +194,13 @@ def the_readmes_examples_run_as_written(port: int, var_dir: Path, creds: dict,
     assert {code: int(n) for n, code in counts.items()}.get("S001") == int(receipt.group(1))
     assert re.search(r"^pos-1\b", done.stdout, re.M), done.stdout  # kassa central nodes
     assert f"export KASSA_CENTRAL_DB=sqlite:///{var_dir}/demo/central.sqlite" in banner
+
+
+def the_customer_signs_in_with_the_banners_pin(central: str, banner: str, number: str) -> None:
+    """Finding 7 of issue 22: the PIN the demo printed for the card did not work on /my/."""
+    shown = re.search(r"customers .*/my/ +sign in: card (\d{16}) / PIN (\d+)", banner)
+    assert shown and shown.group(1) == number, banner
+    signed_in = requests.post(central + "/api/v1/me/sign-in", timeout=10, json={
+        "card_number": number, "pin": shown.group(2)})
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["name"] == "Anna Petrova"

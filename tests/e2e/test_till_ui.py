@@ -49,7 +49,8 @@ def sign_in_and_open_shift(page, stack, float_text="1000",
 
 
 def close_shift(page, counted: str,
-                titles=("X report", "Close shift", "Z report", "Open a shift")) -> None:
+                titles=("X report", "Close shift", "Z report", "Open a shift"),
+                shot: str | None = None) -> None:
     """F11: the X report, F4 (close), the counted cash, the Z report (with nothing left to
     cancel), back to the start (``titles``: what each step is called in the till's language)."""
     x_report, close, z_report, start = titles
@@ -61,6 +62,8 @@ def close_shift(page, counted: str,
     page.keyboard.press("Enter")
     expect(page.locator("#dialog-title")).to_contain_text(z_report)
     expect(page.locator("#dialog-cancel")).to_be_hidden()
+    if shot:
+        page.shot(shot)
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text(start)
 
@@ -397,7 +400,8 @@ def test_a_till_set_to_russian_sells_in_russian(page, stack):
         page.shot("till-ru-receipt")
         page.goto(stack["node"] + "/")
         ready(page)
-        close_shift(page, "1 299,73", ("X-отчёт", "Закрыть смену", "Z-отчёт", "Открытие смены"))
+        close_shift(page, "1 299,73", ("X-отчёт", "Закрыть смену", "Z-отчёт", "Открытие смены"),
+                    shot="till-ru-z-report")
         display.close()
     finally:
         set_store_language(stack, "en")

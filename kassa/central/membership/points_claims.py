@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
@@ -31,7 +31,10 @@ from kassa.central.models import (
     Return,
     ReturnLine,
     Sale,
+    Store,
+    User,
 )
+from kassa.central.reporting.operational_reports import scope_stores
 from kassa.common.db import utcnow
 from kassa.common.errors import NotFound
 from kassa.loyalty import claims, settings
@@ -251,22 +254,38 @@ def open_counts(session: Session) -> dict[str, int]:
         .group_by(FraudAlert.node_id)).all())
 
 
-def alerts_of(session: Session, node_ids: list[str], status: str = "open") -> list[FraudAlert]:
-    return list(session.scalars(select(FraudAlert).where(
-        FraudAlert.node_id.in_(node_ids), FraudAlert.status == status)
-        .order_by(FraudAlert.raised_at.desc()).limit(200)))
+ALERTS_SHOWN = 200
 
 
-def resolve(session: Session, alert: FraudAlert, actor_id: int, note: str) -> FraudAlert:
-    """Someone looked into the alert (``note``: what they found and did); audited."""
-    if alert.status != "open":
+def listed(session: Session, user: User, node_id: str | None = None,
+           status: str = "open") -> list[dict]:
+    """The newest alerts of the nodes ``user`` may see (a store manager their store's, a
+    regional manager their region's), with the node's store."""
+    stmt = (select(FraudAlert, Store.code).join(Node, Node.id == FraudAlert.node_id)
+            .join(Store, Store.id == Node.store_id).where(FraudAlert.status == status))
+    if node_id is not None:
+        stmt = stmt.where(FraudAlert.node_id == node_id)
+    rows = session.execute(scope_stores(stmt, user)
+                           .order_by(FraudAlert.raised_at.desc()).limit(ALERTS_SHOWN))
+    return [_shown(alert, code) for alert, code in rows]
+
+
+def resolve(session: Session, user: User, alert_id: uuid.UUID, note: str) -> dict:
+    """Someone looked into the alert; ``note`` says what they found and did. Audited."""
+    alert = session.get(FraudAlert, alert_id, with_for_update=True)
+    if alert is None or alert.status != "open":
         raise NotFound("No open fraud alert %(alert)s.", code="alert_not_found",
-                       alert=str(alert.id))
-    session.execute(update(FraudAlert).where(FraudAlert.id == alert.id).values(
-        status="resolved", resolved_at=utcnow(), resolved_by_id=actor_id,
-        resolution_note=note))
+                       alert=str(alert_id))
+    alert.status, alert.resolved_at = "resolved", utcnow()
+    alert.resolved_by_id, alert.resolution_note = user.id, note
     audit.record(session, "fraud_alert:resolved",
-                 f"{alert.node_id} {alert.document_no}: {alert.kind}", actor_id=actor_id,
+                 f"{alert.node_id} {alert.document_no}: {alert.kind}", actor_id=user.id,
                  reason=note, node_id=alert.node_id)
-    session.expire(alert)
-    return alert
+    session.flush()
+    return _shown(alert, session.scalar(select(Store.code).join(
+        Node, Node.store_id == Store.id).where(Node.id == alert.node_id)))
+
+
+def _shown(alert: FraudAlert, store_code: str | None) -> dict:
+    return {**{c.key: getattr(alert, c.key) for c in FraudAlert.__table__.columns},
+            "store_code": store_code}

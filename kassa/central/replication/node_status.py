@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from kassa.central.access import audit
+from kassa.central.membership import points_claims
 from kassa.central.models import (
     BusinessDay,
     ChangeFeedEntry,
@@ -78,6 +79,7 @@ def statuses(session: Session, user: User | None) -> list[dict]:
     now = utcnow()
     feed_head = session.scalar(select(func.max(ChangeFeedEntry.version))) or 0
     held = quarantine.held_counts(session)
+    alerts = points_claims.open_counts(session)
     stmt = (select(Node, Store.code, Region.code).join(Store, Store.id == Node.store_id)
             .join(Region, Region.id == Store.region_id))
     if user is not None:
@@ -99,7 +101,7 @@ def statuses(session: Session, user: User | None) -> list[dict]:
             "clock_skew_seconds": node.clock_skew_seconds if node.last_refusal == "clock_skew"
             else None,
             "last_refusal": node.last_refusal, "last_refused_at": node.last_refused_at,
-            "quarantined": held.get(node.id, 0),
+            "quarantined": held.get(node.id, 0), "fraud_alerts": alerts.get(node.id, 0),
             "backup_state": node.backup_state, "backup_lag_seconds": node.backup_lag_seconds,
             "backup_error": node.backup_error})
     return out

@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import requests
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from kassa.central.models import (
@@ -24,6 +25,7 @@ from kassa.common.db import utcnow
 from kassa.pos_node.replication.client import sync_now
 from tests.helpers import signed, staff_auth
 from tests.integration.test_loyalty_till import ANNA, card_balance, set_rules
+from tests.integration.test_ops_ui import browser_for  # noqa: F401 - a fixture
 from tests.integration.test_returns import give_back
 from tests.integration.test_till_workflow import add, manager
 
@@ -134,6 +136,31 @@ def test_a_million_points_claimed_for_a_kopeck_get_what_the_rules_give(
         assert session.scalars(select(AuditEntry.reason).where(
             AuditEntry.action == "fraud_alert:resolved")).all() == [
                 "till pos-1 revoked, key rotated"]
+
+
+def test_the_nodes_page_shows_the_alert_in_english_and_russian(
+        central_db, live_central, enrolled, browser_for, central_engine):  # noqa: F811
+    olga = account_of(central_db, OLGA)
+    push(live_central, enrolled, [sale(1, olga.id, total=1, lines=[(1, 1_000_000)])])
+    page = browser_for("office")
+    page.goto(f"{live_central}/ops/nodes")
+    row = page.locator("#nodes tr[data-node=pos-1]")
+    expect(row.locator("td").nth(11)).to_have_text("1")
+    expect(row.locator("td").nth(11)).to_have_class("n warn")
+    expect(page.locator("#nodes tr[data-node=pos-2] td").nth(11)).to_have_text("0")
+    alert = page.locator("#alerts tbody tr")
+    expect(alert).to_have_count(1)
+    for text in ("pos-1", "S001", "points earned", "pos-1-00000001", "1000000",
+                 "more than the rules give"):
+        expect(alert).to_contain_text(text)
+    if central_engine == "sqlite":
+        page.shot("central-nodes-fraud-alert")
+    page.click("a[data-lang=ru]")
+    expect(page.locator("h2")).to_have_text("Сигналы о мошенничестве")
+    expect(page.locator("#alerts tbody tr")).to_contain_text("больше, чем дают правила")
+    expect(page.locator("#alerts tbody tr")).to_contain_text("начисление баллов")
+    if central_engine == "sqlite":
+        page.shot("central-nodes-fraud-alert-ru")
 
 
 def test_an_offline_burn_beyond_the_cards_allowance_takes_only_the_allowance(

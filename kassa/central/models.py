@@ -625,7 +625,7 @@ class FraudAlert(Base):
     """Points a till claimed that central did not post as claimed: the sale or return is
     applied with central's figure (``posted``), and the till's word (``claimed``, with the
     figures behind both in ``details``) is kept here until someone looks into it. Open alerts
-    show on the node's status (``kassa.central.membership.points_claims``)."""
+    show on the node's status (``kassa.central.replication.points_claims``)."""
 
     __tablename__ = "fraud_alerts"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kassa.central.crm import interactions, tasks
-from kassa.central.membership import loyalty_accounts, points_claims, till_members
+from kassa.central.membership import loyalty_accounts, till_members
 from kassa.central.models import (
     AuditEntry,
     BusinessDay,
@@ -50,6 +50,7 @@ from kassa.central.models import (
     Store,
     User,
 )
+from kassa.central.replication import points_claims
 from kassa.central.replication.feed import customer_scope, record_change
 from kassa.central.replication.feed_documents import customer_doc
 from kassa.common.db import rowcount, table, utcnow, zone_info

@@ -16,7 +16,6 @@ from marshmallow import fields, validate
 from kassa.central.access.auth import require_role
 from kassa.central.catalog.stores import store_by_code
 from kassa.central.handlers import OPERATORS, PEOPLE, STAFF, db
-from kassa.central.membership import points_claims
 from kassa.central.models import Store
 from kassa.central.replication import node_status, quarantine
 from kassa.central.replication.nodes import revoke_node
@@ -204,8 +203,8 @@ class FraudAlerts(MethodView):
         """Points tills claimed that central did not post as claimed, newest first, for the
         nodes the reader may see (open ones by default)."""
         with db().read() as session:
-            return {"alerts": points_claims.listed(session, g.user, args["node_id"],
-                                                   args["status"])}
+            return {"alerts": node_status.fraud_alerts(session, g.user, args["node_id"],
+                                                       args["status"])}
 
 
 @bp.route("/fraud-alerts/<uuid:alert_id>/resolve")
@@ -218,7 +217,7 @@ class ResolveFraudAlert(MethodView):
         """Close an alert someone has looked into, saying what they found and did (the audit
         log keeps it)."""
         with db().transaction() as session:
-            return points_claims.resolve(session, g.user, alert_id, body["note"])
+            return node_status.resolve_alert(session, g.user, alert_id, body["note"])
 
 
 class CloseDaySchema(ma.Schema):

@@ -6,7 +6,8 @@ central knew it, promotions by their time; an offline burn takes at most what th
 allowance for the day has left at that till; a return gives back at most its share of what
 the sale burned and takes back at least its share of what it earned. Where the till's figure
 is beyond rounding (``kassa.loyalty.claims``), central posts its own, and a ``FraudAlert``
-keeps the till's claim beside it, for the node's status page, with a line in the audit log.
+keeps the till's claim beside it, for the node's status page (``node_status``), with a line
+in the audit log.
 
 One ``PointsClaims`` per batch being applied: it caches the rules by version and counts the
 offline burns of the batch's own sales, which are not in the database yet.
@@ -24,19 +25,14 @@ from kassa.central.access import audit
 from kassa.central.membership import loyalty_accounts
 from kassa.central.models import (
     ChangeFeedEntry,
-    FraudAlert,
     LoyaltyRulesVersion,
     Node,
     RedemptionHold,
     Return,
     ReturnLine,
     Sale,
-    Store,
-    User,
 )
-from kassa.central.reporting.operational_reports import scope_stores
 from kassa.common.db import utcnow
-from kassa.common.errors import NotFound
 from kassa.loyalty import claims, settings
 from kassa.loyalty.ledger import LedgerError
 from kassa.loyalty.rules import EarnLine, SoldLine, points_for_return
@@ -244,48 +240,3 @@ def _keyed(points: dict[int, int]) -> dict[str, int]:
 
 def _text(value) -> str | None:
     return None if value is None else str(value)
-
-
-# --- reading and resolving ---------------------------------------------------------------
-
-def open_counts(session: Session) -> dict[str, int]:
-    return dict(session.execute(
-        select(FraudAlert.node_id, func.count()).where(FraudAlert.status == "open")
-        .group_by(FraudAlert.node_id)).all())
-
-
-ALERTS_SHOWN = 200
-
-
-def listed(session: Session, user: User, node_id: str | None = None,
-           status: str = "open") -> list[dict]:
-    """The newest alerts of the nodes ``user`` may see (a store manager their store's, a
-    regional manager their region's), with the node's store."""
-    stmt = (select(FraudAlert, Store.code).join(Node, Node.id == FraudAlert.node_id)
-            .join(Store, Store.id == Node.store_id).where(FraudAlert.status == status))
-    if node_id is not None:
-        stmt = stmt.where(FraudAlert.node_id == node_id)
-    rows = session.execute(scope_stores(stmt, user)
-                           .order_by(FraudAlert.raised_at.desc()).limit(ALERTS_SHOWN))
-    return [_shown(alert, code) for alert, code in rows]
-
-
-def resolve(session: Session, user: User, alert_id: uuid.UUID, note: str) -> dict:
-    """Someone looked into the alert; ``note`` says what they found and did. Audited."""
-    alert = session.get(FraudAlert, alert_id, with_for_update=True)
-    if alert is None or alert.status != "open":
-        raise NotFound("No open fraud alert %(alert)s.", code="alert_not_found",
-                       alert=str(alert_id))
-    alert.status, alert.resolved_at = "resolved", utcnow()
-    alert.resolved_by_id, alert.resolution_note = user.id, note
-    audit.record(session, "fraud_alert:resolved",
-                 f"{alert.node_id} {alert.document_no}: {alert.kind}", actor_id=user.id,
-                 reason=note, node_id=alert.node_id)
-    session.flush()
-    return _shown(alert, session.scalar(select(Store.code).join(
-        Node, Node.store_id == Store.id).where(Node.id == alert.node_id)))
-
-
-def _shown(alert: FraudAlert, store_code: str | None) -> dict:
-    return {**{c.key: getattr(alert, c.key) for c in FraudAlert.__table__.columns},
-            "store_code": store_code}

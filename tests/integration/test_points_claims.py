@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kassa.central.models import (
     AuditEntry,
@@ -17,11 +17,13 @@ from kassa.central.models import (
     FraudAlert,
     LoyaltyAccount,
     LoyaltyEntry,
+    LoyaltyRulesVersion,
     Product,
     SaleLine,
     User,
 )
 from kassa.common.db import utcnow
+from kassa.pos_node.models import Sale as TillSale
 from kassa.pos_node.replication.client import sync_now
 from tests.helpers import signed, staff_auth
 from tests.integration.test_loyalty_till import ANNA, card_balance, set_rules
@@ -236,6 +238,10 @@ def test_an_honest_tills_points_stand_to_the_point(tills, central_db, demo_secre
         {"method": "cash", "amount": cart["total_minor"]}]}).json
     claimed = sum(ln["points_earned"] for ln in sold["lines"])
     assert claimed > 0
+    with db.read() as session, central_db.read() as central:
+        # The sale keeps the rules' version it earned under, and sends it up.
+        assert session.get(TillSale, uuid.UUID(sold["id"])).rules_version == central.scalar(
+            select(func.max(LoyaltyRulesVersion.version))) == 2
     pins = {u: v["pin"] for u, v in demo_secrets["users"].items()}
     returned = give_back(client, sold["receipt_no"], [{"line_no": 1, "quantity": 1}],
                          reason="sour", override=manager(pins))

@@ -386,6 +386,7 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
     use = p["loyalty"]
     if use is not None:  # the points as central posts them (decision 59)
         claims = known.points(session, node)
+        claims.alerts.clear()  # an event before this one that failed half-way raises none
         earned = claims.earned(p, known.tiers.get(use["account_id"]), known.categories)
         p = {**p, "lines": [{**ln, "points_earned": earned[ln["line_no"]]}
                             for ln in p["lines"]]}
@@ -472,6 +473,7 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
     if p["account_id"] is not None:  # the points as central posts them (decision 59)
         buffer.flush(session)  # the sale and earlier returns, if in this batch
         claims = known.points(session, node)
+        claims.alerts.clear()  # an event before this one that failed half-way raises none
         account, reversed_by_line, refunded = claims.returned(p)
         p = {**p, "account_id": account, "points_refunded": refunded,
              "lines": [{**ln, "points_reversed": reversed_by_line[ln["line_no"]]}

@@ -624,6 +624,33 @@ class QuarantinedEvent(Base):
     __table_args__ = (UniqueConstraint("node_id", "seq"),)
 
 
+class FraudAlert(Base):
+    """Points a till claimed that central did not post as claimed: the sale or return is
+    applied with central's figure (``posted``), and the till's word (``claimed``, with the
+    figures behind both in ``details``) is kept here until someone looks into it. Open alerts
+    show on the node's status (``kassa.central.replication.points_claims``)."""
+
+    __tablename__ = "fraud_alerts"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
+    # earn | burn | refund | reversal: which of the event's points central did not take
+    kind: Mapped[str] = mapped_column(String(16))
+    event_kind: Mapped[str] = mapped_column(String(64))
+    document_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)  # the sale or return
+    document_no: Mapped[str] = mapped_column(String(64))  # its receipt or return number
+    account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    claimed: Mapped[int] = mapped_column(BigInteger)
+    posted: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict] = mapped_column(JSONDoc)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the till's clock
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)  # | resolved
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+
+
 class ChangeFeedEntry(Base):
     """One change to master data; ``version`` orders them, ``deleted`` marks a tombstone."""
 

@@ -87,6 +87,7 @@ class LoyaltyRules:
     offline: OfflineAllowance
     tiers: TierRules
     points_valid_days: int
+    version: int = 0  # the document's number at central (0: the defaults, never set)
 
 
 def parse(document: Mapping[str, Any]) -> LoyaltyRules:
@@ -128,7 +129,7 @@ def parse(document: Mapping[str, Any]) -> LoyaltyRules:
                         RedemptionRules(doc.minor_per_point, doc.max_share_bp, doc.min_points),
                         OfflineAllowance(doc.offline_points_per_day, doc.offline_max_hours),
                         TierRules(tuple((name, minimum) for name, minimum in doc.tiers)),
-                        doc.points_valid_days)
+                        doc.points_valid_days, doc.version)
 
 
 class RulesRow(Protocol):

@@ -283,6 +283,8 @@ class Sale(Base):
     points_offline: Mapped[bool] = mapped_column(Boolean, default=False)
     # The customer's points after this sale as the till counted them (the receipt prints it).
     points_balance_after: Mapped[int | None] = mapped_column(BigInteger)
+    # The loyalty rules' version the sale earned under: central recomputes its points by it.
+    rules_version: Mapped[int | None] = mapped_column(Integer)
     # Central's approval of a discount beyond the store manager's limit.
     authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Loaded with the sale: a sale is always shown or sent whole.

@@ -54,6 +54,8 @@ class LoyaltyUse(Payload):
     burned: NonNegative = 0
     hold_id: uuid.UUID | None = None
     card_number: Annotated[str, Meta(max_length=16)] | None = None
+    # The loyalty rules' version the till earned under (None: a till from before versions).
+    rules_version: NonNegative | None = None
 
 
 class Payment(Payload):

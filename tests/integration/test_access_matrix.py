@@ -35,6 +35,8 @@ ACCESS = {
     ("GET", "/api/v1/quarantine"): OPERATORS,
     ("POST", "/api/v1/quarantine/{event_id}/replay"): OPERATORS,
     ("POST", "/api/v1/quarantine/{event_id}/discard"): OPERATORS,
+    ("GET", "/api/v1/fraud-alerts"): PEOPLE,
+    ("POST", "/api/v1/fraud-alerts/{alert_id}/resolve"): OPERATORS,
     ("POST", "/api/v1/business-days/close"): CENTRAL_STAFF,
     ("POST", "/api/v1/loyalty/holds"): NODE,
     ("POST", "/api/v1/loyalty/holds/{hold_id}/commit"): NODE,
@@ -140,7 +142,8 @@ ACCESS = {
 CALLERS = {"admin": "admin", "central_office": "office", "regional_manager": "rm-msk",
            "store_manager": "sm-s001", "cashier": "cashier-s001", "nobody": None}
 PARAMS = {"receipt_no": "pos-1-00000001", "node_id": "pos-2", "event_id": "1",
-          "hold_id": str(uuid.uuid4()), "auth_id": str(uuid.uuid4()), "token_id": "2147483647",
+          "hold_id": str(uuid.uuid4()), "alert_id": str(uuid.uuid4()),
+          "auth_id": str(uuid.uuid4()), "token_id": "2147483647",
           "number": "7770000000000001", "store_id": "1", "price_id": "2147483647",
           "user_id": "2147483647", "region_id": "2147483647", "role": "no-such-role",
           "promotion_id": "2147483647", "customer_id": str(uuid.uuid4()),

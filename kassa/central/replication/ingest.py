@@ -33,6 +33,7 @@ from kassa.central.models import (
     AuditEntry,
     BusinessDay,
     Customer,
+    FraudAlert,
     LoyaltyAccount,
     Node,
     OfferExposure,
@@ -49,6 +50,7 @@ from kassa.central.models import (
     Store,
     User,
 )
+from kassa.central.replication import points_claims
 from kassa.central.replication.feed import customer_scope, record_change
 from kassa.central.replication.feed_documents import customer_doc
 from kassa.common.db import rowcount, table, utcnow, zone_info
@@ -123,6 +125,14 @@ class Known:
     exposures: set = field(default_factory=set)  # offer exposures central already holds
     customer_sales: set = field(default_factory=set)  # the batch's sales to customers
     zones: dict[int, str] = field(default_factory=dict)  # the batch's stores' time zones
+    tiers: dict = field(default_factory=dict)  # the batch's accounts' tiers at central
+    categories: dict[int, str | None] = field(default_factory=dict)  # the batch's products'
+    claims: points_claims.PointsClaims | None = None  # made by the first event with points
+
+    def points(self, session: Session, node: Node) -> points_claims.PointsClaims:
+        if self.claims is None:
+            self.claims = points_claims.PointsClaims(session, node)
+        return self.claims
 
     @classmethod
     def load(cls, session: Session, payloads: list[dict]) -> "Known":
@@ -138,9 +148,12 @@ class Known:
         days = {_store_day(p, zones) for p in sales}
         accounts = {a for a in map(_account_of, payloads) if a is not None}
         exposures = {p["exposure_id"] for p in payloads if "exposure_id" in p}
+        categories = dict(session.execute(select(Product.id, Product.category).where(
+            Product.id.in_(products))).all()) if products else {}
+        tiers = dict(session.execute(select(LoyaltyAccount.id, LoyaltyAccount.tier).where(
+            LoyaltyAccount.id.in_(accounts))).all()) if accounts else {}
         return cls(
-            set(session.scalars(select(Product.id).where(Product.id.in_(products))))
-            if products else set(),
+            set(categories),
             set(session.scalars(select(User.id).where(User.id.in_(users)))) if users else set(),
             set(session.scalars(select(Shift.id).where(Shift.id.in_(shifts),
                                                        Shift.closed_at.is_not(None))))
@@ -148,10 +161,10 @@ class Known:
             {(r.store_id, r.day) for r in session.execute(
                 select(BusinessDay.store_id, BusinessDay.day).where(BusinessDay.day.in_(days)))}
             if days else set(),
-            set(session.scalars(select(LoyaltyAccount.id).where(
-                LoyaltyAccount.id.in_(accounts)))) if accounts else set(),
+            set(tiers),
             set(session.scalars(select(OfferExposure.id).where(
-                OfferExposure.id.in_(exposures)))) if exposures else set(), zones=zones)
+                OfferExposure.id.in_(exposures)))) if exposures else set(), zones=zones,
+            tiers=tiers, categories=categories)
 
     def late_reason(self, sale: dict) -> str | None:
         if sale.get("shift_id") in self.closed_shifts:
@@ -370,6 +383,16 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
     if p["store_id"] != node.store_id:
         raise Invalid(f"Sale {p['receipt_no']} names store {p['store_id']}, "
                       f"but node {node.id} belongs to store {node.store_id}.", code="bad_event")
+    use = p["loyalty"]
+    if use is not None:  # the points as central posts them (decision 59)
+        claims = known.points(session, node)
+        claims.alerts.clear()  # an event before this one that failed half-way raises none
+        earned = claims.earned(p, known.tiers.get(use["account_id"]), known.categories)
+        p = {**p, "lines": [{**ln, "points_earned": earned[ln["line_no"]]}
+                            for ln in p["lines"]]}
+        if use["burned"] and not claims.hold_stands(p):
+            use = {**use, "burned": claims.offline_burn(p), "hold_id": None}
+            p = {**p, "loyalty": use}
     buffer.add(table(Sale), {
         "id": p["sale_id"], "receipt_no": p["receipt_no"], "node_id": node.id,
         "store_id": p["store_id"], "customer_id": p["customer_id"], "sold_at": p["sold_at"],
@@ -377,9 +400,9 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "late_reason": known.late_reason(p),
         "cashier_id": p["cashier_id"], "gross_minor": p["gross_minor"] or p["total_minor"],
         "discount_minor": p["discount_minor"], "total_minor": p["total_minor"],
-        "vat_minor": p["vat_minor"], "account_id": (p["loyalty"] or {}).get("account_id"),
-        "points_burned": (p["loyalty"] or {}).get("burned", 0),
-        "points_hold_id": (p["loyalty"] or {}).get("hold_id"),
+        "vat_minor": p["vat_minor"], "account_id": (use or {}).get("account_id"),
+        "points_burned": (use or {}).get("burned", 0),
+        "points_hold_id": (use or {}).get("hold_id"),
         "authorization_id": p["authorization_id"]})
     for ln in p["lines"]:
         buffer.add(table(SaleLine), {**ln, "sale_id": p["sale_id"],
@@ -388,8 +411,16 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         buffer.add(table(Payment), {**pay, "sale_id": p["sale_id"]})
     if p["loyalty"] is not None:
         _sale_points(session, node, p, buffer)
+        _raise_alerts(known.points(session, node), buffer)
     if p["customer_id"] is not None:
         known.customer_sales.add(p["sale_id"])
+
+
+def _raise_alerts(claims: points_claims.PointsClaims, buffer: RowBuffer) -> None:
+    for alert, line in claims.alerts:
+        buffer.add(table(FraudAlert), alert)
+        buffer.add(table(AuditEntry), line)
+    claims.alerts.clear()
 
 
 def _sale_points(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
@@ -439,6 +470,14 @@ def _sale_post_voided(session: Session, node: Node, p: dict, buffer: RowBuffer,
 
 def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
                 known: Known) -> None:
+    if p["account_id"] is not None:  # the points as central posts them (decision 59)
+        buffer.flush(session)  # the sale and earlier returns, if in this batch
+        claims = known.points(session, node)
+        claims.alerts.clear()  # an event before this one that failed half-way raises none
+        account, reversed_by_line, refunded = claims.returned(p)
+        p = {**p, "account_id": account, "points_refunded": refunded,
+             "lines": [{**ln, "points_reversed": reversed_by_line[ln["line_no"]]}
+                       for ln in p["lines"]]}
     buffer.add(table(Return), {
         "id": p["return_id"], "return_no": p["return_no"], "node_id": node.id,
         "store_id": node.store_id, "original_sale_id": p["original_sale_id"],
@@ -455,6 +494,7 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         reversed_by_line = {ln["line_no"]: ln["points_reversed"] for ln in p["lines"]}
         buffer.post(p["account_id"], loyalty_accounts.return_entries(
             session, p["return_id"], reversed_by_line, p["points_refunded"], p["returned_at"]))
+        _raise_alerts(known.points(session, node), buffer)
 
 
 def _shift_opened(session: Session, node: Node, p: dict, buffer: RowBuffer,

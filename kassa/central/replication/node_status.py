@@ -3,13 +3,15 @@
 A node reports itself after each sync (``POST /api/v1/sync/status``): its newest outbox seq,
 the events it has not had acknowledged, its feed cursor and its own per-day sales counts.
 Central adds what it saw itself: the high-water mark, the last signed request, a refusal for
-clock skew, held quarantined events. The node status page, the reconciliation report and the
+clock skew, held quarantined events, open fraud alerts (points the node claimed beyond the
+rules, ``points_claims``). The node status page, the reconciliation report and the
 business-day close read from here.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date, datetime, time, timedelta, timezone
 
 from prometheus_client.core import GaugeMetricFamily
@@ -20,6 +22,7 @@ from kassa.central.access import audit
 from kassa.central.models import (
     BusinessDay,
     ChangeFeedEntry,
+    FraudAlert,
     Node,
     NodeDayTotal,
     Region,
@@ -31,7 +34,7 @@ from kassa.central.models import (
 from kassa.central.replication import quarantine
 from kassa.central.reporting.operational_reports import scope_stores
 from kassa.common.db import utcnow, zone_info
-from kassa.common.errors import Conflict, Invalid
+from kassa.common.errors import Conflict, Invalid, NotFound
 from kassa.common.runtime.observability import age_seconds, ok_metric
 from kassa.sync.payloads import jsonable
 
@@ -78,6 +81,7 @@ def statuses(session: Session, user: User | None) -> list[dict]:
     now = utcnow()
     feed_head = session.scalar(select(func.max(ChangeFeedEntry.version))) or 0
     held = quarantine.held_counts(session)
+    alerts = open_alerts(session)
     stmt = (select(Node, Store.code, Region.code).join(Store, Store.id == Node.store_id)
             .join(Region, Region.id == Store.region_id))
     if user is not None:
@@ -99,10 +103,54 @@ def statuses(session: Session, user: User | None) -> list[dict]:
             "clock_skew_seconds": node.clock_skew_seconds if node.last_refusal == "clock_skew"
             else None,
             "last_refusal": node.last_refusal, "last_refused_at": node.last_refused_at,
-            "quarantined": held.get(node.id, 0),
+            "quarantined": held.get(node.id, 0), "fraud_alerts": alerts.get(node.id, 0),
             "backup_state": node.backup_state, "backup_lag_seconds": node.backup_lag_seconds,
             "backup_error": node.backup_error})
     return out
+
+
+def open_alerts(session: Session) -> dict[str, int]:
+    """Open fraud alerts by node."""
+    return dict(session.execute(
+        select(FraudAlert.node_id, func.count()).where(FraudAlert.status == "open")
+        .group_by(FraudAlert.node_id)).all())
+
+
+ALERTS_SHOWN = 200
+
+
+def fraud_alerts(session: Session, user: User, node_id: str | None = None,
+                 status: str = "open") -> list[dict]:
+    """The newest alerts of the nodes ``user`` may see (a store manager their store's, a
+    regional manager their region's), with the node's store."""
+    stmt = (select(FraudAlert, Store.code).join(Node, Node.id == FraudAlert.node_id)
+            .join(Store, Store.id == Node.store_id).where(FraudAlert.status == status))
+    if node_id is not None:
+        stmt = stmt.where(FraudAlert.node_id == node_id)
+    rows = session.execute(scope_stores(stmt, user)
+                           .order_by(FraudAlert.raised_at.desc()).limit(ALERTS_SHOWN))
+    return [_alert_shown(alert, code) for alert, code in rows]
+
+
+def resolve_alert(session: Session, user: User, alert_id: uuid.UUID, note: str) -> dict:
+    """Someone looked into the alert; ``note`` says what they found and did. Audited."""
+    alert = session.get(FraudAlert, alert_id, with_for_update=True)
+    if alert is None or alert.status != "open":
+        raise NotFound("No open fraud alert %(alert)s.", code="alert_not_found",
+                       alert=str(alert_id))
+    alert.status, alert.resolved_at = "resolved", utcnow()
+    alert.resolved_by_id, alert.resolution_note = user.id, note
+    audit.record(session, "fraud_alert:resolved",
+                 f"{alert.node_id} {alert.document_no}: {alert.kind}", actor_id=user.id,
+                 reason=note, node_id=alert.node_id)
+    session.flush()
+    return _alert_shown(alert, session.scalar(select(Store.code).join(
+        Node, Node.store_id == Store.id).where(Node.id == alert.node_id)))
+
+
+def _alert_shown(alert: FraudAlert, store_code: str | None) -> dict:
+    return {**{c.key: getattr(alert, c.key) for c in FraudAlert.__table__.columns},
+            "store_code": store_code}
 
 
 def position(session: Session, node: Node) -> dict:

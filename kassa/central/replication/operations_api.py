@@ -1,4 +1,5 @@
-"""Operating the sync: node status, quarantined events, business-day close, node revocation.
+"""Operating the sync: node status, quarantined events, fraud alerts, business-day close, node
+revocation.
 
 People sign in (HTTP Basic for now); what they see is scoped like the reports. The manager pages
 (``/ops/...``) call these endpoints with JSON, so a form on another site cannot post to them.
@@ -45,6 +46,8 @@ class NodeStatusSchema(ma.Schema):
     last_refusal = fields.String(allow_none=True)
     last_refused_at = fields.AwareDateTime(allow_none=True)
     quarantined = fields.Integer()
+    fraud_alerts = fields.Integer(metadata={
+        "description": "open fraud alerts: points the node claimed that central did not post"})
     backup_state = fields.String(allow_none=True, metadata={
         "description": "the node's Litestream backup: ok | behind | alarm | down | off | "
                        "starting; null before it reported one"})
@@ -154,6 +157,67 @@ class QuarantineDiscard(MethodView):
         """Give up on a held event, saying why (the audit log keeps it)."""
         with db().transaction() as session:
             return quarantine.discard(session, event_id, g.user.username, body["reason"])
+
+
+class FraudAlertSchema(ma.Schema):
+    id = fields.UUID()
+    node_id = fields.String()
+    store_code = fields.String(allow_none=True)
+    kind = fields.String(metadata={"description": "earn | burn | refund | reversal"})
+    event_kind = fields.String()
+    document_id = fields.UUID(metadata={"description": "the sale or return"})
+    document_no = fields.String(metadata={"description": "its receipt or return number"})
+    account_id = fields.UUID(allow_none=True)
+    claimed = fields.Integer(metadata={"description": "points the till said"})
+    posted = fields.Integer(metadata={"description": "points central posted"})
+    reason = fields.String()
+    details = fields.Dict()
+    occurred_at = fields.AwareDateTime()
+    raised_at = fields.AwareDateTime()
+    status = fields.String()
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    resolved_by_id = fields.Integer(allow_none=True)
+    resolution_note = fields.String(allow_none=True)
+
+
+class FraudAlertQuerySchema(ma.Schema):
+    node_id = fields.String(load_default=None, validate=validate.Length(max=32))
+    status = fields.String(load_default="open", validate=validate.OneOf(("open", "resolved")))
+
+
+class FraudAlertListSchema(ma.Schema):
+    alerts = fields.List(fields.Nested(FraudAlertSchema))
+
+
+class ResolveAlertSchema(ma.Schema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+@bp.route("/fraud-alerts")
+class FraudAlerts(MethodView):
+    decorators = [require_role(*PEOPLE)]
+
+    @bp.arguments(FraudAlertQuerySchema, location="query")
+    @bp.response(200, FraudAlertListSchema)
+    def get(self, args):
+        """Points tills claimed that central did not post as claimed, newest first, for the
+        nodes the reader may see (open ones by default)."""
+        with db().read() as session:
+            return {"alerts": node_status.fraud_alerts(session, g.user, args["node_id"],
+                                                       args["status"])}
+
+
+@bp.route("/fraud-alerts/<uuid:alert_id>/resolve")
+class ResolveFraudAlert(MethodView):
+    decorators = [require_role(*OPERATORS)]
+
+    @bp.arguments(ResolveAlertSchema)
+    @bp.response(200, FraudAlertSchema)
+    def post(self, body, alert_id):
+        """Close an alert someone has looked into, saying what they found and did (the audit
+        log keeps it)."""
+        with db().transaction() as session:
+            return node_status.resolve_alert(session, g.user, alert_id, body["note"])
 
 
 class CloseDaySchema(ma.Schema):

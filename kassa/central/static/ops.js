@@ -113,10 +113,37 @@ async function loadNodes() {
       cell(n.events_behind, n.events_behind ? "n warn" : "n"), cell(n.queue_depth, "n"),
       cell(when(n.oldest_pending_at)),
       cell(n.feed_cursor === null ? null : n.feed_head - n.feed_cursor, "n"),
-      cell(n.quarantined, n.quarantined ? "n warn" : "n"), backupCell(n));
+      cell(n.quarantined, n.quarantined ? "n warn" : "n"),
+      cell(n.fraud_alerts, n.fraud_alerts ? "n warn" : "n"), backupCell(n));
     return tr;
   }));
-  if (!nodes.length) body.innerHTML = `<tr><td colspan=12>${t("No nodes in your scope.")}</td></tr>`;
+  if (!nodes.length) body.innerHTML = `<tr><td colspan=13>${t("No nodes in your scope.")}</td></tr>`;
+}
+
+const ALERT_KINDS = {
+  earn: t("points earned"), burn: t("points spent offline"), refund: t("points given back"),
+  reversal: t("points taken back"),
+};
+const ALERT_REASONS = {
+  earn_over_rules: t("more than the rules give"),
+  burn_over_allowance: t("beyond the card's offline allowance"),
+  refund_over_burned: t("more than the sale spent"),
+  reversal_under_earned: t("less than the goods earned"),
+  account_mismatch: t("another account than the sale's"),
+};
+
+async function loadAlerts() {
+  const {alerts} = await api("GET", "/api/v1/fraud-alerts");
+  const body = $("#alerts tbody");
+  body.replaceChildren(...alerts.map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.alert = a.id;
+    tr.append(cell(when(a.raised_at)), cell(a.node_id), cell(a.store_code),
+      cell(ALERT_KINDS[a.kind] || a.kind), cell(a.document_no), cell(a.claimed, "n warn"),
+      cell(a.posted, "n"), cell(ALERT_REASONS[a.reason] || a.reason));
+    return tr;
+  }));
+  if (!alerts.length) body.innerHTML = `<tr><td colspan=8>${t("No open fraud alerts.")}</td></tr>`;
 }
 
 let current = null;
@@ -279,7 +306,7 @@ function init() {
     setInterval(refresh, 3000);
   }
   if (page === "nodes") {
-    const refresh = () => loadNodes().catch((e) => say(e.message));
+    const refresh = () => Promise.all([loadNodes(), loadAlerts()]).catch((e) => say(e.message));
     refresh();
     setInterval(refresh, 5000);
   } else if (page === "quarantine") {

@@ -181,10 +181,12 @@ def clear_points(sale: Sale) -> uuid.UUID | None:
 
 def earn_for_sale(session: Session, sale: Sale) -> None:
     """Set each line's points: the tier's rate on what the customer paid other than with
-    points, with the rules' multipliers, up to the balance cap."""
+    points, with the rules' multipliers, up to the balance cap; the sale keeps the rules'
+    version, by which central checks the figures."""
     account = session.get(LoyaltyAccount, sale.account_id)
     if account is None:
         return
+    sale.rules_version = rules(session).version
     categories = dict(session.execute(select(Product.id, Product.category).where(
         Product.id.in_({ln.product_id for ln in sale.lines}))).all())
     lines = [EarnLine(ln.line_no, ln.product_id, categories.get(ln.product_id),
@@ -229,7 +231,8 @@ def loyalty_use(sale: Sale) -> dict | None:
     if sale.account_id is None:
         return None
     return {"account_id": sale.account_id, "burned": sale.points_burned,
-            "hold_id": sale.points_hold_id, "card_number": sale.card_number}
+            "hold_id": sale.points_hold_id, "card_number": sale.card_number,
+            "rules_version": sale.rules_version}
 
 
 # --- returns ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import NoReturn
 
 import click
@@ -59,7 +60,8 @@ def serving_pos_app():
     if config.sync_interval > 0:
         scheduler = SyncScheduler(app.extensions["kassa_db"], config.sync_interval,
                                   config.http_timeout, config.push_batch_size,
-                                  config.sync_backoff_max)
+                                  config.sync_backoff_max,
+                                  timedelta(days=config.outbox_keep_days))
         scheduler.start()
         app.extensions["kassa_sync"] = scheduler
         atexit.register(scheduler.stop)

@@ -75,6 +75,10 @@ class CentralConfig:
     # ``KASSA_METRICS_TOKEN``: a client sending ``Authorization: Bearer <token>`` may read
     # /metrics from anywhere; without it only loopback clients may.
     metrics_token: str | None = None
+    # ``KASSA_SYNC_CONCURRENCY``: tills' sync requests one process works on at once; more are
+    # turned away at once with 503 and ``Retry-After`` (a reconnect storm), leaving a thread for
+    # staff. Below ``kassa central serve --threads`` (4).
+    sync_concurrency: int = 3
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
@@ -93,6 +97,7 @@ class CentralConfig:
             secure_cookies=os.environ.get("KASSA_SECURE_COOKIES", "auto") == "1",
             trusted_proxies=int(os.environ.get("KASSA_TRUSTED_PROXIES", "0")),
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
+            sync_concurrency=max(1, int(os.environ.get("KASSA_SYNC_CONCURRENCY", "3"))),
             warehouse_path=_warehouse_path(
                 normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),
             backup=backup_config(
@@ -151,6 +156,9 @@ class NodeConfig:
     backup: "BackupConfig | None" = None
     # ``KASSA_METRICS_TOKEN``, as for central.
     metrics_token: str | None = None
+    # ``KASSA_OUTBOX_KEEP_DAYS``: acknowledged events are pruned after this many days (more
+    # than central's recovery point: a restored central asks for what it lost again).
+    outbox_keep_days: float = 7.0
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -168,4 +176,5 @@ class NodeConfig:
             backup=backup_config(
                 normalize_db_url(os.environ.get("KASSA_NODE_DB", str(default)))),
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
+            outbox_keep_days=float(os.environ.get("KASSA_OUTBOX_KEEP_DAYS", "7")),
         )

@@ -251,3 +251,64 @@ def test_the_node_commands_refuse_clearly_before_init(tmp_path, monkeypatch):
         assert result.exit_code == 1 and result.exception.__class__ is SystemExit, command
         assert "error [node_not_initialised]" in result.output and "kassa pos init" in \
             result.output, result.output
+
+
+def test_a_busy_central_turns_tills_away_and_they_wait_as_told(node, central_db, central_app):
+    """Issue 25, a reconnect storm: a central already working on as many tills' syncs as it
+    may answers the next one 503 with ``Retry-After`` before reading it; the till waits at
+    least that long (plus jitter), and syncs once central has room again."""
+    import time
+
+    from kassa.central.replication.sync_api import RETRY_AFTER_S, sync_gate
+    from kassa.pos_node.replication.scheduler import SyncScheduler
+
+    gate = sync_gate(central_app)
+    held = 0
+    while gate.acquire(blocking=False):  # every permit taken, as by tills in flight
+        held += 1
+    assert held == central_app.config["KASSA"].sync_concurrency
+    try:
+        with pytest.raises(SyncError) as refused:
+            sync_now(node)
+        assert refused.value.code == "busy"
+        assert RETRY_AFTER_S[0] <= refused.value.retry_after <= RETRY_AFTER_S[1]
+        scheduler = SyncScheduler(node, interval_s=0.1, timeout_s=5, batch_size=50)
+        before = time.monotonic()
+        assert scheduler.run_once() is False
+        assert scheduler.not_before - before >= RETRY_AFTER_S[0]  # not the 0.1 s back-off
+    finally:
+        for _ in range(held):
+            gate.release()
+    assert sync_now(node).pulled > 0
+
+
+def test_pruning_the_outbox_keeps_what_central_may_ask_again(node, central_db):
+    """Issue 25, housekeeping: acknowledged events older than the retention go; events not
+    yet acknowledged, recent ones (a central restored from a backup asks for them again) and
+    the last acknowledged one (the till counts what central holds from it) stay; numbering goes
+    on, and central takes the next sale."""
+    from datetime import timedelta
+
+    from kassa.common.db import utcnow
+    from kassa.pos_node.replication import outbox
+
+    sync_now(node)
+    sell(node, 4)                                   # the shift opened, four sales: seq 1-5
+    sync_now(node)
+    sell(node, 1)                                   # seq 6, not pushed
+    with node.transaction() as session:             # 1-4 acknowledged long ago, 5 lately
+        session.execute(update(OutboxEvent).where(OutboxEvent.seq <= 5)
+                        .values(acked_at=utcnow() - timedelta(days=30)))
+        session.execute(update(OutboxEvent).where(OutboxEvent.seq == 3)
+                        .values(acked_at=utcnow() - timedelta(days=1)))
+    with node.transaction() as session:
+        assert outbox.prune(session, timedelta(days=7)) == 3  # seq 1, 2, 4
+    with node.read() as session:
+        kept = {e.seq: e.acked_at is not None for e in session.query(OutboxEvent)}
+    assert kept == {3: True, 5: True, 6: False}
+    with node.transaction() as session:
+        assert outbox.prune(session, timedelta(days=0)) == 1  # 3 now; never 5 nor 6
+    result = sync_now(node)
+    assert (result.pushed, result.high_water) == (1, 6)
+    sell(node, 1)
+    assert sync_now(node).high_water == 7 and count(central_db, CentralSale) == 6

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import threading
+from functools import wraps
+
 import marshmallow as ma
 from flask import Response, current_app, g, stream_with_context
 from flask.views import MethodView
@@ -14,7 +18,7 @@ from kassa.central.models import Node
 from kassa.central.replication import feed, node_status, returns_view, snapshot
 from kassa.central.replication.ingest import apply_batch
 from kassa.central.replication.nodes import rotate_node_key
-from kassa.common.errors import Forbidden
+from kassa.common.errors import Forbidden, KassaError
 from kassa.sync.protocol import (
     ChangesPageSchema,
     ChangesQuerySchema,
@@ -29,10 +33,47 @@ from kassa.sync.protocol import (
 bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync",
                description="Replication between POS nodes and central")
 
+# Seconds a turned-away till is told to wait: spread, so that they do not all come back at once.
+RETRY_AFTER_S = (2, 10)
+
+
+class Busy(KassaError):
+    status = 503
+    code = "busy"
+
+
+def sync_gate(app) -> threading.BoundedSemaphore:
+    """The process's gate for tills' sync work (``KASSA_SYNC_CONCURRENCY`` at once)."""
+    gate = app.extensions.get("kassa_sync_gate")
+    if gate is None:
+        gate = app.extensions["kassa_sync_gate"] = threading.BoundedSemaphore(
+            app.config["KASSA"].sync_concurrency)
+    return gate
+
+
+def shed_load(view):
+    """Turn a till away at once (503, ``Retry-After``) when this process already works on as
+    many tills' syncs as it may: before its signature is checked or its body read, so a
+    reconnect storm costs central little, and staff still find a thread. Tills wait at least
+    that long, with jitter (``kassa.pos_node.replication.scheduler``)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        gate = sync_gate(current_app)
+        if not gate.acquire(blocking=False):
+            refusal = Busy("Central is busy: try again in a few seconds.")
+            refusal.headers = {"Retry-After": str(random.randint(*RETRY_AFTER_S))}
+            raise refusal
+        try:
+            return view(*args, **kwargs)
+        finally:
+            gate.release()
+    return wrapper
+
 
 @bp.route("/push")
 class Push(MethodView):
-    decorators = [node_signed]
+    decorators = [node_signed, shed_load]  # shed_load runs first
 
     @bp.arguments(PushRequestSchema)
     @bp.response(200, PushResponseSchema)
@@ -47,7 +88,7 @@ class Push(MethodView):
 
 @bp.route("/changes")
 class Changes(MethodView):
-    decorators = [node_signed]
+    decorators = [node_signed, shed_load]  # shed_load runs first
 
     @bp.arguments(ChangesQuerySchema, location="query")
     @bp.response(200, ChangesPageSchema)
@@ -66,7 +107,7 @@ def _scope(session, node_id: str) -> feed.NodeScope:
 
 @bp.route("/status")
 class Status(MethodView):
-    decorators = [node_signed]
+    decorators = [node_signed, shed_load]  # shed_load runs first
 
     @bp.arguments(NodeStatusReportSchema)
     @bp.response(200, NodeStatusAnswerSchema)
@@ -138,7 +179,7 @@ class SnapshotQuerySchema(ma.Schema):
 
 @bp.route("/snapshot")
 class Snapshot(MethodView):
-    decorators = [node_signed]
+    decorators = [node_signed, shed_load]  # shed_load runs first
 
     @bp.arguments(SnapshotQuerySchema, location="query", unknown=ma.RAISE)
     @bp.response(200, {"type": "string", "format": "binary"}, content_type="application/gzip",

@@ -37,13 +37,25 @@ from kassa.sync.protocol import (
 log = logging.getLogger(__name__)
 
 
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (central sends seconds; an HTTP date or nonsense: None)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds <= 3600 else None
+
+
 class SyncError(Exception):
     """Central refused or could not be reached; ``code`` is central's error code if it gave one."""
 
-    def __init__(self, message: str, code: str = "unreachable", details: dict | None = None):
+    def __init__(self, message: str, code: str = "unreachable", details: dict | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.code = code
         self.details = details or {}
+        # Central shedding load (429/503) says when to come back: ``Retry-After`` seconds.
+        self.retry_after = retry_after
 
     @property
     def unanswered(self) -> bool:
@@ -112,7 +124,8 @@ class CentralClient:
         if resp.status_code >= 400:
             doc = doc if isinstance(doc, dict) else {}
             raise SyncError(doc.get("message", f"HTTP {resp.status_code}"),
-                            code=doc.get("error", "http_error"), details=doc.get("details"))
+                            code=doc.get("error", "http_error"), details=doc.get("details"),
+                            retry_after=_retry_after(resp.headers.get("Retry-After")))
         if not isinstance(doc, dict):
             if resp.status_code == 204:
                 return {}

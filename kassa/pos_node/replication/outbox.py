@@ -8,9 +8,9 @@ increasing even after acknowledged rows are pruned. SQLite's ``BEGIN IMMEDIATE``
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,21 @@ from kassa.sync.payloads import EVENT_PAYLOADS, jsonable
 _BUMP = (insert(Counter).values(name=bindparam("name"), value=1)
          .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
          .returning(Counter.value))
+
+
+def prune(session: Session, keep: timedelta, now: datetime | None = None) -> int:
+    """Delete events central acknowledged more than ``keep`` ago; answers how many. Kept
+    within ``keep`` because a central restored from a backup older than its acknowledgement
+    asks for them again (``seq_gap``): the retention must exceed central's recovery point
+    (``KASSA_OUTBOX_KEEP_DAYS``, docs/operations.md). Never an unacknowledged event, and never
+    the last acknowledged one: the till counts from it what central holds (the badge, the
+    points it stops adding on top of central's balance)."""
+    last = (select(func.max(OutboxEvent.seq)).where(OutboxEvent.acked_at.is_not(None))
+            .scalar_subquery())
+    result = session.execute(delete(OutboxEvent).where(
+        OutboxEvent.acked_at.is_not(None), OutboxEvent.acked_at < (now or utcnow()) - keep,
+        OutboxEvent.seq < last))
+    return rowcount(result)
 
 
 def next_counter(session: Session, name: str) -> int:

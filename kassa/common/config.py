@@ -79,6 +79,9 @@ class CentralConfig:
     # turned away at once with 503 and ``Retry-After`` (a reconnect storm), leaving a thread for
     # staff. Below ``kassa central serve --threads`` (4).
     sync_concurrency: int = 3
+    # ``KASSA_SYNC_RETRY_AFTER``: the seconds (``low-high``, drawn at random) a till turned away
+    # is told to wait, spread so that they do not all come back at once.
+    sync_retry_after: tuple[int, int] = (2, 10)
 
     @classmethod
     def from_env(cls) -> "CentralConfig":
@@ -98,6 +101,7 @@ class CentralConfig:
             trusted_proxies=int(os.environ.get("KASSA_TRUSTED_PROXIES", "0")),
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
             sync_concurrency=max(1, int(os.environ.get("KASSA_SYNC_CONCURRENCY", "3"))),
+            sync_retry_after=_seconds_range(os.environ.get("KASSA_SYNC_RETRY_AFTER", "2-10")),
             warehouse_path=_warehouse_path(
                 normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),
             backup=backup_config(
@@ -178,3 +182,12 @@ class NodeConfig:
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
             outbox_keep_days=float(os.environ.get("KASSA_OUTBOX_KEEP_DAYS", "7")),
         )
+
+
+def _seconds_range(text: str) -> tuple[int, int]:
+    """``"2-10"`` -> (2, 10): whole seconds, low <= high, at most an hour."""
+    low, _, high = text.partition("-")
+    pair = (int(low), int(high or low))
+    if not 0 <= pair[0] <= pair[1] <= 3600:
+        raise ValueError("KASSA_SYNC_RETRY_AFTER must be LOW-HIGH seconds, e.g. 2-10")
+    return pair

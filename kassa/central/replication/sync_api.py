@@ -33,10 +33,6 @@ from kassa.sync.protocol import (
 bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync",
                description="Replication between POS nodes and central")
 
-# Seconds a turned-away till is told to wait: spread, so that they do not all come back at once.
-RETRY_AFTER_S = (2, 10)
-
-
 class Busy(KassaError):
     status = 503
     code = "busy"
@@ -62,7 +58,8 @@ def shed_load(view):
         gate = sync_gate(current_app)
         if not gate.acquire(blocking=False):
             refusal = Busy("Central is busy: try again in a few seconds.")
-            refusal.headers = {"Retry-After": str(random.randint(*RETRY_AFTER_S))}
+            low, high = current_app.config["KASSA"].sync_retry_after
+            refusal.headers = {"Retry-After": str(random.randint(low, high))}
             raise refusal
         try:
             return view(*args, **kwargs)

@@ -1,0 +1,80 @@
+"""A chain's tills against one central, bounded (issue 25): a few hundred simulated tills
+(``bench/chain_sim.py``: real signed requests, kassa's own sync client) sell and sync against
+``kassa central serve`` on PostgreSQL for a few seconds, then come back all at once with a
+backlog, against a central that may work on one till's sync at a time per process, so it
+turns most of them away with 503 and ``Retry-After``. What is checked is correctness, never
+time: every sale made reaches central exactly once, the tills honoured every Retry-After, and
+central's answers were refusals or successes, never errors. The full run, with figures, is
+``bench/bench_chain.py`` (``make bench``)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from kassa.central.models import Node, ReceivedEvent, Sale
+from kassa.common.db import Database
+from kassa.common.runtime.processes import Supervisor
+from tests.e2e.conftest import KASSA, run_kassa
+from tests.helpers import free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import chain_sim  # noqa: E402 - the bench's simulator, found on the path set just above
+
+pytestmark = pytest.mark.e2e
+
+TILLS = 150
+
+
+def test_a_few_hundred_tills_sell_and_reconnect_at_once_losing_nothing(tmp_path, pg_server):
+    dbname = pg_server.create()
+    url = f"postgresql://127.0.0.1:5432/{dbname}"
+    env = {"KASSA_CENTRAL_DB": url, "KASSA_SYNC_CONCURRENCY": "1", "KASSA_SYNC_RETRY_AFTER": "1-2",
+           "KASSA_ISSUER_KEY_DIR": str(tmp_path / "issuer")}
+    run_kassa("central", "init-db", env=env)
+    run_kassa("central", "seed-demo", env=env)
+    db = Database(url)
+    sup = Supervisor(tmp_path / "logs")
+    port = free_port()
+    central = f"http://127.0.0.1:{port}"
+    try:
+        shop = chain_sim.shop_of(db)
+        registered = chain_sim.register_tills(db, TILLS, shop.stores)
+        stats = chain_sim.Stats()
+        rng = random.Random(25)
+        tills = [chain_sim.SimTill(node_id, store, key, central, shop, stats,
+                                   random.Random(rng.random()))
+                 for node_id, store, key in registered]
+        sup.start("central", KASSA + ["central", "serve", "--port", str(port), "--workers", "2"],
+                  env)
+        sup.wait_http("central", central + "/health")
+        # Trading: every till syncs every second and sells often, for a few seconds.
+        chain_sim.run_chain(tills, seconds=4, interval=1.0, sales_per_minute=30)
+        # The storm: central was away while every till rang up a backlog; all come at once.
+        for till in tills:
+            for _ in range(5):
+                till.sell()
+        waited = chain_sim.drain(tills, timeout=240)
+        assert all(not t.outbox for t in tills), f"backlog left after {waited:.0f} s"
+    finally:
+        sup.stop_all()
+    # Refusals came with Retry-After and were waited out; nothing else went wrong.
+    assert stats.refused["busy"] > 0, "the storm never met a busy central"
+    assert stats.retry_after_honoured == sum(stats.refused.values())
+    assert not stats.errors, stats.errors
+    with db.read() as s:
+        sales = s.scalar(select(func.count()).select_from(Sale)
+                         .where(Sale.node_id.like("sim-%")))
+        distinct = s.scalar(select(func.count(func.distinct(Sale.receipt_no)))
+                            .where(Sale.node_id.like("sim-%")))
+        events = s.scalar(select(func.count()).select_from(ReceivedEvent)
+                          .where(ReceivedEvent.node_id.like("sim-%")))
+        high_waters = dict(s.execute(select(Node.id, Node.high_water)
+                                     .where(Node.id.like("sim-%"))).all())
+    db.dispose()
+    assert stats.sales_made == stats.sales_acked == sales == distinct == events
+    assert high_waters == {t.node_id: t.seq for t in tills}

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from kassa.central.access import authorizations
+from kassa.central.catalog import prices
 from kassa.central.crm import mail, tasks
 from kassa.central.membership import loyalty_accounts
 from kassa.common.db import Database
@@ -42,6 +43,7 @@ JOBS: dict[str, tuple[Callable[[Session], object], int]] = {
     "overdue_tasks": (tasks.notice_overdue, 60),
     "send_mail": (mail.send_pending, 10),
     "expire_points": (_expire, 3600),
+    "prune_prices": (prices.prune_superseded, 86400),
 }
 
 

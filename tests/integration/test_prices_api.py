@@ -159,3 +159,34 @@ def test_a_new_standing_price_outranks_scheduled_ones_already_started(central_ap
     head = "sku,store_code,region_code,price,effective_from\n"
     for row in ("1004,,,NaN,\n", "1004,,,Infinity,\n", "1004,,,1.00,1970-01-01T00:00\n"):
         assert import_csv(api, head + row, office).status_code == 422, row
+
+
+def test_superseded_prices_are_pruned_and_the_tills_keep_what_is_in_force(central_app,
+                                                                           central_db, seeded,
+                                                                           tills):
+    """Issue 25, housekeeping: a scheduled price replaced everywhere by a later one that has
+    started goes, at central and at the tills (a tombstone in the feed); the standing price,
+    the one in force and the one still ahead stay, and the shelf price does not move."""
+    from kassa.central import jobs
+    api = central_app.test_client()
+    office = who(seeded, "office")
+    pos1, db1 = tills["pos-1"]
+    for start, amount in (("2020-01-01T00:00:00", 11990), ("2021-01-01T00:00:00", 12490),
+                          ("2022-01-01T00:00:00", 12990), ("2999-01-01T00:00:00", 13990)):
+        assert api.post("/api/v1/prices", json={"sku": "1004", "amount_minor": amount,
+                                                "effective_from": start},
+                        headers=office).status_code == 201
+    sync_now(db1)
+    assert shelf(pos1, "1004") == 12990
+    assert jobs.run(central_db, "prune_prices") == 2           # 2020 and 2021
+    assert jobs.run(central_db, "prune_prices") == 0           # nothing twice
+    rows = api.get("/api/v1/prices?sku=1004", headers=office).json["prices"]
+    assert sorted((r["amount_minor"], r["effective_from"]) for r in rows) == [
+        (11990, None), (12990, "2022-01-01T00:00:00"), (13990, "2999-01-01T00:00:00")]
+    sync_now(db1)
+    from kassa.pos_node.models import Price as TillPrice
+    with db1.read() as session:
+        kept = sorted(p.amount_minor for p in session.scalars(
+            select(TillPrice).where(TillPrice.product_id == 4)))
+    assert kept == [11990, 12990, 13990]
+    assert shelf(pos1, "1004") == 12990

@@ -92,6 +92,35 @@ def drop_started(session: Session, product_ids: list[int], store_id: int | None,
     return len(started)
 
 
+def prune_superseded(session: Session) -> int:
+    """Delete scheduled prices that a later scheduled price of the same scope has replaced in
+    every store (by the earliest of the stores' clocks), with tombstones for the tills; answers
+    how many. A chain running for years would otherwise carry every price it ever had to each
+    new till. What stays: every standing price, the scheduled price in force now in each scope
+    and every one still ahead anywhere. Withdrawing the one in force then falls back to the
+    standing price, not to a schedule it replaced long ago (docs/operations.md)."""
+    zones = list(session.scalars(select(Store.timezone).distinct())) or ["UTC"]
+    now = utcnow()
+    earliest = min(now.astimezone(ZoneInfo(zone)).replace(tzinfo=None) for zone in zones)
+    newer = aliased(Price)
+    replaced = select(newer.id).where(
+        newer.product_id == Price.product_id,
+        or_(newer.store_id == Price.store_id,
+            newer.store_id.is_(None) & Price.store_id.is_(None)),
+        or_(newer.region_id == Price.region_id,
+            newer.region_id.is_(None) & Price.region_id.is_(None)),
+        newer.effective_from > Price.effective_from, newer.effective_from <= earliest)
+    rows = list(session.scalars(select(Price).where(
+        Price.effective_from.is_not(None), Price.effective_from <= earliest,
+        replaced.exists())))
+    for row in rows:
+        record_change(session, "price", row.id, None, store_id=row.store_id,
+                      region_id=row.region_id)
+        session.delete(row)
+    session.flush()
+    return len(rows)
+
+
 def same(column, value):
     return column.is_(None) if value is None else column == value
 

@@ -25,7 +25,7 @@ from kassa.central.models import User
 from kassa.common.signing import signature_headers
 from tests.helpers import basic_auth
 
-FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 # Not schemathesis' not_a_server_error: a documented 503 ("central unreachable") is an answer.
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]

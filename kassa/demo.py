@@ -35,6 +35,7 @@ from kassa.common.config import var_dir
 from kassa.common.db import Database, utcnow
 from kassa.common.runtime.processes import ProcessFailed, Supervisor
 from kassa.common.storage.migrate import upgrade
+from kassa.common.storage.private import private_dir, write_private
 from kassa.loyalty.ledger import EntryKind, LedgerEntry
 from kassa.pos_node.replication.client import sync_now
 from kassa.pos_node.replication.enrolment import init_node
@@ -64,7 +65,7 @@ class DemoCard:
 def run_demo(port: int) -> None:
     root = var_dir() / "demo"
     shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
+    private_dir(root)  # central's and the tills' databases, the issuer key, credentials
     central_db = f"sqlite:///{root / 'central.sqlite'}"
     upgrade(MIGRATIONS, central_db)
     db = Database(central_db)
@@ -76,8 +77,7 @@ def run_demo(port: int) -> None:
     stock = _issue_stock(db, root / "issuer", root / "stock")
     db.dispose()
     creds = root / "credentials.json"
-    creds.write_text(json.dumps(secrets_doc["users"], indent=2))
-    os.chmod(creds, 0o600)
+    write_private(creds, json.dumps(secrets_doc["users"], indent=2))
 
     # Ctrl-C and SIGTERM both stop the demo cleanly. SIGINT is set here too, not left to
     # Python's default: a shell starting a job in the background ignores SIGINT for it, and
@@ -163,7 +163,7 @@ def _issue_stock(db: Database, key_dir: Path, folder: Path) -> DemoStock:
         store = session.scalars(select(Store).where(Store.code == "S001")).one()
         smart = cards.issue_stock(session, store, STOCK_SMART, key_dir)
         printed = cards.issue_stock(session, store, STOCK_PRINTED, key_dir, printed=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # each card file holds its card's private key
     files = []
     for state in smart:
         assert not isinstance(state, str)  # smart cards come as card states

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import stat as stat_mode
 import time
 from pathlib import Path
 
@@ -164,3 +165,21 @@ def point_a_rouble(central_db: Database, **changes) -> dict:
                 **changes}
     with central_db.transaction() as session:
         return loyalty_rules.set_rules(session, document)
+
+
+def private_modes(root: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every file under ``root`` that is not mode 0600 and every directory not 0700 (names in
+    ``skip`` left out, with what is inside them): what a private folder must not hold."""
+    wrong = []
+    for path in [root, *sorted(root.rglob("*"))]:
+        if any(part in skip for part in path.relative_to(root).parts):
+            continue
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue  # a running process's temporary file, gone meanwhile
+        mode = st.st_mode & 0o777
+        want = 0o700 if stat_mode.S_ISDIR(st.st_mode) else 0o600
+        if mode != want:
+            wrong.append(f"{path} {mode:o}")
+    return wrong

@@ -17,6 +17,7 @@ from kassa.common.config import CentralConfig
 from kassa.common.db import Database
 from kassa.common.runtime import observability
 from kassa.common.storage import backup
+from kassa.common.storage.private import private_dir
 from kassa.common.web import make_api
 
 
@@ -129,7 +130,7 @@ def _secret_key(config: CentralConfig) -> str:
     if path is None:
         return secrets.token_hex(32)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         temp = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:

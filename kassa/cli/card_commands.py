@@ -87,6 +87,7 @@ def _issue_stock(count: int, store_code: str | None, printed: bool, out: str | N
 
     from kassa.central.catalog.stores import store_by_code
     from kassa.central.membership import cards
+    from kassa.common.storage.private import private_dir
     if store_code is None:
         raise click.UsageError("--store: whose stock the cards are.")
     if not printed and out is None:
@@ -100,7 +101,7 @@ def _issue_stock(count: int, store_code: str | None, printed: bool, out: str | N
             click.echo(item)
         else:
             assert out is not None  # checked above for smart cards
-            Path(out).mkdir(parents=True, exist_ok=True)
+            private_dir(Path(out))  # each card file holds its card's private key
             _write_card_file(item, Path(out) / f"{item.card_number}.card")
             click.echo(item.card_number)
 

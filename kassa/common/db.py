@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
 
 from kassa.common import clock
+from kassa.common.storage.private import private_dir, private_file, tighten
 
 if TYPE_CHECKING:
     import sqlite3
@@ -64,10 +65,11 @@ def make_engine(url: str, checkpoints: bool = True) -> Engine:
     after copying it (``kassa.common.storage.backup``), and must be the only one that does."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        file = Path(path) if path and path != ":memory:" and "mode=memory" not in path else None
+        if file is not None:
+            private_dir(file.parent)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-        _tune_sqlite(engine, checkpoints)
+        _tune_sqlite(engine, checkpoints, file)
         return engine
     # Sessions in UTC, so that casting a timestamp to a date gives the UTC day on both engines.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
@@ -152,7 +154,16 @@ def _sqlite_local_time(value: str | None, zone: str | None) -> str | None:
     return at.astimezone(zone_info(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _tune_sqlite(engine: Engine, checkpoints: bool) -> None:
+def _tune_sqlite(engine: Engine, checkpoints: bool, file: Path | None) -> None:
+    if file is not None:
+        @event.listens_for(engine, "do_connect")
+        def _private(*_args: Any) -> None:
+            # Before SQLite opens the file: it makes a missing one 0644 (or what the umask
+            # leaves), and gives the -wal and -shm it makes later the database's mode.
+            private_file(file)
+            tighten(file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm"),
+                    file.with_name(file.name + "-journal"))
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_conn.create_function("kassa_local_time", 2, _sqlite_local_time,

@@ -4,21 +4,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
 from apispec import BasePlugin
-from flask import Flask, Response, jsonify
+from flask import Flask, Request, Response, jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from kassa.common.errors import KassaError
 
@@ -204,6 +205,70 @@ def _has_nul(body: bytes) -> bool:
                                                   and _NUL_ESCAPE.search(body) is not None))
 
 
+def _refuse_cut_stream(request: Request, raw: bytes) -> None:
+    """A body sent without a length (chunked) is read up to the app's limit and no further:
+    werkzeug then hands over the first part as if it were all. A byte beyond the limit means
+    the body was larger: refused whole (413), never parsed cut short."""
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or len(raw) < limit:
+        return
+    stream = request.environ.get("wsgi.input")
+    if stream is not None and stream.read(1):
+        raise RequestEntityTooLarge()
+
+
+MAX_JSON_DEPTH = 64  # far deeper than any document of ours nests
+# A surrogate escape, the only way a JSON text carries a lone one (UTF-8 cannot).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_json(body: bytes) -> None:
+    """Refuse (400 ``invalid_json``) a JSON body no handler should meet: one nested deeper than
+    ``MAX_JSON_DEPTH`` (100,000 levels ran Python out of stack: a 500), or a string holding a
+    lone surrogate such as ``"\\ud800"`` (no database or encoder takes it: a 500 further on)."""
+    if not body:
+        return
+    try:
+        doc = json.loads(body)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:
+        return  # not JSON at all: the handler's parser answers that
+    surrogates = _SURROGATE_ESCAPE.search(body) is not None
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH and not surrogates:
+        return
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            items: Iterable[Any] = value.values()
+            if surrogates:
+                _valid_text(*value)
+        elif isinstance(value, list):
+            items = value
+        else:
+            if surrogates and isinstance(value, str):
+                _valid_text(value)
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        stack.extend((item, depth + 1) for item in items)
+
+
+def _too_deep() -> KassaError:
+    return KassaError("The body nests deeper than %(most)s levels.", code="invalid_json",
+                      status=400, most=MAX_JSON_DEPTH)
+
+
+def _valid_text(*texts: str) -> None:
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise KassaError("The body holds a lone surrogate code point: not valid text.",
+                             code="invalid_json", status=400) from None
+
+
 def make_api(app: Flask, title: str) -> KassaApi:
     """flask-smorest with OpenAPI at /api/openapi.json and kassa's error shape."""
     app.config.setdefault("API_TITLE", title)
@@ -215,7 +280,32 @@ def make_api(app: Flask, title: str) -> KassaApi:
     app.extensions["kassa_api"] = api
     register_error_handlers(app)
     _accept_gzip_bodies(app)
+    _security_headers(app)
     return api
+
+
+# Scripts only from the app's own files (no inline script, no eval: an injected tag does not
+# run); styles may be inline (the chart library writes its own); no page of ours in a frame.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _security_headers(app: Flask) -> None:
+    """On every answer of the app, errors and static files included."""
+
+    @app.after_request
+    def _add(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
 
 def _accept_gzip_bodies(app: Flask) -> None:
@@ -226,6 +316,7 @@ def _accept_gzip_bodies(app: Flask) -> None:
         from flask import g, request
 
         raw = request.get_data(cache=True)
+        _refuse_cut_stream(request, raw)
         g.raw_body = raw
         if raw and request.method in ("POST", "PUT", "PATCH") and not request.is_json \
                 and request.mimetype != "text/csv" \
@@ -247,3 +338,5 @@ def _accept_gzip_bodies(app: Flask) -> None:
                 or b"%00" in request.query_string:
             raise KassaError("Text may not contain NUL characters.", code="bad_characters",
                              status=422)
+        if request.is_json:
+            _check_json(request.get_data(cache=True))

@@ -20,7 +20,7 @@ import requests
 from kassa.smartcard.applet import load_card
 from kassa.smartcard.vpcd import VPCD_PORT
 from tests.e2e.conftest import KASSA
-from tests.helpers import kill_tree, wait_until
+from tests.helpers import kill_tree, private_modes, wait_until
 
 pytestmark = pytest.mark.e2e
 pytest_plugins = ("tests.smartcard_env",)
@@ -56,9 +56,11 @@ def demo_readers(pcscd):
 def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, demo_readers):
     from tests.smartcard_env import vpcd_readers, wait_for_card
     port = three_free_ports()
+    # Under umask 000: what holds secrets or people's data is private all the same.
     proc = subprocess.Popen(KASSA + ["demo", "--port", str(port)],
                             env={**os.environ, "KASSA_VAR_DIR": str(tmp_path)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: os.umask(0))
     try:
         banner = []
         deadline = time.monotonic() + 90
@@ -79,6 +81,7 @@ def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, dem
         assert {r["store_code"]: r["sales_count"] for r in rows["stores"]} == {"S001": 1,
                                                                                "S002": 0}
         assert oct((tmp_path / "demo" / "credentials.json").stat().st_mode & 0o777) == "0o600"
+        assert private_modes(tmp_path / "demo", skip=("logs",)) == []
         # pos-2's store speaks Russian, pos-1's English
         assert '<html lang="ru">' in requests.get(f"http://127.0.0.1:{port + 2}/", timeout=5).text
         assert '<html lang="en">' in requests.get(f"http://127.0.0.1:{port + 1}/", timeout=5).text

@@ -6,6 +6,7 @@ regional manager reaching only their region's customers."""
 import io
 import uuid
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import delete, func, select
 
@@ -363,3 +364,32 @@ def test_past_a_thousand_errors_a_bad_contact_is_still_bad(central_app, central_
     assert len(done.json["errors"]) == 1000
     with central_db.read() as s:
         assert s.scalar(select(func.count()).select_from(Interaction)) == 0
+
+
+@pytest.mark.parametrize("manager", ["rm-spb", "sm-s002"])
+def test_a_manager_learns_nothing_of_a_customer_beyond_their_reach(central_app, central_db,
+                                                                   seeded, manager):
+    """Anna's home store is S001, in Moscow: to St Petersburg's regional manager and to S002's
+    store manager a contact matching her phone is answered exactly as one matching nobody's,
+    by the API and by the import, and her timeline is not touched."""
+    api = central_app.test_client()
+    anna = anna_id(central_db)
+    answers = []
+    for phone in ("8 (900) 000-00-01", "8 (900) 555-44-33"):  # Anna's; nobody's
+        contact = {"channel": "call", "subject": "Hello", "match": {"phone": phone}}
+        alone = api.post("/api/v1/interactions", json=contact, headers=who(seeded, manager))
+        with_lead = api.post("/api/v1/interactions", json={
+            **contact, "lead": {"name": "Someone", "store_code": "S002"}},
+            headers=who(seeded, manager))
+        csv = ("channel,direction,subject,body,at,card_number,phone,email,lead_name,"
+               f"external_id\ncall,in,Hi,,2026-11-21T09:00:00+03:00,,{phone},,Someone,\n")
+        imported = api.post("/api/v1/interactions/import", data=csv.encode(),
+                            content_type="text/csv", headers=who(seeded, manager))
+        answers.append((alone.status_code, alone.json, with_lead.status_code,
+                        with_lead.json["created_lead"], imported.status_code,
+                        {k: v for k, v in imported.json.items() if k != "batch"}))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 404 and answers[0][2:4] == (201, True)
+    with central_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Interaction).where(
+            Interaction.customer_id == uuid.UUID(anna))) == 0

@@ -168,6 +168,8 @@ def test_a_node_rotates_its_key_and_keeps_syncing(node, central_db):
     from kassa.pos_node.replication.client import rotate_key
 
     sync_now(node)
+    with node.transaction() as session:  # the till made its cookie secret when it first served
+        session.query(NodeIdentity).one().session_secret = "old secret"
     new_public = rotate_key(node)
     with central_db.read() as session:
         assert session.get(Node, "pos-1").public_key_pem == new_public
@@ -175,6 +177,8 @@ def test_a_node_rotates_its_key_and_keeps_syncing(node, central_db):
         identity = session.query(NodeIdentity).one()
         assert public_key_pem(identity.private_key_pem) == new_public
         assert identity.pending_private_key_pem is None
+        # Both secrets the replica holds are renewed together (docs/decisions.md).
+        assert identity.session_secret not in (None, "old secret")
     sell(node, 1)
     assert sync_now(node).pushed == 2
 

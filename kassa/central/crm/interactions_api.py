@@ -97,9 +97,8 @@ class Interactions(MethodView):
                              status=422)
         reach = profiles.Reach.of(g.user)
         with db().transaction() as session:
-            customer = profiles.find(session, **match)
-            if customer is not None and reach.clause() is not None:
-                customer = profiles.reachable(session, reach, customer.id)
+            # A customer beyond the reader's reach is answered as nobody: a new lead, or 404.
+            customer = profiles.find(session, **match, reach=reach)
             created = False
             if customer is None:
                 lead = body["lead"]

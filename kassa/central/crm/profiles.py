@@ -45,20 +45,24 @@ from kassa.common.formats.contacts import CONSENT_CHANNELS, normal_email, normal
 
 
 def find(session: Session, *, card_number: str | None = None, phone: str | None = None,
-         email: str | None = None) -> Customer | None:
+         email: str | None = None, reach: Reach | None = None) -> Customer | None:
     """The customer a channel points at: by card first, then phone, then e-mail (the oldest
-    record when several share a phone: duplicates are merged elsewhere)."""
+    record when several share a phone: duplicates are merged elsewhere). With ``reach``, among
+    the customers the reader may reach only: one beyond it is as if nobody matched, so the
+    answer never tells that such a customer exists."""
+    within = reach.clause() if reach is not None else None
+    live = Customer.merged_into_id.is_(None) if within is None else \
+        Customer.merged_into_id.is_(None) & within
     if card_number:
         found = session.scalars(select(Customer).where(
-            Customer.card_number == card_number, Customer.merged_into_id.is_(None))).first()
+            Customer.card_number == card_number, live)).first()
         if found is not None:
             return found
     for column, value in ((Customer.phone, normal_phone(phone)),
                           (Customer.email, normal_email(email))):
         if value:
-            found = session.scalars(select(Customer).where(
-                column == value, Customer.merged_into_id.is_(None))
-                .order_by(Customer.created_at)).first()
+            found = session.scalars(select(Customer).where(column == value, live)
+                                    .order_by(Customer.created_at)).first()
             if found is not None:
                 return found
     return None

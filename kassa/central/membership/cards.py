@@ -30,6 +30,7 @@ from kassa.central.replication.feed import FEED_LOCK_ID, customer_scope, record_
 from kassa.central.replication.feed_documents import customer_doc, stock_card_doc
 from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, Invalid, NotFound
+from kassa.common.storage.private import private_dir
 from kassa.smartcard.applet import CardState
 from kassa.smartcard.issuer import issue_card
 
@@ -144,7 +145,7 @@ def _write_private(path: Path, pem: str) -> None:
     database names it. A file already there for an id the database lacks is most likely left
     by a transaction that rolled back, but might be the last trace of a key a restored database
     forgot: it is moved aside (``.unused-<time>``), never overwritten."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     if path.exists():
         path.rename(path.with_name(f"{path.name}.unused-{utcnow():%Y%m%dT%H%M%S%f}"))
     partial = path.with_name(path.name + ".new")

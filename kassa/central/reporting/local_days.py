@@ -37,14 +37,23 @@ def today(names: list[str], now: datetime) -> date:
 
 
 def day_start(day: date, zone: str) -> datetime:
-    """Midnight opening ``day`` on the zone's wall clock, as an aware UTC instant."""
-    return datetime.combine(day, time.min, tzinfo=zone_info(zone)).astimezone(timezone.utc)
+    """Midnight opening ``day`` on the zone's wall clock, as an aware UTC instant (at the
+    calendar's very ends, year 1 or 9999, the first or last instant there is)."""
+    try:
+        return datetime.combine(day, time.min, tzinfo=zone_info(zone)).astimezone(timezone.utc)
+    except OverflowError:
+        edge = datetime.min if day.year == date.min.year else datetime.max
+        return edge.replace(tzinfo=timezone.utc)
+
+
+def _day_after(day: date) -> date:
+    return day if day == date.max else day + timedelta(days=1)
 
 
 def bounds(first: date, last: date, names: list[str]) -> tuple[datetime, datetime]:
     """From the earliest midnight opening ``first`` to the latest one closing ``last``, over
     the zones: every instant of those days in any of them is inside."""
-    after = last + timedelta(days=1)
+    after = _day_after(last)
     return (min(day_start(first, z) for z in names), max(day_start(after, z) for z in names))
 
 
@@ -58,7 +67,7 @@ def on_days(instant, zone, first: date | None, last: date | None, names: list[st
         if len(names) > 1:
             where.append(day >= first)
     if last is not None:
-        where.append(instant < max(day_start(last + timedelta(days=1), z) for z in names))
+        where.append(instant < max(day_start(_day_after(last), z) for z in names))
         if len(names) > 1:
             where.append(day <= last)
     return where

@@ -2,7 +2,7 @@
 // api(), say(), cell(), when() and roleName() come from ops.js; t() and amount() from i18n.js.
 "use strict";
 
-const ROLE = window.KASSA_ROLE;
+const ROLE = JSON.parse(document.getElementById("kassa-role").textContent);
 const OPERATOR = ROLE === "admin" || ROLE === "central_office";
 
 // A money field's amount (money.js); an empty one is refused unless it has a default.

@@ -97,6 +97,12 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int, thre
             "loglevel": "warning",
             "logger_class": observability.gunicorn_logger(fmt, app_name),
             "child_exit": _child_exit,
+            # The client's scheme and address are the app's to take from a proxy, and only as
+            # far as KASSA_TRUSTED_PROXIES says (ProxyFix): gunicorn on its own believes
+            # X-Forwarded-Proto from any process on this machine (its default trusts
+            # loopback), which made a plain-HTTP request "secure".
+            "forwarded_allow_ips": "",
+            "secure_scheme_headers": {},
         }, fmt, app_name).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

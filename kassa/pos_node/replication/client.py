@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from secrets import token_hex
 from urllib.parse import urlsplit
 
 import marshmallow as ma
@@ -293,9 +294,13 @@ def _finish_rotation(db: Database, timeout: float) -> None:
         # Central took the new key earlier and the old one's grace is over: confirm with it.
         with CentralClient(node.central_url, node.node_id, pending, timeout) as client:
             client.request("POST", "/api/v1/sync/rotate-key", body)
+    # The cookie secret is renewed with the key: both are in the database and so in its
+    # replica, and a rotation is what support does when either may have leaked (it takes
+    # effect when the till restarts: staff sign in again).
     with db.transaction() as session:
         session.execute(update(NodeIdentity).values(private_key_pem=pending,
-                                                    pending_private_key_pem=None))
+                                                    pending_private_key_pem=None,
+                                                    session_secret=token_hex(32)))
 
 
 def sync_now(db: Database, timeout: float = 10.0, batch_size: int = 500) -> SyncResult:

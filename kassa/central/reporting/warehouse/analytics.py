@@ -25,6 +25,7 @@ from kassa.central.models import CustomerScore, Price, Product, SegmentRule
 from kassa.central.reporting.warehouse import basket, lifetime, load, rfm, schema
 from kassa.common.db import Database, table
 from kassa.common.storage.bulk import copy_rows
+from kassa.common.storage.private import private_dir, private_file
 
 BASKET_DAYS = 180  # the baskets offers are mined from: the last half year's
 
@@ -35,8 +36,8 @@ class Busy(Exception):
 
 @contextmanager
 def locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as handle:
+    private_dir(path.parent)
+    with open(private_file(path.with_name(path.name + ".lock")), "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:

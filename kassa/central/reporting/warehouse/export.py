@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from kassa.central.reporting.warehouse import schema
+from kassa.common.storage.private import private_dir, private_tree
 
 REGION_CODES = "(SELECT DISTINCT region_id, region_code FROM dim_store)"
 
@@ -35,7 +36,8 @@ def export(path: Path, out: Path) -> dict:
     """Write the warehouse at ``path`` under ``out``; returns the rows written per table."""
     staging = out.with_name(out.name + ".writing")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    # Customers and what they bought: a private folder (give a reader access by group or ACL).
+    private_dir(staging)
     written = {}
     with schema.connect(path, read_only=True) as con:
         for table, (at, join) in PARTITIONED.items():
@@ -52,6 +54,7 @@ def export(path: Path, out: Path) -> dict:
             written[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             con.execute(f"COPY {table} TO '{_quoted(staging / (table + '.parquet'))}' "
                         "(FORMAT parquet, COMPRESSION zstd)")
+    private_tree(staging)  # DuckDB wrote them with the umask's modes
     old = out.with_name(out.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():

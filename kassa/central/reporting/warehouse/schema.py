@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from kassa.common.storage.private import private_dir, tighten
+
 SCHEMA_VERSION = 3  # 2: clv_runs; clv_scores' expected purchases over the run's horizon
 # 3: a store's facts on its local day (date_key), were UTC days
 
@@ -169,11 +171,16 @@ def connect(path: Path, *, read_only: bool = False):
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `kassa central warehouse "
                                 "refresh` first")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Customers' purchases and scores: a private directory, whose mode also covers the WAL
+    # DuckDB makes with the umask's mode while it writes (it takes no mode of ours).
+    private_dir(path.parent)
     con = _open(path, read_only)
     try:
         if not read_only:
+            tighten(path)
             create(con)
         yield con
     finally:
         con.close()
+        if not read_only:
+            tighten(path, path.with_name(path.name + ".wal"))

@@ -46,6 +46,8 @@ ACCESS = {
     ("GET", "/api/v1/authorizations/{auth_id}"): NODE,
     ("POST", "/api/v1/authorizations/{auth_id}/decision"): CENTRAL_STAFF,
     ("GET", "/api/v1/account/tokens"): PEOPLE,
+    ("GET", "/api/v1/users/{user_id}/tokens"): frozenset({"admin"}),
+    ("DELETE", "/api/v1/users/{user_id}/tokens/{token_id}"): frozenset({"admin"}),
     ("GET", "/api/v1/account/language"): PEOPLE,
     ("PUT", "/api/v1/account/language"): PEOPLE,
     ("POST", "/api/v1/account/tokens"): PEOPLE,

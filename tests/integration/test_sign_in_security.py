@@ -302,7 +302,8 @@ def test_enrolment_answers_alike_and_is_rate_limited(live_central, central_db, s
 @pytest.fixture
 def anna(central_db, seeded, tmp_path):
     """Anna's new card, web PIN 2468, her address anna@example.ru: (card number, address)."""
-    from kassa.central.membership import cards, selfservice
+    from kassa.central.membership import cards
+    from kassa.central.selfservice import my_account
     from kassa.central.models import Customer, LoyaltyAccount
     with central_db.transaction() as s:
         customer = s.scalars(select(Customer).where(Customer.name == "Anna Petrova")).one()
@@ -310,7 +311,7 @@ def anna(central_db, seeded, tmp_path):
         account = s.scalars(select(LoyaltyAccount).where(
             LoyaltyAccount.customer_id == customer.id)).one()
         number = cards.issue(s, account, tmp_path).card_number
-        selfservice.set_web_pin(s, number, "2468")
+        my_account.set_web_pin(s, number, "2468")
     return number, "anna@example.ru"
 
 

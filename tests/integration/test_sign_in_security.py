@@ -303,8 +303,8 @@ def test_enrolment_answers_alike_and_is_rate_limited(live_central, central_db, s
 def anna(central_db, seeded, tmp_path):
     """Anna's new card, web PIN 2468, her address anna@example.ru: (card number, address)."""
     from kassa.central.membership import cards
-    from kassa.central.selfservice import my_account
     from kassa.central.models import Customer, LoyaltyAccount
+    from kassa.central.selfservice import my_account
     with central_db.transaction() as s:
         customer = s.scalars(select(Customer).where(Customer.name == "Anna Petrova")).one()
         customer.email = "anna@example.ru"

@@ -187,7 +187,6 @@ class SignInRequired(Unauthorized):
 
 MAX_FAILURES = 5  # wrong passwords in a row, from one client, before it is locked out
 LOCKOUT = timedelta(minutes=15)
-SESSION_LIFETIME = timedelta(hours=10)
 TOKEN = re.compile(r"kassa_(\d{1,9})_([A-Za-z0-9_-]{20,100})")
 # Cashiers work at tills only: a password given to one is never checked here.
 CENTRAL_ROLES = frozenset(ROLES) - {"cashier"}
@@ -207,6 +206,7 @@ def refused_lately(session, client: str, window: timedelta) -> int:
 
 
 def note_refusal(session, client: str, window: timedelta) -> None:
+    """Note a refusal for the client (a rate limit counts them with ``refused_lately``)."""
     now = utcnow()
     session.add(FormSubmission(client_hash=client, at=now))
     if secrets.randbelow(20) == 0:
@@ -289,7 +289,7 @@ def open_web_session(db_session, user: User) -> str:
     sid = secrets.token_urlsafe(32)
     now = utcnow()
     db_session.add(WebSession(id_sha256=_sha256(sid), user_id=user.id, created_at=now,
-                              expires_at=now + SESSION_LIFETIME))
+                              expires_at=now + current_app.permanent_session_lifetime))
     if secrets.randbelow(50) == 0:
         db_session.execute(delete(WebSession).where(WebSession.expires_at < now))
     return sid

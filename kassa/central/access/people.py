@@ -129,13 +129,15 @@ def role_limit_view(limit: RoleLimit) -> dict:
     return {**role_limit_doc(limit), "max_points_adjust": limit.max_points_adjust}
 
 
-def user_view(session: Session, user: User) -> dict:
+def user_view(session: Session, user: User, locked: set[str] | None = None) -> dict:
+    """An account as the API shows it; ``locked``: the locked-out names, when known."""
     region = session.get(Region, user.region_id) if user.region_id else None
     store = session.get(Store, user.store_id) if user.store_id else None
     return {"id": user.id, "username": user.username, "full_name": user.full_name,
             "role": user.role, "region_code": region.code if region else None,
             "store_code": store.code if store else None, "email": user.email,
-            "active": user.active, "locked": bool(auth.locked_names(session, [user.username]))}
+            "active": user.active, "locked": user.username in (
+                locked if locked is not None else auth.locked_names(session, [user.username]))}
 
 
 def seen_by(stmt: Select, user: User) -> Select:
@@ -150,8 +152,9 @@ def seen_by(stmt: Select, user: User) -> Select:
 
 def accounts(session: Session, actor: User) -> list[dict]:
     """Staff accounts the person may see, by user name."""
-    return [user_view(session, u) for u in
-            session.scalars(seen_by(select(User), actor).order_by(User.username))]
+    users = list(session.scalars(seen_by(select(User), actor).order_by(User.username)))
+    locked = auth.locked_names(session, [u.username for u in users])
+    return [user_view(session, u, locked) for u in users]
 
 
 def _may_manage(actor: User, role: str) -> None:
@@ -174,14 +177,14 @@ def _place(session: Session, actor: User, store_code: str | None,
     if region_code:
         region = session.scalars(select(Region).where(Region.code == region_code)).first()
         reach = actor.region_id if actor.role == "regional_manager" else \
-            actor_store_region(session, actor) if actor.role == "store_manager" else None
+            _store_region(session, actor) if actor.role == "store_manager" else None
         if region is None or (reach is not None and region.id != reach) or (
                 store is not None and region.id != store.region_id):
             raise NotFound("No region %(region)s.", code="region_not_found", region=region_code)
     return region, store
 
 
-def actor_store_region(session: Session, actor: User) -> int | None:
+def _store_region(session: Session, actor: User) -> int | None:
     store = session.get(Store, actor.store_id) if actor.store_id else None
     return store.region_id if store else None
 

@@ -2,7 +2,7 @@
 from the mail outbox once sent
 
 Revision ID: 0034
-Revises: 0032
+Revises: 0033
 Create Date: 2026-12-09 10:00:00
 
 A user's lockout moves from their row (one lock for everyone) to ``sign_in_failures`` (one per
@@ -15,7 +15,7 @@ from alembic import op
 import kassa.common.db
 
 revision = '0034'
-down_revision = '0032'
+down_revision = '0033'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """wrong PINs counted by user name (known or not), and the till's sessions kept on the till
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-09 10:00:00
 
 The counts of wrong PINs in progress are dropped (at worst a user gets their five tries again).
@@ -13,7 +13,7 @@ from alembic import op
 import kassa.common.db
 
 revision = '0017'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     func,
     text,
 )
@@ -154,12 +155,34 @@ class User(Base):
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
     store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Sign-in: wrong passwords in a row, and until when the user is locked out after them.
     email: Mapped[str | None] = mapped_column(String(200))  # notices: overdue tasks...
-    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locale: Mapped[str | None] = mapped_column(String(8))  # None: the browser's language
+
+
+class SignInFailure(Base):
+    """Wrong passwords in a row for a user name from one client (its address, hashed), and
+    until when that client is locked out of it: someone elsewhere cannot lock the account for
+    everyone. Kept for unknown names too, so the answers never tell which names exist."""
+
+    __tablename__ = "sign_in_failures"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebSession(Base):
+    """A person signed in with a browser: the session cookie carries a random id, kept here
+    only as its SHA-256. Signing out, a password change or reset deletes the row, and the
+    cookie stops working at once."""
+
+    __tablename__ = "web_sessions"
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ApiToken(Base):
@@ -800,6 +823,9 @@ class MailMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # A secret in the text (a sign-in code): subject and body are blanked once it is sent.
+    erase_after_send: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
 
 
 class CustomerDocument(Base):

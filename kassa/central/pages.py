@@ -28,7 +28,13 @@ from flask import (
 from flask_babel import gettext
 
 from kassa.central.access import audit as audit_log
-from kassa.central.access.auth import check_password, current_user, password_stamp
+from kassa.central.access.auth import (
+    check_password,
+    current_user,
+    end_web_session,
+    end_web_sessions,
+    open_web_session,
+)
 from kassa.central.access.people import points_adjust_limit, require_strong_password
 from kassa.central.handlers import db
 from kassa.central.models import User
@@ -100,10 +106,11 @@ def signin():
                 error, status = err.to_dict(gettext)["message"], 401
             else:
                 lang = user.locale or session.get("lang")  # their own, else what they chose
+                with db().transaction() as db_session:
+                    sid = open_web_session(db_session, user)
                 session.clear()
                 session.permanent = True
-                session.update(uid=user.id, pwd=password_stamp(user),
-                               csrf=secrets.token_urlsafe(24), lang=lang)
+                session.update(uid=user.id, sid=sid, csrf=secrets.token_urlsafe(24), lang=lang)
                 return redirect(_next_page())
     return render_template("ops_signin.html", error=error, csrf=csrf_token(),
                            next=request.values.get("next", "")), status
@@ -111,7 +118,9 @@ def signin():
 
 @bp.post("/signout")
 def signout():
+    """End this browser's session on the server too: a copy of its cookie stops working."""
     if _form_csrf_ok():
+        end_web_session(session.get("sid"))
         session.clear()
     return redirect(url_for("ops.signin"))
 
@@ -119,7 +128,8 @@ def signout():
 @bp.route("/password", methods=["GET", "POST"])
 @page_for("admin", "central_office", "regional_manager", "store_manager")
 def password(user):
-    """Change one's own password (12 characters at least); other sessions end."""
+    """Change one's own password (12 characters at least); the person's other sessions end
+    (this one goes on)."""
     error, done, status = None, False, 200
     if request.method == "POST":
         new = request.form.get("new", "")
@@ -138,8 +148,7 @@ def password(user):
                 row.password_hash, row.password_changed_at = hash_secret(new), utcnow()
                 audit_log.record(db_session, "password_changed", f"user {row.username}",
                              actor_id=row.id, reason="by the user", at=row.password_changed_at)
-                stamp = password_stamp(row)
-            session["pwd"] = stamp
+                end_web_sessions(db_session, row.id, keep=session.get("sid"))
             done = True
     return render_template("ops_password.html", user=user, page="password", error=error,
                            done=done, csrf=csrf_token()), status

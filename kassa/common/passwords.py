@@ -10,6 +10,7 @@ their parameters and verify anywhere. Anything else than ``default`` or ``test``
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -39,12 +40,19 @@ def hash_secret(secret: str) -> str:
 
 
 def verify_secret(stored_hash: str | None, secret: str) -> bool:
-    if not stored_hash:
-        return False
+    """Whether ``secret`` matches ``stored_hash``. Without a hash (no such account, no PIN
+    set) a stand-in is checked and refused: the answer takes the same work either way, so its
+    time does not tell whether the account exists."""
     try:
-        return _hasher().verify(stored_hash, secret)
+        return _hasher().verify(stored_hash or _stand_in(), secret) and bool(stored_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@lru_cache(maxsize=1)
+def _stand_in() -> str:
+    """A hash of a random secret, with the parameters real hashes are made with."""
+    return _hasher().hash(secrets.token_urlsafe(16))
 
 
 def weakness(password: str, related: Iterable[str] = ()) -> str | None:

@@ -4,24 +4,25 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
 from apispec import BasePlugin
-from flask import Flask, Request, Response, jsonify
+from flask import Flask, Request, Response, after_this_request, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
-from kassa.common.errors import KassaError
+from kassa.common.errors import Forbidden, KassaError
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,53 @@ class KassaApi(Api):  # type: ignore[misc]  # flask-smorest ships no type inform
         elif "message" in data:
             body["message"] = data["message"]
         return jsonify(body), status, data.get("headers", {})
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The body types a page on another site can make a browser send without asking first (a form,
+# a "simple" fetch); any other needs a CORS preflight, which neither app ever grants.
+_FORM_TYPES = frozenset({"", "application/x-www-form-urlencoded", "multipart/form-data",
+                         "text/plain"})
+
+
+def check_csrf(token: str | None, *, scripts_may: bool) -> None:
+    """Refuse (403 ``csrf_failed``) a change made on credentials a browser adds by itself (a
+    session cookie, a remembered password) unless it carries the session's CSRF ``token``
+    (the ``X-CSRF-Token`` header, or a form's ``csrf`` field) or, where ``scripts_may``, is a
+    request only a script can make: one a page on another site could only send after asking
+    (a CORS preflight, which neither app ever grants: a method other than POST, or a body
+    type no form can have, such as JSON or CSV), not marked by the browser as sent from
+    another site. An empty POST is no exception."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get("X-CSRF-Token") or (
+        request.form.get("csrf", "") if request.mimetype ==
+        "application/x-www-form-urlencoded" else "")
+    if token and sent and hmac.compare_digest(sent, token):
+        return
+    if scripts_may and (request.method != "POST" or request.mimetype not in _FORM_TYPES) \
+            and request.headers.get("Sec-Fetch-Site", "none") in ("same-origin", "none"):
+        return
+    raise Forbidden("The request lacks this session's CSRF token.", code="csrf_failed")
+
+
+def after_answer(work: Callable[[], None]) -> None:
+    """Run ``work`` (in the app's context) once the answer has gone to the client, so that
+    its time is no part of the answer's: what it does must not show in how long the answer
+    took (mail sent, or not, for an address that may be unknown). A failure is logged."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                work()
+            except Exception:  # noqa: BLE001 - the answer is gone; the log keeps the failure
+                log.exception("work after the answer failed")
+
+    @after_this_request
+    def _hook(response: Response) -> Response:
+        response.call_on_close(run)
+        return response
 
 
 def storage_failure(err: Exception) -> KassaError | None:

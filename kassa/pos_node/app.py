@@ -47,9 +47,11 @@ def create_app(config: NodeConfig | None = None) -> Flask:
         display_api,
         members_api,
         sales_api,
+        signed_in,
         till_api,
         ui,
     )
+    app.before_request(signed_in.refuse_forged_changes)
     api.register_blueprint(till_api.bp)
     api.register_blueprint(approvals_api.bp)
     api.register_blueprint(sales_api.bp)

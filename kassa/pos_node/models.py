@@ -477,12 +477,24 @@ class RoleLimit(Base):
 
 
 class PinFailure(Base):
-    """Failed PIN attempts per user at this till, for lockout."""
+    """Wrong PINs in a row per user name at this till (names nobody has too: the answers must
+    not tell which exist), and until when the name is locked out."""
 
     __tablename__ = "pin_failures"
-    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TillSession(Base):
+    """A signed-in person at this till: the session cookie carries a random id, kept here
+    only as its SHA-256; signing out deletes the row and the cookie stops working."""
+
+    __tablename__ = "till_sessions"
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OutboxEvent(Base):

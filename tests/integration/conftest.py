@@ -110,6 +110,7 @@ def till(node_app, pins):
     resp = client.post("/api/v1/session", json={"username": "cashier-s001",
                                                  "pin": pins["cashier-s001"]})
     assert resp.status_code == 200, resp.json
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = resp.json["csrf"]  # as the till's pages do
     resp = client.post("/api/v1/shifts/current", json={"opening_float": 100000})
     assert resp.status_code == 201, resp.json
     return client
@@ -148,8 +149,9 @@ def open_till(central_db, live_central, node_template, tmp_path, node_id: str, s
     sync_now(db)
     app = create_node(NodeConfig(db_url=url, push_batch_size=50, http_timeout=5))
     client = app.test_client()
-    assert client.post("/api/v1/session", json={"username": cashier, "pin": pin}
-                       ).status_code == 200
+    resp = client.post("/api/v1/session", json={"username": cashier, "pin": pin})
+    assert resp.status_code == 200
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = resp.json["csrf"]  # as the till's pages do
     assert client.post("/api/v1/shifts/current", json={"opening_float": 100000}
                        ).status_code == 201
     return client, db, app

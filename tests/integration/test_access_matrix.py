@@ -46,6 +46,8 @@ ACCESS = {
     ("GET", "/api/v1/authorizations/{auth_id}"): NODE,
     ("POST", "/api/v1/authorizations/{auth_id}/decision"): CENTRAL_STAFF,
     ("GET", "/api/v1/account/tokens"): PEOPLE,
+    ("GET", "/api/v1/users/{user_id}/tokens"): frozenset({"admin"}),
+    ("DELETE", "/api/v1/users/{user_id}/tokens/{token_id}"): frozenset({"admin"}),
     ("GET", "/api/v1/account/language"): PEOPLE,
     ("PUT", "/api/v1/account/language"): PEOPLE,
     ("POST", "/api/v1/account/tokens"): PEOPLE,
@@ -297,3 +299,27 @@ def test_another_regions_ids_are_out_of_reach(central_app, central_db, seeded, t
     office = basic_auth("office", seeded["users"]["office"]["password"])
     stores = client.get("/api/v1/stores", headers=office).json["stores"]
     assert "Taken over" not in {s["name"] for s in stores}
+
+
+def test_no_change_on_a_remembered_password_a_form_could_send(central_app, seeded):
+    """Every operation that changes something, posted as a page on another site could make a
+    browser post it (an empty form, text/plain, no type) with the admin's password a browser
+    would remember: refused before it runs (403 ``csrf_failed``); and no 401 anywhere asks a
+    browser for a password."""
+    client = central_app.test_client()
+    admin = basic_auth("admin", seeded["users"]["admin"]["password"])
+    wrong, walked = [], 0
+    for (method, path), rule in sorted(ACCESS.items()):
+        url = re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], path)
+        anonymous = client.open(url, method=method)
+        if anonymous.status_code == 401 and "WWW-Authenticate" in anonymous.headers:
+            wrong.append(f"{method} {path}: a password challenge")
+        if method != "POST" or rule in (NODE, PUBLIC, CUSTOMER):
+            continue
+        walked += 1
+        for kind in ("application/x-www-form-urlencoded", "text/plain", None):
+            resp = client.post(url, headers=admin, data=b"", content_type=kind)
+            if (resp.status_code, (resp.get_json() or {}).get("error")) != (403, "csrf_failed"):
+                wrong.append(f"{method} {path} as {kind}: {resp.status_code}")
+    assert wrong == []
+    assert walked >= 34, walked

@@ -116,10 +116,11 @@ def test_a_card_is_blocked_found_again_and_replaced(central_app, central_db, see
     sync_now(node_db)
     with node_db.read() as s:
         assert s.get(BlockedCard, number) is not None
-    found = api.post(f"/api/v1/cards/{number}/unblock", headers=who(seeded, "rm-msk"))
+    found = api.post(f"/api/v1/cards/{number}/unblock", headers=who(seeded, "rm-msk"),
+                     json={})
     assert found.status_code == 200, found.json
     assert (found.json["status"], found.json["block_reason"]) == ("active", None)
-    again = api.post(f"/api/v1/cards/{number}/unblock", headers=office)
+    again = api.post(f"/api/v1/cards/{number}/unblock", headers=office, json={})
     assert (again.status_code, again.json["error"]) == (409, "card_not_blocked")
     sync_now(node_db)
     with node_db.read() as s:
@@ -130,7 +131,7 @@ def test_a_card_is_blocked_found_again_and_replaced(central_app, central_db, see
     assert printed.status_code == 201, printed.json
     assert (printed.json["kind"], printed.json["status"]) == ("printed", "active")
     new = printed.json["card_number"]
-    assert api.post(f"/api/v1/cards/{number}/unblock", headers=office
+    assert api.post(f"/api/v1/cards/{number}/unblock", headers=office, json={}
                     ).json["error"] == "card_replaced"
     assert api.post(f"/api/v1/cards/{number}/replace", headers=office, json={}
                     ).json["error"] == "card_replaced"

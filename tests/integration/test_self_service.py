@@ -264,6 +264,14 @@ def test_the_office_gives_a_card_its_web_pin(central_db, central_db_url, two_car
 
 # --- one-time codes by e-mail ------------------------------------------------------------
 
+def ask_code(client, address: str):
+    """Ask for a code; closing the answer is what sends the mail (after the answer, as a real
+    server does once it has written it)."""
+    resp = client.post("/api/v1/me/code", json={"email": address})
+    resp.close()
+    return resp
+
+
 def _mailed_code(inbox, address: str) -> tuple[str, str]:
     """The code in the last mail to ``address`` (a real SMTP server received it), and the
     mail's text."""
@@ -288,7 +296,7 @@ def anna_by_mail(central_db, two_cards):
 def test_a_code_mailed_to_the_customer_signs_them_in_once(central_app, central_db, two_cards,
                                                           anna_by_mail, smtp):
     client = central_app.test_client()
-    resp = client.post("/api/v1/me/code", json={"email": "Anna@Example.RU"})
+    resp = ask_code(client, "Anna@Example.RU")
     assert resp.status_code == 202 and resp.json == {"minutes": 10}
     code, text = _mailed_code(smtp, anna_by_mail)
     assert "10 minutes" in text
@@ -311,7 +319,7 @@ def test_a_code_mailed_to_the_customer_signs_them_in_once(central_app, central_d
 
 def test_an_unknown_address_gets_the_same_answer_and_no_mail(central_app, two_cards, smtp):
     client = central_app.test_client()
-    resp = client.post("/api/v1/me/code", json={"email": "nobody@example.ru"})
+    resp = ask_code(client, "nobody@example.ru")
     assert resp.status_code == 202 and resp.json == {"minutes": 10}
     assert smtp.messages == []
     resp = client.post("/api/v1/me/sign-in", json={"email": "nobody@example.ru",
@@ -325,7 +333,7 @@ def test_codes_expire_die_after_wrong_guesses_and_are_rationed(central_app, cent
                                                                two_cards, anna_by_mail, smtp):
     from kassa.central.models import SignInCode
     client = central_app.test_client()
-    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    ask_code(client, anna_by_mail)
     code, _ = _mailed_code(smtp, anna_by_mail)
     with central_db.transaction() as s:
         for c in s.scalars(select(SignInCode)):
@@ -333,10 +341,10 @@ def test_codes_expire_die_after_wrong_guesses_and_are_rationed(central_app, cent
     resp = client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": code})
     assert resp.status_code == 401  # late
     for _ in range(selfservice.CODES_PER_WINDOW - 1):
-        client.post("/api/v1/me/code", json={"email": anna_by_mail})
+        ask_code(client, anna_by_mail)
     mailed = len(smtp.messages)
     assert mailed == selfservice.CODES_PER_WINDOW
-    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    ask_code(client, anna_by_mail)
     assert len(smtp.messages) == mailed  # no more codes in this window
     code, _ = _mailed_code(smtp, anna_by_mail)
     wrong = "000000" if code != "000000" else "111111"
@@ -344,15 +352,16 @@ def test_codes_expire_die_after_wrong_guesses_and_are_rationed(central_app, cent
         client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": wrong})
     resp = client.post("/api/v1/me/sign-in", json={"email": anna_by_mail, "code": code})
     assert resp.status_code == 429 and resp.json["error"] == "card_locked"
-    resp = sign_in(client, two_cards["anna"])  # the card's PIN is locked with it
-    assert resp.status_code == 429
+    # The lock is the address's, as it would be for an address nobody has; the card's PIN
+    # has its own count.
+    assert sign_in(client, two_cards["anna"]).status_code == 200
 
 
 def test_the_code_mail_is_in_the_language_of_the_page(central_app, two_cards, anna_by_mail,
                                                       smtp):
     client = central_app.test_client()
     client.get("/my/?lang=ru")
-    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    ask_code(client, anna_by_mail)
     code, text = _mailed_code(smtp, anna_by_mail)
     assert f"Код для входа: {code}" in text and "10 мин." in text
 
@@ -435,7 +444,7 @@ def test_points_are_listed_a_purchase_a_row(central_app, central_db, two_cards):
 def test_a_customer_sets_their_own_web_pin_with_a_mailed_code(central_app, central_db,
                                                               two_cards, anna_by_mail, smtp):
     client = central_app.test_client()
-    client.post("/api/v1/me/code", json={"email": anna_by_mail})
+    ask_code(client, anna_by_mail)
     code, _text = _mailed_code(smtp, anna_by_mail)
 
     def set_pin(email=anna_by_mail, with_code=code, pin="86420"):

@@ -216,8 +216,9 @@ def test_keys_rotate_without_downtime_and_revocation_is_immediate(central_app, c
     assert expired.status_code == 401 and expired.json["error"] == "bad_signature"
 
     assert client.post(f"/api/v1/nodes/{node_id}/revoke",
-                       headers=basic(seeded, "office")).status_code == 403
-    revoked = client.post(f"/api/v1/nodes/{node_id}/revoke", headers=basic(seeded, "admin"))
+                       headers=basic(seeded, "office"), json={}).status_code == 403
+    revoked = client.post(f"/api/v1/nodes/{node_id}/revoke", headers=basic(seeded, "admin"),
+                          json={})
     assert revoked.status_code == 200 and revoked.json["nodes"][0]["state"] == "revoked"
     refused = signed(client, "GET", "/api/v1/sync/changes", node_id, new)
     assert refused.status_code == 401 and refused.json["error"] == "unknown_node"

@@ -44,9 +44,9 @@ def test_a_lead_becomes_a_call_back_and_a_late_one_is_mailed_upwards(
     notices = api.get("/api/v1/notifications", headers=rm).json["notifications"]
     assert notices[0]["text"].startswith('Overdue: "Call back within 15 minutes" (Sergey Lebedev)')
     assert api.post(f"/api/v1/notifications/{notices[0]['id']}/read",
-                    headers=rm).status_code == 204
+                    headers=rm, json={}).status_code == 204
     assert api.post(f"/api/v1/notifications/{notices[0]['id']}/read",
-                    headers=sm).status_code == 404  # not theirs
+                    headers=sm, json={}).status_code == 404  # not theirs
 
     monkeypatch.setenv("KASSA_SMTP_PORT", str(smtp.port))
     assert jobs.run(central_db, "send_mail") == 1

@@ -109,7 +109,7 @@ def test_selling_to_a_blocked_customer_needs_central(tills, central_db, live_cen
     assert blocked.status_code == 200 and blocked.json()["blocked"] is True
     spb = basic_auth("rm-spb", demo_secrets["users"]["rm-spb"]["password"])
     assert requests.post(f"{live_central}/api/v1/customers/{anna.id}/unblock", headers=spb,
-                         timeout=10).status_code == 404  # a Moscow customer
+                         json={}, timeout=10).status_code == 404  # a Moscow customer
     sync_now(db)
     client.post("/api/v1/cart/lines", json={"sku": "1001", "quantity": 1})
     refused = client.post("/api/v1/cart/customer", json={"customer_id": str(anna.id)})
@@ -129,7 +129,7 @@ def test_selling_to_a_blocked_customer_needs_central(tills, central_db, live_cen
             uuid.UUID(approval)
     # Unblocked, she is the sale's customer again without asking anyone.
     assert requests.post(f"{live_central}/api/v1/customers/{anna.id}/unblock", headers=office,
-                         timeout=10).json()["blocked"] is False
+                         json={}, timeout=10).json()["blocked"] is False
     sync_now(db)
     client.post("/api/v1/cart/lines", json={"sku": "1001", "quantity": 1})
     assert client.post("/api/v1/cart/customer", json={"customer_id": str(anna.id)}

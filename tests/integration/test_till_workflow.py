@@ -249,9 +249,9 @@ def test_the_cart_survives_a_restart_of_the_till(node_app, till, node_db_url):
     again = create_app(NodeConfig(db_url=node_db_url, push_batch_size=10, http_timeout=1))
     client = again.test_client()
     with till.session_transaction() as s:
-        uid = s["uid"]
-    with client.session_transaction() as s:
-        s["uid"] = uid
+        uid, sid = s["uid"], s["sid"]
+    with client.session_transaction() as s:  # the session is kept in the till's database
+        s["uid"], s["sid"] = uid, sid
     assert client.get("/api/v1/cart").json["total_minor"] == 2 * 8990
     again.extensions["kassa_db"].dispose()
     assert count(node_app.extensions["kassa_db"], Sale) == 1

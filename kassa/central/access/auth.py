@@ -3,10 +3,11 @@
 Nodes sign every request with their enrolled key (``kassa.common.signing``); central refuses
 unknown or revoked nodes, bad signatures, times outside its window and replayed nonces.
 People sign in on the web (a session cookie: HttpOnly, SameSite=Strict, Secure unless
-configured off, with a CSRF token for every unsafe request), send an API token (stored as a
-hash, revocable), or use HTTP Basic (scripts); passwords are argon2 hashes, and five wrong ones
-in a row lock the user out for a while. Roles decide what a person may do; regional scoping
-lives in the queries.
+configured off, naming a server-side session that signing out ends, with a CSRF token for every
+unsafe request), send an API token (stored as a hash, revocable), or use HTTP Basic (scripts:
+never asked for, so no browser remembers it, and changes only as JSON or CSV); passwords are
+argon2 hashes, and five wrong ones in a row from one client lock that client out of the account
+for a while. Roles decide what a person may do; regional scoping lives in the queries.
 """
 
 from __future__ import annotations
@@ -20,12 +21,23 @@ from functools import wraps
 
 from flask import current_app, g, request, session
 from sqlalchemy import bindparam, delete, func, insert, null, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from kassa.central.access import audit as audit_log
 from kassa.central.access import region_wall
 from kassa.central.handlers import db
-from kassa.central.models import ApiToken, Node, NodeNonce, User
+from kassa.central.models import (
+    ROLES,
+    ApiToken,
+    FormSubmission,
+    Node,
+    NodeNonce,
+    SignInFailure,
+    User,
+    WebSession,
+)
 from kassa.common.db import table, utcnow
 from kassa.common.errors import Forbidden, NotFound, Unauthorized
 from kassa.common.passwords import verify_secret
@@ -37,6 +49,7 @@ from kassa.common.signing import (
     NONCE_FORMAT,
     verify_request,
 )
+from kassa.common.web import check_csrf
 
 SEEN_EVERY = timedelta(seconds=1)
 
@@ -167,59 +180,145 @@ def _store_nonce(session, node_id: str, nonce: str, now) -> None:
 
 
 class SignInRequired(Unauthorized):
-    """A person's request without (valid) credentials: the challenge makes a browser ask."""
+    """A person's request without (valid) credentials. No ``WWW-Authenticate: Basic``
+    challenge: a browser that answered one would send the password with every request after,
+    cross-site forms' too. Scripts send Basic unasked, or better an API token."""
 
-    headers = {"WWW-Authenticate": 'Basic realm="kassa central", charset="UTF-8"'}
 
-
-MAX_FAILURES = 5  # wrong passwords in a row before the user is locked out
+MAX_FAILURES = 5  # wrong passwords in a row, from one client, before it is locked out
 LOCKOUT = timedelta(minutes=15)
 TOKEN = re.compile(r"kassa_(\d{1,9})_([A-Za-z0-9_-]{20,100})")
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Cashiers work at tills only: a password given to one is never checked here.
+CENTRAL_ROLES = frozenset(ROLES) - {"cashier"}
+
+
+def client_hash(purpose: str = "staff") -> str:
+    """The calling client (its address as central sees it), hashed with the app's secret."""
+    secret = current_app.secret_key or ""
+    return hashlib.sha256(f"{secret!s}|{purpose}|{request.remote_addr}".encode()).hexdigest()
+
+
+def refused_lately(session, client: str, window: timedelta) -> int:
+    """How many refusals ``note_refusal`` noted for this client within ``window``."""
+    count = session.scalar(select(func.count()).where(
+        FormSubmission.client_hash == client, FormSubmission.at > utcnow() - window))
+    return int(count or 0)
+
+
+def note_refusal(session, client: str, window: timedelta) -> None:
+    """Note a refusal for the client (a rate limit counts them with ``refused_lately``)."""
+    now = utcnow()
+    session.add(FormSubmission(client_hash=client, at=now))
+    if secrets.randbelow(20) == 0:
+        session.execute(delete(FormSubmission).where(FormSubmission.client_hash == client,
+                                                     FormSubmission.at < now - window))
 
 
 def check_password(username: str, password: str, *, audit: bool = False) -> User:
-    """The user with this name and password, counting failures: after ``MAX_FAILURES`` wrong
-    passwords in a row the user is locked out for ``LOCKOUT`` (the count is committed even
-    though the sign-in is refused). ``audit`` writes the sign-in (or its refusal) to the audit
-    log: web sign-ins do, each HTTP Basic request does not."""
-    now = utcnow()
+    """The user with this name and password. ``MAX_FAILURES`` wrong passwords in a row from
+    one client lock that client out of the name for ``LOCKOUT`` (the count is committed though
+    the sign-in is refused); other clients are not locked out. Unknown names, inactive users
+    and cashiers count and lock the same way, and each attempt checks one argon2 hash, so
+    neither the answer nor its time tells which names exist. ``audit`` writes the sign-in (or
+    its refusal) to the audit log: web sign-ins do, each HTTP Basic request does not; a
+    lockout always does."""
+    now, client, name = utcnow(), client_hash(), username[:64]
     with db().transaction() as session:
         user = session.scalars(select(User).where(User.username == username)).first()
-        if user is not None and user.locked_until is not None and user.locked_until > now:
+        usable = user is not None and user.active and user.role in CENTRAL_ROLES
+        right = verify_secret(user.password_hash if user and usable else None, password)
+        failure = session.get(SignInFailure, (name, client))
+        if failure is not None and failure.locked_until is not None and \
+                failure.locked_until > now:
             outcome = "locked"
-        elif user is None or not user.active or not verify_secret(user.password_hash,
-                                                                   password):
-            outcome = "wrong"
-            if user is not None:
-                user.failed_sign_ins += 1
-                if user.failed_sign_ins >= MAX_FAILURES:
-                    user.locked_until, user.failed_sign_ins = now + LOCKOUT, 0
-                    outcome = "locked"
-        else:
+        elif right:
             outcome = "ok"
-            user.failed_sign_ins, user.locked_until = 0, None
+            if failure is not None:
+                session.delete(failure)
+        else:
+            outcome = "wrong" if _count_failure(session, name, client, now) else "locked"
         if audit or outcome == "locked":
             audit_log.record(session, f"sign_in:{outcome}", f"user {username}", at=now,
-                         actor_id=user.id if user else None, reason=request.remote_addr or "")
+                             actor_id=user.id if user else None,
+                             reason=request.remote_addr or "")
     if outcome == "locked":
         raise SignInRequired("Too many wrong passwords: %(username)s is locked out for "
-                             "%(minutes)s minutes.", code="account_locked", username=username,
-                             minutes=int(LOCKOUT.total_seconds() // 60))
+                             "%(minutes)s minutes from here.", code="account_locked",
+                             username=username, minutes=int(LOCKOUT.total_seconds() // 60))
     if outcome == "wrong":
         raise SignInRequired("User name or password is wrong.", code="bad_credentials")
     assert user is not None  # outcome "ok" is only reached with a user
     return user
 
 
-def password_stamp(user: User) -> str:
-    """Changes when the password does: sessions made before a change stop working."""
-    return user.password_changed_at.isoformat() if user.password_changed_at else "-"
+def _count_failure(session, name: str, client: str, now) -> bool:
+    """Count a wrong password for this name from this client, in one statement (parallel
+    requests each count); False when it locks the client out."""
+    upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
+    stmt = upsert(SignInFailure).values(username=name, client_hash=client, failures=1,
+                                        last_at=now)
+    failures = session.scalar(stmt.on_conflict_do_update(
+        index_elements=[SignInFailure.username, SignInFailure.client_hash],
+        set_={"failures": stmt.excluded.failures + SignInFailure.failures,
+              "last_at": now}).returning(SignInFailure.failures))
+    if secrets.randbelow(100) == 0:  # a day without a wrong password: forgotten
+        session.execute(delete(SignInFailure).where(
+            SignInFailure.last_at < now - timedelta(days=1),
+            or_(SignInFailure.locked_until.is_(None), SignInFailure.locked_until < now)))
+    if failures < MAX_FAILURES:
+        return True
+    session.execute(update(SignInFailure).where(
+        SignInFailure.username == name, SignInFailure.client_hash == client)
+        .values(locked_until=now + LOCKOUT, failures=0))
+    return False
+
+
+def locked_names(session, usernames) -> set[str]:
+    """Which of these user names some client is locked out of now."""
+    return set(session.scalars(select(SignInFailure.username).where(
+        SignInFailure.username.in_(list(usernames)), SignInFailure.locked_until > utcnow())))
+
+
+def unlock(session, username: str) -> None:
+    """Clear every client's lockout and count for this user name."""
+    session.execute(delete(SignInFailure).where(SignInFailure.username == username))
+
+
+def open_web_session(db_session, user: User) -> str:
+    """A new server-side session for a browser signing in; returns the id its cookie holds."""
+    sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    db_session.add(WebSession(id_sha256=_sha256(sid), user_id=user.id, created_at=now,
+                              expires_at=now + current_app.permanent_session_lifetime))
+    if secrets.randbelow(50) == 0:
+        db_session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    return sid
+
+
+def end_web_sessions(db_session, user_id: int, *, keep: str | None = None) -> None:
+    """End the user's browser sessions (but the one ``keep`` names): their cookies stop
+    working at once."""
+    stmt = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep:
+        stmt = stmt.where(WebSession.id_sha256 != _sha256(keep))
+    db_session.execute(stmt)
+
+
+def end_web_session(sid: object) -> None:
+    """Sign this browser out: its session's row goes, so a copy of the cookie is worthless."""
+    if isinstance(sid, str):
+        with db().transaction() as db_session:
+            db_session.execute(delete(WebSession).where(WebSession.id_sha256 == _sha256(sid)))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def current_user() -> User:
-    """The person behind the request: an API token (``Authorization: Bearer``), a web session
-    (its unsafe requests must carry the session's CSRF token) or HTTP Basic; 401 otherwise."""
+    """The person behind the request: an API token (``Authorization: Bearer``), HTTP Basic
+    (a script's; a change must come as JSON or CSV, which no form on another site can send)
+    or a web session (its changes must carry the session's CSRF token); 401 otherwise."""
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
         return _token_user(auth[7:].strip())
@@ -228,20 +327,18 @@ def current_user() -> User:
         if not basic.username:
             raise SignInRequired("Sign in with your user name and password.",
                                  code="auth_required")
+        check_csrf(None, scripts_may=True)
         return check_password(basic.username, basic.password or "")
-    uid = session.get("uid")
-    if isinstance(uid, int):
+    sid = session.get("sid")
+    if isinstance(sid, str):
         with db().read() as db_session:
-            user = db_session.get(User, uid)
-        if user is not None and user.active and session.get("pwd") == password_stamp(user):
-            sent = request.headers.get("X-CSRF-Token") or (
-                request.form.get("csrf", "") if request.mimetype ==
-                "application/x-www-form-urlencoded" else "")
-            if request.method not in SAFE_METHODS and not hmac.compare_digest(
-                    sent, session.get("csrf", "") or "-"):
-                raise Forbidden("The request lacks this session's CSRF token.",
-                                code="csrf_failed")
+            user = db_session.scalar(select(User).join(
+                WebSession, WebSession.user_id == User.id).where(
+                WebSession.id_sha256 == _sha256(sid), WebSession.expires_at > utcnow()))
+        if user is not None and user.active:
+            check_csrf(session.get("csrf"), scripts_may=False)
             return user
+    if "sid" in session or "uid" in session:
         session.clear()
     raise SignInRequired("Sign in with your user name and password.", code="auth_required")
 
@@ -293,6 +390,23 @@ def revoke_token(db_session, actor: User, token_id: int) -> ApiToken:
         audit_log.record(db_session, "api_token_revoked", f"token {token.id} {token.name}",
                          actor_id=actor.id, at=token.revoked_at)
     return token
+
+
+def revoke_tokens_of(db_session, actor: User, user_id: int, *, reason: str) -> int:
+    """Revoke every live token of a user (a password reset), each audited; returns how many."""
+    now, count = utcnow(), 0
+    for token in db_session.scalars(select(ApiToken).where(
+            ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))):
+        token.revoked_at = now
+        audit_log.record(db_session, "api_token_revoked", f"token {token.id} {token.name}",
+                         actor_id=actor.id, at=now, reason=reason)
+        count += 1
+    return count
+
+
+def tokens_of(db_session, user_id: int) -> list[ApiToken]:
+    return list(db_session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
+                                   .order_by(ApiToken.id)))
 
 
 def require_role(*roles: str):

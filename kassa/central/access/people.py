@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from kassa.central.access import audit
+from kassa.central.access import audit, auth
 from kassa.central.models import ROLES, Region, RoleLimit, Store, User
 from kassa.central.replication.feed import record_change
 from kassa.central.replication.feed_documents import role_limit_doc, user_doc
@@ -35,6 +35,7 @@ MANAGES = {
     "store_manager": frozenset({"cashier"}),
 }
 TILL_ROLES = ("cashier", "store_manager")
+OFFICE_SIGN_IN = auth.CENTRAL_ROLES  # the roles that may have a password for central
 
 
 def create_user(session: Session, username: str, role: str, *, password: str | None = None,
@@ -82,10 +83,13 @@ def update_user(session: Session, user: User, *, full_name: str | None = None,
         user.pin_hash = hash_secret(pin)
         secrets_set.append("pin")
     if password is not None:
+        if user.role not in OFFICE_SIGN_IN:
+            raise Invalid("A cashier signs in at the till with a PIN only.",
+                          code="password_not_allowed")
         user.password_hash, user.password_changed_at = hash_secret(password), utcnow()
         secrets_set.append("password")
     if unlock:
-        user.failed_sign_ins, user.locked_until = 0, None
+        auth.unlock(session, user.username)
     session.flush()
     if user.role in ("cashier", "store_manager"):
         record_change(session, "user", user.id, user_doc(user), store_id=user.store_id)
@@ -125,14 +129,15 @@ def role_limit_view(limit: RoleLimit) -> dict:
     return {**role_limit_doc(limit), "max_points_adjust": limit.max_points_adjust}
 
 
-def user_view(session: Session, user: User) -> dict:
+def user_view(session: Session, user: User, locked: set[str] | None = None) -> dict:
+    """An account as the API shows it; ``locked``: the locked-out names, when known."""
     region = session.get(Region, user.region_id) if user.region_id else None
     store = session.get(Store, user.store_id) if user.store_id else None
     return {"id": user.id, "username": user.username, "full_name": user.full_name,
             "role": user.role, "region_code": region.code if region else None,
             "store_code": store.code if store else None, "email": user.email,
-            "active": user.active,
-            "locked": bool(user.locked_until and user.locked_until > utcnow())}
+            "active": user.active, "locked": user.username in (
+                locked if locked is not None else auth.locked_names(session, [user.username]))}
 
 
 def seen_by(stmt: Select, user: User) -> Select:
@@ -147,8 +152,9 @@ def seen_by(stmt: Select, user: User) -> Select:
 
 def accounts(session: Session, actor: User) -> list[dict]:
     """Staff accounts the person may see, by user name."""
-    return [user_view(session, u) for u in
-            session.scalars(seen_by(select(User), actor).order_by(User.username))]
+    users = list(session.scalars(seen_by(select(User), actor).order_by(User.username)))
+    locked = auth.locked_names(session, [u.username for u in users])
+    return [user_view(session, u, locked) for u in users]
 
 
 def _may_manage(actor: User, role: str) -> None:
@@ -170,9 +176,17 @@ def _place(session: Session, actor: User, store_code: str | None,
             raise NotFound("No store %(store)s.", code="store_not_found", store=store_code)
     if region_code:
         region = session.scalars(select(Region).where(Region.code == region_code)).first()
-        if region is None:
+        reach = actor.region_id if actor.role == "regional_manager" else \
+            _store_region(session, actor) if actor.role == "store_manager" else None
+        if region is None or (reach is not None and region.id != reach) or (
+                store is not None and region.id != store.region_id):
             raise NotFound("No region %(region)s.", code="region_not_found", region=region_code)
     return region, store
+
+
+def _store_region(session: Session, actor: User) -> int | None:
+    store = session.get(Store, actor.store_id) if actor.store_id else None
+    return store.region_id if store else None
 
 
 def open_account(session: Session, actor: User, *, username: str, role: str, full_name: str,
@@ -188,6 +202,9 @@ def open_account(session: Session, actor: User, *, username: str, role: str, ful
         raise Invalid("A till user needs a PIN.", code="pin_required")
     if role not in TILL_ROLES and not password:
         raise Invalid("An office user needs a password.", code="password_required")
+    if password is not None and role not in OFFICE_SIGN_IN:
+        raise Invalid("A cashier signs in at the till with a PIN only.",
+                      code="password_not_allowed")
     if password is not None:
         require_strong_password(password, username)
     user = create_user(session, username, role, password=password, pin=pin,
@@ -244,7 +261,8 @@ def require_strong_password(password: str, username: str) -> None:
 
 def change_account(session: Session, actor: User, user_id: int, changes: dict) -> dict:
     """Rename, deactivate or reactivate an account, set a till user's PIN, reset a password
-    or clear a lockout (the audit line says which secrets changed, never what to)."""
+    or clear a lockout (the audit line says which secrets changed, never what to). A reset
+    password ends the user's browser sessions and revokes their API tokens."""
     user = session.scalars(seen_by(select(User), actor).where(User.id == user_id)
                            .with_for_update()).first()
     if user is None:
@@ -256,6 +274,9 @@ def change_account(session: Session, actor: User, user_id: int, changes: dict) -
         require_strong_password(changes["password"], user.username)
     before = user_view(session, user)
     secrets_set = update_user(session, user, **changes)
+    if "password" in secrets_set:
+        auth.end_web_sessions(session, user.id)
+        auth.revoke_tokens_of(session, actor, user.id, reason="password reset")
     after = user_view(session, user)
     if after != before or secrets_set:
         audit.change(session, actor.id, "user", user.username, before,

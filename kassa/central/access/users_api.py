@@ -15,10 +15,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central.access import people
-from kassa.central.access.auth import require_role
+from kassa.central.access import audit, people
+from kassa.central.access.account_api import TokenListSchema, TokenSchema
+from kassa.central.access.auth import require_role, revoke_token, tokens_of
 from kassa.central.handlers import PEOPLE, db
-from kassa.central.models import ROLES
+from kassa.central.models import ROLES, ApiToken, User
+from kassa.common.errors import NotFound
 from kassa.common.passwords import MIN_PASSWORD
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Staff accounts")
@@ -96,3 +98,35 @@ class OneUser(MethodView):
         password or clear a lockout."""
         with db().transaction() as session:
             return people.change_account(session, g.user, user_id, body)
+
+
+@bp.route("/<int(min=1, max=2147483647):user_id>/tokens")
+class UserTokens(MethodView):
+    decorators = [require_role("admin")]
+
+    @bp.response(200, TokenListSchema)
+    def get(self, user_id):
+        """An administrator: the user's API tokens, live and revoked (never their secrets);
+        the look is audited."""
+        with db().transaction() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFound("No such user.", code="user_not_found")
+            audit.record(session, "api_tokens_listed", f"user {user.username}",
+                         actor_id=g.user.id)
+            return {"tokens": tokens_of(session, user_id)}
+
+
+@bp.route("/<int(min=1, max=2147483647):user_id>/tokens/<int(min=1, max=2147483647):token_id>")
+class UserToken(MethodView):
+    decorators = [require_role("admin")]
+
+    @bp.response(200, TokenSchema)
+    def delete(self, user_id, token_id):
+        """An administrator: revoke one of the user's API tokens; it stops working at once
+        (audited)."""
+        with db().transaction() as session:
+            token = session.get(ApiToken, token_id)
+            if token is None or token.user_id != user_id:
+                raise NotFound("No such token.", code="token_not_found")
+            return revoke_token(session, g.user, token_id)

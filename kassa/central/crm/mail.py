@@ -2,7 +2,8 @@
 
 Mail is written in the transaction that decides it and sent by a scheduled job after, so a
 mail server that is down delays notices and never loses one (each is retried, at least once
-delivered; ``attempts`` and ``last_error`` say why one waits). Settings from the environment:
+delivered; ``attempts`` and ``last_error`` say why one waits). A mail holding a secret (a
+sign-in code) loses its subject and text once sent. Settings from the environment:
 ``KASSA_SMTP_HOST`` (none: mail waits in the outbox), ``KASSA_SMTP_PORT`` (25),
 ``KASSA_MAIL_FROM`` (``kassa@localhost``).
 """
@@ -50,6 +51,8 @@ def send_pending(session: Session) -> int:
                     mail.last_error = str(err)[:200]
                     continue
                 mail.sent_at, mail.last_error = utcnow(), None
+                if mail.erase_after_send:  # a sign-in code: not kept in clear once sent
+                    mail.subject, mail.body = "", ""
                 sent += 1
     except (OSError, smtplib.SMTPException) as err:  # the server is not there: next time
         for mail in waiting:

@@ -38,9 +38,11 @@ def enroll_node(session: Session, node_id: str, code: str, public_key_pem: str) 
     """Trade a one-time code for a registered public key; the code cannot be used again."""
     node = session.get(Node, node_id, with_for_update=True)
     # enroll_expires_at is set and cleared together with enroll_code_hash.
-    if (node is None or node.enroll_code_hash is None
-            or cast(datetime, node.enroll_expires_at) < utcnow()
-            or not verify_secret(node.enroll_code_hash, code)):
+    pending = node is not None and node.enroll_code_hash is not None \
+        and cast(datetime, node.enroll_expires_at) >= utcnow()
+    # One argon2 check whatever the node: the time does not tell which have a code pending.
+    right = verify_secret(node.enroll_code_hash if node is not None and pending else None, code)
+    if node is None or not right:
         raise Unauthorized("Unknown node or invalid enrolment code.", code="enrollment_refused")
     try:
         load_public_key(public_key_pem)

@@ -3,17 +3,22 @@ enrolment code to whoever installs it; the till trades the code for a registered
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import marshmallow as ma
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from kassa.central.access.auth import require_role
+from kassa.central.access.auth import client_hash, note_refusal, refused_lately, require_role
 from kassa.central.handlers import OPERATORS, db
 from kassa.central.replication import node_status, nodes
 from kassa.central.replication.nodes import enroll_node
+from kassa.common.errors import KassaError, Unauthorized
+from kassa.common.web import ErrorSchema
 
+ENROLL_REFUSALS = (timedelta(minutes=15), 10)  # refused enrolments per client address
 bp = Blueprint("nodes", __name__, url_prefix="/api/v1/nodes", description="POS node enrolment")
 
 
@@ -36,12 +41,28 @@ class EnrolledSchema(ma.Schema):
 class Enroll(MethodView):
     @bp.arguments(EnrollSchema)
     @bp.response(200, EnrolledSchema)
+    @bp.alt_response(429, schema=ErrorSchema, description="rate_limited")
     def post(self, body):
-        """Register the node's public key with its one-time enrolment code."""
-        with db().transaction() as session:
-            node = enroll_node(session, body["node_id"], body["code"], body["public_key_pem"])
-            return {"node_id": node.id, "store_id": node.store_id,
-                    **node_status.position(session, node)}
+        """Register the node's public key with its one-time enrolment code. After
+        ``ENROLL_REFUSALS`` refusals from one address within their window, that address is
+        refused (429) before any code is checked."""
+        client = client_hash("enroll")
+        window, most = ENROLL_REFUSALS
+        with db().read() as session:
+            if refused_lately(session, client, window) >= most:
+                raise KassaError("Too many refused enrolments from here; try again later.",
+                                 code="rate_limited", status=429,
+                                 details={"retry_after_s": int(window.total_seconds())})
+        try:
+            with db().transaction() as session:
+                node = enroll_node(session, body["node_id"], body["code"],
+                                   body["public_key_pem"])
+                return {"node_id": node.id, "store_id": node.store_id,
+                        **node_status.position(session, node)}
+        except Unauthorized:
+            with db().transaction() as session:
+                note_refusal(session, client, window)
+            raise
 
 
 class NewNodeSchema(ma.Schema):

@@ -11,6 +11,7 @@ code is good once, for ``CODE_TTL``, and dies after ``CODE_TRIES`` wrong guesses
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from datetime import timedelta
@@ -81,16 +82,18 @@ def set_pin_with_code(session: Session, email: str, code: str, pin: str,
 
 def sign_in(session: Session, number: str, pin: str, client: str) -> Customer | str:
     """The card's customer when the PIN is right, else why not (``card_locked`` or
-    ``bad_credentials``); each attempt is audited. The caller commits before refusing, so
-    that failures count."""
+    ``bad_credentials``); each attempt is audited. One argon2 check whatever the card (an
+    unknown one, one without a web PIN, a locked one), so the time does not tell which cards
+    exist. The caller commits before refusing, so that failures count."""
     now = utcnow()
     subject = f"card {number}"
-    if _locked(session, subject, now, client):
-        return "card_locked"
     card = session.get(Card, number)
     customer = _owner(session, card) if card is not None else None
-    if card is None or card.status not in ("issued", "active") or customer is None \
-            or not verify_secret(card.web_pin_hash, pin):
+    usable = card is not None and card.status in ("issued", "active") and customer is not None
+    right = verify_secret(card.web_pin_hash if card is not None and usable else None, pin)
+    if _locked(session, subject, now, client):
+        return "card_locked"
+    if not right or customer is None:
         audit.record(session, "me_sign_in:wrong", subject, at=now, reason=client)
         return "bad_credentials"
     audit.record(session, "me_sign_in:ok", subject, at=now, reason=client)
@@ -103,6 +106,8 @@ def mail_code(session: Session, email: str, client: str) -> bool:
     answer to the customer must not tell which addresses are known."""
     address = normal_email(email)
     found = _by_email(session, address)
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    code_hash = hash_secret(code)  # made even when no code goes out: the same time either way
     if found is None:
         audit.record(session, "me_code:unknown", "e-mail", reason=client)
         return False
@@ -114,15 +119,14 @@ def mail_code(session: Session, email: str, client: str) -> bool:
     if recent >= CODES_PER_WINDOW:
         audit.record(session, "me_code:limited", f"card {card.card_number}", reason=client)
         return False
-    code = f"{secrets.randbelow(10 ** 6):06d}"
-    session.add(SignInCode(customer_id=customer.id, code_hash=hash_secret(code), created_at=now,
+    session.add(SignInCode(customer_id=customer.id, code_hash=code_hash, created_at=now,
                            expires_at=now + CODE_TTL))
     minutes = int(CODE_TTL.total_seconds() // 60)
     session.add(MailMessage(
         to_address=address, subject=gettext("Your sign-in code: %(code)s", code=code),
         body=gettext("Your code to sign in to your loyalty page is %(code)s. It works once, "
                      "for %(minutes)s minutes. If you did not ask for it, ignore this mail.",
-                     code=code, minutes=minutes)))
+                     code=code, minutes=minutes), erase_after_send=True))
     audit.record(session, "me_code:sent", f"card {card.card_number}", reason=client)
     return True
 
@@ -130,29 +134,34 @@ def mail_code(session: Session, email: str, client: str) -> bool:
 def sign_in_with_code(session: Session, email: str, code: str,
                       client: str) -> tuple[Customer, Card] | str:
     """The customer and their card when the code is one mailed to them, unused and in time;
-    else ``bad_credentials``. A wrong code counts against every code the customer holds."""
+    else ``bad_credentials``, or ``card_locked`` after ``MAX_FAILURES`` wrong codes for the
+    address within ``LOCKOUT``. An address nobody has is counted and locked the same way, and
+    each attempt checks ``CODES_PER_WINDOW`` argon2 hashes (the live codes, then stand-ins):
+    neither answer nor time tells which addresses are known. A wrong code counts against
+    every code the customer holds."""
     now = utcnow()
-    found = _by_email(session, normal_email(email))
-    if found is None:
-        audit.record(session, "me_sign_in:wrong", "e-mail", at=now, reason=client)
-        return "bad_credentials"
-    customer, card = found
-    subject = f"card {card.card_number}"
+    address = normal_email(email) or ""
+    subject = f"e-mail {hashlib.sha256(address.encode()).hexdigest()[:24]}"
+    found = _by_email(session, address)
+    live = [] if found is None else list(session.scalars(select(SignInCode).where(
+        SignInCode.customer_id == found[0].id, SignInCode.used_at.is_(None),
+        SignInCode.expires_at > now, SignInCode.failures < CODE_TRIES)
+        .order_by(SignInCode.id.desc()).limit(CODES_PER_WINDOW).with_for_update()))
+    hashes = [c.code_hash for c in live] + [None] * (CODES_PER_WINDOW - len(live))
+    matches = [verify_secret(h, code) for h in hashes]  # every one: the same work each time
     if _locked(session, subject, now, client):
         return "card_locked"
-    live = list(session.scalars(select(SignInCode).where(
-        SignInCode.customer_id == customer.id, SignInCode.used_at.is_(None),
-        SignInCode.expires_at > now, SignInCode.failures < CODE_TRIES)
-        .order_by(SignInCode.id.desc()).with_for_update()))
-    match = next((c for c in live if verify_secret(c.code_hash, code)), None)
-    if match is None:
+    match = next((c for c, ok in zip(live, matches, strict=False) if ok), None)
+    if found is None or match is None:
         for c in live:
             c.failures += 1
         audit.record(session, "me_sign_in:wrong", subject, at=now, reason=client)
         return "bad_credentials"
+    customer, card = found
     for c in live:  # one sign-in spends every code that was out
         c.used_at = now
-    audit.record(session, "me_sign_in:ok", subject, at=now, reason=client)
+    audit.record(session, "me_sign_in:ok", subject, at=now,
+                 reason=f"{client[:100]} card {card.card_number}")
     return customer, card
 
 

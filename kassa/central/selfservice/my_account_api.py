@@ -30,7 +30,7 @@ from kassa.central.models import Card, FormSubmission
 from kassa.central.selfservice import my_account as selfservice
 from kassa.common.db import utcnow
 from kassa.common.errors import Forbidden, KassaError, NotFound, Unauthorized
-from kassa.common.web import ErrorSchema
+from kassa.common.web import ErrorSchema, after_answer, check_csrf
 
 bp = Blueprint("selfservice", __name__, url_prefix="/api/v1/me",
                description="The customer's own page: points, purchases, consents, lost card")
@@ -230,7 +230,8 @@ class Code(MethodView):
     @bp.alt_response(429, schema=ErrorSchema, description="rate_limited")
     def post(self, body):
         """Mail a one-time sign-in code to this address, if it is a card holder's. The answer
-        is the same whether it is or not."""
+        is the same whether it is or not, and so is its time: the mail goes out after the
+        answer (or at the mail job's next round)."""
         client = _client()
         with db().transaction() as db_session:
             limited = _too_many(db_session, client)
@@ -238,9 +239,13 @@ class Code(MethodView):
                 selfservice.mail_code(db_session, body["email"], client)
         if limited:
             _refuse("rate_limited", False)
-        with db().transaction() as db_session:  # now, not at the mail job's next round
-            mail.send_pending(db_session)
+        after_answer(_send_mail)
         return {"minutes": int(selfservice.CODE_TTL.total_seconds() // 60)}
+
+
+def _send_mail() -> None:
+    with db().transaction() as db_session:
+        mail.send_pending(db_session)
 
 
 @bp.route("/web-pin")
@@ -273,8 +278,12 @@ class WebPin(MethodView):
 class SignOut(MethodView):
     @bp.response(204)
     def post(self):
-        """End the customer's session."""
-        session.pop("me", None)
+        """End the customer's session (with its CSRF token: another site cannot sign the
+        customer out)."""
+        me = session.get("me")
+        if isinstance(me, dict):
+            check_csrf(me.get("csrf", "-"), scripts_may=False)
+            session.pop("me", None)
 
 
 @bp.route("")

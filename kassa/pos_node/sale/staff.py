@@ -42,22 +42,24 @@ class OverrideRequired(KassaError):
     code = "override_required"
 
 
-def _check_pin(session: Session, user: User | None, pin: str) -> bool:
-    """Verify a PIN, counting failures; a user locked out stays out until the time passes."""
-    if user is None:
-        return False
-    failure = session.get(PinFailure, user.id)
+def _check_pin(session: Session, username: str, user: User | None, pin: str) -> bool:
+    """Verify a PIN, counting wrong ones by user name: ``MAX_PIN_FAILURES`` in a row lock the
+    name out for ``LOCKOUT``. A name nobody has is counted and locked the same way, and each
+    attempt checks one argon2 hash, so neither answer nor time tells which names exist."""
+    name = username[:64]
+    right = verify_secret(user.pin_hash if user is not None else None, pin)
+    failure = session.get(PinFailure, name)
     now = utcnow()
     if failure is not None and failure.locked_until and failure.locked_until > now:
-        raise Unauthorized("%(name)s is locked out after %(failures)s wrong PINs; try again "
-                           "later.", code="pin_locked", name=user.full_name or user.username,
-                           failures=MAX_PIN_FAILURES)
-    if verify_secret(user.pin_hash, pin):
+        raise _committed(Unauthorized(
+            "%(name)s is locked out after %(failures)s wrong PINs; try again later.",
+            code="pin_locked", name=username, failures=MAX_PIN_FAILURES))
+    if right:
         if failure is not None:
             session.delete(failure)
         return True
     if failure is None:
-        failure = PinFailure(user_id=user.id, failures=0)
+        failure = PinFailure(username=name, failures=0)
         session.add(failure)
     failure.failures += 1
     if failure.failures >= MAX_PIN_FAILURES:
@@ -67,7 +69,7 @@ def _check_pin(session: Session, user: User | None, pin: str) -> bool:
 
 def sign_in(session: Session, store_id: int, username: str, pin: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).first()
-    ok = _check_pin(session, user, pin)
+    ok = _check_pin(session, username, user, pin)
     # No such user: ``_check_pin`` said no already (the ``None`` test is for the type checker).
     if not ok or user is None or not user.active or user.role not in TILL_ROLES \
             or user.store_id != store_id:
@@ -108,7 +110,7 @@ def authorize(session: Session, store_id: int, cashier: User, action: str, subje
                          status=422)
     manager = session.scalars(select(User).where(User.username == override.username)).first()
     # No such manager: ``_check_pin`` said no (the ``None`` test is for the type checker).
-    if not _check_pin(session, manager, override.pin) or manager is None:
+    if not _check_pin(session, override.username, manager, override.pin) or manager is None:
         session.flush()
         raise _committed(Unauthorized("Manager PIN is wrong.", code="bad_override"))
     if manager.role != "store_manager" or manager.store_id != store_id or not manager.active:

@@ -70,6 +70,11 @@ class UserOutSchema(ma.Schema):
     role = fields.String()
 
 
+class SignedInSchema(UserOutSchema):
+    csrf = fields.String(metadata={"description": "send as X-CSRF-Token with every change "
+                                                  "that has no JSON body"})
+
+
 class OpenShiftSchema(ma.Schema):
     opening_float = Amount(required=True)
 

@@ -25,11 +25,12 @@ from kassa.pos_node.screens.schemas import (
     ReceiptDiscountSchema,
     SaleOutSchema,
     SearchQuerySchema,
+    SignedInSchema,
     SignInSchema,
     UserOutSchema,
     VoidSchema,
 )
-from kassa.pos_node.screens.signed_in import db, till_user, work
+from kassa.pos_node.screens.signed_in import close_session, db, open_session, till_user, work
 
 bp = Blueprint("till", __name__, url_prefix="/api/v1", description="Working at the till")
 
@@ -46,14 +47,13 @@ def bp_from_percent(value) -> int:
 @bp.route("/session")
 class Session(MethodView):
     @bp.arguments(SignInSchema)
-    @bp.response(200, UserOutSchema)
+    @bp.response(200, SignedInSchema)
     def post(self, body):
         """Sign in at this till with user name and PIN."""
         with db().transaction() as s:
             user = staff.sign_in(s, sales.identity(s).store_id, body["username"], body["pin"])
-        session.clear()
-        session["uid"] = user.id
-        return user
+            open_session(s, user)
+            return {**UserOutSchema().dump(user), "csrf": session["csrf"]}
 
     @till_user
     @bp.response(200, UserOutSchema)
@@ -64,8 +64,8 @@ class Session(MethodView):
 
     @bp.response(204)
     def delete(self):
-        """Sign out."""
-        session.clear()
+        """Sign out: the session ends on the till too (a copy of the cookie stops working)."""
+        close_session()
 
 
 @bp.route("/shifts/current")

@@ -6,26 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, session
+from flask import Blueprint, Response, current_app, render_template
 
 from kassa.common.errors import Unauthorized
-from kassa.pos_node.models import Store, User
+from kassa.pos_node.models import Store
 from kassa.pos_node.replication.status import node_status
 from kassa.pos_node.sale import receipts, sales, shifts
 from kassa.pos_node.screens.card_api import with_customer
 from kassa.pos_node.screens.schemas import SaleOutSchema
-from kassa.pos_node.screens.signed_in import db
+from kassa.pos_node.screens.signed_in import csrf_token, db, signed_in_user
 
 # Templates and scripts stay in the app's own folders (kassa/pos_node/templates, static).
 bp = Blueprint("ui", __name__, root_path=str(Path(__file__).resolve().parents[1]),
                template_folder="templates", static_folder="static",
                static_url_path="/static/till")
-
-
-def _signed_in_user(s) -> User | None:
-    uid = session.get("uid")
-    user = s.get(User, uid) if uid is not None else None
-    return user if user is not None and user.active else None
 
 
 @bp.get("/")
@@ -35,14 +29,14 @@ def till():
     with db().transaction() as s:
         node = sales.identity(s)
         store = s.get(Store, node.store_id)
-        user = _signed_in_user(s)
+        user = signed_in_user(s)
         shift = shifts.current(s)
         cart = with_customer(s, sales.open_cart(s)) if user else None
         page = {
             "store": store.name if store else f"Store {node.store_id}",
             "node_id": node.node_id, "user": user, "shift": shift,
             "cart": SaleOutSchema().dump(cart) if cart else None,
-            "status": status,
+            "status": status, "csrf": csrf_token(),
         }
     if user is None:
         return render_template("signin.html", **page)
@@ -63,7 +57,7 @@ def display():
 
 def _receipt(receipt_no: str) -> receipts.ReceiptView:
     with db().transaction() as s:
-        if _signed_in_user(s) is None:
+        if signed_in_user(s) is None:
             raise Unauthorized("Sign in with your PIN first.", code="signed_out")
         return receipts.load(s, receipt_no)
 

@@ -20,6 +20,9 @@ class ApiError extends Error {
 
 async function api(method, path, body) {
   const opts = {method, credentials: "same-origin", headers: {Accept: "application/json"}};
+  // Every change carries this browser's CSRF token (the till refuses one without it).
+  const csrf = document.querySelector("meta[name=csrf-token]");
+  if (method !== "GET" && csrf) opts.headers["X-CSRF-Token"] = csrf.content;
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);

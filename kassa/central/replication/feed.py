@@ -84,6 +84,11 @@ class NodeScope:
                 if self.region_entities else true()))
 
 
+def latest_version(session: Session) -> int:
+    """The newest version in the feed (0 for an empty one)."""
+    return session.scalar(select(func.max(ChangeFeedEntry.version))) or 0
+
+
 def page(session: Session, since: int, limit: int, scope: NodeScope | None = None) -> dict:
     """Entries after ``since`` for this node. ``next_since`` moves past entries meant for other
     nodes too, so a node whose pages are all filtered out still advances."""

@@ -151,6 +151,9 @@ class NodeConfig:
     backup: "BackupConfig | None" = None
     # ``KASSA_METRICS_TOKEN``, as for central.
     metrics_token: str | None = None
+    # ``KASSA_FISCAL``: the till's fiscal register (``off``, or ``atol+http://host:16732``
+    # for an ATOL register behind its driver's web server; kassa.pos_node.devices.fiscal).
+    fiscal: str = "off"
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -168,4 +171,5 @@ class NodeConfig:
             backup=backup_config(
                 normalize_db_url(os.environ.get("KASSA_NODE_DB", str(default)))),
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
+            fiscal=os.environ.get("KASSA_FISCAL", "off"),
         )

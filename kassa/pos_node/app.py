@@ -15,6 +15,7 @@ from kassa.common.runtime import observability
 from kassa.common.storage import backup
 from kassa.common.web import make_api
 from kassa.pos_node.cards.card_reader import CardReader
+from kassa.pos_node.devices import fiscal
 from kassa.pos_node.models import NodeIdentity, Store
 from kassa.pos_node.replication.status import NodeCollector, node_status
 
@@ -34,6 +35,8 @@ def create_app(config: NodeConfig | None = None) -> Flask:
 
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
+    app.extensions["kassa_fiscal"] = fiscal.from_setting(config.fiscal,
+                                                         timeout=config.http_timeout)
     api = make_api(app, "kassa POS node")
     i18n.init_app(app, lambda: _store_language(db)[0], lambda: _store_language(db)[1],
                   scripts="pos_node")

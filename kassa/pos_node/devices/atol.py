@@ -25,6 +25,7 @@ Not tried against a device in this repository: the tests run it against the simu
 from __future__ import annotations
 
 import time
+from typing import Any
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -66,7 +67,7 @@ class AtolRegister:
     def _submit(self, task_id: UUID, tasks: list[dict]) -> None:
         """Queue the tasks under ``task_id`` once: a request lost on the way is looked up
         before it is sent again, and the server refuses a second one with the same uuid."""
-        body = {"uuid": str(task_id), "request": tasks}
+        body: dict[str, Any] = {"uuid": str(task_id), "request": tasks}
         for attempt in (1, 2):
             try:
                 resp = self.http.post(f"{self.base_url}/api/v2/requests", json=body,

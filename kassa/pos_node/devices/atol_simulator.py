@@ -215,25 +215,7 @@ def _validate_receipt(task: dict) -> float:
     items, payments = task.get("items"), task.get("payments")
     if not isinstance(items, list) or not isinstance(payments, list) or not payments:
         raise Refusal(501, "Поле \"items\" или \"payments\" отсутствует")
-    amounts = 0.0
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or item.get("type") not in ("position", "text",
-                                                                  "userAttribute"):
-            raise Refusal(501, f"Некорректное значение поля \"items[{i}].type\"")
-        if item["type"] != "position":
-            continue
-        for key in ("price", "quantity", "amount"):
-            if not isinstance(item.get(key), int | float):
-                raise Refusal(501, f"Поле \"items[{i}].{key}\" имеет неверный тип")
-        if not isinstance(item.get("name"), str) or not item["name"]:
-            raise Refusal(501, f"Поле \"items[{i}].name\" отсутствует")
-        if (item.get("tax") or {}).get("type") not in TAX_TYPES:
-            raise Refusal(501, f"Некорректное значение поля \"items[{i}].tax.type\"")
-        if item.get("paymentMethod", "fullPayment") not in PAYMENT_METHODS:
-            raise Refusal(501, f"Некорректное значение поля \"items[{i}].paymentMethod\"")
-        if item.get("paymentObject", "commodity") not in PAYMENT_OBJECTS:
-            raise Refusal(501, f"Некорректное значение поля \"items[{i}].paymentObject\"")
-        amounts += item["amount"]
+    amounts = sum(_position_amount(i, item) for i, item in enumerate(items))
     for i, payment in enumerate(payments):
         if not isinstance(payment, dict) or payment.get("type") not in PAYMENT_TYPES \
                 or not isinstance(payment.get("sum"), int | float):
@@ -245,6 +227,27 @@ def _validate_receipt(task: dict) -> float:
     if client is not None and not isinstance((client or {}).get("emailOrPhone", ""), str):
         raise Refusal(501, "Поле \"clientInfo.emailOrPhone\" имеет неверный тип")
     return round(float(total), 2)
+
+
+def _position_amount(i: int, item: object) -> float:
+    """A receipt item checked as the driver does; a position's amount (0 for the others)."""
+    if not isinstance(item, dict) or item.get("type") not in ("position", "text",
+                                                              "userAttribute"):
+        raise Refusal(501, f"Некорректное значение поля \"items[{i}].type\"")
+    if item["type"] != "position":
+        return 0.0
+    for key in ("price", "quantity", "amount"):
+        if not isinstance(item.get(key), int | float):
+            raise Refusal(501, f"Поле \"items[{i}].{key}\" имеет неверный тип")
+    if not isinstance(item.get("name"), str) or not item["name"]:
+        raise Refusal(501, f"Поле \"items[{i}].name\" отсутствует")
+    if (item.get("tax") or {}).get("type") not in TAX_TYPES:
+        raise Refusal(501, f"Некорректное значение поля \"items[{i}].tax.type\"")
+    if item.get("paymentMethod", "fullPayment") not in PAYMENT_METHODS:
+        raise Refusal(501, f"Некорректное значение поля \"items[{i}].paymentMethod\"")
+    if item.get("paymentObject", "commodity") not in PAYMENT_OBJECTS:
+        raise Refusal(501, f"Некорректное значение поля \"items[{i}].paymentObject\"")
+    return float(item["amount"])
 
 
 def _render(entry: dict) -> str:
@@ -285,61 +288,62 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+class _Handler(BaseHTTPRequestHandler):
+    register: Register  # set per server by ``_handler``
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet in tests
+        pass
+
+    def _answer(self, status: int, body: object = None, text: str | None = None) -> None:
+        if self.path.startswith("/api/") and self.register.take_drop():
+            self.close_connection = True  # done, and the answer lost on the way back
+            return
+        data = (text.encode() if text is not None
+                else json.dumps(body, ensure_ascii=False).encode() if body is not None
+                else b"")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8" if text is not None
+                         else "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> object:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            return json.loads(self.rfile.read(length) or b"null")
+        except ValueError:
+            return None
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self._body()
+        if self.path == "/api/v2/requests":
+            status = self.register.queue(body if isinstance(body, dict) else {})
+            self._answer(status)
+        elif self.path == "/sim/state" and isinstance(body, dict):
+            self.register.set_state(body)
+            self._answer(200, {"ok": True})
+        else:
+            self._answer(404)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/api/v2/requests/"):
+            results = self.register.results(self.path.rsplit("/", 1)[1])
+            self._answer(404) if results is None else self._answer(200, {"results": results})
+        elif self.path == "/sim/journal":
+            with self.register.lock:
+                journal = list(self.register.journal)
+            self._answer(200, journal)
+        elif self.path == "/sim/journal.txt":
+            self._answer(200, text=self.register.journal_text())
+        else:
+            self._answer(404)
+
+
+
 def _handler(register: Register) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet in tests
-            pass
-
-        def _answer(self, status: int, body: object = None, text: str | None = None) -> None:
-            if self.path.startswith("/api/") and register.take_drop():  # done, and the answer lost on the way back
-                self.close_connection = True
-                return
-            data = (text.encode() if text is not None
-                    else json.dumps(body, ensure_ascii=False).encode() if body is not None
-                    else b"")
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if text is not None
-                             else "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> object:
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                return json.loads(self.rfile.read(length) or b"null")
-            except ValueError:
-                return None
-
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self._body()
-            if self.path == "/api/v2/requests":
-                status = register.queue(body if isinstance(body, dict) else {})
-                self._answer(status)
-            elif self.path == "/sim/state" and isinstance(body, dict):
-                register.set_state(body)
-                self._answer(200, {"ok": True})
-            else:
-                self._answer(404)
-
-        def do_GET(self) -> None:  # noqa: N802
-            if self.path.startswith("/api/v2/requests/"):
-                results = register.results(self.path.rsplit("/", 1)[1])
-                if results is None:
-                    self._answer(404)
-                else:
-                    self._answer(200, {"results": results})
-            elif self.path == "/sim/journal":
-                with register.lock:
-                    self._answer(200, list(register.journal))
-            elif self.path == "/sim/journal.txt":
-                self._answer(200, text=register.journal_text())
-            else:
-                self._answer(404)
-
-    return Handler
+    return type("Handler", (_Handler,), {"register": register})
 
 
 class Simulator:
@@ -355,7 +359,7 @@ class Simulator:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> "Simulator":
         self.thread.start()

@@ -71,6 +71,12 @@ class RegisterStatus:
     details: dict = field(default_factory=dict)
 
 
+def reference(drive_number: str | None, document_number: int, fiscal_sign: str | None) -> str:
+    """How a return receipt names the receipt it takes goods back from (the three numbers
+    that find a fiscal document: drive, document, fiscal sign)."""
+    return f"ФН {drive_number} ФД {document_number} ФП {fiscal_sign}"
+
+
 class FiscalRefused(KassaError):
     """The register answered and did not register the document: nothing was fiscalised, the
     sale stays open, the cashier fixes the cause (paper, shift, OFD) and takes payment again."""
@@ -93,6 +99,18 @@ class FiscalMismatch(KassaError):
 
     status = 409
     code = "fiscal_mismatch"
+
+
+class FiscalPending(KassaError):
+    """The sale's receipt went to the register without an answer: it may hold the receipt as
+    the cart stands, so the cart is not changed until the payment is taken again."""
+
+    status = 409
+    code = "fiscal_pending"
+
+    def __init__(self) -> None:
+        super().__init__("The fiscal register may already hold this receipt: take the "
+                         "payment again to finish the sale before changing it.")
 
 
 def paper_out() -> FiscalRefused:

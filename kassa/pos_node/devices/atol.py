@@ -25,8 +25,8 @@ Not tried against a device in this repository: the tests run it against the simu
 from __future__ import annotations
 
 import time
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import requests

@@ -5,8 +5,9 @@ registers, and the refusals a store meets.
 
 Beside the register's API it has a control door for tests, ``/sim/...``: ``POST /sim/state``
 with ``{"paper": false}``, ``{"cover_open": true}``, ``{"shift_age_hours": 25}``,
-``{"ofd_backlog_days": 26}`` or ``{"drop_answers": n}`` (the next ``n`` requests are done but
-their answers are lost: the connection closes without a word); ``GET /sim/journal`` (what it
+``{"ofd_backlog_days": 26}`` or ``{"drop_answers": n}`` (the next ``n`` requests about a
+receipt, queueing it or asking for its result, are done but their answers are lost: the
+connection closes without a word); ``GET /sim/journal`` (what it
 registered, JSON) and ``GET /sim/journal.txt`` (the same as the receipts would read).
 Nothing here is a fiscal document.
 """
@@ -45,6 +46,7 @@ class Register:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: dict[str, list[dict]] = {}
+        self.receipt_requests: set[str] = set()  # the uuids whose tasks are receipts
         self.journal: list[dict] = []
         self.document_number = 0
         self.shift_number = 0
@@ -65,9 +67,10 @@ class Register:
                 if key in state:
                     setattr(self, key, state[key])
 
-    def take_drop(self) -> bool:
+    def take_drop(self, uuid: str | None) -> bool:
+        """Whether to lose this answer: one about a receipt, while answers are being lost."""
         with self.lock:
-            if self.drop_answers > 0:
+            if uuid in self.receipt_requests and self.drop_answers > 0:
                 self.drop_answers -= 1
                 return True
             return False
@@ -100,6 +103,9 @@ class Register:
                     failed = True
                     results.append(_result("error", err.code, str(err)))
             self.requests[uuid] = results
+            if any(isinstance(t, dict) and t.get("type") in ("sell", "sellReturn")
+                   for t in tasks):
+                self.receipt_requests.add(uuid)
         return 201
 
     def _execute(self, task: dict, uuid: str) -> dict | None:
@@ -295,8 +301,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet in tests
         pass
 
-    def _answer(self, status: int, body: object = None, text: str | None = None) -> None:
-        if self.path.startswith("/api/") and self.register.take_drop():
+    def _answer(self, status: int, body: object = None, text: str | None = None,
+                uuid: str | None = None) -> None:
+        if self.register.take_drop(uuid):
             self.close_connection = True  # done, and the answer lost on the way back
             return
         data = (text.encode() if text is not None
@@ -320,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if self.path == "/api/v2/requests":
             status = self.register.queue(body if isinstance(body, dict) else {})
-            self._answer(status)
+            self._answer(status, uuid=body.get("uuid") if isinstance(body, dict) else None)
         elif self.path == "/sim/state" and isinstance(body, dict):
             self.register.set_state(body)
             self._answer(200, {"ok": True})
@@ -329,8 +336,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path.startswith("/api/v2/requests/"):
-            results = self.register.results(self.path.rsplit("/", 1)[1])
-            self._answer(404) if results is None else self._answer(200, {"results": results})
+            uuid = self.path.rsplit("/", 1)[1]
+            results = self.register.results(uuid)
+            if results is None:
+                self._answer(404)
+            else:
+                self._answer(200, {"results": results}, uuid=uuid)
         elif self.path == "/sim/journal":
             with self.register.lock:
                 journal = list(self.register.journal)

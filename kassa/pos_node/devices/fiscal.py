@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from kassa.common.errors import KassaError
+from kassa.common.errors import Conflict, KassaError
 
 
 @dataclass(frozen=True)
@@ -101,16 +101,11 @@ class FiscalMismatch(KassaError):
     code = "fiscal_mismatch"
 
 
-class FiscalPending(KassaError):
+def pending() -> Conflict:
     """The sale's receipt went to the register without an answer: it may hold the receipt as
     the cart stands, so the cart is not changed until the payment is taken again."""
-
-    status = 409
-    code = "fiscal_pending"
-
-    def __init__(self) -> None:
-        super().__init__("The fiscal register may already hold this receipt: take the "
-                         "payment again to finish the sale before changing it.")
+    return Conflict("The fiscal register may already hold this receipt: take the payment "
+                    "again to finish the sale before changing it.", code="fiscal_pending")
 
 
 def paper_out() -> FiscalRefused:

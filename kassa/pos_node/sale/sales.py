@@ -25,9 +25,9 @@ from kassa.pos_node.cards import till_loyalty
 from kassa.pos_node.devices.fiscal import (
     FiscalDocument,
     FiscalLine,
-    FiscalPending,
     FiscalReceipt,
     FiscalRegister,
+    pending,
     reference,
 )
 from kassa.pos_node.models import NodeIdentity, Payment, Return, Sale, SaleLine, Shift, User
@@ -98,7 +98,7 @@ def require_cart(session: Session, editable: bool = True) -> Sale:
     if sale is None:
         raise NotFound("There is no sale in progress.", code="no_open_sale")
     if editable and sale.fiscal_task_id is not None:
-        raise FiscalPending()
+        raise pending()
     return sale
 
 
@@ -298,7 +298,8 @@ def checkout(session: Session, user: User, tenders: list[cart.Tender],
 
 
 def quick_sale(session: Session, user: User, lines: list[LineRequest],
-               tenders: list[cart.Tender], customer_id: UUID | None = None) -> Sale:
+               tenders: list[cart.Tender], customer_id: UUID | None = None,
+               receipt_email: str | None = None) -> Sale:
     """A whole sale in one call (integrations, self-checkout): lines, payment, done. It never
     becomes the till's open cart, so a cart in progress on the screen is left alone."""
     if not lines:
@@ -318,7 +319,7 @@ def quick_sale(session: Session, user: User, lines: list[LineRequest],
             quantity_milli=req.quantity_milli, unit_price_minor=item.unit_price_minor,
             line_discount_bp=0, amount_minor=0, vat_rate_bp=item.vat_rate_bp, vat_minor=0,
             points_earned=0, offer_discount_bp=0))
-    return _complete(session, sale, user, tenders, customer_id)
+    return _complete(session, sale, user, tenders, customer_id, receipt_email=receipt_email)
 
 
 class OfferEnded(KassaError):

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
-from kassa.pos_node.devices.fiscal import FiscalPending
+from kassa.pos_node.devices.fiscal import pending
 from kassa.pos_node.models import Sale, SaleLine, User
 from kassa.pos_node.sale import cart, catalog, offers, shifts
 
@@ -53,7 +53,7 @@ def add_scanned(session: Session, user: User, store_id: int, feed_cursor: int,
     else:
         sale_id, receipt_bp, started, customer_id, fiscal_task = rows[0][:5]
         if fiscal_task is not None:
-            raise FiscalPending()
+            raise pending()
         lines = [dict(zip(_LINE_COLUMNS, r[5:], strict=True)) for r in rows
                  if r.line_no is not None]
     cart.check_quantity(item, quantity_milli, len(lines) + 1)

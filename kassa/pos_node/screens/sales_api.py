@@ -80,7 +80,7 @@ class Sales(MethodView):
                              "after a lost answer.", code="fiscal_needs_cart", status=422)
         with work() as s:
             return sales.quick_sale(s, g.user, [line_request(ln) for ln in body["lines"]],
-                                    tenders(body), body["customer_id"])
+                                    tenders(body), body["customer_id"], body["receipt_email"])
 
 
 @bp.route("/sales/<uuid:sale_id>")

@@ -3,7 +3,8 @@ the documents it registers and what it answers, and the refusals a cashier can a
 
 A sale is fiscalised before it is completed: the till builds a ``FiscalDocument`` and hands it
 to the register configured for it (``KASSA_FISCAL``: ``off``, or ``atol+http://host:port``
-for an ATOL register behind its driver's web server, ``kassa.pos_node.devices.atol``). Every
+for an ATOL register behind its driver's web server, ``kassa.pos_node.devices.atol``; the
+app factory makes it). Every
 document carries a task id chosen and stored by the till before it is sent, so a document
 sent again after a lost answer is the same task: the register answers what it did the first
 time and never registers it twice.
@@ -151,15 +152,3 @@ class FiscalRegister(Protocol):
 
     def status(self) -> RegisterStatus: ...
 
-
-def from_setting(value: str | None, timeout: float = 10.0) -> FiscalRegister | None:
-    """The register ``KASSA_FISCAL`` names, or None (``off``, empty): no fiscal register,
-    receipts say they are not fiscal documents."""
-    value = (value or "off").strip()
-    if value in ("", "off"):
-        return None
-    if value.startswith("atol+http://") or value.startswith("atol+https://"):
-        from kassa.pos_node.devices.atol import AtolRegister
-        return AtolRegister(value.removeprefix("atol+"), timeout=timeout)
-    raise ValueError(f"KASSA_FISCAL: unknown register {value!r} "
-                     "(use 'off' or 'atol+http://host:16732')")

@@ -51,6 +51,8 @@ CARD_CUSTOMER = "Anna Petrova"
 WELCOME_POINTS = 500
 STOCK_SMART, STOCK_PRINTED = 3, 5  # S001's card stock, for new members at pos-1
 PCSCD_READY_S = 15.0
+# The fiscal register simulator of pos-2 listens on central's port plus this.
+FISCAL_PORT_OFFSET = 20
 CARD_READY_S = 10.0
 
 
@@ -94,6 +96,11 @@ def run_demo(port: int) -> None:
                     {"KASSA_CENTRAL_DB": central_db, "KASSA_ISSUER_KEY_DIR": str(root / "issuer"),
                      **_backup_env(root, "central")})
         procs.wait_http("central", central_url + "/health")
+        # pos-2, the Russian store's till, has a fiscal register: the simulator of an ATOL one.
+        fiscal_url = f"http://127.0.0.1:{port + FISCAL_PORT_OFFSET}"
+        procs.start("fiscal-sim", kassa + ["dev", "fiscal-sim", "--port",
+                                           str(port + FISCAL_PORT_OFFSET)], {})
+        procs.wait_http("fiscal-sim", fiscal_url + "/sim/journal")
         node_urls = {}
         for i, node_id in enumerate(NODES, start=1):
             node_db = f"sqlite:///{root / (node_id + '.sqlite')}"
@@ -103,6 +110,7 @@ def run_demo(port: int) -> None:
             url = f"http://127.0.0.1:{port + i}"
             procs.start(node_id, kassa + ["pos", "serve", "--port", str(port + i)],
                         {"KASSA_NODE_DB": node_db, "KASSA_CARD_READER": TILL_READERS[node_id][0],
+                         **({"KASSA_FISCAL": f"atol+{fiscal_url}"} if node_id == "pos-2" else {}),
                          **_backup_env(root, node_id)})
             procs.wait_http(node_id, url + "/health")
             node_urls[node_id] = (url, node_db, node_db_handle)
@@ -112,7 +120,8 @@ def run_demo(port: int) -> None:
         _first_sale(*node_urls["pos-1"], secrets_doc["users"]["cashier-s001"]["pin"])
         _banner(central_url, central_db, node_urls, secrets_doc, creds, card,
                 _card_lines(card, card_off or pcscd_note, card_pid if card_off is None else None)
-                + _stock_lines(stock, card_pid if card_off is None else None))
+                + _stock_lines(stock, card_pid if card_off is None else None)
+                + _fiscal_lines(fiscal_url))
         # The card's process may end: that is the card taken out (to move it to pos-2).
         name, code = procs.wait_any(ignore={"card"})
         click.echo(f"{name} exited with {code}; stopping the demo", err=True)
@@ -183,6 +192,14 @@ def _stock_lines(stock: DemoStock, card_pid: int | None) -> list[str]:
         f"    printed      {', '.join(stock.printed[:3])}: scan or type one into the sign-up's "
         "card field",
     ]
+
+
+def _fiscal_lines(url: str) -> list[str]:
+    return [f"  fiscal register pos-2: a simulated ATOL register at {url} "
+            "(KASSA_FISCAL; not a fiscal device)",
+            f"    its tape     {url}/sim/journal.txt   (what it registered: receipts, Z reports)",
+            f"    paper out    curl -d '{{\"paper\": false}}' {url}/sim/state   "
+            "(true puts it back)"]
 
 
 def _backup_env(root: Path, name: str) -> dict[str, str]:

@@ -459,6 +459,13 @@ class Sale(Base):
     points_hold_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Central's authorization of a discount above the store manager's limit.
     authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The till's fiscal register's receipt (54-FZ): None where the till has no register.
+    fiscal_document_number: Mapped[int | None] = mapped_column(BigInteger)
+    fiscal_sign: Mapped[str | None] = mapped_column(String(20))
+    fiscal_drive_number: Mapped[str | None] = mapped_column(String(20))
+    # The customer asked for the receipt by e-mail at the till (the register sent it when
+    # the sale was fiscalised; else central's mail outbox did when the sale arrived).
+    receipt_email: Mapped[str | None] = mapped_column(String(200))
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no")
     payments: Mapped[list["Payment"]] = relationship(
@@ -536,6 +543,10 @@ class Return(Base):
     points_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     # Central's authorization of a refund above the store manager's limit.
     authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The till's fiscal register's return receipt (sellReturn), where it has one.
+    fiscal_document_number: Mapped[int | None] = mapped_column(BigInteger)
+    fiscal_sign: Mapped[str | None] = mapped_column(String(20))
+    fiscal_drive_number: Mapped[str | None] = mapped_column(String(20))
 
 
 class ReturnLine(Base):

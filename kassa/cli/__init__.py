@@ -11,7 +11,7 @@ import click
 
 from kassa.cli.card_commands import card
 from kassa.cli.central_commands import central
-from kassa.cli.dev_commands import demo, i18n
+from kassa.cli.dev_commands import demo, dev, i18n
 from kassa.cli.pos_commands import pos
 
 
@@ -22,5 +22,5 @@ def main() -> None:
     pass
 
 
-for command in (central, pos, card, i18n, demo):
+for command in (central, pos, card, i18n, demo, dev):
     main.add_command(command)

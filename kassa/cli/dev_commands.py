@@ -1,5 +1,5 @@
-"""``kassa i18n ...`` (keeping the message catalogs whole) and ``kassa demo`` (what ``make demo``
-runs)."""
+"""``kassa i18n ...`` (keeping the message catalogs whole), ``kassa demo`` (what ``make demo``
+runs) and ``kassa dev ...`` (stand-ins for store devices, for the demo and tests)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,34 @@ def i18n_check() -> None:
         raise SystemExit(1)
     click.echo("the catalogs are complete")
 
+
+
+@click.group("dev", help="Stand-ins for the store's devices (demo and tests; not for a shop).")
+def dev() -> None:
+    pass
+
+
+@dev.command("fiscal-sim")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=16732, show_default=True, type=int,
+              help="the ATOL driver's web server's port")
+def fiscal_sim(host: str, port: int) -> None:
+    """A simulated ATOL fiscal register behind its driver's web server (JSON tasks over HTTP);
+    point a till at it with KASSA_FISCAL=atol+http://HOST:PORT. Its tape: /sim/journal.txt."""
+    import signal
+    import threading
+
+    from kassa.pos_node.devices.atol_simulator import Simulator
+    sim = Simulator(host, port).start()
+    click.echo(f"fiscal register simulator at {sim.url} (its tape: {sim.url}/sim/journal.txt)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
 
 
 @click.command("demo")

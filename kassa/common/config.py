@@ -163,6 +163,9 @@ class NodeConfig:
     # ``KASSA_OUTBOX_KEEP_DAYS``: acknowledged events are pruned after this many days (more
     # than central's recovery point: a restored central asks for what it lost again).
     outbox_keep_days: float = 7.0
+    # ``KASSA_FISCAL``: the till's fiscal register (``off``, or ``atol+http://host:16732``
+    # for an ATOL register behind its driver's web server; kassa.pos_node.devices.fiscal).
+    fiscal: str = "off"
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -181,6 +184,7 @@ class NodeConfig:
                 normalize_db_url(os.environ.get("KASSA_NODE_DB", str(default)))),
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
             outbox_keep_days=float(os.environ.get("KASSA_OUTBOX_KEEP_DAYS", "7")),
+            fiscal=os.environ.get("KASSA_FISCAL", "off"),
         )
 
 

@@ -35,7 +35,8 @@ PACKAGE = SOURCE.parent
 REFUSALS = ("KassaError", "NotFound", "Unauthorized", "Forbidden", "Conflict", "Invalid",
             "NodeNotInitialized", "OfferEnded", "ReturnRefused", "OverrideRequired",
             "ShiftClosed", "CardRefused", "CentralAuthorizationRequired", "UnknownProduct",
-            "LoyaltyRefused", "SignInRequired", "SeqGap", "LedgerError", "LedgerConflict")
+            "LoyaltyRefused", "SignInRequired", "SeqGap", "LedgerError", "LedgerConflict",
+            "FiscalRefused", "FiscalNoAnswer", "FiscalMismatch")
 KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None, "t": None, "tn": (1, 2),
             **{name: None for name in REFUSALS}}
 # Python: what a person at a till, on a page or in a document reads. The command line, the

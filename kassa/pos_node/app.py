@@ -15,6 +15,8 @@ from kassa.common.runtime import observability
 from kassa.common.storage import backup
 from kassa.common.web import make_api
 from kassa.pos_node.cards.card_reader import CardReader
+from kassa.pos_node.devices.atol import AtolRegister
+from kassa.pos_node.devices.fiscal import FiscalRegister
 from kassa.pos_node.models import NodeIdentity, Store
 from kassa.pos_node.replication.status import NodeCollector, node_status
 
@@ -34,6 +36,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
 
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
+    app.extensions["kassa_fiscal"] = fiscal_register(config.fiscal, config.http_timeout)
     api = make_api(app, "kassa POS node")
     i18n.init_app(app, lambda: _store_language(db)[0], lambda: _store_language(db)[1],
                   scripts="pos_node")
@@ -71,6 +74,18 @@ def create_app(config: NodeConfig | None = None) -> Flask:
         return jsonify(node_status(db, config.sync_interval))
 
     return app
+
+
+def fiscal_register(setting: str | None, timeout: float) -> FiscalRegister | None:
+    """The register ``KASSA_FISCAL`` names, or None (``off``, empty): no fiscal register,
+    receipts say they are not fiscal documents."""
+    value = (setting or "off").strip()
+    if value in ("", "off"):
+        return None
+    if value.startswith(("atol+http://", "atol+https://")):
+        return AtolRegister(value.removeprefix("atol+"), timeout=timeout)
+    raise ValueError(f"KASSA_FISCAL: unknown register {value!r} "
+                     "(use 'off' or 'atol+http://host:16732')")
 
 
 def _session_secret(db: Database) -> str:

@@ -287,6 +287,14 @@ class Sale(Base):
     rules_version: Mapped[int | None] = mapped_column(Integer)
     # Central's approval of a discount beyond the store manager's limit.
     authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The fiscal register's task for this receipt, stored before it is sent (a lost answer is
+    # asked for again under it, never registered twice), and what the register answered.
+    fiscal_task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    fiscal_document_number: Mapped[int | None] = mapped_column(BigInteger)
+    fiscal_sign: Mapped[str | None] = mapped_column(String(20))
+    fiscal_drive_number: Mapped[str | None] = mapped_column(String(20))
+    # Where the customer asked the receipt to go by e-mail (sent by the register, or central).
+    receipt_email: Mapped[str | None] = mapped_column(String(200))
     # Loaded with the sale: a sale is always shown or sent whole.
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", cascade="all, delete-orphan", order_by="SaleLine.line_no",
@@ -360,6 +368,10 @@ class Return(Base):
     points_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     # Central's approval of a refund beyond the store manager's limit.
     authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The fiscal register's return receipt (sellReturn), when the till has a register.
+    fiscal_document_number: Mapped[int | None] = mapped_column(BigInteger)
+    fiscal_sign: Mapped[str | None] = mapped_column(String(20))
+    fiscal_drive_number: Mapped[str | None] = mapped_column(String(20))
     lines: Mapped[list["ReturnLine"]] = relationship(
         back_populates="ret", cascade="all, delete-orphan", order_by="ReturnLine.line_no",
         lazy="selectin")

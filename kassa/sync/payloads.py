@@ -58,6 +58,15 @@ class LoyaltyUse(Payload):
     rules_version: NonNegative | None = None
 
 
+class FiscalReceipt(Payload):
+    """The fiscal register's receipt for a sale or return (54-FZ): document number, fiscal
+    sign and fiscal drive number, which find it at the tax service."""
+
+    document_number: Positive
+    fiscal_sign: Annotated[str, Meta(min_length=1, max_length=20)]
+    drive_number: Annotated[str, Meta(min_length=1, max_length=20)]
+
+
 class Payment(Payload):
     method: Method
     amount_minor: Int
@@ -81,6 +90,9 @@ class SaleCompleted(Payload):
     discount_minor: Int = 0
     loyalty: LoyaltyUse | None = None
     authorization_id: uuid.UUID | None = None  # central's, for a discount above the limit
+    fiscal: FiscalReceipt | None = None  # None: the till has no fiscal register
+    # The customer asked for the receipt by e-mail (sent by the register when ``fiscal``).
+    receipt_email: Annotated[str, Meta(max_length=200)] | None = None
 
 
 class SaleVoided(Payload):
@@ -137,6 +149,7 @@ class ReturnCompleted(Payload):
     account_id: uuid.UUID | None = None
     points_refunded: NonNegative = 0
     authorization_id: uuid.UUID | None = None  # central's, for a refund above the limit
+    fiscal: FiscalReceipt | None = None
 
 
 class ShiftOpened(Payload):

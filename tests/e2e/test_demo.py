@@ -94,6 +94,8 @@ def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, dem
                                                      creds["cashier-s001"]["pin"])
         the_readmes_examples_run_as_written(port, tmp_path, creds, text)
         the_customer_signs_in_with_the_banners_pin(f"http://127.0.0.1:{port}", text, number)
+        pos_2_fiscalises_with_the_register_simulator(f"http://127.0.0.1:{port + 2}", text,
+                                                     creds["cashier-s002"]["pin"])
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the demo alone; it stops the rest
         # Its own bound is ~20 s (each supervisor's grace); a loaded CI machine gets slack.
@@ -110,6 +112,24 @@ def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, dem
         # in the first reader would be the next card test's card.
         kill_tree(proc.pid)
         proc.wait()
+
+
+def pos_2_fiscalises_with_the_register_simulator(till: str, banner: str, pin: str) -> None:
+    """pos-2 (the Russian store) has the simulated ATOL register the banner names: a sale
+    there is registered, and its tape shows it."""
+    tape = re.search(r"its tape\s+(\S+/sim/journal\.txt)", banner).group(1)
+    s = requests.Session()
+    s.post(till + "/api/v1/session", json={"username": "cashier-s002", "pin": pin},
+           timeout=10).raise_for_status()
+    s.post(till + "/api/v1/shifts/current", json={"opening_float": 100000},
+           timeout=10).raise_for_status()
+    s.post(till + "/api/v1/cart/lines", json={"sku": "1001", "quantity": 1},
+           timeout=10).raise_for_status()
+    sale = s.post(till + "/api/v1/cart/checkout",
+                  json={"payments": [{"method": "cash", "amount": 100000}]}, timeout=30)
+    assert sale.status_code == 201, sale.text
+    assert sale.json()["fiscal_document_number"] is not None
+    assert f"ФД {sale.json()['fiscal_document_number']} " in requests.get(tape, timeout=5).text
 
 
 def the_card_pays_with_the_banners_pin(till: str, banner: str, number: str,

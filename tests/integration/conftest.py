@@ -135,9 +135,9 @@ def live_central(central_app):
 
 
 def open_till(central_db, live_central, node_template, tmp_path, node_id: str, store_id: int,
-              enroll_code: str, cashier: str, pin: str):
+              enroll_code: str, cashier: str, pin: str, fiscal: str = "off"):
     """A till enrolled at central, synced, its cashier signed in with a shift open: (client,
-    db, app)."""
+    db, app); ``fiscal``: its fiscal register (``KASSA_FISCAL``)."""
     key = generate_private_key_pem()
     with central_db.transaction() as session:
         enroll_node(session, node_id, enroll_code, public_key_pem(key))
@@ -147,7 +147,8 @@ def open_till(central_db, live_central, node_template, tmp_path, node_id: str, s
     db = Database(url)
     install_identity(db, node_id, store_id, key, central_url=live_central)
     sync_now(db)
-    app = create_node(NodeConfig(db_url=url, push_batch_size=50, http_timeout=5))
+    app = create_node(NodeConfig(db_url=url, push_batch_size=50, http_timeout=5,
+                                 fiscal=fiscal))
     client = app.test_client()
     resp = client.post("/api/v1/session", json={"username": cashier, "pin": pin})
     assert resp.status_code == 200

@@ -168,6 +168,11 @@ def test_purchases_points_and_offers_are_the_customers_own(central_app, central_
     csrf = sign_in(client, two_cards["anna"]).json["csrf"]
     bought = client.get("/api/v1/me/purchases").json["items"]
     assert [(p["receipt_no"], p["store_code"]) for p in bought] == [("A-1", "S002")]
+    # Each purchase opens its receipt; another customer's receipt is not there.
+    receipt = client.get("/api/v1/me/receipts/A-1")
+    assert (receipt.status_code, receipt.json["total_minor"], receipt.json["fiscal"]) == (
+        200, 7000, None)
+    assert client.get("/api/v1/me/receipts/I-1").json["error"] == "receipt_not_found"
     assert [e["points"] for e in client.get("/api/v1/me/points").json["items"]] == [70]
     assert client.get("/api/v1/me").json["balance"] == 70
     assert client.get("/api/v1/me/offers").json == {"consented": False, "items": []}

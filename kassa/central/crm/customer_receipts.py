@@ -1,14 +1,25 @@
-"""One of a customer's receipts as the office reads it from the customer's page: what was
-bought, how it was paid, the points it earned and took, and what came back since. Only the
-customer's own receipts: another receipt number answers 404, as an unknown one does."""
+"""One of a customer's receipts as the office (and the customer, on their own page) reads
+it: what was bought, how it was paid, its fiscal receipt, the points it earned and took, and
+what came back since. Only the customer's own receipts: another receipt number answers 404,
+as an unknown one does.
+
+Electronic receipts: a sale whose customer asked at the till for the receipt by e-mail, and
+whose till has no fiscal register (with one, the register sent it through its OFD, the law's
+way), or whose customer has an e-mail on file and agreed to e-mail, is mailed from central's
+outbox when the sale arrives; so it works for a sale made offline too.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from kassa.central.models import Customer, Return, Sale, Store, User
+from kassa.central.crm.profiles import consents
+from kassa.central.models import Customer, MailMessage, Return, Sale, Store, User
 from kassa.common.errors import NotFound
+from kassa.common.i18n import format_money, format_printed_moment, translations
 
 
 def customer_receipt(session: Session, customer: Customer, receipt_no: str) -> dict:
@@ -36,6 +47,68 @@ def customer_receipt(session: Session, customer: Customer, receipt_no: str) -> d
                    "points_earned": ln.points_earned} for ln in sale.lines],
         "payments": [{"method": p.method, "amount_minor": p.amount_minor}
                      for p in sale.payments],
+        "fiscal": fiscal_receipt(sale),
         "returns": [{"return_no": no, "returned_at": at, "total_minor": total}
                     for no, at, total in returns],
     }
+
+
+def fiscal_receipt(sale: Sale) -> dict | None:
+    """The sale's fiscal receipt (None: its till has no fiscal register)."""
+    if sale.fiscal_document_number is None:
+        return None
+    return {"document_number": sale.fiscal_document_number, "fiscal_sign": sale.fiscal_sign,
+            "drive_number": sale.fiscal_drive_number}
+
+
+def mail_receipts(session: Session, sale_ids: Iterable) -> int:
+    """Put the receipts of these sales (just arrived) that go by e-mail in the outbox."""
+    sales = session.scalars(select(Sale).where(Sale.id.in_(list(sale_ids)))
+                            .options(selectinload(Sale.lines), selectinload(Sale.payments)))
+    queued = 0
+    for sale in sales:
+        address = _receipt_address(session, sale)
+        if address is None:
+            continue
+        store = session.get(Store, sale.store_id)
+        locale = store.locale if store else "en"
+        subject, body = receipt_mail(sale, store, locale)
+        session.add(MailMessage(to_address=address, subject=subject[:200], body=body))
+        queued += 1
+    return queued
+
+
+def _receipt_address(session: Session, sale: Sale) -> str | None:
+    if sale.receipt_email:
+        # Given at the till: a fiscal register sent it already, with the fiscal receipt.
+        return None if sale.fiscal_document_number is not None else sale.receipt_email
+    customer = session.get(Customer, sale.customer_id) if sale.customer_id else None
+    if customer is None or not customer.email or customer.anonymized_at is not None:
+        return None
+    email_consent = consents(session, customer.id).get("email")
+    return customer.email if email_consent is not None and email_consent.granted else None
+
+
+def receipt_mail(sale: Sale, store: Store | None, locale: str) -> tuple[str, str]:
+    """The receipt as a plain-text mail in the store's language and currency."""
+    _ = translations(locale).gettext
+    currency = store.currency if store else "RUB"
+
+    def money(minor: int) -> str:
+        return format_money(minor, currency, locale)
+
+    lines = [store.name if store else "", _("Receipt %(number)s") % {"number": sale.receipt_no},
+             format_printed_moment(sale.sold_at, locale), ""]
+    for ln in sale.lines:
+        lines.append(f"{ln.name}  {ln.quantity_milli / 1000:g} × "
+                     f"{money(ln.unit_price_minor)}  {money(ln.amount_minor)}")
+    lines += ["", f"{_('TOTAL')}  {money(sale.total_minor)}"]
+    if sale.fiscal_document_number is not None:
+        lines.append(_("Fiscal receipt: drive %(drive)s, document %(number)s, sign %(sign)s")
+                     % {"drive": sale.fiscal_drive_number,
+                        "number": sale.fiscal_document_number, "sign": sale.fiscal_sign})
+    else:
+        lines.append(_("This receipt is not a fiscal document."))
+    subject = _("Your receipt %(number)s from %(store)s") % {
+        "number": sale.receipt_no, "store": store.name if store else ""}
+    return subject, "\n".join(lines) + "\n"

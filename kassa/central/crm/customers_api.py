@@ -254,6 +254,12 @@ class ReceiptReturnSchema(ma.Schema):
     total_minor = fields.Integer()
 
 
+class FiscalReceiptSchema(ma.Schema):
+    document_number = fields.Integer()
+    fiscal_sign = fields.String()
+    drive_number = fields.String()
+
+
 class ReceiptSchema(ma.Schema):
     receipt_no = fields.String()
     sold_at = fields.AwareDateTime()
@@ -269,6 +275,8 @@ class ReceiptSchema(ma.Schema):
     lines = fields.List(fields.Nested(ReceiptLineSchema))
     payments = fields.List(fields.Nested(ReceiptPaymentSchema))
     returns = fields.List(fields.Nested(ReceiptReturnSchema))
+    fiscal = fields.Nested(FiscalReceiptSchema, allow_none=True, metadata={
+        "description": "the till's fiscal register's receipt (54-FZ); null: not fiscalised"})
 
 
 @bp.route("/<uuid:customer_id>/receipts/<string(maxlength=64):receipt_no>")

@@ -27,7 +27,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kassa.central.crm import interactions, tasks
+from kassa.central.crm import customer_receipts, interactions, tasks
 from kassa.central.membership import loyalty_accounts, till_members
 from kassa.central.models import (
     AuditEntry,
@@ -124,6 +124,8 @@ class Known:
     accounts: set = field(default_factory=set)
     exposures: set = field(default_factory=set)  # offer exposures central already holds
     customer_sales: set = field(default_factory=set)  # the batch's sales to customers
+    # The batch's sales whose receipt may go by e-mail (a customer, or an address given).
+    receipt_mails: set = field(default_factory=set)
     zones: dict[int, str] = field(default_factory=dict)  # the batch's stores' time zones
     tiers: dict = field(default_factory=dict)  # the batch's accounts' tiers at central
     categories: dict[int, str | None] = field(default_factory=dict)  # the batch's products'
@@ -270,6 +272,8 @@ def _apply_events(session: Session, node: Node, fresh: list[dict], one_by_one: b
             Customer.status == "lead", Customer.id.in_(
                 select(Sale.customer_id).where(Sale.id.in_(known.customer_sales))))
             .values(status="customer"))
+    if known.receipt_mails:
+        customer_receipts.mail_receipts(session, known.receipt_mails)
 
 
 def _apply_alone(session, node, event, payload, known, buffer) -> Invalid | None:
@@ -403,7 +407,10 @@ def _sale_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "vat_minor": p["vat_minor"], "account_id": (use or {}).get("account_id"),
         "points_burned": (use or {}).get("burned", 0),
         "points_hold_id": (use or {}).get("hold_id"),
-        "authorization_id": p["authorization_id"]})
+        "authorization_id": p["authorization_id"], "receipt_email": p["receipt_email"],
+        **_fiscal_columns(p)})
+    if p["customer_id"] is not None or p["receipt_email"]:
+        known.receipt_mails.add(p["sale_id"])
     for ln in p["lines"]:
         buffer.add(table(SaleLine), {**ln, "sale_id": p["sale_id"],
                                      "gross_minor": ln["gross_minor"] or ln["amount_minor"]})
@@ -421,6 +428,13 @@ def _raise_alerts(claims: points_claims.PointsClaims, buffer: RowBuffer) -> None
         buffer.add(table(FraudAlert), alert)
         buffer.add(table(AuditEntry), line)
     claims.alerts.clear()
+
+
+def _fiscal_columns(p: dict) -> dict:
+    """A sale's or return's fiscal receipt as central stores it (all None: not fiscalised)."""
+    f = p.get("fiscal") or {}
+    return {"fiscal_document_number": f.get("document_number"),
+            "fiscal_sign": f.get("fiscal_sign"), "fiscal_drive_number": f.get("drive_number")}
 
 
 def _sale_points(session: Session, node: Node, p: dict, buffer: RowBuffer) -> None:
@@ -485,7 +499,7 @@ def _return_completed(session: Session, node: Node, p: dict, buffer: RowBuffer,
         "cashier_id": p["cashier_id"], "override_id": p["override_id"], "reason": p["reason"],
         "returned_at": p["returned_at"], "total_minor": p["total_minor"],
         "vat_minor": p["vat_minor"], "points_refunded": p["points_refunded"],
-        "authorization_id": p["authorization_id"]})
+        "authorization_id": p["authorization_id"], **_fiscal_columns(p)})
     for ln in p["lines"]:
         buffer.add(table(ReturnLine), {**ln, "return_id": p["return_id"]})
     for r in p["refunds"]:

@@ -24,7 +24,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import delete, func, select
 
-from kassa.central.crm import mail, profiles
+from kassa.central.crm import customer_receipts, mail, profiles
 from kassa.central.handlers import db
 from kassa.central.models import Card, FormSubmission
 from kassa.central.selfservice import my_account as selfservice
@@ -308,6 +308,18 @@ class Purchases(MethodView):
         with db().read() as db_session:
             return selfservice.purchases(db_session, signed_in_customer(db_session),
                                          args["page"])
+
+
+@bp.route("/receipts/<string(maxlength=64):receipt_no>")
+class Receipt(MethodView):
+    decorators = [_customer_session]
+
+    @bp.response(200)
+    def get(self, receipt_no):
+        """One of the customer's receipts: lines, payments, its fiscal receipt, returns."""
+        with db().read() as db_session:
+            return customer_receipts.customer_receipt(
+                db_session, signed_in_customer(db_session), receipt_no)
 
 
 @bp.route("/points")

@@ -288,6 +288,10 @@ async function showReceipt(customerId, receiptNo) {
     r.points_burned && tn("%(n)s point paid", "%(n)s points paid", r.points_burned, {n: points(r.points_burned)}),
     ...r.returns.map((ret) => t("return %(number)s of %(amount)s", {number: ret.return_no, amount: money(ret.total_minor)}))]
     .filter(Boolean).join(" · ");
+  $("#r-fiscal").textContent = r.fiscal
+    ? t("Fiscal receipt: drive %(drive)s, document %(number)s, sign %(sign)s",
+        {drive: r.fiscal.drive_number, number: r.fiscal.document_number, sign: r.fiscal.fiscal_sign})
+    : t("Not fiscalised (the till has no fiscal register)");
   remember();
   $("#receipt").scrollIntoView({block: "nearest"});
 }

@@ -92,9 +92,7 @@
   }
   async function list(name) {
     const data = await api("GET", `/api/v1/me/${name}?page=${pages[name]}`);
-    fill(name, data.items.map((x) => name === "purchases"
-      ? item(`${formatDate(x.sold_at)} · ${x.store_name}`, amount(x.total_minor))
-      : pointsRow(x)),
+    fill(name, data.items.map((x) => name === "purchases" ? purchaseRow(x) : pointsRow(x)),
       t("Nothing yet"));
     const nav = document.querySelector(`.pager[data-list="${name}"]`);
     nav.replaceChildren();
@@ -108,6 +106,31 @@
         nav.append(b);
       }
     }
+  }
+  // A purchase: its day and store, a link to its receipt, its total.
+  function purchaseRow(x) {
+    const li = item(`${formatDate(x.sold_at)} · ${x.store_name} · `, amount(x.total_minor));
+    const a = document.createElement("a");
+    a.href = `#receipt-${x.receipt_no}`;
+    a.textContent = t("Receipt %(number)s", { number: x.receipt_no });
+    a.onclick = (ev) => { ev.preventDefault(); receipt(x.receipt_no); };
+    li.firstChild.append(a);
+    return li;
+  }
+  async function receipt(number) {
+    const r = await api("GET", `/api/v1/me/receipts/${encodeURIComponent(number)}`);
+    $("receipt-title").textContent = t("Receipt %(number)s", { number: r.receipt_no }) +
+      ` · ${formatDate(r.sold_at)} · ${r.store_name || ""}`;
+    fill("receipt-lines", r.lines.map((ln) => item(
+      `${ln.name} × ${String(ln.quantity_milli / 1000).replace(".", I18N.decimal)}`,
+      amount(ln.amount_minor))), "");
+    $("receipt-total").textContent = t("Total %(amount)s", { amount: money(r.total_minor) });
+    $("receipt-fiscal").textContent = r.fiscal
+      ? t("Fiscal receipt: drive %(drive)s, document %(number)s, sign %(sign)s",
+          { drive: r.fiscal.drive_number, number: r.fiscal.document_number, sign: r.fiscal.fiscal_sign })
+      : t("This receipt is not a fiscal document.");
+    $("receipt").hidden = false;
+    $("receipt").scrollIntoView({ block: "nearest" });
   }
   // One purchase (or return, or expiry run) a row: what it was, where, its total, and the
   // points it earned and spent.

@@ -83,6 +83,11 @@ class ReceiptView:
     points_balance: int | None = None    # after the sale, as the till counted it
     original_receipt_no: str | None = None
     reason: str = ""
+    # The fiscal register's receipt (None: the till has none: not a fiscal document).
+    fiscal_document_number: int | None = None
+    fiscal_sign: str | None = None
+    fiscal_drive_number: str | None = None
+    receipt_email: str | None = None     # the customer took it by e-mail too
     locale: str = DEFAULT_LOCALE
     currency: str = DEFAULT_CURRENCY
     timezone: str = "UTC"
@@ -165,8 +170,9 @@ def _sale_view(session: Session, sale: Sale) -> ReceiptView:
         discount_minor=sale.discount_minor, change_minor=sale.change_minor,
         points_paid=sale.points_burned,
         points_earned=sum(ln.points_earned for ln in sale.lines),
-        points_balance=sale.points_balance_after,
-        **_customer(session, sale.customer_id, sale.card_number), **_place(session))
+        points_balance=sale.points_balance_after, receipt_email=sale.receipt_email,
+        **_fiscal(sale), **_customer(session, sale.customer_id, sale.card_number),
+        **_place(session))
 
 
 def _return_view(session: Session, ret: Return) -> ReceiptView:
@@ -184,7 +190,12 @@ def _return_view(session: Session, ret: Return) -> ReceiptView:
         total_minor=ret.total_minor, points_paid=ret.points_refunded,
         points_earned=sum(ln.points_reversed for ln in ret.lines),
         original_receipt_no=ret.original_receipt_no, reason=ret.reason,
-        **customer, **_place(session))
+        **_fiscal(ret), **customer, **_place(session))
+
+
+def _fiscal(fact: Sale | Return) -> dict:
+    return {"fiscal_document_number": fact.fiscal_document_number,
+            "fiscal_sign": fact.fiscal_sign, "fiscal_drive_number": fact.fiscal_drive_number}
 
 
 def method_names(locale: str) -> dict[str, str]:

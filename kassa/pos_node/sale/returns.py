@@ -19,10 +19,12 @@ from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.money import round_half_up, vat_included
 from kassa.pos_node.cards import till_loyalty
+from kassa.pos_node.devices import fiscal
+from kassa.pos_node.devices.fiscal import FiscalDocument, FiscalLine, FiscalRegister
 from kassa.pos_node.models import Refund, Return, ReturnLine, User
 from kassa.pos_node.replication.outbox import append_event, next_counter
-from kassa.pos_node.sale import approvals, cart, catalog, shifts, staff
-from kassa.pos_node.sale.sales import identity, sale_by_receipt
+from kassa.pos_node.sale import approvals, cart, catalog, fiscalising, shifts, staff
+from kassa.pos_node.sale.sales import fiscal_attributes, identity, sale_by_receipt
 
 
 @dataclass
@@ -49,6 +51,7 @@ class OriginalSale:
     lines: list[OriginalLine]
     paid: cart.PaidBy = field(default_factory=cart.PaidBy)
     points: till_loyalty.SalePoints | None = None  # the sale earned or spent points
+    fiscal_reference: str | None = None  # its fiscal receipt, as a return receipt names it
 
     def to_dict(self) -> dict:
         return {"sale_id": self.sale_id, "receipt_no": self.receipt_no,
@@ -93,7 +96,7 @@ def local_original(session: Session, receipt_no: str) -> OriginalSale | None:
     return OriginalSale(sale.id, receipt_no, [
         OriginalLine(ln.line_no, ln.product_id, ln.sku, ln.name, ln.quantity_milli,
                      ln.amount_minor, ln.vat_rate_bp, *returned.get(ln.line_no, (0, 0)))
-        for ln in sale.lines], paid, points)
+        for ln in sale.lines], paid, points, fiscalising.original_reference(sale))
 
 
 def original_from_central(doc: dict) -> OriginalSale:
@@ -110,11 +113,15 @@ def original_from_central(doc: dict) -> OriginalSale:
             UUID(doc["account_id"]), doc.get("points_burned", 0), value,
             {ln["line_no"]: ln.get("points_earned", 0) for ln in doc["lines"]},
             doc.get("points_given_back", 0))
+    fiscal_doc = doc.get("fiscal") or {}
+    reference = (fiscal.reference(fiscal_doc.get("drive_number"), fiscal_doc["document_number"],
+                                  fiscal_doc.get("fiscal_sign"))
+                 if fiscal_doc.get("document_number") else None)
     return OriginalSale(UUID(str(doc["sale_id"])), doc["receipt_no"], [
         OriginalLine(ln["line_no"], ln["product_id"], ln["sku"], ln["name"],
                      ln["quantity_milli"], ln["amount_minor"], ln["vat_rate_bp"],
                      ln.get("returned_milli", 0), ln.get("returned_minor", 0))
-        for ln in doc["lines"]], paid, points)
+        for ln in doc["lines"]], paid, points, reference)
 
 
 def add_unsent_returns(session: Session, original: OriginalSale, known_ids: set[str]) -> None:
@@ -148,7 +155,8 @@ def _line_refund(line: OriginalLine, qty: int) -> int:
 def return_against_receipt(session: Session, user: User, original: OriginalSale,
                            wanted: list[tuple[int, int]], reason: str,
                            override: staff.OverrideRequest | None = None,
-                           authorization_id: UUID | None = None) -> Return:
+                           authorization_id: UUID | None = None,
+                           register: FiscalRegister | None = None) -> Return:
     """``wanted`` is ``[(original line_no, quantity_milli)]``."""
     if not wanted:
         raise KassaError("Choose at least one line to return.", code="empty_return", status=422)
@@ -181,10 +189,10 @@ def return_against_receipt(session: Session, user: User, original: OriginalSale,
     if original.points is None:
         refunds = cart.allocate_refund(total, original.paid)
         return _record(session, user, lines, refunds, reason, override, original,
-                       authorization_id=authorization_id)
+                       authorization_id=authorization_id, register=register)
     points_back, refunds = _points_back(original, lines, total)
     return _record(session, user, lines, refunds, reason, override, original, points_back,
-                   authorization_id=authorization_id)
+                   authorization_id=authorization_id, register=register)
 
 
 def _points_back(original: OriginalSale, lines: list[ReturnLine],
@@ -219,7 +227,8 @@ def _points_back(original: OriginalSale, lines: list[ReturnLine],
 
 def blind_return(session: Session, user: User, items: list[tuple[dict, int]], reason: str,
                  override: staff.OverrideRequest | None,
-                 authorization_id: UUID | None = None) -> Return:
+                 authorization_id: UUID | None = None,
+                 register: FiscalRegister | None = None) -> Return:
     """Goods back without a receipt, at today's price, refunded in cash; always a manager's
     decision. ``items`` is ``[(lookup kwargs for catalog.find, quantity_milli)]``."""
     store_id = identity(session).store_id
@@ -237,13 +246,14 @@ def blind_return(session: Session, user: User, items: list[tuple[dict, int]], re
         raise KassaError("Choose at least one item to return.", code="empty_return", status=422)
     total = sum(ln.amount_minor for ln in lines)
     return _record(session, user, lines, (cart.Refund("cash", total),), reason, override, None,
-                   blind=True, authorization_id=authorization_id)
+                   blind=True, authorization_id=authorization_id, register=register)
 
 
 def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reason: str,
             override: staff.OverrideRequest | None, original: OriginalSale | None,
             points_back: int = 0, blind: bool = False,
-            authorization_id: UUID | None = None) -> Return:
+            authorization_id: UUID | None = None,
+            register: FiscalRegister | None = None) -> Return:
     node = identity(session)
     shift = shifts.require_open(session)
     total = sum(ln.amount_minor for ln in lines)
@@ -265,6 +275,18 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
             amount=format(total / 100, ".2f"), limit=format(limit / 100, ".2f"))
     granted = None if central else staff.authorize(
         session, node.store_id, user, kind, subject, blind or total > limit, refusal, override)
+    # The return receipt is registered last, when nothing else can refuse the return; in the
+    # return's own transaction (a return is rare, and a lost answer rolls it back: the retry
+    # is the same task, ``return_task_id``).
+    if register is not None:
+        fiscalising.check_shift_age(session)
+    receipt = None if register is None else register.register(FiscalDocument(
+        "sell_return", fiscalising.return_task_id(session, node.node_id),
+        [FiscalLine(ln.name, round_half_up(ln.amount_minor * 1000, ln.quantity_milli),
+                    ln.quantity_milli, ln.amount_minor, ln.vat_rate_bp) for ln in lines],
+        [(r.method, r.amount_minor) for r in refunds], total,
+        fiscalising.cashier_name(user),
+        original=original.fiscal_reference if original else None))
     ret = Return(return_no=f"{node.node_id}-R{next_counter(session, 'return'):08d}",
                  original_sale_id=original.sale_id if original else None,
                  original_receipt_no=original.receipt_no if original else None,
@@ -276,7 +298,10 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
                  points_refunded=points_back,
                  vat_minor=sum(ln.vat_minor for ln in lines), created_at=utcnow(), lines=lines,
                  refunds=[Refund(method=r.method, amount_minor=r.amount_minor,
-                                 reference=r.reference) for r in refunds])
+                                 reference=r.reference) for r in refunds],
+                 fiscal_document_number=receipt.document_number if receipt else None,
+                 fiscal_sign=receipt.fiscal_sign if receipt else None,
+                 fiscal_drive_number=receipt.drive_number if receipt else None)
     session.add(ret)
     session.flush()
     event = append_event(session, "return.completed", return_document(ret))
@@ -301,6 +326,7 @@ def return_document(ret: Return) -> dict:
             for ln in ret.lines],
         "refunds": [{c: getattr(r, c) for c in ("method", "amount_minor", "reference")}
                     for r in ret.refunds],
+        "fiscal": fiscal_attributes(ret),
     }
 
 

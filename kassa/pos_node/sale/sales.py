@@ -22,7 +22,15 @@ from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
 from kassa.common.money import format_minor
 from kassa.pos_node.cards import till_loyalty
-from kassa.pos_node.models import NodeIdentity, Payment, Sale, SaleLine, Shift, User
+from kassa.pos_node.devices.fiscal import (
+    FiscalDocument,
+    FiscalLine,
+    FiscalReceipt,
+    FiscalRegister,
+    pending,
+    reference,
+)
+from kassa.pos_node.models import NodeIdentity, Payment, Return, Sale, SaleLine, Shift, User
 from kassa.pos_node.replication.outbox import append_event, next_counter
 from kassa.pos_node.sale import approvals, cart, catalog, offers, scanning, shifts, staff
 
@@ -83,10 +91,14 @@ def open_cart(session: Session) -> Sale | None:
     return sale
 
 
-def require_cart(session: Session) -> Sale:
+def require_cart(session: Session, editable: bool = True) -> Sale:
+    """The sale in progress; ``editable``: to change it, which a receipt sent to the fiscal
+    register without an answer forbids (the register may hold it as it stands)."""
     sale = open_cart(session)
     if sale is None:
         raise NotFound("There is no sale in progress.", code="no_open_sale")
+    if editable and sale.fiscal_task_id is not None:
+        raise pending()
     return sale
 
 
@@ -277,13 +289,17 @@ def void_cart(session: Session, user: User, reason: str) -> Sale:
 # --- completing --------------------------------------------------------------------------------
 
 def checkout(session: Session, user: User, tenders: list[cart.Tender],
-             customer_id: UUID | None = None) -> Sale:
-    sale = require_cart(session)
-    return _complete(session, sale, user, tenders, customer_id)
+             customer_id: UUID | None = None, *, fiscal: FiscalReceipt | None = None,
+             receipt_email: str | None = None) -> Sale:
+    """Complete the sale in progress; ``fiscal``: the register's answer for its receipt
+    (``fiscalising.prepare_sale`` made the document; a till without a register has none)."""
+    sale = require_cart(session, editable=False)
+    return _complete(session, sale, user, tenders, customer_id, fiscal, receipt_email)
 
 
 def quick_sale(session: Session, user: User, lines: list[LineRequest],
-               tenders: list[cart.Tender], customer_id: UUID | None = None) -> Sale:
+               tenders: list[cart.Tender], customer_id: UUID | None = None,
+               receipt_email: str | None = None) -> Sale:
     """A whole sale in one call (integrations, self-checkout): lines, payment, done. It never
     becomes the till's open cart, so a cart in progress on the screen is left alone."""
     if not lines:
@@ -303,7 +319,7 @@ def quick_sale(session: Session, user: User, lines: list[LineRequest],
             quantity_milli=req.quantity_milli, unit_price_minor=item.unit_price_minor,
             line_discount_bp=0, amount_minor=0, vat_rate_bp=item.vat_rate_bp, vat_minor=0,
             points_earned=0, offer_discount_bp=0))
-    return _complete(session, sale, user, tenders, customer_id)
+    return _complete(session, sale, user, tenders, customer_id, receipt_email=receipt_email)
 
 
 class OfferEnded(KassaError):
@@ -313,8 +329,10 @@ class OfferEnded(KassaError):
     code, status, commit_anyway = "offer_ended", 409, True
 
 
-def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tender],
-              customer_id: UUID | None) -> Sale:
+def settle(session: Session, sale: Sale, user: User, tenders: list[cart.Tender],
+           customer_id: UUID | None) -> cart.Settlement:
+    """Everything checked and priced for completing the sale, and the payment applied: what
+    the fiscal register is given, and then what completes."""
     node = identity(session)
     shift = session.get(Shift, sale.shift_id) if sale.shift_id else None
     if shift is None or shift.status != "open":
@@ -337,7 +355,20 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
         till_loyalty.points_value(session, sale, sale.points_burned)  # the cart may have shrunk
         tenders = [cart.Tender("points", sale.points_value_minor,
                                str(sale.points_hold_id or "offline")), *tenders]
-    settlement = cart.settle(sale.total_minor, tenders)
+    return cart.settle(sale.total_minor, tenders)
+
+
+def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tender],
+              customer_id: UUID | None, fiscal: FiscalReceipt | None = None,
+              receipt_email: str | None = None) -> Sale:
+    node = identity(session)
+    settlement = settle(session, sale, user, tenders, customer_id)
+    # The fiscal register registered the receipt before this (sale_api, ``fiscalising``):
+    # its attributes are kept on the sale and go to central with it.
+    if fiscal is not None:
+        sale.fiscal_document_number, sale.fiscal_sign, sale.fiscal_drive_number = (
+            fiscal.document_number, fiscal.fiscal_sign, fiscal.drive_number)
+    sale.receipt_email = receipt_email
     sale.receipt_no = f"{node.node_id}-{next_counter(session, 'receipt'):08d}"
     sale.status, sale.sold_at, sale.cashier_id = "completed", utcnow(), user.id
     sale.change_minor = settlement.change_minor
@@ -376,8 +407,10 @@ def _insert_new(session: Session, sale: Sale) -> None:
 
 
 def post_void(session: Session, user: User, sale_id: UUID, reason: str,
-              override: staff.OverrideRequest | None) -> Sale:
-    """Cancel a completed sale of the current shift (the customer got their money back)."""
+              override: staff.OverrideRequest | None,
+              register: FiscalRegister | None = None) -> Sale:
+    """Cancel a completed sale of the current shift (the customer got their money back); a
+    fiscalised sale is taken back on the register with a return receipt naming it."""
     sale = get_sale(session, sale_id)
     shift = shifts.require_open(session)
     # A completed sale has its receipt number: the test is for the type checker.
@@ -390,6 +423,16 @@ def post_void(session: Session, user: User, sale_id: UUID, reason: str,
                               override)
     # Always needed: ``authorize`` raised, or recorded the override it was given.
     assert granted is not None and override is not None
+    if register is not None and sale.fiscal_document_number is not None:
+        # One task per sale: a retry after a lost answer is answered, not registered again.
+        register.register(FiscalDocument(
+            "sell_return", uuid.uuid5(sale.id, "post-void"),
+            [FiscalLine(ln.name, ln.unit_price_minor, ln.quantity_milli, ln.amount_minor,
+                        ln.vat_rate_bp, ln.unit == "kg") for ln in sale.lines],
+            [(p.method, p.amount_minor) for p in sale.payments], sale.total_minor,
+            user.full_name or user.username,
+            original=reference(sale.fiscal_drive_number, sale.fiscal_document_number,
+                               sale.fiscal_sign)))
     sale.status, sale.void_reason = "post_voided", reason.strip()[:200] or override.reason
     event = append_event(session, "sale.post_voided", {
         "sale_id": sale.id, "receipt_no": sale.receipt_no, "override_id": granted.id,
@@ -414,7 +457,16 @@ def sale_document(sale: Sale, store_id: int) -> dict:
         "payments": [{c: getattr(p, c) for c in ("method", "amount_minor", "tendered_minor",
                                                  "reference")} for p in sale.payments],
         "loyalty": till_loyalty.loyalty_use(sale), "authorization_id": sale.authorization_id,
+        "fiscal": fiscal_attributes(sale), "receipt_email": sale.receipt_email,
     }
+
+
+def fiscal_attributes(fact: Sale | Return) -> dict | None:
+    """A sale's or return's fiscal receipt as central keeps it (None: not fiscalised)."""
+    if fact.fiscal_document_number is None:
+        return None
+    return {"document_number": fact.fiscal_document_number, "fiscal_sign": fact.fiscal_sign,
+            "drive_number": fact.fiscal_drive_number}
 
 
 def get_sale(session: Session, sale_id: UUID) -> Sale:

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from kassa.common.db import utcnow
+from kassa.pos_node.devices.fiscal import pending
 from kassa.pos_node.models import Sale, SaleLine, User
 from kassa.pos_node.sale import cart, catalog, offers, shifts
 
@@ -24,7 +25,7 @@ _LINE_COLUMNS = ("line_no", "product_id", "sku", "name", "unit", "quantity_milli
                  "offer_discount_bp")
 # The open cart and its lines in one query (a cart without lines gives one row of NULLs).
 _CART = (select(Sale.id, Sale.receipt_discount_bp, Sale.started_at, Sale.customer_id,
-                *(getattr(SaleLine, c) for c in _LINE_COLUMNS))
+                Sale.fiscal_task_id, *(getattr(SaleLine, c) for c in _LINE_COLUMNS))
          .outerjoin(SaleLine, SaleLine.sale_id == Sale.id)
          .where(Sale.status == "open").order_by(SaleLine.line_no))
 _PRICED = ("gross_minor", "promotion_id", "discount_minor", "amount_minor", "vat_minor")
@@ -50,8 +51,10 @@ def add_scanned(session: Session, user: User, store_id: int, feed_cursor: int,
             total_minor=0, vat_minor=0, change_minor=0))
         lines: list[dict] = []
     else:
-        sale_id, receipt_bp, started, customer_id = rows[0][:4]
-        lines = [dict(zip(_LINE_COLUMNS, r[4:], strict=True)) for r in rows
+        sale_id, receipt_bp, started, customer_id, fiscal_task = rows[0][:5]
+        if fiscal_task is not None:
+            raise pending()
+        lines = [dict(zip(_LINE_COLUMNS, r[5:], strict=True)) for r in rows
                  if r.line_no is not None]
     cart.check_quantity(item, quantity_milli, len(lines) + 1)
     before = {ln["line_no"]: tuple(ln[c] for c in _CHANGED) for ln in lines}

@@ -122,8 +122,8 @@ def report(session: Session, shift: Shift) -> dict:
     }
 
 
-def close_shift(session: Session, user: User, counted_minor: int) -> dict:
-    """Close with the counted cash; returns the Z report. An open cart must be finished first."""
+def check_closable(session: Session, counted_minor: int) -> Shift:
+    """The open shift, if it may close with ``counted_minor``: an open cart is finished first."""
     shift = require_open(session)
     if counted_minor < 0:
         raise KassaError("The counted amount cannot be negative.", code="bad_amount", status=422)
@@ -131,6 +131,12 @@ def close_shift(session: Session, user: User, counted_minor: int) -> dict:
                                                         Sale.shift_id == shift.id)):
         raise Conflict("Finish or void the open sale before closing the shift.",
                        code="sale_in_progress")
+    return shift
+
+
+def close_shift(session: Session, user: User, counted_minor: int) -> dict:
+    """Close with the counted cash; returns the Z report. An open cart must be finished first."""
+    shift = check_closable(session, counted_minor)
     z = report(session, shift)
     shift.status, shift.closed_at = "closed", utcnow()
     shift.expected_cash_minor, shift.counted_cash_minor = z["expected_cash_minor"], counted_minor

@@ -8,8 +8,9 @@ from flask_smorest import Blueprint
 
 from kassa.common.errors import KassaError, NotFound
 from kassa.common.money import quantity_to_milli
+from kassa.pos_node.devices import fiscal
 from kassa.pos_node.replication.client import SyncError, ask
-from kassa.pos_node.sale import cart, returns, sales
+from kassa.pos_node.sale import cart, fiscalising, returns, sales
 from kassa.pos_node.screens.card_api import reader
 from kassa.pos_node.screens.schemas import (
     BlindReturnInSchema,
@@ -21,7 +22,7 @@ from kassa.pos_node.screens.schemas import (
     SaleInSchema,
     SaleOutSchema,
 )
-from kassa.pos_node.screens.signed_in import db, till_user, work
+from kassa.pos_node.screens.signed_in import db, fiscal_register, till_user, work
 from kassa.pos_node.screens.till_api import override_of
 
 bp = Blueprint("sales", __name__, url_prefix="/api/v1", description="Selling and returns")
@@ -43,9 +44,23 @@ class Checkout(MethodView):
     @bp.arguments(CheckoutSchema)
     @bp.response(201, SaleOutSchema)
     def post(self, body):
-        """Take payment for the sale in progress and complete it."""
+        """Take payment for the sale in progress and complete it; with a fiscal register,
+        its receipt is registered first (a refusal leaves the sale open, with the reason)."""
+        email, register = body["receipt_email"], fiscal_register()
+        receipt = None
+        if register is not None:
+            with work() as s:  # committed: the task id is on the sale before it is sent
+                document = fiscalising.prepare_sale(s, g.user, tenders(body),
+                                                    body["customer_id"], email)
+            try:
+                receipt = register.register(document)
+            except (fiscal.FiscalRefused, fiscal.FiscalMismatch):
+                with work() as s:
+                    fiscalising.forget_task(s, document.task_id)
+                raise
         with work() as s:
-            sale = sales.checkout(s, g.user, tenders(body), body["customer_id"])
+            sale = sales.checkout(s, g.user, tenders(body), body["customer_id"],
+                                  fiscal=receipt, receipt_email=email)
         # Committed: now the card gets its new record (a card pulled out does not undo it).
         sale.card_record_written = reader().write_after(sale.card_number)
         return sale
@@ -59,9 +74,13 @@ class Sales(MethodView):
     @bp.response(201, SaleOutSchema)
     def post(self, body):
         """A whole sale in one request: lines priced from the local replica, then payment."""
+        if fiscal_register() is not None:
+            raise KassaError("With a fiscal register, sell through the cart (POST /cart/lines, "
+                             "then /cart/checkout): its receipt can then be asked for again "
+                             "after a lost answer.", code="fiscal_needs_cart", status=422)
         with work() as s:
             return sales.quick_sale(s, g.user, [line_request(ln) for ln in body["lines"]],
-                                    tenders(body), body["customer_id"])
+                                    tenders(body), body["customer_id"], body["receipt_email"])
 
 
 @bp.route("/sales/<uuid:sale_id>")
@@ -84,7 +103,8 @@ class PostVoid(MethodView):
     def post(self, body, sale_id):
         """Cancel a completed sale of the open shift (a manager's PIN is required)."""
         with work() as s:
-            return sales.post_void(s, g.user, sale_id, body["reason"], override_of(body))
+            return sales.post_void(s, g.user, sale_id, body["reason"], override_of(body),
+                                   fiscal_register())
 
 
 def find_original(receipt_no: str) -> returns.OriginalSale:
@@ -139,7 +159,8 @@ class Returns(MethodView):
             if returns.is_local_receipt(sales.identity(s).node_id, body["receipt_no"]):
                 original = returns.local_original(s, body["receipt_no"])  # re-read under lock
             return returns.return_against_receipt(s, g.user, original, wanted, body["reason"],
-                                                  override_of(body), body["authorization_id"])
+                                                  override_of(body), body["authorization_id"],
+                                                  fiscal_register())
 
 
 @bp.route("/returns/blind")
@@ -154,4 +175,4 @@ class BlindReturns(MethodView):
                   quantity_to_milli(ln["quantity"])) for ln in body["lines"]]
         with work() as s:
             return returns.blind_return(s, g.user, items, body["reason"], override_of(body),
-                                        body["authorization_id"])
+                                        body["authorization_id"], fiscal_register())

@@ -143,6 +143,11 @@ class CheckoutSchema(ma.Schema):
     payments = fields.List(fields.Nested(TenderInSchema), required=True,
                            validate=validate.Length(min=1, max=10))
     customer_id = fields.UUID(allow_none=True, load_default=None)
+    receipt_email = fields.Email(allow_none=True, load_default=None,
+                                 validate=validate.Length(max=200), metadata={
+                                     "description": "the customer takes the receipt by e-mail: "
+                                                    "through the fiscal register where the till "
+                                                    "has one, else from central"})
 
 
 class SaleInSchema(CheckoutSchema):
@@ -263,6 +268,10 @@ class SaleOutSchema(ma.Schema):
     card_record_written = fields.Boolean(allow_none=True, metadata={
         "description": "after checkout: the card's new record written (false: card pulled "
                        "out; the sale stands and the record is rewritten next time)"})
+    fiscal_document_number = fields.Integer(allow_none=True)
+    fiscal_sign = fields.String(allow_none=True)
+    fiscal_drive_number = fields.String(allow_none=True)
+    receipt_email = fields.String(allow_none=True)
 
 
 class ReturnLineOutSchema(ma.Schema):
@@ -295,3 +304,6 @@ class ReturnOutSchema(ma.Schema):
     points_refunded = fields.Integer()
     lines = fields.List(fields.Nested(ReturnLineOutSchema))
     refunds = fields.List(fields.Nested(RefundOutSchema))
+    fiscal_document_number = fields.Integer(allow_none=True)
+    fiscal_sign = fields.String(allow_none=True)
+    fiscal_drive_number = fields.String(allow_none=True)

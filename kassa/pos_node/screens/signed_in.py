@@ -28,6 +28,11 @@ def db():
     return current_app.extensions["kassa_db"]
 
 
+def fiscal_register():
+    """The till's fiscal register (``KASSA_FISCAL``), or None: a till without one."""
+    return current_app.extensions.get("kassa_fiscal")
+
+
 def till_user(view):
     """Require a till session cookie; the user behind it is loaded by ``work()``, in the
     handler's own transaction (one transaction per request, not two)."""

@@ -12,9 +12,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from kassa.common.errors import Conflict
 from kassa.common.money import quantity_to_milli
 from kassa.pos_node.cards import till_loyalty
-from kassa.pos_node.sale import catalog, customers, sales, shifts, staff
+from kassa.pos_node.sale import catalog, customers, fiscalising, sales, shifts, staff
 from kassa.pos_node.screens.card_api import release_hold, with_customer
 from kassa.pos_node.screens.schemas import (
     CashMoveSchema,
@@ -30,7 +31,14 @@ from kassa.pos_node.screens.schemas import (
     UserOutSchema,
     VoidSchema,
 )
-from kassa.pos_node.screens.signed_in import close_session, db, open_session, till_user, work
+from kassa.pos_node.screens.signed_in import (
+    close_session,
+    db,
+    fiscal_register,
+    open_session,
+    till_user,
+    work,
+)
 
 bp = Blueprint("till", __name__, url_prefix="/api/v1", description="Working at the till")
 
@@ -81,7 +89,14 @@ class CurrentShift(MethodView):
     @bp.arguments(OpenShiftSchema)
     @bp.response(201)
     def post(self, body):
-        """Open a shift with a cash float."""
+        """Open a shift with a cash float (and the fiscal register's shift with it)."""
+        register = fiscal_register()
+        if register is not None:
+            with work(read_only=True) as s:
+                if shifts.current(s) is not None:
+                    raise Conflict("A shift is already open at this till.",
+                                   code="shift_already_open")
+            register.open_shift(fiscalising.cashier_name(g.user))
         with work() as s:
             shift = shifts.open_shift(s, g.user, body["opening_float"])
             return shifts.report(s, shift)
@@ -107,7 +122,13 @@ class CloseShift(MethodView):
     @bp.arguments(CloseShiftSchema)
     @bp.response(200)
     def post(self, body):
-        """Close the shift with the counted cash; answers the Z report."""
+        """Close the shift with the counted cash; answers the Z report. With a fiscal
+        register its shift closes first (its Z report): a refusal leaves both open."""
+        register = fiscal_register()
+        if register is not None:
+            with work(read_only=True) as s:
+                shifts.check_closable(s, body["counted_cash"])
+            register.close_shift(fiscalising.cashier_name(g.user))
         with work() as s:
             return shifts.close_shift(s, g.user, body["counted_cash"])
 

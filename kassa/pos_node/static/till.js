@@ -521,7 +521,8 @@ async function pay() {
     para(t("Nothing typed: the rest in cash, exactly.")) +
     field(t("Cash received"), `<input name="cash" data-money data-placeholder-minor="${total}">`) +
     field(t("Card (terminal)"), '<input name="card" data-money>') +
-    field(t("Card reference (RRN)"), '<input name="ref" autocomplete="off">'),
+    field(t("Card reference (RRN)"), '<input name="ref" autocomplete="off">') +
+    field(t("E-receipt to (e-mail)"), '<input name="email" type="email" autocomplete="off">'),
     (f) => {
       const card = moneyValue(f.card, 0);
       const cash = moneyValue(f.cash, Math.max(0, total - card));
@@ -529,7 +530,8 @@ async function pay() {
       if (card > 0) payments.push({method: "card", amount: card, ...(f.ref.value.trim() ? {reference: f.ref.value.trim()} : {})});
       if (cash > 0) payments.push({method: "cash", amount: cash});
       if (!payments.length) throw new Error(t("Enter how the customer pays."));
-      return api("POST", "/api/v1/cart/checkout", {payments}).catch(async (e) => {
+      const email = f.email.value.trim();
+      return api("POST", "/api/v1/cart/checkout", {payments, ...(email ? {receipt_email: email} : {})}).catch(async (e) => {
         // An offer ended since the last scan: the cart behind the dialog shows the new total.
         if (e.code === "offer_ended") render(await api("GET", "/api/v1/cart"));
         throw e;

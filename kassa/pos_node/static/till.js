@@ -643,7 +643,9 @@ function choose(title, choices, fill) {
     form.onclick = (ev) => { const b = ev.target.closest("[data-choice]"); if (b) finish(b.dataset.choice); };
     form.onkeydown = (ev) => {
       const picked = choices.find((c) => c.key === ev.key);
-      if (picked) { ev.preventDefault(); finish(picked.value); return; }
+      // Stopped here: the dialog closes at once, and the page's own key table must not act
+      // on the same key as well (F3 "cash out" also ran a search after it).
+      if (picked) { ev.preventDefault(); ev.stopPropagation(); finish(picked.value); return; }
       const all = [...form.querySelectorAll("[data-choice]")], at = all.indexOf(document.activeElement);
       if ((ev.key === "ArrowDown" || ev.key === "ArrowRight" || ev.key === "ArrowUp" || ev.key === "ArrowLeft") && all.length) {
         const step = ev.key === "ArrowDown" || ev.key === "ArrowRight" ? 1 : all.length - 1;
@@ -706,7 +708,7 @@ function showPrinter(p) {
   badge.className = "device " + p.state;
   $("#printer-state").textContent = labels[p.state] || p.state;
   $("#printer-waiting").hidden = !p.waiting;
-  $("#printer-waiting").textContent = " · " + t("%(n)s to print", {n: p.waiting});
+  $("#printer-waiting").textContent = p.waiting ? " · " + t("%(n)s to print", {n: p.waiting}) : "";
 }
 
 // F1: the last receipt again, marked COPY (the customer lost it, or the paper ran out).

@@ -50,6 +50,11 @@ class VirtualPrinter:
         self._thread.start()
         return self
 
+    def join(self) -> None:
+        """Until ``stop()`` (the ``kassa printer-sim`` command's life)."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
     def stop(self) -> None:
         self._stopping = True
         try:

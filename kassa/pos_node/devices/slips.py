@@ -64,23 +64,7 @@ def receipt(view: ReceiptView, columns: int, copy: bool = False) -> Slip:
     out = Layout(columns)
     if copy:
         out.line(_("*** COPY ***"), center=True, bold=True)
-    out.line(view.store_name, center=True, bold=True, big=True)
-    if view.store_address:
-        out.line(view.store_address, center=True)
-    if view.kind == "return":
-        out.line(_("RETURN"), center=True, bold=True)
-    out.pair(_("Receipt"), view.number)
-    if view.original_receipt_no:
-        out.pair(_("Returned from receipt"), view.original_receipt_no)
-    out.pair(_("Date"), view.printed_at)
-    out.pair(_("Till %(node)s") % {"node": view.node_id}, f"{_('Cashier')} {view.cashier}")
-    if view.customer_name:
-        who = (_("%(name)s, card •••• %(last4)s") % {"name": view.customer_name,
-                                                      "last4": view.card_last4}
-               if view.card_last4 else view.customer_name)
-        out.pair(_("Customer"), who)
-    if view.status == "post_voided":
-        out.line(_("POST-VOIDED"), center=True, bold=True)
+    _receipt_head(out, view)
     out.rule()
     for ln in view.lines:
         out.pair(ln.name, amount(ln.amount_minor))
@@ -107,6 +91,29 @@ def receipt(view: ReceiptView, columns: int, copy: bool = False) -> Slip:
     if copy:
         out.line(_("*** COPY ***"), center=True, bold=True)
     return Slip(out.rows, code=view.number)
+
+
+def _receipt_head(out: Layout, view: ReceiptView) -> None:
+    """Where, when, who: the store, the receipt's number and moment, the till, the cashier,
+    the customer masked."""
+    _ = translations(view.locale).gettext
+    out.line(view.store_name, center=True, bold=True, big=True)
+    if view.store_address:
+        out.line(view.store_address, center=True)
+    if view.kind == "return":
+        out.line(_("RETURN"), center=True, bold=True)
+    out.pair(_("Receipt"), view.number)
+    if view.original_receipt_no:
+        out.pair(_("Returned from receipt"), view.original_receipt_no)
+    out.pair(_("Date"), view.printed_at)
+    out.pair(_("Till %(node)s") % {"node": view.node_id}, f"{_('Cashier')} {view.cashier}")
+    if view.customer_name:
+        who = (_("%(name)s, card •••• %(last4)s") % {"name": view.customer_name,
+                                                      "last4": view.card_last4}
+               if view.card_last4 else view.customer_name)
+        out.pair(_("Customer"), who)
+    if view.status == "post_voided":
+        out.line(_("POST-VOIDED"), center=True, bold=True)
 
 
 def _tenders(out: Layout, view: ReceiptView) -> None:

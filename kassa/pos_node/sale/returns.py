@@ -19,8 +19,8 @@ from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.money import round_half_up, vat_included
 from kassa.pos_node.cards import till_loyalty
-from kassa.pos_node.models import Refund, Return, ReturnLine, User
 from kassa.pos_node.devices import print_queue
+from kassa.pos_node.models import Refund, Return, ReturnLine, User
 from kassa.pos_node.replication.outbox import append_event, next_counter
 from kassa.pos_node.sale import approvals, cart, catalog, shifts, staff
 from kassa.pos_node.sale.sales import identity, sale_by_receipt

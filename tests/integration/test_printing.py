@@ -15,10 +15,11 @@ from sqlalchemy import select
 from kassa.common.config import NodeConfig, PrinterConfig
 from kassa.pos_node import create_app as create_node
 from kassa.pos_node.devices import slips
+from kassa.pos_node.devices.escpos_printer import EscposPrinter
 from kassa.pos_node.devices.printer_sim import VirtualPrinter
 from kassa.pos_node.models import OutboxEvent, PrintJob
 from kassa.pos_node.sale import receipts
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 from tests.integration.test_documents_locale import SALE, set_store
 from tests.integration.test_till_workflow import manager
 
@@ -216,7 +217,7 @@ def test_opening_the_drawer_without_a_sale_needs_a_manager_and_is_audited(
     ok = client.post("/api/v1/drawer/open", json={"override": manager(pins, "change")})
     assert ok.status_code == 202, ok.json
     worker.run_once()
-    assert printer.drawer_kicks() == 1 and printer.slips() == []
+    assert wait_until(lambda: printer.drawer_kicks() == 1, 5) and printer.slips() == []
     with stocked_node.read() as s:
         event = s.scalars(select(OutboxEvent).where(OutboxEvent.kind == "override.granted")
                           .order_by(OutboxEvent.seq.desc())).first()
@@ -245,3 +246,43 @@ def test_58_mm_paper_keeps_every_line_to_32_characters():
     assert all(len(line) <= 32 for line in text.splitlines()), text
     assert re.search(r"^dozen, large +450\.00$", text, re.M), text
     assert re.search(r"^Change due +50\.00$", text, re.M), text
+
+
+def test_the_customer_is_masked_and_their_points_printed(printer):
+    view = receipts.ReceiptView(
+        "pos-1-00000008", "sale", "completed", datetime(2026, 12, 8, 12, 0, tzinfo=timezone.utc),
+        "Tverskaya 7", "", "pos-1", "Maria Ivanova",
+        [receipts.Line("Milk 3.2% 1 l", 1000, "pcs", 8990, 0, 8990, 1000, 817)],
+        [receipts.Tender("points", 4000, 4000, None), receipts.Tender("cash", 4990, 5000, None)],
+        8990, change_minor=10, customer_name="Anna P.", card_last4="0001", points_paid=40,
+        points_earned=1, points_balance=461)
+    with EscposPrinter(PrinterConfig(printer.url), "en") as device:
+        device.print_slip(slips.receipt(view, 48))
+        assert device.state().state == "ready"   # answered after it took the slip
+    (text,) = printer.slips()
+    assert re.search(r"^Customer +Anna P\., card \*\*\*\* 0001$", text, re.M), text
+    assert re.search(r"^Points \(40 points\) +40\.00$", text, re.M), text
+    assert re.search(r"^Points earned +\+1$", text, re.M), text
+    assert re.search(r"^Points balance +461$", text, re.M), text
+    assert "Petrova" not in text
+
+
+def test_jobs_done_a_month_ago_are_forgotten_and_waiting_ones_kept(
+        till_with_printer, stocked_node, printer):
+    client, worker = till_with_printer
+    sell(client)
+    worker.run_once()
+    printer.paper = "out"
+    sell(client)
+    worker.run_once()
+    with stocked_node.transaction() as s:
+        for job in s.scalars(select(PrintJob)):
+            job.created_at -= timedelta(days=31)
+            if job.done_at:
+                job.done_at -= timedelta(days=31)
+    worker.next_prune = 0.0
+    worker.run_once()
+    with stocked_node.read() as s:
+        # The first sale's kick and receipt and the second's kick (sent, paper or not) went.
+        assert [(j.kind, j.status) for j in s.scalars(select(PrintJob))] == [
+            ("receipt", "queued")]

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
 from kassa.common.db import Database, utcnow
@@ -94,3 +94,12 @@ def waiting(session: Session) -> int:
 def enabled(session: Session) -> bool:
     """Whether this till prints (``KASSA_PRINTER`` is not ``off``)."""
     return session.info.get(PRINTING) is not None
+
+
+KEEP_DONE = timedelta(days=30)
+
+
+def prune(session: Session) -> None:
+    """Forget jobs done more than ``KEEP_DONE`` ago (the queue is not the sales' record)."""
+    session.execute(delete(PrintJob).where(PrintJob.status != "queued",
+                                           PrintJob.done_at < utcnow() - KEEP_DONE))

@@ -31,6 +31,7 @@ from kassa.pos_node.models import PrintJob
 
 log = logging.getLogger(__name__)
 IDLE_CHECK_S = 10.0  # with nothing to print, the printer's state is asked this often
+PRUNE_EVERY_S = 3600.0
 
 
 class PrintWorker:
@@ -42,6 +43,7 @@ class PrintWorker:
         self.printer_factory = printer_factory or (lambda locale: EscposPrinter(config, locale))
         self.state = PrinterState("unknown")
         self.checked = 0.0  # time.monotonic() of the last answer
+        self.next_prune = 0.0
         self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(daemon=True)
 
@@ -77,6 +79,10 @@ class PrintWorker:
                 return 0
 
     def _round(self) -> int:
+        if time.monotonic() >= self.next_prune:
+            self.next_prune = time.monotonic() + PRUNE_EVERY_S
+            with self.db.transaction() as session:
+                print_queue.prune(session)
         with self.db.read() as session:
             jobs = print_queue.pending(session)
             locale = printouts.store_locale(session) if jobs or self._idle_due() else ""

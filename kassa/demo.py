@@ -1,5 +1,7 @@
 """``kassa demo``: central and two POS nodes on SQLite, seeded, synced, with one sale rung up,
-and Anna Petrova's loyalty card (with a PIN and points to spend) in till pos-1's reader.
+and Anna Petrova's loyalty card (with a PIN and points to spend) in till pos-1's reader. Each
+till has a receipt printer: a virtual ESC/POS network printer (``kassa printer-sim``) that
+writes what it printed as text under ``printers/``.
 
 The card is the project's virtual card behind pcscd's vpcd driver: the demo starts pcscd when
 none answers, and each till watches its own virtual reader. Without pcscd the demo runs on and
@@ -17,6 +19,7 @@ import shutil
 import signal
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -54,6 +57,7 @@ PCSCD_READY_S = 15.0
 # The fiscal register simulator of pos-2 listens on central's port plus this.
 FISCAL_PORT_OFFSET = 20
 CARD_READY_S = 10.0
+PRINTER_PORT_OFFSET = 10  # the tills' printers listen at central's port + 10 + n
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def run_demo(port: int) -> None:
         procs.start("fiscal-sim", kassa + ["dev", "fiscal-sim", "--port",
                                            str(port + FISCAL_PORT_OFFSET)], {})
         procs.wait_http("fiscal-sim", fiscal_url + "/sim/journal")
+        printers = _start_printers(procs, kassa, root, port)
         node_urls = {}
         for i, node_id in enumerate(NODES, start=1):
             node_db = f"sqlite:///{root / (node_id + '.sqlite')}"
@@ -111,7 +116,7 @@ def run_demo(port: int) -> None:
             procs.start(node_id, kassa + ["pos", "serve", "--port", str(port + i)],
                         {"KASSA_NODE_DB": node_db, "KASSA_CARD_READER": TILL_READERS[node_id][0],
                          **({"KASSA_FISCAL": f"atol+{fiscal_url}"} if node_id == "pos-2" else {}),
-                         **_backup_env(root, node_id)})
+                         "KASSA_PRINTER": printers[node_id][0], **_backup_env(root, node_id)})
             procs.wait_http(node_id, url + "/health")
             node_urls[node_id] = (url, node_db, node_db_handle)
         card_pid = None
@@ -121,7 +126,8 @@ def run_demo(port: int) -> None:
         _banner(central_url, central_db, node_urls, secrets_doc, creds, card,
                 _card_lines(card, card_off or pcscd_note, card_pid if card_off is None else None)
                 + _stock_lines(stock, card_pid if card_off is None else None)
-                + _fiscal_lines(fiscal_url))
+                + _fiscal_lines(fiscal_url)
+                + _printer_lines(printers))
         # The card's process may end: that is the card taken out (to move it to pos-2).
         name, code = procs.wait_any(ignore={"card"})
         click.echo(f"{name} exited with {code}; stopping the demo", err=True)
@@ -248,6 +254,39 @@ def _insert_card(procs: Supervisor, kassa: list[str], card: DemoCard) -> tuple[i
     except ProcessFailed as err:
         return proc.pid, str(err)
     return proc.pid, None
+
+
+def _start_printers(procs: Supervisor, kassa: list[str], root: Path,
+                    port: int) -> dict[str, tuple[str, Path]]:
+    """A virtual receipt printer per till: {node: (its KASSA_PRINTER, its text file)}."""
+    printers = {}
+    for i, node_id in enumerate(NODES, start=1):
+        printer_port = port + PRINTER_PORT_OFFSET + i
+        text = root / "printers" / f"{node_id}.txt"
+        procs.start(f"printer-{node_id}", kassa + ["printer-sim", "--port", str(printer_port),
+                                                   "--text", str(text)])
+        procs.wait_for(f"printer-{node_id}", partial(_listens, printer_port),
+                       f"listen at port {printer_port}", 15.0)
+        printers[node_id] = (f"tcp://127.0.0.1:{printer_port}", text)
+    return printers
+
+
+def _listens(port: int) -> bool:
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _printer_lines(printers: dict[str, tuple[str, Path]]) -> list[str]:
+    """Where to see what each till printed (receipts, cash slips, X and Z reports)."""
+    lines = ["  printers       each till prints to a virtual ESC/POS printer; the last receipts "
+             "as text:"]
+    for node_id, (url, text) in printers.items():
+        lines.append(f"    {node_id:<12} tail -f {text}   ({url}; F1 at the till reprints)")
+    return lines
 
 
 def _interrupt(*_args) -> None:

@@ -49,7 +49,8 @@ def pos_app():
 
 
 def serving_pos_app():
-    """The till as served: the app plus its background sync, stopped when the worker exits."""
+    """The till as served: the app plus its background sync, card reader and print worker,
+    stopped when the worker exits."""
     import atexit
 
     from kassa.common.storage.backup import supervise
@@ -68,6 +69,9 @@ def serving_pos_app():
     if config.card_reader != "off":
         reader = app.extensions["kassa_card_reader"].start()
         atexit.register(reader.stop)
+    if "kassa_printer" in app.extensions:
+        printer = app.extensions["kassa_printer"].start()
+        atexit.register(printer.stop)
     return app
 
 

@@ -1,5 +1,6 @@
 """``kassa i18n ...`` (keeping the message catalogs whole), ``kassa demo`` (what ``make demo``
-runs) and ``kassa dev ...`` (stand-ins for store devices, for the demo and tests)."""
+runs), ``kassa dev ...`` (stand-ins for store devices, for the demo and tests) and ``kassa
+printer-sim`` (the demo's virtual receipt printers)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,26 @@ def demo(port: int) -> None:
     """Start central and two POS nodes with demo data; Ctrl-C stops them all."""
     from kassa.demo import run_demo
     run_demo(port)
+
+
+@click.command("printer-sim")
+@click.option("--port", default=9100, show_default=True, type=int)
+@click.option("--text", "text_file", type=click.Path(dir_okay=False), required=True,
+              help="where the last receipts it printed are written as text")
+@click.option("--width", default=80, show_default=True, type=click.Choice(["58", "80"]),
+              help="the paper's width in mm")
+def printer_sim(port: int, text_file: str, width: str) -> None:
+    """A virtual ESC/POS network printer (for the demo and trying a till): point a till's
+    KASSA_PRINTER at tcp://127.0.0.1:PORT; what it prints appears in the text file."""
+    import signal
+    from pathlib import Path
+
+    from kassa.pos_node.devices.printer_sim import VirtualPrinter
+    sim = VirtualPrinter(port=port, text_file=Path(text_file),
+                         columns=32 if width == "58" else 48).start()
+    click.echo(f"virtual receipt printer at {sim.url}, printing to {text_file}")
+    signal.signal(signal.SIGTERM, lambda *_: sim.stop())
+    try:
+        sim.join()
+    except KeyboardInterrupt:
+        sim.stop()

@@ -166,6 +166,8 @@ class NodeConfig:
     # ``KASSA_FISCAL``: the till's fiscal register (``off``, or ``atol+http://host:16732``
     # for an ATOL register behind its driver's web server; kassa.pos_node.devices.fiscal).
     fiscal: str = "off"
+    # The receipt printer and the cash drawer behind it (``printer_config``).
+    printer: "PrinterConfig | None" = None
 
     @classmethod
     def from_env(cls) -> "NodeConfig":
@@ -185,6 +187,7 @@ class NodeConfig:
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
             outbox_keep_days=float(os.environ.get("KASSA_OUTBOX_KEEP_DAYS", "7")),
             fiscal=os.environ.get("KASSA_FISCAL", "off"),
+            printer=printer_config(),
         )
 
 
@@ -195,3 +198,41 @@ def _seconds_range(text: str) -> tuple[int, int]:
     if not 0 <= pair[0] <= pair[1] <= 3600:
         raise ValueError("KASSA_SYNC_RETRY_AFTER must be LOW-HIGH seconds, e.g. 2-10")
     return pair
+
+
+PRINTER_SCHEMES = ("tcp", "usb", "serial", "cups", "file")
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    """A till's ESC/POS receipt printer (``kassa.pos_node.devices``)."""
+
+    url: str                 # tcp://host:9100, usb://04b8:0202, serial:///dev/ttyS0, cups://name
+    width_mm: int = 80       # the paper: 80 mm (48 characters a line) or 58 mm (32)
+    profile: str = "default"  # python-escpos's name for the printer model (its code pages)
+    codepage: str = ""       # empty: the store's language's (CP866 for Russian)
+    drawer_pin: int = 2      # the drawer-kick connector pin the drawer is wired to (2 or 5)
+
+    @property
+    def columns(self) -> int:
+        return 32 if self.width_mm == 58 else 48
+
+
+def printer_config() -> PrinterConfig | None:
+    """``KASSA_PRINTER``: ``off`` (the default) or the printer's address; with
+    ``KASSA_PRINTER_WIDTH`` (58 or 80 mm), ``KASSA_PRINTER_PROFILE``,
+    ``KASSA_PRINTER_CODEPAGE`` and ``KASSA_DRAWER_PIN`` (2 or 5)."""
+    url = os.environ.get("KASSA_PRINTER", "off").strip()
+    if url in ("", "off"):
+        return None
+    if url.split("://", 1)[0] not in PRINTER_SCHEMES or "://" not in url:
+        raise ValueError("KASSA_PRINTER must be off, tcp://host[:port], usb://vendor:product, "
+                         "serial:///dev/ttyS0, cups://printer or file:///path")
+    width = int(os.environ.get("KASSA_PRINTER_WIDTH", "80"))
+    if width not in (58, 80):
+        raise ValueError("KASSA_PRINTER_WIDTH must be 58 or 80 (mm)")
+    pin = int(os.environ.get("KASSA_DRAWER_PIN", "2"))
+    if pin not in (2, 5):
+        raise ValueError("KASSA_DRAWER_PIN must be 2 or 5")
+    return PrinterConfig(url, width, os.environ.get("KASSA_PRINTER_PROFILE", "default"),
+                         os.environ.get("KASSA_PRINTER_CODEPAGE", "").upper(), pin)

@@ -15,8 +15,10 @@ from kassa.common.runtime import observability
 from kassa.common.storage import backup
 from kassa.common.web import make_api
 from kassa.pos_node.cards.card_reader import CardReader
+from kassa.pos_node.devices import print_queue
 from kassa.pos_node.devices.atol import AtolRegister
 from kassa.pos_node.devices.fiscal import FiscalRegister
+from kassa.pos_node.devices.print_worker import PrintWorker
 from kassa.pos_node.models import NodeIdentity, Store
 from kassa.pos_node.replication.status import NodeCollector, node_status
 
@@ -37,6 +39,10 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
     app.extensions["kassa_fiscal"] = fiscal_register(config.fiscal, config.http_timeout)
+    if config.printer is not None:
+        # Started by ``kassa pos serve`` too; until then jobs wait in the queue.
+        worker = app.extensions["kassa_printer"] = PrintWorker(db, config.printer)
+        print_queue.enable(db, worker.wake)
     api = make_api(app, "kassa POS node")
     i18n.init_app(app, lambda: _store_language(db)[0], lambda: _store_language(db)[1],
                   scripts="pos_node")
@@ -47,6 +53,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     from kassa.pos_node.screens import (
         approvals_api,
         card_api,
+        devices_api,
         display_api,
         members_api,
         sales_api,
@@ -61,6 +68,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     api.register_blueprint(card_api.bp)
     api.register_blueprint(members_api.bp)
     api.register_blueprint(display_api.bp)
+    api.register_blueprint(devices_api.bp)
     app.register_blueprint(ui.bp)
 
     @app.get("/health")
@@ -71,7 +79,8 @@ def create_app(config: NodeConfig | None = None) -> Flask:
 
     @app.get("/api/v1/status")
     def status():
-        return jsonify(node_status(db, config.sync_interval))
+        return jsonify({**node_status(db, config.sync_interval),
+                        "printer": devices_api.printer_status()})
 
     return app
 

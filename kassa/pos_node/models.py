@@ -536,3 +536,25 @@ class CentralAuthorization(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PrintJob(Base):
+    """Something the till's printer has to do (``kassa.pos_node.devices.print_queue``): print a
+    receipt, a cash slip or a shift report, or kick the drawer. Written in the transaction of
+    what it prints; the print worker marks it done, so a printer that is off loses nothing."""
+
+    __tablename__ = "print_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # receipt, cash_movement, x_report, z_report, drawer
+    kind: Mapped[str] = mapped_column(String(16))
+    # What it prints: a receipt's number, a cash movement's or a shift's id.
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    copy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What cannot be read again later as it was (an X report's totals at the time).
+    payload: Mapped[dict | None] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # queued, printed, expired (a drawer kick too late to be wanted)
+    status: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -96,6 +96,7 @@ def test_demo_starts_the_stack_and_a_card_and_stops_them_on_ctrl_c(tmp_path, dem
         the_customer_signs_in_with_the_banners_pin(f"http://127.0.0.1:{port}", text, number)
         pos_2_fiscalises_with_the_register_simulator(f"http://127.0.0.1:{port + 2}", text,
                                                      creds["cashier-s002"]["pin"])
+        the_tills_printed_where_the_banner_says(port, text, creds)
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the demo alone; it stops the rest
         # Its own bound is ~20 s (each supervisor's grace); a loaded CI machine gets slack.
@@ -130,6 +131,29 @@ def pos_2_fiscalises_with_the_register_simulator(till: str, banner: str, pin: st
     assert sale.status_code == 201, sale.text
     assert sale.json()["fiscal_document_number"] is not None
     assert f"ФД {sale.json()['fiscal_document_number']} " in requests.get(tape, timeout=5).text
+
+
+def the_tills_printed_where_the_banner_says(port: int, banner: str, creds: dict) -> None:
+    """Each till prints to its virtual printer, whose text file the banner names: pos-1's
+    holds the first sale's receipt in English; a sale at pos-2 prints in Russian."""
+    files = dict(re.findall(r"(pos-\d) +tail -f (\S+\.txt)", banner))
+    assert set(files) == {"pos-1", "pos-2"}, banner
+    pos1 = Path(files["pos-1"])
+    assert wait_until(lambda: pos1.exists() and "pos-1-00000001" in pos1.read_text(), 20)
+    assert "TOTAL" in pos1.read_text() and "--- cut ---" in pos1.read_text()
+    till = requests.Session()
+    till.post(f"http://127.0.0.1:{port + 2}/api/v1/session", json={
+        "username": "cashier-s002", "pin": creds["cashier-s002"]["pin"]}, timeout=5)
+    till.post(f"http://127.0.0.1:{port + 2}/api/v1/shifts/current", json={"opening_float": 0},
+              timeout=5)
+    sale = till.post(f"http://127.0.0.1:{port + 2}/api/v1/sales", json={
+        "lines": [{"sku": "1001", "quantity": 1}],
+        "payments": [{"method": "cash", "amount": 10000}]}, timeout=10)
+    assert sale.status_code == 201, sale.json()
+    pos2 = Path(files["pos-2"])
+    assert wait_until(lambda: pos2.exists() and sale.json()["receipt_no"] in pos2.read_text(),
+                      20)
+    assert "ИТОГ" in pos2.read_text() and "Сдача" in pos2.read_text()
 
 
 def the_card_pays_with_the_banners_pin(till: str, banner: str, number: str,

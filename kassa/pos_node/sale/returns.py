@@ -19,7 +19,7 @@ from kassa.common.db import utcnow
 from kassa.common.errors import KassaError
 from kassa.common.money import round_half_up, vat_included
 from kassa.pos_node.cards import till_loyalty
-from kassa.pos_node.devices import fiscal
+from kassa.pos_node.devices import fiscal, print_queue
 from kassa.pos_node.devices.fiscal import FiscalDocument, FiscalLine, FiscalRegister
 from kassa.pos_node.models import Refund, Return, ReturnLine, User
 from kassa.pos_node.replication.outbox import append_event, next_counter
@@ -305,6 +305,7 @@ def _record(session: Session, user: User, lines: list[ReturnLine], refunds, reas
     session.add(ret)
     session.flush()
     event = append_event(session, "return.completed", return_document(ret))
+    print_queue.receipt(session, ret.return_no, cash=cash_out > 0)
     if ret.account_id is not None:
         till_loyalty.post(session, ret.account_id,
                           points_back - sum(ln.points_reversed for ln in lines), event.seq)

@@ -22,6 +22,7 @@ from kassa.common.db import utcnow
 from kassa.common.errors import Conflict, KassaError, NotFound
 from kassa.common.money import format_minor
 from kassa.pos_node.cards import till_loyalty
+from kassa.pos_node.devices import print_queue
 from kassa.pos_node.devices.fiscal import (
     FiscalDocument,
     FiscalLine,
@@ -381,6 +382,8 @@ def _complete(session: Session, sale: Sale, user: User, tenders: list[cart.Tende
                          occurred_at=sale.sold_at)
     if sale.account_id is not None:
         till_loyalty.post_sale(session, sale, event.seq)
+    print_queue.receipt(session, sale.receipt_no,
+                        cash=any(p.method == "cash" for p in settlement.payments))
     if inspect(sale).persistent:
         offers.emit(session, sale)  # what the cart offered, and whether it was taken
         return sale  # the cart: the unit of work writes what changed

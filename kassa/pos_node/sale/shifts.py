@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from kassa.common.db import local_date, utcnow
 from kassa.common.errors import Conflict, KassaError
+from kassa.pos_node.devices import print_queue
 from kassa.pos_node.models import CashMovement, Payment, Refund, Return, Sale, SaleLine, Shift, User
 from kassa.pos_node.replication.outbox import append_event, next_counter
 from kassa.pos_node.replication.replica import store_zone
@@ -63,6 +64,7 @@ def move_cash(session: Session, user: User, kind: str, amount_minor: int,
     append_event(session, "cash.moved", {
         "movement_id": move.id, "shift_id": shift.id, "kind": kind,
         "amount_minor": amount_minor, "reason": move.reason, "user_id": user.id, "at": move.at})
+    print_queue.cash_movement(session, move.id)
     return move
 
 
@@ -144,4 +146,5 @@ def close_shift(session: Session, user: User, counted_minor: int) -> dict:
         "shift_id": shift.id, "closed_at": shift.closed_at, "closed_by": user.id,
         "expected_cash_minor": z["expected_cash_minor"], "counted_cash_minor": counted_minor,
         "cash_in_minor": z["cash_in_minor"], "cash_out_minor": z["cash_out_minor"]})
+    print_queue.z_report(session, shift.id)
     return report(session, shift)

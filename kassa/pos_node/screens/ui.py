@@ -12,6 +12,7 @@ from kassa.common.errors import Unauthorized
 from kassa.pos_node.models import Store
 from kassa.pos_node.replication.status import node_status
 from kassa.pos_node.sale import receipts, sales, shifts
+from kassa.pos_node.screens import devices_api
 from kassa.pos_node.screens.card_api import with_customer
 from kassa.pos_node.screens.schemas import SaleOutSchema
 from kassa.pos_node.screens.signed_in import csrf_token, db, signed_in_user
@@ -25,7 +26,8 @@ bp = Blueprint("ui", __name__, root_path=str(Path(__file__).resolve().parents[1]
 @bp.get("/")
 def till():
     """The till: sign-in, then open a shift, then sell."""
-    status = node_status(db(), current_app.config["KASSA"].sync_interval)
+    status = {**node_status(db(), current_app.config["KASSA"].sync_interval),
+              "printer": devices_api.printer_status()}
     with db().transaction() as s:
         node = sales.identity(s)
         store = s.get(Store, node.store_id)

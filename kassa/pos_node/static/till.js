@@ -648,7 +648,9 @@ function choose(title, choices, fill) {
     form.onclick = (ev) => { const b = ev.target.closest("[data-choice]"); if (b) finish(b.dataset.choice); };
     form.onkeydown = (ev) => {
       const picked = choices.find((c) => c.key === ev.key);
-      if (picked) { ev.preventDefault(); finish(picked.value); return; }
+      // Stopped here: the dialog closes at once, and the page's own key table must not act
+      // on the same key as well (F3 "cash out" also ran a search after it).
+      if (picked) { ev.preventDefault(); ev.stopPropagation(); finish(picked.value); return; }
       const all = [...form.querySelectorAll("[data-choice]")], at = all.indexOf(document.activeElement);
       if ((ev.key === "ArrowDown" || ev.key === "ArrowRight" || ev.key === "ArrowUp" || ev.key === "ArrowLeft") && all.length) {
         const step = ev.key === "ArrowDown" || ev.key === "ArrowRight" ? 1 : all.length - 1;
@@ -668,6 +670,7 @@ async function shiftMenu() {
     {key: "F2", value: "in", label: t("Cash in")},
     {key: "F3", value: "out", label: t("Cash out")},
     {key: "F4", value: "close", label: t("Close the shift (Z report)")},
+    ...printerChoices(),
   ], async (head) => {
     const report = await api("GET", "/api/v1/shifts/current");
     if (!head.isConnected) return;  // a choice was made before the report came
@@ -683,6 +686,8 @@ async function shiftMenu() {
       say(choice === "in" ? t("Cash in recorded. Expected in the drawer: %(amount)s", drawer)
         : t("Cash out recorded. Expected in the drawer: %(amount)s", drawer), true);
     }
+  } else if (choice === "print-x" || choice === "drawer") {
+    await printerChoice(choice);
   } else if (choice === "close") {
     const z = await ask(t("Close shift"), para(t("Count the cash in the drawer.")) + field(t("Counted cash"), '<input name="c" data-money>'),
       (f) => { const c = moneyValue(f.c); if (c === null) throw new Error(t("Enter the counted amount.")); return api("POST", "/api/v1/shifts/current/close", {counted_cash: c}); }, t("Close shift"));
@@ -693,13 +698,55 @@ async function shiftMenu() {
   }
 }
 
+// --- the receipt printer and the cash drawer ---------------------------------------------------
+
+// The printer's state beside the sync badge (hidden at a till without a printer).
+function showPrinter(p) {
+  const badge = $("#printer");
+  if (!badge || !p) return;
+  const labels = {
+    ready: t("printer: ready"), paper_low: t("printer: paper low"), no_paper: t("printer: out of paper"),
+    cover_open: t("printer: cover open"), offline: t("printer: off-line"), error: t("printer: error"),
+    unreachable: t("printer: not answering"), unknown: t("printer: on"),
+  };
+  badge.hidden = p.state === "off";
+  badge.className = "device " + p.state;
+  $("#printer-state").textContent = labels[p.state] || p.state;
+  $("#printer-waiting").hidden = !p.waiting;
+  $("#printer-waiting").textContent = p.waiting ? " · " + t("%(n)s to print", {n: p.waiting}) : "";
+}
+
+// F1: the last receipt again, marked COPY (the customer lost it, or the paper ran out).
+async function reprintLast() {
+  const done = await api("POST", "/api/v1/printer/reprint", {});
+  say(t("Printing a copy of receipt %(number)s.", {number: done.receipt_no}), true);
+  setTimeout(pollStatus, 1000);
+}
+
+// The shift menu's printer choices, at a till with a printer.
+function printerChoices() {
+  if (!$("#printer") || $("#printer").hidden) return [];
+  return [{key: "F5", value: "print-x", label: t("Print the X report")},
+    {key: "F6", value: "drawer", label: t("Open the drawer")}];
+}
+
+async function printerChoice(choice) {
+  if (choice === "print-x") {
+    await api("POST", "/api/v1/shifts/current/x-report");
+    say(t("Printing the X report."), true);
+    return;
+  }
+  const opened = await withOverride("POST", "/api/v1/drawer/open", {});
+  if (opened) say(t("The drawer opens."), true);
+}
+
 async function signOut() {
   try { await api("DELETE", "/api/v1/session"); } catch (e) { /* signed out anyway */ }
   location.reload();
 }
 
 const KEYS = {
-  F2: customerMenu, Insert: () => newMember(), F3: () => search(), F4: changeQuantity, F5: () => discount("line"), F6: () => discount("receipt"),
+  F1: reprintLast, F2: customerMenu, Insert: () => newMember(), F3: () => search(), F4: changeQuantity, F5: () => discount("line"), F6: () => discount("receipt"),
   F7: returnGoods, F8: removeLine, Delete: removeLine, F9: pay, F10: voidSale, F11: shiftMenu, F12: signOut,
 };
 
@@ -752,6 +799,7 @@ async function pollStatus() {
     const alarm = $("#backup-alarm");
     alarm.hidden = !["alarm", "down"].includes(backup);
     alarm.textContent = backup === "down" ? t("backup down") : t("backup alarm");
+    showPrinter(s.printer);
   } catch (e) { /* the badge keeps its last state */ }
 }
 

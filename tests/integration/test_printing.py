@@ -193,7 +193,7 @@ def test_cash_in_and_out_shift_reports_and_returns_print_and_open_the_drawer(
         "receipt_no": sale["receipt_no"], "lines": [{"line_no": 1, "quantity": 1}],
         "reason": "faulty", "override": manager(pins)})
     assert ret.status_code == 201, ret.json
-    assert client.post("/api/v1/shifts/current/x-report").status_code == 202
+    assert client.post("/api/v1/shifts/current/x-report", json={}).status_code == 202
     assert client.post("/api/v1/shifts/current/close",
                        json={"counted_cash": 10}).status_code == 200
     worker.run_once()

@@ -93,7 +93,7 @@ def write_private(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.new")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
-        with os.fdopen(fd, "w") as out:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())

@@ -18,6 +18,8 @@ from pathlib import Path
 from escpos.capabilities import get_profile
 from escpos.magicencode import Encoder
 
+from kassa.common.storage.private import write_private
+
 DLE_EOT = b"\x10\x04"
 CUT = "--- cut ---"
 KEEP_SLIPS = 20
@@ -127,10 +129,8 @@ class VirtualPrinter:
     def _write_text(self) -> None:
         assert self.text_file is not None
         slips = self.slips()[-KEEP_SLIPS:]
-        self.text_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.text_file.with_suffix(".tmp")
-        tmp.write_text(f"\n{CUT}\n\n".join(slips) + f"\n{CUT}\n", encoding="utf-8")
-        tmp.replace(self.text_file)
+        # What a receipt says of a customer is people's data: private like the till's files.
+        write_private(self.text_file, f"\n{CUT}\n\n".join(slips) + f"\n{CUT}\n")
 
 
 # Commands the decoder skips, by their bytes after ESC or GS: how many parameter bytes follow.

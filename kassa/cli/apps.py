@@ -72,6 +72,9 @@ def serving_pos_app():
     if "kassa_printer" in app.extensions:
         printer = app.extensions["kassa_printer"].start()
         atexit.register(printer.stop)
+    if "kassa_fiscal_watch" in app.extensions:
+        watch = app.extensions["kassa_fiscal_watch"].start()
+        atexit.register(watch.stop)
     return app
 
 

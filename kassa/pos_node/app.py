@@ -17,7 +17,7 @@ from kassa.common.web import make_api
 from kassa.pos_node.cards.card_reader import CardReader
 from kassa.pos_node.devices import print_queue
 from kassa.pos_node.devices.atol import AtolRegister
-from kassa.pos_node.devices.fiscal import FiscalRegister
+from kassa.pos_node.devices.fiscal import FiscalRegister, RegisterWatch
 from kassa.pos_node.devices.print_worker import PrintWorker
 from kassa.pos_node.models import NodeIdentity, Store
 from kassa.pos_node.replication.status import NodeCollector, node_status
@@ -38,7 +38,10 @@ def create_app(config: NodeConfig | None = None) -> Flask:
 
     # Started by ``kassa pos serve`` (and tests that want it): it watches the reader.
     app.extensions["kassa_card_reader"] = CardReader(db, config.card_reader or None)
-    app.extensions["kassa_fiscal"] = fiscal_register(config.fiscal, config.http_timeout)
+    app.extensions["kassa_fiscal"] = register = fiscal_register(config.fiscal,
+                                                                 config.http_timeout)
+    if register is not None:  # its state for the badge; asked by ``kassa pos serve``
+        app.extensions["kassa_fiscal_watch"] = RegisterWatch(register)
     if config.printer is not None:
         # Started by ``kassa pos serve`` too; until then jobs wait in the queue.
         worker = app.extensions["kassa_printer"] = PrintWorker(db, config.printer)
@@ -80,7 +83,8 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     @app.get("/api/v1/status")
     def status():
         return jsonify({**node_status(db, config.sync_interval),
-                        "printer": devices_api.printer_status()})
+                        "printer": devices_api.printer_status(),
+                        "fiscal": devices_api.fiscal_status()})
 
     return app
 

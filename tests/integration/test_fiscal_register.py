@@ -249,3 +249,35 @@ def test_an_e_receipt_without_a_register_goes_from_centrals_outbox(tills, centra
     assert mail.to_address == "olga@example.com"
     assert sale.json["receipt_no"] in mail.subject
     assert "not a fiscal document" in mail.body
+
+
+def test_the_badge_says_what_the_register_says(fiscal_till, register, stocked_node,
+                                              node_db_url):
+    """Issue 24: a till's devices show on its status badge. The register is asked in the
+    background (a status is three tasks on it); the badge reads what was last found, in the
+    till's language; a till without a register shows none."""
+    from tests.integration.test_documents_locale import set_store
+    watch = fiscal_till.application.extensions["kassa_fiscal_watch"]
+    assert fiscal_till.get("/api/v1/status").json["fiscal"]["state"] == "unknown"
+    assert watch.refresh()["state"] == "ready"
+    state(register, paper=False)
+    watch.refresh()
+    assert fiscal_till.get("/api/v1/status").json["fiscal"]["state"] == "fiscal_paper_out"
+    assert "register: out of paper" in fiscal_till.get("/").get_data(as_text=True)
+    set_store(stocked_node, "ru")
+    assert "ККТ: нет бумаги" in fiscal_till.get("/").get_data(as_text=True)
+    state(register, paper=True)
+    assert watch.refresh()["state"] == "ready"
+    plain = create_node(NodeConfig(db_url=node_db_url, push_batch_size=200, http_timeout=2))
+    assert plain.test_client().get("/api/v1/status").json["fiscal"]["state"] == "off"
+    plain.extensions["kassa_db"].dispose()
+
+
+def test_the_x_report_is_printed_by_the_register_too(fiscal_till, register):
+    """Issue 24, item 3: the register's own X report, asked from the shift menu's "print the X
+    report" (a till without a printer: the register prints it alone)."""
+    assert fiscal_till.post("/api/v1/shifts/current/x-report", json={}).status_code == 202
+    assert len(journal(register, "reportX")) == 1
+    state(register, paper=False)
+    refused = fiscal_till.post("/api/v1/shifts/current/x-report", json={})
+    assert (refused.status_code, refused.json["error"]) == (409, "fiscal_paper_out")

@@ -12,6 +12,8 @@ time and never registers it twice.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -152,3 +154,53 @@ class FiscalRegister(Protocol):
 
     def status(self) -> RegisterStatus: ...
 
+
+
+log = logging.getLogger(__name__)
+
+
+class RegisterWatch:
+    """The register's state for the till's badge, asked in the background every ``every``
+    seconds: a status is three tasks on the register, and the badge asks every five seconds
+    from each page, so it reads what was last found. ``state``: ``ready``, a refusal code
+    (``fiscal_paper_out``, ``fiscal_cover_open``, ``fiscal_shift_expired``,
+    ``fiscal_ofd_backlog``, ``fiscal_no_answer``) or ``unknown`` before the first answer."""
+
+    def __init__(self, register: FiscalRegister, every: float = 15.0):
+        self.register, self.every = register, every
+        self._state: dict | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> dict:
+        try:
+            found = self.register.status()
+            view = {"state": "ready" if found.ok else (found.problem or "fiscal_no_answer"),
+                    "shift": found.shift, "unsent": found.unsent_documents}
+        except Exception:  # noqa: BLE001 - the badge says so; selling is refused per sale
+            log.exception("fiscal register status failed")
+            view = {"state": "fiscal_no_answer", "shift": None, "unsent": 0}
+        with self._lock:
+            self._state = view
+        return view
+
+    def state(self) -> dict:
+        with self._lock:
+            return dict(self._state) if self._state else {"state": "unknown", "shift": None,
+                                                           "unsent": 0}
+
+    def start(self) -> "RegisterWatch":
+        def run() -> None:
+            while True:
+                self.refresh()
+                if self._stop.wait(self.every):
+                    return
+        self._thread = threading.Thread(target=run, name="fiscal-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

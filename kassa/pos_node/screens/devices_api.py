@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 from kassa.pos_node.devices import drawer, print_queue, printouts
 from kassa.pos_node.sale import shifts
 from kassa.pos_node.screens.schemas import OverrideSchema
-from kassa.pos_node.screens.signed_in import till_user, work
+from kassa.pos_node.screens.signed_in import fiscal_register, till_user, work
 from kassa.pos_node.screens.till_api import override_of
 
 bp = Blueprint("devices", __name__, url_prefix="/api/v1",
@@ -41,6 +41,12 @@ class PrinterOutSchema(ma.Schema):
     state = fields.String(metadata={"description": "off, ready, paper_low, no_paper, "
                                     "cover_open, offline, error, unreachable, unknown"})
     waiting = fields.Integer(metadata={"description": "print jobs not printed yet"})
+
+
+def fiscal_status() -> dict:
+    """The fiscal register's state as last found (``off`` without one)."""
+    watch = current_app.extensions.get("kassa_fiscal_watch")
+    return watch.state() if watch is not None else {"state": "off", "shift": None, "unsent": 0}
 
 
 def printer_status() -> dict:
@@ -78,12 +84,18 @@ class PrintXReport(MethodView):
 
     @bp.response(202, description="the X report printed")
     def post(self):
-        """Print the open shift's X report (its totals so far)."""
+        """Print the open shift's X report (its totals so far) on the receipt printer, and
+        have the fiscal register print its own X report where the till has one."""
+        register = fiscal_register()
         with work() as s:
-            drawer.printing(s)
+            if register is None:
+                drawer.printing(s)  # nothing to print it on: printer_off
             report = shifts.report(s, shifts.require_open(s))
-            print_queue.x_report(s, report)
-            return report
+            print_queue.x_report(s, report)  # a till without a printer queues nothing
+            cashier = g.user.full_name or g.user.username
+        if register is not None:  # outside the till's transaction: the register answers slowly
+            register.report_x(cashier)
+        return report
 
 
 @bp.route("/drawer/open")

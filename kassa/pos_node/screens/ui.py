@@ -27,7 +27,7 @@ bp = Blueprint("ui", __name__, root_path=str(Path(__file__).resolve().parents[1]
 def till():
     """The till: sign-in, then open a shift, then sell."""
     status = {**node_status(db(), current_app.config["KASSA"].sync_interval),
-              "printer": devices_api.printer_status()}
+              "printer": devices_api.printer_status(), "fiscal": devices_api.fiscal_status()}
     with db().transaction() as s:
         node = sales.identity(s)
         store = s.get(Store, node.store_id)

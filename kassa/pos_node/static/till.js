@@ -701,6 +701,20 @@ async function shiftMenu() {
 // --- the receipt printer and the cash drawer ---------------------------------------------------
 
 // The printer's state beside the sync badge (hidden at a till without a printer).
+// The fiscal register's badge, in the till's language (the API says its state as a code).
+function showFiscal(f) {
+  const badge = $("#fiscal");
+  if (!badge || !f) return;
+  const labels = {
+    ready: t("register: ready"), unknown: t("register: on"), fiscal_paper_out: t("register: out of paper"),
+    fiscal_cover_open: t("register: cover open"), fiscal_shift_expired: t("register: shift over 24 h"),
+    fiscal_ofd_backlog: t("register: receipts not sent to the OFD"), fiscal_no_answer: t("register: not answering"),
+  };
+  badge.hidden = f.state === "off";
+  badge.className = "device " + f.state;
+  $("#fiscal-state").textContent = labels[f.state] || f.state;
+}
+
 function showPrinter(p) {
   const badge = $("#printer");
   if (!badge || !p) return;
@@ -725,9 +739,11 @@ async function reprintLast() {
 
 // The shift menu's printer choices, at a till with a printer.
 function printerChoices() {
-  if (!$("#printer") || $("#printer").hidden) return [];
-  return [{key: "F5", value: "print-x", label: t("Print the X report")},
-    {key: "F6", value: "drawer", label: t("Open the drawer")}];
+  const printer = $("#printer") && !$("#printer").hidden, register = $("#fiscal") && !$("#fiscal").hidden;
+  return [
+    ...(printer || register ? [{key: "F5", value: "print-x", label: t("Print the X report")}] : []),
+    ...(printer ? [{key: "F6", value: "drawer", label: t("Open the drawer")}] : []),
+  ];
 }
 
 async function printerChoice(choice) {
@@ -800,6 +816,7 @@ async function pollStatus() {
     alarm.hidden = !["alarm", "down"].includes(backup);
     alarm.textContent = backup === "down" ? t("backup down") : t("backup alarm");
     showPrinter(s.printer);
+    showFiscal(s.fiscal);
   } catch (e) { /* the badge keeps its last state */ }
 }
 

@@ -138,6 +138,7 @@ ACCESS = {
     ("GET", "/api/v1/me/purchases"): CUSTOMER,
     ("GET", "/api/v1/me/points"): CUSTOMER,
     ("GET", "/api/v1/me/offers"): CUSTOMER,
+    ("GET", "/api/v1/me/receipts/{receipt_no}"): CUSTOMER,  # their own receipts only
     ("PUT", "/api/v1/me/consents/{channel}"): CUSTOMER,
     ("POST", "/api/v1/me/lost-card"): CUSTOMER,
 }

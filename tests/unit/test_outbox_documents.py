@@ -21,6 +21,7 @@ SALE = {
     "authorization_id": None,
     "loyalty": {"account_id": uuid.uuid4(), "burned": 0, "hold_id": None,
                 "card_number": "7770000000000001", "rules_version": 4},
+    "fiscal": None, "receipt_email": None,
 }
 
 

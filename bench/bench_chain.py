@@ -111,12 +111,15 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5)
     parser.add_argument("--sales-per-minute", type=float, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads a worker")
+    parser.add_argument("--sync-concurrency", type=int, default=3,
+                        help="KASSA_SYNC_CONCURRENCY: tills' syncs a worker takes at once")
     parser.add_argument("--backlog", type=int, default=10)
     args = parser.parse_args()
     with scratch_databases(1) as (name,), tempfile.TemporaryDirectory() as tmp:
         url = pg_url(name)
         env = {**os.environ, "KASSA_CENTRAL_DB": url, "KASSA_ISSUER_KEY_DIR": f"{tmp}/issuer",
-               "KASSA_VAR_DIR": tmp}
+               "KASSA_VAR_DIR": tmp, "KASSA_SYNC_CONCURRENCY": str(args.sync_concurrency)}
         for command in (["central", "init-db"], ["central", "seed-demo"]):
             subprocess.run(KASSA + command, env=env, check=True, capture_output=True)
         db = Database(url)
@@ -125,13 +128,15 @@ def main() -> None:
         port = 18700
         central = f"http://127.0.0.1:{port}"
         sup = Supervisor(Path(tmp) / "logs")
-        serve = KASSA + ["central", "serve", "--port", str(port), "--workers", str(args.workers)]
+        serve = KASSA + ["central", "serve", "--port", str(port), "--workers", str(args.workers),
+                         "--threads", str(args.threads)]
         try:
             sup.start("central", serve, env)
             sup.wait_http("central", central + "/health")
             pgid = dict(sup.children)["central"].pid
             print(f"{args.tills} tills, every {args.interval:g} s, {args.sales_per_minute:g} "
-                  f"sale/min each, central: {args.workers} gunicorn workers on PostgreSQL, "
+                  f"sale/min each, central: {args.workers} gunicorn workers x {args.threads} "
+                  f"threads ({args.sync_concurrency} for tills' syncs) on PostgreSQL, "
                   f"{os.cpu_count()} cores", flush=True)
 
             p50, p99 = floor(central, args.tills, args.interval, min(args.seconds, 30))

@@ -198,6 +198,13 @@ def storage_failure(err: Exception) -> KassaError | None:
     if "disk i/o error" in text:
         return KassaError("The disk reported an error: nothing was saved. Call support.",
                           code="storage_io_error", status=503)
+    if "too many clients" in text or "too many connections" in text \
+            or "remaining connection slots" in text:
+        # PostgreSQL's max_connections reached (app servers x workers x pool): shed the load.
+        busy = KassaError("The database has no connection to spare: nothing was saved. Try "
+                          "again in a few seconds.", code="storage_unavailable", status=503)
+        busy.headers = {"Retry-After": "5"}
+        return busy
     return None
 
 
@@ -213,7 +220,7 @@ def register_error_handlers(app: Flask) -> None:
             log.exception("database error")
             return _api(app).handle_http_exception(InternalServerError())
         log.error("storage failure: %s", err.orig)
-        return jsonify(refusal.to_dict(gettext)), refusal.status
+        return jsonify(refusal.to_dict(gettext)), refusal.status, refusal.headers or {}
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> ResponseReturnValue:

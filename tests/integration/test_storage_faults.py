@@ -49,3 +49,40 @@ def test_a_sale_that_cannot_be_written_is_refused_whole(till, node_app, stocked_
     assert events == len(sales) == count(stocked_node, OutboxEvent) - before
     assert count(stocked_node, SaleLine) == 2 * len(sales)
     assert count(stocked_node, Payment) == len(sales)
+
+
+def test_central_out_of_database_connections_sheds_load_with_retry_after(pg_server):
+    """Issue 25: app servers x workers x pool can exceed what PostgreSQL allows; a request that
+    finds no connection is answered 503 with ``Retry-After`` (a till backs off and comes
+    back), not 500. The limit is met for real: a role allowed one connection, holding it."""
+    import uuid
+
+    import psycopg
+
+    from kassa.central import create_app
+    from kassa.central.models import MIGRATIONS
+    from kassa.common.config import CentralConfig
+    from kassa.common.storage.migrate import upgrade
+    from tests.conftest import PG_ADMIN
+
+    name = pg_server.create()
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    upgrade(MIGRATIONS, "postgresql+psycopg://" + dsn.split("://", 1)[1])
+    role = f"kassa_one_{uuid.uuid4().hex[:8]}"
+    pg_server.admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+    try:
+        with psycopg.connect(dsn, autocommit=True) as owner:
+            owner.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+        limited = dsn.replace("://", f"://{role}@", 1)
+        app = create_app(CentralConfig(db_url="postgresql+psycopg://" + limited.split("://", 1)[1],
+                                       clock_skew_seconds=300))
+        with psycopg.connect(limited):  # the one connection the role may have, taken
+            answer = app.test_client().post("/api/v1/me/sign-in", json={
+                "card_number": "7770000000000001", "pin": "1234"})
+        app.extensions["kassa_db"].dispose()
+        assert answer.status_code == 503, answer.json
+        assert answer.json["error"] == "storage_unavailable"
+        assert answer.headers["Retry-After"] == "5"
+    finally:
+        pg_server.drop(name)
+        pg_server.admin.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -10,7 +10,7 @@ Baselines, same run, same rows:
   [a] central alone: ``snapshot.stream()`` consumed in process (read, encode, gzip; no HTTP);
   [b] the node alone: ``apply_snapshot()`` of the same downloaded file on another fresh node;
   [c] raw sqlite3 ``executemany`` of the same rows into an empty copy of the node's schema,
-      loaded as kassa loads them: one transaction, WAL and synchronous=NORMAL like kassa's
+      loaded as kassa loads them: one transaction, WAL and synchronous=FULL like kassa's
       engine, the same page cache, the FTS5 name index's triggers dropped and the index
       rebuilt once. [b] over [c] is what kassa adds: gunzip, JSON, documents to rows, Core.
 

@@ -117,7 +117,7 @@ def raw_sqlite_rate(path: str, evs) -> float:
     db.dispose()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL")  # as kassa.common.db tunes its engine
     data = rows(evs)
     start = time.perf_counter()
     for i in range(0, len(evs), BATCH):

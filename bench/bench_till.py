@@ -142,7 +142,7 @@ def raw_connect(path: Path) -> sqlite3.Connection:
     """A plain sqlite3 connection tuned exactly like ``kassa.common.db`` tunes the engine."""
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=5.0)
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000",
-                   "synchronous=NORMAL"):
+                   "synchronous=FULL"):
         conn.execute(f"PRAGMA {pragma}")
     return conn
 
@@ -187,7 +187,7 @@ def build_replica(root: Path, n_products: int, n_customers: int, n_promotions: i
     active = [rng.random() >= 0.02 for _ in range(n_products)]  # a few delisted products
     units = ["kg" if rng.random() < 0.05 else "pcs" for _ in range(n_products)]
     conn = raw_connect(path)
-    conn.execute("PRAGMA synchronous=OFF")  # loading only; the measurements use NORMAL
+    conn.execute("PRAGMA synchronous=OFF")  # loading only; the measurements use FULL
     _bulk(conn, "INSERT INTO products (id, sku, name, vat_rate_bp, unit, active) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
           ((i, f"{100000 + i}", names[i - 1], 1000 if rng.random() < 0.3 else 2000,

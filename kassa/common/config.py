@@ -212,6 +212,7 @@ class PrinterConfig:
     profile: str = "default"  # python-escpos's name for the printer model (its code pages)
     codepage: str = ""       # empty: the store's language's (CP866 for Russian)
     drawer_pin: int = 2      # the drawer-kick connector pin the drawer is wired to (2 or 5)
+    status_every_s: float = 10.0  # with nothing to print, its state is asked this often
 
     @property
     def columns(self) -> int:
@@ -234,5 +235,8 @@ def printer_config() -> PrinterConfig | None:
     pin = int(os.environ.get("KASSA_DRAWER_PIN", "2"))
     if pin not in (2, 5):
         raise ValueError("KASSA_DRAWER_PIN must be 2 or 5")
+    every = float(os.environ.get("KASSA_PRINTER_STATUS_S", "10"))
+    if not 0.5 <= every <= 3600:
+        raise ValueError("KASSA_PRINTER_STATUS_S must be 0.5-3600 (seconds)")
     return PrinterConfig(url, width, os.environ.get("KASSA_PRINTER_PROFILE", "default"),
-                         os.environ.get("KASSA_PRINTER_CODEPAGE", "").upper(), pin)
+                         os.environ.get("KASSA_PRINTER_CODEPAGE", "").upper(), pin, every)

@@ -22,7 +22,7 @@ from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 CUT, KICK = b"\x1dV", b"\x1bp"
-BADGE_S = 20_000  # ms: the worker asks an idle printer every 10 s, the page polls every 5 s
+BADGE_S = 12_000  # ms: the worker asks an idle printer every 1 s here, the page polls every 5 s
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def stack(tmp_path_factory, seeded_central, printer):
     root = tmp_path_factory.mktemp("printer-stack")
     central_env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite")}
     node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0",
-                "KASSA_PRINTER": printer.url}
+                "KASSA_PRINTER": printer.url, "KASSA_PRINTER_STATUS_S": "1"}
     secrets = seeded_central(root / "central.sqlite")
     sup = Supervisor(root / "logs")
     cport, nport = free_port(), free_port()

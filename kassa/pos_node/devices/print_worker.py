@@ -30,7 +30,6 @@ from kassa.pos_node.devices.escpos_printer import (
 from kassa.pos_node.models import PrintJob
 
 log = logging.getLogger(__name__)
-IDLE_CHECK_S = 10.0  # with nothing to print, the printer's state is asked this often
 PRUNE_EVERY_S = 3600.0
 
 
@@ -104,7 +103,7 @@ class PrintWorker:
         return done
 
     def _idle_due(self) -> bool:
-        return time.monotonic() - self.checked >= IDLE_CHECK_S
+        return time.monotonic() - self.checked >= self.config.status_every_s
 
     def _answered(self, state: PrinterState) -> None:
         if state.state != self.state.state:

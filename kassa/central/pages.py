@@ -201,7 +201,10 @@ def customers(user):
 @page_for("admin", "central_office", "regional_manager", "store_manager")
 def reports(user):
     """The managers' morning reports with charts; every table downloads as CSV."""
-    return render_template("ops_reports.html", user=user, page="reports")
+    from kassa.central.reporting.manager_reports import stores_today
+    with db().read() as session:
+        today = stores_today(session, user)
+    return render_template("ops_reports.html", user=user, page="reports", today=today)
 
 
 @bp.get("/analytics")

@@ -36,6 +36,12 @@ def today(names: list[str], now: datetime) -> date:
     return now.astimezone(zone_info(home_zone(names))).date()
 
 
+def latest_today(names: list[str], now: datetime) -> date:
+    """The newest of the stores' todays: a period ending on it holds every store's today
+    (after 21:00 UTC a Moscow store is on tomorrow's UTC date)."""
+    return max(now.astimezone(zone_info(name)).date() for name in names or ["UTC"])
+
+
 def day_start(day: date, zone: str) -> datetime:
     """Midnight opening ``day`` on the zone's wall clock, as an aware UTC instant (at the
     calendar's very ends, year 1 or 9999, the first or last instant there is)."""

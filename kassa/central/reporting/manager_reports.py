@@ -103,8 +103,9 @@ class Days:
 
 
 def period(args, zones: list[str]) -> Days:
-    """The report's days (default: today in the stores' zone, UTC over several zones)."""
-    today = local_days.today(zones, datetime.now(timezone.utc))
+    """The report's days (default: the stores' today; over several zones the newest of
+    their todays, so that each store's today is in)."""
+    today = local_days.latest_today(zones, datetime.now(timezone.utc))
     first, last = args["date_from"] or args["date_to"] or today, args["date_to"] or today
     if first > last:
         raise Invalid("'from' is after 'to'.", code="bad_period")
@@ -114,6 +115,13 @@ def period(args, zones: list[str]) -> Days:
         raise Invalid("Dates from %(first)s to %(last)s.", code="bad_period",
                       first=EARLIEST.year, last=LATEST_YEAR)
     return Days(first, last, zones)
+
+
+def stores_today(session: Session, user: User) -> date:
+    """Today in the reader's stores (the reports' "today"), not on the browser's clock: a
+    Moscow store's day begins at 21:00 UTC."""
+    return local_days.latest_today(local_days.zones(session, _stores_of(user)),
+                                   datetime.now(timezone.utc))
 
 
 def _stores_of(user: User):

@@ -202,8 +202,12 @@ function isoDay(moment) {
 
 (function init() {
   const f = $("#report-period");
-  const today = isoDay(new Date());
-  const week = isoDay(new Date(Date.now() - 6 * 86400000));
+  // Today is the stores' day (the page says which), not the browser's: at 01:00 in Moscow a
+  // browser on UTC is still on yesterday.
+  const today = f.dataset.today || isoDay(new Date());
+  const start = new Date(`${today}T12:00:00Z`);
+  start.setUTCDate(start.getUTCDate() - 6);
+  const week = start.toISOString().slice(0, 10);
   f.from.value = week;
   f.to.value = today;
   f.addEventListener("submit", (ev) => { ev.preventDefault(); refresh().catch((e) => say(e.message)); });

@@ -268,7 +268,8 @@ def test_reconciliation_sets_node_counts_beside_centrals(central_app, enrolled, 
 
 def test_closing_a_day_warns_of_nodes_that_may_hold_its_events(central_app, enrolled, seeded):
     client = central_app.test_client()
-    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+    # S001's days are Moscow's: from 21:00 UTC on, the UTC date is already Moscow's yesterday.
+    yesterday = (datetime.now(MOSCOW) - timedelta(days=1)).date().isoformat()
     body = {"store_code": "S001", "day": yesterday}
     report(client, enrolled, [], seq=5, depth=2)
     refused = client.post("/api/v1/business-days/close", json=body,
@@ -286,7 +287,7 @@ def test_closing_a_day_warns_of_nodes_that_may_hold_its_events(central_app, enro
                         headers=basic(seeded, "office"))
     assert twice.status_code == 409 and twice.json["error"] == "day_closed"
     today = client.post("/api/v1/business-days/close", json={
-        "store_code": "S001", "day": datetime.now(timezone.utc).date().isoformat()},
+        "store_code": "S001", "day": datetime.now(MOSCOW).date().isoformat()},
         headers=basic(seeded, "office"))
     assert today.status_code == 422 and today.json["error"] == "day_not_over"
 

@@ -9,7 +9,6 @@ without a sale only with a manager's PIN; the cover left open shows on the badge
 
 Screenshots of the badge's states go to KASSA_SCREENSHOTS (docs/screenshots)."""
 
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -18,7 +17,7 @@ from kassa.common.runtime.processes import Supervisor
 from kassa.pos_node.devices.printer_sim import VirtualPrinter
 from tests.e2e.conftest import KASSA, run_kassa
 from tests.e2e.test_till_ui import close_shift, scan, set_store_language, sign_in_and_open_shift
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 CUT, KICK = b"\x1dV", b"\x1bp"
@@ -59,12 +58,10 @@ def stack(tmp_path_factory, seeded_central, printer):
 
 def printed(printer, receipt_no: str, copies: int = 1, timeout: float = 15.0) -> str:
     """The text of the receipt once the printer has it (``copies`` times)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [s for s in printer.slips() if f"[QR {receipt_no}]" in s]
-        if len(found) >= copies:
-            return found[copies - 1]
-        time.sleep(0.1)
+    def found() -> list[str]:
+        return [s for s in printer.slips() if f"[QR {receipt_no}]" in s]
+    if wait_until(lambda: len(found()) >= copies, timeout):
+        return found()[copies - 1]
     raise AssertionError(f"{receipt_no} not printed; the printer has:\n{printer.text()}")
 
 
@@ -128,9 +125,7 @@ def test_a_till_prints_and_keeps_selling_when_the_paper_runs_out(page, stack, pr
     page.keyboard.type("change for the bank")
     page.keyboard.press("Enter")
     expect(page.locator("#message")).to_contain_text("The drawer opens.")
-    deadline = time.monotonic() + 10
-    while printer.drawer_kicks() < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: printer.drawer_kicks() >= 3, 10)
     assert printer.drawer_kicks() == 3
 
     printer.cover_open = True
@@ -140,9 +135,7 @@ def test_a_till_prints_and_keeps_selling_when_the_paper_runs_out(page, stack, pr
     expect(page.locator("#printer")).to_have_text("printer: ready", timeout=BADGE_S)
 
     close_shift(page, "1179.80")                     # the Z report prints, the drawer opens
-    deadline = time.monotonic() + 10
-    while not [s for s in printer.slips() if "Z report" in s] and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: any("Z report" in s for s in printer.slips()), 10)
     (z,) = [s for s in printer.slips() if "Z report" in s]
     assert "1,179.80" in z and printer.drawer_kicks() == 4
 

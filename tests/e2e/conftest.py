@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,17 @@ def seeded_central(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, seeded_central):
     """Central (SQLite) and node pos-1, seeded, enrolled and synced, as real processes."""
-    root = tmp_path_factory.mktemp("ui-stack")
+    with till_stack(tmp_path_factory.mktemp("ui-stack"), seeded_central) as made:
+        yield made
+
+
+@contextmanager
+def till_stack(root: Path, seeded_central, node_extra: dict | None = None):
+    """Central (SQLite) and till pos-1 as real processes under ``root``, the till with
+    ``node_extra`` in its environment (its devices); yields what the UI tests use."""
     central_env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite")}
-    node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0"}
+    node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0",
+                **(node_extra or {})}
     secrets = seeded_central(root / "central.sqlite")
     sup = Supervisor(root / "logs")
     cport, nport = free_port(), free_port()

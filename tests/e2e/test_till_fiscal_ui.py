@@ -7,11 +7,9 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from kassa.common.runtime.processes import Supervisor
 from kassa.pos_node.devices.atol_simulator import Simulator
-from tests.e2e.conftest import KASSA, run_kassa
+from tests.e2e.conftest import run_kassa, till_stack
 from tests.e2e.test_till_ui import close_shift, ready, scan, sign_in_and_open_shift
-from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -22,26 +20,11 @@ MILK = "4600000010010"
 def fiscal_stack(tmp_path_factory, seeded_central):
     """Central and pos-1 as real processes; pos-1's register is the simulator."""
     sim = Simulator().start()
-    root = tmp_path_factory.mktemp("fiscal-stack")
-    central_env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite")}
-    node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0",
-                "KASSA_FISCAL": f"atol+{sim.url}"}
-    secrets = seeded_central(root / "central.sqlite")
-    sup = Supervisor(root / "logs")
-    cport, nport = free_port(), free_port()
-    central, node = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{nport}"
     try:
-        sup.start("central", KASSA + ["central", "serve", "--port", str(cport)], central_env)
-        sup.wait_http("central", central + "/health")
-        run_kassa("pos", "init", "--node-id", "pos-1", "--central-url", central,
-                  "--enroll-code", secrets["nodes"]["pos-1"]["enroll_code"], env=node_env)
-        run_kassa("pos", "sync-now", env=node_env)
-        sup.start("pos-1", KASSA + ["pos", "serve", "--port", str(nport)], node_env)
-        sup.wait_http("pos-1", node + "/health")
-        yield {"node": node, "central": central, "users": secrets["users"],
-               "node_env": node_env, "sim": sim}
+        with till_stack(tmp_path_factory.mktemp("fiscal-stack"), seeded_central,
+                        {"KASSA_FISCAL": f"atol+{sim.url}"}) as made:
+            yield {**made, "sim": sim}
     finally:
-        sup.stop_all()
         sim.stop()
 
 

@@ -13,11 +13,10 @@ Screenshots of the badge's states go to KASSA_SCREENSHOTS (docs/screenshots)."""
 import pytest
 from playwright.sync_api import expect
 
-from kassa.common.runtime.processes import Supervisor
 from kassa.pos_node.devices.printer_sim import VirtualPrinter
-from tests.e2e.conftest import KASSA, run_kassa
+from tests.e2e.conftest import till_stack
 from tests.e2e.test_till_ui import close_shift, scan, set_store_language, sign_in_and_open_shift
-from tests.helpers import free_port, wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 CUT, KICK = b"\x1dV", b"\x1bp"
@@ -34,26 +33,9 @@ def printer():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, seeded_central, printer):
     """Central and till pos-1 with a receipt printer (the virtual one)."""
-    root = tmp_path_factory.mktemp("printer-stack")
-    central_env = {"KASSA_CENTRAL_DB": str(root / "central.sqlite")}
-    node_env = {"KASSA_NODE_DB": str(root / "pos-1.sqlite"), "KASSA_SYNC_INTERVAL": "0",
-                "KASSA_PRINTER": printer.url, "KASSA_PRINTER_STATUS_S": "1"}
-    secrets = seeded_central(root / "central.sqlite")
-    sup = Supervisor(root / "logs")
-    cport, nport = free_port(), free_port()
-    central, node = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{nport}"
-    try:
-        sup.start("central", KASSA + ["central", "serve", "--port", str(cport)], central_env)
-        sup.wait_http("central", central + "/health")
-        run_kassa("pos", "init", "--node-id", "pos-1", "--central-url", central,
-                  "--enroll-code", secrets["nodes"]["pos-1"]["enroll_code"], env=node_env)
-        run_kassa("pos", "sync-now", env=node_env)
-        sup.start("pos-1", KASSA + ["pos", "serve", "--port", str(nport)], node_env)
-        sup.wait_http("pos-1", node + "/health")
-        yield {"node": node, "central": central, "users": secrets["users"],
-               "node_env": node_env}
-    finally:
-        sup.stop_all()
+    with till_stack(tmp_path_factory.mktemp("printer-stack"), seeded_central,
+                    {"KASSA_PRINTER": printer.url, "KASSA_PRINTER_STATUS_S": "1"}) as made:
+        yield made
 
 
 def printed(printer, receipt_no: str, copies: int = 1, timeout: float = 15.0) -> str:

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 
@@ -31,10 +32,12 @@ from kassa.central.handlers import db
 from kassa.central.models import (
     ROLES,
     ApiToken,
+    ChangeFeedEntry,
     FormSubmission,
     Node,
     NodeNonce,
     SignInFailure,
+    Store,
     User,
     WebSession,
 )
@@ -54,8 +57,21 @@ from kassa.common.web import check_csrf
 SEEN_EVERY = timedelta(seconds=1)
 
 
+@dataclass(frozen=True)
+class CheckIn:
+    """What central knows of a signed request's node as it checks it in: its store and region
+    (what of the feed it may see) and the feed's newest version at that moment (a pull that
+    finds nothing newer is answered from this alone: most of a chain's pulls)."""
+
+    node_id: str
+    store_id: int
+    region_id: int
+    feed_version: int
+
+
 def node_signed(view):
-    """Require a request signed by an enrolled, active node; sets ``g.node_id``.
+    """Require a request signed by an enrolled, active node; sets ``g.node_id`` and
+    ``g.check_in`` (:class:`CheckIn`).
 
     The signature is checked before the time, so a refusal for clock skew is known to come
     from the node itself and is recorded on its row for central's node status. The nonce is
@@ -110,13 +126,18 @@ def node_signed(view):
                 code="clock_skew", details={"skew_seconds": skew}, skew=format(skew, "+d"),
                 window=window)
         g.node_id = node_id
+        g.check_in = CheckIn(node_id, node.store_id, node.region_id, node.feed_version)
         return view(*args, **kwargs)
 
     return wrapper
 
 
-_NODE_KEYS = select(Node.active, Node.public_key_pem, Node.previous_public_key_pem,
-                    Node.previous_key_until).where(Node.id == bindparam("id"))
+# Read with the node's keys, in the same statement: see CheckIn.
+_FEED_VERSION = (select(func.coalesce(func.max(ChangeFeedEntry.version), 0))
+                 .scalar_subquery().label("feed_version"))
+_NODE_KEYS = (select(Node.active, Node.public_key_pem, Node.previous_public_key_pem,
+                     Node.previous_key_until, Node.store_id, Store.region_id, _FEED_VERSION)
+              .join(Store, Store.id == Node.store_id).where(Node.id == bindparam("id")))
 
 
 def _verifying_keys(node) -> list[str]:
@@ -132,7 +153,7 @@ def _verifying_keys(node) -> list[str]:
 # On PostgreSQL the key lookup, the nonce and the node's last contact are one statement (the
 # busiest path central has: every signed request), and its commit does not wait for the disk.
 # Checking the signature after storing the nonce is safe: a bad one rolls the nonce back.
-_NONCES, _NODES = table(NodeNonce), table(Node)  # Core: the ORM adds nothing here
+_NONCES, _NODES, _STORES = table(NodeNonce), table(Node), table(Store)  # Core: no ORM needed
 _NONCE_CTE = (insert(_NONCES).values(node_id=bindparam("node"), nonce=bindparam("nonce"),
                                      seen_at=bindparam("now"))
               .returning(_NONCES.c.node_id).cte("nonce"))
@@ -143,7 +164,9 @@ _SEEN_CTE = (update(_NODES).where(_NODES.c.id == bindparam("node"), or_(
     .returning(_NODES.c.id).cte("seen"))
 _CHECK_IN_PG = (select(_NODES.c.active, _NODES.c.public_key_pem,
                        _NODES.c.previous_public_key_pem, _NODES.c.previous_key_until,
+                       _NODES.c.store_id, _STORES.c.region_id, _FEED_VERSION,
                        func.set_config("synchronous_commit", "off", True).label("async_commit"))
+                .select_from(_NODES.join(_STORES, _STORES.c.id == _NODES.c.store_id))
                 .where(_NODES.c.id == bindparam("node")).add_cte(_NONCE_CTE).add_cte(_SEEN_CTE))
 
 

@@ -59,8 +59,8 @@ def record_report(session: Session, node_id: str, report: dict) -> dict:
             NodeDayTotal.node_id == node_id, NodeDayTotal.day.in_([d["day"] for d in days])))
         session.execute(insert(NodeDayTotal), [
             {**d, "node_id": node_id, "reported_at": node.reported_at} for d in days])
-    held = quarantine.held_counts(session).get(node_id, 0)
-    return {"high_water": node.high_water, "quarantined": held}
+    return {"high_water": node.high_water,
+            "quarantined": quarantine.held_count(session, node_id)}
 
 
 def state_of(node: Node, now: datetime) -> str:

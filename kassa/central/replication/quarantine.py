@@ -34,6 +34,12 @@ def held_counts(session: Session) -> dict[str, int]:
         .group_by(QuarantinedEvent.node_id)).all())
 
 
+def held_count(session: Session, node_id: str) -> int:
+    """One node's held events (its status report asks for this, once a minute per till)."""
+    return session.scalar(select(func.count()).where(
+        QuarantinedEvent.node_id == node_id, QuarantinedEvent.status == "held")) or 0
+
+
 def _get_held(session: Session, event_id: int) -> QuarantinedEvent:
     event = session.get(QuarantinedEvent, event_id)
     if event is None:

@@ -33,7 +33,13 @@ def central() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="gunicorn worker processes  [default: 2 on PostgreSQL; SQLite takes 1]")
 @click.option("--threads", default=4, show_default=True, type=int)
-def central_serve(host: str, port: int, workers: int | None, threads: int) -> None:
+@click.option("--keep-alive", "keep_alive", type=click.IntRange(min=0), default=0,
+              show_default=True,
+              help="idle connections a worker keeps open between a client's requests (a "
+                   "chain's tills syncing every few seconds: about tills / workers; 0 closes "
+                   "each connection after its request, spreading a few busy clients evenly)")
+def central_serve(host: str, port: int, workers: int | None, threads: int,
+                  keep_alive: int) -> None:
     """Serve central's API under gunicorn until Ctrl-C."""
     from kassa.common.runtime.serve import serve
     sqlite = CentralConfig.from_env().db_url.startswith("sqlite")
@@ -41,7 +47,7 @@ def central_serve(host: str, port: int, workers: int | None, threads: int) -> No
         raise click.UsageError("central on SQLite is served by one worker (SQLite has one "
                                "writer); use PostgreSQL for more", ctx=click.get_current_context())
     serve(serving_central_app, host, port, workers or (1 if sqlite else 2), threads,
-          "kassa-central")
+          "kassa-central", keep_alive=keep_alive)
 
 
 @central.command("run-jobs")

@@ -69,9 +69,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# How long a kept-alive connection may idle: past a till's sync interval (5 s, 20 % jitter).
+KEEP_ALIVE_SECONDS = 10
+
+
 def serve(factory: Callable[[], Flask], host: str, port: int, workers: int, threads: int,
-          name: str) -> None:
-    """Run until SIGINT/SIGTERM; gunicorn stops its workers before returning."""
+          name: str, keep_alive: int = 0) -> None:
+    """Run until SIGINT/SIGTERM; gunicorn stops its workers before returning.
+
+    ``keep_alive``: idle connections one worker keeps open for their clients' next requests.
+    Thousands of tills syncing every few seconds each keep theirs (without, every request is
+    a new connection, and at 2,000 tills the requests waiting to be accepted made pull p99
+    2.8 s where it is 0.6 s kept alive: ``bench/bench_chain.py``). Few clients are better
+    served by 0 (see below)."""
     fmt = log_format(default="json")
     metrics_dir = fresh_metrics_dir(name)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # the workers inherit it
@@ -88,7 +98,9 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int, thre
             # so keep-alive clients spread over the workers: left at gunicorn's 1000, one
             # worker accepted all sixteen connections of the authorization bench while the
             # others idled (165 -> 241 decisions/s). A single worker keeps the default.
-            "worker_connections": threads if workers > 1 else 1000,
+            "worker_connections": threads + keep_alive if workers > 1 or keep_alive
+            else 1000,
+            "keepalive": KEEP_ALIVE_SECONDS if keep_alive else 2,
             "proc_name": name,
             "graceful_timeout": 10,
             "timeout": 60,

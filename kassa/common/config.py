@@ -75,10 +75,12 @@ class CentralConfig:
     # ``KASSA_METRICS_TOKEN``: a client sending ``Authorization: Bearer <token>`` may read
     # /metrics from anywhere; without it only loopback clients may.
     metrics_token: str | None = None
-    # ``KASSA_SYNC_CONCURRENCY``: tills' sync requests one process works on at once; more are
-    # turned away at once with 503 and ``Retry-After`` (a reconnect storm), leaving a thread for
-    # staff. Below ``kassa central serve --threads`` (4).
+    # ``KASSA_SYNC_CONCURRENCY``: tills' sync requests one process works on at once; more wait
+    # up to ``KASSA_SYNC_WAIT`` seconds for a place, then are turned away with 503 and
+    # ``Retry-After`` (a reconnect storm), leaving a thread for staff. Below ``kassa central
+    # serve --threads`` (4).
     sync_concurrency: int = 3
+    sync_wait: float = 0.25
     # ``KASSA_SYNC_RETRY_AFTER``: the seconds (``low-high``, drawn at random) a till turned away
     # is told to wait, spread so that they do not all come back at once.
     sync_retry_after: tuple[int, int] = (2, 10)
@@ -101,6 +103,7 @@ class CentralConfig:
             trusted_proxies=int(os.environ.get("KASSA_TRUSTED_PROXIES", "0")),
             metrics_token=os.environ.get("KASSA_METRICS_TOKEN") or None,
             sync_concurrency=max(1, int(os.environ.get("KASSA_SYNC_CONCURRENCY", "3"))),
+            sync_wait=min(max(0.0, float(os.environ.get("KASSA_SYNC_WAIT", "0.25"))), 5.0),
             sync_retry_after=_seconds_range(os.environ.get("KASSA_SYNC_RETRY_AFTER", "2-10")),
             warehouse_path=_warehouse_path(
                 normalize_db_url(os.environ.get("KASSA_CENTRAL_DB", str(default)))),

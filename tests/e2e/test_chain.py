@@ -1,9 +1,10 @@
 """A chain's tills against one central, bounded (issue 25): a few hundred simulated tills
-(``bench/chain_sim.py``: real signed requests, kassa's own sync client) sell and sync against
+(``bench/chain_sim.py``: real signed requests, a key and a connection each) sell and sync against
 two central app servers (``kassa central serve``, the scheduled jobs on one of them) on one
 PostgreSQL database for a few seconds, then come back all at once with a backlog, against
-servers that may each work on one till's sync at a time per process, so they turn most of
-them away with 503 and ``Retry-After``. What is checked is correctness, never
+servers that may each work on one till's sync at a time per process and let none wait for
+a place (``KASSA_SYNC_WAIT=0``), so they turn most of them away with 503 and
+``Retry-After``. What is checked is correctness, never
 time: every sale made reaches central exactly once, the tills honoured every Retry-After, and
 central's answers were refusals or successes, never errors. The full run, with figures, is
 ``bench/bench_chain.py`` (``make bench``)."""
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import random
 import sys
+import time
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -34,7 +37,8 @@ TILLS = 150
 def test_a_few_hundred_tills_sell_and_reconnect_at_once_losing_nothing(tmp_path, pg_server):
     dbname = pg_server.create()
     url = f"postgresql://127.0.0.1:5432/{dbname}"
-    env = {"KASSA_CENTRAL_DB": url, "KASSA_SYNC_CONCURRENCY": "1", "KASSA_SYNC_RETRY_AFTER": "1-2",
+    env = {"KASSA_CENTRAL_DB": url, "KASSA_SYNC_CONCURRENCY": "1", "KASSA_SYNC_WAIT": "0",
+           "KASSA_SYNC_RETRY_AFTER": "1-2",
            "KASSA_ISSUER_KEY_DIR": str(tmp_path / "issuer")}
     run_kassa("central", "init-db", env=env)
     run_kassa("central", "seed-demo", env=env)
@@ -52,9 +56,20 @@ def test_a_few_hundred_tills_sell_and_reconnect_at_once_losing_nothing(tmp_path,
                  for n, (node_id, store, key) in enumerate(registered)]
         for n, port in enumerate(ports):  # the second app server runs no scheduled jobs
             sup.start(f"central-{n}", KASSA + ["central", "serve", "--port", str(port),
-                                               "--workers", "1"],
+                                               "--workers", "2", "--keep-alive", "100"],
                       {**env, "KASSA_CENTRAL_JOBS": "on" if n == 0 else "off"})
             sup.wait_http(f"central-{n}", servers[n] + "/health")
+        # Each till keeps its connection between rounds: idle past gunicorn's own 2 s.
+        http = HTTPConnection("127.0.0.1", ports[0], timeout=10)
+        http.request("GET", "/health")
+        first = http.getresponse()
+        first.read()
+        assert first.status == 200 and first.getheader("Connection") != "close"
+        kept = http.sock
+        time.sleep(3)  # the idle time itself is what is tested
+        http.request("GET", "/health")
+        assert http.getresponse().status == 200 and http.sock is kept
+        http.close()
         # Trading: every till syncs every second and sells often, for a few seconds.
         chain_sim.run_chain(tills, seconds=4, interval=1.0, sales_per_minute=30)
         # The storm: central was away while every till rang up a backlog; all come at once.

@@ -38,7 +38,7 @@ from kassa.sync.protocol import (
 log = logging.getLogger(__name__)
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """``Retry-After`` in seconds (central sends seconds; an HTTP date or nonsense: None)."""
     try:
         seconds = float(value) if value is not None else None
@@ -126,7 +126,7 @@ class CentralClient:
             doc = doc if isinstance(doc, dict) else {}
             raise SyncError(doc.get("message", f"HTTP {resp.status_code}"),
                             code=doc.get("error", "http_error"), details=doc.get("details"),
-                            retry_after=_retry_after(resp.headers.get("Retry-After")))
+                            retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
         if not isinstance(doc, dict):
             if resp.status_code == 204:
                 return {}

@@ -89,9 +89,12 @@ def latest_version(session: Session) -> int:
     return session.scalar(select(func.max(ChangeFeedEntry.version))) or 0
 
 
-def page(session: Session, since: int, limit: int, scope: NodeScope | None = None) -> dict:
+def page(session: Session, since: int, limit: int, scope: NodeScope | None = None,
+         newest: int | None = None) -> dict:
     """Entries after ``since`` for this node. ``next_since`` moves past entries meant for other
-    nodes too, so a node whose pages are all filtered out still advances."""
+    nodes too, so a node whose pages are all filtered out still advances: to ``newest`` if
+    given (a version read earlier, so not past what this transaction sees), else to the newest
+    this transaction sees."""
     stmt = select(ChangeFeedEntry).where(ChangeFeedEntry.version > since)
     if scope is not None:
         stmt = stmt.where(scope.clause())
@@ -101,8 +104,10 @@ def page(session: Session, since: int, limit: int, scope: NodeScope | None = Non
     if more or rows:
         next_since = rows[-1].version
     else:
-        # Nothing more for this node: skip to the newest version this transaction can see.
-        next_since = max(since, session.scalar(select(func.max(ChangeFeedEntry.version))) or 0)
+        # Nothing more for this node: skip past what it was not meant to have.
+        if newest is None:
+            newest = session.scalar(select(func.max(ChangeFeedEntry.version))) or 0
+        next_since = max(since, newest)
     return {
         "changes": [{"version": r.version, "entity": r.entity, "key": r.entity_key,
                      "deleted": r.deleted, "data": r.payload} for r in rows],

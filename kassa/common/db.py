@@ -7,6 +7,8 @@ must be gap-free (outbox seq, receipt numbers) rely on that serialization.
 
 from __future__ import annotations
 
+import math
+import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -30,6 +32,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
@@ -72,8 +75,34 @@ def make_engine(url: str, checkpoints: bool = True) -> Engine:
         _tune_sqlite(engine, checkpoints, file)
         return engine
     # Sessions in UTC, so that casting a timestamp to a date gives the UTC day on both engines.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         connect_args={"options": "-c timezone=UTC"})
+    engine = create_engine(url, pool_size=10, max_overflow=20,
+                           connect_args={"options": "-c timezone=UTC"})
+    _ping_when_idle(engine)
+    return engine
+
+
+# A PostgreSQL connection the pool hands out again is checked first (a round trip) only if it
+# lay idle longer than this. A busy central reuses its connections within milliseconds, and
+# SQLAlchemy's pool_pre_ping, checking every one, cost each till's pull two round trips. One
+# that dies while in use (PostgreSQL restarted under load) fails its statement instead; the
+# pool then drops every connection it holds, and the request is answered 503
+# ``storage_unavailable`` with ``Retry-After``, which tills honour.
+PING_IDLE_AFTER = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["kassa_returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("kassa_returned", -math.inf) <= PING_IDLE_AFTER:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as err:
+            raise DisconnectionError("a pooled connection was found closed") from err
 
 
 class utc_date(FunctionElement[date]):  # noqa: N801 - used like a SQL function

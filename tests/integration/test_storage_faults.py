@@ -86,3 +86,39 @@ def test_central_out_of_database_connections_sheds_load_with_retry_after(pg_serv
     finally:
         pg_server.drop(name)
         pg_server.admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_idle_postgresql_connections_are_checked_and_busy_ones_reused(pg_server, monkeypatch):
+    """Issue 25: a connection handed out again within ``PING_IDLE_AFTER`` goes straight to
+    work (a till's pull paid two pings before), one that lay idle longer is checked first, and
+    one found dead (PostgreSQL restarted, an idle timeout) is replaced before the transaction
+    starts: the caller never sees it."""
+    import psycopg
+    from sqlalchemy import text
+
+    from kassa.common import db as dbmod
+    from tests.conftest import PG_ADMIN
+
+    name = pg_server.create()
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    database = dbmod.Database("postgresql+psycopg://" + dsn.split("://", 1)[1])
+    pings = []
+    real_ping = database.engine.dialect.do_ping
+    monkeypatch.setattr(database.engine.dialect, "do_ping",
+                        lambda conn: pings.append(1) or real_ping(conn))
+    try:
+        for _ in range(3):
+            with database.read() as session:
+                session.execute(text("SELECT 1"))
+        assert len(pings) == 1  # the new connection only; reused at once, not pinged again
+        with database.read() as session:
+            backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(dsn, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        monkeypatch.setattr(dbmod, "PING_IDLE_AFTER", 0.0)  # as if it lay idle long
+        with database.read() as session:
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+        assert len(pings) >= 2
+    finally:
+        database.dispose()
+        pg_server.drop(name)

@@ -107,11 +107,6 @@ def _scoped_page(region_entities: frozenset[str]):
                                      region_entities))
 
 
-def latest_version(session: Session) -> int:
-    """The newest version in the feed (0 for an empty one)."""
-    return session.scalar(select(func.max(ChangeFeedEntry.version))) or 0
-
-
 def page(session: Session, since: int, limit: int, scope: NodeScope | None = None,
          newest: int | None = None) -> dict:
     """Entries after ``since`` for this node. ``next_since`` moves past entries meant for other

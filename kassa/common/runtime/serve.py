@@ -80,7 +80,7 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int, thre
     ``keep_alive``: idle connections one worker keeps open for their clients' next requests.
     Thousands of tills syncing every few seconds each keep theirs (without, every request is
     a new connection, and at 2,000 tills the requests waiting to be accepted made pull p99
-    2.8 s where it is 0.6 s kept alive: ``bench/bench_chain.py``). Few clients are better
+    2.8 s where it was 0.4 s kept alive: ``bench/bench_chain.py``). Few clients are better
     served by 0 (see below)."""
     fmt = log_format(default="json")
     metrics_dir = fresh_metrics_dir(name)

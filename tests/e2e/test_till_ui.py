@@ -349,7 +349,8 @@ def test_the_customer_display_follows_the_sale(page, stack):
     scan(page, "1001")                                  # the next customer: their cart at once
     expect(display.locator("#d-lines tr")).to_have_count(1, timeout=1000)
     expect(display.locator("#d-customer")).to_be_hidden()
-    page.keyboard.press("F10")
+    page.keyboard.press("F10")                          # the cashier reads the question first
+    expect(page.locator("#dialog-title")).to_have_text("Void this sale?")
     page.keyboard.press("Enter")
     expect(display.locator("#d-idle")).to_be_visible(timeout=1000)
     display.close()

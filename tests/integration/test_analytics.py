@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from kassa.central import create_app
+from kassa.central import create_app, jobs
 from kassa.central.crm import data_rights, profiles
 from kassa.central.demo_data import CATALOGUE
 from kassa.central.membership import personal_offers
@@ -210,6 +210,20 @@ def test_a_run_that_is_busy_elsewhere_is_skipped(central_db, tmp_path):
     with analytics.locked(path):
         with pytest.raises(analytics.Busy):  # a second run does not start meanwhile
             analytics.refresh(central_db, path)
+
+
+def test_a_serving_central_analyses_minutes_after_start_not_at_once(central_db, tmp_path):
+    """A central restarted while every till reconnects serves them first: the day's analysis
+    comes ANALYZE_AFTER_START after start, the first plain refresh a round later."""
+    started = datetime.now(timezone.utc)
+    served = jobs.Jobs(central_db, tmp_path / "wh.duckdb").start()
+    try:
+        when = {job.id: job.next_run_time for job in served.scheduler.get_jobs()}
+    finally:
+        served.stop()
+    assert when["warehouse_analyze"] >= started + jobs.ANALYZE_AFTER_START
+    assert when["warehouse_refresh"] >= started + timedelta(minutes=15)
+    assert not (tmp_path / "wh.duckdb").exists()  # nothing done with the warehouse yet
 
 
 def test_segment_sizes_and_movements_over_runs(central_db, tmp_path):

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from kassa.central.models import Payment, QuarantinedEvent, ReceivedEvent, Sale, SaleLine
 from kassa.common.signing import generate_private_key_pem
@@ -177,6 +177,27 @@ def test_the_change_feed_pages_in_version_order(central_app, enrolled):
     assert {"product", "price", "store", "user", "customer"} <= entities
     bad = signed(client, "GET", "/api/v1/sync/changes?since=-1", node_id, key)
     assert bad.status_code == 422 and bad.json["error"] == "invalid_input"
+
+
+def test_a_pull_reads_its_page_in_the_transaction_that_checked_it_in(central_app, enrolled):
+    """The busiest call central has: on PostgreSQL one transaction checks the node in (keys,
+    nonce, last contact) and reads its page; on SQLite the page has a read transaction of its
+    own, which never holds the writer. A pull refused by the view is refused cleanly."""
+    client = central_app.test_client()
+    node_id, key = enrolled
+    engine = central_app.extensions["kassa_db"].engine
+    begun: list[object] = []
+
+    def began(connection) -> None:
+        begun.append(connection)
+
+    event.listen(engine, "begin", began)
+    resp = signed(client, "GET", "/api/v1/sync/changes?since=0&limit=5", node_id, key)
+    event.remove(engine, "begin", began)
+    assert resp.status_code == 200 and len(resp.json["changes"]) == 5
+    assert len(begun) == (1 if engine.dialect.name == "postgresql" else 2)
+    refused = signed(client, "GET", "/api/v1/sync/changes?since=-1", node_id, key)
+    assert refused.status_code == 422 and refused.json["error"] == "invalid_input"
 
 
 def test_enrolment_codes_work_once(central_app, seeded):

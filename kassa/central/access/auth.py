@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -69,7 +70,7 @@ class CheckIn:
     feed_version: int
 
 
-def node_signed(view):
+def node_signed(view=None, *, reads: bool = False):
     """Require a request signed by an enrolled, active node; sets ``g.node_id`` and
     ``g.check_in`` (:class:`CheckIn`).
 
@@ -77,7 +78,13 @@ def node_signed(view):
     from the node itself and is recorded on its row for central's node status. The nonce is
     stored (and the node's last contact moved) in the same short transaction as the key
     lookup, before the view runs; a nonce seen before is a replayed request.
+
+    ``reads``: on PostgreSQL the view runs in the check-in's transaction, its session as
+    ``g.session`` (else ``g.session`` is None and the view opens its own): a pull is then one
+    transaction, not two, its nonce kept only if it is answered.
     """
+    if view is None:
+        return lambda undecorated: node_signed(undecorated, reads=reads)
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -95,12 +102,15 @@ def node_signed(view):
         window = current_app.config["KASSA"].clock_skew_seconds
         now = utcnow()
         skew = stamp - int(now.timestamp())
-        try:
-            # One short transaction: the node's keys, the signature, the nonce. Its commit
-            # does not wait for the disk on PostgreSQL: a crash could forget the last nonces,
-            # reopening a replay only inside the window, and only for requests made just then.
-            with db().transaction() as session:
-                if abs(skew) <= window and session.get_bind().dialect.name == "postgresql":
+        g.session = None
+        # One short transaction: the node's keys, the signature, the nonce. Its commit does
+        # not wait for the disk on PostgreSQL: a crash could forget the last nonces, reopening
+        # a replay only inside the window, and only for requests made just then.
+        with ExitStack() as checking_in:
+            session = checking_in.enter_context(db().transaction())
+            postgresql = session.get_bind().dialect.name == "postgresql"
+            try:
+                if abs(skew) <= window and postgresql:
                     node = _check_in_pg(session, node_id, nonce, now)
                 else:
                     node = session.execute(_NODE_KEYS, {"id": node_id}).first()
@@ -114,19 +124,23 @@ def node_signed(view):
                                        code="bad_signature")
                 if abs(skew) <= window:
                     _remember_nonce(session, node_id, nonce, now, window)
-        except IntegrityError:
-            raise Unauthorized("This request was sent before (its nonce is used).",
-                               code="replayed_request") from None
-        if abs(skew) > window:
-            with db().transaction() as session:
+            except IntegrityError:
+                raise Unauthorized("This request was sent before (its nonce is used).",
+                                   code="replayed_request") from None
+            if abs(skew) > window:
                 session.execute(update(Node).where(Node.id == node_id).values(
                     last_refusal="clock_skew", last_refused_at=now, clock_skew_seconds=skew))
-            raise Unauthorized(
-                "The node's clock is %(skew)s s from central's (window %(window)s s).",
-                code="clock_skew", details={"skew_seconds": skew}, skew=format(skew, "+d"),
-                window=window)
-        g.node_id = node_id
-        g.check_in = CheckIn(node_id, node.store_id, node.region_id, node.feed_version)
+                refusal = Unauthorized(
+                    "The node's clock is %(skew)s s from central's (window %(window)s s).",
+                    code="clock_skew", details={"skew_seconds": skew},
+                    skew=format(skew, "+d"), window=window)
+                refusal.commit_anyway = True  # the refusal is noted on the node's row
+                raise refusal
+            g.node_id = node_id
+            g.check_in = CheckIn(node_id, node.store_id, node.region_id, node.feed_version)
+            if reads and postgresql:
+                g.session = session
+                return view(*args, **kwargs)
         return view(*args, **kwargs)
 
     return wrapper

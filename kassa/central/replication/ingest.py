@@ -25,7 +25,7 @@ from datetime import date
 
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from kassa.central.crm import customer_receipts, interactions, tasks
 from kassa.central.membership import loyalty_accounts, till_members
@@ -205,7 +205,10 @@ def apply_batch(session: Session, node_id: str, events: list[dict]) -> tuple[int
     the batch is written again event by event, each in a savepoint, to find and quarantine the
     one at fault.
     """
-    node = session.get(Node, node_id, with_for_update=True)
+    # What applying reads of the node, locked: the whole row is 26 columns (node status).
+    node = session.get(Node, node_id, with_for_update=True,
+                       options=[load_only(Node.id, Node.store_id, Node.high_water,
+                                          raiseload=True)])
     assert node is not None  # the request was signed by this node (auth.node_signed)
     fresh = _fresh_events(session, node, events)
     if fresh:

@@ -31,6 +31,7 @@ import json
 import os
 import random
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,9 @@ def main() -> None:
         shop = chain_sim.shop_of(db)
         registered = chain_sim.register_tills(db, args.tills, shop.stores)
         port = 18700
+        with socket.socket() as probe:  # a central left by an earlier run would answer instead
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(f"port {port} is taken (a central left by an earlier run?)")
         central = f"http://127.0.0.1:{port}"
         sup = Supervisor(Path(tmp) / "logs")
         keep_alive = args.keep_alive if args.keep_alive is not None \

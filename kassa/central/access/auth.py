@@ -79,9 +79,9 @@ def node_signed(view=None, *, reads: bool = False):
     stored (and the node's last contact moved) in the same short transaction as the key
     lookup, before the view runs; a nonce seen before is a replayed request.
 
-    ``reads``: on PostgreSQL the view runs in the check-in's transaction, its session as
-    ``g.session`` (else ``g.session`` is None and the view opens its own): a pull is then one
-    transaction, not two, its nonce kept only if it is answered.
+    ``reads``: on PostgreSQL the view runs in the check-in's transaction, its database session
+    as ``g.check_in_session`` (else that is None and the view opens its own): a pull is then
+    one transaction, not two, its nonce kept only if it is answered.
     """
     if view is None:
         return lambda undecorated: node_signed(undecorated, reads=reads)
@@ -102,7 +102,7 @@ def node_signed(view=None, *, reads: bool = False):
         window = current_app.config["KASSA"].clock_skew_seconds
         now = utcnow()
         skew = stamp - int(now.timestamp())
-        g.session = None
+        g.check_in_session = None
         # One short transaction: the node's keys, the signature, the nonce. Its commit does
         # not wait for the disk on PostgreSQL: a crash could forget the last nonces, reopening
         # a replay only inside the window, and only for requests made just then.
@@ -139,7 +139,7 @@ def node_signed(view=None, *, reads: bool = False):
             g.node_id = node_id
             g.check_in = CheckIn(node_id, node.store_id, node.region_id, node.feed_version)
             if reads and postgresql:
-                g.session = session
+                g.check_in_session = session
                 return view(*args, **kwargs)
         return view(*args, **kwargs)
 

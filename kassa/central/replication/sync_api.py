@@ -100,7 +100,7 @@ class Changes(MethodView):
         if g.check_in.feed_version <= args["since"]:
             return {"changes": [], "next_since": args["since"], "more": False}
         with ExitStack() as reading:
-            session = g.session or reading.enter_context(db().read())
+            session = g.check_in_session or reading.enter_context(db().read())
             # Most of a live chain's pulls find the feed moved by other stores' customers
             # only: skipped to the version read at check-in, without asking again.
             return feed.page(session, args["since"], args["limit"], _scope(g.check_in),
